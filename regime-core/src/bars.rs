@@ -1,0 +1,467 @@
+//! Bars, their validation (SPEC §3) and per-symbol data-quality counts.
+//!
+//! A bar with absent `open`/`high`/`low` (a close-only series) carries `NaN` in all three;
+//! an absent volume is `NaN`. Those are valid. Anything else non-finite is rejected.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// One OHLCV bar. `ts` is milliseconds since the Unix epoch (UTC).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bar {
+    /// Timestamp, ms since epoch.
+    pub ts: i64,
+    /// Open price (`NaN` when the series is close-only).
+    pub open: f64,
+    /// High price (`NaN` when the series is close-only).
+    pub high: f64,
+    /// Low price (`NaN` when the series is close-only).
+    pub low: f64,
+    /// Close price.
+    pub close: f64,
+    /// Volume (`NaN` when absent).
+    pub volume: f64,
+}
+
+impl Bar {
+    /// A full OHLCV bar.
+    pub fn new(ts: i64, open: f64, high: f64, low: f64, close: f64, volume: f64) -> Self {
+        Bar {
+            ts,
+            open,
+            high,
+            low,
+            close,
+            volume,
+        }
+    }
+    /// A close-only bar.
+    pub fn close_only(ts: i64, close: f64) -> Self {
+        Bar::new(ts, f64::NAN, f64::NAN, f64::NAN, close, f64::NAN)
+    }
+    /// Whether open/high/low are present.
+    pub fn has_ohl(&self) -> bool {
+        !(self.open.is_nan() && self.high.is_nan() && self.low.is_nan())
+    }
+    /// Whether a volume is present.
+    pub fn has_volume(&self) -> bool {
+        !self.volume.is_nan()
+    }
+}
+
+/// Accessor traits so features can take a [`Bar`] or a raw close price.
+pub trait Close {
+    /// Close price.
+    fn close(&self) -> f64;
+}
+/// High price accessor.
+pub trait High {
+    /// High price (falls back to close when absent).
+    fn high(&self) -> f64;
+}
+/// Low price accessor.
+pub trait Low {
+    /// Low price (falls back to close when absent).
+    fn low(&self) -> f64;
+}
+/// Open price accessor.
+pub trait Open {
+    /// Open price (falls back to close when absent).
+    fn open(&self) -> f64;
+}
+/// Volume accessor.
+pub trait Volume {
+    /// Volume (`NaN` when absent).
+    fn volume(&self) -> f64;
+}
+
+impl Close for f64 {
+    fn close(&self) -> f64 {
+        *self
+    }
+}
+impl High for f64 {
+    fn high(&self) -> f64 {
+        *self
+    }
+}
+impl Low for f64 {
+    fn low(&self) -> f64 {
+        *self
+    }
+}
+impl Open for f64 {
+    fn open(&self) -> f64 {
+        *self
+    }
+}
+impl Volume for f64 {
+    fn volume(&self) -> f64 {
+        f64::NAN
+    }
+}
+impl Close for Bar {
+    fn close(&self) -> f64 {
+        self.close
+    }
+}
+impl High for Bar {
+    fn high(&self) -> f64 {
+        if self.high.is_nan() {
+            self.close
+        } else {
+            self.high
+        }
+    }
+}
+impl Low for Bar {
+    fn low(&self) -> f64 {
+        if self.low.is_nan() {
+            self.close
+        } else {
+            self.low
+        }
+    }
+}
+impl Open for Bar {
+    fn open(&self) -> f64 {
+        if self.open.is_nan() {
+            self.close
+        } else {
+            self.open
+        }
+    }
+}
+impl Volume for Bar {
+    fn volume(&self) -> f64 {
+        self.volume
+    }
+}
+
+/// Why a bar was rejected. `key()` is the stable counter name.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum RejectReason {
+    /// A field is NaN or infinite.
+    NonFinite {
+        /// Field name.
+        field: &'static str,
+    },
+    /// A price is zero or negative.
+    NonPositivePrice {
+        /// Field name.
+        field: &'static str,
+        /// The value.
+        value: f64,
+    },
+    /// `high < low`.
+    HighBelowLow {
+        /// High.
+        high: f64,
+        /// Low.
+        low: f64,
+    },
+    /// `open` or `close` lies outside `[low, high]`.
+    OutsideRange {
+        /// Field name (`open` or `close`).
+        field: &'static str,
+        /// The value.
+        value: f64,
+        /// Low.
+        low: f64,
+        /// High.
+        high: f64,
+    },
+    /// Volume below zero.
+    NegativeVolume {
+        /// The value.
+        value: f64,
+    },
+    /// Timestamp not after the previous bar of the same symbol.
+    TimestampNotIncreasing {
+        /// Previous accepted timestamp (ms).
+        previous: i64,
+        /// This bar's timestamp (ms).
+        got: i64,
+    },
+    /// A field could not be parsed.
+    Unparseable {
+        /// Field name.
+        field: String,
+        /// The raw text.
+        value: String,
+    },
+    /// A required field is empty.
+    Missing {
+        /// Field name.
+        field: String,
+    },
+    /// Only some of open/high/low are present.
+    PartialOhl,
+}
+
+impl RejectReason {
+    /// Stable counter key for `/api/v1/data/quality` and reports.
+    pub fn key(&self) -> &'static str {
+        match self {
+            RejectReason::NonFinite { .. } => "non_finite",
+            RejectReason::NonPositivePrice { .. } => "non_positive_price",
+            RejectReason::HighBelowLow { .. } => "high_below_low",
+            RejectReason::OutsideRange { field, .. } => {
+                if *field == "open" {
+                    "open_outside_range"
+                } else {
+                    "close_outside_range"
+                }
+            }
+            RejectReason::NegativeVolume { .. } => "negative_volume",
+            RejectReason::TimestampNotIncreasing { .. } => "timestamp_not_increasing",
+            RejectReason::Unparseable { .. } => "unparseable",
+            RejectReason::Missing { .. } => "missing_field",
+            RejectReason::PartialOhl => "partial_ohl",
+        }
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RejectReason::NonFinite { field } => write!(f, "{field} is not finite"),
+            RejectReason::NonPositivePrice { field, value } => {
+                write!(f, "{field} must be > 0, got {value}")
+            }
+            RejectReason::HighBelowLow { high, low } => {
+                write!(f, "high {high} is below low {low}")
+            }
+            RejectReason::OutsideRange {
+                field,
+                value,
+                low,
+                high,
+            } => write!(f, "{field} {value} is outside [low {low}, high {high}]"),
+            RejectReason::NegativeVolume { value } => write!(f, "volume must be >= 0, got {value}"),
+            RejectReason::TimestampNotIncreasing { previous, got } => write!(
+                f,
+                "timestamp {got} ms is not after the previous bar's {previous} ms for this symbol"
+            ),
+            RejectReason::Unparseable { field, value } => {
+                write!(f, "cannot parse {field} from {value:?}")
+            }
+            RejectReason::Missing { field } => write!(f, "{field} is missing"),
+            RejectReason::PartialOhl => {
+                write!(f, "open/high/low must be all present or all absent")
+            }
+        }
+    }
+}
+
+/// Check one bar on its own (no ordering check).
+pub fn check_bar(b: &Bar) -> Result<(), RejectReason> {
+    if !b.close.is_finite() {
+        return Err(RejectReason::NonFinite { field: "close" });
+    }
+    if b.close <= 0.0 {
+        return Err(RejectReason::NonPositivePrice {
+            field: "close",
+            value: b.close,
+        });
+    }
+    let absent = [b.open.is_nan(), b.high.is_nan(), b.low.is_nan()];
+    if absent.iter().any(|a| *a) {
+        if !absent.iter().all(|a| *a) {
+            return Err(RejectReason::PartialOhl);
+        }
+    } else {
+        for (field, v) in [("open", b.open), ("high", b.high), ("low", b.low)] {
+            if !v.is_finite() {
+                return Err(RejectReason::NonFinite { field });
+            }
+            if v <= 0.0 {
+                return Err(RejectReason::NonPositivePrice { field, value: v });
+            }
+        }
+        if b.high < b.low {
+            return Err(RejectReason::HighBelowLow {
+                high: b.high,
+                low: b.low,
+            });
+        }
+        // Relative slack of 1e-9 absorbs decimal rounding in the source files.
+        let slack = 1e-9 * b.high;
+        for (field, v) in [("open", b.open), ("close", b.close)] {
+            if v < b.low - slack || v > b.high + slack {
+                return Err(RejectReason::OutsideRange {
+                    field,
+                    value: v,
+                    low: b.low,
+                    high: b.high,
+                });
+            }
+        }
+    }
+    if b.volume.is_infinite() {
+        return Err(RejectReason::NonFinite { field: "volume" });
+    }
+    if b.volume < 0.0 {
+        return Err(RejectReason::NegativeVolume { value: b.volume });
+    }
+    Ok(())
+}
+
+/// Per-symbol quality counters.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct SymbolQuality {
+    /// Bars accepted.
+    pub accepted: u64,
+    /// Bars rejected, by [`RejectReason::key`].
+    pub rejected: BTreeMap<String, u64>,
+    /// Timestamp (ms) of the last accepted bar.
+    pub last_ts: Option<i64>,
+    /// Gaps: intervals more than 3× the median spacing seen so far (approximated by the running minimum spacing × 3).
+    pub gaps: u64,
+    #[cfg_attr(feature = "serde", serde(skip))]
+    min_spacing: Option<i64>,
+}
+
+impl SymbolQuality {
+    /// Total rejected bars.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+}
+
+/// Validates bars in arrival order and keeps the counts per symbol.
+#[derive(Debug, Clone, Default)]
+pub struct BarValidator {
+    symbols: BTreeMap<String, SymbolQuality>,
+}
+
+impl BarValidator {
+    /// A validator with no history.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Validate one bar of `symbol`; on success it becomes the symbol's latest bar.
+    pub fn check(&mut self, symbol: &str, bar: &Bar) -> Result<(), RejectReason> {
+        let q = self.symbols.entry(symbol.to_string()).or_default();
+        let res = check_bar(bar).and_then(|()| match q.last_ts {
+            Some(prev) if bar.ts <= prev => Err(RejectReason::TimestampNotIncreasing {
+                previous: prev,
+                got: bar.ts,
+            }),
+            _ => Ok(()),
+        });
+        match &res {
+            Ok(()) => {
+                if let Some(prev) = q.last_ts {
+                    let dt = bar.ts - prev;
+                    match q.min_spacing {
+                        Some(m) if dt > 3 * m && m > 0 => q.gaps += 1,
+                        _ => {}
+                    }
+                    q.min_spacing = Some(q.min_spacing.map_or(dt, |m| m.min(dt)));
+                }
+                q.accepted += 1;
+                q.last_ts = Some(bar.ts);
+            }
+            Err(r) => *q.rejected.entry(r.key().to_string()).or_insert(0) += 1,
+        }
+        res
+    }
+
+    /// Count a row that failed before it became a bar (parse errors).
+    pub fn count_unparsed(&mut self, symbol: &str, reason: &RejectReason) {
+        let q = self.symbols.entry(symbol.to_string()).or_default();
+        *q.rejected.entry(reason.key().to_string()).or_insert(0) += 1;
+    }
+
+    /// Counts per symbol.
+    pub fn quality(&self) -> &BTreeMap<String, SymbolQuality> {
+        &self.symbols
+    }
+
+    /// Rejections summed over symbols, by reason.
+    pub fn rejected_by_reason(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for q in self.symbols.values() {
+            for (k, v) in &q.rejected {
+                *out.entry(k.clone()).or_insert(0) += v;
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok_bar(ts: i64) -> Bar {
+        Bar::new(ts, 100.0, 101.0, 99.0, 100.5, 1000.0)
+    }
+
+    #[test]
+    fn each_bad_kind_is_rejected_with_its_key() {
+        let cases: Vec<(Bar, &str)> = vec![
+            (Bar::new(1, 100.0, 101.0, 99.0, f64::NAN, 1.0), "non_finite"),
+            (
+                Bar::new(1, 100.0, f64::INFINITY, 99.0, 100.0, 1.0),
+                "non_finite",
+            ),
+            (
+                Bar::new(1, 100.0, 101.0, 99.0, -1.0, 1.0),
+                "non_positive_price",
+            ),
+            (
+                Bar::new(1, 0.0, 101.0, 99.0, 100.0, 1.0),
+                "non_positive_price",
+            ),
+            (Bar::new(1, 100.0, 98.0, 99.0, 98.5, 1.0), "high_below_low"),
+            (
+                Bar::new(1, 102.0, 101.0, 99.0, 100.0, 1.0),
+                "open_outside_range",
+            ),
+            (
+                Bar::new(1, 100.0, 101.0, 99.0, 98.0, 1.0),
+                "close_outside_range",
+            ),
+            (
+                Bar::new(1, 100.0, 101.0, 99.0, 100.0, -5.0),
+                "negative_volume",
+            ),
+            (
+                Bar::new(1, 100.0, f64::NAN, 99.0, 100.0, 5.0),
+                "partial_ohl",
+            ),
+        ];
+        for (b, key) in cases {
+            let err = check_bar(&b).expect_err(key);
+            assert_eq!(err.key(), key, "{b:?}");
+            assert!(!err.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn degenerate_bars_are_valid() {
+        assert!(check_bar(&Bar::new(1, 5.0, 5.0, 5.0, 5.0, 0.0)).is_ok());
+        assert!(check_bar(&Bar::close_only(1, 5.0)).is_ok());
+        assert!(check_bar(&Bar::new(1, 5.0, 6.0, 4.0, 5.5, f64::NAN)).is_ok());
+    }
+
+    #[test]
+    fn ordering_is_per_symbol_and_counted() {
+        let mut v = BarValidator::new();
+        assert!(v.check("A", &ok_bar(10)).is_ok());
+        assert!(v.check("B", &ok_bar(5)).is_ok());
+        let e = v.check("A", &ok_bar(10)).expect_err("duplicate ts");
+        assert_eq!(e.key(), "timestamp_not_increasing");
+        assert!(v.check("A", &ok_bar(11)).is_ok());
+        let q = &v.quality()["A"];
+        assert_eq!(q.accepted, 2);
+        assert_eq!(q.rejected["timestamp_not_increasing"], 1);
+        assert_eq!(q.last_ts, Some(11));
+        assert_eq!(v.rejected_by_reason()["timestamp_not_increasing"], 1);
+    }
+}

@@ -1,0 +1,929 @@
+//! The online joint HMM: a causal forward filter over the 18 regimes whose parameters are
+//! learned online by EM on an expanding (slowly forgetting) window.
+//!
+//! Sufficient statistics are accumulated with the filtered posteriors of each bar (the only
+//! posteriors a causal method has); the M-step runs on a schedule (doubling intervals, then
+//! every [`OnlineHmmConfig::refit_every`] bars), so the per-bar cost is O(1).
+//! Every refit bumps [`OnlineHmm::model_version`].
+
+use crate::bars::Bar;
+use crate::error::Result;
+use crate::model::{correct, joint, marginals, Compiled, JointParams, Obs, ObsExtractor, NS};
+
+/// Settings of the online HMM.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct OnlineHmmConfig {
+    /// Bars collected before the first model is fitted.
+    pub warmup: usize,
+    /// Refit interval once the doubling schedule reaches it.
+    pub refit_every: usize,
+    /// Memory of the statistics in bars (exponential forgetting); 0 = never forget.
+    pub memory: usize,
+    /// Pseudo-count that shrinks a sparse state's estimates toward the previous model.
+    pub prior_weight: f64,
+    /// Lag of the fixed-lag smoother whose posteriors feed the statistics (bars).
+    /// Learning from smoothed rather than filtered posteriors removes most of the bias
+    /// of online EM; labels stay causal (filtered).
+    pub learn_lag: usize,
+    /// Until this many bars, every refit runs batch EM (forward-backward) over the whole
+    /// history so far — the exact expanding-window MLE; after it, learning is online.
+    pub batch_em_until: usize,
+    /// EM iterations per batch refit (each refit warm-starts from the previous model).
+    pub batch_em_iters: usize,
+}
+
+impl Default for OnlineHmmConfig {
+    fn default() -> Self {
+        OnlineHmmConfig {
+            warmup: 20,
+            refit_every: 2000,
+            memory: 50_000,
+            prior_weight: 20.0,
+            learn_lag: 128,
+            batch_em_until: 4096,
+            batch_em_iters: 3,
+        }
+    }
+}
+
+impl OnlineHmmConfig {
+    /// Check the settings.
+    pub fn validate(&self) -> Result<()> {
+        crate::ensure!(
+            self.warmup >= 5,
+            "hmm.warmup",
+            "must be >= 5, got {}",
+            self.warmup
+        );
+        crate::ensure!(
+            self.refit_every >= 10,
+            "hmm.refit_every",
+            "must be >= 10, got {}",
+            self.refit_every
+        );
+        crate::ensure!(
+            self.memory == 0 || self.memory >= 100,
+            "hmm.memory",
+            "must be 0 (no forgetting) or >= 100, got {}",
+            self.memory
+        );
+        crate::ensure!(
+            self.prior_weight.is_finite() && self.prior_weight >= 0.0,
+            "hmm.prior_weight",
+            "must be >= 0"
+        );
+        crate::ensure!(
+            (1..=1024).contains(&self.learn_lag),
+            "hmm.learn_lag",
+            "must be in 1..=1024, got {}",
+            self.learn_lag
+        );
+        crate::ensure!(
+            self.batch_em_until <= 1 << 20,
+            "hmm.batch_em_until",
+            "must be <= 1048576 (history is kept in memory until then), got {}",
+            self.batch_em_until
+        );
+        Ok(())
+    }
+}
+
+/// Expected sufficient statistics of the joint model.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    w: [f64; NS],
+    sa: [f64; NS],
+    sb: [f64; NS],
+    saa: [f64; NS],
+    sbb: [f64; NS],
+    sab: [f64; NS],
+    gw: [f64; 3],
+    gss: [f64; 3],
+    rw: [f64; 3],
+    rs: [f64; 3],
+    rss: [f64; 3],
+    vw: [f64; 3],
+    vs: [f64; 3],
+    vss: [f64; 3],
+    tv: [[f64; 3]; 3],
+    td: [[f64; 3]; 3],
+    ts: [[f64; 2]; 2],
+}
+
+impl Stats {
+    fn scale(&mut self, f: f64) {
+        for a in [
+            &mut self.w,
+            &mut self.sa,
+            &mut self.sb,
+            &mut self.saa,
+            &mut self.sbb,
+            &mut self.sab,
+        ] {
+            a.iter_mut().for_each(|x| *x *= f);
+        }
+        for a in [
+            &mut self.gw,
+            &mut self.gss,
+            &mut self.rw,
+            &mut self.rs,
+            &mut self.rss,
+            &mut self.vw,
+            &mut self.vs,
+            &mut self.vss,
+        ] {
+            a.iter_mut().for_each(|x| *x *= f);
+        }
+        self.tv.iter_mut().flatten().for_each(|x| *x *= f);
+        self.td.iter_mut().flatten().for_each(|x| *x *= f);
+        self.ts.iter_mut().flatten().for_each(|x| *x *= f);
+    }
+
+    fn add_obs(&mut self, o: &Obs, g: &[f64; NS]) {
+        let (pv, _, _) = marginals(g);
+        if !o.r.is_nan() && !o.r_prev.is_nan() {
+            let (a, b) = (o.r, o.r_prev);
+            for j in 0..NS {
+                let w = g[j];
+                self.w[j] += w;
+                self.sa[j] += w * a;
+                self.sb[j] += w * b;
+                self.saa[j] += w * a * a;
+                self.sbb[j] += w * b * b;
+                self.sab[j] += w * a * b;
+            }
+        }
+        for v in 0..3 {
+            let w = pv[v];
+            if !o.gap.is_nan() {
+                self.gw[v] += w;
+                self.gss[v] += w * o.gap * o.gap;
+            }
+            if !o.log_range.is_nan() {
+                self.rw[v] += w;
+                self.rs[v] += w * o.log_range;
+                self.rss[v] += w * o.log_range * o.log_range;
+            }
+            if !o.rel_volume.is_nan() {
+                self.vw[v] += w;
+                self.vs[v] += w * o.rel_volume;
+                self.vss[v] += w * o.rel_volume * o.rel_volume;
+            }
+        }
+    }
+
+    /// Expected transition counts from the filtered pair posterior
+    /// `ξ(i,j) ∝ α_{t-1}(i) A(i,j) b_t(j)`, marginalized per dimension.
+    fn add_transitions(&mut self, c: &Compiled, prev: &[f64; NS], b: &[f64; NS], z: f64) {
+        if z <= 0.0 {
+            return;
+        }
+        let p = c.params();
+        let inv = 1.0 / z;
+        // volatility: apply structure+trend, pair over volatility
+        let t = apply(prev, p, false, true, true);
+        for v in 0..3 {
+            for v2 in 0..3 {
+                let mut acc = 0.0;
+                for k in 0..6 {
+                    acc += t[v * 6 + k] * b[v2 * 6 + k];
+                }
+                self.tv[v][v2] += p.a_vol[v][v2] * acc * inv;
+            }
+        }
+        // trend: apply volatility+structure, pair over trend
+        let t = apply(prev, p, true, false, true);
+        for d in 0..3 {
+            for d2 in 0..3 {
+                let mut acc = 0.0;
+                for v in 0..3 {
+                    for s in 0..2 {
+                        acc += t[joint(v, d, s)] * b[joint(v, d2, s)];
+                    }
+                }
+                self.td[d][d2] += p.a_trend[d][d2] * acc * inv;
+            }
+        }
+        // structure: apply volatility+trend, pair over structure
+        let t = apply(prev, p, true, true, false);
+        for s in 0..2 {
+            for s2 in 0..2 {
+                let mut acc = 0.0;
+                for v in 0..3 {
+                    for d in 0..3 {
+                        acc += t[joint(v, d, s)] * b[joint(v, d, s2)];
+                    }
+                }
+                self.ts[s][s2] += p.a_struct[s][s2] * acc * inv;
+            }
+        }
+    }
+}
+
+/// Apply the chosen dimensions' transitions to a joint vector (forward direction).
+fn apply(x: &[f64; NS], p: &JointParams, vol: bool, trend: bool, structure: bool) -> [f64; NS] {
+    let mut y = *x;
+    if structure {
+        let mut t = [0.0; NS];
+        for k in 0..9 {
+            let (a0, a1) = (y[2 * k], y[2 * k + 1]);
+            t[2 * k] = a0 * p.a_struct[0][0] + a1 * p.a_struct[1][0];
+            t[2 * k + 1] = a0 * p.a_struct[0][1] + a1 * p.a_struct[1][1];
+        }
+        y = t;
+    }
+    if trend {
+        let mut t = [0.0; NS];
+        for v in 0..3 {
+            for s in 0..2 {
+                for d2 in 0..3 {
+                    t[joint(v, d2, s)] = (0..3).map(|d| y[joint(v, d, s)] * p.a_trend[d][d2]).sum();
+                }
+            }
+        }
+        y = t;
+    }
+    if vol {
+        let mut t = [0.0; NS];
+        for k in 0..6 {
+            for v2 in 0..3 {
+                t[v2 * 6 + k] = (0..3).map(|v| y[v * 6 + k] * p.a_vol[v][v2]).sum();
+            }
+        }
+        y = t;
+    }
+    y
+}
+
+/// Backward step: `y(i) = Σ_j A(i,j) x(j)` with the factorized transitions.
+pub fn back_apply(x: &[f64; NS], p: &JointParams) -> [f64; NS] {
+    let mut t = [0.0; NS];
+    for k in 0..9 {
+        let (x0, x1) = (x[2 * k], x[2 * k + 1]);
+        t[2 * k] = p.a_struct[0][0] * x0 + p.a_struct[0][1] * x1;
+        t[2 * k + 1] = p.a_struct[1][0] * x0 + p.a_struct[1][1] * x1;
+    }
+    let mut u = [0.0; NS];
+    for v in 0..3 {
+        for s in 0..2 {
+            for d in 0..3 {
+                u[joint(v, d, s)] = (0..3).map(|d2| p.a_trend[d][d2] * t[joint(v, d2, s)]).sum();
+            }
+        }
+    }
+    let mut y = [0.0; NS];
+    for k in 0..6 {
+        for v in 0..3 {
+            y[v * 6 + k] = (0..3).map(|v2| p.a_vol[v][v2] * u[v2 * 6 + k]).sum();
+        }
+    }
+    y
+}
+
+fn shrink(num: f64, den: f64, prior: f64, k: f64) -> f64 {
+    (num + k * prior) / (den + k)
+}
+
+fn normalize_row<const N: usize>(counts: [f64; N], prior: [f64; N], k: f64) -> [f64; N] {
+    let mut row = [0.0; N];
+    let mut s = 0.0;
+    for i in 0..N {
+        row[i] = counts[i] + k * prior[i];
+        s += row[i];
+    }
+    for x in &mut row {
+        *x /= s;
+    }
+    row
+}
+
+/// The M-step: new parameters from statistics, shrunk toward `prev` where data are thin,
+/// and kept semantic (σ ordered, neutral drift 0, trending φ > 0 > mean-reverting φ).
+pub fn m_step(st: &Stats, prev: &JointParams, k: f64) -> JointParams {
+    let mut p = prev.clone();
+    // --- volatility channels
+    for v in 0..3 {
+        p.gap_var[v] = shrink(st.gss[v], st.gw[v], prev.gap_var[v], k);
+        p.range_mean[v] = shrink(st.rs[v], st.rw[v], prev.range_mean[v], k);
+        p.volume_mean[v] = shrink(st.vs[v], st.vw[v], prev.volume_mean[v], k);
+    }
+    let (mut rn, mut rd, mut vn, mut vd) = (0.0, 0.0, 0.0, 0.0);
+    for v in 0..3 {
+        rn += st.rss[v] - 2.0 * p.range_mean[v] * st.rs[v] + p.range_mean[v].powi(2) * st.rw[v];
+        rd += st.rw[v];
+        vn += st.vss[v] - 2.0 * p.volume_mean[v] * st.vs[v] + p.volume_mean[v].powi(2) * st.vw[v];
+        vd += st.vw[v];
+    }
+    p.range_var = shrink(rn.max(0.0), rd, prev.range_var, k).max(1e-4);
+    p.volume_var = shrink(vn.max(0.0), vd, prev.volume_var, k).max(1e-4);
+
+    // --- returns: coordinate ascent over (σ, φ, m)
+    for _ in 0..3 {
+        let mu = |v: usize, d: usize, p: &JointParams| p.drift[d] * p.sigma[v];
+        // σ_v
+        for v in 0..3 {
+            let (mut num, mut den) = (0.0, 0.0);
+            for d in 0..3 {
+                for s in 0..2 {
+                    let j = joint(v, d, s);
+                    let (f, c) = (p.phi[s], mu(v, d, &p) * (1.0 - p.phi[s]));
+                    num += st.saa[j] + f * f * st.sbb[j] + c * c * st.w[j]
+                        - 2.0 * f * st.sab[j]
+                        - 2.0 * c * st.sa[j]
+                        + 2.0 * c * f * st.sb[j];
+                    den += st.w[j];
+                }
+            }
+            p.sigma[v] = shrink(num.max(0.0), den, prev.sigma[v].powi(2), k).sqrt();
+        }
+        // φ_s
+        for s in 0..2 {
+            let (mut num, mut den) = (0.0, 0.0);
+            for v in 0..3 {
+                let iv = 1.0 / p.sigma[v].powi(2);
+                for d in 0..3 {
+                    let j = joint(v, d, s);
+                    let m = mu(v, d, &p);
+                    num += iv * (st.sab[j] - m * st.sa[j] - m * st.sb[j] + m * m * st.w[j]);
+                    den += iv * (st.sbb[j] - 2.0 * m * st.sb[j] + m * m * st.w[j]);
+                }
+            }
+            // the prior term is in units of an average squared standardized regressor (≈1)
+            p.phi[s] = shrink(num, den, prev.phi[s], k);
+        }
+        // m_d (neutral stays 0)
+        for d in [0usize, 2] {
+            let (mut num, mut den) = (0.0, 0.0);
+            for v in 0..3 {
+                for s in 0..2 {
+                    let j = joint(v, d, s);
+                    let f = p.phi[s];
+                    num += (1.0 - f) / p.sigma[v] * (st.sa[j] - f * st.sb[j]);
+                    den += (1.0 - f) * (1.0 - f) * st.w[j];
+                }
+            }
+            p.drift[d] = shrink(num, den, prev.drift[d], k);
+        }
+        p.drift[1] = 0.0;
+        p.drift[0] = p.drift[0].clamp(-2.0, -0.02);
+        p.drift[2] = p.drift[2].clamp(0.02, 2.0);
+        p.phi[0] = p.phi[0].clamp(0.02, 0.9);
+        p.phi[1] = p.phi[1].clamp(-0.9, -0.02);
+        // keep the volatility levels ordered and distinct
+        p.sigma[1] = p.sigma[1].max(p.sigma[0] * 1.1);
+        p.sigma[2] = p.sigma[2].max(p.sigma[1] * 1.1);
+    }
+    for v in 0..3 {
+        p.gap_var[v] = p.gap_var[v].max(1e-14);
+    }
+
+    // --- transitions, with a weak persistent prior
+    let kt = 50.0;
+    for i in 0..3 {
+        let mut pr = [0.015 / 2.0; 3];
+        pr[i] = 0.985;
+        p.a_vol[i] = normalize_row(st.tv[i], pr, kt);
+        p.a_trend[i] = normalize_row(st.td[i], pr, kt);
+    }
+    for i in 0..2 {
+        let mut pr = [0.015; 2];
+        pr[i] = 0.985;
+        p.a_struct[i] = normalize_row(st.ts[i], pr, kt);
+    }
+    p
+}
+
+/// Causal online HMM for one instrument.
+#[derive(Debug, Clone)]
+pub struct OnlineHmm {
+    cfg: OnlineHmmConfig,
+    extractor: ObsExtractor,
+    compiled: Option<Compiled>,
+    alpha: [f64; NS],
+    stats: Stats,
+    warm: Vec<Obs>,
+    n: u64,
+    next_refit: u64,
+    since_refit: u64,
+    version: u64,
+    loglik: f64,
+    last_obs: Obs,
+    last_b: [f64; NS],
+    last_z: f64,
+    lag: std::collections::VecDeque<LagEntry>,
+    anchor: [f64; NS],
+    history: Vec<Obs>,
+}
+
+/// One bar kept for the fixed-lag smoother.
+#[derive(Debug, Clone)]
+struct LagEntry {
+    obs: Obs,
+    b: [f64; NS],
+    alpha: [f64; NS],
+}
+
+/// The output of one filter step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HmmStep {
+    /// Filtered joint posterior over the 18 regimes.
+    pub joint: [f64; NS],
+    /// Whether the model was still warming up (posterior is then uniform).
+    pub warming_up: bool,
+    /// Log predictive likelihood of this bar (0 during warm-up).
+    pub log_predictive: f64,
+}
+
+impl OnlineHmm {
+    /// A new filter (configuration validated).
+    pub fn new(cfg: OnlineHmmConfig) -> Result<Self> {
+        cfg.validate()?;
+        Ok(OnlineHmm {
+            next_refit: 2 * cfg.warmup as u64,
+            cfg,
+            extractor: ObsExtractor::new(),
+            compiled: None,
+            alpha: Compiled::uniform(),
+            stats: Stats::default(),
+            warm: Vec::new(),
+            n: 0,
+            since_refit: 0,
+            version: 0,
+            loglik: 0.0,
+            last_obs: Obs::default(),
+            last_b: [1.0; NS],
+            last_z: 0.0,
+            lag: std::collections::VecDeque::new(),
+            anchor: Compiled::uniform(),
+            history: Vec::new(),
+        })
+    }
+
+    /// A filter with fixed, known parameters (no learning): the oracle when given the truth.
+    pub fn fixed(params: JointParams) -> Result<Self> {
+        let mut h = OnlineHmm::new(OnlineHmmConfig::default())?;
+        h.compiled = Some(Compiled::new(params)?);
+        h.next_refit = u64::MAX;
+        Ok(h)
+    }
+
+    /// A learning filter that starts from `params` instead of a warm-up estimate.
+    pub fn with_initial(cfg: OnlineHmmConfig, params: JointParams) -> Result<Self> {
+        let mut h = OnlineHmm::new(cfg)?;
+        h.compiled = Some(Compiled::new(params)?);
+        Ok(h)
+    }
+
+    /// Bars seen.
+    pub fn n(&self) -> u64 {
+        self.n
+    }
+    /// Model version (number of refits so far).
+    pub fn model_version(&self) -> u64 {
+        self.version
+    }
+    /// Current parameters (None during warm-up).
+    pub fn params(&self) -> Option<&JointParams> {
+        self.compiled.as_ref().map(|c| c.params())
+    }
+    /// Compiled model (None during warm-up).
+    pub fn compiled(&self) -> Option<&Compiled> {
+        self.compiled.as_ref()
+    }
+    /// Total log predictive likelihood so far.
+    pub fn loglik(&self) -> f64 {
+        self.loglik
+    }
+    /// Observation and emission of the last bar (for smoothers downstream).
+    pub fn last_emission(&self) -> (&Obs, &[f64; NS]) {
+        (&self.last_obs, &self.last_b)
+    }
+
+    /// Ask for a refit at the next bar (continuous learning, drift).
+    pub fn request_refit(&mut self) {
+        self.next_refit = self.n + 1;
+    }
+
+    /// Forget statistics faster for a while: scale them down now (0 < f ≤ 1).
+    pub fn discount(&mut self, f: f64) {
+        self.stats.scale(f.clamp(0.0, 1.0));
+    }
+
+    /// Process one (validated) bar.
+    pub fn update(&mut self, bar: &Bar) -> HmmStep {
+        let o = self.extractor.update(bar);
+        self.n += 1;
+        if self.compiled.is_none() {
+            self.warm.push(o);
+            if self.warm.len() < self.cfg.warmup {
+                return HmmStep {
+                    joint: Compiled::uniform(),
+                    warming_up: true,
+                    log_predictive: 0.0,
+                };
+            }
+            self.initialize();
+            return HmmStep {
+                joint: self.alpha,
+                warming_up: false,
+                log_predictive: 0.0,
+            };
+        }
+        let lp = self.step_obs(&o, true);
+        self.since_refit += 1;
+        if self.n >= self.next_refit {
+            self.refit();
+        }
+        HmmStep {
+            joint: self.alpha,
+            warming_up: false,
+            log_predictive: lp,
+        }
+    }
+
+    fn initialize(&mut self) {
+        let warm = std::mem::take(&mut self.warm);
+        let rs: Vec<f64> = warm.iter().map(|o| o.r).filter(|r| !r.is_nan()).collect();
+        let scale = if rs.is_empty() {
+            0.01
+        } else {
+            let m = rs.iter().sum::<f64>() / rs.len() as f64;
+            (rs.iter().map(|r| (r - m).powi(2)).sum::<f64>() / rs.len() as f64)
+                .sqrt()
+                .max(1e-6)
+        };
+        let lr: Vec<f64> = warm
+            .iter()
+            .map(|o| o.log_range)
+            .filter(|x| !x.is_nan())
+            .collect();
+        let rc = if lr.is_empty() {
+            scale.ln()
+        } else {
+            lr.iter().sum::<f64>() / lr.len() as f64
+        };
+        let p = JointParams::initial(scale, rc, 0.0);
+        // `initial` is valid by construction for finite positive scales
+        self.compiled = Compiled::new(p).ok();
+        if self.compiled.is_none() {
+            return;
+        }
+        for o in &warm {
+            self.step_obs(o, true);
+        }
+    }
+
+    fn step_obs(&mut self, o: &Obs, learn: bool) -> f64 {
+        let Some(c) = self.compiled.as_ref() else {
+            return 0.0;
+        };
+        let mut pred = [0.0; NS];
+        c.predict(&self.alpha, &mut pred);
+        let mut b = [0.0; NS];
+        c.emission(o, &mut b);
+        let z = correct(&pred, &b, &mut self.alpha);
+        if learn && self.next_refit != u64::MAX && self.n <= self.cfg.batch_em_until as u64 {
+            self.history.push(*o);
+        }
+        if learn && self.next_refit != u64::MAX {
+            self.lag.push_back(LagEntry {
+                obs: *o,
+                b,
+                alpha: self.alpha,
+            });
+            if self.lag.len() >= 2 * self.cfg.learn_lag {
+                self.learn_block(self.cfg.learn_lag);
+            }
+        }
+        self.last_obs = *o;
+        self.last_b = b;
+        self.last_z = z;
+        let lp = if z > 0.0 { z.ln() } else { 0.0 };
+        self.loglik += lp;
+        lp
+    }
+
+    /// Smooth the lag buffer backward from its newest bar and feed its oldest `k` bars
+    /// (smoothed with at least `len - k` later bars) into the statistics.
+    fn learn_block(&mut self, k: usize) {
+        let Some(c) = self.compiled.as_ref() else {
+            return;
+        };
+        let p = c.params();
+        let n = self.lag.len();
+        let k = k.min(n);
+        // β for each entry, newest first
+        let mut betas = vec![[1.0; NS]; n];
+        let mut beta = [1.0; NS];
+        for t in (0..n).rev() {
+            betas[t] = beta;
+            let e = &self.lag[t];
+            let mut x = [0.0; NS];
+            let mut sx = 0.0;
+            for j in 0..NS {
+                x[j] = e.b[j] * beta[j];
+                sx += x[j];
+            }
+            if sx > 0.0 && sx.is_finite() {
+                for v in &mut x {
+                    *v /= sx;
+                }
+                beta = back_apply(&x, p);
+            }
+        }
+        let mut prev = self.anchor;
+        for t in 0..k {
+            let e = &self.lag[t];
+            let beta = &betas[t];
+            let mut g = [0.0; NS];
+            let mut sg = 0.0;
+            let mut bb = [0.0; NS];
+            for j in 0..NS {
+                g[j] = e.alpha[j] * beta[j];
+                sg += g[j];
+                bb[j] = e.b[j] * beta[j];
+            }
+            if sg > 0.0 && sg.is_finite() {
+                for x in &mut g {
+                    *x /= sg;
+                }
+                let mut pred = [0.0; NS];
+                c.predict(&prev, &mut pred);
+                let z: f64 = pred.iter().zip(&bb).map(|(a, b)| a * b).sum();
+                self.stats.add_transitions(c, &prev, &bb, z);
+                self.stats.add_obs(&e.obs, &g);
+            }
+            prev = e.alpha;
+        }
+        self.anchor = prev;
+        self.lag.drain(..k);
+    }
+
+    /// Batch EM over the whole history; the statistics and the filter state are replaced
+    /// by those of the final E-step (all of it uses bars up to now only).
+    fn batch_refit(&mut self) {
+        let Some(current) = self.compiled.clone() else {
+            return;
+        };
+        // Two starts: the running model, and a fresh one seeded from volatility terciles of
+        // the history (EM is local; this keeps an unlucky warm-up from sticking).
+        let mut starts = vec![current];
+        if let Some(seed) = tercile_start(&self.history, starts[0].params()) {
+            starts.push(seed);
+        }
+        let mut best: Option<(f64, Compiled, Stats, [f64; NS])> = None;
+        for mut c in starts {
+            for _ in 0..self.cfg.batch_em_iters.max(1) {
+                let (st, _, _) = batch_e_step(&c, &self.history);
+                match Compiled::new(m_step(&st, c.params(), self.cfg.prior_weight)) {
+                    Ok(nc) => c = nc,
+                    Err(_) => break,
+                }
+            }
+            let (st, alpha, ll) = batch_e_step(&c, &self.history);
+            if best.as_ref().is_none_or(|b| ll > b.0) {
+                best = Some((ll, c, st, alpha));
+            }
+        }
+        let Some((_, c, st, alpha)) = best else {
+            return;
+        };
+        self.stats = st;
+        self.alpha = alpha;
+        self.anchor = alpha;
+        self.lag.clear();
+        self.compiled = Some(c);
+        self.version += 1;
+    }
+
+    fn refit(&mut self) {
+        let Some(c) = self.compiled.as_ref() else {
+            return;
+        };
+        if self.cfg.memory > 0 {
+            let f = (1.0 - 1.0 / self.cfg.memory as f64).powf(self.since_refit as f64);
+            self.stats.scale(f);
+        }
+        if !self.history.is_empty() && self.n <= self.cfg.batch_em_until as u64 {
+            self.batch_refit();
+        } else {
+            self.history = Vec::new();
+            let p = m_step(&self.stats, c.params(), self.cfg.prior_weight);
+            if let Ok(nc) = Compiled::new(p) {
+                self.compiled = Some(nc);
+                self.version += 1;
+            }
+        }
+        self.since_refit = 0;
+        let doubled = self.n.saturating_mul(2);
+        self.next_refit = if doubled - self.n < self.cfg.refit_every as u64 {
+            doubled
+        } else {
+            self.n + self.cfg.refit_every as u64
+        };
+    }
+}
+
+/// One E-step over a whole sequence: statistics from smoothed posteriors, and the final
+/// filtered distribution.
+fn batch_e_step(c: &Compiled, obs: &[Obs]) -> (Stats, [f64; NS], f64) {
+    let n = obs.len();
+    let mut st = Stats::default();
+    let mut ll = 0.0;
+    if n == 0 {
+        return (st, Compiled::uniform(), ll);
+    }
+    let mut alphas = Vec::with_capacity(n);
+    let mut bs = Vec::with_capacity(n);
+    let mut alpha = Compiled::uniform();
+    for (t, o) in obs.iter().enumerate() {
+        let mut pred = Compiled::uniform();
+        if t > 0 {
+            c.predict(&alpha, &mut pred);
+        }
+        let mut b = [0.0; NS];
+        c.emission(o, &mut b);
+        let z = correct(&pred, &b, &mut alpha);
+        if z == 0.0 {
+            b = [1.0; NS];
+        } else {
+            ll += z.ln();
+        }
+        alphas.push(alpha);
+        bs.push(b);
+    }
+    let last = alpha;
+    let mut beta = [1.0; NS];
+    for t in (0..n).rev() {
+        let mut g = [0.0; NS];
+        let mut bb = [0.0; NS];
+        let mut sg = 0.0;
+        for j in 0..NS {
+            g[j] = alphas[t][j] * beta[j];
+            sg += g[j];
+            bb[j] = bs[t][j] * beta[j];
+        }
+        if sg > 0.0 && sg.is_finite() {
+            for x in &mut g {
+                *x /= sg;
+            }
+            st.add_obs(&obs[t], &g);
+            if t > 0 {
+                let mut pred = [0.0; NS];
+                c.predict(&alphas[t - 1], &mut pred);
+                let z: f64 = pred.iter().zip(&bb).map(|(a, b)| a * b).sum();
+                st.add_transitions(c, &alphas[t - 1], &bb, z);
+            }
+        }
+        let sb: f64 = bb.iter().sum();
+        if sb > 0.0 && sb.is_finite() {
+            for x in &mut bb {
+                *x /= sb;
+            }
+            beta = back_apply(&bb, c.params());
+        }
+    }
+    (st, last, ll)
+}
+
+/// A starting model whose volatility states are the terciles of a smoothed per-bar
+/// volatility proxy (log excess range, else log |return|) over `obs`.
+fn tercile_start(obs: &[Obs], base: &JointParams) -> Option<Compiled> {
+    let n = obs.len();
+    if n < 30 {
+        return None;
+    }
+    let proxy: Vec<f64> = obs
+        .iter()
+        .map(|o| {
+            if !o.log_range.is_nan() {
+                o.log_range
+            } else if !o.r.is_nan() {
+                (o.r.abs() + 1e-12).ln()
+            } else {
+                f64::NAN
+            }
+        })
+        .collect();
+    let h = 5usize;
+    let smooth: Vec<f64> = (0..n)
+        .map(|t| {
+            let (lo, hi) = (t.saturating_sub(h), (t + h + 1).min(n));
+            let xs: Vec<f64> = proxy[lo..hi]
+                .iter()
+                .copied()
+                .filter(|x| !x.is_nan())
+                .collect();
+            if xs.is_empty() {
+                f64::NAN
+            } else {
+                xs.iter().sum::<f64>() / xs.len() as f64
+            }
+        })
+        .collect();
+    let mut sorted: Vec<f64> = smooth.iter().copied().filter(|x| !x.is_nan()).collect();
+    if sorted.len() < 30 {
+        return None;
+    }
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let q1 = sorted[sorted.len() / 3];
+    let q2 = sorted[2 * sorted.len() / 3];
+    let mut st = Stats::default();
+    for (t, o) in obs.iter().enumerate() {
+        let x = smooth[t];
+        if x.is_nan() {
+            continue;
+        }
+        let v = if x < q1 {
+            0
+        } else if x < q2 {
+            1
+        } else {
+            2
+        };
+        let mut g = [0.0; NS];
+        for j in 0..6 {
+            g[v * 6 + j] = 1.0 / 6.0;
+        }
+        st.add_obs(o, &g);
+    }
+    // transitions keep the base model's values: use the base as the prior, no counts
+    let mut p = base.clone();
+    // σ per tercile straight from the second moments (drift/φ from base are small corrections)
+    for v in 0..3 {
+        let (mut m2, mut w) = (0.0, 0.0);
+        for j in 0..6 {
+            m2 += st.saa[v * 6 + j];
+            w += st.w[v * 6 + j];
+        }
+        if w > 0.0 {
+            p.sigma[v] = (m2 / w).sqrt().max(1e-8);
+        }
+    }
+    p.sigma[1] = p.sigma[1].max(p.sigma[0] * 1.1);
+    p.sigma[2] = p.sigma[2].max(p.sigma[1] * 1.1);
+    let mut q = m_step(&st, &p, 1.0);
+    // m_step saw no transition counts: keep the base transitions
+    q.a_vol = base.a_vol;
+    q.a_trend = base.a_trend;
+    q.a_struct = base.a_struct;
+    Compiled::new(q).ok()
+}
+
+/// Joint marginals helper re-exported for callers.
+pub fn dims(joint: &[f64; NS]) -> ([f64; 3], [f64; 3], [f64; 2]) {
+    marginals(joint)
+}
+
+/// Ex-post smoothing (forward-backward) of a whole series with fixed parameters.
+/// Returns the smoothed joint posterior of every bar. This is the historical-analysis mode:
+/// bar t's result uses bars after t.
+pub fn smooth(bars: &[Bar], params: &JointParams) -> Result<Vec<[f64; NS]>> {
+    let c = Compiled::new(params.clone())?;
+    let mut ex = ObsExtractor::new();
+    let mut alphas = Vec::with_capacity(bars.len());
+    let mut bs = Vec::with_capacity(bars.len());
+    let mut alpha = Compiled::uniform();
+    for (t, bar) in bars.iter().enumerate() {
+        let o = ex.update(bar);
+        let mut pred = Compiled::uniform();
+        if t > 0 {
+            c.predict(&alpha, &mut pred);
+        }
+        let mut b = [0.0; NS];
+        c.emission(&o, &mut b);
+        if correct(&pred, &b, &mut alpha) == 0.0 {
+            b = [1.0; NS];
+        }
+        alphas.push(alpha);
+        bs.push(b);
+    }
+    let mut beta = [1.0; NS];
+    let mut out = vec![[0.0; NS]; bars.len()];
+    for t in (0..bars.len()).rev() {
+        let mut g = [0.0; NS];
+        let mut s = 0.0;
+        for j in 0..NS {
+            g[j] = alphas[t][j] * beta[j];
+            s += g[j];
+        }
+        for x in &mut g {
+            *x /= s;
+        }
+        out[t] = g;
+        let mut x = [0.0; NS];
+        let mut sx = 0.0;
+        for j in 0..NS {
+            x[j] = bs[t][j] * beta[j];
+            sx += x[j];
+        }
+        if sx > 0.0 {
+            for v in &mut x {
+                *v /= sx;
+            }
+        }
+        beta = back_apply(&x, c.params());
+    }
+    Ok(out)
+}

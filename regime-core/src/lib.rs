@@ -1,0 +1,19 @@
+//! `regime-core`: the 18 market regimes, bar validation, streaming features, the online
+//! joint HMM and the causal detection pipeline (SPEC §1–3).
+//!
+//! Features by group:
+//! * returns: [`features::LogReturn`]
+//! * volatility: [`features::RealizedVolatility`], [`features::EwmaVolatility`],
+//!   [`features::RangeVolatility`] (Parkinson / Garman–Klass / Rogers–Satchell), [`features::Atr`],
+//!   [`features::RelativeVolume`]
+//! * trend: [`features::TrendTStat`], [`features::EfficiencyRatio`], [`features::KalmanTrend`]
+//! * structure: [`features::Autocorrelation`], [`features::VarianceRatio`]
+
+pub mod bars;
+pub mod error;
+pub mod hmm;
+pub mod model;
+pub mod regime;
+
+pub use error::{Error, Result};
+pub use regime::{Regime, Structure, Trend, Volatility};

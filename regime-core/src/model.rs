@@ -1,0 +1,439 @@
+//! The joint 18-state regime model: a hidden Markov model whose three dimensions are
+//! independent Markov chains (transitions factorize), with a whole-bar emission.
+//!
+//! # Emission
+//! Given the state `(v, d, s)` and the previous close-to-close log return `r'`:
+//! * return: `r = μ + φ_s (r' − μ) + σ_v ε`, `μ = m_d σ_v`, `ε` Student-t with ν = 5 scaled to unit
+//!   variance (density ∝ `(1 + z²/3)^-3`, so no `powf` in the hot loop);
+//! * overnight gap `ln(open/prev close)`: `N(0, g_v)`;
+//! * log excess range `ln(ln(H/L) − |ln(C/O)|)`: `N(ρ_v, τ²)` (the part of the range the body does not explain);
+//! * log volume relative to its slow moving average: `N(λ_v, κ²)`.
+//!
+//! Missing channels (close-only bars, no volume, a degenerate bar) are skipped, not guessed.
+//! Everything the hot loop needs is precomputed when the parameters change.
+
+use crate::bars::Bar;
+use crate::error::{Error, Result};
+
+/// Number of joint states.
+pub const NS: usize = 18;
+
+/// Joint index of `(v, d, s)`.
+#[inline]
+pub fn joint(v: usize, d: usize, s: usize) -> usize {
+    v * 6 + d * 2 + s
+}
+
+/// Parameters of the joint model.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct JointParams {
+    /// Innovation standard deviation per volatility state.
+    pub sigma: [f64; 3],
+    /// Drift per trend state, in units of `sigma` (neutral is 0).
+    pub drift: [f64; 3],
+    /// Lag-1 autoregression per structure state (trending > 0 > mean-reverting).
+    pub phi: [f64; 2],
+    /// Variance of the overnight gap per volatility state.
+    pub gap_var: [f64; 3],
+    /// Mean of the log excess range per volatility state.
+    pub range_mean: [f64; 3],
+    /// Variance of the log excess range (shared).
+    pub range_var: f64,
+    /// Mean of relative log volume per volatility state.
+    pub volume_mean: [f64; 3],
+    /// Variance of relative log volume (shared).
+    pub volume_var: f64,
+    /// Volatility transition matrix (rows sum to 1).
+    pub a_vol: [[f64; 3]; 3],
+    /// Trend transition matrix.
+    pub a_trend: [[f64; 3]; 3],
+    /// Structure transition matrix.
+    pub a_struct: [[f64; 2]; 2],
+}
+
+fn persistent3(p: f64) -> [[f64; 3]; 3] {
+    let q = (1.0 - p) / 2.0;
+    [[p, q, q], [q, p, q], [q, q, p]]
+}
+
+impl JointParams {
+    /// A neutral starting point scaled to a typical return size `scale`.
+    pub fn initial(scale: f64, range_center: f64, volume_center: f64) -> Self {
+        let s = if scale.is_finite() && scale > 0.0 {
+            scale
+        } else {
+            0.01
+        };
+        let sigma = [s * 0.6, s * 1.0, s * 1.8];
+        JointParams {
+            sigma,
+            drift: [-0.15, 0.0, 0.15],
+            phi: [0.2, -0.2],
+            gap_var: sigma.map(|x| (0.3 * x).powi(2)),
+            range_mean: [range_center - 0.5, range_center, range_center + 0.6],
+            range_var: 0.3,
+            volume_mean: [volume_center - 0.3, volume_center, volume_center + 0.4],
+            volume_var: 0.3,
+            a_vol: persistent3(0.985),
+            a_trend: persistent3(0.985),
+            a_struct: [[0.985, 0.015], [0.015, 0.985]],
+        }
+    }
+
+    /// Check ranges and that every transition row sums to one (within 1e-8).
+    pub fn validate(&self) -> Result<()> {
+        let pos = self
+            .sigma
+            .iter()
+            .chain(self.gap_var.iter())
+            .chain([self.range_var, self.volume_var].iter())
+            .all(|x| x.is_finite() && *x > 0.0);
+        if !pos {
+            return Err(Error::InvalidModel(
+                "variances must be finite and > 0".into(),
+            ));
+        }
+        let rows3 = self.a_vol.iter().chain(self.a_trend.iter());
+        for row in rows3 {
+            check_row(row)?;
+        }
+        for row in &self.a_struct {
+            check_row(row)?;
+        }
+        Ok(())
+    }
+}
+
+fn check_row(row: &[f64]) -> Result<()> {
+    let s: f64 = row.iter().sum();
+    if (s - 1.0).abs() > 1e-8 || row.iter().any(|x| !(0.0..=1.0).contains(x)) {
+        return Err(Error::InvalidModel(format!(
+            "transition row {row:?} must be probabilities summing to 1"
+        )));
+    }
+    Ok(())
+}
+
+/// What one bar tells the model, extracted once.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Obs {
+    /// Close-to-close log return (NaN on the first bar).
+    pub r: f64,
+    /// Previous return (NaN when unknown).
+    pub r_prev: f64,
+    /// Overnight gap `ln(open/prev close)` (NaN when absent).
+    pub gap: f64,
+    /// Log excess range (NaN when absent or degenerate).
+    pub log_range: f64,
+    /// Relative log volume (NaN when absent).
+    pub rel_volume: f64,
+}
+
+/// Turns bars into [`Obs`] with O(1) state.
+#[derive(Debug, Clone, Default)]
+pub struct ObsExtractor {
+    prev_close: f64,
+    prev_r: f64,
+    vol_avg: f64,
+    vol_n: u64,
+    started: bool,
+}
+
+/// Span of the slow volume average that volume is measured against.
+const VOLUME_SPAN: f64 = 200.0;
+
+impl ObsExtractor {
+    /// A fresh extractor.
+    pub fn new() -> Self {
+        ObsExtractor {
+            prev_close: f64::NAN,
+            prev_r: f64::NAN,
+            vol_avg: 0.0,
+            vol_n: 0,
+            started: false,
+        }
+    }
+
+    /// Observation for the next bar (bars must already be validated).
+    pub fn update(&mut self, b: &Bar) -> Obs {
+        let lc = b.close.ln();
+        let r = if self.started {
+            lc - self.prev_close
+        } else {
+            f64::NAN
+        };
+        let (gap, log_range) = if b.has_ohl() {
+            let gap = if self.started {
+                b.open.ln() - self.prev_close
+            } else {
+                f64::NAN
+            };
+            let excess = (b.high / b.low).ln() - (b.close / b.open).ln().abs();
+            let lr = if excess > 1e-10 {
+                excess.ln()
+            } else {
+                f64::NAN
+            };
+            (gap, lr)
+        } else {
+            (f64::NAN, f64::NAN)
+        };
+        let rel_volume = if b.volume > 0.0 && b.volume.is_finite() {
+            let lv = b.volume.ln();
+            let rel = if self.vol_n == 0 {
+                0.0
+            } else {
+                lv - self.vol_avg
+            };
+            self.vol_n += 1;
+            let a = 1.0 / (self.vol_n as f64).min(VOLUME_SPAN);
+            self.vol_avg += a * (lv - self.vol_avg);
+            rel
+        } else {
+            f64::NAN
+        };
+        let obs = Obs {
+            r,
+            r_prev: self.prev_r,
+            gap,
+            log_range,
+            rel_volume,
+        };
+        self.prev_close = lc;
+        self.prev_r = r;
+        self.started = true;
+        obs
+    }
+}
+
+/// Precomputed constants of [`JointParams`] for the hot loop.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    p: JointParams,
+    inv_sigma: [f64; 3],
+    mu: [[f64; 3]; 3], // [v][d]
+    gap_c: [f64; 3],
+    gap_k: [f64; 3],
+    range_c: f64,
+    range_k: f64,
+    vol_c: f64,
+    vol_k: f64,
+}
+
+const LN_2PI: f64 = 1.837_877_066_409_345_5;
+
+impl Compiled {
+    /// Precompute from parameters (validated first).
+    pub fn new(p: JointParams) -> Result<Self> {
+        p.validate()?;
+        let mut mu = [[0.0; 3]; 3];
+        for (v, row) in mu.iter_mut().enumerate() {
+            for (d, m) in row.iter_mut().enumerate() {
+                *m = p.drift[d] * p.sigma[v];
+            }
+        }
+        Ok(Compiled {
+            inv_sigma: p.sigma.map(|s| 1.0 / s),
+            mu,
+            gap_c: p.gap_var.map(|g| -0.5 * (LN_2PI + g.ln())),
+            gap_k: p.gap_var.map(|g| -0.5 / g),
+            range_c: -0.5 * (LN_2PI + p.range_var.ln()),
+            range_k: -0.5 / p.range_var,
+            vol_c: -0.5 * (LN_2PI + p.volume_var.ln()),
+            vol_k: -0.5 / p.volume_var,
+            p,
+        })
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &JointParams {
+        &self.p
+    }
+
+    /// Emission likelihoods (up to a common factor) for all 18 states.
+    #[inline]
+    pub fn emission(&self, o: &Obs, b: &mut [f64; NS]) {
+        let p = &self.p;
+        let mut lv = [0.0f64; 3];
+        for (v, l) in lv.iter_mut().enumerate() {
+            let mut acc = 0.0;
+            if !o.gap.is_nan() {
+                acc += self.gap_c[v] + self.gap_k[v] * o.gap * o.gap;
+            }
+            if !o.log_range.is_nan() {
+                let e = o.log_range - p.range_mean[v];
+                acc += self.range_c + self.range_k * e * e;
+            }
+            if !o.rel_volume.is_nan() {
+                let e = o.rel_volume - p.volume_mean[v];
+                acc += self.vol_c + self.vol_k * e * e;
+            }
+            *l = acc;
+        }
+        let mx = lv[0].max(lv[1]).max(lv[2]);
+        let has_r = !o.r.is_nan();
+        let has_prev = !o.r_prev.is_nan();
+        for v in 0..3 {
+            let w = (lv[v] - mx).exp();
+            if !has_r {
+                for x in &mut b[v * 6..v * 6 + 6] {
+                    *x = w;
+                }
+                continue;
+            }
+            let is = self.inv_sigma[v];
+            let wv = w * is;
+            for d in 0..3 {
+                let mu = self.mu[v][d];
+                for s in 0..2 {
+                    let e = if has_prev {
+                        o.r - mu - p.phi[s] * (o.r_prev - mu)
+                    } else {
+                        o.r - mu
+                    };
+                    let z = e * is;
+                    let t = 1.0 + z * z * (1.0 / 3.0);
+                    b[joint(v, d, s)] = wv / (t * t * t);
+                }
+            }
+        }
+    }
+
+    /// Predict: `pred = alpha · A` using the factorized transitions.
+    #[inline]
+    pub fn predict(&self, alpha: &[f64; NS], pred: &mut [f64; NS]) {
+        let p = &self.p;
+        let mut t1 = [0.0; NS];
+        for v in 0..3 {
+            for d in 0..3 {
+                let a0 = alpha[joint(v, d, 0)];
+                let a1 = alpha[joint(v, d, 1)];
+                t1[joint(v, d, 0)] = a0 * p.a_struct[0][0] + a1 * p.a_struct[1][0];
+                t1[joint(v, d, 1)] = a0 * p.a_struct[0][1] + a1 * p.a_struct[1][1];
+            }
+        }
+        let mut t2 = [0.0; NS];
+        for v in 0..3 {
+            for s in 0..2 {
+                let x = [t1[joint(v, 0, s)], t1[joint(v, 1, s)], t1[joint(v, 2, s)]];
+                for d2 in 0..3 {
+                    t2[joint(v, d2, s)] =
+                        x[0] * p.a_trend[0][d2] + x[1] * p.a_trend[1][d2] + x[2] * p.a_trend[2][d2];
+                }
+            }
+        }
+        for k in 0..6 {
+            let x = [t2[k], t2[6 + k], t2[12 + k]];
+            for v2 in 0..3 {
+                pred[v2 * 6 + k] =
+                    x[0] * p.a_vol[0][v2] + x[1] * p.a_vol[1][v2] + x[2] * p.a_vol[2][v2];
+            }
+        }
+    }
+
+    /// Stationary-ish start: uniform over the 18 states.
+    pub fn uniform() -> [f64; NS] {
+        [1.0 / NS as f64; NS]
+    }
+}
+
+/// Marginal probabilities per dimension from a joint distribution.
+#[inline]
+pub fn marginals(alpha: &[f64; NS]) -> ([f64; 3], [f64; 3], [f64; 2]) {
+    let mut pv = [0.0; 3];
+    let mut pd = [0.0; 3];
+    let mut ps = [0.0; 2];
+    for v in 0..3 {
+        for d in 0..3 {
+            for s in 0..2 {
+                let a = alpha[joint(v, d, s)];
+                pv[v] += a;
+                pd[d] += a;
+                ps[s] += a;
+            }
+        }
+    }
+    (pv, pd, ps)
+}
+
+/// One forward step: `alpha ← normalize(pred ⊙ b)`; returns the normalizer (predictive likelihood).
+/// When every state has zero likelihood (an observation far outside the model), the bar is
+/// treated as uninformative and `alpha` becomes the prediction; the returned value is then 0.
+#[inline]
+pub fn correct(pred: &[f64; NS], b: &[f64; NS], alpha: &mut [f64; NS]) -> f64 {
+    let mut z = 0.0;
+    for j in 0..NS {
+        let x = pred[j] * b[j];
+        alpha[j] = x;
+        z += x;
+    }
+    if z > 0.0 && z.is_finite() {
+        let inv = 1.0 / z;
+        for a in alpha.iter_mut() {
+            *a *= inv;
+        }
+        z
+    } else {
+        let zp: f64 = pred.iter().sum();
+        for j in 0..NS {
+            alpha[j] = pred[j] / zp;
+        }
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn predict_matches_dense_kronecker_product() {
+        let mut p = JointParams::initial(0.01, -5.0, 0.0);
+        p.a_vol = [[0.9, 0.07, 0.03], [0.05, 0.9, 0.05], [0.01, 0.09, 0.9]];
+        p.a_trend = [[0.8, 0.15, 0.05], [0.1, 0.85, 0.05], [0.02, 0.08, 0.9]];
+        p.a_struct = [[0.7, 0.3], [0.4, 0.6]];
+        let c = Compiled::new(p.clone()).expect("valid");
+        let mut alpha = [0.0; NS];
+        for (j, a) in alpha.iter_mut().enumerate() {
+            *a = (j as f64 + 1.0) / 171.0;
+        }
+        let mut pred = [0.0; NS];
+        c.predict(&alpha, &mut pred);
+        for v2 in 0..3 {
+            for d2 in 0..3 {
+                for s2 in 0..2 {
+                    let mut want = 0.0;
+                    for v in 0..3 {
+                        for d in 0..3 {
+                            for s in 0..2 {
+                                want += alpha[joint(v, d, s)]
+                                    * p.a_vol[v][v2]
+                                    * p.a_trend[d][d2]
+                                    * p.a_struct[s][s2];
+                            }
+                        }
+                    }
+                    let got = pred[joint(v2, d2, s2)];
+                    assert!((got - want).abs() < 1e-15, "{got} vs {want}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_rows_are_rejected() {
+        let mut p = JointParams::initial(0.01, -5.0, 0.0);
+        p.a_struct = [[0.5, 0.4], [0.5, 0.5]];
+        assert!(matches!(p.validate(), Err(Error::InvalidModel(_))));
+    }
+
+    #[test]
+    fn all_zero_likelihood_keeps_the_prediction() {
+        let pred = Compiled::uniform();
+        let mut alpha = [0.0; NS];
+        let z = correct(&pred, &[0.0; NS], &mut alpha);
+        assert_eq!(z, 0.0);
+        assert!((alpha.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    }
+}
