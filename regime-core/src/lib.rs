@@ -11,6 +11,7 @@
 
 pub mod bars;
 pub mod error;
+pub mod features;
 pub mod hmm;
 pub mod model;
 pub mod regime;
