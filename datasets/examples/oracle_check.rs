@@ -1,6 +1,7 @@
-//! Quick check: oracle vs online HMM accuracy on the last 30% of synthetic series.
+//! Quick check: oracle vs pipeline (and each method) accuracy on the last 30% of synthetic series.
 use datasets::{generate, SynthConfig};
-use regime_core::hmm::{dims, OnlineHmm, OnlineHmmConfig};
+use regime_core::hmm::{dims, OnlineHmm};
+use regime_core::pipeline::{detect_series, PipelineConfig, METHOD_NAMES};
 
 fn argmax(x: &[f64]) -> usize {
     let mut b = 0;
@@ -23,51 +24,56 @@ fn main() {
         ..SynthConfig::default()
     };
     let data = generate(&cfg, seed);
-    let mut hit = [[0usize; 4]; 2];
+    // rows: oracle, final, raw ensemble, methods...
+    let rows = 3 + METHOD_NAMES.len();
+    let mut hit = vec![[0usize; 4]; rows];
     let mut n = 0usize;
+    let pc = PipelineConfig::default();
     for d in &data {
         let mut oracle = OnlineHmm::fixed(d.true_params.clone()).unwrap();
-        let mut online = if std::env::var("FROM_TRUTH").is_ok() {
-            OnlineHmm::with_initial(OnlineHmmConfig::default(), d.true_params.clone()).unwrap()
-        } else {
-            OnlineHmm::new(OnlineHmmConfig::default()).unwrap()
-        };
+        let det = detect_series(&d.bars, &pc).unwrap();
         let start = bars * 7 / 10;
         for (t, b) in d.bars.iter().enumerate() {
             let so = oracle.update(b);
-            let sl = online.update(b);
-            if t >= start {
-                n += 1;
-                for (k, s) in [so, sl].iter().enumerate() {
-                    let (pv, pd, ps) = dims(&s.joint);
-                    let l = d.labels[t];
-                    let got = [argmax(&pv), argmax(&pd), argmax(&ps)];
-                    let mut all = true;
-                    for dim in 0..3 {
-                        if got[dim] == l[dim] as usize {
-                            hit[k][dim] += 1
-                        } else {
-                            all = false
-                        }
+            if t < start {
+                continue;
+            }
+            n += 1;
+            let (pv, pd, ps) = dims(&so.joint);
+            let mut labels = vec![[argmax(&pv) as u8, argmax(&pd) as u8, argmax(&ps) as u8]];
+            let r = det[t].regime.indices();
+            labels.push([r[0] as u8, r[1] as u8, r[2] as u8]);
+            labels.push(det[t].raw);
+            labels.extend(det[t].methods.iter().copied());
+            let l = d.labels[t];
+            for (k, got) in labels.iter().enumerate() {
+                let mut all = true;
+                for dim in 0..3 {
+                    if got[dim] == l[dim] {
+                        hit[k][dim] += 1
+                    } else {
+                        all = false
                     }
-                    if all {
-                        hit[k][3] += 1
-                    }
+                }
+                if all {
+                    hit[k][3] += 1
                 }
             }
         }
-        if symbols == 1 {
-            eprintln!("online params: {:?}", online.params());
-            eprintln!("true: {:?}", d.true_params);
-        }
     }
     let chance = [1.0 / 3.0, 1.0 / 3.0, 0.5, 1.0 / 18.0];
-    for dim in 0..4 {
-        let o = hit[0][dim] as f64 / n as f64;
-        let l = hit[1][dim] as f64 / n as f64;
-        println!(
-            "dim {dim}: oracle {o:.4} online {l:.4} share {:.3}",
-            (l - chance[dim]) / (o - chance[dim])
-        );
+    let names: Vec<String> = ["oracle", "final", "ensemble_raw"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(METHOD_NAMES.iter().map(|s| s.to_string()))
+        .collect();
+    for (k, name) in names.iter().enumerate() {
+        let mut line = format!("{name:>14}");
+        for dim in 0..4 {
+            let o = hit[0][dim] as f64 / n as f64;
+            let a = hit[k][dim] as f64 / n as f64;
+            line += &format!("  {a:.4} ({:.3})", (a - chance[dim]) / (o - chance[dim]));
+        }
+        println!("{line}");
     }
 }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod features;
 pub mod hmm;
 pub mod model;
+pub mod pipeline;
 pub mod regime;
 
 pub use error::{Error, Result};

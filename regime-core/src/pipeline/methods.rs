@@ -1,0 +1,445 @@
+//! The scoring methods of the adaptive scoring layer. Each gives, per bar, probabilities for
+//! the dimensions it covers (or abstains). They are genuinely different detectors:
+//! * `hmm` — the online joint HMM (forward filter, online EM);
+//! * `threshold` — rolling-window rules against adaptive boundaries;
+//! * `kalman` — Kalman trend slope and innovation volatility;
+//! * `jump` — an online statistical jump model (k-means with a switching penalty);
+//! * `changepoint` — CUSUM change detection; each segment is classified as a whole.
+
+use crate::bars::Bar;
+use crate::features::{
+    Autocorrelation, AutocorrelationConfig, EwmaVolatility, EwmaVolatilityConfig, KalmanTrend,
+    RangeEstimator, RangeVolatility, RangeVolatilityConfig, Streaming, TrendTStat,
+    TrendTStatConfig,
+};
+use crate::hmm::dims;
+
+/// Method names in ensemble order.
+pub const METHOD_NAMES: [&str; 5] = ["hmm", "threshold", "kalman", "jump", "changepoint"];
+/// Number of methods.
+pub const N_METHODS: usize = 5;
+
+/// Per-dimension probabilities from one method; `has[d]` false = abstains on dimension d.
+/// Structure uses the first two entries of `p[2]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scores {
+    /// Probabilities per dimension.
+    pub p: [[f64; 3]; 3],
+    /// Which dimensions are covered.
+    pub has: [bool; 3],
+}
+
+impl Default for Scores {
+    fn default() -> Self {
+        Scores {
+            p: [[1.0 / 3.0; 3], [1.0 / 3.0; 3], [0.5, 0.5, 0.0]],
+            has: [false; 3],
+        }
+    }
+}
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Soft three-way split of `x` at boundaries `lo < hi` with softness `s`.
+pub(crate) fn soft3(x: f64, lo: f64, hi: f64, s: f64) -> [f64; 3] {
+    let s = s.max(1e-9);
+    let a = sigmoid((lo - x) / s);
+    let c = sigmoid((x - hi) / s);
+    let b = (1.0 - a - c).max(0.02);
+    let z = a + b + c;
+    [a / z, b / z, c / z]
+}
+
+fn soft2(x: f64, s: f64) -> [f64; 3] {
+    let p = sigmoid(x / s.max(1e-9));
+    [p, 1.0 - p, 0.0]
+}
+
+/// Expanding-window quantile tracker (stochastic approximation with a shrinking step):
+/// the `dynamic_boundary_optimizer`'s building block.
+#[derive(Debug, Clone)]
+pub struct QuantileTracker {
+    tau: f64,
+    q: f64,
+    n: u64,
+    mean: f64,
+    m2: f64,
+}
+
+impl QuantileTracker {
+    /// Track quantile `tau` in (0, 1).
+    pub fn new(tau: f64) -> Self {
+        QuantileTracker {
+            tau,
+            q: f64::NAN,
+            n: 0,
+            mean: 0.0,
+            m2: 0.0,
+        }
+    }
+    /// Feed a value.
+    pub fn update(&mut self, x: f64) {
+        if !x.is_finite() {
+            return;
+        }
+        self.n += 1;
+        let d = x - self.mean;
+        self.mean += d / self.n as f64;
+        self.m2 += d * (x - self.mean);
+        if self.q.is_nan() {
+            self.q = x;
+            return;
+        }
+        let sd = (self.m2 / self.n as f64).sqrt();
+        let step = (3.0 * sd / (self.n as f64).sqrt()).max(0.01 * sd);
+        let ind = if x < self.q { 1.0 } else { 0.0 };
+        self.q += step * (self.tau - ind);
+    }
+    /// Current estimate (NaN before any value).
+    pub fn value(&self) -> f64 {
+        self.q
+    }
+    /// Values seen.
+    pub fn count(&self) -> u64 {
+        self.n
+    }
+    /// Running standard deviation of the values.
+    pub fn sd(&self) -> f64 {
+        if self.n > 1 {
+            (self.m2 / self.n as f64).sqrt()
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Adaptive volatility and trend boundaries, per instrument (`dynamic_boundary_optimizer`).
+#[derive(Debug, Clone)]
+pub struct Boundaries {
+    /// Terciles of log range volatility.
+    pub vol: [QuantileTracker; 2],
+    /// 1/3-quantile of |trend t-stat| (the neutral band).
+    pub trend_band: QuantileTracker,
+}
+
+impl Default for Boundaries {
+    fn default() -> Self {
+        Boundaries {
+            vol: [
+                QuantileTracker::new(1.0 / 3.0),
+                QuantileTracker::new(2.0 / 3.0),
+            ],
+            trend_band: QuantileTracker::new(1.0 / 3.0),
+        }
+    }
+}
+
+impl Boundaries {
+    /// Volatility boundaries `(lo, hi, softness)`, or None before 20 values.
+    pub fn vol_bounds(&self) -> Option<(f64, f64, f64)> {
+        if self.vol[0].count() < 20 {
+            return None;
+        }
+        let lo = self.vol[0].value();
+        let hi = self.vol[1].value().max(lo + 1e-6);
+        Some((lo, hi, 0.25 * (hi - lo) + 1e-6))
+    }
+}
+
+/// Shared per-bar inputs computed once for all methods.
+#[derive(Debug, Clone, Copy)]
+pub struct BarContext {
+    /// Log range volatility (GK over 10 bars; EWMA close-to-close when there is no range).
+    pub log_vol: f64,
+    /// Trend t-stat (50 bars).
+    pub t_stat: f64,
+    /// Lag-1 autocorrelation (50 pairs).
+    pub ac1: f64,
+    /// Log return (NaN on the first bar).
+    pub r: f64,
+    /// Running return scale (EWMA vol).
+    pub scale: f64,
+}
+
+/// Computes [`BarContext`] with the streaming features.
+#[derive(Debug, Clone)]
+pub struct ContextBuilder {
+    gk: RangeVolatility,
+    ewma: EwmaVolatility,
+    tstat: TrendTStat,
+    ac: Autocorrelation,
+    prev_close: f64,
+}
+
+impl Default for ContextBuilder {
+    fn default() -> Self {
+        ContextBuilder {
+            gk: RangeVolatility::new(RangeVolatilityConfig {
+                window: 10,
+                estimator: RangeEstimator::GarmanKlass,
+            })
+            .unwrap_or_default(),
+            ewma: EwmaVolatility::new(EwmaVolatilityConfig { lambda: 0.94 }).unwrap_or_default(),
+            tstat: TrendTStat::new(TrendTStatConfig { window: 50 }).unwrap_or_default(),
+            ac: Autocorrelation::new(AutocorrelationConfig { window: 50 }).unwrap_or_default(),
+            prev_close: f64::NAN,
+        }
+    }
+}
+
+impl ContextBuilder {
+    /// Next context.
+    pub fn update(&mut self, b: &Bar) -> BarContext {
+        let gk = self.gk.update(b);
+        let ew = self.ewma.update(b);
+        let log_vol = match (b.has_ohl(), gk, ew) {
+            (true, Some(g), _) if g > 0.0 => g.ln(),
+            (_, _, Some(e)) if e > 0.0 => e.ln(),
+            _ => f64::NAN,
+        };
+        let r = b.close.ln() - self.prev_close.ln();
+        self.prev_close = b.close;
+        BarContext {
+            log_vol,
+            t_stat: self.tstat.update(b).unwrap_or(f64::NAN),
+            ac1: self.ac.update(b).unwrap_or(f64::NAN),
+            r,
+            scale: ew.unwrap_or(f64::NAN),
+        }
+    }
+}
+
+/// Rolling-window rules against adaptive boundaries.
+#[derive(Debug, Clone, Default)]
+pub struct ThresholdMethod;
+
+impl ThresholdMethod {
+    /// Score one bar.
+    pub fn score(&self, c: &BarContext, bounds: &Boundaries) -> Scores {
+        let mut s = Scores::default();
+        if let (Some((lo, hi, sf)), false) = (bounds.vol_bounds(), c.log_vol.is_nan()) {
+            s.p[0] = soft3(c.log_vol, lo, hi, sf);
+            s.has[0] = true;
+        }
+        let band = bounds.trend_band.value();
+        if !c.t_stat.is_nan() && band.is_finite() && bounds.trend_band.count() > 20 {
+            s.p[1] = soft3(c.t_stat, -band, band, 0.3 * band + 1e-6);
+            s.has[1] = true;
+        }
+        if !c.ac1.is_nan() {
+            s.p[2] = soft2(c.ac1, 0.07);
+            s.has[2] = true;
+        }
+        s
+    }
+}
+
+/// Kalman trend (the `adaptive_noise_filter`) and its innovation volatility.
+#[derive(Debug, Clone, Default)]
+pub struct KalmanMethod {
+    filter: KalmanTrend,
+    z_band: Option<QuantileTracker>,
+}
+
+impl KalmanMethod {
+    /// Score one bar.
+    pub fn score(&mut self, b: &Bar, c: &BarContext, bounds: &Boundaries) -> Scores {
+        let mut s = Scores::default();
+        let band = self
+            .z_band
+            .get_or_insert_with(|| QuantileTracker::new(1.0 / 3.0));
+        if let Some(k) = self.filter.update(b) {
+            let z = k.z();
+            band.update(z.abs());
+            if band.count() > 20 {
+                let w = band.value().max(1e-6);
+                s.p[1] = soft3(z, -w, w, 0.3 * w);
+                s.has[1] = true;
+            }
+        }
+        if let (Some((lo, hi, sf)), false) = (bounds.vol_bounds(), c.scale.is_nan()) {
+            // close-to-close EWMA vol sits ~ (range vol) apart; shift by the running gap
+            s.p[0] = soft3(c.scale.max(1e-12).ln(), lo, hi, 1.5 * sf);
+            s.has[0] = true;
+        }
+        s
+    }
+    /// Last slope z-score band (for details).
+    pub fn band(&self) -> f64 {
+        self.z_band.as_ref().map_or(f64::NAN, |b| b.value())
+    }
+}
+
+/// Online statistical jump model: per dimension a 1-D feature, centroids learned online,
+/// states chosen by `argmin (x − c_k)²/s² + λ·[k ≠ previous]`.
+#[derive(Debug, Clone)]
+pub struct JumpMethod {
+    cent: [[f64; 3]; 3],
+    count: [[f64; 3]; 3],
+    state: [usize; 3],
+    trend_ewma: f64,
+    struct_ewma: f64,
+    prev_std: f64,
+    n: u64,
+    /// Jump penalty (in squared standardized units).
+    pub lambda: f64,
+}
+
+impl Default for JumpMethod {
+    fn default() -> Self {
+        JumpMethod {
+            cent: [[-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0], [1.0, -1.0, 0.0]],
+            count: [[1.0; 3]; 3],
+            state: [1, 1, 0],
+            trend_ewma: 0.0,
+            struct_ewma: 0.0,
+            prev_std: f64::NAN,
+            n: 0,
+            lambda: 1.0,
+        }
+    }
+}
+
+impl JumpMethod {
+    /// Score one bar.
+    pub fn score(&mut self, c: &BarContext, bounds: &Boundaries) -> Scores {
+        let mut s = Scores::default();
+        self.n += 1;
+        // standardized features
+        let sd_vol = bounds.vol[0].sd().max(1e-6);
+        let mid = 0.5 * (bounds.vol[0].value() + bounds.vol[1].value());
+        let fv = (c.log_vol - mid) / sd_vol;
+        let z = if c.scale > 0.0 && !c.r.is_nan() {
+            c.r / c.scale
+        } else {
+            f64::NAN
+        };
+        if !z.is_nan() {
+            self.trend_ewma += (z - self.trend_ewma) / 20.0;
+            if !self.prev_std.is_nan() {
+                self.struct_ewma += (z * self.prev_std - self.struct_ewma) / 30.0;
+            }
+            self.prev_std = z;
+        }
+        let feats = [fv, self.trend_ewma * 4.0, self.struct_ewma * 4.0];
+        let nstates = [3usize, 3, 2];
+        for d in 0..3 {
+            let x = feats[d];
+            if x.is_nan() || self.n < 30 {
+                continue;
+            }
+            let k = nstates[d];
+            let mut cost = [f64::INFINITY; 3];
+            for (j, cj) in cost.iter_mut().enumerate().take(k) {
+                *cj = (x - self.cent[d][j]).powi(2)
+                    + if j == self.state[d] { 0.0 } else { self.lambda };
+            }
+            let best = (0..k)
+                .min_by(|a, b| cost[*a].total_cmp(&cost[*b]))
+                .unwrap_or(0);
+            self.state[d] = best;
+            // online centroid update, kept ordered (semantic states)
+            self.count[d][best] += 1.0;
+            let eta = 1.0 / self.count[d][best].min(500.0);
+            self.cent[d][best] += eta * (x - self.cent[d][best]);
+            if k == 3 {
+                self.cent[d].sort_by(|a, b| a.total_cmp(b));
+            } else if self.cent[d][0] < self.cent[d][1] {
+                self.cent[d].swap(0, 1);
+            }
+            let mut p = [0.0; 3];
+            let mut zsum = 0.0;
+            for j in 0..k {
+                p[j] = (-(cost[j] - cost[best])).exp();
+                zsum += p[j];
+            }
+            for v in p.iter_mut().take(k) {
+                *v /= zsum;
+            }
+            s.p[d] = p;
+            s.has[d] = true;
+        }
+        s
+    }
+}
+
+/// CUSUM change-point detector; the current segment is classified as a whole.
+#[derive(Debug, Clone, Default)]
+pub struct ChangePointMethod {
+    seg_n: f64,
+    seg_vol: f64,
+    seg_r: f64,
+    seg_rr: f64,
+    seg_rp: f64,
+    prev_r: f64,
+    cusum_hi: f64,
+    cusum_lo: f64,
+    changes: u64,
+}
+
+impl ChangePointMethod {
+    /// Score one bar.
+    pub fn score(&mut self, c: &BarContext, bounds: &Boundaries) -> Scores {
+        let mut s = Scores::default();
+        let Some((lo, hi, sf)) = bounds.vol_bounds() else {
+            return s;
+        };
+        if c.log_vol.is_nan() || c.r.is_nan() {
+            return s;
+        }
+        let sd = bounds.vol[0].sd().max(1e-6);
+        let seg_mean = if self.seg_n > 0.0 {
+            self.seg_vol / self.seg_n
+        } else {
+            c.log_vol
+        };
+        let dev = (c.log_vol - seg_mean) / sd;
+        self.cusum_hi = (self.cusum_hi + dev - 0.5).max(0.0);
+        self.cusum_lo = (self.cusum_lo - dev - 0.5).max(0.0);
+        if self.cusum_hi > 4.0 || self.cusum_lo > 4.0 {
+            self.changes += 1;
+            *self = ChangePointMethod {
+                changes: self.changes,
+                prev_r: self.prev_r,
+                ..ChangePointMethod::default()
+            };
+        }
+        self.seg_n += 1.0;
+        self.seg_vol += c.log_vol;
+        self.seg_r += c.r;
+        self.seg_rr += c.r * c.r;
+        if !self.prev_r.is_nan() && self.seg_n > 1.0 {
+            self.seg_rp += c.r * self.prev_r;
+        }
+        self.prev_r = c.r;
+        let m = self.seg_vol / self.seg_n;
+        s.p[0] = soft3(m, lo, hi, sf / self.seg_n.sqrt().max(1.0) + 0.1 * sf);
+        s.has[0] = true;
+        if self.seg_n >= 10.0 {
+            let mean = self.seg_r / self.seg_n;
+            let var = (self.seg_rr / self.seg_n - mean * mean).max(1e-18);
+            let t = mean / (var / self.seg_n).sqrt();
+            s.p[1] = soft3(t, -1.0, 1.0, 0.4);
+            s.has[1] = true;
+            let ac = self.seg_rp / self.seg_rr.max(1e-18);
+            s.p[2] = soft2(ac * self.seg_n.sqrt(), 0.7);
+            s.has[2] = true;
+        }
+        s
+    }
+    /// Change points detected so far.
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+}
+
+/// The HMM as a scoring method.
+pub fn hmm_scores(step: &crate::hmm::HmmStep) -> Scores {
+    let (pv, pd, ps) = dims(&step.joint);
+    Scores {
+        p: [pv, pd, [ps[0], ps[1], 0.0]],
+        has: [!step.warming_up; 3],
+    }
+}

@@ -1,0 +1,697 @@
+//! The causal detection pipeline for one instrument (the `integration_orchestrator`) and
+//! batch detection over many (rayon). Components and their names follow SPEC §2.
+
+pub mod methods;
+mod status;
+
+pub use methods::{Boundaries, QuantileTracker, Scores, METHOD_NAMES, N_METHODS};
+pub use status::{ComponentState, ComponentStatus, Detail, ALL_COMPONENTS, CRITICAL};
+
+use crate::bars::Bar;
+use crate::error::Result;
+use crate::hmm::{back_apply, HmmStep, OnlineHmm, OnlineHmmConfig};
+use crate::model::NS;
+use crate::regime::{Regime, DIM_SIZES, N_REGIMES};
+use methods::{
+    hmm_scores, ChangePointMethod, ContextBuilder, JumpMethod, KalmanMethod, ThresholdMethod,
+};
+use rayon::prelude::*;
+use std::collections::VecDeque;
+use std::time::Instant;
+
+/// Settings of the pipeline.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct PipelineConfig {
+    /// Online HMM settings.
+    pub hmm: OnlineHmmConfig,
+    /// Confidence a new state needs before the transition manager switches to it.
+    pub confidence_threshold: f64,
+    /// Lag (bars) of the ex-post reference used for accuracy and ensemble weights.
+    pub feedback_lag: usize,
+    /// Learning rate of the ensemble weights.
+    pub ensemble_learning_rate: f64,
+    /// Observations between transition-matrix snapshots.
+    pub transition_update_every: u64,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            hmm: OnlineHmmConfig::default(),
+            confidence_threshold: 0.7,
+            feedback_lag: 32,
+            ensemble_learning_rate: 0.005,
+            transition_update_every: 1000,
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// Check every setting; errors name the key path.
+    pub fn validate(&self) -> Result<()> {
+        self.hmm.validate()?;
+        crate::ensure!(
+            (0.34..1.0).contains(&self.confidence_threshold),
+            "regime.confidence_threshold",
+            "must be in [0.34, 1), got {}",
+            self.confidence_threshold
+        );
+        crate::ensure!(
+            (4..=1024).contains(&self.feedback_lag),
+            "regime.feedback_lag",
+            "must be in 4..=1024, got {}",
+            self.feedback_lag
+        );
+        crate::ensure!(
+            self.ensemble_learning_rate >= 0.0 && self.ensemble_learning_rate <= 1.0,
+            "regime.ensemble_learning_rate",
+            "must be in [0, 1], got {}",
+            self.ensemble_learning_rate
+        );
+        crate::ensure!(
+            self.transition_update_every >= 10,
+            "regime.transition_update_every",
+            "must be >= 10, got {}",
+            self.transition_update_every
+        );
+        Ok(())
+    }
+}
+
+/// The result for one bar.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Detection {
+    /// Bar timestamp (ms).
+    pub ts: i64,
+    /// Final (causal, transition-managed) regime.
+    pub regime: Regime,
+    /// Probability of the chosen regime (product of the per-dimension probabilities).
+    pub confidence: f64,
+    /// Volatility probabilities (low, medium, high).
+    pub p_volatility: [f64; 3],
+    /// Trend probabilities (down, neutral, up).
+    pub p_trend: [f64; 3],
+    /// Structure probabilities (trending, mean_reverting).
+    pub p_structure: [f64; 2],
+    /// Ensemble argmax before the transition manager.
+    pub raw: [u8; 3],
+    /// Each method's argmax (255 where it abstained).
+    pub methods: [[u8; 3]; N_METHODS],
+    /// True while the model is still warming up.
+    pub warming_up: bool,
+    /// Model version in effect.
+    pub model_version: u32,
+}
+
+fn argmax(p: &[f64]) -> usize {
+    let mut b = 0;
+    for i in 1..p.len() {
+        if p[i] > p[b] {
+            b = i;
+        }
+    }
+    b
+}
+
+#[derive(Debug, Clone)]
+struct LagItem {
+    b: [f64; NS],
+    alpha: [f64; NS],
+    label: [u8; 3],
+    scores: [Scores; N_METHODS],
+}
+
+/// Running accuracy counters against the ex-post reference.
+#[derive(Debug, Clone, Default)]
+struct Feedback {
+    n: u64,
+    hits: [u64; 4],
+    ewma: f64,
+    method_hits: [[u64; 3]; N_METHODS],
+    method_n: [[u64; 3]; N_METHODS],
+    ens_hits: [u64; 3],
+}
+
+/// Per-instrument pipeline.
+#[derive(Debug, Clone)]
+pub struct SymbolPipeline {
+    cfg: PipelineConfig,
+    hmm: OnlineHmm,
+    ctx: ContextBuilder,
+    bounds: Boundaries,
+    threshold: ThresholdMethod,
+    kalman: KalmanMethod,
+    jump: JumpMethod,
+    changepoint: ChangePointMethod,
+    weights: [[f64; N_METHODS]; 3],
+    label: [u8; 3],
+    suppressed: u64,
+    lag: VecDeque<LagItem>,
+    feedback: Feedback,
+    // stability / history
+    n: u64,
+    last_ts: Option<i64>,
+    current: Option<Regime>,
+    since: u64,
+    switches: u64,
+    flickers: u64,
+    prev_regime_before_switch: Option<(Regime, u64)>,
+    durations_sum: u64,
+    durations_n: u64,
+    regime_counts: [u64; N_REGIMES],
+    // transitions
+    trans_counts: Box<[[u64; N_REGIMES]; N_REGIMES]>,
+    trans_snapshot: Box<[[f64; N_REGIMES]; N_REGIMES]>,
+    unusual: u64,
+    last_unusual: Option<(u8, u8, i64)>,
+    // drift (Page–Hinkley on −log predictive likelihood)
+    ph_mean: f64,
+    ph_cum: f64,
+    ph_min: f64,
+    drifts: u64,
+    // latency, sampled
+    lat_total: f64,
+    lat_hmm: f64,
+    lat_asl: f64,
+}
+
+impl SymbolPipeline {
+    /// A pipeline with validated settings.
+    pub fn new(cfg: PipelineConfig) -> Result<Self> {
+        cfg.validate()?;
+        let mut weights = [[0.0; N_METHODS]; 3];
+        for w in &mut weights {
+            w[0] = 1.0;
+        }
+        Ok(SymbolPipeline {
+            hmm: OnlineHmm::new(cfg.hmm.clone())?,
+            cfg,
+            ctx: ContextBuilder::default(),
+            bounds: Boundaries::default(),
+            threshold: ThresholdMethod,
+            kalman: KalmanMethod::default(),
+            jump: JumpMethod::default(),
+            changepoint: ChangePointMethod::default(),
+            weights,
+            label: [1, 1, 0],
+            suppressed: 0,
+            lag: VecDeque::new(),
+            feedback: Feedback::default(),
+            n: 0,
+            last_ts: None,
+            current: None,
+            since: 0,
+            switches: 0,
+            flickers: 0,
+            prev_regime_before_switch: None,
+            durations_sum: 0,
+            durations_n: 0,
+            regime_counts: [0; N_REGIMES],
+            trans_counts: Box::new([[0; N_REGIMES]; N_REGIMES]),
+            trans_snapshot: Box::new([[0.0; N_REGIMES]; N_REGIMES]),
+            unusual: 0,
+            last_unusual: None,
+            ph_mean: 0.0,
+            ph_cum: 0.0,
+            ph_min: 0.0,
+            drifts: 0,
+            lat_total: 0.0,
+            lat_hmm: 0.0,
+            lat_asl: 0.0,
+        })
+    }
+
+    /// Process one validated bar (causal: uses this bar and earlier ones only).
+    pub fn update(&mut self, bar: &Bar) -> Detection {
+        let sample = self.n % 256 == 0;
+        let t0 = sample.then(Instant::now);
+        self.n += 1;
+        self.last_ts = Some(bar.ts);
+
+        // base_regime_detector
+        let step = self.hmm.update(bar);
+        let t1 = sample.then(Instant::now);
+        self.continuous_learning(&step);
+
+        // dynamic_boundary_optimizer + features
+        let c = self.ctx.update(bar);
+        if !c.log_vol.is_nan() {
+            self.bounds.vol[0].update(c.log_vol);
+            self.bounds.vol[1].update(c.log_vol);
+        }
+        if !c.t_stat.is_nan() {
+            self.bounds.trend_band.update(c.t_stat.abs());
+        }
+
+        // adaptive_scoring_layer
+        let scores = [
+            hmm_scores(&step),
+            self.threshold.score(&c, &self.bounds),
+            self.kalman.score(bar, &c, &self.bounds),
+            self.jump.score(&c, &self.bounds),
+            self.changepoint.score(&c, &self.bounds),
+        ];
+        let ens = combine(&self.weights, &scores);
+        let t2 = sample.then(Instant::now);
+
+        // intelligent_transition_manager
+        let raw = [
+            argmax(&ens[0]) as u8,
+            argmax(&ens[1]) as u8,
+            argmax(&ens[2][..2]) as u8,
+        ];
+        if step.warming_up {
+            self.label = raw;
+        } else {
+            let th = self.cfg.confidence_threshold;
+            for d in 0..3 {
+                let (new, old) = (raw[d] as usize, self.label[d] as usize);
+                if new != old {
+                    if ens[d][new] >= th || ens[d][old] < 1.0 - th {
+                        self.label[d] = new as u8;
+                    } else {
+                        self.suppressed += 1;
+                    }
+                }
+            }
+        }
+        let label = self.label;
+        let regime = Regime::from_indices(label[0] as usize, label[1] as usize, label[2] as usize)
+            .unwrap_or(Regime::new(
+                crate::Volatility::Medium,
+                crate::Trend::Neutral,
+                crate::Structure::Trending,
+            ));
+        let confidence =
+            ens[0][label[0] as usize] * ens[1][label[1] as usize] * ens[2][label[2] as usize];
+
+        self.track_regime(regime, bar.ts);
+
+        // performance_feedback_system (ex-post reference with a fixed lag)
+        if !step.warming_up {
+            let (_, b) = self.hmm.last_emission();
+            self.lag.push_back(LagItem {
+                b: *b,
+                alpha: step.joint,
+                label,
+                scores,
+            });
+            let l = self.cfg.feedback_lag;
+            if self.lag.len() >= 2 * l {
+                self.feedback_block(l);
+            }
+        }
+
+        let mut methods = [[255u8; 3]; N_METHODS];
+        for (m, s) in scores.iter().enumerate() {
+            for d in 0..3 {
+                if s.has[d] {
+                    methods[m][d] = argmax(&s.p[d][..DIM_SIZES[d]]) as u8;
+                }
+            }
+        }
+        if let (Some(t0), Some(t1), Some(t2)) = (t0, t1, t2) {
+            let t3 = Instant::now();
+            let ew = |acc: &mut f64, d: std::time::Duration| {
+                let us = d.as_secs_f64() * 1e6;
+                *acc = if *acc == 0.0 {
+                    us
+                } else {
+                    0.9 * *acc + 0.1 * us
+                };
+            };
+            ew(&mut self.lat_hmm, t1 - t0);
+            ew(&mut self.lat_asl, t2 - t1);
+            ew(&mut self.lat_total, t3 - t0);
+        }
+        Detection {
+            ts: bar.ts,
+            regime,
+            confidence,
+            p_volatility: ens[0],
+            p_trend: ens[1],
+            p_structure: [ens[2][0], ens[2][1]],
+            raw,
+            methods,
+            warming_up: step.warming_up,
+            model_version: self.hmm.model_version() as u32,
+        }
+    }
+
+    fn continuous_learning(&mut self, step: &HmmStep) {
+        if step.warming_up || step.log_predictive == 0.0 || self.hmm.n() < 500 {
+            return;
+        }
+        let x = -step.log_predictive;
+        let k = self.hmm.n() as f64;
+        self.ph_mean += (x - self.ph_mean) / k.min(2000.0);
+        self.ph_cum += x - self.ph_mean - 0.05;
+        self.ph_min = self.ph_min.min(self.ph_cum);
+        if self.ph_cum - self.ph_min > 50.0 {
+            self.drifts += 1;
+            self.hmm.discount(0.5);
+            self.hmm.request_refit();
+            self.ph_cum = 0.0;
+            self.ph_min = 0.0;
+        }
+    }
+
+    fn track_regime(&mut self, r: Regime, ts: i64) {
+        self.regime_counts[r.id() as usize] += 1;
+        match self.current {
+            None => {
+                self.current = Some(r);
+                self.since = self.n;
+            }
+            Some(cur) if cur != r => {
+                let dur = self.n - self.since;
+                self.durations_sum += dur;
+                self.durations_n += 1;
+                self.switches += 1;
+                if let Some((before, at)) = self.prev_regime_before_switch {
+                    if before == r && self.n - at <= 5 {
+                        self.flickers += 1;
+                    }
+                }
+                self.prev_regime_before_switch = Some((cur, self.n));
+                let (a, b) = (cur.id() as usize, r.id() as usize);
+                self.trans_counts[a][b] += 1;
+                let row: u64 = self.trans_counts[a].iter().sum();
+                if row >= 50 && self.trans_snapshot[a][b] < 0.01 {
+                    self.unusual += 1;
+                    self.last_unusual = Some((a as u8, b as u8, ts));
+                }
+                self.current = Some(r);
+                self.since = self.n;
+            }
+            Some(cur) => {
+                let a = cur.id() as usize;
+                self.trans_counts[a][a] += 1;
+            }
+        }
+        if self.n % self.cfg.transition_update_every == 0 {
+            for (i, row) in self.trans_counts.iter().enumerate() {
+                let s: u64 = row.iter().sum();
+                for (j, c) in row.iter().enumerate() {
+                    self.trans_snapshot[i][j] = if s > 0 { *c as f64 / s as f64 } else { 0.0 };
+                }
+            }
+        }
+    }
+
+    /// Smooth the lag buffer backward and score its oldest `k` bars against the result.
+    fn feedback_block(&mut self, k: usize) {
+        let Some(c) = self.hmm.compiled() else {
+            self.lag.drain(..k.min(self.lag.len()));
+            return;
+        };
+        let p = c.params().clone();
+        let n = self.lag.len();
+        let mut beta = [1.0; NS];
+        let mut refs: Vec<[u8; 3]> = vec![[0; 3]; n];
+        for t in (0..n).rev() {
+            let it = &self.lag[t];
+            let mut g = [0.0; NS];
+            for j in 0..NS {
+                g[j] = it.alpha[j] * beta[j];
+            }
+            let (pv, pd, ps) = crate::hmm::dims(&g);
+            refs[t] = [argmax(&pv) as u8, argmax(&pd) as u8, argmax(&ps) as u8];
+            let mut x = [0.0; NS];
+            let mut sx = 0.0;
+            for j in 0..NS {
+                x[j] = it.b[j] * beta[j];
+                sx += x[j];
+            }
+            if sx > 0.0 && sx.is_finite() {
+                for v in &mut x {
+                    *v /= sx;
+                }
+                beta = back_apply(&x, &p);
+            }
+        }
+        let eta = self.cfg.ensemble_learning_rate;
+        for t in 0..k.min(n) {
+            let y = refs[t];
+            let it = &self.lag[t];
+            let f = &mut self.feedback;
+            f.n += 1;
+            let mut all = true;
+            for d in 0..3 {
+                if it.label[d] == y[d] {
+                    f.hits[d] += 1;
+                } else {
+                    all = false;
+                }
+            }
+            if all {
+                f.hits[3] += 1;
+            }
+            let a = if all { 1.0 } else { 0.0 };
+            f.ewma = if f.n == 1 {
+                a
+            } else {
+                f.ewma + (a - f.ewma) / (f.n as f64).min(500.0)
+            };
+            let ens = combine(&self.weights, &it.scores);
+            for d in 0..3 {
+                let yd = y[d] as usize;
+                let nd = DIM_SIZES[d];
+                if argmax(&ens[d][..nd]) == yd {
+                    f.ens_hits[d] += 1;
+                }
+                for (m, s) in it.scores.iter().enumerate() {
+                    if !s.has[d] {
+                        continue;
+                    }
+                    f.method_n[m][d] += 1;
+                    if argmax(&s.p[d][..nd]) == yd {
+                        f.method_hits[m][d] += 1;
+                    }
+                    // gradient of the log-loss of the pooled distribution w.r.t. w_m
+                    let lp = |k: usize| s.p[d][k].max(1e-4).ln();
+                    let expect: f64 = (0..nd).map(|k| ens[d][k] * lp(k)).sum();
+                    let g = lp(yd) - expect;
+                    // L2 pull toward the prior weights keeps noisy references from
+                    // drifting the pool away from the model-based member
+                    let prior = if m == 0 { 1.0 } else { 0.0 };
+                    let w = self.weights[d][m];
+                    self.weights[d][m] = (w + eta * (g - 0.5 * (w - prior))).clamp(0.0, 3.0);
+                }
+            }
+        }
+        self.lag.drain(..k.min(n));
+    }
+
+    /// Accuracy of the final labels against the ex-post reference (None before any).
+    pub fn regime_accuracy(&self) -> Option<f64> {
+        let f = &self.feedback;
+        (f.n > 0).then(|| f.hits[3] as f64 / f.n as f64)
+    }
+
+    /// Current ensemble weights `[dimension][method]`.
+    pub fn ensemble_weights(&self) -> [[f64; N_METHODS]; 3] {
+        self.weights
+    }
+
+    /// Per-method accuracy against the ex-post reference, `[method][dimension]` (NaN if none).
+    pub fn method_accuracy(&self) -> [[f64; 3]; N_METHODS] {
+        let f = &self.feedback;
+        let mut out = [[f64::NAN; 3]; N_METHODS];
+        for m in 0..N_METHODS {
+            for d in 0..3 {
+                if f.method_n[m][d] > 0 {
+                    out[m][d] = f.method_hits[m][d] as f64 / f.method_n[m][d] as f64;
+                }
+            }
+        }
+        out
+    }
+
+    /// The HMM (current parameters, model version).
+    pub fn hmm(&self) -> &OnlineHmm {
+        &self.hmm
+    }
+
+    /// Status of every component (SPEC §2).
+    pub fn components(&self) -> Vec<ComponentStatus> {
+        let ts = self.last_ts;
+        let warming = self.hmm.params().is_none();
+        let f = &self.feedback;
+        let acc = self.regime_accuracy();
+        let mut v = Vec::new();
+        let base = ComponentStatus::new("base_regime_detector", true)
+            .int("bars", self.n as i64)
+            .int("model_version", self.hmm.model_version() as i64)
+            .num("loglik_per_bar", self.hmm.loglik() / self.n.max(1) as f64)
+            .state(if warming {
+                ComponentState::Degraded
+            } else {
+                ComponentState::Running
+            });
+        v.push(with_lat(base, ts, self.lat_hmm));
+        let mut asl = ComponentStatus::new("adaptive_scoring_layer", true)
+            .text("methods", METHOD_NAMES.join(","));
+        for (d, name) in crate::regime::DIM_NAMES.iter().enumerate() {
+            asl = asl.list(&format!("weights_{name}"), self.weights[d].to_vec());
+        }
+        v.push(with_lat(asl, ts, self.lat_asl));
+        v.push(with_lat(
+            ComponentStatus::new("integration_orchestrator", true)
+                .int("bars", self.n as i64)
+                .text(
+                    "current_regime",
+                    self.current.map_or("none", |r| r.snake_name()),
+                ),
+            ts,
+            self.lat_total,
+        ));
+        let pf = ComponentStatus::new("performance_feedback_system", true)
+            .int("evaluated", f.n as i64)
+            .num("regime_accuracy", acc.unwrap_or(f64::NAN))
+            .num("recent_accuracy", f.ewma)
+            .int("lag_bars", self.cfg.feedback_lag as i64)
+            .state(match acc {
+                Some(a) if a < 0.8 && f.n > 500 => ComponentState::Degraded,
+                _ => ComponentState::Running,
+            });
+        v.push(with_lat(pf, ts, 0.0));
+        v.push(with_lat(
+            ComponentStatus::new("configuration_manager", false)
+                .num("confidence_threshold", self.cfg.confidence_threshold)
+                .int("feedback_lag", self.cfg.feedback_lag as i64),
+            ts,
+            0.0,
+        ));
+        let mean_dur = if self.durations_n > 0 {
+            self.durations_sum as f64 / self.durations_n as f64
+        } else {
+            f64::NAN
+        };
+        v.push(with_lat(
+            ComponentStatus::new("historical_analyzer", false)
+                .list(
+                    "regime_counts",
+                    self.regime_counts.iter().map(|c| *c as f64).collect(),
+                )
+                .num("mean_duration_bars", mean_dur),
+            ts,
+            0.0,
+        ));
+        let mut tm = ComponentStatus::new("transition_matrix_analyzer", false)
+            .int("transitions", self.switches as i64)
+            .int("unusual_transitions", self.unusual as i64)
+            .int("update_every", self.cfg.transition_update_every as i64);
+        if let Some((a, b, t)) = self.last_unusual {
+            tm = tm.text("last_unusual", format!("{a}->{b}@{t}"));
+        }
+        v.push(with_lat(tm, ts, 0.0));
+        v.push(with_lat(
+            ComponentStatus::new("dynamic_boundary_optimizer", false)
+                .num("vol_low_high_boundary", self.bounds.vol[0].value())
+                .num("vol_medium_high_boundary", self.bounds.vol[1].value())
+                .num("trend_neutral_band", self.bounds.trend_band.value()),
+            ts,
+            0.0,
+        ));
+        v.push(with_lat(
+            ComponentStatus::new("intelligent_transition_manager", false)
+                .num("confidence_threshold", self.cfg.confidence_threshold)
+                .int("suppressed_switches", self.suppressed as i64),
+            ts,
+            0.0,
+        ));
+        v.push(with_lat(
+            ComponentStatus::new("regime_stability_monitor", false)
+                .int("switches", self.switches as i64)
+                .int("flickers", self.flickers as i64)
+                .num("mean_duration_bars", mean_dur)
+                .int("current_duration_bars", (self.n - self.since) as i64),
+            ts,
+            0.0,
+        ));
+        v.push(with_lat(
+            ComponentStatus::new("adaptive_noise_filter", false)
+                .text("kind", "kalman_local_linear_trend")
+                .num("slope_z_band", self.kalman.band()),
+            ts,
+            0.0,
+        ));
+        v.push(with_lat(
+            ComponentStatus::new("continuous_learning_engine", false)
+                .int("model_version", self.hmm.model_version() as i64)
+                .int("drifts_detected", self.drifts as i64)
+                .int("changepoints", self.changepoint.changes() as i64),
+            ts,
+            0.0,
+        ));
+        v.push(with_lat(
+            ComponentStatus::new("regime_optimization_scheduler", false)
+                .int("refit_every", self.cfg.hmm.refit_every as i64)
+                .int(
+                    "next_transition_snapshot_in",
+                    (self.cfg.transition_update_every - self.n % self.cfg.transition_update_every)
+                        as i64,
+                ),
+            ts,
+            0.0,
+        ));
+        v
+    }
+
+    /// Duration of the current regime in bars.
+    pub fn current_duration(&self) -> u64 {
+        self.n - self.since
+    }
+
+    /// Regime transition counts `[from][to]` of the final labels.
+    pub fn transition_counts(&self) -> &[[u64; N_REGIMES]; N_REGIMES] {
+        &self.trans_counts
+    }
+}
+
+fn with_lat(mut s: ComponentStatus, ts: Option<i64>, lat: f64) -> ComponentStatus {
+    s.last_update_ts = ts;
+    s.latency_us = lat;
+    s
+}
+
+/// Log-linear pooling of the methods' probabilities with per-dimension weights.
+fn combine(w: &[[f64; N_METHODS]; 3], scores: &[Scores; N_METHODS]) -> [[f64; 3]; 3] {
+    let mut out = [[0.0; 3]; 3];
+    for d in 0..3 {
+        let nd = DIM_SIZES[d];
+        let mut l = [0.0f64; 3];
+        for (m, s) in scores.iter().enumerate() {
+            if !s.has[d] || w[d][m] == 0.0 {
+                continue;
+            }
+            for k in 0..nd {
+                l[k] += w[d][m] * s.p[d][k].max(1e-4).ln();
+            }
+        }
+        let mx = l[..nd].iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let mut z = 0.0;
+        for k in 0..nd {
+            out[d][k] = (l[k] - mx).exp();
+            z += out[d][k];
+        }
+        for k in 0..nd {
+            out[d][k] /= z;
+        }
+    }
+    out
+}
+
+/// Detect one series causally (one pass).
+pub fn detect_series(bars: &[Bar], cfg: &PipelineConfig) -> Result<Vec<Detection>> {
+    let mut p = SymbolPipeline::new(cfg.clone())?;
+    Ok(bars.iter().map(|b| p.update(b)).collect())
+}
+
+/// Detect many series in parallel; results in input order.
+pub fn detect_panel(series: &[&[Bar]], cfg: &PipelineConfig) -> Result<Vec<Vec<Detection>>> {
+    cfg.validate()?;
+    series.par_iter().map(|s| detect_series(s, cfg)).collect()
+}
