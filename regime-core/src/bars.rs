@@ -346,13 +346,14 @@ impl BarValidator {
     /// Validate one bar of `symbol`; on success it becomes the symbol's latest bar.
     pub fn check(&mut self, symbol: &str, bar: &Bar) -> Result<(), RejectReason> {
         let q = self.symbols.entry(symbol.to_string()).or_default();
-        let res = check_bar(bar).and_then(|()| match q.last_ts {
+        let order = match q.last_ts {
             Some(prev) if bar.ts <= prev => Err(RejectReason::TimestampNotIncreasing {
                 previous: prev,
                 got: bar.ts,
             }),
             _ => Ok(()),
-        });
+        };
+        let res = check_bar(bar).and(order);
         match &res {
             Ok(()) => {
                 if let Some(prev) = q.last_ts {

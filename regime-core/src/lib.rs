@@ -9,6 +9,9 @@
 //! * trend: [`features::TrendTStat`], [`features::EfficiencyRatio`], [`features::KalmanTrend`]
 //! * structure: [`features::Autocorrelation`], [`features::VarianceRatio`]
 
+// Numeric kernels index several arrays in lockstep; iterator rewrites obscure the math.
+#![allow(clippy::needless_range_loop)]
+
 pub mod bars;
 pub mod error;
 pub mod features;

@@ -68,9 +68,7 @@ impl<I: Close> Streaming<I> for Autocorrelation {
     fn update(&mut self, x: &I) -> Option<f64> {
         let lc = x.close().ln();
         let r = lc - self.prev_close.replace(lc)?;
-        let Some(xp) = self.prev_r.replace(r) else {
-            return None;
-        };
+        let xp = self.prev_r.replace(r)?;
         let add = [xp, r, xp * xp, r * r, xp * r];
         for (s, a) in self.s.iter_mut().zip(add) {
             *s += a;

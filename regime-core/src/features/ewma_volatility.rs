@@ -32,7 +32,7 @@ impl Default for EwmaVolatilityConfig {
 /// # Links
 /// <https://en.wikipedia.org/wiki/RiskMetrics>
 #[doc(alias = "EWMAVOL")]
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct EwmaVolatility {
     cfg: EwmaVolatilityConfig,
     prev: Option<f64>,
@@ -52,15 +52,6 @@ impl EwmaVolatility {
             prev: None,
             var: None,
         })
-    }
-}
-impl Default for EwmaVolatility {
-    fn default() -> Self {
-        Self {
-            cfg: EwmaVolatilityConfig::default(),
-            prev: None,
-            var: None,
-        }
     }
 }
 impl<I: Close> Streaming<I> for EwmaVolatility {

@@ -224,7 +224,7 @@ impl SymbolPipeline {
 
     /// Process one validated bar (causal: uses this bar and earlier ones only).
     pub fn update(&mut self, bar: &Bar) -> Detection {
-        let sample = self.n % 256 == 0;
+        let sample = self.n.is_multiple_of(256);
         let t0 = sample.then(Instant::now);
         self.n += 1;
         self.last_ts = Some(bar.ts);
@@ -390,7 +390,7 @@ impl SymbolPipeline {
                 self.trans_counts[a][a] += 1;
             }
         }
-        if self.n % self.cfg.transition_update_every == 0 {
+        if self.n.is_multiple_of(self.cfg.transition_update_every) {
             for (i, row) in self.trans_counts.iter().enumerate() {
                 let s: u64 = row.iter().sum();
                 for (j, c) in row.iter().enumerate() {

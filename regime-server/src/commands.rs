@@ -1,0 +1,306 @@
+//! The batch commands behind `regime detect | evaluate | generate`.
+
+use crate::io::{self, Column, Input, Table};
+use anyhow::bail;
+use datasets::{generate, SynthConfig};
+use regime_core::hmm::{dims, smooth};
+use regime_core::pipeline::{detect_panel, Detection, PipelineConfig, METHOD_NAMES};
+use regime_core::regime::N_REGIMES;
+use regime_core::Regime;
+use serde_json::json;
+use std::path::Path;
+
+/// Causal (real-time) or ex-post (smoothed with later bars, for historical analysis).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Bar t uses bars ≤ t only.
+    Causal,
+    /// Forward-backward smoothing with the final model: uses later bars.
+    ExPost,
+}
+
+/// Print rejected rows (first 20) and the counts per reason to stderr.
+pub fn report_rejects(input: &Input, path: &Path) {
+    for e in input.errors.iter().take(20) {
+        let sym = if e.symbol.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", e.symbol)
+        };
+        eprintln!("{}: row {}{}: {}", path.display(), e.row, sym, e.reason);
+    }
+    if input.errors.len() > 20 {
+        eprintln!("... {} more rejected rows", input.errors.len() - 20);
+    }
+    if !input.errors.is_empty() {
+        let counts: Vec<String> = input
+            .validator
+            .rejected_by_reason()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        eprintln!(
+            "{}: {} of {} rows rejected ({})",
+            path.display(),
+            input.errors.len(),
+            input.rows,
+            counts.join(", ")
+        );
+    }
+}
+
+/// Run detection over every symbol of `input` in parallel.
+pub fn run_detection(
+    input: &Input,
+    cfg: &PipelineConfig,
+    mode: Mode,
+) -> anyhow::Result<Vec<(String, Vec<Detection>)>> {
+    let series: Vec<&[regime_core::bars::Bar]> =
+        input.series.iter().map(|s| s.bars.as_slice()).collect();
+    let mut out = detect_panel(&series, cfg)?;
+    if mode == Mode::ExPost {
+        use rayon::prelude::*;
+        out.par_iter_mut().zip(series.par_iter()).try_for_each(
+            |(dets, bars)| -> anyhow::Result<()> {
+                // learn the model causally, then smooth the whole series with it
+                let mut p = regime_core::pipeline::SymbolPipeline::new(cfg.clone())?;
+                for b in bars.iter() {
+                    p.update(b);
+                }
+                let Some(params) = p.hmm().params() else {
+                    return Ok(()); // too short to fit: keep the causal labels
+                };
+                let g = smooth(bars, params)?;
+                for (d, gj) in dets.iter_mut().zip(g) {
+                    let (pv, pd, ps) = dims(&gj);
+                    let am =
+                        |x: &[f64]| (0..x.len()).fold(0, |b, i| if x[i] > x[b] { i } else { b });
+                    let (v, t, s) = (am(&pv), am(&pd), am(&ps));
+                    if let Some(r) = Regime::from_indices(v, t, s) {
+                        d.regime = r;
+                        d.confidence = pv[v] * pd[t] * ps[s];
+                        d.p_volatility = pv;
+                        d.p_trend = pd;
+                        d.p_structure = ps;
+                    }
+                }
+                Ok(())
+            },
+        )?;
+    }
+    Ok(input
+        .series
+        .iter()
+        .map(|s| s.symbol.clone())
+        .zip(out)
+        .collect())
+}
+
+/// `regime detect`.
+pub fn detect(
+    input_path: &Path,
+    output_path: &Path,
+    mode: Mode,
+    skip_bad: bool,
+    cfg: &PipelineConfig,
+) -> anyhow::Result<(usize, usize)> {
+    io::Format::of(output_path)?;
+    let input = io::read_bars(input_path, None)?;
+    report_rejects(&input, input_path);
+    if !input.errors.is_empty() && !skip_bad {
+        bail!(
+            "{}: {} bad rows (listed above); nothing written. Fix them or pass --skip-bad-rows",
+            input_path.display(),
+            input.errors.len()
+        );
+    }
+    if input.series.is_empty() {
+        bail!("{}: no valid bars", input_path.display());
+    }
+    let dets = run_detection(&input, cfg, mode)?;
+    let n: usize = dets.iter().map(|d| d.1.len()).sum();
+    io::write_table(output_path, &io::detections_table(&dets))?;
+    Ok((n, input.errors.len()))
+}
+
+/// `regime generate`.
+pub fn generate_file(output: &Path, cfg: &SynthConfig, seed: u64) -> anyhow::Result<usize> {
+    io::Format::of(output)?;
+    let data = generate(cfg, seed);
+    let n: usize = data.iter().map(|d| d.bars.len()).sum();
+    let mut cols: Vec<Vec<f64>> = (0..5).map(|_| Vec::with_capacity(n)).collect();
+    let mut ts = Vec::with_capacity(n);
+    let mut sym = Vec::with_capacity(n);
+    let mut lab: [Vec<i64>; 4] = Default::default();
+    for d in &data {
+        for (b, l) in d.bars.iter().zip(&d.labels) {
+            ts.push(io::format_timestamp(b.ts));
+            sym.push(d.symbol.clone());
+            for (k, v) in [b.open, b.high, b.low, b.close, b.volume]
+                .iter()
+                .enumerate()
+            {
+                cols[k].push(*v);
+            }
+            lab[0].push((l[0] * 6 + l[1] * 2 + l[2]) as i64);
+            for k in 0..3 {
+                lab[k + 1].push(l[k] as i64);
+            }
+        }
+    }
+    let mut t = Table::default();
+    t.push("timestamp", Column::Str(ts));
+    t.push("symbol", Column::Str(sym));
+    for (k, name) in ["open", "high", "low", "close", "volume"]
+        .iter()
+        .enumerate()
+    {
+        t.push(name, Column::F64(std::mem::take(&mut cols[k])));
+    }
+    for (k, name) in [
+        "true_regime_id",
+        "true_volatility",
+        "true_trend",
+        "true_structure",
+    ]
+    .iter()
+    .enumerate()
+    {
+        t.push(name, Column::Int(std::mem::take(&mut lab[k])));
+    }
+    io::write_table(output, &t)?;
+    Ok(n)
+}
+
+fn runs(labels: &[u8]) -> (usize, f64) {
+    if labels.is_empty() {
+        return (0, 0.0);
+    }
+    let switches = labels.windows(2).filter(|w| w[0] != w[1]).count();
+    (switches, labels.len() as f64 / (switches + 1) as f64)
+}
+
+/// `regime evaluate`: accuracy against a label column, per dimension and for all 18, for the
+/// final labels, the raw ensemble and each method; confusion matrix; durations; switches.
+pub fn evaluate(
+    input_path: &Path,
+    label_column: &str,
+    score_last: f64,
+    cfg: &PipelineConfig,
+) -> anyhow::Result<serde_json::Value> {
+    if !(score_last > 0.0 && score_last <= 1.0) {
+        bail!("--score-last must be in (0, 1], got {score_last}");
+    }
+    let input = io::read_bars(input_path, Some(label_column))?;
+    report_rejects(&input, input_path);
+    if input.series.is_empty() {
+        bail!("{}: no valid bars", input_path.display());
+    }
+    let dets = run_detection(&input, cfg, Mode::Causal)?;
+    let rows = 2 + METHOD_NAMES.len();
+    let mut hits = vec![[0u64; 4]; rows];
+    let mut n = 0u64;
+    let mut confusion = vec![vec![0u64; N_REGIMES]; N_REGIMES];
+    let (mut true_sw, mut det_sw, mut true_dur, mut det_dur, mut nser) = (0, 0, 0.0, 0.0, 0.0);
+    for (s, (_, d)) in input.series.iter().zip(&dets) {
+        let start = ((1.0 - score_last) * s.bars.len() as f64).floor() as usize;
+        let mut tl = Vec::new();
+        let mut dl = Vec::new();
+        for t in start..s.bars.len() {
+            let Some(Some(y)) = s.labels.get(t) else {
+                continue;
+            };
+            let Some(truth) = Regime::from_id(*y) else {
+                continue;
+            };
+            let ty = truth.indices();
+            n += 1;
+            let r = d[t].regime.indices();
+            let mut cands = vec![[r[0] as u8, r[1] as u8, r[2] as u8], d[t].raw];
+            cands.extend(d[t].methods.iter().copied());
+            for (k, c) in cands.iter().enumerate() {
+                let mut all = true;
+                for dim in 0..3 {
+                    if c[dim] as usize == ty[dim] {
+                        hits[k][dim] += 1;
+                    } else {
+                        all = false;
+                    }
+                }
+                if all {
+                    hits[k][3] += 1;
+                }
+            }
+            confusion[*y as usize][d[t].regime.id() as usize] += 1;
+            tl.push(*y);
+            dl.push(d[t].regime.id());
+        }
+        let (a, b) = runs(&tl);
+        let (c, e) = runs(&dl);
+        true_sw += a;
+        true_dur += b;
+        det_sw += c;
+        det_dur += e;
+        nser += 1.0;
+    }
+    if n == 0 {
+        bail!(
+            "{}: no labelled bars in column `{label_column}`",
+            input_path.display()
+        );
+    }
+    let names: Vec<String> = ["final", "ensemble_raw"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(METHOD_NAMES.iter().map(|m| format!("method_{m}")))
+        .collect();
+    let mut acc = serde_json::Map::new();
+    for (k, name) in names.iter().enumerate() {
+        let f = |i: usize| hits[k][i] as f64 / n as f64;
+        acc.insert(
+            name.clone(),
+            json!({"volatility": f(0), "trend": f(1), "structure": f(2), "regime": f(3)}),
+        );
+    }
+    Ok(json!({
+        "bars_scored": n,
+        "symbols": input.series.len(),
+        "accuracy": acc,
+        "confusion_matrix": confusion,
+        "switches": {"true": true_sw, "detected": det_sw},
+        "mean_duration_bars": {"true": true_dur / nser, "detected": det_dur / nser},
+        "rejected_rows": input.errors.len(),
+    }))
+}
+
+/// Print an evaluation as a table.
+pub fn print_evaluation(v: &serde_json::Value) {
+    println!(
+        "bars scored: {}  symbols: {}",
+        v["bars_scored"], v["symbols"]
+    );
+    println!(
+        "{:<22} {:>10} {:>8} {:>10} {:>8}",
+        "labels", "volatility", "trend", "structure", "all 18"
+    );
+    if let Some(acc) = v["accuracy"].as_object() {
+        for (name, a) in acc {
+            let g = |k: &str| a[k].as_f64().unwrap_or(f64::NAN);
+            println!(
+                "{:<22} {:>10.4} {:>8.4} {:>10.4} {:>8.4}",
+                name,
+                g("volatility"),
+                g("trend"),
+                g("structure"),
+                g("regime")
+            );
+        }
+    }
+    println!(
+        "switches: true {} detected {}; mean duration (bars): true {:.1} detected {:.1}",
+        v["switches"]["true"],
+        v["switches"]["detected"],
+        v["mean_duration_bars"]["true"].as_f64().unwrap_or(0.0),
+        v["mean_duration_bars"]["detected"].as_f64().unwrap_or(0.0)
+    );
+}

@@ -1,0 +1,781 @@
+//! Reading bars and writing detections: CSV and Parquet (arrow-rs).
+//!
+//! Columns are matched case-insensitively: `timestamp` (or `date`, `datetime`, `time`),
+//! `open`, `high`, `low`, `close` (required), `volume`, `symbol`, and optionally a label column.
+//! Timestamps: ISO dates/datetimes (`2008-09-15`, `2008-09-15 14:30:00`, RFC 3339) or integer
+//! epoch seconds (|x| < 1e11) / milliseconds.
+
+use arrow::array::{
+    Array, ArrayRef, Date32Array, Date64Array, Float32Array, Float64Array, Int32Array, Int64Array,
+    LargeStringArray, RecordBatch, StringArray, StringViewArray, TimestampMicrosecondArray,
+    TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray, UInt32Array,
+    UInt64Array, UInt8Array,
+};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use regime_core::bars::{Bar, BarValidator, RejectReason};
+use regime_core::pipeline::Detection;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use thiserror::Error;
+
+/// I/O errors, each naming the file and, where it applies, the column.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum IoError {
+    /// The file cannot be opened or read.
+    #[error("{path}: {source}")]
+    Open {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// A required column is absent.
+    #[error("{path}: missing required column `{column}` (found: {found})")]
+    MissingColumn {
+        /// File.
+        path: PathBuf,
+        /// Column.
+        column: &'static str,
+        /// Columns present.
+        found: String,
+    },
+    /// A column has a type that cannot be read as needed.
+    #[error("{path}: column `{column}` has unsupported type {dtype}")]
+    ColumnType {
+        /// File.
+        path: PathBuf,
+        /// Column.
+        column: String,
+        /// Arrow type.
+        dtype: String,
+    },
+    /// Malformed file (CSV structure, Parquet metadata).
+    #[error("{path}: {message}")]
+    Format {
+        /// File.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Unknown file extension.
+    #[error("{path}: unknown format (use .csv or .parquet)")]
+    UnknownFormat {
+        /// File.
+        path: PathBuf,
+    },
+}
+
+/// One rejected input row.
+#[derive(Debug, Clone)]
+pub struct RowError {
+    /// 1-based data row (header not counted).
+    pub row: usize,
+    /// Symbol of the row.
+    pub symbol: String,
+    /// Why.
+    pub reason: RejectReason,
+}
+
+/// Bars of one symbol, in input order, with optional labels.
+#[derive(Debug, Clone, Default)]
+pub struct SymbolBars {
+    /// Symbol (`""` when the input has no symbol column).
+    pub symbol: String,
+    /// Valid bars.
+    pub bars: Vec<Bar>,
+    /// Label per bar (when a label column was requested).
+    pub labels: Vec<Option<u8>>,
+}
+
+/// Everything read from one input.
+#[derive(Debug, Default)]
+pub struct Input {
+    /// Per symbol, in order of first appearance.
+    pub series: Vec<SymbolBars>,
+    /// Rejected rows.
+    pub errors: Vec<RowError>,
+    /// Validation counters.
+    pub validator: BarValidator,
+    /// Rows read.
+    pub rows: usize,
+}
+
+/// Input format from the extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Comma-separated text.
+    Csv,
+    /// Apache Parquet.
+    Parquet,
+}
+
+impl Format {
+    /// From a path's extension.
+    pub fn of(path: &Path) -> Result<Self, IoError> {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+            .as_deref()
+        {
+            Some("csv") => Ok(Format::Csv),
+            Some("parquet") | Some("pq") => Ok(Format::Parquet),
+            _ => Err(IoError::UnknownFormat {
+                path: path.to_path_buf(),
+            }),
+        }
+    }
+}
+
+/// Parse a timestamp in any accepted form to ms since epoch.
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if let Ok(i) = s.parse::<i64>() {
+        return Some(if i.abs() < 100_000_000_000 {
+            i * 1000
+        } else {
+            i
+        });
+    }
+    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
+        return Some(d.timestamp_millis());
+    }
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y/%m/%d %H:%M:%S",
+    ] {
+        if let Ok(d) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(d.and_utc().timestamp_millis());
+        }
+    }
+    for f in ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d"] {
+        if let Ok(d) = NaiveDate::parse_from_str(s, f) {
+            return d
+                .and_hms_opt(0, 0, 0)
+                .map(|x| x.and_utc().timestamp_millis());
+        }
+    }
+    None
+}
+
+/// Format ms since epoch as `YYYY-MM-DD HH:MM:SS` (UTC; milliseconds only when present).
+pub fn format_timestamp(ms: i64) -> String {
+    match DateTime::from_timestamp_millis(ms) {
+        Some(d) if ms % 1000 != 0 => d.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+        Some(d) => d.format("%Y-%m-%d %H:%M:%S").to_string(),
+        None => ms.to_string(),
+    }
+}
+
+/// Raw values of one row before validation.
+struct RawRow {
+    symbol: String,
+    ts: Result<i64, RejectReason>,
+    vals: [Result<f64, RejectReason>; 5],
+    label: Option<Result<u8, RejectReason>>,
+}
+
+struct Collector {
+    input: Input,
+    index: BTreeMap<String, usize>,
+    want_labels: bool,
+}
+
+impl Collector {
+    fn new(want_labels: bool) -> Self {
+        Collector {
+            input: Input::default(),
+            index: BTreeMap::new(),
+            want_labels,
+        }
+    }
+    fn push(&mut self, row: usize, r: RawRow) {
+        self.input.rows += 1;
+        let parsed = (|| {
+            let ts = r.ts.clone()?;
+            let mut v = [0.0; 5];
+            for (i, x) in r.vals.iter().enumerate() {
+                v[i] = x.clone()?;
+            }
+            let label = match &r.label {
+                Some(l) => Some(l.clone()?),
+                None => None,
+            };
+            Ok::<_, RejectReason>((Bar::new(ts, v[0], v[1], v[2], v[3], v[4]), label))
+        })();
+        let (bar, label) = match parsed {
+            Ok(x) => x,
+            Err(reason) => {
+                self.input.validator.count_unparsed(&r.symbol, &reason);
+                self.input.errors.push(RowError {
+                    row,
+                    symbol: r.symbol,
+                    reason,
+                });
+                return;
+            }
+        };
+        if let Err(reason) = self.input.validator.check(&r.symbol, &bar) {
+            self.input.errors.push(RowError {
+                row,
+                symbol: r.symbol,
+                reason,
+            });
+            return;
+        }
+        let idx = match self.index.get(&r.symbol) {
+            Some(i) => *i,
+            None => {
+                self.input.series.push(SymbolBars {
+                    symbol: r.symbol.clone(),
+                    ..Default::default()
+                });
+                self.index
+                    .insert(r.symbol.clone(), self.input.series.len() - 1);
+                self.input.series.len() - 1
+            }
+        };
+        let s = &mut self.input.series[idx];
+        s.bars.push(bar);
+        if self.want_labels {
+            s.labels.push(label);
+        }
+    }
+}
+
+const TS_NAMES: [&str; 5] = ["timestamp", "datetime", "date", "time", "ts"];
+
+fn find(headers: &[String], names: &[&str]) -> Option<usize> {
+    names.iter().find_map(|n| {
+        headers
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(n))
+    })
+}
+
+fn parse_f64(field: &'static str, s: &str, optional: bool) -> Result<f64, RejectReason> {
+    let t = s.trim();
+    if t.is_empty() {
+        return if optional {
+            Ok(f64::NAN)
+        } else {
+            Err(RejectReason::Missing {
+                field: field.to_string(),
+            })
+        };
+    }
+    let v = t.parse::<f64>().map_err(|_| RejectReason::Unparseable {
+        field: field.to_string(),
+        value: t.to_string(),
+    })?;
+    // an explicit NaN/inf is a bad value; only an empty field means "absent"
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(RejectReason::NonFinite { field })
+    }
+}
+
+fn parse_label(s: &str) -> Result<u8, RejectReason> {
+    let t = s.trim();
+    let bad = || RejectReason::Unparseable {
+        field: "label".to_string(),
+        value: t.to_string(),
+    };
+    if let Ok(i) = t.parse::<u8>() {
+        return if i < 18 { Ok(i) } else { Err(bad()) };
+    }
+    regime_core::Regime::from_snake_name(t)
+        .map(|r| r.id())
+        .ok_or_else(bad)
+}
+
+/// Read a CSV or Parquet file of bars (rows failing validation go to `Input::errors`).
+pub fn read_bars(path: &Path, label_column: Option<&str>) -> Result<Input, IoError> {
+    match Format::of(path)? {
+        Format::Csv => read_csv(path, label_column),
+        Format::Parquet => read_parquet(path, label_column),
+    }
+}
+
+fn read_csv(path: &Path, label_column: Option<&str>) -> Result<Input, IoError> {
+    let file = File::open(path).map_err(|e| IoError::Open {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(std::io::BufReader::new(file));
+    let fmt_err = |e: csv::Error| IoError::Format {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let headers: Vec<String> = rdr
+        .headers()
+        .map_err(fmt_err)?
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let found = headers.join(",");
+    let missing = |column| IoError::MissingColumn {
+        path: path.to_path_buf(),
+        column,
+        found: found.clone(),
+    };
+    let its = find(&headers, &TS_NAMES).ok_or_else(|| missing("timestamp"))?;
+    let ic = find(&headers, &["close", "adj_close", "price"]).ok_or_else(|| missing("close"))?;
+    let io = find(&headers, &["open"]);
+    let ih = find(&headers, &["high"]);
+    let il = find(&headers, &["low"]);
+    let iv = find(&headers, &["volume"]);
+    let isym = find(&headers, &["symbol", "ticker"]);
+    let ilab = match label_column {
+        Some(l) => Some(find(&headers, &[l]).ok_or_else(|| IoError::MissingColumn {
+            path: path.to_path_buf(),
+            column: "label (as given by --label-column)",
+            found: found.clone(),
+        })?),
+        None => None,
+    };
+    let mut col = Collector::new(label_column.is_some());
+    let mut rec = csv::StringRecord::new();
+    let mut row = 0usize;
+    loop {
+        match rdr.read_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(fmt_err(e)),
+        }
+        row += 1;
+        let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).unwrap_or("");
+        let ts_s = get(Some(its));
+        let ts = parse_timestamp(ts_s).ok_or_else(|| RejectReason::Unparseable {
+            field: "timestamp".into(),
+            value: ts_s.trim().to_string(),
+        });
+        let vals = [
+            parse_f64("open", get(io), true),
+            parse_f64("high", get(ih), true),
+            parse_f64("low", get(il), true),
+            parse_f64("close", get(Some(ic)), false),
+            parse_f64("volume", get(iv), true),
+        ];
+        col.push(
+            row,
+            RawRow {
+                symbol: get(isym).trim().to_string(),
+                ts,
+                vals,
+                label: ilab.map(|i| parse_label(get(Some(i)))),
+            },
+        );
+    }
+    Ok(col.input)
+}
+
+fn col_f64(path: &Path, name: &str, a: &ArrayRef) -> Result<Vec<f64>, IoError> {
+    let n = a.len();
+    let mut out = vec![f64::NAN; n];
+    macro_rules! take {
+        ($t:ty) => {{
+            let x = a
+                .as_any()
+                .downcast_ref::<$t>()
+                .ok_or_else(|| IoError::ColumnType {
+                    path: path.to_path_buf(),
+                    column: name.to_string(),
+                    dtype: a.data_type().to_string(),
+                })?;
+            for i in 0..n {
+                if x.is_valid(i) {
+                    out[i] = x.value(i) as f64;
+                }
+            }
+        }};
+    }
+    match a.data_type() {
+        DataType::Float64 => take!(Float64Array),
+        DataType::Float32 => take!(Float32Array),
+        DataType::Int64 => take!(Int64Array),
+        DataType::Int32 => take!(Int32Array),
+        DataType::UInt64 => take!(UInt64Array),
+        DataType::UInt32 => take!(UInt32Array),
+        DataType::UInt8 => take!(UInt8Array),
+        d => {
+            return Err(IoError::ColumnType {
+                path: path.to_path_buf(),
+                column: name.to_string(),
+                dtype: d.to_string(),
+            })
+        }
+    }
+    Ok(out)
+}
+
+fn col_str(a: &ArrayRef, i: usize) -> Option<String> {
+    if !a.is_valid(i) {
+        return None;
+    }
+    if let Some(x) = a.as_any().downcast_ref::<StringArray>() {
+        return Some(x.value(i).to_string());
+    }
+    if let Some(x) = a.as_any().downcast_ref::<LargeStringArray>() {
+        return Some(x.value(i).to_string());
+    }
+    if let Some(x) = a.as_any().downcast_ref::<StringViewArray>() {
+        return Some(x.value(i).to_string());
+    }
+    None
+}
+
+fn col_ts(
+    path: &Path,
+    name: &str,
+    a: &ArrayRef,
+) -> Result<Vec<Result<i64, RejectReason>>, IoError> {
+    let n = a.len();
+    let bad = |i: usize| RejectReason::Unparseable {
+        field: "timestamp".into(),
+        value: format!("row value #{i}"),
+    };
+    macro_rules! ts {
+        ($t:ty, $f:expr) => {{
+            let x = a
+                .as_any()
+                .downcast_ref::<$t>()
+                .ok_or_else(|| IoError::ColumnType {
+                    path: path.to_path_buf(),
+                    column: name.to_string(),
+                    dtype: a.data_type().to_string(),
+                })?;
+            (0..n)
+                .map(|i| {
+                    if x.is_valid(i) {
+                        Ok($f(x.value(i) as i64))
+                    } else {
+                        Err(bad(i))
+                    }
+                })
+                .collect()
+        }};
+    }
+    Ok(match a.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => ts!(TimestampSecondArray, |v: i64| v * 1000),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => ts!(TimestampMillisecondArray, |v: i64| v),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            ts!(TimestampMicrosecondArray, |v: i64| v / 1000)
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            ts!(TimestampNanosecondArray, |v: i64| v / 1_000_000)
+        }
+        DataType::Date32 => ts!(Date32Array, |v: i64| v * 86_400_000),
+        DataType::Date64 => ts!(Date64Array, |v: i64| v),
+        DataType::Int64 => ts!(Int64Array, |v: i64| if v.abs() < 100_000_000_000 {
+            v * 1000
+        } else {
+            v
+        }),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => (0..n)
+            .map(|i| {
+                let s = col_str(a, i).unwrap_or_default();
+                parse_timestamp(&s).ok_or(RejectReason::Unparseable {
+                    field: "timestamp".into(),
+                    value: s,
+                })
+            })
+            .collect(),
+        d => {
+            return Err(IoError::ColumnType {
+                path: path.to_path_buf(),
+                column: name.to_string(),
+                dtype: d.to_string(),
+            })
+        }
+    })
+}
+
+fn read_parquet(path: &Path, label_column: Option<&str>) -> Result<Input, IoError> {
+    let file = File::open(path).map_err(|e| IoError::Open {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let fmt = |e: parquet::errors::ParquetError| IoError::Format {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(fmt)?;
+    let schema = builder.schema().clone();
+    let headers: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let found = headers.join(",");
+    let missing = |column| IoError::MissingColumn {
+        path: path.to_path_buf(),
+        column,
+        found: found.clone(),
+    };
+    let its = find(&headers, &TS_NAMES).ok_or_else(|| missing("timestamp"))?;
+    let ic = find(&headers, &["close", "adj_close", "price"]).ok_or_else(|| missing("close"))?;
+    let idx = [
+        find(&headers, &["open"]),
+        find(&headers, &["high"]),
+        find(&headers, &["low"]),
+        Some(ic),
+        find(&headers, &["volume"]),
+    ];
+    let isym = find(&headers, &["symbol", "ticker"]);
+    let ilab = match label_column {
+        Some(l) => Some(
+            find(&headers, &[l]).ok_or_else(|| missing("label (as given by --label-column)"))?,
+        ),
+        None => None,
+    };
+    let reader = builder.with_batch_size(65_536).build().map_err(fmt)?;
+    let mut col = Collector::new(label_column.is_some());
+    let mut row = 0usize;
+    let names = ["open", "high", "low", "close", "volume"];
+    for batch in reader {
+        let batch = batch.map_err(|e| IoError::Format {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let n = batch.num_rows();
+        let ts = col_ts(path, &headers[its], batch.column(its))?;
+        let mut cols: Vec<Option<Vec<f64>>> = Vec::with_capacity(5);
+        for (k, i) in idx.iter().enumerate() {
+            cols.push(match i {
+                Some(i) => Some(col_f64(path, names[k], batch.column(*i))?),
+                None => None,
+            });
+        }
+        let labels = match ilab {
+            Some(i) => Some(col_f64(path, "label", batch.column(i))?),
+            None => None,
+        };
+        for (r, ts_r) in ts.into_iter().enumerate().take(n) {
+            row += 1;
+            let v = |k: usize| -> Result<f64, RejectReason> {
+                match &cols[k] {
+                    Some(c) if k == 3 && c[r].is_nan() => Err(RejectReason::Missing {
+                        field: "close".into(),
+                    }),
+                    Some(c) => Ok(c[r]),
+                    None => Ok(f64::NAN),
+                }
+            };
+            let label = labels.as_ref().map(|l| {
+                let x = l[r];
+                if x.is_finite() && (0.0..18.0).contains(&x) && x.fract() == 0.0 {
+                    Ok(x as u8)
+                } else {
+                    Err(RejectReason::Unparseable {
+                        field: "label".into(),
+                        value: x.to_string(),
+                    })
+                }
+            });
+            col.push(
+                row,
+                RawRow {
+                    symbol: isym
+                        .and_then(|i| col_str(batch.column(i), r))
+                        .unwrap_or_default(),
+                    ts: ts_r,
+                    vals: [v(0), v(1), v(2), v(3), v(4)],
+                    label,
+                },
+            );
+        }
+    }
+    Ok(col.input)
+}
+
+/// A column set for output tables.
+#[derive(Debug, Default)]
+pub struct Table {
+    /// Column names in order.
+    pub names: Vec<String>,
+    /// Columns.
+    pub columns: Vec<Column>,
+}
+
+/// One output column.
+#[derive(Debug)]
+pub enum Column {
+    /// Text.
+    Str(Vec<String>),
+    /// Integers.
+    Int(Vec<i64>),
+    /// Floats.
+    F64(Vec<f64>),
+}
+
+impl Table {
+    /// Add a column.
+    pub fn push(&mut self, name: &str, c: Column) {
+        self.names.push(name.to_string());
+        self.columns.push(c);
+    }
+    fn rows(&self) -> usize {
+        match self.columns.first() {
+            Some(Column::Str(v)) => v.len(),
+            Some(Column::Int(v)) => v.len(),
+            Some(Column::F64(v)) => v.len(),
+            None => 0,
+        }
+    }
+}
+
+/// Detections of many symbols as an output table.
+pub fn detections_table(series: &[(String, Vec<Detection>)]) -> Table {
+    let n: usize = series.iter().map(|s| s.1.len()).sum();
+    let mut ts = Vec::with_capacity(n);
+    let mut sym = Vec::with_capacity(n);
+    let mut id = Vec::with_capacity(n);
+    let mut name = Vec::with_capacity(n);
+    let mut dims: [Vec<String>; 3] = Default::default();
+    let mut conf = Vec::with_capacity(n);
+    let mut probs: [Vec<f64>; 8] = Default::default();
+    let mut ver = Vec::with_capacity(n);
+    for (s, dets) in series {
+        for d in dets {
+            ts.push(format_timestamp(d.ts));
+            sym.push(s.clone());
+            id.push(d.regime.id() as i64);
+            name.push(d.regime.snake_name().to_string());
+            dims[0].push(d.regime.volatility.as_str().to_string());
+            dims[1].push(d.regime.trend.as_str().to_string());
+            dims[2].push(d.regime.structure.as_str().to_string());
+            conf.push(d.confidence);
+            let p = [
+                d.p_volatility[0],
+                d.p_volatility[1],
+                d.p_volatility[2],
+                d.p_trend[0],
+                d.p_trend[1],
+                d.p_trend[2],
+                d.p_structure[0],
+                d.p_structure[1],
+            ];
+            for (k, v) in p.iter().enumerate() {
+                probs[k].push(*v);
+            }
+            ver.push(d.model_version as i64);
+        }
+    }
+    let mut t = Table::default();
+    t.push("timestamp", Column::Str(ts));
+    t.push("symbol", Column::Str(sym));
+    t.push("regime_id", Column::Int(id));
+    t.push("regime_name", Column::Str(name));
+    let [v, tr, st] = dims;
+    t.push("volatility", Column::Str(v));
+    t.push("trend", Column::Str(tr));
+    t.push("structure", Column::Str(st));
+    t.push("confidence", Column::F64(conf));
+    let pn = [
+        "p_vol_low",
+        "p_vol_medium",
+        "p_vol_high",
+        "p_trend_down",
+        "p_trend_neutral",
+        "p_trend_up",
+        "p_trending",
+        "p_mean_reverting",
+    ];
+    for (k, p) in probs.into_iter().enumerate() {
+        t.push(pn[k], Column::F64(p));
+    }
+    t.push("model_version", Column::Int(ver));
+    t
+}
+
+/// Write a table atomically (temporary file in the same folder, then rename): a failure
+/// leaves no half-written output.
+pub fn write_table(path: &Path, t: &Table) -> anyhow::Result<()> {
+    let fmt = Format::of(path)?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let fname = path
+        .file_name()
+        .and_then(|f| f.to_str())
+        .unwrap_or("output");
+    let tmp = dir.join(format!(".{fname}.tmp{}", std::process::id()));
+    let res = match fmt {
+        Format::Csv => write_csv(&tmp, t),
+        Format::Parquet => write_parquet(&tmp, t),
+    };
+    match res.and_then(|()| std::fs::rename(&tmp, path).map_err(Into::into)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(anyhow::anyhow!("{}: {e}", path.display()))
+        }
+    }
+}
+
+fn write_csv(path: &Path, t: &Table) -> anyhow::Result<()> {
+    let f = File::create(path)?;
+    let mut w = BufWriter::with_capacity(1 << 20, f);
+    writeln!(w, "{}", t.names.join(","))?;
+    let mut line = String::new();
+    for r in 0..t.rows() {
+        line.clear();
+        for (k, c) in t.columns.iter().enumerate() {
+            if k > 0 {
+                line.push(',');
+            }
+            match c {
+                Column::Str(v) => line.push_str(&v[r]),
+                Column::Int(v) => line.push_str(&v[r].to_string()),
+                Column::F64(v) => {
+                    use std::fmt::Write as _;
+                    let _ = write!(line, "{:.6}", v[r]);
+                }
+            }
+        }
+        line.push('\n');
+        w.write_all(line.as_bytes())?;
+    }
+    w.flush()?;
+    w.get_ref().sync_all()?;
+    Ok(())
+}
+
+fn write_parquet(path: &Path, t: &Table) -> anyhow::Result<()> {
+    let mut fields = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    for (name, c) in t.names.iter().zip(&t.columns) {
+        match c {
+            Column::Str(v) => {
+                fields.push(Field::new(name, DataType::Utf8, false));
+                arrays.push(Arc::new(StringArray::from_iter_values(v.iter())));
+            }
+            Column::Int(v) => {
+                fields.push(Field::new(name, DataType::Int64, false));
+                arrays.push(Arc::new(Int64Array::from(v.clone())));
+            }
+            Column::F64(v) => {
+                fields.push(Field::new(name, DataType::Float64, false));
+                arrays.push(Arc::new(Float64Array::from(v.clone())));
+            }
+        }
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), arrays)?;
+    let f = File::create(path)?;
+    let mut w = ArrowWriter::try_new(f, schema, None)?;
+    w.write(&batch)?;
+    let f = w.into_inner()?;
+    f.sync_all()?;
+    Ok(())
+}

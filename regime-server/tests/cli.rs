@@ -1,0 +1,281 @@
+//! The `regime` binary end to end: bad input, formats, causal/ex-post, evaluate.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn regime(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_regime"))
+        .args(args)
+        .output()
+        .expect("run regime")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const HEADER: &str = "timestamp,symbol,open,high,low,close,volume\n";
+
+fn good_rows(sym: &str, n: usize, start_day: usize) -> String {
+    let mut s = String::new();
+    let mut c = 100.0f64;
+    for i in 0..n {
+        let o = c;
+        c *= 1.0 + 0.01 * (((i * 7919) % 13) as f64 / 13.0 - 0.5);
+        let (h, l) = (o.max(c) * 1.004, o.min(c) * 0.996);
+        let day = start_day + i;
+        s += &format!(
+            "{},{sym},{o:.4},{h:.4},{l:.4},{c:.4},{}\n",
+            1_000_000_000 + day * 86_400,
+            1000 + i
+        );
+    }
+    s
+}
+
+#[test]
+fn every_kind_of_bad_row_is_named_and_counted() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let input = dir.path().join("bad.csv");
+    let mut csv = String::from(HEADER);
+    csv += &good_rows("AAA", 50, 0);
+    let bad = [
+        "1000086400,AAA,NaN,101,99,100,5",  // non_finite (row 51)
+        "1300000000,AAA,100,101,99,-3,5",   // non_positive_price
+        "1300000100,AAA,100,98,99,98.5,5",  // high_below_low
+        "1300000200,AAA,105,101,99,100,5",  // open_outside_range
+        "1300000300,AAA,100,101,99,97,5",   // close_outside_range
+        "1300000400,AAA,100,101,99,100,-5", // negative_volume
+        "1000000000,AAA,100,101,99,100,5",  // timestamp_not_increasing
+        "1300000500,AAA,100,101,99,abc,5",  // unparseable
+        "not-a-date,AAA,100,101,99,100,5",  // unparseable timestamp
+    ];
+    for b in bad {
+        csv += b;
+        csv.push('\n');
+    }
+    csv += &good_rows("BBB", 40, 0);
+    std::fs::write(&input, csv).expect("write");
+    let out = dir.path().join("out.csv");
+    let o = regime(&[
+        "detect",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert!(
+        !o.status.success(),
+        "bad rows without --skip-bad-rows must fail"
+    );
+    assert!(!out.exists(), "nothing half-written");
+    for (row, needle) in [
+        (51, "open is not finite"),
+        (52, "close must be > 0"),
+        (53, "is below low"),
+        (54, "open 105 is outside"),
+        (55, "close 97 is outside"),
+        (56, "volume must be >= 0"),
+        (57, "is not after the previous bar"),
+        (58, "cannot parse close from \"abc\""),
+        (59, "cannot parse timestamp from \"not-a-date\""),
+    ] {
+        let line = format!("row {row} [AAA]: ");
+        assert!(
+            err.lines().any(|l| l.contains(&line) && l.contains(needle)),
+            "expected `{line}...{needle}` in:\n{err}"
+        );
+    }
+    for k in [
+        "non_finite=1",
+        "non_positive_price=1",
+        "high_below_low=1",
+        "open_outside_range=1",
+        "close_outside_range=1",
+        "negative_volume=1",
+        "timestamp_not_increasing=1",
+        "unparseable=2",
+    ] {
+        assert!(err.contains(k), "missing count {k} in:\n{err}");
+    }
+    // with --skip-bad-rows the valid rows are labelled
+    let o = regime(&[
+        "detect",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--skip-bad-rows",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&out).expect("output");
+    assert_eq!(text.lines().count(), 1 + 50 + 40);
+    assert!(text.starts_with(
+        "timestamp,symbol,regime_id,regime_name,volatility,trend,structure,confidence"
+    ));
+}
+
+#[test]
+fn file_level_errors_are_one_clear_line() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("o.csv");
+    let o = regime(&[
+        "detect",
+        "--input",
+        "/nonexistent/x.csv",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+    assert!(
+        e.contains("/nonexistent/x.csv") && e.contains("No such file"),
+        "{e}"
+    );
+
+    let input = dir.path().join("noclose.csv");
+    std::fs::write(&input, "timestamp,open,high,low\n2020-01-01,1,2,0.5\n").expect("write");
+    let o = regime(&[
+        "detect",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+    assert!(e.contains("missing required column `close`"), "{e}");
+
+    let input = dir.path().join("x.txt");
+    std::fs::write(&input, "a").expect("write");
+    let o = regime(&[
+        "detect",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("unknown format"));
+}
+
+#[test]
+fn degenerate_bars_and_close_only_series_are_labelled() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let input = dir.path().join("deg.csv");
+    let mut s = String::from("date,close\n");
+    for i in 0..300 {
+        let c = 50.0 + ((i * 37) % 11) as f64 * 0.1;
+        s += &format!("2001-{:02}-{:02},{c}\n", 1 + i / 28 % 12, 1 + i % 28);
+    }
+    // dates repeat after 336 days: keep to 300 rows, strictly increasing within a year
+    std::fs::write(&input, s).expect("write");
+    let out = dir.path().join("deg.parquet");
+    let o = regime(&[
+        "detect",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.exists());
+
+    let flat = dir.path().join("flat.csv");
+    let mut s = String::from(HEADER);
+    for i in 0..200 {
+        s += &format!("{},X,10,10,10,10,0\n", 1_600_000_000 + i * 60);
+    }
+    std::fs::write(&flat, s).expect("write");
+    let out = dir.path().join("flat_out.csv");
+    let o = regime(&[
+        "detect",
+        "--input",
+        flat.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(&out).expect("out").lines().count(),
+        201
+    );
+}
+
+#[test]
+fn generate_detect_evaluate_round_trip_in_both_formats() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("syn.parquet");
+    let o = regime(&[
+        "generate",
+        "--output",
+        data.to_str().unwrap(),
+        "--symbols",
+        "3",
+        "--bars",
+        "3000",
+        "--seed",
+        "11",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv_out = dir.path().join("det.csv");
+    let pq_out = dir.path().join("det.parquet");
+    for out in [&csv_out, &pq_out] {
+        let o = regime(&[
+            "detect",
+            "--input",
+            data.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let text = std::fs::read_to_string(&csv_out).expect("csv");
+    assert_eq!(text.lines().count(), 1 + 9000);
+    let o = regime(&[
+        "evaluate",
+        "--input",
+        data.to_str().unwrap(),
+        "--score-last",
+        "0.3",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["bars_scored"], 3 * 900);
+    let vol = v["accuracy"]["final"]["volatility"]
+        .as_f64()
+        .expect("number");
+    assert!(vol > 0.8, "volatility accuracy {vol}");
+    // ex-post mode is its own, clearly named mode
+    let ex = dir.path().join("expost.csv");
+    let o = regime(&[
+        "detect",
+        "--input",
+        data.to_str().unwrap(),
+        "--output",
+        ex.to_str().unwrap(),
+        "--mode",
+        "ex-post",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(Path::new(&ex).exists());
+}
+
+#[test]
+fn asking_for_a_missing_gpu_backend_is_an_error() {
+    let o = regime(&[
+        "detect",
+        "--input",
+        "a.csv",
+        "--output",
+        "b.csv",
+        "--backend",
+        "cuda",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("backend"));
+}
