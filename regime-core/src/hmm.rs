@@ -42,7 +42,7 @@ impl Default for OnlineHmmConfig {
             prior_weight: 20.0,
             learn_lag: 128,
             batch_em_until: 4096,
-            batch_em_iters: 3,
+            batch_em_iters: 6,
         }
     }
 }

@@ -19,6 +19,10 @@ use rayon::prelude::*;
 use std::collections::VecDeque;
 use std::time::Instant;
 
+/// A switch below the confidence threshold still happens when the new state leads the old
+/// one by this much probability: the manager suppresses near-ties (flicker), not clear moves.
+const SWITCH_MARGIN: f64 = 0.2;
+
 /// Settings of the pipeline.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -41,7 +45,7 @@ impl Default for PipelineConfig {
             hmm: OnlineHmmConfig::default(),
             confidence_threshold: 0.7,
             feedback_lag: 32,
-            ensemble_learning_rate: 0.005,
+            ensemble_learning_rate: 0.01,
             transition_update_every: 1000,
         }
     }
@@ -268,7 +272,7 @@ impl SymbolPipeline {
             for d in 0..3 {
                 let (new, old) = (raw[d] as usize, self.label[d] as usize);
                 if new != old {
-                    if ens[d][new] >= th || ens[d][old] < 1.0 - th {
+                    if ens[d][new] >= th || ens[d][new] - ens[d][old] >= SWITCH_MARGIN {
                         self.label[d] = new as u8;
                     } else {
                         self.suppressed += 1;
@@ -431,7 +435,9 @@ impl SymbolPipeline {
                 beta = back_apply(&x, &p);
             }
         }
-        let eta = self.cfg.ensemble_learning_rate;
+        // step size decays like 1/sqrt(n): early adaptation, then averaging of noisy references
+        let eta =
+            self.cfg.ensemble_learning_rate * (2000.0 / (2000.0 + self.feedback.n as f64)).sqrt();
         for t in 0..k.min(n) {
             let y = refs[t];
             let it = &self.lag[t];

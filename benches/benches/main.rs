@@ -1,0 +1,77 @@
+//! Criterion benchmarks; group ids are `<op>/<backend>/<n_bars>`.
+
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use regime_benches::panel;
+use regime_core::hmm::{OnlineHmm, OnlineHmmConfig};
+use regime_core::pipeline::{detect_panel, detect_series, PipelineConfig, SymbolPipeline};
+
+fn pipeline_single_series(c: &mut Criterion) {
+    let n = 100_000;
+    let bars = panel(1, n).remove(0);
+    let cfg = PipelineConfig::default();
+    let mut g = c.benchmark_group("pipeline");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function(format!("cpu/{n}"), |b| {
+        b.iter(|| detect_series(black_box(&bars), &cfg))
+    });
+    g.finish();
+    let mut g = c.benchmark_group("hmm");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function(format!("cpu/{n}"), |b| {
+        b.iter(|| {
+            let mut h = OnlineHmm::new(OnlineHmmConfig::default()).expect("valid");
+            for bar in &bars {
+                black_box(h.update(bar));
+            }
+        })
+    });
+    g.finish();
+}
+
+fn streaming_update(c: &mut Criterion) {
+    let bars = panel(1, 60_000).remove(0);
+    let cfg = PipelineConfig::default();
+    let mut g = c.benchmark_group("update");
+    g.throughput(Throughput::Elements(1));
+    // a pipeline that has seen 50k bars (past the batch-EM phase), then one more bar
+    let mut warm = SymbolPipeline::new(cfg).expect("valid");
+    for b in &bars[..50_000] {
+        warm.update(b);
+    }
+    let mut i = 50_000;
+    g.bench_function("cpu/1", |b| {
+        b.iter_batched_ref(
+            || {
+                i = if i + 1 >= bars.len() { 50_000 } else { i + 1 };
+                (warm.clone(), bars[i])
+            },
+            |(p, bar)| black_box(p.update(bar)),
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+fn panel_both_cores(c: &mut Criterion) {
+    let (s, n) = (500, 2000);
+    let data = panel(s, n);
+    let refs: Vec<&[regime_core::bars::Bar]> = data.iter().map(|v| v.as_slice()).collect();
+    let cfg = PipelineConfig::default();
+    let mut g = c.benchmark_group("panel");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements((s * n) as u64));
+    g.bench_function(format!("cpu/{s}x{n}"), |b| {
+        b.iter(|| detect_panel(black_box(&refs), &cfg))
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    pipeline_single_series,
+    streaming_update,
+    panel_both_cores
+);
+criterion_main!(benches);
