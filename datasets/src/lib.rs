@@ -61,7 +61,8 @@ impl Default for SynthConfig {
 const GAP_SD: f64 = 0.3;
 const RANGE_LOG_MEAN: f64 = -0.223_143_551_314_209_7; // ln 0.8
 const RANGE_LOG_SD: f64 = 0.35;
-const VOLUME_LEVEL: [f64; 3] = [-0.3, 0.0, 0.45];
+// log-volume rises linearly with log-volatility (volume ∝ σ^0.5 here)
+const VOLUME_LEVEL: [f64; 3] = [-0.35, 0.0, 0.35];
 const VOLUME_SD: f64 = 0.35;
 
 /// One generated symbol.

@@ -302,22 +302,6 @@ fn normalize_row<const N: usize>(counts: [f64; N], prior: [f64; N], k: f64) -> [
 /// and kept semantic (σ ordered, neutral drift 0, trending φ > 0 > mean-reverting φ).
 pub fn m_step(st: &Stats, prev: &JointParams, k: f64) -> JointParams {
     let mut p = prev.clone();
-    // --- volatility channels
-    for v in 0..3 {
-        p.gap_var[v] = shrink(st.gss[v], st.gw[v], prev.gap_var[v], k);
-        p.range_mean[v] = shrink(st.rs[v], st.rw[v], prev.range_mean[v], k);
-        p.volume_mean[v] = shrink(st.vs[v], st.vw[v], prev.volume_mean[v], k);
-    }
-    let (mut rn, mut rd, mut vn, mut vd) = (0.0, 0.0, 0.0, 0.0);
-    for v in 0..3 {
-        rn += st.rss[v] - 2.0 * p.range_mean[v] * st.rs[v] + p.range_mean[v].powi(2) * st.rw[v];
-        rd += st.rw[v];
-        vn += st.vss[v] - 2.0 * p.volume_mean[v] * st.vs[v] + p.volume_mean[v].powi(2) * st.vw[v];
-        vd += st.vw[v];
-    }
-    p.range_var = shrink(rn.max(0.0), rd, prev.range_var, k).max(1e-4);
-    p.volume_var = shrink(vn.max(0.0), vd, prev.volume_var, k).max(1e-4);
-
     // --- returns: coordinate ascent over (σ, φ, m)
     for _ in 0..3 {
         let mu = |v: usize, d: usize, p: &JointParams| p.drift[d] * p.sigma[v];
@@ -374,9 +358,7 @@ pub fn m_step(st: &Stats, prev: &JointParams, k: f64) -> JointParams {
         p.sigma[1] = p.sigma[1].max(p.sigma[0] * 1.1);
         p.sigma[2] = p.sigma[2].max(p.sigma[1] * 1.1);
     }
-    for v in 0..3 {
-        p.gap_var[v] = p.gap_var[v].max(1e-14);
-    }
+    tie_channels(st, prev, &mut p, k);
 
     // --- transitions, with a weak persistent prior
     let kt = 50.0;
@@ -392,6 +374,60 @@ pub fn m_step(st: &Stats, prev: &JointParams, k: f64) -> JointParams {
         p.a_struct[i] = normalize_row(st.ts[i], pr, kt);
     }
     p
+}
+
+/// M-step of the auxiliary channels, tied to the volatility levels σ_v just estimated.
+fn tie_channels(st: &Stats, prev: &JointParams, p: &mut JointParams, k: f64) {
+    let ls = p.sigma.map(|s| s.ln());
+    // gap ~ N(0, g² σ_v²)
+    let (mut num, mut den) = (0.0, 0.0);
+    for v in 0..3 {
+        num += st.gss[v] / (p.sigma[v] * p.sigma[v]);
+        den += st.gw[v];
+    }
+    let g2_prev = prev.gap_var[1] / (prev.sigma[1] * prev.sigma[1]);
+    let g2 = shrink(num, den, g2_prev, k).max(1e-10);
+    for v in 0..3 {
+        p.gap_var[v] = (g2 * p.sigma[v] * p.sigma[v]).max(1e-16);
+    }
+    // log excess range ~ N(ρ_v, τ²): the most precise channel keeps its own level per state,
+    // constrained to rise with σ (semantic ordering)
+    let mut den = 0.0;
+    for v in 0..3 {
+        p.range_mean[v] = shrink(st.rs[v], st.rw[v], prev.range_mean[v], k);
+        den += st.rw[v];
+    }
+    p.range_mean[1] = p.range_mean[1].max(p.range_mean[0] + 0.05);
+    p.range_mean[2] = p.range_mean[2].max(p.range_mean[1] + 0.05);
+    let mut rn = 0.0;
+    for v in 0..3 {
+        let m = p.range_mean[v];
+        rn += st.rss[v] - 2.0 * m * st.rs[v] + m * m * st.rw[v];
+    }
+    p.range_var = shrink(rn.max(0.0), den, prev.range_var, k).max(1e-4);
+    // relative log volume ~ N(c' + β (ln σ_v − mean ln σ), κ²), β ≥ 0
+    let xm = (ls[0] + ls[1] + ls[2]) / 3.0;
+    let x = ls.map(|l| l - xm);
+    let (mut w, mut sx, mut sxx, mut sy, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for v in 0..3 {
+        w += st.vw[v];
+        sx += st.vw[v] * x[v];
+        sxx += st.vw[v] * x[v] * x[v];
+        sy += st.vs[v];
+        sxy += st.vs[v] * x[v];
+    }
+    let det = w * sxx - sx * sx;
+    if w > k && det > 1e-12 * w * w {
+        let beta = ((w * sxy - sx * sy) / det).clamp(0.0, 3.0);
+        let c = (sy - beta * sx) / w;
+        let mut vn = 0.0;
+        for v in 0..3 {
+            let m = c + beta * x[v];
+            p.volume_mean[v] = m;
+            vn += st.vss[v] - 2.0 * m * st.vs[v] + m * m * st.vw[v];
+        }
+        p.volume_var = shrink(vn.max(0.0), w, prev.volume_var, k).max(1e-4);
+    }
 }
 
 /// Causal online HMM for one instrument.

@@ -9,6 +9,11 @@
 //! * log excess range `ln(ln(H/L) − |ln(C/O)|)`: `N(ρ_v, τ²)` (the part of the range the body does not explain);
 //! * log volume relative to its slow moving average: `N(λ_v, κ²)`.
 //!
+//! The auxiliary channels are tied to the state's σ when learned (see `hmm::m_step`): gap
+//! variance `g² σ_v²`, volume mean `c' + β (ln σ_v − mean)` with β ≥ 0, range mean rising with v,
+//! so every channel must agree on what "high volatility" means — a data-vendor quirk in one
+//! channel (opens copied from closes, volume growth over decades) cannot take a state over.
+//!
 //! Missing channels (close-only bars, no volume, a degenerate bar) are skipped, not guessed.
 //! Everything the hot loop needs is precomputed when the parameters change.
 
@@ -71,7 +76,11 @@ impl JointParams {
             drift: [-0.15, 0.0, 0.15],
             phi: [0.2, -0.2],
             gap_var: sigma.map(|x| (0.3 * x).powi(2)),
-            range_mean: [range_center - 0.5, range_center, range_center + 0.6],
+            range_mean: [
+                range_center + 0.6f64.ln(),
+                range_center,
+                range_center + 1.8f64.ln(),
+            ],
             range_var: 0.3,
             volume_mean: [volume_center - 0.3, volume_center, volume_center + 0.4],
             volume_var: 0.3,
@@ -164,8 +173,11 @@ impl ObsExtractor {
             f64::NAN
         };
         let (gap, log_range) = if b.has_ohl() {
-            let gap = if self.started {
-                b.open.ln() - self.prev_close
+            // An open exactly equal to the previous close is a data convention (many vendors
+            // copy the close when no opening print exists), not a zero gap: treat it as absent.
+            let g = b.open.ln() - self.prev_close;
+            let gap = if self.started && g.abs() > 1e-12 {
+                g
             } else {
                 f64::NAN
             };

@@ -123,7 +123,27 @@ struct LagItem {
     b: [f64; NS],
     alpha: [f64; NS],
     label: [u8; 3],
-    scores: [Scores; N_METHODS],
+    logs: MethodLogs,
+}
+
+/// Log-probabilities of every method (`None` where it abstains), computed once per bar and
+/// reused by the pool and by the weight updates.
+type MethodLogs = [[Option<[f64; 3]>; 3]; N_METHODS];
+
+fn method_logs(scores: &[Scores; N_METHODS]) -> MethodLogs {
+    let mut out = [[None; 3]; N_METHODS];
+    for (m, s) in scores.iter().enumerate() {
+        for d in 0..3 {
+            if s.has[d] {
+                let mut l = [0.0; 3];
+                for k in 0..DIM_SIZES[d] {
+                    l[k] = s.p[d][k].max(1e-4).ln();
+                }
+                out[m][d] = Some(l);
+            }
+        }
+    }
+    out
 }
 
 /// Running accuracy counters against the ex-post reference.
@@ -256,7 +276,8 @@ impl SymbolPipeline {
             self.jump.score(&c, &self.bounds),
             self.changepoint.score(&c, &self.bounds),
         ];
-        let ens = combine(&self.weights, &scores);
+        let logs = method_logs(&scores);
+        let ens = combine(&self.weights, &logs);
         let t2 = sample.then(Instant::now);
 
         // intelligent_transition_manager
@@ -299,7 +320,7 @@ impl SymbolPipeline {
                 b: *b,
                 alpha: step.joint,
                 label,
-                scores,
+                logs,
             });
             let l = self.cfg.feedback_lag;
             if self.lag.len() >= 2 * l {
@@ -460,25 +481,24 @@ impl SymbolPipeline {
             } else {
                 f.ewma + (a - f.ewma) / (f.n as f64).min(500.0)
             };
-            let ens = combine(&self.weights, &it.scores);
+            let ens = combine(&self.weights, &it.logs);
             for d in 0..3 {
                 let yd = y[d] as usize;
                 let nd = DIM_SIZES[d];
                 if argmax(&ens[d][..nd]) == yd {
                     f.ens_hits[d] += 1;
                 }
-                for (m, s) in it.scores.iter().enumerate() {
-                    if !s.has[d] {
+                for (m, ml) in it.logs.iter().enumerate() {
+                    let Some(lp) = ml[d] else {
                         continue;
-                    }
+                    };
                     f.method_n[m][d] += 1;
-                    if argmax(&s.p[d][..nd]) == yd {
+                    if argmax(&lp[..nd]) == yd {
                         f.method_hits[m][d] += 1;
                     }
                     // gradient of the log-loss of the pooled distribution w.r.t. w_m
-                    let lp = |k: usize| s.p[d][k].max(1e-4).ln();
-                    let expect: f64 = (0..nd).map(|k| ens[d][k] * lp(k)).sum();
-                    let g = lp(yd) - expect;
+                    let expect: f64 = (0..nd).map(|k| ens[d][k] * lp[k]).sum();
+                    let g = lp[yd] - expect;
                     // L2 pull toward the prior weights keeps noisy references from
                     // drifting the pool away from the model-based member
                     let prior = if m == 0 { 1.0 } else { 0.0 };
@@ -664,17 +684,20 @@ fn with_lat(mut s: ComponentStatus, ts: Option<i64>, lat: f64) -> ComponentStatu
 }
 
 /// Log-linear pooling of the methods' probabilities with per-dimension weights.
-fn combine(w: &[[f64; N_METHODS]; 3], scores: &[Scores; N_METHODS]) -> [[f64; 3]; 3] {
+fn combine(w: &[[f64; N_METHODS]; 3], logs: &MethodLogs) -> [[f64; 3]; 3] {
     let mut out = [[0.0; 3]; 3];
     for d in 0..3 {
         let nd = DIM_SIZES[d];
         let mut l = [0.0f64; 3];
-        for (m, s) in scores.iter().enumerate() {
-            if !s.has[d] || w[d][m] == 0.0 {
+        for (m, ml) in logs.iter().enumerate() {
+            let Some(lp) = ml[d] else {
+                continue;
+            };
+            if w[d][m] == 0.0 {
                 continue;
             }
             for k in 0..nd {
-                l[k] += w[d][m] * s.p[d][k].max(1e-4).ln();
+                l[k] += w[d][m] * lp[k];
             }
         }
         let mx = l[..nd].iter().cloned().fold(f64::NEG_INFINITY, f64::max);

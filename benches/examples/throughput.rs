@@ -1,0 +1,33 @@
+//! Single-core throughput of the HMM alone and of the full causal pipeline on one long series.
+//! `cargo run --release -p regime-benches --example throughput [bars]`
+use regime_benches::panel;
+use regime_core::hmm::{OnlineHmm, OnlineHmmConfig};
+use regime_core::pipeline::{detect_series, PipelineConfig};
+use std::time::Instant;
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let bars = panel(1, n).remove(0);
+    let mut best = [f64::MAX; 2];
+    for _ in 0..3 {
+        let t = Instant::now();
+        let mut h = OnlineHmm::new(OnlineHmmConfig::default()).expect("valid");
+        for b in &bars {
+            std::hint::black_box(h.update(b));
+        }
+        best[0] = best[0].min(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        std::hint::black_box(detect_series(&bars, &PipelineConfig::default()).expect("detect"));
+        best[1] = best[1].min(t.elapsed().as_secs_f64());
+    }
+    println!(
+        "{n} bars, one core, best of 3: hmm {:.0} bars/s ({:.0} ns/bar); full pipeline {:.0} bars/s ({:.0} ns/bar)",
+        n as f64 / best[0],
+        best[0] * 1e9 / n as f64,
+        n as f64 / best[1],
+        best[1] * 1e9 / n as f64
+    );
+}
