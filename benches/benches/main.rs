@@ -1,5 +1,8 @@
 //! Criterion benchmarks; group ids are `<op>/<backend>/<n_bars>`.
 
+// criterion_group! generates undocumented public functions.
+#![allow(missing_docs)]
+
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use regime_benches::panel;
 use regime_core::hmm::{OnlineHmm, OnlineHmmConfig};
