@@ -345,7 +345,13 @@ impl BarValidator {
 
     /// Validate one bar of `symbol`; on success it becomes the symbol's latest bar.
     pub fn check(&mut self, symbol: &str, bar: &Bar) -> Result<(), RejectReason> {
-        let q = self.symbols.entry(symbol.to_string()).or_default();
+        if !self.symbols.contains_key(symbol) {
+            self.symbols
+                .insert(symbol.to_string(), SymbolQuality::default());
+        }
+        let Some(q) = self.symbols.get_mut(symbol) else {
+            unreachable!("inserted above")
+        };
         let order = match q.last_ts {
             Some(prev) if bar.ts <= prev => Err(RejectReason::TimestampNotIncreasing {
                 previous: prev,

@@ -130,12 +130,12 @@ pub fn generate_file(output: &Path, cfg: &SynthConfig, seed: u64) -> anyhow::Res
     let n: usize = data.iter().map(|d| d.bars.len()).sum();
     let mut cols: Vec<Vec<f64>> = (0..5).map(|_| Vec::with_capacity(n)).collect();
     let mut ts = Vec::with_capacity(n);
-    let mut sym = Vec::with_capacity(n);
+    let mut sym = Vec::with_capacity(data.len());
     let mut lab: [Vec<i64>; 4] = Default::default();
     for d in &data {
+        sym.push((d.symbol.clone(), d.bars.len()));
         for (b, l) in d.bars.iter().zip(&d.labels) {
-            ts.push(io::format_timestamp(b.ts));
-            sym.push(d.symbol.clone());
+            ts.push(b.ts);
             for (k, v) in [b.open, b.high, b.low, b.close, b.volume]
                 .iter()
                 .enumerate()
@@ -149,8 +149,8 @@ pub fn generate_file(output: &Path, cfg: &SynthConfig, seed: u64) -> anyhow::Res
         }
     }
     let mut t = Table::default();
-    t.push("timestamp", Column::Str(ts));
-    t.push("symbol", Column::Str(sym));
+    t.push("timestamp", Column::Ts(ts));
+    t.push("symbol", Column::Runs(sym));
     for (k, name) in ["open", "high", "low", "close", "volume"]
         .iter()
         .enumerate()

@@ -177,8 +177,8 @@ pub fn format_timestamp(ms: i64) -> String {
 }
 
 /// Raw values of one row before validation.
-struct RawRow {
-    symbol: String,
+struct RawRow<'a> {
+    symbol: &'a str,
     ts: Result<i64, RejectReason>,
     vals: [Result<f64, RejectReason>; 5],
     label: Option<Result<u8, RejectReason>>,
@@ -187,6 +187,7 @@ struct RawRow {
 struct Collector {
     input: Input,
     index: BTreeMap<String, usize>,
+    last: Option<(String, usize)>,
     want_labels: bool,
 }
 
@@ -195,10 +196,11 @@ impl Collector {
         Collector {
             input: Input::default(),
             index: BTreeMap::new(),
+            last: None,
             want_labels,
         }
     }
-    fn push(&mut self, row: usize, r: RawRow) {
+    fn push(&mut self, row: usize, r: RawRow<'_>) {
         self.input.rows += 1;
         let parsed = (|| {
             let ts = r.ts.clone()?;
@@ -215,33 +217,40 @@ impl Collector {
         let (bar, label) = match parsed {
             Ok(x) => x,
             Err(reason) => {
-                self.input.validator.count_unparsed(&r.symbol, &reason);
+                self.input.validator.count_unparsed(r.symbol, &reason);
                 self.input.errors.push(RowError {
                     row,
-                    symbol: r.symbol,
+                    symbol: r.symbol.to_string(),
                     reason,
                 });
                 return;
             }
         };
-        if let Err(reason) = self.input.validator.check(&r.symbol, &bar) {
+        if let Err(reason) = self.input.validator.check(r.symbol, &bar) {
             self.input.errors.push(RowError {
                 row,
-                symbol: r.symbol,
+                symbol: r.symbol.to_string(),
                 reason,
             });
             return;
         }
-        let idx = match self.index.get(&r.symbol) {
-            Some(i) => *i,
-            None => {
-                self.input.series.push(SymbolBars {
-                    symbol: r.symbol.clone(),
-                    ..Default::default()
-                });
-                self.index
-                    .insert(r.symbol.clone(), self.input.series.len() - 1);
-                self.input.series.len() - 1
+        let idx = match &self.last {
+            Some((s, i)) if s == r.symbol => *i,
+            _ => {
+                let i = match self.index.get(r.symbol) {
+                    Some(i) => *i,
+                    None => {
+                        self.input.series.push(SymbolBars {
+                            symbol: r.symbol.to_string(),
+                            ..Default::default()
+                        });
+                        let i = self.input.series.len() - 1;
+                        self.index.insert(r.symbol.to_string(), i);
+                        i
+                    }
+                };
+                self.last = Some((r.symbol.to_string(), i));
+                i
             }
         };
         let s = &mut self.input.series[idx];
@@ -372,7 +381,7 @@ fn read_csv(path: &Path, label_column: Option<&str>) -> Result<Input, IoError> {
         col.push(
             row,
             RawRow {
-                symbol: get(isym).trim().to_string(),
+                symbol: get(isym).trim(),
                 ts,
                 vals,
                 label: ilab.map(|i| parse_label(get(Some(i)))),
@@ -421,18 +430,18 @@ fn col_f64(path: &Path, name: &str, a: &ArrayRef) -> Result<Vec<f64>, IoError> {
     Ok(out)
 }
 
-fn col_str(a: &ArrayRef, i: usize) -> Option<String> {
+fn col_str(a: &ArrayRef, i: usize) -> Option<&str> {
     if !a.is_valid(i) {
         return None;
     }
     if let Some(x) = a.as_any().downcast_ref::<StringArray>() {
-        return Some(x.value(i).to_string());
+        return Some(x.value(i));
     }
     if let Some(x) = a.as_any().downcast_ref::<LargeStringArray>() {
-        return Some(x.value(i).to_string());
+        return Some(x.value(i));
     }
     if let Some(x) = a.as_any().downcast_ref::<StringViewArray>() {
-        return Some(x.value(i).to_string());
+        return Some(x.value(i));
     }
     None
 }
@@ -487,9 +496,9 @@ fn col_ts(
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => (0..n)
             .map(|i| {
                 let s = col_str(a, i).unwrap_or_default();
-                parse_timestamp(&s).ok_or(RejectReason::Unparseable {
+                parse_timestamp(s).ok_or_else(|| RejectReason::Unparseable {
                     field: "timestamp".into(),
-                    value: s,
+                    value: s.to_string(),
                 })
             })
             .collect(),
@@ -609,6 +618,12 @@ pub struct Table {
 /// One output column.
 #[derive(Debug)]
 pub enum Column {
+    /// Timestamps (ms since epoch, UTC).
+    Ts(Vec<i64>),
+    /// Text from a fixed vocabulary (no allocation per row).
+    Static(Vec<&'static str>),
+    /// Run-length text: `(value, repeat)` (symbols of grouped rows).
+    Runs(Vec<(String, usize)>),
     /// Text.
     Str(Vec<String>),
     /// Integers.
@@ -625,6 +640,9 @@ impl Table {
     }
     fn rows(&self) -> usize {
         match self.columns.first() {
+            Some(Column::Ts(v)) => v.len(),
+            Some(Column::Static(v)) => v.len(),
+            Some(Column::Runs(v)) => v.iter().map(|r| r.1).sum(),
             Some(Column::Str(v)) => v.len(),
             Some(Column::Int(v)) => v.len(),
             Some(Column::F64(v)) => v.len(),
@@ -637,22 +655,22 @@ impl Table {
 pub fn detections_table(series: &[(String, Vec<Detection>)]) -> Table {
     let n: usize = series.iter().map(|s| s.1.len()).sum();
     let mut ts = Vec::with_capacity(n);
-    let mut sym = Vec::with_capacity(n);
+    let mut sym = Vec::with_capacity(series.len());
     let mut id = Vec::with_capacity(n);
     let mut name = Vec::with_capacity(n);
-    let mut dims: [Vec<String>; 3] = Default::default();
+    let mut dims: [Vec<&'static str>; 3] = Default::default();
     let mut conf = Vec::with_capacity(n);
     let mut probs: [Vec<f64>; 8] = Default::default();
     let mut ver = Vec::with_capacity(n);
     for (s, dets) in series {
+        sym.push((s.clone(), dets.len()));
         for d in dets {
-            ts.push(format_timestamp(d.ts));
-            sym.push(s.clone());
+            ts.push(d.ts);
             id.push(d.regime.id() as i64);
-            name.push(d.regime.snake_name().to_string());
-            dims[0].push(d.regime.volatility.as_str().to_string());
-            dims[1].push(d.regime.trend.as_str().to_string());
-            dims[2].push(d.regime.structure.as_str().to_string());
+            name.push(d.regime.snake_name());
+            dims[0].push(d.regime.volatility.as_str());
+            dims[1].push(d.regime.trend.as_str());
+            dims[2].push(d.regime.structure.as_str());
             conf.push(d.confidence);
             let p = [
                 d.p_volatility[0],
@@ -671,14 +689,14 @@ pub fn detections_table(series: &[(String, Vec<Detection>)]) -> Table {
         }
     }
     let mut t = Table::default();
-    t.push("timestamp", Column::Str(ts));
-    t.push("symbol", Column::Str(sym));
+    t.push("timestamp", Column::Ts(ts));
+    t.push("symbol", Column::Runs(sym));
     t.push("regime_id", Column::Int(id));
-    t.push("regime_name", Column::Str(name));
+    t.push("regime_name", Column::Static(name));
     let [v, tr, st] = dims;
-    t.push("volatility", Column::Str(v));
-    t.push("trend", Column::Str(tr));
-    t.push("structure", Column::Str(st));
+    t.push("volatility", Column::Static(v));
+    t.push("trend", Column::Static(tr));
+    t.push("structure", Column::Static(st));
     t.push("confidence", Column::F64(conf));
     let pn = [
         "p_vol_low",
@@ -695,6 +713,37 @@ pub fn detections_table(series: &[(String, Vec<Detection>)]) -> Table {
     }
     t.push("model_version", Column::Int(ver));
     t
+}
+
+/// Days since 1970-01-01 to (year, month, day) (proleptic Gregorian; H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Append `YYYY-MM-DD HH:MM:SS[.mmm]` for `ms` (same text as [`format_timestamp`], faster).
+fn push_timestamp(out: &mut String, ms: i64) {
+    use std::fmt::Write as _;
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let (y, m, d) = civil_from_days(days);
+    let secs = rem / 1000;
+    let _ = write!(
+        out,
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    );
+    if rem % 1000 != 0 {
+        let _ = write!(out, ".{:03}", rem % 1000);
+    }
 }
 
 /// Write a table atomically (temporary file in the same folder, then rename): a failure
@@ -728,6 +777,8 @@ fn write_csv(path: &Path, t: &Table) -> anyhow::Result<()> {
     let mut w = BufWriter::with_capacity(1 << 20, f);
     writeln!(w, "{}", t.names.join(","))?;
     let mut line = String::new();
+    // run-length columns: expand lazily with a cursor per column
+    let mut runs: Vec<(usize, usize)> = vec![(0, 0); t.columns.len()];
     for r in 0..t.rows() {
         line.clear();
         for (k, c) in t.columns.iter().enumerate() {
@@ -735,6 +786,19 @@ fn write_csv(path: &Path, t: &Table) -> anyhow::Result<()> {
                 line.push(',');
             }
             match c {
+                Column::Ts(v) => push_timestamp(&mut line, v[r]),
+                Column::Static(v) => line.push_str(v[r]),
+                Column::Runs(v) => {
+                    let (i, used) = &mut runs[k];
+                    while *i < v.len() && *used >= v[*i].1 {
+                        *i += 1;
+                        *used = 0;
+                    }
+                    if let Some(run) = v.get(*i) {
+                        line.push_str(&run.0);
+                    }
+                    *used += 1;
+                }
                 Column::Str(v) => line.push_str(&v[r]),
                 Column::Int(v) => line.push_str(&v[r].to_string()),
                 Column::F64(v) => {
@@ -756,6 +820,32 @@ fn write_parquet(path: &Path, t: &Table) -> anyhow::Result<()> {
     let mut arrays: Vec<ArrayRef> = Vec::new();
     for (name, c) in t.names.iter().zip(&t.columns) {
         match c {
+            Column::Ts(v) => {
+                fields.push(Field::new(
+                    name,
+                    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                    false,
+                ));
+                arrays.push(Arc::new(
+                    TimestampMillisecondArray::from(v.clone()).with_timezone("UTC"),
+                ));
+            }
+            Column::Static(v) => {
+                fields.push(Field::new(name, DataType::Utf8, false));
+                arrays.push(Arc::new(StringArray::from_iter_values(v.iter())));
+            }
+            Column::Runs(v) => {
+                fields.push(Field::new(name, DataType::Utf8, false));
+                let rows: usize = v.iter().map(|r| r.1).sum();
+                let bytes: usize = v.iter().map(|r| r.0.len() * r.1).sum();
+                let mut b = arrow::array::StringBuilder::with_capacity(rows, bytes);
+                for (s, n) in v {
+                    for _ in 0..*n {
+                        b.append_value(s);
+                    }
+                }
+                arrays.push(Arc::new(b.finish()));
+            }
             Column::Str(v) => {
                 fields.push(Field::new(name, DataType::Utf8, false));
                 arrays.push(Arc::new(StringArray::from_iter_values(v.iter())));
@@ -778,4 +868,26 @@ fn write_parquet(path: &Path, t: &Table) -> anyhow::Result<()> {
     let f = w.into_inner()?;
     f.sync_all()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_timestamp_text_matches_chrono() {
+        for ms in [
+            0i64,
+            946_857_600_000,
+            1_221_436_800_000,
+            1_700_000_000_123,
+            -86_400_000,
+            4_102_444_800_000,
+        ] {
+            let mut s = String::new();
+            push_timestamp(&mut s, ms);
+            assert_eq!(s, format_timestamp(ms), "{ms}");
+            assert_eq!(parse_timestamp(&s), Some(ms));
+        }
+    }
 }
