@@ -376,10 +376,30 @@ pub fn m_step(st: &Stats, prev: &JointParams, k: f64) -> JointParams {
     p
 }
 
-/// M-step of the auxiliary channels, tied to the volatility levels σ_v just estimated.
+/// Pool adjacent violators so that `x` (with weights `w`) is non-decreasing, then spread
+/// neighbours at least `gap` apart.
+fn monotone3(x: &mut [f64; 3], w: &[f64; 3], gap: f64) {
+    for _ in 0..2 {
+        for i in 0..2 {
+            if x[i] > x[i + 1] {
+                let ws = (w[i] + w[i + 1]).max(1e-12);
+                let m = (x[i] * w[i] + x[i + 1] * w[i + 1]) / ws;
+                x[i] = m;
+                x[i + 1] = m;
+            }
+        }
+    }
+    x[1] = x[1].max(x[0] + gap);
+    x[2] = x[2].max(x[1] + gap);
+}
+
+/// M-step of the auxiliary channels. Each keeps its own level per state, but the levels must
+/// rise with the volatility state (semantic ordering), so every channel agrees on what "high
+/// volatility" means and a data-vendor quirk in one channel (opens copied from closes, volume
+/// growth over decades) cannot take a state over with a reversed meaning.
 fn tie_channels(st: &Stats, prev: &JointParams, p: &mut JointParams, k: f64) {
-    let ls = p.sigma.map(|s| s.ln());
-    // gap ~ N(0, g² σ_v²)
+    // gap ~ N(0, g² σ_v²): tied to σ outright — gaps depend most on the data source (copied
+    // opens, session conventions), so they may only say how large σ is, never define a state
     let (mut num, mut den) = (0.0, 0.0);
     for v in 0..3 {
         num += st.gss[v] / (p.sigma[v] * p.sigma[v]);
@@ -390,44 +410,32 @@ fn tie_channels(st: &Stats, prev: &JointParams, p: &mut JointParams, k: f64) {
     for v in 0..3 {
         p.gap_var[v] = (g2 * p.sigma[v] * p.sigma[v]).max(1e-16);
     }
-    // log excess range ~ N(ρ_v, τ²): the most precise channel keeps its own level per state,
-    // constrained to rise with σ (semantic ordering)
+    // log excess range levels, rising with v
     let mut den = 0.0;
     for v in 0..3 {
         p.range_mean[v] = shrink(st.rs[v], st.rw[v], prev.range_mean[v], k);
         den += st.rw[v];
     }
-    p.range_mean[1] = p.range_mean[1].max(p.range_mean[0] + 0.05);
-    p.range_mean[2] = p.range_mean[2].max(p.range_mean[1] + 0.05);
+    monotone3(&mut p.range_mean, &st.rw, 0.05);
     let mut rn = 0.0;
     for v in 0..3 {
         let m = p.range_mean[v];
         rn += st.rss[v] - 2.0 * m * st.rs[v] + m * m * st.rw[v];
     }
     p.range_var = shrink(rn.max(0.0), den, prev.range_var, k).max(1e-4);
-    // relative log volume ~ N(c' + β (ln σ_v − mean ln σ), κ²), β ≥ 0
-    let xm = (ls[0] + ls[1] + ls[2]) / 3.0;
-    let x = ls.map(|l| l - xm);
-    let (mut w, mut sx, mut sxx, mut sy, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    // relative log volume levels, non-decreasing with v
+    let mut den = 0.0;
     for v in 0..3 {
-        w += st.vw[v];
-        sx += st.vw[v] * x[v];
-        sxx += st.vw[v] * x[v] * x[v];
-        sy += st.vs[v];
-        sxy += st.vs[v] * x[v];
+        p.volume_mean[v] = shrink(st.vs[v], st.vw[v], prev.volume_mean[v], k);
+        den += st.vw[v];
     }
-    let det = w * sxx - sx * sx;
-    if w > k && det > 1e-12 * w * w {
-        let beta = ((w * sxy - sx * sy) / det).clamp(0.0, 3.0);
-        let c = (sy - beta * sx) / w;
-        let mut vn = 0.0;
-        for v in 0..3 {
-            let m = c + beta * x[v];
-            p.volume_mean[v] = m;
-            vn += st.vss[v] - 2.0 * m * st.vs[v] + m * m * st.vw[v];
-        }
-        p.volume_var = shrink(vn.max(0.0), w, prev.volume_var, k).max(1e-4);
+    monotone3(&mut p.volume_mean, &st.vw, 0.0);
+    let mut vn = 0.0;
+    for v in 0..3 {
+        let m = p.volume_mean[v];
+        vn += st.vss[v] - 2.0 * m * st.vs[v] + m * m * st.vw[v];
     }
+    p.volume_var = shrink(vn.max(0.0), den, prev.volume_var, k).max(1e-4);
 }
 
 /// Causal online HMM for one instrument.

@@ -9,10 +9,10 @@
 //! * log excess range `ln(ln(H/L) − |ln(C/O)|)`: `N(ρ_v, τ²)` (the part of the range the body does not explain);
 //! * log volume relative to its slow moving average: `N(λ_v, κ²)`.
 //!
-//! The auxiliary channels are tied to the state's σ when learned (see `hmm::m_step`): gap
-//! variance `g² σ_v²`, volume mean `c' + β (ln σ_v − mean)` with β ≥ 0, range mean rising with v,
-//! so every channel must agree on what "high volatility" means — a data-vendor quirk in one
-//! channel (opens copied from closes, volume growth over decades) cannot take a state over.
+//! When learned (see `hmm::m_step`) the gap variance is tied to the state's σ (`g² σ_v²`), and the
+//! range and volume levels must rise with the volatility state, so every channel agrees on what
+//! "high volatility" means — a data-vendor quirk in one channel (opens copied from closes,
+//! volume growth over decades) cannot take a state over with a reversed meaning.
 //!
 //! Missing channels (close-only bars, no volume, a degenerate bar) are skipped, not guessed.
 //! Everything the hot loop needs is precomputed when the parameters change.
