@@ -458,6 +458,95 @@ pub struct OnlineHmm {
     lag: std::collections::VecDeque<LagEntry>,
     anchor: [f64; NS],
     history: Vec<Obs>,
+    job: SmoothJob,
+}
+
+/// Backward steps per update of an amortized smoothing job.
+pub(crate) const SMOOTH_STEPS: usize = 4;
+/// Smoothed bars handed out per update of an amortized smoothing job.
+pub(crate) const SMOOTH_EMITS: usize = 2;
+
+/// An amortized fixed-lag smoothing pass over the front of a lag buffer. The backward
+/// recursion runs from the newest bar present when the job starts; the first `k` bars get
+/// their β, and are then handed out a few per update. Indices are positions from the
+/// buffer's front, which the owner drains only when the job has finished.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SmoothJob {
+    active: bool,
+    k: usize,
+    pos: usize,
+    emitted: usize,
+    beta: [f64; NS],
+    betas: Vec<[f64; NS]>,
+}
+
+impl SmoothJob {
+    pub(crate) fn is_active(&self) -> bool {
+        self.active
+    }
+    /// Number of bars this job hands out.
+    pub(crate) fn len(&self) -> usize {
+        self.k
+    }
+    /// Start over the first `window` entries, handing out the first `k`.
+    pub(crate) fn start(&mut self, window: usize, k: usize) {
+        self.active = true;
+        self.k = k.min(window);
+        self.pos = window;
+        self.emitted = 0;
+        self.beta = [1.0; NS];
+        self.betas.clear();
+        self.betas.resize(self.k, [1.0; NS]);
+    }
+    /// Up to `steps` backward steps; `b(t)` is entry t's emission.
+    pub(crate) fn backward(
+        &mut self,
+        steps: usize,
+        p: &JointParams,
+        b: impl Fn(usize) -> [f64; NS],
+    ) {
+        let mut n = 0;
+        while self.pos > 0 && n < steps {
+            let t = self.pos - 1;
+            let beta = self.beta;
+            if t < self.k {
+                self.betas[t] = beta;
+            }
+            let bt = b(t);
+            let mut x = [0.0; NS];
+            let mut sx = 0.0;
+            for j in 0..NS {
+                x[j] = bt[j] * beta[j];
+                sx += x[j];
+            }
+            if sx > 0.0 && sx.is_finite() {
+                for v in &mut x {
+                    *v /= sx;
+                }
+                self.beta = back_apply(&x, p);
+            }
+            self.pos -= 1;
+            n += 1;
+        }
+    }
+    /// The next smoothed entry `(index, β)` once the backward pass is done.
+    pub(crate) fn next_emit(&mut self) -> Option<(usize, [f64; NS])> {
+        if self.pos > 0 || self.emitted >= self.k {
+            return None;
+        }
+        let i = self.emitted;
+        self.emitted += 1;
+        Some((i, self.betas[i]))
+    }
+    pub(crate) fn finished(&self) -> bool {
+        self.active && self.pos == 0 && self.emitted >= self.k
+    }
+    pub(crate) fn clear(&mut self) {
+        self.active = false;
+        self.k = 0;
+        self.pos = 0;
+        self.emitted = 0;
+    }
 }
 
 /// One bar kept for the fixed-lag smoother.
@@ -501,6 +590,7 @@ impl OnlineHmm {
             lag: std::collections::VecDeque::new(),
             anchor: Compiled::uniform(),
             history: Vec::new(),
+            job: SmoothJob::default(),
         })
     }
 
@@ -636,9 +726,7 @@ impl OnlineHmm {
                 b,
                 alpha: self.alpha,
             });
-            if self.lag.len() >= 2 * self.cfg.learn_lag {
-                self.learn_block(self.cfg.learn_lag);
-            }
+            self.learn_step();
         }
         self.last_obs = *o;
         self.last_b = b;
@@ -648,38 +736,32 @@ impl OnlineHmm {
         lp
     }
 
-    /// Smooth the lag buffer backward from its newest bar and feed its oldest `k` bars
-    /// (smoothed with at least `len - k` later bars) into the statistics.
-    fn learn_block(&mut self, k: usize) {
+    /// Advance the amortized fixed-lag smoother: start a job over the lag buffer once it
+    /// holds `2·learn_lag` bars, run a few backward steps and feed a few smoothed bars into
+    /// the statistics per update, so no single bar pays for a whole block.
+    fn learn_step(&mut self) {
         let Some(c) = self.compiled.as_ref() else {
             return;
         };
-        let p = c.params();
-        let n = self.lag.len();
-        let k = k.min(n);
-        // β for each entry, newest first
-        let mut betas = vec![[1.0; NS]; n];
-        let mut beta = [1.0; NS];
-        for t in (0..n).rev() {
-            betas[t] = beta;
-            let e = &self.lag[t];
-            let mut x = [0.0; NS];
-            let mut sx = 0.0;
-            for j in 0..NS {
-                x[j] = e.b[j] * beta[j];
-                sx += x[j];
+        let l = self.cfg.learn_lag;
+        if !self.job.is_active() {
+            if self.lag.len() < 2 * l {
+                return;
             }
-            if sx > 0.0 && sx.is_finite() {
-                for v in &mut x {
-                    *v /= sx;
-                }
-                beta = back_apply(&x, p);
-            }
+            self.job.start(self.lag.len(), l);
         }
-        let mut prev = self.anchor;
-        for t in 0..k {
+        let lag = &self.lag;
+        self.job.backward(SMOOTH_STEPS, c.params(), |t| lag[t].b);
+        for _ in 0..SMOOTH_EMITS {
+            let Some((t, beta)) = self.job.next_emit() else {
+                break;
+            };
             let e = &self.lag[t];
-            let beta = &betas[t];
+            let prev = if t == 0 {
+                self.anchor
+            } else {
+                self.lag[t - 1].alpha
+            };
             let mut g = [0.0; NS];
             let mut sg = 0.0;
             let mut bb = [0.0; NS];
@@ -698,10 +780,13 @@ impl OnlineHmm {
                 self.stats.add_transitions(c, &prev, &bb, z);
                 self.stats.add_obs(&e.obs, &g);
             }
-            prev = e.alpha;
         }
-        self.anchor = prev;
-        self.lag.drain(..k);
+        if self.job.finished() {
+            let k = self.job.len();
+            self.anchor = self.lag[k - 1].alpha;
+            self.lag.drain(..k);
+            self.job.clear();
+        }
     }
 
     /// Batch EM over the whole history; the statistics and the filter state are replaced
@@ -737,6 +822,7 @@ impl OnlineHmm {
         self.alpha = alpha;
         self.anchor = alpha;
         self.lag.clear();
+        self.job.clear();
         self.compiled = Some(c);
         self.version += 1;
     }

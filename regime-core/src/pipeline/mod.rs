@@ -9,7 +9,7 @@ pub use status::{ComponentState, ComponentStatus, Detail, ALL_COMPONENTS, CRITIC
 
 use crate::bars::Bar;
 use crate::error::Result;
-use crate::hmm::{back_apply, HmmStep, OnlineHmm, OnlineHmmConfig};
+use crate::hmm::{HmmStep, OnlineHmm, OnlineHmmConfig, SmoothJob, SMOOTH_EMITS, SMOOTH_STEPS};
 use crate::model::NS;
 use crate::regime::{Regime, DIM_SIZES, N_REGIMES};
 use methods::{
@@ -172,6 +172,7 @@ pub struct SymbolPipeline {
     label: [u8; 3],
     suppressed: u64,
     lag: VecDeque<LagItem>,
+    job: SmoothJob,
     feedback: Feedback,
     // stability / history
     n: u64,
@@ -221,6 +222,7 @@ impl SymbolPipeline {
             label: [1, 1, 0],
             suppressed: 0,
             lag: VecDeque::new(),
+            job: SmoothJob::default(),
             feedback: Feedback::default(),
             n: 0,
             last_ts: None,
@@ -322,10 +324,7 @@ impl SymbolPipeline {
                 label,
                 logs,
             });
-            let l = self.cfg.feedback_lag;
-            if self.lag.len() >= 2 * l {
-                self.feedback_block(l);
-            }
+            self.feedback_step();
         }
 
         let mut methods = [[255u8; 3]; N_METHODS];
@@ -425,43 +424,36 @@ impl SymbolPipeline {
         }
     }
 
-    /// Smooth the lag buffer backward and score its oldest `k` bars against the result.
-    fn feedback_block(&mut self, k: usize) {
+    /// Advance the amortized ex-post reference: a fixed-lag smoothing job over the lag buffer
+    /// (a few backward steps per bar), then each smoothed bar scores the causal label and
+    /// every method, and moves the ensemble weights.
+    fn feedback_step(&mut self) {
         let Some(c) = self.hmm.compiled() else {
-            self.lag.drain(..k.min(self.lag.len()));
             return;
         };
-        let p = c.params().clone();
-        let n = self.lag.len();
-        let mut beta = [1.0; NS];
-        let mut refs: Vec<[u8; 3]> = vec![[0; 3]; n];
-        for t in (0..n).rev() {
+        let l = self.cfg.feedback_lag;
+        if !self.job.is_active() {
+            if self.lag.len() < 2 * l {
+                return;
+            }
+            self.job.start(self.lag.len(), l);
+        }
+        let lag = &self.lag;
+        self.job.backward(SMOOTH_STEPS, c.params(), |t| lag[t].b);
+        // step size decays like 1/sqrt(n): early adaptation, then averaging of noisy references
+        let eta =
+            self.cfg.ensemble_learning_rate * (2000.0 / (2000.0 + self.feedback.n as f64)).sqrt();
+        for _ in 0..SMOOTH_EMITS {
+            let Some((t, beta)) = self.job.next_emit() else {
+                break;
+            };
             let it = &self.lag[t];
             let mut g = [0.0; NS];
             for j in 0..NS {
                 g[j] = it.alpha[j] * beta[j];
             }
             let (pv, pd, ps) = crate::hmm::dims(&g);
-            refs[t] = [argmax(&pv) as u8, argmax(&pd) as u8, argmax(&ps) as u8];
-            let mut x = [0.0; NS];
-            let mut sx = 0.0;
-            for j in 0..NS {
-                x[j] = it.b[j] * beta[j];
-                sx += x[j];
-            }
-            if sx > 0.0 && sx.is_finite() {
-                for v in &mut x {
-                    *v /= sx;
-                }
-                beta = back_apply(&x, &p);
-            }
-        }
-        // step size decays like 1/sqrt(n): early adaptation, then averaging of noisy references
-        let eta =
-            self.cfg.ensemble_learning_rate * (2000.0 / (2000.0 + self.feedback.n as f64)).sqrt();
-        for t in 0..k.min(n) {
-            let y = refs[t];
-            let it = &self.lag[t];
+            let y = [argmax(&pv) as u8, argmax(&pd) as u8, argmax(&ps) as u8];
             let f = &mut self.feedback;
             f.n += 1;
             let mut all = true;
@@ -507,7 +499,11 @@ impl SymbolPipeline {
                 }
             }
         }
-        self.lag.drain(..k.min(n));
+        if self.job.finished() {
+            let k = self.job.len();
+            self.lag.drain(..k);
+            self.job.clear();
+        }
     }
 
     /// Accuracy of the final labels against the ex-post reference (None before any).
