@@ -92,8 +92,8 @@ def main():
     t_ours = time.time() - t0
     rows = {}
     for line in txt.strip().splitlines():
-        parts = line.split()
-        vals = [float(p) for p in parts[1::2]]
+        parts = line.replace("(  n/a)", "(n/a)").split()
+        vals = [float(p) if p != "n/a" else float("nan") for p in parts[1::2]]
         rows[parts[0]] = dict(zip(["volatility", "trend", "structure", "regime"], vals))
     df = pd.read_parquet(data)
     n_anchor = a.anchor_symbols or a.symbols
@@ -121,6 +121,9 @@ def main():
     for name, r in rows.items():
         cells = []
         for d in CHANCE:
+            if r[d] != r[d]:
+                cells.append("n/a")
+                continue
             share = (r[d] - CHANCE[d]) / (oracle[d] - CHANCE[d])
             cells.append(f"{r[d]:.4f} ({share:6.3f})")
         print(f"{name:>14} " + " ".join(f"{c:>20}" for c in cells))

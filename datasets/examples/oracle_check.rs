@@ -27,6 +27,8 @@ fn main() {
     // rows: oracle, final, raw ensemble, methods...
     let rows = 3 + METHOD_NAMES.len();
     let mut hit = vec![[0usize; 4]; rows];
+    // a method that abstains on a dimension is reported as n/a there
+    let mut abstain = vec![[false; 4]; rows];
     let mut n = 0usize;
     let pc = PipelineConfig::default();
     for d in &data {
@@ -49,7 +51,11 @@ fn main() {
             for (k, got) in labels.iter().enumerate() {
                 let mut all = true;
                 for dim in 0..3 {
-                    if got[dim] == l[dim] {
+                    if got[dim] == 255 {
+                        abstain[k][dim] = true;
+                        abstain[k][3] = true;
+                        all = false;
+                    } else if got[dim] == l[dim] {
                         hit[k][dim] += 1
                     } else {
                         all = false
@@ -72,6 +78,10 @@ fn main() {
         for dim in 0..4 {
             let o = hit[0][dim] as f64 / n as f64;
             let a = hit[k][dim] as f64 / n as f64;
+            if abstain[k][dim] {
+                line += "     n/a  (  n/a)";
+                continue;
+            }
             line += &format!("  {a:.4} ({:.3})", (a - chance[dim]) / (o - chance[dim]));
         }
         println!("{line}");

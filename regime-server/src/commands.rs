@@ -199,6 +199,7 @@ pub fn evaluate(
     let dets = run_detection(&input, cfg, Mode::Causal)?;
     let rows = 2 + METHOD_NAMES.len();
     let mut hits = vec![[0u64; 4]; rows];
+    let mut covered = vec![[0u64; 4]; rows];
     let mut n = 0u64;
     let mut confusion = vec![vec![0u64; N_REGIMES]; N_REGIMES];
     let (mut true_sw, mut det_sw, mut true_dur, mut det_dur, mut nser) = (0, 0, 0.0, 0.0, 0.0);
@@ -219,16 +220,25 @@ pub fn evaluate(
             let mut cands = vec![[r[0] as u8, r[1] as u8, r[2] as u8], d[t].raw];
             cands.extend(d[t].methods.iter().copied());
             for (k, c) in cands.iter().enumerate() {
+                // 255 = the method abstained on that dimension: not scored there
                 let mut all = true;
                 for dim in 0..3 {
+                    if c[dim] == 255 {
+                        all = false;
+                        continue;
+                    }
+                    covered[k][dim] += 1;
                     if c[dim] as usize == ty[dim] {
                         hits[k][dim] += 1;
                     } else {
                         all = false;
                     }
                 }
-                if all {
-                    hits[k][3] += 1;
+                if c.iter().all(|x| *x != 255) {
+                    covered[k][3] += 1;
+                    if all {
+                        hits[k][3] += 1;
+                    }
                 }
             }
             confusion[*y as usize][d[t].regime.id() as usize] += 1;
@@ -256,7 +266,7 @@ pub fn evaluate(
         .collect();
     let mut acc = serde_json::Map::new();
     for (k, name) in names.iter().enumerate() {
-        let f = |i: usize| hits[k][i] as f64 / n as f64;
+        let f = |i: usize| (covered[k][i] > 0).then(|| hits[k][i] as f64 / covered[k][i] as f64);
         acc.insert(
             name.clone(),
             json!({"volatility": f(0), "trend": f(1), "structure": f(2), "regime": f(3)}),
@@ -285,9 +295,12 @@ pub fn print_evaluation(v: &serde_json::Value) {
     );
     if let Some(acc) = v["accuracy"].as_object() {
         for (name, a) in acc {
-            let g = |k: &str| a[k].as_f64().unwrap_or(f64::NAN);
+            let g = |k: &str| match a[k].as_f64() {
+                Some(x) => format!("{x:.4}"),
+                None => "n/a".to_string(),
+            };
             println!(
-                "{:<22} {:>10.4} {:>8.4} {:>10.4} {:>8.4}",
+                "{:<22} {:>10} {:>8} {:>10} {:>8}",
                 name,
                 g("volatility"),
                 g("trend"),
