@@ -27,8 +27,8 @@ fn main() {
     // rows: oracle, final, raw ensemble, methods...
     let rows = 3 + METHOD_NAMES.len();
     let mut hit = vec![[0usize; 4]; rows];
-    // a method that abstains on a dimension is reported as n/a there
-    let mut abstain = vec![[false; 4]; rows];
+    // bars where a method abstains on a dimension are not scored for it there
+    let mut covered = vec![[0usize; 4]; rows];
     let mut n = 0usize;
     let pc = PipelineConfig::default();
     for d in &data {
@@ -52,17 +52,21 @@ fn main() {
                 let mut all = true;
                 for dim in 0..3 {
                     if got[dim] == 255 {
-                        abstain[k][dim] = true;
-                        abstain[k][3] = true;
                         all = false;
-                    } else if got[dim] == l[dim] {
+                        continue;
+                    }
+                    covered[k][dim] += 1;
+                    if got[dim] == l[dim] {
                         hit[k][dim] += 1
                     } else {
                         all = false
                     }
                 }
-                if all {
-                    hit[k][3] += 1
+                if got.iter().all(|g| *g != 255) {
+                    covered[k][3] += 1;
+                    if all {
+                        hit[k][3] += 1
+                    }
                 }
             }
         }
@@ -77,11 +81,11 @@ fn main() {
         let mut line = format!("{name:>14}");
         for dim in 0..4 {
             let o = hit[0][dim] as f64 / n as f64;
-            let a = hit[k][dim] as f64 / n as f64;
-            if abstain[k][dim] {
+            if covered[k][dim] == 0 {
                 line += "     n/a  (  n/a)";
                 continue;
             }
+            let a = hit[k][dim] as f64 / covered[k][dim] as f64;
             line += &format!("  {a:.4} ({:.3})", (a - chance[dim]) / (o - chance[dim]));
         }
         println!("{line}");
