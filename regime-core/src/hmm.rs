@@ -459,7 +459,12 @@ pub struct OnlineHmm {
     anchor: [f64; NS],
     history: Vec<Obs>,
     job: SmoothJob,
+    gap_scale: f64,
+    gap_n: u64,
 }
+
+/// Memory (bars) of the gap-scale tracker.
+const GAP_MEMORY: f64 = 500.0;
 
 /// Backward steps per update of an amortized smoothing job.
 pub(crate) const SMOOTH_STEPS: usize = 4;
@@ -591,6 +596,8 @@ impl OnlineHmm {
             anchor: Compiled::uniform(),
             history: Vec::new(),
             job: SmoothJob::default(),
+            gap_scale: 0.0,
+            gap_n: 0,
         })
     }
 
@@ -717,6 +724,26 @@ impl OnlineHmm {
         let mut b = [0.0; NS];
         c.emission(o, &mut b);
         let z = correct(&pred, &b, &mut self.alpha);
+        if learn && self.next_refit != u64::MAX && !o.gap.is_nan() {
+            // The gap scale relative to σ is tracked with a short memory: how far opens sit
+            // from the previous close depends on the data source and the era (copied closes,
+            // session changes), not only on volatility.
+            let (pv, _, _) = marginals(&self.alpha);
+            let s2: f64 = (0..3).map(|v| pv[v] * c.params().sigma[v].powi(2)).sum();
+            if s2 > 0.0 {
+                self.gap_n += 1;
+                let e = o.gap * o.gap / s2;
+                let a = 1.0 / (self.gap_n as f64).min(GAP_MEMORY);
+                self.gap_scale = if self.gap_n == 1 {
+                    e
+                } else {
+                    self.gap_scale + a * (e - self.gap_scale)
+                };
+                if let Some(cm) = self.compiled.as_mut() {
+                    cm.set_gap_scale(self.gap_scale);
+                }
+            }
+        }
         if learn && self.next_refit != u64::MAX && self.n <= self.cfg.batch_em_until as u64 {
             self.history.push(*o);
         }
@@ -840,7 +867,10 @@ impl OnlineHmm {
         } else {
             self.history = Vec::new();
             let p = m_step(&self.stats, c.params(), self.cfg.prior_weight);
-            if let Ok(nc) = Compiled::new(p) {
+            if let Ok(mut nc) = Compiled::new(p) {
+                if self.gap_n > 0 {
+                    nc.set_gap_scale(self.gap_scale);
+                }
                 self.compiled = Some(nc);
                 self.version += 1;
             }

@@ -263,6 +263,19 @@ impl Compiled {
         &self.p
     }
 
+    /// Re-scale the gap variances to `g2 · σ_v²` (the gap scale relative to σ).
+    pub fn set_gap_scale(&mut self, g2: f64) {
+        if !(g2.is_finite() && g2 > 0.0) {
+            return;
+        }
+        for v in 0..3 {
+            let g = (g2 * self.p.sigma[v] * self.p.sigma[v]).max(1e-16);
+            self.p.gap_var[v] = g;
+            self.gap_c[v] = -0.5 * (LN_2PI + g.ln());
+            self.gap_k[v] = -0.5 / g;
+        }
+    }
+
     /// Emission likelihoods (up to a common factor) for all 18 states.
     #[inline]
     pub fn emission(&self, o: &Obs, b: &mut [f64; NS]) {
