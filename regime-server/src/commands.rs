@@ -4,7 +4,12 @@ use crate::io::{self, Column, Input, Table};
 use anyhow::bail;
 use datasets::{generate, SynthConfig};
 use regime_core::hmm::{dims, smooth};
-use regime_core::pipeline::{detect_panel, Detection, PipelineConfig, METHOD_NAMES};
+use regime_core::pipeline::{
+    detect_panel, Detection, PipelineConfig, SymbolPipeline, METHOD_NAMES,
+};
+
+/// Rows per output batch of `detect`.
+const CHUNK_BARS: usize = 1 << 20;
 use regime_core::regime::N_REGIMES;
 use regime_core::Regime;
 use serde_json::json;
@@ -117,9 +122,48 @@ pub fn detect(
     if input.series.is_empty() {
         bail!("{}: no valid bars", input_path.display());
     }
-    let dets = run_detection(&input, cfg, mode)?;
-    let n: usize = dets.iter().map(|d| d.1.len()).sum();
-    io::write_table(output_path, &io::detections_table(&dets))?;
+    let n: usize = input.series.iter().map(|s| s.bars.len()).sum();
+    if mode == Mode::ExPost {
+        // smoothing needs each whole series at once
+        let dets = run_detection(&input, cfg, mode)?;
+        io::write_table(output_path, &io::detections_table(&dets))?;
+        return Ok((n, input.errors.len()));
+    }
+    // Causal: symbols in parallel, written in batches of about CHUNK_BARS rows; a series
+    // longer than that streams through its pipeline chunk by chunk. Memory stays bounded
+    // by the input plus one batch of results.
+    let mut w = io::TableWriter::create(output_path)?;
+    let series = &input.series;
+    let mut i = 0;
+    while i < series.len() {
+        if series[i].bars.len() > CHUNK_BARS {
+            let s = &series[i];
+            let mut p = SymbolPipeline::new(cfg.clone())?;
+            for chunk in s.bars.chunks(CHUNK_BARS) {
+                let dets: Vec<Detection> = chunk.iter().map(|b| p.update(b)).collect();
+                w.write(&io::detections_table(&[(s.symbol.clone(), dets)]))?;
+            }
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        let mut rows = 0;
+        while j < series.len() && series[j].bars.len() <= CHUNK_BARS && rows < CHUNK_BARS {
+            rows += series[j].bars.len();
+            j += 1;
+        }
+        let group: Vec<&[regime_core::bars::Bar]> =
+            series[i..j].iter().map(|s| s.bars.as_slice()).collect();
+        let out = detect_panel(&group, cfg)?;
+        let named: Vec<(String, Vec<Detection>)> = series[i..j]
+            .iter()
+            .map(|s| s.symbol.clone())
+            .zip(out)
+            .collect();
+        w.write(&io::detections_table(&named))?;
+        i = j;
+    }
+    w.finish()?;
     Ok((n, input.errors.len()))
 }
 

@@ -746,76 +746,169 @@ fn push_timestamp(out: &mut String, ms: i64) {
     }
 }
 
-/// Write a table atomically (temporary file in the same folder, then rename): a failure
-/// leaves no half-written output.
+/// Writes tables batch by batch into a temporary file in the destination folder and renames
+/// it into place on [`TableWriter::finish`]: a failure (or a drop without `finish`) leaves no
+/// half-written output. Parquet gets one row group per batch, so memory stays bounded by the
+/// largest batch.
+pub struct TableWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    csv: Option<BufWriter<File>>,
+    parquet: Option<ArrowWriter<File>>,
+    header: bool,
+    done: bool,
+}
+
+impl std::fmt::Debug for TableWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableWriter")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl TableWriter {
+    /// Start writing `path` (`.csv` or `.parquet`).
+    pub fn create(path: &Path) -> anyhow::Result<Self> {
+        let fmt = Format::of(path)?;
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let fname = path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or("output");
+        let tmp = dir.join(format!(".{fname}.tmp{}", std::process::id()));
+        let file = File::create(&tmp).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let mut w = TableWriter {
+            path: path.to_path_buf(),
+            tmp,
+            csv: None,
+            parquet: None,
+            header: false,
+            done: false,
+        };
+        match fmt {
+            Format::Csv => w.csv = Some(BufWriter::with_capacity(1 << 20, file)),
+            Format::Parquet => {
+                // the writer is created with the first batch's schema
+                drop(file);
+            }
+        }
+        Ok(w)
+    }
+
+    /// Append a batch of rows (all batches must have the same columns).
+    pub fn write(&mut self, t: &Table) -> anyhow::Result<()> {
+        let res = if self.csv.is_some() {
+            self.write_csv(t)
+        } else {
+            self.write_parquet(t)
+        };
+        res.map_err(|e| anyhow::anyhow!("{}: {e}", self.path.display()))
+    }
+
+    /// Flush, sync and move the file into place.
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        let res = (|| -> anyhow::Result<()> {
+            if let Some(mut w) = self.csv.take() {
+                w.flush()?;
+                w.get_ref().sync_all()?;
+            }
+            if let Some(w) = self.parquet.take() {
+                let f = w.into_inner()?;
+                f.sync_all()?;
+            } else if !self.header {
+                // nothing was written: leave an empty file of the right name
+                File::create(&self.tmp)?.sync_all()?;
+            }
+            std::fs::rename(&self.tmp, &self.path)?;
+            Ok(())
+        })();
+        self.done = true;
+        if res.is_err() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+        res.map_err(|e| anyhow::anyhow!("{}: {e}", self.path.display()))
+    }
+
+    fn write_csv(&mut self, t: &Table) -> anyhow::Result<()> {
+        let Some(w) = self.csv.as_mut() else {
+            return Ok(());
+        };
+        if !self.header {
+            writeln!(w, "{}", t.names.join(","))?;
+            self.header = true;
+        }
+        let mut line = String::new();
+        // run-length columns: expand lazily with a cursor per column
+        let mut runs: Vec<(usize, usize)> = vec![(0, 0); t.columns.len()];
+        for r in 0..t.rows() {
+            line.clear();
+            for (k, c) in t.columns.iter().enumerate() {
+                if k > 0 {
+                    line.push(',');
+                }
+                match c {
+                    Column::Ts(v) => push_timestamp(&mut line, v[r]),
+                    Column::Static(v) => line.push_str(v[r]),
+                    Column::Runs(v) => {
+                        let (i, used) = &mut runs[k];
+                        while *i < v.len() && *used >= v[*i].1 {
+                            *i += 1;
+                            *used = 0;
+                        }
+                        if let Some(run) = v.get(*i) {
+                            line.push_str(&run.0);
+                        }
+                        *used += 1;
+                    }
+                    Column::Str(v) => line.push_str(&v[r]),
+                    Column::Int(v) => line.push_str(&v[r].to_string()),
+                    Column::F64(v) => {
+                        use std::fmt::Write as _;
+                        let _ = write!(line, "{:.6}", v[r]);
+                    }
+                }
+            }
+            line.push('\n');
+            w.write_all(line.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn write_parquet(&mut self, t: &Table) -> anyhow::Result<()> {
+        let batch = record_batch(t)?;
+        if self.parquet.is_none() {
+            let f = File::create(&self.tmp)?;
+            self.parquet = Some(ArrowWriter::try_new(f, batch.schema(), None)?);
+            self.header = true;
+        }
+        if let Some(w) = self.parquet.as_mut() {
+            w.write(&batch)?;
+            w.flush()?; // close the row group: bounded memory
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TableWriter {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Write one table atomically.
 pub fn write_table(path: &Path, t: &Table) -> anyhow::Result<()> {
-    let fmt = Format::of(path)?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let fname = path
-        .file_name()
-        .and_then(|f| f.to_str())
-        .unwrap_or("output");
-    let tmp = dir.join(format!(".{fname}.tmp{}", std::process::id()));
-    let res = match fmt {
-        Format::Csv => write_csv(&tmp, t),
-        Format::Parquet => write_parquet(&tmp, t),
-    };
-    match res.and_then(|()| std::fs::rename(&tmp, path).map_err(Into::into)) {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(anyhow::anyhow!("{}: {e}", path.display()))
-        }
-    }
+    let mut w = TableWriter::create(path)?;
+    w.write(t)?;
+    w.finish()
 }
 
-fn write_csv(path: &Path, t: &Table) -> anyhow::Result<()> {
-    let f = File::create(path)?;
-    let mut w = BufWriter::with_capacity(1 << 20, f);
-    writeln!(w, "{}", t.names.join(","))?;
-    let mut line = String::new();
-    // run-length columns: expand lazily with a cursor per column
-    let mut runs: Vec<(usize, usize)> = vec![(0, 0); t.columns.len()];
-    for r in 0..t.rows() {
-        line.clear();
-        for (k, c) in t.columns.iter().enumerate() {
-            if k > 0 {
-                line.push(',');
-            }
-            match c {
-                Column::Ts(v) => push_timestamp(&mut line, v[r]),
-                Column::Static(v) => line.push_str(v[r]),
-                Column::Runs(v) => {
-                    let (i, used) = &mut runs[k];
-                    while *i < v.len() && *used >= v[*i].1 {
-                        *i += 1;
-                        *used = 0;
-                    }
-                    if let Some(run) = v.get(*i) {
-                        line.push_str(&run.0);
-                    }
-                    *used += 1;
-                }
-                Column::Str(v) => line.push_str(&v[r]),
-                Column::Int(v) => line.push_str(&v[r].to_string()),
-                Column::F64(v) => {
-                    use std::fmt::Write as _;
-                    let _ = write!(line, "{:.6}", v[r]);
-                }
-            }
-        }
-        line.push('\n');
-        w.write_all(line.as_bytes())?;
-    }
-    w.flush()?;
-    w.get_ref().sync_all()?;
-    Ok(())
-}
-
-fn write_parquet(path: &Path, t: &Table) -> anyhow::Result<()> {
+fn record_batch(t: &Table) -> anyhow::Result<RecordBatch> {
     let mut fields = Vec::new();
     let mut arrays: Vec<ArrayRef> = Vec::new();
     for (name, c) in t.names.iter().zip(&t.columns) {
@@ -860,14 +953,7 @@ fn write_parquet(path: &Path, t: &Table) -> anyhow::Result<()> {
             }
         }
     }
-    let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(schema.clone(), arrays)?;
-    let f = File::create(path)?;
-    let mut w = ArrowWriter::try_new(f, schema, None)?;
-    w.write(&batch)?;
-    let f = w.into_inner()?;
-    f.sync_all()?;
-    Ok(())
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
 }
 
 #[cfg(test)]
