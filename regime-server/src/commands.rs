@@ -1,19 +1,52 @@
 //! The batch commands behind `regime detect | evaluate | generate`.
 
 use crate::io::{self, Column, Input, Table};
-use anyhow::bail;
 use datasets::{generate, SynthConfig};
 use regime_core::hmm::{dims, smooth};
 use regime_core::pipeline::{
     detect_panel, Detection, PipelineConfig, SymbolPipeline, METHOD_NAMES,
 };
+use thiserror::Error;
 
 /// Rows per output batch of `detect`.
 const CHUNK_BARS: usize = 1 << 20;
 use regime_core::regime::N_REGIMES;
 use regime_core::Regime;
 use serde_json::json;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Failures of the batch commands; each message names the file (and row or key) involved.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// Reading or writing a file failed.
+    #[error(transparent)]
+    Io(#[from] io::IoError),
+    /// The engine rejected a setting or failed.
+    #[error(transparent)]
+    Core(#[from] regime_core::Error),
+    /// Some input rows were rejected and `--skip-bad-rows` was not given.
+    #[error("{path}: {count} bad rows (listed above); nothing written. Fix them or pass --skip-bad-rows")]
+    BadRows {
+        /// Input file.
+        path: PathBuf,
+        /// Rejected rows.
+        count: usize,
+    },
+    /// No usable data.
+    #[error("{path}: {what}")]
+    NoData {
+        /// Input file.
+        path: PathBuf,
+        /// What is missing.
+        what: String,
+    },
+    /// A command-line value is out of range.
+    #[error("{0}")]
+    Argument(String),
+}
+
+type Result<T> = std::result::Result<T, CommandError>;
 
 /// Causal (real-time) or ex-post (smoothed with later bars, for historical analysis).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,14 +92,15 @@ pub fn run_detection(
     input: &Input,
     cfg: &PipelineConfig,
     mode: Mode,
-) -> anyhow::Result<Vec<(String, Vec<Detection>)>> {
+) -> Result<Vec<(String, Vec<Detection>)>> {
     let series: Vec<&[regime_core::bars::Bar]> =
         input.series.iter().map(|s| s.bars.as_slice()).collect();
     let mut out = detect_panel(&series, cfg)?;
     if mode == Mode::ExPost {
         use rayon::prelude::*;
-        out.par_iter_mut().zip(series.par_iter()).try_for_each(
-            |(dets, bars)| -> anyhow::Result<()> {
+        out.par_iter_mut()
+            .zip(series.par_iter())
+            .try_for_each(|(dets, bars)| -> Result<()> {
                 // learn the model causally, then smooth the whole series with it
                 let mut p = regime_core::pipeline::SymbolPipeline::new(cfg.clone())?;
                 for b in bars.iter() {
@@ -90,8 +124,7 @@ pub fn run_detection(
                     }
                 }
                 Ok(())
-            },
-        )?;
+            })?;
     }
     Ok(input
         .series
@@ -108,19 +141,21 @@ pub fn detect(
     mode: Mode,
     skip_bad: bool,
     cfg: &PipelineConfig,
-) -> anyhow::Result<(usize, usize)> {
+) -> Result<(usize, usize)> {
     io::Format::of(output_path)?;
     let input = io::read_bars(input_path, None)?;
     report_rejects(&input, input_path);
     if !input.errors.is_empty() && !skip_bad {
-        bail!(
-            "{}: {} bad rows (listed above); nothing written. Fix them or pass --skip-bad-rows",
-            input_path.display(),
-            input.errors.len()
-        );
+        return Err(CommandError::BadRows {
+            path: input_path.to_path_buf(),
+            count: input.errors.len(),
+        });
     }
     if input.series.is_empty() {
-        bail!("{}: no valid bars", input_path.display());
+        return Err(CommandError::NoData {
+            path: input_path.to_path_buf(),
+            what: "no valid bars".into(),
+        });
     }
     let n: usize = input.series.iter().map(|s| s.bars.len()).sum();
     if mode == Mode::ExPost {
@@ -168,7 +203,7 @@ pub fn detect(
 }
 
 /// `regime generate`.
-pub fn generate_file(output: &Path, cfg: &SynthConfig, seed: u64) -> anyhow::Result<usize> {
+pub fn generate_file(output: &Path, cfg: &SynthConfig, seed: u64) -> Result<usize> {
     io::Format::of(output)?;
     let data = generate(cfg, seed);
     let n: usize = data.iter().map(|d| d.bars.len()).sum();
@@ -231,14 +266,19 @@ pub fn evaluate(
     label_column: &str,
     score_last: f64,
     cfg: &PipelineConfig,
-) -> anyhow::Result<serde_json::Value> {
+) -> Result<serde_json::Value> {
     if !(score_last > 0.0 && score_last <= 1.0) {
-        bail!("--score-last must be in (0, 1], got {score_last}");
+        return Err(CommandError::Argument(format!(
+            "--score-last must be in (0, 1], got {score_last}"
+        )));
     }
     let input = io::read_bars(input_path, Some(label_column))?;
     report_rejects(&input, input_path);
     if input.series.is_empty() {
-        bail!("{}: no valid bars", input_path.display());
+        return Err(CommandError::NoData {
+            path: input_path.to_path_buf(),
+            what: "no valid bars".into(),
+        });
     }
     let dets = run_detection(&input, cfg, Mode::Causal)?;
     let rows = 2 + METHOD_NAMES.len();
@@ -298,10 +338,10 @@ pub fn evaluate(
         nser += 1.0;
     }
     if n == 0 {
-        bail!(
-            "{}: no labelled bars in column `{label_column}`",
-            input_path.display()
-        );
+        return Err(CommandError::NoData {
+            path: input_path.to_path_buf(),
+            what: format!("no labelled bars in column `{label_column}`"),
+        });
     }
     let names: Vec<String> = ["final", "ensemble_raw"]
         .iter()

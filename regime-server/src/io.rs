@@ -70,7 +70,18 @@ pub enum IoError {
         /// File.
         path: PathBuf,
     },
+    /// Writing the output failed (nothing is left at the destination).
+    #[error("{path}: {message}")]
+    Write {
+        /// Destination file.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
 }
+
+/// Internal result of the write helpers before the path is attached.
+type WriteResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// One rejected input row.
 #[derive(Debug, Clone)]
@@ -769,7 +780,7 @@ impl std::fmt::Debug for TableWriter {
 
 impl TableWriter {
     /// Start writing `path` (`.csv` or `.parquet`).
-    pub fn create(path: &Path) -> anyhow::Result<Self> {
+    pub fn create(path: &Path) -> Result<Self, IoError> {
         let fmt = Format::of(path)?;
         let dir = path
             .parent()
@@ -780,7 +791,10 @@ impl TableWriter {
             .and_then(|f| f.to_str())
             .unwrap_or("output");
         let tmp = dir.join(format!(".{fname}.tmp{}", std::process::id()));
-        let file = File::create(&tmp).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let file = File::create(&tmp).map_err(|e| IoError::Write {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         let mut w = TableWriter {
             path: path.to_path_buf(),
             tmp,
@@ -800,18 +814,21 @@ impl TableWriter {
     }
 
     /// Append a batch of rows (all batches must have the same columns).
-    pub fn write(&mut self, t: &Table) -> anyhow::Result<()> {
+    pub fn write(&mut self, t: &Table) -> Result<(), IoError> {
         let res = if self.csv.is_some() {
             self.write_csv(t)
         } else {
             self.write_parquet(t)
         };
-        res.map_err(|e| anyhow::anyhow!("{}: {e}", self.path.display()))
+        res.map_err(|e| IoError::Write {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })
     }
 
     /// Flush, sync and move the file into place.
-    pub fn finish(mut self) -> anyhow::Result<()> {
-        let res = (|| -> anyhow::Result<()> {
+    pub fn finish(mut self) -> Result<(), IoError> {
+        let res = (|| -> WriteResult<()> {
             if let Some(mut w) = self.csv.take() {
                 w.flush()?;
                 w.get_ref().sync_all()?;
@@ -830,10 +847,13 @@ impl TableWriter {
         if res.is_err() {
             let _ = std::fs::remove_file(&self.tmp);
         }
-        res.map_err(|e| anyhow::anyhow!("{}: {e}", self.path.display()))
+        res.map_err(|e| IoError::Write {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })
     }
 
-    fn write_csv(&mut self, t: &Table) -> anyhow::Result<()> {
+    fn write_csv(&mut self, t: &Table) -> WriteResult<()> {
         let Some(w) = self.csv.as_mut() else {
             return Ok(());
         };
@@ -878,7 +898,7 @@ impl TableWriter {
         Ok(())
     }
 
-    fn write_parquet(&mut self, t: &Table) -> anyhow::Result<()> {
+    fn write_parquet(&mut self, t: &Table) -> WriteResult<()> {
         let batch = record_batch(t)?;
         if self.parquet.is_none() {
             let f = File::create(&self.tmp)?;
@@ -902,13 +922,13 @@ impl Drop for TableWriter {
 }
 
 /// Write one table atomically.
-pub fn write_table(path: &Path, t: &Table) -> anyhow::Result<()> {
+pub fn write_table(path: &Path, t: &Table) -> Result<(), IoError> {
     let mut w = TableWriter::create(path)?;
     w.write(t)?;
     w.finish()
 }
 
-fn record_batch(t: &Table) -> anyhow::Result<RecordBatch> {
+fn record_batch(t: &Table) -> WriteResult<RecordBatch> {
     let mut fields = Vec::new();
     let mut arrays: Vec<ArrayRef> = Vec::new();
     for (name, c) in t.names.iter().zip(&t.columns) {
