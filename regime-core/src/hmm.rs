@@ -393,6 +393,27 @@ fn monotone3(x: &mut [f64; 3], w: &[f64; 3], gap: f64) {
     x[2] = x[2].max(x[1] + gap);
 }
 
+/// Per-state Gaussian levels with a shared variance, from weighted sums `(w, Σx, Σx²)`,
+/// shrunk toward `prev`, kept non-decreasing in the state (at least `gap` apart).
+fn monotone_levels(
+    (w, sx, sxx): (&[f64; 3], &[f64; 3], &[f64; 3]),
+    (prev_mean, prev_var): (&[f64; 3], f64),
+    k: f64,
+    gap: f64,
+) -> ([f64; 3], f64) {
+    let mut mean = [0.0; 3];
+    for v in 0..3 {
+        mean[v] = shrink(sx[v], w[v], prev_mean[v], k);
+    }
+    monotone3(&mut mean, w, gap);
+    let mut ss = 0.0;
+    for v in 0..3 {
+        ss += sxx[v] - 2.0 * mean[v] * sx[v] + mean[v] * mean[v] * w[v];
+    }
+    let den: f64 = w.iter().sum();
+    (mean, shrink(ss.max(0.0), den, prev_var, k).max(1e-4))
+}
+
 /// M-step of the auxiliary channels. Each keeps its own level per state, but the levels must
 /// rise with the volatility state (semantic ordering), so every channel agrees on what "high
 /// volatility" means and a data-vendor quirk in one channel (opens copied from closes, volume
@@ -410,32 +431,19 @@ fn tie_channels(st: &Stats, prev: &JointParams, p: &mut JointParams, k: f64) {
     for v in 0..3 {
         p.gap_var[v] = (g2 * p.sigma[v] * p.sigma[v]).max(1e-16);
     }
-    // log excess range levels, rising with v
-    let mut den = 0.0;
-    for v in 0..3 {
-        p.range_mean[v] = shrink(st.rs[v], st.rw[v], prev.range_mean[v], k);
-        den += st.rw[v];
-    }
-    monotone3(&mut p.range_mean, &st.rw, 0.05);
-    let mut rn = 0.0;
-    for v in 0..3 {
-        let m = p.range_mean[v];
-        rn += st.rss[v] - 2.0 * m * st.rs[v] + m * m * st.rw[v];
-    }
-    p.range_var = shrink(rn.max(0.0), den, prev.range_var, k).max(1e-4);
-    // relative log volume levels, non-decreasing with v
-    let mut den = 0.0;
-    for v in 0..3 {
-        p.volume_mean[v] = shrink(st.vs[v], st.vw[v], prev.volume_mean[v], k);
-        den += st.vw[v];
-    }
-    monotone3(&mut p.volume_mean, &st.vw, 0.0);
-    let mut vn = 0.0;
-    for v in 0..3 {
-        let m = p.volume_mean[v];
-        vn += st.vss[v] - 2.0 * m * st.vs[v] + m * m * st.vw[v];
-    }
-    p.volume_var = shrink(vn.max(0.0), den, prev.volume_var, k).max(1e-4);
+    // log excess range levels rising with v; relative log volume levels non-decreasing
+    (p.range_mean, p.range_var) = monotone_levels(
+        (&st.rw, &st.rs, &st.rss),
+        (&prev.range_mean, prev.range_var),
+        k,
+        0.05,
+    );
+    (p.volume_mean, p.volume_var) = monotone_levels(
+        (&st.vw, &st.vs, &st.vss),
+        (&prev.volume_mean, prev.volume_var),
+        k,
+        0.0,
+    );
 }
 
 /// Causal online HMM for one instrument.
@@ -486,12 +494,27 @@ pub(crate) struct SmoothJob {
 }
 
 impl SmoothJob {
-    pub(crate) fn is_active(&self) -> bool {
-        self.active
-    }
     /// Number of bars this job hands out.
     pub(crate) fn len(&self) -> usize {
         self.k
+    }
+    /// Start a job once the buffer holds `2·lag` entries, then run backward steps; returns
+    /// whether a job is active (there may be entries to hand out).
+    pub(crate) fn advance(
+        &mut self,
+        len: usize,
+        lag: usize,
+        p: &JointParams,
+        b: impl Fn(usize) -> [f64; NS],
+    ) -> bool {
+        if !self.active {
+            if len < 2 * lag {
+                return false;
+            }
+            self.start(len, lag);
+        }
+        self.backward(SMOOTH_STEPS, p, b);
+        true
     }
     /// Start over the first `window` entries, handing out the first `k`.
     pub(crate) fn start(&mut self, window: usize, k: usize) {
@@ -770,15 +793,13 @@ impl OnlineHmm {
         let Some(c) = self.compiled.as_ref() else {
             return;
         };
-        let l = self.cfg.learn_lag;
-        if !self.job.is_active() {
-            if self.lag.len() < 2 * l {
-                return;
-            }
-            self.job.start(self.lag.len(), l);
-        }
         let lag = &self.lag;
-        self.job.backward(SMOOTH_STEPS, c.params(), |t| lag[t].b);
+        if !self
+            .job
+            .advance(lag.len(), self.cfg.learn_lag, c.params(), |t| lag[t].b)
+        {
+            return;
+        }
         for _ in 0..SMOOTH_EMITS {
             let Some((t, beta)) = self.job.next_emit() else {
                 break;

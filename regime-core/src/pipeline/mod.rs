@@ -9,7 +9,7 @@ pub use status::{ComponentState, ComponentStatus, Detail, ALL_COMPONENTS, CRITIC
 
 use crate::bars::Bar;
 use crate::error::Result;
-use crate::hmm::{HmmStep, OnlineHmm, OnlineHmmConfig, SmoothJob, SMOOTH_EMITS, SMOOTH_STEPS};
+use crate::hmm::{HmmStep, OnlineHmm, OnlineHmmConfig, SmoothJob, SMOOTH_EMITS};
 use crate::model::NS;
 use crate::regime::{Regime, DIM_SIZES, N_REGIMES};
 use methods::{
@@ -431,15 +431,13 @@ impl SymbolPipeline {
         let Some(c) = self.hmm.compiled() else {
             return;
         };
-        let l = self.cfg.feedback_lag;
-        if !self.job.is_active() {
-            if self.lag.len() < 2 * l {
-                return;
-            }
-            self.job.start(self.lag.len(), l);
-        }
         let lag = &self.lag;
-        self.job.backward(SMOOTH_STEPS, c.params(), |t| lag[t].b);
+        if !self
+            .job
+            .advance(lag.len(), self.cfg.feedback_lag, c.params(), |t| lag[t].b)
+        {
+            return;
+        }
         // step size decays like 1/sqrt(n): early adaptation, then averaging of noisy references
         let eta =
             self.cfg.ensemble_learning_rate * (2000.0 / (2000.0 + self.feedback.n as f64)).sqrt();
