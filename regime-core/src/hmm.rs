@@ -469,6 +469,8 @@ pub struct OnlineHmm {
     job: SmoothJob,
     gap_scale: f64,
     gap_n: u64,
+    gap2: f64,
+    ret2: f64,
 }
 
 /// Memory (bars) of the gap-scale tracker.
@@ -621,6 +623,8 @@ impl OnlineHmm {
             job: SmoothJob::default(),
             gap_scale: 0.0,
             gap_n: 0,
+            gap2: 0.0,
+            ret2: 0.0,
         })
     }
 
@@ -747,21 +751,18 @@ impl OnlineHmm {
         let mut b = [0.0; NS];
         c.emission(o, &mut b);
         let z = correct(&pred, &b, &mut self.alpha);
-        if learn && self.next_refit != u64::MAX && !o.gap.is_nan() {
+        if learn && self.next_refit != u64::MAX && !o.gap.is_nan() && !o.r.is_nan() {
             // The gap scale relative to σ is tracked with a short memory: how far opens sit
             // from the previous close depends on the data source and the era (copied closes,
-            // session changes), not only on volatility.
-            let (pv, _, _) = marginals(&self.alpha);
-            let s2: f64 = (0..3).map(|v| pv[v] * c.params().sigma[v].powi(2)).sum();
-            if s2 > 0.0 {
-                self.gap_n += 1;
-                let e = o.gap * o.gap / s2;
-                let a = 1.0 / (self.gap_n as f64).min(GAP_MEMORY);
-                self.gap_scale = if self.gap_n == 1 {
-                    e
-                } else {
-                    self.gap_scale + a * (e - self.gap_scale)
-                };
+            // session changes), not only on volatility. It is measured against the squared
+            // returns of the same bars, not against the filter's belief about σ, which would
+            // feed the belief back into the evidence.
+            self.gap_n += 1;
+            let a = 1.0 / (self.gap_n as f64).min(GAP_MEMORY);
+            self.gap2 += a * (o.gap * o.gap - self.gap2);
+            self.ret2 += a * (o.r * o.r - self.ret2);
+            if self.gap_n >= 20 && self.ret2 > 0.0 {
+                self.gap_scale = self.gap2 / self.ret2;
                 if let Some(cm) = self.compiled.as_mut() {
                     cm.set_gap_scale(self.gap_scale);
                 }
@@ -889,7 +890,7 @@ impl OnlineHmm {
             self.history = Vec::new();
             let p = m_step(&self.stats, c.params(), self.cfg.prior_weight);
             if let Ok(mut nc) = Compiled::new(p) {
-                if self.gap_n > 0 {
+                if self.gap_scale > 0.0 {
                     nc.set_gap_scale(self.gap_scale);
                 }
                 self.compiled = Some(nc);
