@@ -1,6 +1,9 @@
 //! Diagnose which emission channel favours which volatility state over a date range:
 //! mean per-bar log-likelihood difference (state a minus state b) per channel.
 //! `cargo run --release -p regime-server --example channels -- FILE SYMBOL FROM_MS TO_MS`
+// indexes parameters and sums by state in lockstep
+#![allow(clippy::needless_range_loop)]
+
 use regime_core::hmm::{OnlineHmm, OnlineHmmConfig};
 use regime_core::model::ObsExtractor;
 
