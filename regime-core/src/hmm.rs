@@ -414,6 +414,9 @@ fn monotone_levels(
     (mean, shrink(ss.max(0.0), den, prev_var, k).max(1e-4))
 }
 
+/// Smallest variance of the relative-volume channel (log units²).
+const VOLUME_VAR_FLOOR: f64 = 0.1;
+
 /// M-step of the auxiliary channels. Each keeps its own level per state, but the levels must
 /// rise with the volatility state (semantic ordering), so every channel agrees on what "high
 /// volatility" means and a data-vendor quirk in one channel (opens copied from closes, volume
@@ -444,6 +447,9 @@ fn tie_channels(st: &Stats, prev: &JointParams, p: &mut JointParams, k: f64) {
         k,
         0.0,
     );
+    // Relative volume is a noisy proxy whose level drifts between eras; a variance floor
+    // keeps it from overruling returns, range and gaps bar after bar.
+    p.volume_var = p.volume_var.max(VOLUME_VAR_FLOOR);
 }
 
 /// Causal online HMM for one instrument.

@@ -150,7 +150,7 @@ pub struct ObsExtractor {
 }
 
 /// Span of the slow volume average that volume is measured against.
-const VOLUME_SPAN: f64 = 200.0;
+const VOLUME_SPAN: f64 = 1000.0;
 
 impl ObsExtractor {
     /// A fresh extractor.
