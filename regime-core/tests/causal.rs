@@ -124,3 +124,14 @@ fn bad_settings_name_their_key() {
     let e = SymbolPipeline::new(cfg).expect_err("invalid");
     assert!(e.to_string().contains("regime.confidence_threshold"), "{e}");
 }
+
+#[test]
+fn warm_up_reports_the_centre_with_low_confidence() {
+    let d = data(100);
+    let det = detect_series(&d[0].bars, &PipelineConfig::default()).expect("detect");
+    let first = &det[0];
+    assert!(first.warming_up);
+    assert_eq!(first.regime.snake_name(), "medium_vol_neutral_trending");
+    assert!((first.confidence - 1.0 / 18.0).abs() < 1e-9);
+    assert!(!det[99].warming_up);
+}

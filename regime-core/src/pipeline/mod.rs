@@ -289,7 +289,9 @@ impl SymbolPipeline {
             argmax(&ens[2][..2]) as u8,
         ];
         if step.warming_up {
-            self.label = raw;
+            // no model yet: report the centre (medium, neutral) rather than the argmax of a
+            // uniform distribution; the confidence (1/18) says it is a guess
+            self.label = WARMUP_LABEL;
         } else {
             let th = self.cfg.confidence_threshold;
             for d in 0..3 {
@@ -676,6 +678,9 @@ fn with_lat(mut s: ComponentStatus, ts: Option<i64>, lat: f64) -> ComponentStatu
     s.latency_us = lat;
     s
 }
+
+/// Label reported while the model is warming up: medium volatility, neutral, trending.
+const WARMUP_LABEL: [u8; 3] = [1, 1, 0];
 
 /// Log-linear pooling of the methods' probabilities with per-dimension weights.
 fn combine(w: &[[f64; N_METHODS]; 3], logs: &MethodLogs) -> [[f64; 3]; 3] {
