@@ -2,6 +2,7 @@
 
 use crate::io::{self, Column, Input, Table};
 use datasets::{generate, SynthConfig};
+use rayon::prelude::*;
 use regime_core::hmm::{dims, smooth};
 use regime_core::pipeline::{
     detect_panel, Detection, PipelineConfig, SymbolPipeline, METHOD_NAMES,
@@ -97,7 +98,6 @@ pub fn run_detection(
         input.series.iter().map(|s| s.bars.as_slice()).collect();
     let mut out = detect_panel(&series, cfg)?;
     if mode == Mode::ExPost {
-        use rayon::prelude::*;
         out.par_iter_mut()
             .zip(series.par_iter())
             .try_for_each(|(dets, bars)| -> Result<()> {
@@ -140,6 +140,7 @@ pub fn detect(
     output_path: &Path,
     mode: Mode,
     skip_bad: bool,
+    models_dir: Option<&Path>,
     cfg: &PipelineConfig,
 ) -> Result<(usize, usize)> {
     io::Format::of(output_path)?;
@@ -178,6 +179,9 @@ pub fn detect(
                 let dets: Vec<Detection> = chunk.iter().map(|b| p.update(b)).collect();
                 w.write(&io::detections_table(&[(s.symbol.clone(), dets)]))?;
             }
+            if let Some(dir) = models_dir {
+                save_model(dir, &s.symbol, &p, input_path)?;
+            }
             i += 1;
             continue;
         }
@@ -187,19 +191,65 @@ pub fn detect(
             rows += series[j].bars.len();
             j += 1;
         }
-        let group: Vec<&[regime_core::bars::Bar]> =
-            series[i..j].iter().map(|s| s.bars.as_slice()).collect();
-        let out = detect_panel(&group, cfg)?;
-        let named: Vec<(String, Vec<Detection>)> = series[i..j]
-            .iter()
-            .map(|s| s.symbol.clone())
-            .zip(out)
-            .collect();
+        let out: Vec<(Vec<Detection>, SymbolPipeline)> = series[i..j]
+            .par_iter()
+            .map(|s| -> Result<_> {
+                let mut p = SymbolPipeline::new(cfg.clone())?;
+                let d = s.bars.iter().map(|b| p.update(b)).collect();
+                Ok((d, p))
+            })
+            .collect::<Result<_>>()?;
+        let mut named = Vec::with_capacity(out.len());
+        for (s, (d, p)) in series[i..j].iter().zip(out) {
+            if let Some(dir) = models_dir {
+                save_model(dir, &s.symbol, &p, input_path)?;
+            }
+            named.push((s.symbol.clone(), d));
+        }
         w.write(&io::detections_table(&named))?;
         i = j;
     }
     w.finish()?;
     Ok((n, input.errors.len()))
+}
+
+/// Write a symbol's learned model as `DIR/<symbol>.v<version>.json` (atomically).
+pub fn save_model(dir: &Path, symbol: &str, p: &SymbolPipeline, source: &Path) -> Result<PathBuf> {
+    let write_err = |path: &Path, e: &dyn std::fmt::Display| {
+        CommandError::Io(io::IoError::Write {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    };
+    std::fs::create_dir_all(dir).map_err(|e| write_err(dir, &e))?;
+    let name: String = if symbol.is_empty() { "default" } else { symbol }
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let h = p.hmm();
+    let path = dir.join(format!("{name}.v{}.json", h.model_version()));
+    let doc = json!({
+        "symbol": symbol,
+        "model_version": h.model_version(),
+        "bars_seen": h.n(),
+        "source": source.display().to_string(),
+        "params": h.params(),
+    });
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| write_err(&path, &e))?;
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            write_err(&path, &e)
+        })?;
+    Ok(path)
 }
 
 /// `regime generate`.

@@ -46,6 +46,9 @@ enum Cmd {
         /// Write labels for the valid rows even when some rows are rejected.
         #[arg(long)]
         skip_bad_rows: bool,
+        /// Save each symbol's learned model as DIR/<symbol>.v<version>.json (causal mode).
+        #[arg(long)]
+        models_dir: Option<PathBuf>,
     },
     /// Accuracy against a label column: per dimension and all 18, per method, confusion matrix.
     Evaluate {
@@ -82,6 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             mode,
             backend,
             skip_bad_rows,
+            models_dir,
         } => {
             match backend {
                 BackendArg::Auto | BackendArg::Cpu => {}
@@ -94,7 +98,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ModeArg::ExPost => Mode::ExPost,
             };
             let t = std::time::Instant::now();
-            let (n, bad) = commands::detect(&input, &output, mode, skip_bad_rows, &cfg)?;
+            let (n, bad) = commands::detect(
+                &input,
+                &output,
+                mode,
+                skip_bad_rows,
+                models_dir.as_deref(),
+                &cfg,
+            )?;
             let s = t.elapsed().as_secs_f64();
             eprintln!(
                 "detected {n} bars ({bad} rejected) in {s:.3} s ({:.0} bars/s), backend cpu -> {}",

@@ -250,6 +250,33 @@ fn generate_detect_evaluate_round_trip_in_both_formats() {
         .as_f64()
         .expect("number");
     assert!(vol > 0.8, "volatility accuracy {vol}");
+    // versioned model files, one per symbol
+    let models = dir.path().join("models");
+    let o = regime(&[
+        "detect",
+        "--input",
+        data.to_str().unwrap(),
+        "--output",
+        csv_out.to_str().unwrap(),
+        "--models-dir",
+        models.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut files: Vec<String> = std::fs::read_dir(&models)
+        .expect("models dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert!(
+        files[0].starts_with("SYN000.v") && files[0].ends_with(".json"),
+        "{files:?}"
+    );
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(models.join(&files[0])).expect("read"))
+            .expect("model json");
+    assert_eq!(m["bars_seen"], 3000);
+    assert_eq!(m["params"]["sigma"].as_array().map(|a| a.len()), Some(3));
     // ex-post mode is its own, clearly named mode
     let ex = dir.path().join("expost.csv");
     let o = regime(&[
