@@ -1,4 +1,4 @@
-use super::{check_window, Ring, Streaming};
+use super::{check_window, Ring, RollingSum, Streaming};
 use crate::bars::Close;
 use std::fmt;
 
@@ -36,7 +36,7 @@ impl Default for EfficiencyRatioConfig {
 pub struct EfficiencyRatio {
     cfg: EfficiencyRatioConfig,
     closes: Ring,
-    moves: Ring,
+    moves: RollingSum,
     path: f64,
 }
 impl EfficiencyRatio {
@@ -46,7 +46,7 @@ impl EfficiencyRatio {
         Ok(Self {
             cfg,
             closes: Ring::new(cfg.window + 1),
-            moves: Ring::new(cfg.window),
+            moves: RollingSum::new(cfg.window),
             path: 0.0,
         })
     }
@@ -61,14 +61,7 @@ impl<I: Close> Streaming<I> for EfficiencyRatio {
     fn update(&mut self, x: &I) -> Option<f64> {
         let c = x.close();
         if let Some(prev) = self.closes.back(0) {
-            let m = (c - prev).abs();
-            self.path += m;
-            if let Some(old) = self.moves.push(m) {
-                self.path -= old;
-            }
-            if self.moves.wrapped() {
-                self.path = self.moves.iter().sum();
-            }
+            self.path = self.moves.push((c - prev).abs());
         }
         self.closes.push(c);
         if !self.closes.is_full() {

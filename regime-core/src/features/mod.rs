@@ -23,7 +23,7 @@ pub use log_return::LogReturn;
 pub use range_volatility::{RangeEstimator, RangeVolatility, RangeVolatilityConfig};
 pub use realized_volatility::{RealizedVolatility, RealizedVolatilityConfig};
 pub use relative_volume::{RelativeVolume, RelativeVolumeConfig};
-pub(crate) use ring::Ring;
+pub(crate) use ring::{Ring, RollingSum};
 pub use trend_t_stat::{TrendTStat, TrendTStatConfig};
 pub use variance_ratio::{VarianceRatio, VarianceRatioConfig};
 

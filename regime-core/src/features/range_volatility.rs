@@ -1,4 +1,4 @@
-use super::{check_window, Ring, Streaming};
+use super::{check_window, RollingSum, Streaming};
 use crate::bars::{Close, High, Low, Open};
 use std::fmt;
 
@@ -55,8 +55,7 @@ impl Default for RangeVolatilityConfig {
 #[derive(Debug, Clone)]
 pub struct RangeVolatility {
     cfg: RangeVolatilityConfig,
-    ring: Ring,
-    sum: f64,
+    ring: RollingSum,
 }
 impl RangeVolatility {
     /// A new feature; the window is validated.
@@ -64,8 +63,7 @@ impl RangeVolatility {
         check_window("range_volatility.window", cfg.window, 1)?;
         Ok(Self {
             cfg,
-            ring: Ring::new(cfg.window),
-            sum: 0.0,
+            ring: RollingSum::new(cfg.window),
         })
     }
     /// The per-bar variance estimate.
@@ -87,8 +85,7 @@ impl Default for RangeVolatility {
     fn default() -> Self {
         Self {
             cfg: RangeVolatilityConfig::default(),
-            ring: Ring::new(20),
-            sum: 0.0,
+            ring: RollingSum::new(20),
         }
     }
 }
@@ -96,20 +93,13 @@ impl<I: Open + High + Low + Close> Streaming<I> for RangeVolatility {
     type Output = f64;
     fn update(&mut self, x: &I) -> Option<f64> {
         let v = Self::bar_variance(self.cfg.estimator, x.open(), x.high(), x.low(), x.close());
-        self.sum += v;
-        if let Some(old) = self.ring.push(v) {
-            self.sum -= old;
-        }
-        if self.ring.wrapped() {
-            self.sum = self.ring.iter().sum();
-        }
+        let sum = self.ring.push(v);
         self.ring
             .is_full()
-            .then(|| (self.sum.max(0.0) / self.cfg.window as f64).sqrt())
+            .then(|| (sum.max(0.0) / self.cfg.window as f64).sqrt())
     }
     fn reset(&mut self) {
         self.ring.clear();
-        self.sum = 0.0;
     }
     fn warmup(&self) -> usize {
         self.cfg.window

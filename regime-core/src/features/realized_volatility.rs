@@ -1,4 +1,4 @@
-use super::{check_window, Ring, Streaming};
+use super::{check_window, RollingSum, Streaming};
 use crate::bars::Close;
 use std::fmt;
 
@@ -37,8 +37,7 @@ impl Default for RealizedVolatilityConfig {
 pub struct RealizedVolatility {
     cfg: RealizedVolatilityConfig,
     prev: Option<f64>,
-    ring: Ring,
-    sum: f64,
+    ring: RollingSum,
 }
 
 impl RealizedVolatility {
@@ -48,8 +47,7 @@ impl RealizedVolatility {
         Ok(Self {
             cfg,
             prev: None,
-            ring: Ring::new(cfg.window),
-            sum: 0.0,
+            ring: RollingSum::new(cfg.window),
         })
     }
 }
@@ -58,8 +56,7 @@ impl Default for RealizedVolatility {
         Self {
             cfg: RealizedVolatilityConfig::default(),
             prev: None,
-            ring: Ring::new(20),
-            sum: 0.0,
+            ring: RollingSum::new(20),
         }
     }
 }
@@ -69,22 +66,14 @@ impl<I: Close> Streaming<I> for RealizedVolatility {
     fn update(&mut self, x: &I) -> Option<f64> {
         let lc = x.close().ln();
         let prev = self.prev.replace(lc)?;
-        let r2 = (lc - prev).powi(2);
-        self.sum += r2;
-        if let Some(old) = self.ring.push(r2) {
-            self.sum -= old;
-        }
-        if self.ring.wrapped() {
-            self.sum = self.ring.iter().sum();
-        }
+        let sum = self.ring.push((lc - prev).powi(2));
         self.ring
             .is_full()
-            .then(|| (self.sum.max(0.0) / self.cfg.window as f64).sqrt())
+            .then(|| (sum.max(0.0) / self.cfg.window as f64).sqrt())
     }
     fn reset(&mut self) {
         self.prev = None;
         self.ring.clear();
-        self.sum = 0.0;
     }
     fn warmup(&self) -> usize {
         self.cfg.window + 1

@@ -58,3 +58,38 @@ impl Ring {
         self.head == 0
     }
 }
+
+/// A ring buffer with a running sum of its contents (refreshed exactly each time the write
+/// position wraps, so rounding drift cannot accumulate).
+#[derive(Debug, Clone)]
+pub(crate) struct RollingSum {
+    ring: Ring,
+    sum: f64,
+}
+
+impl RollingSum {
+    pub(crate) fn new(cap: usize) -> Self {
+        RollingSum {
+            ring: Ring::new(cap),
+            sum: 0.0,
+        }
+    }
+    /// Push `x`; returns the sum of the (up to `cap`) newest values.
+    pub(crate) fn push(&mut self, x: f64) -> f64 {
+        self.sum += x;
+        if let Some(old) = self.ring.push(x) {
+            self.sum -= old;
+        }
+        if self.ring.wrapped() {
+            self.sum = self.ring.iter().sum();
+        }
+        self.sum
+    }
+    pub(crate) fn is_full(&self) -> bool {
+        self.ring.is_full()
+    }
+    pub(crate) fn clear(&mut self) {
+        self.ring.clear();
+        self.sum = 0.0;
+    }
+}

@@ -1,4 +1,4 @@
-use super::{check_window, Ring, Streaming};
+use super::{check_window, Ring, RollingSum, Streaming};
 use crate::bars::Close;
 use std::fmt;
 
@@ -42,8 +42,7 @@ impl Default for VarianceRatioConfig {
 pub struct VarianceRatio {
     cfg: VarianceRatioConfig,
     prev_close: Option<f64>,
-    last_k: Ring,
-    ksum: f64,
+    last_k: RollingSum,
     r1: Ring,
     rk: Ring,
     s: [f64; 4],
@@ -62,8 +61,7 @@ impl VarianceRatio {
         Ok(Self {
             cfg,
             prev_close: None,
-            last_k: Ring::new(cfg.k),
-            ksum: 0.0,
+            last_k: RollingSum::new(cfg.k),
             r1: Ring::new(cfg.window),
             rk: Ring::new(cfg.window),
             s: [0.0; 4],
@@ -80,17 +78,10 @@ impl<I: Close> Streaming<I> for VarianceRatio {
     fn update(&mut self, x: &I) -> Option<f64> {
         let lc = x.close().ln();
         let r = lc - self.prev_close.replace(lc)?;
-        self.ksum += r;
-        if let Some(old) = self.last_k.push(r) {
-            self.ksum -= old;
-        }
-        if self.last_k.wrapped() {
-            self.ksum = self.last_k.iter().sum();
-        }
+        let rk = self.last_k.push(r);
         if !self.last_k.is_full() {
             return None;
         }
-        let rk = self.ksum;
         self.s[0] += r;
         self.s[1] += r * r;
         self.s[2] += rk;
@@ -126,7 +117,6 @@ impl<I: Close> Streaming<I> for VarianceRatio {
     fn reset(&mut self) {
         self.prev_close = None;
         self.last_k.clear();
-        self.ksum = 0.0;
         self.r1.clear();
         self.rk.clear();
         self.s = [0.0; 4];
