@@ -273,6 +273,52 @@ impl Collector {
 }
 
 const TS_NAMES: [&str; 5] = ["timestamp", "datetime", "date", "time", "ts"];
+/// Value columns in `Bar` order.
+const VALUE_NAMES: [&str; 5] = ["open", "high", "low", "close", "volume"];
+
+/// Positions of the input columns in a header, shared by the CSV and Parquet readers.
+struct Columns {
+    ts: usize,
+    /// open, high, low, close (always present), volume.
+    values: [Option<usize>; 5],
+    symbol: Option<usize>,
+    label: Option<usize>,
+}
+
+impl Columns {
+    fn locate(
+        path: &Path,
+        headers: &[String],
+        label_column: Option<&str>,
+    ) -> Result<Self, IoError> {
+        let missing = |column| IoError::MissingColumn {
+            path: path.to_path_buf(),
+            column,
+            found: headers.join(","),
+        };
+        let ts = find(headers, &TS_NAMES).ok_or_else(|| missing("timestamp"))?;
+        let close =
+            find(headers, &["close", "adj_close", "price"]).ok_or_else(|| missing("close"))?;
+        let label = match label_column {
+            Some(l) => Some(
+                find(headers, &[l]).ok_or_else(|| missing("label (as given by --label-column)"))?,
+            ),
+            None => None,
+        };
+        Ok(Columns {
+            ts,
+            values: [
+                find(headers, &["open"]),
+                find(headers, &["high"]),
+                find(headers, &["low"]),
+                Some(close),
+                find(headers, &["volume"]),
+            ],
+            symbol: find(headers, &["symbol", "ticker"]),
+            label,
+        })
+    }
+}
 
 fn find(headers: &[String], names: &[&str]) -> Option<usize> {
     names.iter().find_map(|n| {
@@ -345,27 +391,7 @@ fn read_csv(path: &Path, label_column: Option<&str>) -> Result<Input, IoError> {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let found = headers.join(",");
-    let missing = |column| IoError::MissingColumn {
-        path: path.to_path_buf(),
-        column,
-        found: found.clone(),
-    };
-    let its = find(&headers, &TS_NAMES).ok_or_else(|| missing("timestamp"))?;
-    let ic = find(&headers, &["close", "adj_close", "price"]).ok_or_else(|| missing("close"))?;
-    let io = find(&headers, &["open"]);
-    let ih = find(&headers, &["high"]);
-    let il = find(&headers, &["low"]);
-    let iv = find(&headers, &["volume"]);
-    let isym = find(&headers, &["symbol", "ticker"]);
-    let ilab = match label_column {
-        Some(l) => Some(find(&headers, &[l]).ok_or_else(|| IoError::MissingColumn {
-            path: path.to_path_buf(),
-            column: "label (as given by --label-column)",
-            found: found.clone(),
-        })?),
-        None => None,
-    };
+    let cols = Columns::locate(path, &headers, label_column)?;
     let mut col = Collector::new(label_column.is_some());
     let mut rec = csv::StringRecord::new();
     let mut row = 0usize;
@@ -377,25 +403,22 @@ fn read_csv(path: &Path, label_column: Option<&str>) -> Result<Input, IoError> {
         }
         row += 1;
         let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).unwrap_or("");
-        let ts_s = get(Some(its));
+        let ts_s = get(Some(cols.ts));
         let ts = parse_timestamp(ts_s).ok_or_else(|| RejectReason::Unparseable {
             field: "timestamp".into(),
             value: ts_s.trim().to_string(),
         });
-        let vals = [
-            parse_f64("open", get(io), true),
-            parse_f64("high", get(ih), true),
-            parse_f64("low", get(il), true),
-            parse_f64("close", get(Some(ic)), false),
-            parse_f64("volume", get(iv), true),
-        ];
+        let vals = std::array::from_fn(|k| {
+            // close is required; the others may be absent (empty)
+            parse_f64(VALUE_NAMES[k], get(cols.values[k]), k != 3)
+        });
         col.push(
             row,
             RawRow {
-                symbol: get(isym).trim(),
+                symbol: get(cols.symbol).trim(),
                 ts,
                 vals,
-                label: ilab.map(|i| parse_label(get(Some(i)))),
+                label: cols.label.map(|i| parse_label(get(Some(i)))),
             },
         );
     }
@@ -535,47 +558,25 @@ fn read_parquet(path: &Path, label_column: Option<&str>) -> Result<Input, IoErro
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(fmt)?;
     let schema = builder.schema().clone();
     let headers: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-    let found = headers.join(",");
-    let missing = |column| IoError::MissingColumn {
-        path: path.to_path_buf(),
-        column,
-        found: found.clone(),
-    };
-    let its = find(&headers, &TS_NAMES).ok_or_else(|| missing("timestamp"))?;
-    let ic = find(&headers, &["close", "adj_close", "price"]).ok_or_else(|| missing("close"))?;
-    let idx = [
-        find(&headers, &["open"]),
-        find(&headers, &["high"]),
-        find(&headers, &["low"]),
-        Some(ic),
-        find(&headers, &["volume"]),
-    ];
-    let isym = find(&headers, &["symbol", "ticker"]);
-    let ilab = match label_column {
-        Some(l) => Some(
-            find(&headers, &[l]).ok_or_else(|| missing("label (as given by --label-column)"))?,
-        ),
-        None => None,
-    };
+    let loc = Columns::locate(path, &headers, label_column)?;
     let reader = builder.with_batch_size(65_536).build().map_err(fmt)?;
     let mut col = Collector::new(label_column.is_some());
     let mut row = 0usize;
-    let names = ["open", "high", "low", "close", "volume"];
     for batch in reader {
         let batch = batch.map_err(|e| IoError::Format {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
         let n = batch.num_rows();
-        let ts = col_ts(path, &headers[its], batch.column(its))?;
+        let ts = col_ts(path, &headers[loc.ts], batch.column(loc.ts))?;
         let mut cols: Vec<Option<Vec<f64>>> = Vec::with_capacity(5);
-        for (k, i) in idx.iter().enumerate() {
+        for (k, i) in loc.values.iter().enumerate() {
             cols.push(match i {
-                Some(i) => Some(col_f64(path, names[k], batch.column(*i))?),
+                Some(i) => Some(col_f64(path, VALUE_NAMES[k], batch.column(*i))?),
                 None => None,
             });
         }
-        let labels = match ilab {
+        let labels = match loc.label {
             Some(i) => Some(col_f64(path, "label", batch.column(i))?),
             None => None,
         };
@@ -604,7 +605,8 @@ fn read_parquet(path: &Path, label_column: Option<&str>) -> Result<Input, IoErro
             col.push(
                 row,
                 RawRow {
-                    symbol: isym
+                    symbol: loc
+                        .symbol
                         .and_then(|i| col_str(batch.column(i), r))
                         .unwrap_or_default(),
                     ts: ts_r,
