@@ -451,3 +451,95 @@ pub fn print_evaluation(v: &serde_json::Value) {
         v["mean_duration_bars"]["detected"].as_f64().unwrap_or(0.0)
     );
 }
+
+/// `regime export`: every row of `regime_history` to CSV or Parquet (by extension), in
+/// `(symbol, timestamp)` order, streamed in batches. The CSV loads with HeavyDB's
+/// `COPY regime_history FROM '…' WITH (header='true')` (timestamps `YYYY-MM-DD HH:MM:SS.fff`).
+pub fn export(storage: &crate::config::StorageConfig, output: &Path) -> Result<u64> {
+    use crate::store::HistoryRow;
+    let mut store =
+        crate::store::open(storage).map_err(|e| CommandError::Argument(e.to_string()))?;
+    let mut w = io::TableWriter::create(output)?;
+    let mut n = 0u64;
+    let mut write_err: Option<io::IoError> = None;
+    let res = store.scan(65_536, &mut |rows: Vec<HistoryRow>| {
+        n += rows.len() as u64;
+        let mut t = Table::default();
+        t.push("timestamp", Column::Ts(rows.iter().map(|r| r.ts).collect()));
+        t.push(
+            "symbol",
+            Column::Str(rows.iter().map(|r| r.symbol.clone()).collect()),
+        );
+        t.push(
+            "regime_id",
+            Column::Int(rows.iter().map(|r| r.regime_id as i64).collect()),
+        );
+        t.push(
+            "regime_name",
+            Column::Static(
+                rows.iter()
+                    .map(|r| {
+                        Regime::from_id(r.regime_id)
+                            .map(|g| g.snake_name())
+                            .unwrap_or("unknown")
+                    })
+                    .collect(),
+            ),
+        );
+        t.push(
+            "volatility",
+            Column::Int(rows.iter().map(|r| r.volatility as i64).collect()),
+        );
+        t.push(
+            "trend",
+            Column::Int(rows.iter().map(|r| r.trend as i64).collect()),
+        );
+        t.push(
+            "structure",
+            Column::Int(rows.iter().map(|r| r.structure as i64).collect()),
+        );
+        t.push(
+            "confidence",
+            Column::F64(rows.iter().map(|r| r.confidence).collect()),
+        );
+        let probs = [
+            "p_vol_low",
+            "p_vol_medium",
+            "p_vol_high",
+            "p_trend_down",
+            "p_trend_neutral",
+            "p_trend_up",
+            "p_trending",
+            "p_mean_reverting",
+        ];
+        for (k, name) in probs.iter().enumerate() {
+            t.push(
+                name,
+                Column::F64(
+                    rows.iter()
+                        .map(|r| match k {
+                            0..=2 => r.p_volatility[k],
+                            3..=5 => r.p_trend[k - 3],
+                            _ => r.p_structure[k - 6],
+                        })
+                        .collect(),
+                ),
+            );
+        }
+        t.push(
+            "model_version",
+            Column::Int(rows.iter().map(|r| r.model_version as i64).collect()),
+        );
+        if let Err(e) = w.write(&t) {
+            write_err = Some(e);
+            return Err(crate::store::StoreError::Corrupt("write failed".into()));
+        }
+        Ok(())
+    });
+    if let Some(e) = write_err {
+        return Err(e.into());
+    }
+    res.map_err(|e| CommandError::Argument(e.to_string()))?;
+    w.finish()?;
+    Ok(n)
+}

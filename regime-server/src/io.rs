@@ -195,6 +195,22 @@ struct RawRow<'a> {
     label: Option<Result<u8, RejectReason>>,
 }
 
+impl RawRow<'_> {
+    /// The bar (and label), or the first field that failed to parse.
+    fn parse(&self) -> Result<(Bar, Option<u8>), RejectReason> {
+        let ts = self.ts.clone()?;
+        let mut v = [0.0; 5];
+        for (i, x) in self.vals.iter().enumerate() {
+            v[i] = x.clone()?;
+        }
+        let label = match &self.label {
+            Some(l) => Some(l.clone()?),
+            None => None,
+        };
+        Ok((Bar::new(ts, v[0], v[1], v[2], v[3], v[4]), label))
+    }
+}
+
 struct Collector {
     input: Input,
     index: BTreeMap<String, usize>,
@@ -213,18 +229,7 @@ impl Collector {
     }
     fn push(&mut self, row: usize, r: RawRow<'_>) {
         self.input.rows += 1;
-        let parsed = (|| {
-            let ts = r.ts.clone()?;
-            let mut v = [0.0; 5];
-            for (i, x) in r.vals.iter().enumerate() {
-                v[i] = x.clone()?;
-            }
-            let label = match &r.label {
-                Some(l) => Some(l.clone()?),
-                None => None,
-            };
-            Ok::<_, RejectReason>((Bar::new(ts, v[0], v[1], v[2], v[3], v[4]), label))
-        })();
+        let parsed = r.parse();
         let (bar, label) = match parsed {
             Ok(x) => x,
             Err(reason) => {
@@ -378,9 +383,22 @@ fn read_csv(path: &Path, label_column: Option<&str>) -> Result<Input, IoError> {
         path: path.to_path_buf(),
         source: e,
     })?;
+    read_csv_from(std::io::BufReader::new(file), path, label_column)
+}
+
+/// Read CSV bars from memory (the demo feed's built-in sample); `what` names it in errors.
+pub fn read_csv_bytes(bytes: &[u8], what: &Path) -> Result<Input, IoError> {
+    read_csv_from(bytes, what, None)
+}
+
+fn read_csv_from<R: std::io::Read>(
+    reader: R,
+    path: &Path,
+    label_column: Option<&str>,
+) -> Result<Input, IoError> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(false)
-        .from_reader(std::io::BufReader::new(file));
+        .from_reader(reader);
     let fmt_err = |e: csv::Error| IoError::Format {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -567,54 +585,9 @@ fn read_parquet(path: &Path, label_column: Option<&str>) -> Result<Input, IoErro
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        let n = batch.num_rows();
-        let ts = col_ts(path, &headers[loc.ts], batch.column(loc.ts))?;
-        let mut cols: Vec<Option<Vec<f64>>> = Vec::with_capacity(5);
-        for (k, i) in loc.values.iter().enumerate() {
-            cols.push(match i {
-                Some(i) => Some(col_f64(path, VALUE_NAMES[k], batch.column(*i))?),
-                None => None,
-            });
-        }
-        let labels = match loc.label {
-            Some(i) => Some(col_f64(path, "label", batch.column(i))?),
-            None => None,
-        };
-        for (r, ts_r) in ts.into_iter().enumerate().take(n) {
-            row += 1;
-            let v = |k: usize| -> Result<f64, RejectReason> {
-                match &cols[k] {
-                    Some(c) if k == 3 && c[r].is_nan() => Err(RejectReason::Missing {
-                        field: "close".into(),
-                    }),
-                    Some(c) => Ok(c[r]),
-                    None => Ok(f64::NAN),
-                }
-            };
-            let label = labels.as_ref().map(|l| {
-                let x = l[r];
-                if x.is_finite() && (0.0..18.0).contains(&x) && x.fract() == 0.0 {
-                    Ok(x as u8)
-                } else {
-                    Err(RejectReason::Unparseable {
-                        field: "label".into(),
-                        value: x.to_string(),
-                    })
-                }
-            });
-            col.push(
-                row,
-                RawRow {
-                    symbol: loc
-                        .symbol
-                        .and_then(|i| col_str(batch.column(i), r))
-                        .unwrap_or_default(),
-                    ts: ts_r,
-                    vals: [v(0), v(1), v(2), v(3), v(4)],
-                    label,
-                },
-            );
-        }
+        batch_rows(path, &headers, &loc, &batch, &mut row, &mut |row, r| {
+            col.push(row, r)
+        })?;
     }
     Ok(col.input)
 }
@@ -998,4 +971,114 @@ mod tests {
             assert_eq!(parse_timestamp(&s), Some(ms));
         }
     }
+}
+
+/// Walk the rows of one record batch (Parquet or Arrow IPC), numbering them from `*row + 1`.
+fn batch_rows(
+    path: &Path,
+    headers: &[String],
+    loc: &Columns,
+    batch: &arrow::record_batch::RecordBatch,
+    row: &mut usize,
+    each: &mut dyn FnMut(usize, RawRow<'_>),
+) -> Result<(), IoError> {
+    let n = batch.num_rows();
+    let ts = col_ts(path, &headers[loc.ts], batch.column(loc.ts))?;
+    let mut cols: Vec<Option<Vec<f64>>> = Vec::with_capacity(5);
+    for (k, i) in loc.values.iter().enumerate() {
+        cols.push(match i {
+            Some(i) => Some(col_f64(path, VALUE_NAMES[k], batch.column(*i))?),
+            None => None,
+        });
+    }
+    let labels = match loc.label {
+        Some(i) => Some(col_f64(path, "label", batch.column(i))?),
+        None => None,
+    };
+    for (r, ts_r) in ts.into_iter().enumerate().take(n) {
+        *row += 1;
+        let v = |k: usize| -> Result<f64, RejectReason> {
+            match &cols[k] {
+                Some(c) if k == 3 && c[r].is_nan() => Err(RejectReason::Missing {
+                    field: "close".into(),
+                }),
+                Some(c) => Ok(c[r]),
+                None => Ok(f64::NAN),
+            }
+        };
+        let label = labels.as_ref().map(|l| {
+            let x = l[r];
+            if x.is_finite() && (0.0..18.0).contains(&x) && x.fract() == 0.0 {
+                Ok(x as u8)
+            } else {
+                Err(RejectReason::Unparseable {
+                    field: "label".into(),
+                    value: x.to_string(),
+                })
+            }
+        });
+        each(
+            *row,
+            RawRow {
+                symbol: loc
+                    .symbol
+                    .and_then(|i| col_str(batch.column(i), r))
+                    .unwrap_or_default(),
+                ts: ts_r,
+                vals: [v(0), v(1), v(2), v(3), v(4)],
+                label,
+            },
+        );
+    }
+    Ok(())
+}
+
+/// One row of an ingest body, parsed but not yet validated.
+#[derive(Debug, Clone)]
+pub struct ParsedRow {
+    /// Row number (1-based, as in files).
+    pub row: usize,
+    /// Instrument (empty when the body has no symbol column).
+    pub symbol: String,
+    /// The bar, or why the row could not be parsed.
+    pub bar: Result<Bar, RejectReason>,
+}
+
+/// Parse an Arrow IPC body (stream or file format) of bars; `what` names the source in errors.
+pub fn read_arrow_ipc(bytes: &[u8], what: &Path) -> Result<Vec<ParsedRow>, IoError> {
+    let fmt = |e: arrow::error::ArrowError| IoError::Format {
+        path: what.to_path_buf(),
+        message: e.to_string(),
+    };
+    let batches: Vec<arrow::record_batch::RecordBatch> = if bytes.starts_with(b"ARROW1") {
+        let r = arrow::ipc::reader::FileReader::try_new(std::io::Cursor::new(bytes), None)
+            .map_err(fmt)?;
+        r.collect::<Result<_, _>>().map_err(fmt)?
+    } else {
+        let r = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)
+            .map_err(fmt)?;
+        r.collect::<Result<_, _>>().map_err(fmt)?
+    };
+    let Some(first) = batches.first() else {
+        return Ok(Vec::new());
+    };
+    let headers: Vec<String> = first
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let loc = Columns::locate(what, &headers, None)?;
+    let mut out = Vec::new();
+    let mut row = 0usize;
+    for b in &batches {
+        batch_rows(what, &headers, &loc, b, &mut row, &mut |row, r| {
+            out.push(ParsedRow {
+                row,
+                symbol: r.symbol.to_string(),
+                bar: r.parse().map(|x| x.0),
+            })
+        })?;
+    }
+    Ok(out)
 }

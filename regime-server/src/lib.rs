@@ -1,5 +1,15 @@
-//! `regime-server`: the `regime` binary's library — file I/O and the batch commands
-//! (`detect`, `evaluate`, `generate`). The HTTP service (`regime serve`) comes with its issue.
+//! `regime-server`: the `regime` binary's library — file I/O, the batch commands
+//! (`detect`, `evaluate`, `generate`, `export`), and the HTTP service (`regime serve`):
+//! config, engine, store, routes, feeds, logs.
 
 pub mod commands;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod feeds;
 pub mod io;
+pub mod logs;
+pub mod routes;
+pub mod serve;
+pub mod state;
+pub mod store;

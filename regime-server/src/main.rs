@@ -4,6 +4,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use regime_core::pipeline::PipelineConfig;
 use regime_server::commands::{self, Mode};
+use regime_server::config::Config;
+use regime_server::serve;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -30,8 +32,39 @@ enum BackendArg {
     Wgpu,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    Parquet,
+    Csv,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
+    /// Run the service (HTTP API, feeds, store). Runs with no config at all.
+    Serve {
+        /// config.yaml (SPEC §6); defaults when absent.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Listen address, overrides server.bind.
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Check a config file against the schema; every problem is listed with its key path.
+    ValidateConfig {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Write regime_history to a file HeavyDB's COPY FROM loads (or Parquet).
+    Export {
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ExportFormat,
+        /// Output file (default regime_history.csv / .parquet).
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// config.yaml naming the store; defaults when absent.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Detect regimes for every bar of a CSV/Parquet file (multi-symbol, in parallel).
     Detect {
         #[arg(long)]
@@ -76,9 +109,62 @@ enum Cmd {
     },
 }
 
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     let cfg = PipelineConfig::default();
     match cli.cmd {
+        Cmd::Serve { config, bind } => {
+            let opts = serve::ServeOptions {
+                config,
+                bind,
+                dry_run: env_flag("DRY_RUN"),
+                safe_mode: env_flag("SAFE_MODE"),
+            };
+            if opts.dry_run {
+                println!("{}", serve::dry_run(&opts)?);
+                return Ok(());
+            }
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(serve::run(opts))?;
+        }
+        Cmd::ValidateConfig { file } => {
+            let c = Config::load(&file)?;
+            println!(
+                "{}: valid (storage {:?}, {} workers, {} API keys, {} replay feeds)",
+                file.display(),
+                c.storage.kind,
+                c.performance.max_workers,
+                c.auth.keys.len(),
+                c.feeds.replay.len()
+            );
+        }
+        Cmd::Export {
+            format,
+            output,
+            config,
+        } => {
+            let c = match &config {
+                Some(p) => Config::load(p)?,
+                None => Config::default(),
+            };
+            let output = output.unwrap_or_else(|| match format {
+                ExportFormat::Csv => "regime_history.csv".into(),
+                ExportFormat::Parquet => "regime_history.parquet".into(),
+            });
+            let t = std::time::Instant::now();
+            let n = commands::export(&c.storage, &output)?;
+            eprintln!(
+                "exported {n} rows in {:.2} s -> {}",
+                t.elapsed().as_secs_f64(),
+                output.display()
+            );
+        }
         Cmd::Detect {
             input,
             output,

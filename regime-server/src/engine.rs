@@ -1,0 +1,750 @@
+//! The service's detection engine: a bounded ingest queue, `max_workers` detection threads
+//! with symbols sharded across them (one causal [`SymbolPipeline`] per symbol), and one
+//! store-writer thread that commits rows in batches and acknowledges each ingest batch only
+//! once its rows are committed (or, while the database is down, held in the bounded retry
+//! buffer, which is retried until the database is back).
+//!
+//! Readers never take a lock the workers hold while computing: the current regime of every
+//! symbol and the slower-moving insight (components, transitions, ensemble) are immutable
+//! snapshots swapped in with `arc-swap`.
+
+use crate::config::StorageConfig;
+use crate::store::{self, HistoryRow, Store, StoreError};
+use arc_swap::ArcSwap;
+use regime_core::bars::{Bar, BarValidator, RejectReason, SymbolQuality};
+use regime_core::pipeline::{ComponentStatus, PipelineConfig, SymbolPipeline, N_METHODS};
+use regime_core::regime::N_REGIMES;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// One bar to ingest, with where it came from (row index in the request or file).
+#[derive(Debug, Clone)]
+pub struct IngestRow {
+    /// Instrument (empty = the default symbol `"default"`).
+    pub symbol: String,
+    /// The bar.
+    pub bar: Bar,
+    /// Row number in the request (0-based) for error messages.
+    pub row: usize,
+}
+
+/// A rejected row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    /// Row number in the request (0-based).
+    pub row: usize,
+    /// Instrument.
+    pub symbol: String,
+    /// Reason key (SPEC §3 counts use it).
+    pub reason: String,
+    /// Readable message.
+    pub message: String,
+}
+
+/// What happened to one ingest batch.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// Bars detected and stored.
+    pub accepted: usize,
+    /// Bars rejected by validation.
+    pub rejected: usize,
+    /// The rejected rows.
+    pub errors: Vec<RowError>,
+    /// True once committed to the store; false while held in the retry buffer.
+    pub committed: bool,
+}
+
+/// Why a batch was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Busy {
+    /// The ingest queue is full (429).
+    QueueFull,
+    /// The store is down and its retry buffer is full (503).
+    StoreDown,
+    /// The engine is shutting down (503).
+    ShuttingDown,
+}
+
+/// The current regime of one symbol (what `/api/v1/regime/current` serves).
+#[derive(Debug, Clone)]
+pub struct Current {
+    /// Instrument.
+    pub symbol: String,
+    /// Last bar's timestamp (ms).
+    pub ts: i64,
+    /// The label.
+    pub row: HistoryRow,
+    /// Timestamp (ms) of the first bar of the current regime.
+    pub since: i64,
+    /// Bars in the current regime.
+    pub duration_bars: u64,
+    /// Wall-clock time the last bar arrived (ms since epoch).
+    pub arrived_ms: i64,
+}
+
+/// Slower-moving per-symbol state, published at most a few times a second.
+#[derive(Debug, Clone)]
+pub struct Insight {
+    /// Component snapshots of this symbol's pipeline.
+    pub components: Vec<ComponentStatus>,
+    /// Transition counts `[from][to]`.
+    pub transitions: Vec<[u64; N_REGIMES]>,
+    /// Ensemble weights `[dimension][method]`.
+    pub weights: [[f64; N_METHODS]; 3],
+    /// Per-method accuracy `[method][dimension]`.
+    pub method_accuracy: [[f64; 3]; N_METHODS],
+    /// Causal vs ex-post accuracy of the final label.
+    pub accuracy: Option<f64>,
+    /// Bars seen.
+    pub bars: u64,
+    /// Agreement: share of methods agreeing with the final label on the last bar, per dimension.
+    pub agreement: [f64; 3],
+}
+
+/// Counters and snapshots shared with the HTTP side.
+#[derive(Debug)]
+pub struct Shared {
+    /// Current regime per symbol.
+    pub current: ArcSwap<HashMap<String, Arc<Current>>>,
+    /// Insight per symbol.
+    pub insight: ArcSwap<HashMap<String, Arc<Insight>>>,
+    /// Data quality per symbol (validation counts of the workers).
+    pub quality: Mutex<BTreeMap<String, SymbolQuality>>,
+    /// Rows that failed to parse before reaching a worker: symbol -> reason -> count.
+    pub unparsed: Mutex<BTreeMap<String, BTreeMap<String, u64>>>,
+    /// Batches waiting for a worker.
+    pub queue_depth: AtomicUsize,
+    /// Queue capacity in batches.
+    pub queue_capacity: usize,
+    /// Bars detected since start.
+    pub detections: AtomicU64,
+    /// Rows committed since start.
+    pub stored_rows: AtomicU64,
+    /// Rows waiting in the retry buffer.
+    pub pending_rows: AtomicUsize,
+    /// Store reachable.
+    pub db_up: AtomicBool,
+    /// Bumped at every commit (history cache keys use it).
+    pub store_generation: AtomicU64,
+    /// First symbol seen (the default for `/regime/current`).
+    pub first_symbol: Mutex<Option<String>>,
+    /// Rows per store transaction (hot-reloadable).
+    pub batch_size: AtomicUsize,
+    /// Last store error.
+    pub last_store_error: Mutex<Option<String>>,
+    /// Sum of per-bar detection latency (ns) and count, for the mean.
+    pub detect_ns: AtomicU64,
+    /// Set when shutting down.
+    pub closing: AtomicBool,
+    /// Safe mode: critical components only (no model files, feeds off).
+    pub safe_mode: bool,
+}
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Detection workers.
+    pub workers: usize,
+    /// Queue capacity in batches.
+    pub queue_capacity: usize,
+    /// Rows per store transaction.
+    pub batch_size: usize,
+    /// Rows held while the store is down.
+    pub retry_buffer_rows: usize,
+    /// Pipeline settings for every symbol.
+    pub pipeline: PipelineConfig,
+    /// Model files go here (none in safe mode).
+    pub models_dir: Option<PathBuf>,
+    /// Safe mode.
+    pub safe_mode: bool,
+}
+
+struct Job {
+    rows: Vec<IngestRow>,
+    reply: Option<oneshot::Sender<Outcome>>,
+}
+
+struct WriteMsg {
+    rows: Vec<HistoryRow>,
+    outcome: Outcome,
+    reply: Option<oneshot::Sender<Outcome>>,
+}
+
+/// Starting the engine failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// Bad pipeline settings.
+    #[error(transparent)]
+    Core(#[from] regime_core::Error),
+    /// A thread could not be started.
+    #[error("starting a thread: {0}")]
+    Spawn(std::io::Error),
+}
+
+/// The running engine.
+#[derive(Debug)]
+pub struct Engine {
+    senders: Mutex<Option<Vec<SyncSender<Job>>>>,
+    /// Shared snapshots and counters.
+    pub shared: Arc<Shared>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+fn shard(symbol: &str, n: usize) -> usize {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    symbol.hash(&mut h);
+    (h.finish() % n as u64) as usize
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Engine {
+    /// Start the workers and the store writer. `store` is the writer's connection; `reopen`
+    /// makes a new one after the database comes back.
+    pub fn start(
+        cfg: EngineConfig,
+        store: Option<Box<dyn Store>>,
+        storage: StorageConfig,
+    ) -> Result<Engine, EngineError> {
+        cfg.pipeline.validate()?;
+        let workers = cfg.workers.max(1);
+        let shared = Arc::new(Shared {
+            current: ArcSwap::from_pointee(HashMap::new()),
+            insight: ArcSwap::from_pointee(HashMap::new()),
+            quality: Mutex::new(BTreeMap::new()),
+            unparsed: Mutex::new(BTreeMap::new()),
+            queue_depth: AtomicUsize::new(0),
+            queue_capacity: cfg.queue_capacity.max(1),
+            detections: AtomicU64::new(0),
+            stored_rows: AtomicU64::new(0),
+            pending_rows: AtomicUsize::new(0),
+            db_up: AtomicBool::new(store.is_some()),
+            store_generation: AtomicU64::new(0),
+            first_symbol: Mutex::new(None),
+            batch_size: AtomicUsize::new(cfg.batch_size.max(1)),
+            last_store_error: Mutex::new(None),
+            detect_ns: AtomicU64::new(0),
+            closing: AtomicBool::new(false),
+            safe_mode: cfg.safe_mode,
+        });
+        let (wtx, wrx) = mpsc::sync_channel::<WriteMsg>(64);
+        let mut threads = Vec::new();
+        {
+            let shared = shared.clone();
+            let retry = cfg.retry_buffer_rows;
+            threads.push(
+                std::thread::Builder::new()
+                    .name("store-writer".into())
+                    .spawn(move || writer_loop(wrx, store, storage, shared, retry))
+                    .map_err(EngineError::Spawn)?,
+            );
+        }
+        let mut senders = Vec::new();
+        for w in 0..workers {
+            // each worker's channel can hold the whole queue: the global reservation in
+            // `try_submit` is what bounds it, so a reserved send never fails
+            let (tx, rx) = mpsc::sync_channel::<Job>(shared.queue_capacity);
+            senders.push(tx);
+            let shared = shared.clone();
+            let wtx = wtx.clone();
+            let cfg = cfg.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("detect-{w}"))
+                    .spawn(move || worker_loop(rx, wtx, shared, cfg))
+                    .map_err(EngineError::Spawn)?,
+            );
+        }
+        Ok(Engine {
+            senders: Mutex::new(Some(senders)),
+            shared,
+            threads: Mutex::new(threads),
+        })
+    }
+
+    /// Queue a batch without waiting; one receiver per worker batch it was split into.
+    pub fn try_submit(
+        &self,
+        rows: Vec<IngestRow>,
+    ) -> Result<Vec<oneshot::Receiver<Outcome>>, Busy> {
+        self.submit_inner(rows, true, false)
+    }
+
+    /// Queue a batch, waiting for room (feeds); returns when queued.
+    pub fn submit_blocking(&self, rows: Vec<IngestRow>) -> Result<(), Busy> {
+        loop {
+            match self.submit_inner(rows.clone(), false, true) {
+                Err(Busy::QueueFull) | Err(Busy::StoreDown) => {
+                    if self.shared.closing.load(Ordering::Relaxed) {
+                        return Err(Busy::ShuttingDown);
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                other => return other.map(|_| ()),
+            }
+        }
+    }
+
+    fn submit_inner(
+        &self,
+        rows: Vec<IngestRow>,
+        want_reply: bool,
+        _blocking: bool,
+    ) -> Result<Vec<oneshot::Receiver<Outcome>>, Busy> {
+        let guard = self.senders.lock().map_err(|_| Busy::ShuttingDown)?;
+        let Some(senders) = guard.as_ref() else {
+            return Err(Busy::ShuttingDown);
+        };
+        let n = senders.len();
+        let mut parts: Vec<Vec<IngestRow>> = vec![Vec::new(); n];
+        for r in rows {
+            parts[shard(&r.symbol, n)].push(r);
+        }
+        let needed = parts.iter().filter(|p| !p.is_empty()).count();
+        if needed == 0 {
+            return Ok(Vec::new());
+        }
+        // reserve room for all parts at once: a batch is queued whole or not at all
+        let s = &self.shared;
+        let mut cur = s.queue_depth.load(Ordering::Acquire);
+        loop {
+            if cur + needed > s.queue_capacity {
+                let down =
+                    !s.db_up.load(Ordering::Relaxed) && s.pending_rows.load(Ordering::Relaxed) > 0;
+                return Err(if down {
+                    Busy::StoreDown
+                } else {
+                    Busy::QueueFull
+                });
+            }
+            match s.queue_depth.compare_exchange_weak(
+                cur,
+                cur + needed,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(x) => cur = x,
+            }
+        }
+        let mut out = Vec::new();
+        for (w, part) in parts.into_iter().enumerate() {
+            if part.is_empty() {
+                continue;
+            }
+            let (reply, rx) = if want_reply {
+                let (t, r) = oneshot::channel();
+                (Some(t), Some(r))
+            } else {
+                (None, None)
+            };
+            match senders[w].try_send(Job { rows: part, reply }) {
+                Ok(()) => out.extend(rx),
+                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                    s.queue_depth.fetch_sub(1, Ordering::AcqRel);
+                    return Err(Busy::ShuttingDown);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stop taking work, let the workers drain the queue and the writer flush, and wait.
+    pub fn shutdown(&self) {
+        self.shared.closing.store(true, Ordering::SeqCst);
+        if let Ok(mut g) = self.senders.lock() {
+            g.take();
+        }
+        let threads = match self.threads.lock() {
+            Ok(mut t) => std::mem::take(&mut *t),
+            Err(_) => Vec::new(),
+        };
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+struct SymbolState {
+    pipe: SymbolPipeline,
+    since_ts: i64,
+    last_id: Option<u8>,
+    last_insight: Option<Instant>,
+    saved_version: u64,
+    agreement: [f64; 3],
+}
+
+fn worker_loop(
+    rx: Receiver<Job>,
+    wtx: SyncSender<WriteMsg>,
+    shared: Arc<Shared>,
+    cfg: EngineConfig,
+) {
+    let mut symbols: HashMap<String, SymbolState> = HashMap::new();
+    let mut validator = BarValidator::new();
+    let hist = metrics::histogram!("regime_detection_latency_seconds");
+    let det_counter = metrics::counter!("regime_detection_total");
+    while let Ok(job) = rx.recv() {
+        shared.queue_depth.fetch_sub(1, Ordering::AcqRel);
+        let mut out = Outcome::default();
+        let mut rows = Vec::with_capacity(job.rows.len());
+        let mut touched: Vec<String> = Vec::new();
+        let arrived = now_ms();
+        let t_job = Instant::now();
+        for r in &job.rows {
+            let sym = if r.symbol.is_empty() {
+                "default"
+            } else {
+                r.symbol.as_str()
+            };
+            if let Err(reason) = validator.check(sym, &r.bar) {
+                out.rejected += 1;
+                out.errors.push(RowError {
+                    row: r.row,
+                    symbol: sym.to_string(),
+                    reason: reason.key().to_string(),
+                    message: reason.to_string(),
+                });
+                continue;
+            }
+            let st = match symbols.get_mut(sym) {
+                Some(s) => s,
+                None => {
+                    let pipe = match SymbolPipeline::new(cfg.pipeline.clone()) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            tracing::error!(symbol = sym, "pipeline: {e}");
+                            continue;
+                        }
+                    };
+                    if let Ok(mut f) = shared.first_symbol.lock() {
+                        f.get_or_insert_with(|| sym.to_string());
+                    }
+                    symbols.entry(sym.to_string()).or_insert(SymbolState {
+                        pipe,
+                        since_ts: r.bar.ts,
+                        last_id: None,
+                        last_insight: None,
+                        saved_version: 0,
+                        agreement: [f64::NAN; 3],
+                    })
+                }
+            };
+            let d = st.pipe.update(&r.bar);
+            let id = d.regime.id();
+            if st.last_id != Some(id) {
+                st.since_ts = d.ts;
+                st.last_id = Some(id);
+            }
+            let [v, t, s] = d.regime.indices();
+            let fin = [v as u8, t as u8, s as u8];
+            for (dim, a) in st.agreement.iter_mut().enumerate() {
+                let voters = d.methods.iter().filter(|m| m[dim] != u8::MAX);
+                let (n, agree) = voters.fold((0u32, 0u32), |(n, k), m| {
+                    (n + 1, k + (m[dim] == fin[dim]) as u32)
+                });
+                *a = if n > 0 {
+                    agree as f64 / n as f64
+                } else {
+                    f64::NAN
+                };
+            }
+            rows.push(HistoryRow {
+                ts: d.ts,
+                symbol: sym.to_string(),
+                regime_id: id,
+                volatility: v as u8,
+                trend: t as u8,
+                structure: s as u8,
+                confidence: d.confidence,
+                p_volatility: d.p_volatility,
+                p_trend: d.p_trend,
+                p_structure: d.p_structure,
+                model_version: d.model_version,
+            });
+            if touched.last().map(|x| x.as_str()) != Some(sym) && !touched.iter().any(|x| x == sym)
+            {
+                touched.push(sym.to_string());
+            }
+        }
+        out.accepted = rows.len();
+        if !rows.is_empty() {
+            let per_bar = t_job.elapsed().as_secs_f64() / rows.len() as f64;
+            hist.record(per_bar);
+            det_counter.increment(rows.len() as u64);
+            shared
+                .detections
+                .fetch_add(rows.len() as u64, Ordering::Relaxed);
+            shared.detect_ns.fetch_add(
+                (per_bar * 1e9 * rows.len() as f64) as u64,
+                Ordering::Relaxed,
+            );
+        }
+        publish(&shared, &mut symbols, &touched, &rows, arrived, &cfg);
+        if let Ok(mut q) = shared.quality.lock() {
+            let vq = validator.quality();
+            for sym in touched.iter().chain(out.errors.iter().map(|e| &e.symbol)) {
+                if let Some(v) = vq.get(sym) {
+                    q.insert(sym.clone(), v.clone());
+                }
+            }
+        }
+        let msg = WriteMsg {
+            rows,
+            outcome: out,
+            reply: job.reply,
+        };
+        if wtx.send(msg).is_err() {
+            tracing::error!("store writer stopped; worker exits");
+            return;
+        }
+    }
+}
+
+fn publish(
+    shared: &Shared,
+    symbols: &mut HashMap<String, SymbolState>,
+    touched: &[String],
+    rows: &[HistoryRow],
+    arrived: i64,
+    cfg: &EngineConfig,
+) {
+    if touched.is_empty() {
+        return;
+    }
+    // last row per touched symbol
+    let mut last: HashMap<&str, &HistoryRow> = HashMap::new();
+    for r in rows {
+        last.insert(r.symbol.as_str(), r);
+    }
+    let mut cur_updates = Vec::with_capacity(touched.len());
+    let mut ins_updates = Vec::new();
+    for sym in touched {
+        let (Some(st), Some(r)) = (symbols.get_mut(sym), last.get(sym.as_str())) else {
+            continue;
+        };
+        metrics::gauge!("regime_current", "symbol" => sym.clone()).set(r.regime_id as f64);
+        metrics::gauge!("regime_confidence", "symbol" => sym.clone()).set(r.confidence);
+        cur_updates.push(Arc::new(Current {
+            symbol: sym.clone(),
+            ts: r.ts,
+            row: (*r).clone(),
+            since: st.since_ts,
+            duration_bars: st.pipe.current_duration(),
+            arrived_ms: arrived,
+        }));
+        let due = st
+            .last_insight
+            .is_none_or(|t| t.elapsed() >= Duration::from_millis(250));
+        if due {
+            st.last_insight = Some(Instant::now());
+            ins_updates.push((sym.clone(), Arc::new(insight_of(&st.pipe, st.agreement))));
+        }
+        if let Some(dir) = &cfg.models_dir {
+            let v = st.pipe.hmm().model_version();
+            if v != st.saved_version && st.pipe.hmm().params().is_some() {
+                st.saved_version = v;
+                match crate::commands::save_model(
+                    dir,
+                    sym,
+                    &st.pipe,
+                    std::path::Path::new("service"),
+                ) {
+                    Ok(p) => {
+                        tracing::info!(target: "regime_server::models", symbol = %sym, version = v, "model saved to {}", p.display())
+                    }
+                    Err(e) => {
+                        tracing::error!(target: "regime_server::models", symbol = %sym, "model save failed: {e}")
+                    }
+                }
+            }
+        }
+    }
+    shared.current.rcu(|m| {
+        let mut m = HashMap::clone(m);
+        for c in &cur_updates {
+            m.insert(c.symbol.clone(), c.clone());
+        }
+        m
+    });
+    if !ins_updates.is_empty() {
+        shared.insight.rcu(|m| {
+            let mut m = HashMap::clone(m);
+            for (s, i) in &ins_updates {
+                m.insert(s.clone(), i.clone());
+            }
+            m
+        });
+    }
+}
+
+fn insight_of(p: &SymbolPipeline, agreement: [f64; 3]) -> Insight {
+    Insight {
+        components: p.components(),
+        transitions: p.transition_counts().to_vec(),
+        weights: p.ensemble_weights(),
+        method_accuracy: p.method_accuracy(),
+        accuracy: p.regime_accuracy(),
+        bars: p.hmm().n(),
+        agreement,
+    }
+}
+
+fn writer_loop(
+    rx: Receiver<WriteMsg>,
+    mut store: Option<Box<dyn Store>>,
+    storage: StorageConfig,
+    shared: Arc<Shared>,
+    retry_rows: usize,
+) {
+    let db_gauge = metrics::gauge!("regime_db_up");
+    db_gauge.set(if store.is_some() { 1.0 } else { 0.0 });
+    // rows not yet committed, and the acknowledgements that wait for them
+    let mut pending: Vec<HistoryRow> = Vec::new();
+    let mut waiting: Vec<(Outcome, oneshot::Sender<Outcome>)> = Vec::new();
+    let mut last_try = Instant::now() - Duration::from_secs(10);
+    let mut disconnected = false;
+    let mut gave_up_at: Option<Instant> = None;
+    loop {
+        let batch = shared.batch_size.load(Ordering::Relaxed).max(1);
+        // 1. gather: block when idle; while rows wait for a dead store, poll so retries run,
+        //    and stop taking more once the retry buffer is full (workers then block, the
+        //    queue fills, and ingest answers 503)
+        if pending.len() < retry_rows && !disconnected {
+            let got = if pending.is_empty() && waiting.is_empty() {
+                rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+            } else {
+                rx.recv_timeout(Duration::from_millis(200))
+            };
+            match got {
+                Ok(m) => {
+                    take(m, &mut pending, &mut waiting);
+                    while pending.len() < batch {
+                        match rx.try_recv() {
+                            Ok(m) => take(m, &mut pending, &mut waiting),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => disconnected = true,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+        } else if !pending.is_empty() {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        shared.pending_rows.store(pending.len(), Ordering::Relaxed);
+        if pending.is_empty() {
+            // rejected-only batches: nothing to write
+            for (o, tx) in waiting.drain(..) {
+                let _ = tx.send(Outcome {
+                    committed: true,
+                    ..o
+                });
+            }
+            if disconnected {
+                break;
+            }
+            continue;
+        }
+        // 2. make sure there is a connection (reconnect at most once a second)
+        if store.is_none() && last_try.elapsed() >= Duration::from_secs(1) {
+            last_try = Instant::now();
+            match store::open(&storage) {
+                Ok(s) => {
+                    tracing::warn!(target: "regime_server::store", "store reconnected; writing {} buffered rows", pending.len());
+                    store = Some(s);
+                }
+                Err(e) => note_err(&shared, &e),
+            }
+        }
+        // 3. write everything pending in one transaction
+        let result = match store.as_mut() {
+            Some(s) => s.insert(&pending),
+            None => Err(StoreError::Corrupt("not connected".into())),
+        };
+        match result {
+            Ok(()) => {
+                shared
+                    .stored_rows
+                    .fetch_add(pending.len() as u64, Ordering::Relaxed);
+                pending.clear();
+                shared.pending_rows.store(0, Ordering::Relaxed);
+                shared.store_generation.fetch_add(1, Ordering::Release);
+                if !shared.db_up.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(target: "regime_server::store", "store is back up");
+                }
+                db_gauge.set(1.0);
+                for (o, tx) in waiting.drain(..) {
+                    let _ = tx.send(Outcome {
+                        committed: true,
+                        ..o
+                    });
+                }
+            }
+            Err(e) => {
+                if store.is_some() {
+                    note_err(&shared, &e);
+                    store = None;
+                    last_try = Instant::now();
+                }
+                shared.db_up.store(false, Ordering::Relaxed);
+                db_gauge.set(0.0);
+                // acknowledged as buffered: the rows stay in `pending` and are retried
+                for (o, tx) in waiting.drain(..) {
+                    let _ = tx.send(Outcome {
+                        committed: false,
+                        ..o
+                    });
+                }
+                if disconnected {
+                    let t0 = *gave_up_at.get_or_insert_with(Instant::now);
+                    if t0.elapsed() > Duration::from_secs(10) {
+                        tracing::error!(target: "regime_server::store", "shutting down with {} rows not written: store unreachable for 10 s", pending.len());
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn take(
+    m: WriteMsg,
+    pending: &mut Vec<HistoryRow>,
+    waiting: &mut Vec<(Outcome, oneshot::Sender<Outcome>)>,
+) {
+    pending.extend(m.rows);
+    if let Some(tx) = m.reply {
+        waiting.push((m.outcome, tx));
+    }
+}
+
+fn note_err(shared: &Shared, e: &StoreError) {
+    tracing::error!(target: "regime_server::store", "store write failed: {e}");
+    if let Ok(mut l) = shared.last_store_error.lock() {
+        *l = Some(e.to_string());
+    }
+}
+
+/// Count rows that failed to parse (before the engine saw them) in the data-quality table.
+pub fn count_unparsed(shared: &Shared, symbol: &str, reason: &RejectReason) {
+    if let Ok(mut q) = shared.unparsed.lock() {
+        *q.entry(symbol.to_string())
+            .or_default()
+            .entry(reason.key().to_string())
+            .or_insert(0) += 1;
+    }
+}

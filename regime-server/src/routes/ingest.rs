@@ -1,0 +1,245 @@
+//! `POST /api/v1/bars`: JSON rows or an Arrow IPC body. Answers 202 once the batch's rows are
+//! committed to the store (or held in the store's retry buffer while it is down), with
+//! accepted/rejected counts and the rejected rows; 400 when nothing is valid; 429/503 with
+//! `Retry-After` when the queue is full — never a silent drop.
+
+use crate::engine::{count_unparsed, Busy, IngestRow, Outcome, RowError};
+use crate::error::AppError;
+use crate::io::{parse_timestamp, read_arrow_ipc, ParsedRow};
+use crate::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use regime_core::bars::{Bar, RejectReason};
+use serde_json::{json, Value};
+use std::path::Path;
+
+/// Rejected rows listed in one answer (the counts cover all of them).
+const MAX_LISTED_ERRORS: usize = 100;
+
+fn num(
+    obj: &serde_json::Map<String, Value>,
+    field: &'static str,
+    required: bool,
+) -> Result<f64, RejectReason> {
+    match obj.get(field) {
+        None | Some(Value::Null) if required => Err(RejectReason::Missing {
+            field: field.to_string(),
+        }),
+        None | Some(Value::Null) => Ok(f64::NAN),
+        Some(Value::Number(n)) => n.as_f64().ok_or(RejectReason::NonFinite { field }),
+        Some(Value::String(s)) => match s.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(v),
+            Ok(_) => Err(RejectReason::NonFinite { field }),
+            Err(_) => Err(RejectReason::Unparseable {
+                field: field.to_string(),
+                value: s.clone(),
+            }),
+        },
+        Some(other) => Err(RejectReason::Unparseable {
+            field: field.to_string(),
+            value: other.to_string(),
+        }),
+    }
+}
+
+fn json_row(row: usize, v: &Value) -> ParsedRow {
+    let Some(obj) = v.as_object() else {
+        return ParsedRow {
+            row,
+            symbol: String::new(),
+            bar: Err(RejectReason::Unparseable {
+                field: "row".into(),
+                value: v.to_string(),
+            }),
+        };
+    };
+    let symbol = obj
+        .get("symbol")
+        .and_then(|s| s.as_str())
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let bar = (|| {
+        let tsv = ["timestamp", "ts", "time", "datetime", "date"]
+            .iter()
+            .find_map(|k| obj.get(*k))
+            .ok_or(RejectReason::Missing {
+                field: "timestamp".into(),
+            })?;
+        let ts = match tsv {
+            Value::String(s) => parse_timestamp(s),
+            Value::Number(n) => n.as_i64().and_then(|i| parse_timestamp(&i.to_string())),
+            _ => None,
+        }
+        .ok_or_else(|| RejectReason::Unparseable {
+            field: "timestamp".into(),
+            value: tsv
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| tsv.to_string()),
+        })?;
+        Ok(Bar::new(
+            ts,
+            num(obj, "open", false)?,
+            num(obj, "high", false)?,
+            num(obj, "low", false)?,
+            num(obj, "close", true)?,
+            num(obj, "volume", false)?,
+        ))
+    })();
+    ParsedRow { row, symbol, bar }
+}
+
+fn parse_json(bytes: &[u8]) -> Result<Vec<ParsedRow>, AppError> {
+    let v: Value = serde_json::from_slice(bytes)
+        .map_err(|e| AppError::bad_request(format!("request body is not valid JSON: {e}")))?;
+    let rows = match &v {
+        Value::Array(a) => a.as_slice(),
+        Value::Object(o) => match o.get("bars") {
+            Some(Value::Array(a)) => a.as_slice(),
+            Some(_) => {
+                return Err(AppError::bad_request(
+                    "\"bars\" must be a list of bar objects",
+                ))
+            }
+            None => std::slice::from_ref(&v),
+        },
+        _ => {
+            return Err(AppError::bad_request(
+                "expected a list of bars, {\"bars\": [...]}, or one bar object",
+            ))
+        }
+    };
+    Ok(rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| json_row(i + 1, r))
+        .collect())
+}
+
+fn error_json(e: &RowError) -> Value {
+    json!({"row": e.row, "symbol": e.symbol, "reason": e.reason, "message": e.message})
+}
+
+pub(crate) async fn bars(State(st): State<AppState>, req: Request) -> Result<Response, AppError> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_ascii_lowercase();
+    let limit = st.config.load().server.max_body_bytes;
+    let bytes = axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| {
+            AppError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("request body over server.max_body_bytes = {limit} bytes; split the batch"),
+            )
+        })?;
+    let parsed = if ct.starts_with("application/vnd.apache.arrow")
+        || ct.starts_with("application/x-arrow")
+    {
+        read_arrow_ipc(&bytes, Path::new("request body"))
+            .map_err(|e| AppError::bad_request(format!("Arrow IPC: {e}")))?
+    } else if ct.starts_with("application/json") || ct.is_empty() {
+        parse_json(&bytes)?
+    } else {
+        return Err(AppError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "Content-Type {ct:?}: send application/json or application/vnd.apache.arrow.stream"
+            ),
+        ));
+    };
+    if parsed.is_empty() {
+        return Err(AppError::bad_request("no bars in the request body"));
+    }
+    let mut errors = Vec::new();
+    let mut rows = Vec::with_capacity(parsed.len());
+    for p in parsed {
+        let sym = if p.symbol.is_empty() {
+            "default".to_string()
+        } else {
+            p.symbol
+        };
+        match p.bar {
+            Ok(bar) => rows.push(IngestRow {
+                symbol: sym,
+                bar,
+                row: p.row,
+            }),
+            Err(reason) => {
+                count_unparsed(&st.engine.shared, &sym, &reason);
+                errors.push(RowError {
+                    row: p.row,
+                    symbol: sym,
+                    reason: reason.key().to_string(),
+                    message: reason.to_string(),
+                });
+            }
+        }
+    }
+    let mut total = Outcome {
+        committed: true,
+        ..Default::default()
+    };
+    if !rows.is_empty() {
+        let waits = st.engine.try_submit(rows).map_err(|b| match b {
+            Busy::QueueFull => AppError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "queue_full",
+                "ingest queue is full; retry after the Retry-After delay",
+            )
+            .retry_after(1),
+            Busy::StoreDown => AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the store is down and its retry buffer is full; retry later",
+            )
+            .retry_after(5),
+            Busy::ShuttingDown => AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "the service is shutting down",
+            )
+            .retry_after(5),
+        })?;
+        for w in waits {
+            let o = w
+                .await
+                .map_err(|_| AppError::internal("a detection worker stopped"))?;
+            total.accepted += o.accepted;
+            total.rejected += o.rejected;
+            total.committed &= o.committed;
+            total.errors.extend(o.errors);
+        }
+    }
+    total.rejected += errors.len();
+    errors.extend(total.errors);
+    errors.sort_by_key(|e| e.row);
+    let body = json!({
+        "accepted": total.accepted,
+        "rejected": total.rejected,
+        "committed": total.committed,
+        "errors": errors.iter().take(MAX_LISTED_ERRORS).map(error_json).collect::<Vec<_>>(),
+        "errors_truncated": errors.len() > MAX_LISTED_ERRORS,
+    });
+    if total.accepted == 0 {
+        let first = errors
+            .first()
+            .map(|e| format!(" (first: row {}: {})", e.row, e.message))
+            .unwrap_or_default();
+        let b = json!({
+            "error": {"code": "no_valid_bars", "message": format!("no valid bars: {} rejected{first}", total.rejected)},
+            "rejected": total.rejected,
+            "errors": body["errors"],
+        });
+        return Ok((StatusCode::BAD_REQUEST, Json(b)).into_response());
+    }
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}

@@ -1,0 +1,441 @@
+//! `regime serve`: config, logs, store, engine, feeds, HTTP, signals (SPEC §6).
+//!
+//! SIGHUP reloads the hot-reloadable keys and logs the ones that need a restart; SIGTERM (and
+//! Ctrl-C) stops accepting connections, stops the feeds, drains the queue, flushes the store
+//! and returns, so the process exits 0. SIGUSR1 writes a memory report to the log directory.
+
+use crate::config::{Config, ConfigError, HOT_RELOADABLE};
+use crate::engine::{Engine, EngineConfig};
+use crate::state::{dev_key, AppState, AuthTable, Inner, LogControl, ProcSample, ReadPool};
+use crate::store;
+use arc_swap::ArcSwap;
+use metrics_exporter_prometheus::PrometheusBuilder;
+use regime_core::pipeline::PipelineConfig;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// What `regime serve` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// `--config F`.
+    pub config: Option<PathBuf>,
+    /// `--bind ADDR:PORT` (overrides `server.bind`).
+    pub bind: Option<String>,
+    /// `DRY_RUN=1`: load and validate everything, start nothing.
+    pub dry_run: bool,
+    /// `SAFE_MODE=1`: critical components only.
+    pub safe_mode: bool,
+}
+
+/// Why the service could not start.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// Bad config.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Bad `--bind`.
+    #[error("--bind {0:?}: expected ADDR:PORT")]
+    Bind(String),
+    /// Listening failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// Address.
+        addr: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Logs could not be set up.
+    #[error("logging.dir: {0}")]
+    Logs(std::io::Error),
+    /// The metrics recorder could not be installed.
+    #[error("metrics: {0}")]
+    Metrics(String),
+    /// Engine start.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    /// A feed could not start.
+    #[error("feeds: {0}")]
+    Feed(#[from] crate::feeds::FeedError),
+    /// The store was unreachable in a dry run.
+    #[error("storage: {0}")]
+    Store(#[from] store::StoreError),
+    /// Serving failed.
+    #[error("server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Load the config (defaults when no path), apply `--bind`.
+pub fn load_config(opts: &ServeOptions) -> Result<Config, ServeError> {
+    let mut cfg = match &opts.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    if let Some(b) = &opts.bind {
+        if b.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ServeError::Bind(b.clone()));
+        }
+        cfg.server.bind = b.clone();
+    }
+    Ok(cfg)
+}
+
+fn pipeline_config(cfg: &Config) -> PipelineConfig {
+    PipelineConfig {
+        confidence_threshold: cfg.regime.confidence_threshold,
+        feedback_lag: cfg.regime.feedback_lag,
+        ensemble_learning_rate: cfg.regime.ensemble_learning_rate,
+        ..PipelineConfig::default()
+    }
+}
+
+/// `DRY_RUN=1`: validate the config, the pipeline settings, the store connection and the feed
+/// files; start nothing. Returns a summary.
+pub fn dry_run(opts: &ServeOptions) -> Result<String, ServeError> {
+    let cfg = load_config(opts)?;
+    pipeline_config(&cfg)
+        .validate()
+        .map_err(crate::engine::EngineError::from)?;
+    let mut s = store::open(&cfg.storage)?;
+    let stats = s.stats()?;
+    for r in &cfg.feeds.replay {
+        crate::io::read_bars(&r.path, None).map_err(crate::feeds::FeedError::from)?;
+    }
+    Ok(format!(
+        "DRY_RUN: config {} valid; store {} reachable ({} rows); {} replay feed(s) readable; demo feed {}; would listen on {}",
+        opts.config
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "(defaults)".into()),
+        s.kind(),
+        stats.rows,
+        cfg.feeds.replay.len(),
+        if cfg.feeds.demo { "on" } else { "off" },
+        cfg.server.bind
+    ))
+}
+
+fn auth_table(cfg: &Config, dev: &Option<String>) -> AuthTable {
+    let mut keys = cfg.auth.keys.clone();
+    if keys.is_empty() {
+        if let Some(k) = dev {
+            keys.push(dev_key(k));
+        }
+    }
+    AuthTable::new(&keys)
+}
+
+/// Apply SIGHUP / `POST /admin/reload`: re-read the file, swap in the hot-reloadable keys,
+/// report the ones that need a restart. A bad file changes nothing.
+pub fn reload(st: &AppState) -> Result<Value, String> {
+    let Some(path) = &st.config_path else {
+        return Ok(
+            json!({"reloaded": false, "reason": "started without --config; nothing to reload"}),
+        );
+    };
+    let new = Config::load(path).map_err(|e| {
+        tracing::error!(target: "regime_server::config", "reload refused, running config kept: {e}");
+        e.to_string()
+    })?;
+    let old = st.config.load_full();
+    let restart = old.restart_needed(&new);
+    let mut merged = (*old).clone();
+    merged.auth = new.auth.clone();
+    merged.caching = new.caching.clone();
+    merged.logging.level = new.logging.level.clone();
+    merged.logging.components = new.logging.components.clone();
+    merged.regime.default_symbol = new.regime.default_symbol.clone();
+    merged.performance.batch_size = new.performance.batch_size;
+    if let Some(ctl) = &st.log_control {
+        ctl(&merged.logging, st.debug.load(Ordering::Relaxed))?;
+    }
+    st.auth.store(Arc::new(auth_table(&merged, &dev_secret())));
+    st.engine
+        .shared
+        .batch_size
+        .store(merged.performance.batch_size.max(1), Ordering::Relaxed);
+    if !merged.caching.enabled {
+        st.cache.clear();
+    }
+    st.config.store(Arc::new(merged));
+    st.reloads.fetch_add(1, Ordering::Relaxed);
+    if restart.is_empty() {
+        tracing::info!(target: "regime_server::config", "config reloaded from {}", path.display());
+    } else {
+        tracing::warn!(
+            target: "regime_server::config",
+            "config reloaded from {}; changed keys that need a restart (not applied): {}",
+            path.display(),
+            restart.join(", ")
+        );
+    }
+    Ok(json!({
+        "reloaded": true,
+        "applied": HOT_RELOADABLE,
+        "restart_required": restart,
+    }))
+}
+
+/// The development key (only used when the config has no keys): `REGIME_DEV_KEY` or one
+/// generated at start.
+fn dev_secret() -> Option<String> {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    Some(
+        KEY.get_or_init(|| {
+            std::env::var("REGIME_DEV_KEY")
+                .ok()
+                .filter(|k| !k.is_empty())
+                .unwrap_or_else(|| {
+                    use rand::Rng;
+                    let mut r = rand::rng();
+                    (0..32)
+                        .map(|_| format!("{:x}", r.random_range(0..16u8)))
+                        .collect()
+                })
+        })
+        .clone(),
+    )
+}
+
+fn memory_report(st: &AppState) -> Value {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    };
+    let sh = &st.engine.shared;
+    let symbols = sh.current.load().len();
+    let per_symbol = std::mem::size_of::<regime_core::pipeline::SymbolPipeline>();
+    json!({
+        "at": chrono::Utc::now().to_rfc3339(),
+        "allocator": "system (glibc malloc)",
+        "rss_bytes": field("VmRSS:"),
+        "peak_rss_bytes": field("VmHWM:"),
+        "data_bytes": field("VmData:"),
+        "threads": field("Threads:").map(|x| x / 1024),
+        "components": {
+            "symbol_pipelines": {"count": symbols, "inline_bytes_each": per_symbol},
+            "ingest_queue": {"batches": sh.queue_depth.load(Ordering::Relaxed), "capacity": sh.queue_capacity},
+            "store_retry_buffer": {"rows": sh.pending_rows.load(Ordering::Relaxed), "bytes_estimate": sh.pending_rows.load(Ordering::Relaxed) * std::mem::size_of::<store::HistoryRow>()},
+            "history_cache": {"entries": st.cache.len()},
+        },
+    })
+}
+
+fn write_memory_report(st: &AppState) {
+    let dir = st.config.load().logging.dir.clone();
+    let name = format!(
+        "memory-report-{}.json",
+        chrono::Utc::now().format("%Y%m%d-%H%M%S")
+    );
+    let path = dir.join(name);
+    let body = serde_json::to_string_pretty(&memory_report(st)).unwrap_or_default();
+    match std::fs::write(&path, body) {
+        Ok(()) => tracing::info!("SIGUSR1: memory report written to {}", path.display()),
+        Err(e) => tracing::error!("SIGUSR1: memory report {}: {e}", path.display()),
+    }
+}
+
+/// Periodic lines for `performance.log` (every 10 s) and `features.log` (every 60 s).
+async fn periodic_logs(st: AppState) {
+    let mut last = (Instant::now(), 0u64);
+    let mut tick = 0u64;
+    loop {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        tick += 1;
+        let sh = &st.engine.shared;
+        let det = sh.detections.load(Ordering::Relaxed);
+        let rate = (det - last.1) as f64 / last.0.elapsed().as_secs_f64();
+        last = (Instant::now(), det);
+        tracing::info!(
+            target: crate::logs::PERF_TARGET,
+            bars_per_s = format!("{rate:.1}"),
+            detections = det,
+            queue_depth = sh.queue_depth.load(Ordering::Relaxed),
+            requests = st.http.requests.load(Ordering::Relaxed),
+            p50_ms = st.http.quantile_ms(0.5).unwrap_or(0.0),
+            p99_ms = st.http.quantile_ms(0.99).unwrap_or(0.0),
+            rss_bytes = crate::state::rss_bytes().unwrap_or(0),
+            cpu_percent = format!("{:.1}", st.cpu_percent()),
+            db_up = sh.db_up.load(Ordering::Relaxed),
+            "performance"
+        );
+        if tick.is_multiple_of(6) {
+            let ins = sh.insight.load();
+            let mut syms: Vec<&String> = ins.keys().collect();
+            syms.sort();
+            for s in syms.into_iter().take(50) {
+                for c in ins[s].components.iter().filter(|c| {
+                    c.name == "adaptive_noise_filter" || c.name == "dynamic_boundary_optimizer"
+                }) {
+                    let d: serde_json::Map<String, Value> = c
+                        .details
+                        .iter()
+                        .map(|(k, v)| (k.clone(), crate::routes::detail_value(v)))
+                        .collect();
+                    let line = Value::Object(d).to_string();
+                    tracing::info!(target: crate::logs::FEATURES_TARGET, symbol = %s, component = c.name, "{line}");
+                }
+            }
+        }
+    }
+}
+
+/// Run the service until SIGTERM/Ctrl-C; returns after the queue is drained and the store flushed.
+pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
+    let cfg = load_config(&opts)?;
+    let log_control: LogControl = crate::logs::init(&cfg.logging).map_err(ServeError::Logs)?;
+    let prom = PrometheusBuilder::new()
+        .set_buckets(&[
+            0.000_001, 0.000_005, 0.000_01, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5,
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+        ])
+        .map_err(|e| ServeError::Metrics(e.to_string()))?
+        .install_recorder()
+        .map_err(|e| ServeError::Metrics(e.to_string()))?;
+    let safe_mode = opts.safe_mode;
+    tracing::info!(
+        "regime {} starting: config {}, store {:?}, workers {}, safe_mode {}",
+        env!("CARGO_PKG_VERSION"),
+        opts.config
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "(defaults, no file)".into()),
+        cfg.storage.kind,
+        cfg.performance.max_workers,
+        safe_mode
+    );
+    let writer = match store::open(&cfg.storage) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!(target: "regime_server::store", "store unreachable at start (running degraded, retrying): {e}");
+            None
+        }
+    };
+    let engine = Arc::new(Engine::start(
+        EngineConfig {
+            workers: cfg.performance.max_workers,
+            queue_capacity: cfg.performance.queue_capacity,
+            batch_size: cfg.performance.batch_size,
+            retry_buffer_rows: cfg.storage.retry_buffer_rows,
+            pipeline: pipeline_config(&cfg),
+            models_dir: (!safe_mode).then(|| cfg.regime.models_dir.clone()),
+            safe_mode,
+        },
+        writer,
+        cfg.storage.clone(),
+    )?);
+    let dev = dev_secret();
+    let table = auth_table(&cfg, &dev);
+    if cfg.auth.keys.is_empty() {
+        if let Some(k) = &dev {
+            // printed so a fresh install can ingest and use the admin routes at once
+            println!("development API key (all scopes; configure auth.keys for production): {k}");
+            tracing::warn!("no auth.keys configured: a development key with all scopes is active (printed on stdout)");
+        }
+    }
+    let stop_feeds = Arc::new(AtomicBool::new(false));
+    let feeds_paused = Arc::new(AtomicBool::new(false));
+    let feed_threads = if safe_mode {
+        tracing::warn!("SAFE_MODE=1: feeds, model files and non-critical components are off");
+        Vec::new()
+    } else {
+        crate::feeds::start(
+            &cfg.feeds,
+            engine.clone(),
+            cfg.performance.batch_size,
+            stop_feeds.clone(),
+            feeds_paused.clone(),
+        )?
+    };
+    let bind = cfg.server.bind.clone();
+    let state = AppState(Arc::new(Inner {
+        engine: engine.clone(),
+        readers: Arc::new(ReadPool::new(cfg.storage.clone())),
+        config: ArcSwap::from_pointee(cfg),
+        config_path: opts.config.clone(),
+        auth: ArcSwap::from_pointee(table),
+        limiter: Default::default(),
+        cache: Default::default(),
+        http: Default::default(),
+        started: Instant::now(),
+        prom,
+        proc_sample: Mutex::new(ProcSample {
+            at: Instant::now(),
+            cpu_s: crate::state::process_cpu_seconds().unwrap_or(0.0),
+            last_percent: 0.0,
+        }),
+        safe_mode,
+        reloads: AtomicU64::new(0),
+        feeds_paused,
+        debug: AtomicBool::new(false),
+        log_control: Some(log_control),
+        backend: "cpu",
+    }));
+    let listener = tokio::net::TcpListener::bind(&bind)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: bind.clone(),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(ServeError::Serve)?;
+    println!("regime serving on http://{local}");
+    tracing::info!("listening on {local}");
+    tokio::spawn(periodic_logs(state.clone()));
+
+    let shutdown = {
+        let st = state.clone();
+        async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut term), Ok(mut hup), Ok(mut usr1)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::hangup()),
+                signal(SignalKind::user_defined1()),
+            ) else {
+                tracing::error!("cannot install signal handlers; stop with Ctrl-C");
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            };
+            loop {
+                tokio::select! {
+                    _ = term.recv() => { tracing::info!("SIGTERM: draining"); break; }
+                    _ = tokio::signal::ctrl_c() => { tracing::info!("interrupt: draining"); break; }
+                    _ = hup.recv() => {
+                        if let Err(e) = reload(&st) { tracing::error!("SIGHUP reload failed: {e}"); }
+                    }
+                    _ = usr1.recv() => write_memory_report(&st),
+                }
+            }
+        }
+    };
+    let app = crate::routes::app(state.clone());
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    stop_feeds.store(true, Ordering::SeqCst);
+    let t = Instant::now();
+    let eng = engine.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        for f in feed_threads {
+            let _ = f.join();
+        }
+        eng.shutdown();
+    })
+    .await;
+    let sh = &engine.shared;
+    tracing::info!(
+        "stopped: queue drained and store flushed in {:.2} s ({} rows written, {} buffered and not written)",
+        t.elapsed().as_secs_f64(),
+        sh.stored_rows.load(Ordering::Relaxed),
+        sh.pending_rows.load(Ordering::Relaxed)
+    );
+    served.map_err(ServeError::Serve)
+}
