@@ -625,7 +625,9 @@ fn writer_loop(
         //    queue fills, and ingest answers 503)
         if pending.len() < retry_rows && !disconnected {
             let got = if pending.is_empty() && waiting.is_empty() {
-                rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+                // idle: wake every 2 s to check the store, so an outage shows in health
+                // (and `regime_db_up`) even when nothing is being written
+                rx.recv_timeout(IDLE_CHECK)
             } else {
                 rx.recv_timeout(Duration::from_millis(200))
             };
@@ -640,7 +642,12 @@ fn writer_loop(
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => disconnected = true,
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if pending.is_empty() && waiting.is_empty() {
+                        idle_check(&mut store, &storage, &shared, &db_gauge, &mut last_try);
+                        continue;
+                    }
+                }
             }
         } else if !pending.is_empty() {
             std::thread::sleep(Duration::from_millis(200));
@@ -721,6 +728,44 @@ fn writer_loop(
     }
 }
 
+/// How often an idle writer checks the store.
+const IDLE_CHECK: Duration = Duration::from_secs(2);
+
+/// Ping the store (or reconnect to it) while nothing is being written.
+fn idle_check(
+    store: &mut Option<Box<dyn Store>>,
+    storage: &StorageConfig,
+    shared: &Shared,
+    gauge: &metrics::Gauge,
+    last_try: &mut Instant,
+) {
+    match store.as_mut() {
+        Some(s) => {
+            if let Err(e) = s.ping() {
+                note_err(shared, &e);
+                *store = None;
+                *last_try = Instant::now();
+            }
+        }
+        None if last_try.elapsed() >= Duration::from_secs(1) => {
+            *last_try = Instant::now();
+            match store::open(storage) {
+                Ok(s) => {
+                    tracing::warn!(target: "regime_server::store", "store reconnected");
+                    *store = Some(s);
+                }
+                Err(e) => note_err(shared, &e),
+            }
+        }
+        None => {}
+    }
+    let up = store.is_some();
+    if shared.db_up.swap(up, Ordering::Relaxed) != up && up {
+        tracing::warn!(target: "regime_server::store", "store is back up");
+    }
+    gauge.set(if up { 1.0 } else { 0.0 });
+}
+
 fn take(
     m: WriteMsg,
     pending: &mut Vec<HistoryRow>,
@@ -733,9 +778,15 @@ fn take(
 }
 
 fn note_err(shared: &Shared, e: &StoreError) {
-    tracing::error!(target: "regime_server::store", "store write failed: {e}");
+    let msg = e.to_string();
     if let Ok(mut l) = shared.last_store_error.lock() {
-        *l = Some(e.to_string());
+        // one error line per distinct failure, not one per retry
+        if l.as_deref() != Some(msg.as_str()) || shared.db_up.load(Ordering::Relaxed) {
+            tracing::error!(target: "regime_server::store", "store error: {msg}");
+        } else {
+            tracing::debug!(target: "regime_server::store", "store still failing: {msg}");
+        }
+        *l = Some(msg);
     }
 }
 

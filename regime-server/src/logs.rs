@@ -52,8 +52,11 @@ impl RotatingFile {
         if let Some((f, _, _)) = slot.take() {
             let _ = f.sync_all();
         }
+        // the sequence number keeps two rotations within one millisecond apart
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S%.3f").to_string();
-        let rotated = PathBuf::from(format!("{}.{stamp}", self.path.display()));
+        let rotated = PathBuf::from(format!("{}.{stamp}-{seq}", self.path.display()));
         fs::rename(&self.path, &rotated)?;
         let f = OpenOptions::new()
             .create(true)
@@ -79,11 +82,14 @@ impl RotatingFile {
 
 fn gzip_and_remove(path: &Path) -> io::Result<()> {
     let gz = PathBuf::from(format!("{}.gz", path.display()));
+    let part = PathBuf::from(format!("{}.gz.part", path.display()));
     let mut input = File::open(path)?;
-    let out = File::create(&gz)?;
+    let out = File::create(&part)?;
     let mut enc = GzEncoder::new(out, flate2::Compression::default());
     io::copy(&mut input, &mut enc)?;
     enc.finish()?.sync_all()?;
+    // only complete archives carry the .gz name
+    fs::rename(&part, &gz)?;
     fs::remove_file(path)
 }
 
@@ -241,7 +247,9 @@ mod tests {
         let rf = RotatingFile::open(dir.path(), "system.log", 100, 30).unwrap();
         let mut w = &rf;
         for i in 0..10 {
-            writeln!(w, "line {i:03} of the log, about thirty").unwrap();
+            // one write per line, as the fmt layer does
+            w.write_all(format!("line {i:03} of the log, about thirty\n").as_bytes())
+                .unwrap();
         }
         // wait for the background compression of the rotated files
         let deadline = std::time::Instant::now() + Duration::from_secs(10);

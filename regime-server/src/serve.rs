@@ -313,7 +313,12 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
         cfg.performance.max_workers,
         safe_mode
     );
-    let writer = match store::open(&cfg.storage) {
+    // the synchronous PostgreSQL client must not run on a runtime thread
+    let storage = cfg.storage.clone();
+    let opened = tokio::task::spawn_blocking(move || store::open(&storage))
+        .await
+        .unwrap_or_else(|e| Err(store::StoreError::Corrupt(format!("store open task: {e}"))));
+    let writer = match opened {
         Ok(s) => Some(s),
         Err(e) => {
             tracing::error!(target: "regime_server::store", "store unreachable at start (running degraded, retrying): {e}");

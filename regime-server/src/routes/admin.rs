@@ -3,6 +3,7 @@
 use super::health::component_view;
 use crate::error::AppError;
 use crate::state::AppState;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::Json;
 use regime_core::pipeline::ALL_COMPONENTS;
@@ -24,33 +25,41 @@ pub(crate) async fn reload(State(st): State<AppState>) -> Result<Json<Value>, Ap
 /// (or a second call with it) starts the feeds again.
 pub(crate) async fn reduce_load(
     State(st): State<AppState>,
-    body: Option<Json<Value>>,
-) -> Json<Value> {
-    let resume = body
-        .as_ref()
-        .and_then(|b| b.get("resume"))
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let resume = flag(&body, "resume", false)?;
     st.feeds_paused.store(!resume, Ordering::SeqCst);
     st.cache.clear();
     tracing::warn!(target: "regime_server::admin", resume, "reduce_load: feeds {}", if resume { "resumed" } else { "paused" });
-    Json(json!({
+    Ok(Json(json!({
         "feeds_paused": !resume,
         "cache_cleared": true,
         "queue_depth": st.engine.shared.queue_depth.load(Ordering::Relaxed),
-    }))
+    })))
+}
+
+/// A boolean field of an optional JSON object body (empty body = default).
+fn flag(body: &[u8], key: &str, default: bool) -> Result<bool, AppError> {
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(default);
+    }
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| AppError::bad_request(format!("request body is not valid JSON: {e}")))?;
+    match v.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(AppError::bad_request(format!(
+            "{key} must be true or false, got {other}"
+        ))),
+    }
 }
 
 /// Turn debug logging on (or off with `{"enabled": false}`).
 pub(crate) async fn debug_enable(
     State(st): State<AppState>,
-    body: Option<Json<Value>>,
+    body: Bytes,
 ) -> Result<Json<Value>, AppError> {
-    let on = body
-        .as_ref()
-        .and_then(|b| b.get("enabled"))
-        .and_then(|v| v.as_bool())
-        .unwrap_or(true);
+    let on = flag(&body, "enabled", true)?;
     st.debug.store(on, Ordering::SeqCst);
     if let Some(ctl) = &st.log_control {
         ctl(&st.config.load().logging, on).map_err(AppError::internal)?;
