@@ -158,6 +158,10 @@ pub struct RegimeConfig {
     pub models_dir: PathBuf,
     /// Symbol answered by `/regime/current` with no `?symbol=` (default: first seen).
     pub default_symbol: Option<String>,
+    /// Seconds between saves of one symbol's model (it is also saved at shutdown).
+    pub model_save_interval_secs: u64,
+    /// Model files kept per symbol.
+    pub models_keep: usize,
 }
 
 /// `logging.*`
@@ -262,6 +266,8 @@ impl Default for Config {
                 ensemble_learning_rate: 0.01,
                 models_dir: "models".into(),
                 default_symbol: None,
+                model_save_interval_secs: 300,
+                models_keep: 5,
             },
             logging: LoggingConfig {
                 level: "info".into(),
@@ -291,7 +297,6 @@ pub const HOT_RELOADABLE: &[&str] = &[
     "logging.components",
     "auth",
     "caching",
-    "regime.confidence_threshold",
     "regime.default_symbol",
     "performance.batch_size",
 ];
@@ -632,6 +637,8 @@ impl Config {
                 "ensemble_learning_rate",
                 "models_dir",
                 "default_symbol",
+                "model_save_interval_secs",
+                "models_keep",
             ],
         ) {
             let r = &mut cfg.regime;
@@ -653,6 +660,15 @@ impl Config {
                 &mut r.ensemble_learning_rate,
             );
             c.path(&m, "regime", "models_dir", &mut r.models_dir);
+            c.uint(
+                &m,
+                "regime",
+                "model_save_interval_secs",
+                0,
+                86_400 * 7,
+                &mut r.model_save_interval_secs,
+            );
+            c.usize(&m, "regime", "models_keep", 1, 10_000, &mut r.models_keep);
             let mut s = String::new();
             if c.string(&m, "regime", "default_symbol", &mut s) {
                 r.default_symbol = Some(s);
@@ -872,13 +888,17 @@ impl Config {
         if self.performance.queue_capacity != new.performance.queue_capacity {
             out.push("performance.queue_capacity");
         }
-        if self.regime.feedback_lag != new.regime.feedback_lag
+        if self.regime.confidence_threshold != new.regime.confidence_threshold
+            || self.regime.feedback_lag != new.regime.feedback_lag
             || self.regime.ensemble_learning_rate != new.regime.ensemble_learning_rate
         {
-            out.push("regime (feedback_lag, ensemble_learning_rate)");
+            out.push("regime (confidence_threshold, feedback_lag, ensemble_learning_rate)");
         }
-        if self.regime.models_dir != new.regime.models_dir {
-            out.push("regime.models_dir");
+        if self.regime.models_dir != new.regime.models_dir
+            || self.regime.model_save_interval_secs != new.regime.model_save_interval_secs
+            || self.regime.models_keep != new.regime.models_keep
+        {
+            out.push("regime (models_dir, model_save_interval_secs, models_keep)");
         }
         if self.logging.dir != new.logging.dir
             || self.logging.keep_days != new.logging.keep_days

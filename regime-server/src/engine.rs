@@ -162,6 +162,10 @@ pub struct EngineConfig {
     pub pipeline: PipelineConfig,
     /// Model files go here (none in safe mode).
     pub models_dir: Option<PathBuf>,
+    /// A symbol's model is saved at most this often (and at shutdown).
+    pub model_save_every: Duration,
+    /// Model files kept per symbol (older versions are deleted).
+    pub models_keep: usize,
     /// Safe mode.
     pub safe_mode: bool,
 }
@@ -384,6 +388,8 @@ struct SymbolState {
     last_id: Option<u8>,
     last_insight: Option<Instant>,
     saved_version: u64,
+    last_save: Option<Instant>,
+    saved_files: std::collections::VecDeque<PathBuf>,
     agreement: [f64; 3],
 }
 
@@ -439,6 +445,8 @@ fn worker_loop(
                         last_id: None,
                         last_insight: None,
                         saved_version: 0,
+                        last_save: None,
+                        saved_files: Default::default(),
                         agreement: [f64::NAN; 3],
                     })
                 }
@@ -512,6 +520,12 @@ fn worker_loop(
             return;
         }
     }
+    // queue closed (shutdown): save every model that changed since its last save
+    if let Some(dir) = &cfg.models_dir {
+        for (sym, st) in symbols.iter_mut() {
+            maybe_save_model(dir, sym, st, Duration::ZERO, cfg.models_keep, true);
+        }
+    }
 }
 
 fn publish(
@@ -554,23 +568,7 @@ fn publish(
             ins_updates.push((sym.clone(), Arc::new(insight_of(&st.pipe, st.agreement))));
         }
         if let Some(dir) = &cfg.models_dir {
-            let v = st.pipe.hmm().model_version();
-            if v != st.saved_version && st.pipe.hmm().params().is_some() {
-                st.saved_version = v;
-                match crate::commands::save_model(
-                    dir,
-                    sym,
-                    &st.pipe,
-                    std::path::Path::new("service"),
-                ) {
-                    Ok(p) => {
-                        tracing::info!(target: "regime_server::models", symbol = %sym, version = v, "model saved to {}", p.display())
-                    }
-                    Err(e) => {
-                        tracing::error!(target: "regime_server::models", symbol = %sym, "model save failed: {e}")
-                    }
-                }
-            }
+            maybe_save_model(dir, sym, st, cfg.model_save_every, cfg.models_keep, false);
         }
     }
     shared.current.rcu(|m| {
@@ -588,6 +586,41 @@ fn publish(
             }
             m
         });
+    }
+}
+
+/// Save a symbol's model when its version changed and `every` has passed since the last
+/// save (or always, at shutdown); keep the newest `keep` files.
+fn maybe_save_model(
+    dir: &std::path::Path,
+    sym: &str,
+    st: &mut SymbolState,
+    every: Duration,
+    keep: usize,
+    shutdown: bool,
+) {
+    let v = st.pipe.hmm().model_version();
+    if v == st.saved_version || st.pipe.hmm().params().is_none() {
+        return;
+    }
+    if !shutdown && st.last_save.is_some_and(|t| t.elapsed() < every) {
+        return;
+    }
+    st.saved_version = v;
+    st.last_save = Some(Instant::now());
+    match crate::commands::save_model(dir, sym, &st.pipe, std::path::Path::new("service")) {
+        Ok(p) => {
+            tracing::info!(target: "regime_server::models", symbol = %sym, version = v, "model saved to {}", p.display());
+            st.saved_files.push_back(p);
+            while st.saved_files.len() > keep.max(1) {
+                if let Some(old) = st.saved_files.pop_front() {
+                    let _ = std::fs::remove_file(old);
+                }
+            }
+        }
+        Err(e) => {
+            tracing::error!(target: "regime_server::models", symbol = %sym, "model save failed: {e}")
+        }
     }
 }
 

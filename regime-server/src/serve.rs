@@ -333,6 +333,8 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
             retry_buffer_rows: cfg.storage.retry_buffer_rows,
             pipeline: pipeline_config(&cfg),
             models_dir: (!safe_mode).then(|| cfg.regime.models_dir.clone()),
+            model_save_every: Duration::from_secs(cfg.regime.model_save_interval_secs),
+            models_keep: cfg.regime.models_keep,
             safe_mode,
         },
         writer,

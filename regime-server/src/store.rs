@@ -171,6 +171,48 @@ fn regime_name(id: u8) -> &'static str {
 
 // ---------------------------------------------------------------- embedded (SQLite)
 
+/// Rows per multi-row `INSERT` (17 parameters each; SQLite allows 32,766).
+const ROWS_PER_INSERT: usize = 64;
+
+fn insert_sql(rows: usize) -> String {
+    let one = format!("({})", vec!["?"; 17].join(","));
+    format!(
+        "INSERT INTO regime_history ({COLUMNS}) VALUES {}",
+        vec![one; rows].join(",")
+    )
+}
+
+/// Snake names by regime id (borrowed as SQL parameters).
+fn regime_names() -> &'static [&'static str] {
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| (0..18u8).map(regime_name).collect())
+}
+
+/// The 17 parameters of one row, borrowed (no allocation per row).
+fn push_values<'a>(v: &mut Vec<&'a dyn rusqlite::ToSql>, r: &'a HistoryRow) {
+    let names = regime_names();
+    let name: &'a &'static str = names.get(r.regime_id as usize).unwrap_or(&"unknown");
+    v.extend([
+        &r.ts as &dyn rusqlite::ToSql,
+        &r.symbol,
+        &r.regime_id,
+        name,
+        &r.volatility,
+        &r.trend,
+        &r.structure,
+        &r.confidence,
+        &r.p_volatility[0],
+        &r.p_volatility[1],
+        &r.p_volatility[2],
+        &r.p_trend[0],
+        &r.p_trend[1],
+        &r.p_trend[2],
+        &r.p_structure[0],
+        &r.p_structure[1],
+        &r.model_version,
+    ]);
+}
+
 /// The embedded store: one SQLite file, WAL, fsync at every commit.
 #[derive(Debug)]
 pub struct Embedded {
@@ -255,32 +297,28 @@ impl Store for Embedded {
         };
         let tx = self.conn.transaction().map_err(sq)?;
         {
-            let mut st = tx
-                .prepare_cached(&format!(
-                    "INSERT INTO regime_history ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
-                ))
+            // many rows per statement: the per-statement cost of SQLite dominates single-row
+            // inserts of this 17-column table
+            let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
+            let mut many = tx
+                .prepare_cached(&insert_sql(ROWS_PER_INSERT))
                 .map_err(sq)?;
-            for r in rows {
-                st.execute(rusqlite::params![
-                    r.ts,
-                    r.symbol,
-                    r.regime_id,
-                    regime_name(r.regime_id),
-                    r.volatility,
-                    r.trend,
-                    r.structure,
-                    r.confidence,
-                    r.p_volatility[0],
-                    r.p_volatility[1],
-                    r.p_volatility[2],
-                    r.p_trend[0],
-                    r.p_trend[1],
-                    r.p_trend[2],
-                    r.p_structure[0],
-                    r.p_structure[1],
-                    r.model_version,
-                ])
-                .map_err(sq)?;
+            let mut vals: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(ROWS_PER_INSERT * 17);
+            for chunk in &mut chunks {
+                vals.clear();
+                for r in chunk {
+                    push_values(&mut vals, r);
+                }
+                many.execute(vals.as_slice()).map_err(sq)?;
+            }
+            let rest = chunks.remainder();
+            if !rest.is_empty() {
+                let mut one = tx.prepare_cached(&insert_sql(1)).map_err(sq)?;
+                for r in rest {
+                    vals.clear();
+                    push_values(&mut vals, r);
+                    one.execute(vals.as_slice()).map_err(sq)?;
+                }
             }
         }
         tx.commit().map_err(sq)

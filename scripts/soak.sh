@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Memory soak (issue 3): a fresh `regime serve` on loopback, mixed reads (wrk on current,
+# history, regimes) and paced Arrow IPC ingest for DURATION seconds; RSS sampled every 10 s.
+#   scripts/soak.sh [DURATION=600] [REGIME_BIN] [INGEST_LOAD_BIN]
+# Prints the RSS series and its spread after the first minute (warm-up: page cache, models).
+set -euo pipefail
+DUR="${1:-600}"
+BIN="${2:-target/release/regime}"
+LOAD="${3:-target/release/examples/ingest_load}"
+PORT="${SOAK_PORT:-18095}"
+DIR="$(mktemp -d)"
+cd "$DIR"
+printf 'performance: {max_workers: 2}\nfeeds: {demo: true}\n' > config.yaml
+REGIME_DEV_KEY=soak "$BIN" serve --config config.yaml --bind "127.0.0.1:$PORT" >out.txt 2>err.txt &
+PID=$!
+trap 'kill $PID 2>/dev/null || true' EXIT
+sleep 3
+"$LOAD" "127.0.0.1:$PORT" soak 1 2000 "$DUR" 30 15000 >ingest.txt 2>&1 &
+for p in /api/v1/regime/current /api/v1/regimes "/api/v1/regime/history?symbol=SYN000&limit=200"; do
+  wrk -t1 -c2 -d"${DUR}s" "http://127.0.0.1:$PORT$p" >"wrk_$(echo "$p" | tr '/?=&' '____').txt" 2>&1 &
+done
+: >rss.txt
+for ((t = 0; t <= DUR; t += 10)); do
+  echo "$t $(awk '/VmRSS/ {print $2}' /proc/$PID/status)" >>rss.txt
+  sleep 10
+done
+wait
+cat ingest.txt
+grep -h 'Requests/sec' wrk_*.txt || true
+awk '$1 >= 60 { if (min == "" || $2 < min) min = $2; if ($2 > max) max = $2; s += $2; n++ }
+     END { printf "RSS after warm-up (t >= 60 s): min %d KiB, max %d KiB, mean %d KiB, spread %.1f%% of mean\n", min, max, s/n, (max-min)/(s/n)*100 }' rss.txt
+echo "series (s KiB): $(tr '\n' ' ' <rss.txt)"
+echo "dir: $DIR"
