@@ -659,6 +659,15 @@ fn validate_config_and_dry_run() {
     ] {
         assert!(err.contains(p), "validate-config names {p}: {err}");
     }
+    // the production example config shipped in deploy/ is valid
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/config.example.yaml");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_regime"))
+        .arg("validate-config")
+        .arg(&example)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let good = dir.path().join("good.yaml");
     std::fs::write(
         &good,
