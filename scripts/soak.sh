@@ -16,18 +16,24 @@ PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT
 sleep 3
 "$LOAD" "127.0.0.1:$PORT" soak 1 2000 "$DUR" 30 15000 >ingest.txt 2>&1 &
+LOADERS=($!)
 for p in /api/v1/regime/current /api/v1/regimes "/api/v1/regime/history?symbol=SYN000&limit=200"; do
   wrk -t1 -c2 -d"${DUR}s" "http://127.0.0.1:$PORT$p" >"wrk_$(echo "$p" | tr '/?=&' '____').txt" 2>&1 &
+  LOADERS+=($!)
 done
 : >rss.txt
 for ((t = 0; t <= DUR; t += 10)); do
   echo "$t $(awk '/VmRSS/ {print $2}' /proc/$PID/status)" >>rss.txt
   sleep 10
 done
-wait
+wait "${LOADERS[@]}"
 cat ingest.txt
 grep -h 'Requests/sec' wrk_*.txt || true
-awk '$1 >= 60 { if (min == "" || $2 < min) min = $2; if ($2 > max) max = $2; s += $2; n++ }
-     END { printf "RSS after warm-up (t >= 60 s): min %d KiB, max %d KiB, mean %d KiB, spread %.1f%% of mean\n", min, max, s/n, (max-min)/(s/n)*100 }' rss.txt
+# warm-up: the first 2 minutes (page caches, pipelines, models); then compare the first and
+# the last third of the remaining samples (a leak shows as a rising mean)
+awk -v dur="$DUR" '$1 >= 120 { v[n++] = $2; if (min == "" || $2 < min) min = $2; if ($2 > max) max = $2; s += $2 }
+     END { k = int(n / 3); for (i = 0; i < k; i++) { a += v[i]; b += v[n - k + i] }
+           printf "RSS after warm-up (t >= 120 s): mean %d KiB, min %d, max %d (spread %.1f%% of mean); first-third mean %d KiB, last-third mean %d KiB (drift %+.1f%%)\n", s/n, min, max, (max-min)/(s/n)*100, a/k, b/k, (b-a)/a*100 }' rss.txt
 echo "series (s KiB): $(tr '\n' ' ' <rss.txt)"
+ls -la data/
 echo "dir: $DIR"

@@ -457,8 +457,8 @@ pub fn print_evaluation(v: &serde_json::Value) {
 /// `COPY regime_history FROM '…' WITH (header='true')` (timestamps `YYYY-MM-DD HH:MM:SS.fff`).
 pub fn export(storage: &crate::config::StorageConfig, output: &Path) -> Result<u64> {
     use crate::store::HistoryRow;
-    let mut store =
-        crate::store::open(storage).map_err(|e| CommandError::Argument(e.to_string()))?;
+    let mut store = crate::store::open(storage, crate::store::Role::Reader)
+        .map_err(|e| CommandError::Argument(e.to_string()))?;
     let mut w = io::TableWriter::create(output)?;
     let mut n = 0u64;
     let mut write_err: Option<io::IoError> = None;

@@ -121,6 +121,8 @@ pub struct StorageConfig {
     pub pool_size: usize,
     /// Rows held in memory while the database is down, before ingest answers 503.
     pub retry_buffer_rows: usize,
+    /// Fsynced file that keeps those rows across a crash.
+    pub spool_path: PathBuf,
 }
 
 /// `performance.*`
@@ -249,6 +251,7 @@ impl Default for Config {
                 url: String::new(),
                 pool_size: 4,
                 retry_buffer_rows: 1_000_000,
+                spool_path: "data/spool.jsonl".into(),
             },
             performance: PerformanceConfig {
                 max_workers: 4,
@@ -562,7 +565,14 @@ impl Config {
         if let Some(m) = sec(
             &mut c,
             "storage",
-            &["type", "path", "url", "pool_size", "retry_buffer_rows"],
+            &[
+                "type",
+                "path",
+                "url",
+                "pool_size",
+                "retry_buffer_rows",
+                "spool_path",
+            ],
         ) {
             let s = &mut cfg.storage;
             let mut t = String::new();
@@ -577,6 +587,7 @@ impl Config {
                 }
             }
             c.path(&m, "storage", "path", &mut s.path);
+            c.path(&m, "storage", "spool_path", &mut s.spool_path);
             c.string(&m, "storage", "url", &mut s.url);
             c.usize(&m, "storage", "pool_size", 1, 256, &mut s.pool_size);
             c.usize(

@@ -59,6 +59,8 @@ pub struct Outcome {
     pub errors: Vec<RowError>,
     /// True once committed to the store; false while held in the retry buffer.
     pub committed: bool,
+    /// While not committed: the rows are also in the fsynced spool (they survive a crash).
+    pub spooled: bool,
 }
 
 /// Why a batch was not queued.
@@ -158,6 +160,8 @@ pub struct EngineConfig {
     pub batch_size: usize,
     /// Rows held while the store is down.
     pub retry_buffer_rows: usize,
+    /// The spool that makes the retry buffer crash-safe (None: memory only).
+    pub spool_path: Option<PathBuf>,
     /// Pipeline settings for every symbol.
     pub pipeline: PipelineConfig,
     /// Model files go here (none in safe mode).
@@ -244,6 +248,16 @@ impl Engine {
             closing: AtomicBool::new(false),
             safe_mode: cfg.safe_mode,
         });
+        let (spool, spooled_rows) = match &cfg.spool_path {
+            Some(p) => {
+                let (sp, rows) = crate::spool::Spool::open(p).map_err(EngineError::Spawn)?;
+                if !rows.is_empty() {
+                    tracing::warn!(target: "regime_server::store", "spool {}: {} rows from an earlier run will be written to the store", p.display(), rows.len());
+                }
+                (Some(sp), rows)
+            }
+            None => (None, Vec::new()),
+        };
         let (wtx, wrx) = mpsc::sync_channel::<WriteMsg>(64);
         let mut threads = Vec::new();
         {
@@ -252,7 +266,9 @@ impl Engine {
             threads.push(
                 std::thread::Builder::new()
                     .name("store-writer".into())
-                    .spawn(move || writer_loop(wrx, store, storage, shared, retry))
+                    .spawn(move || {
+                        writer_loop(wrx, store, storage, shared, retry, spool, spooled_rows)
+                    })
                     .map_err(EngineError::Spawn)?,
             );
         }
@@ -642,15 +658,20 @@ fn writer_loop(
     storage: StorageConfig,
     shared: Arc<Shared>,
     retry_rows: usize,
+    mut spool: Option<crate::spool::Spool>,
+    from_spool: Vec<HistoryRow>,
 ) {
     let db_gauge = metrics::gauge!("regime_db_up");
     db_gauge.set(if store.is_some() { 1.0 } else { 0.0 });
-    // rows not yet committed, and the acknowledgements that wait for them
-    let mut pending: Vec<HistoryRow> = Vec::new();
+    // rows not yet committed (those of an earlier run's spool first), how many of them are
+    // already in the spool, and the acknowledgements that wait for them
+    let mut spooled = from_spool.len();
+    let mut pending: Vec<HistoryRow> = from_spool;
     let mut waiting: Vec<(Outcome, oneshot::Sender<Outcome>)> = Vec::new();
     let mut last_try = Instant::now() - Duration::from_secs(10);
     let mut disconnected = false;
     let mut gave_up_at: Option<Instant> = None;
+    let mut last_maintain = Instant::now();
     loop {
         let batch = shared.batch_size.load(Ordering::Relaxed).max(1);
         // 1. gather: block when idle; while rows wait for a dead store, poll so retries run,
@@ -702,7 +723,7 @@ fn writer_loop(
         // 2. make sure there is a connection (reconnect at most once a second)
         if store.is_none() && last_try.elapsed() >= Duration::from_secs(1) {
             last_try = Instant::now();
-            match store::open(&storage) {
+            match store::open(&storage, store::Role::Writer) {
                 Ok(s) => {
                     tracing::warn!(target: "regime_server::store", "store reconnected; writing {} buffered rows", pending.len());
                     store = Some(s);
@@ -723,6 +744,12 @@ fn writer_loop(
                 pending.clear();
                 shared.pending_rows.store(0, Ordering::Relaxed);
                 shared.store_generation.fetch_add(1, Ordering::Release);
+                if last_maintain.elapsed() >= MAINTAIN_EVERY {
+                    last_maintain = Instant::now();
+                    if let Some(Err(e)) = store.as_mut().map(|s| s.maintain()) {
+                        tracing::warn!(target: "regime_server::store", "store maintenance: {e}");
+                    }
+                }
                 if !shared.db_up.swap(true, Ordering::Relaxed) {
                     tracing::warn!(target: "regime_server::store", "store is back up");
                 }
@@ -742,17 +769,30 @@ fn writer_loop(
                 }
                 shared.db_up.store(false, Ordering::Relaxed);
                 db_gauge.set(0.0);
-                // acknowledged as buffered: the rows stay in `pending` and are retried
+                // the rows stay in `pending` and are retried; the spool makes them crash-safe
+                let mut safe = false;
+                if let Some(sp) = spool.as_mut() {
+                    match sp.append(&pending[spooled.min(pending.len())..]) {
+                        Ok(()) => {
+                            spooled = pending.len();
+                            safe = true;
+                        }
+                        Err(e) => {
+                            tracing::error!(target: "regime_server::store", "spool append failed, buffered rows are in memory only: {e}")
+                        }
+                    }
+                }
                 for (o, tx) in waiting.drain(..) {
                     let _ = tx.send(Outcome {
                         committed: false,
+                        spooled: safe,
                         ..o
                     });
                 }
                 if disconnected {
                     let t0 = *gave_up_at.get_or_insert_with(Instant::now);
                     if t0.elapsed() > Duration::from_secs(10) {
-                        tracing::error!(target: "regime_server::store", "shutting down with {} rows not written: store unreachable for 10 s", pending.len());
+                        tracing::error!(target: "regime_server::store", "shutting down with {} rows not written to the unreachable store ({} of them in the spool, written at the next start)", pending.len(), spooled.min(pending.len()));
                         break;
                     }
                 }
@@ -760,6 +800,9 @@ fn writer_loop(
         }
     }
 }
+
+/// How often the writer runs store maintenance (WAL reset of the embedded store).
+const MAINTAIN_EVERY: Duration = Duration::from_secs(30);
 
 /// How often an idle writer checks the store.
 const IDLE_CHECK: Duration = Duration::from_secs(2);
@@ -782,7 +825,7 @@ fn idle_check(
         }
         None if last_try.elapsed() >= Duration::from_secs(1) => {
             *last_try = Instant::now();
-            match store::open(storage) {
+            match store::open(storage, store::Role::Writer) {
                 Ok(s) => {
                     tracing::warn!(target: "regime_server::store", "store reconnected");
                     *store = Some(s);

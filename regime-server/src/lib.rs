@@ -11,5 +11,6 @@ pub mod io;
 pub mod logs;
 pub mod routes;
 pub mod serve;
+pub mod spool;
 pub mod state;
 pub mod store;

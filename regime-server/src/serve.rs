@@ -100,7 +100,7 @@ pub fn dry_run(opts: &ServeOptions) -> Result<String, ServeError> {
     pipeline_config(&cfg)
         .validate()
         .map_err(crate::engine::EngineError::from)?;
-    let mut s = store::open(&cfg.storage)?;
+    let mut s = store::open(&cfg.storage, store::Role::Reader)?;
     let stats = s.stats()?;
     for r in &cfg.feeds.replay {
         crate::io::read_bars(&r.path, None).map_err(crate::feeds::FeedError::from)?;
@@ -315,7 +315,7 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
     );
     // the synchronous PostgreSQL client must not run on a runtime thread
     let storage = cfg.storage.clone();
-    let opened = tokio::task::spawn_blocking(move || store::open(&storage))
+    let opened = tokio::task::spawn_blocking(move || store::open(&storage, store::Role::Writer))
         .await
         .unwrap_or_else(|e| Err(store::StoreError::Corrupt(format!("store open task: {e}"))));
     let writer = match opened {
@@ -331,6 +331,7 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
             queue_capacity: cfg.performance.queue_capacity,
             batch_size: cfg.performance.batch_size,
             retry_buffer_rows: cfg.storage.retry_buffer_rows,
+            spool_path: Some(cfg.storage.spool_path.clone()),
             pipeline: pipeline_config(&cfg),
             models_dir: (!safe_mode).then(|| cfg.regime.models_dir.clone()),
             model_save_every: Duration::from_secs(cfg.regime.model_save_interval_secs),

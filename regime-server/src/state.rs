@@ -262,7 +262,7 @@ impl ReadPool {
             let conn = me.idle.lock().ok().and_then(|mut v| v.pop());
             let mut conn = match conn {
                 Some(c) => c,
-                None => store::open(&me.cfg)?,
+                None => store::open(&me.cfg, store::Role::Reader)?,
             };
             let r = f(conn.as_mut());
             if r.is_ok() {

@@ -97,6 +97,11 @@ pub trait Store: Send {
     fn stats(&mut self) -> Result<StoreStats, StoreError>;
     /// Cheap liveness check.
     fn ping(&mut self) -> Result<(), StoreError>;
+    /// Periodic housekeeping by the writer (the embedded store resets its WAL, which
+    /// continuous readers would otherwise let grow without bound).
+    fn maintain(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Rows in `(symbol, ts)` order, `batch` at a time, for export.
     fn scan(
         &mut self,
@@ -105,10 +110,25 @@ pub trait Store: Send {
     ) -> Result<(), StoreError>;
 }
 
-/// Open a connection as configured (creates the table and index when missing).
-pub fn open(cfg: &StorageConfig) -> Result<Box<dyn Store>, StoreError> {
+/// What a connection is for (sizes the embedded store's page cache).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The one writer: a larger cache keeps the index tails in memory.
+    Writer,
+    /// Reads (history, stats).
+    Reader,
+}
+
+/// Open a connection as configured (creates the table and indexes when missing).
+pub fn open(cfg: &StorageConfig, role: Role) -> Result<Box<dyn Store>, StoreError> {
     match cfg.kind {
-        StorageKind::Embedded => Ok(Box::new(Embedded::open(&cfg.path)?)),
+        StorageKind::Embedded => {
+            let cache_kib = match role {
+                Role::Writer => 32 * 1024,
+                Role::Reader => 8 * 1024,
+            };
+            Ok(Box::new(Embedded::open_with_cache(&cfg.path, cache_kib)?))
+        }
         StorageKind::Postgres => Ok(Box::new(Pg::connect(&cfg.url)?)),
     }
 }
@@ -116,7 +136,7 @@ pub fn open(cfg: &StorageConfig) -> Result<Box<dyn Store>, StoreError> {
 const COLUMNS: &str = "timestamp, symbol, regime_id, regime_name, volatility, trend, structure, confidence, p_vol_low, p_vol_medium, p_vol_high, p_trend_down, p_trend_neutral, p_trend_up, p_trending, p_mean_reverting, model_version";
 
 /// DDL with the type names of one dialect: `ts` for the timestamp column, `f` for floats.
-fn ddl(ts: &str, f: &str) -> [String; 2] {
+fn ddl(ts: &str, f: &str) -> [String; 3] {
     [
         format!(
             "CREATE TABLE IF NOT EXISTS regime_history (timestamp {ts} NOT NULL, symbol TEXT NOT NULL, \
@@ -126,6 +146,9 @@ fn ddl(ts: &str, f: &str) -> [String; 2] {
              p_trend_up {f}, p_trending {f}, p_mean_reverting {f}, model_version INTEGER NOT NULL)"
         ),
         "CREATE INDEX IF NOT EXISTS idx_regime_timestamp_regime ON regime_history (timestamp, regime_id)"
+            .to_string(),
+        // history queries filter by symbol: without this they scan the timestamp index
+        "CREATE INDEX IF NOT EXISTS idx_regime_symbol_timestamp ON regime_history (symbol, timestamp)"
             .to_string(),
     ]
 }
@@ -221,8 +244,13 @@ pub struct Embedded {
 }
 
 impl Embedded {
-    /// Open (or create) the database file.
+    /// Open (or create) the database file with SQLite's default page cache.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(path, 2048)
+    }
+
+    /// Open (or create) the database file with a page cache of `cache_kib` KiB.
+    pub fn open_with_cache(path: &Path, cache_kib: i64) -> Result<Self, StoreError> {
         let p = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
@@ -241,6 +269,11 @@ impl Embedded {
             .map_err(sq)?;
         // FULL: the WAL is fsynced at every commit, so an acknowledged batch survives power loss.
         conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sq)?;
+        conn.pragma_update(None, "cache_size", -cache_kib)
+            .map_err(sq)?;
+        // after a checkpoint resets the WAL, truncate the file back to 64 MiB
+        conn.pragma_update(None, "journal_size_limit", 64i64 << 20)
             .map_err(sq)?;
         for stmt in ddl("BIGINT", "DOUBLE") {
             conn.execute(&stmt, []).map_err(sq)?;
@@ -287,6 +320,14 @@ fn flatten(
 impl Store for Embedded {
     fn kind(&self) -> &'static str {
         "embedded"
+    }
+
+    fn maintain(&mut self) -> Result<(), StoreError> {
+        // TRUNCATE waits (busy handler) for readers on older snapshots, copies the WAL into
+        // the database and truncates it to zero bytes
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|e| self.err(e))
     }
 
     fn insert(&mut self, rows: &[HistoryRow]) -> Result<(), StoreError> {

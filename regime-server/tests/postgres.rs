@@ -1,7 +1,8 @@
 //! `regime serve` on a real PostgreSQL server (the one `.ci/run` starts; `REGIME_TEST_PG`),
 //! reached through a loopback TCP proxy the test can cut: database down → health degraded,
-//! `regime_db_up 0`, ingest still acknowledged from the bounded retry buffer; database back →
-//! every acknowledged row written, automatically. Then `regime export`.
+//! `regime_db_up 0`, ingest still acknowledged from the bounded retry buffer and its fsynced
+//! spool; `kill -9` and a restart during the outage; database back → every acknowledged row
+//! written, automatically. Then `regime export`.
 
 mod support;
 
@@ -142,6 +143,18 @@ fn postgres_store_outage_and_recovery() {
         hist.text()
     );
     assert!(hist.headers.contains_key("retry-after"));
+    assert_eq!(r.json()["spooled"], true, "and in the fsynced spool");
+
+    // kill -9 during the outage, restart while the database is still down
+    let mut s = s;
+    s.child.kill().unwrap();
+    let _ = s.child.wait();
+    drop(s);
+    let s = Server::start(dir.path(), &cfg, &[]);
+    assert_eq!(
+        s.get("/api/v1/health", None).json()["database"],
+        "disconnected"
+    );
 
     // it comes back: the buffered rows are written without anyone doing anything
     proxy.restore();

@@ -186,6 +186,7 @@ pub(crate) async fn bars(State(st): State<AppState>, req: Request) -> Result<Res
     }
     let mut total = Outcome {
         committed: true,
+        spooled: true,
         ..Default::default()
     };
     if !rows.is_empty() {
@@ -216,6 +217,7 @@ pub(crate) async fn bars(State(st): State<AppState>, req: Request) -> Result<Res
             total.accepted += o.accepted;
             total.rejected += o.rejected;
             total.committed &= o.committed;
+            total.spooled &= o.committed || o.spooled;
             total.errors.extend(o.errors);
         }
     }
@@ -226,6 +228,7 @@ pub(crate) async fn bars(State(st): State<AppState>, req: Request) -> Result<Res
         "accepted": total.accepted,
         "rejected": total.rejected,
         "committed": total.committed,
+        "spooled": !total.committed && total.spooled,
         "errors": errors.iter().take(MAX_LISTED_ERRORS).map(error_json).collect::<Vec<_>>(),
         "errors_truncated": errors.len() > MAX_LISTED_ERRORS,
     });
