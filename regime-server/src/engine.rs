@@ -802,7 +802,7 @@ fn writer_loop(
 }
 
 /// How often the writer runs store maintenance (WAL reset of the embedded store).
-const MAINTAIN_EVERY: Duration = Duration::from_secs(30);
+const MAINTAIN_EVERY: Duration = Duration::from_secs(10);
 
 /// How often an idle writer checks the store.
 const IDLE_CHECK: Duration = Duration::from_secs(2);

@@ -157,6 +157,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ExportFormat::Csv => "regime_history.csv".into(),
                 ExportFormat::Parquet => "regime_history.parquet".into(),
             });
+            let want = match format {
+                ExportFormat::Csv => "csv",
+                ExportFormat::Parquet => "parquet",
+            };
+            let ext = output
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            anyhow::ensure!(
+                ext == want || (want == "parquet" && ext == "pq"),
+                "--output {}: the extension does not match --format {want}",
+                output.display()
+            );
             let t = std::time::Instant::now();
             let n = commands::export(&c.storage, &output)?;
             eprintln!(

@@ -113,9 +113,9 @@ pub trait Store: Send {
 /// What a connection is for (sizes the embedded store's page cache).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    /// The one writer: a larger cache keeps the index tails in memory.
+    /// The one writer: a larger cache (16 MiB) keeps the index tails in memory.
     Writer,
-    /// Reads (history, stats).
+    /// Reads (history, stats): SQLite's default 2 MiB.
     Reader,
 }
 
@@ -124,8 +124,8 @@ pub fn open(cfg: &StorageConfig, role: Role) -> Result<Box<dyn Store>, StoreErro
     match cfg.kind {
         StorageKind::Embedded => {
             let cache_kib = match role {
-                Role::Writer => 32 * 1024,
-                Role::Reader => 8 * 1024,
+                Role::Writer => 16 * 1024,
+                Role::Reader => 2 * 1024,
             };
             Ok(Box::new(Embedded::open_with_cache(&cfg.path, cache_kib)?))
         }
@@ -193,6 +193,15 @@ fn regime_name(id: u8) -> &'static str {
 }
 
 // ---------------------------------------------------------------- embedded (SQLite)
+
+/// Embedded-store readers hold this shared while they query; WAL maintenance takes it
+/// exclusively when it can get it within 500 ms, so the checkpoint that truncates the WAL
+/// finds no reader on an old snapshot.
+static CHECKPOINT_GATE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn reading() -> std::sync::RwLockReadGuard<'static, ()> {
+    CHECKPOINT_GATE.read().unwrap_or_else(|p| p.into_inner())
+}
 
 /// Rows per multi-row `INSERT` (17 parameters each; SQLite allows 32,766).
 const ROWS_PER_INSERT: usize = 64;
@@ -323,11 +332,33 @@ impl Store for Embedded {
     }
 
     fn maintain(&mut self) -> Result<(), StoreError> {
-        // TRUNCATE waits (busy handler) for readers on older snapshots, copies the WAL into
-        // the database and truncates it to zero bytes
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-            .map_err(|e| self.err(e))
+        // TRUNCATE copies the WAL into the database and truncates it, but only once no reader
+        // holds an older snapshot; with continuous history queries that moment never comes
+        // by itself, so readers pass a gate that maintenance closes for the checkpoint
+        // poll for the gate (at most 500 ms): a blocking wait behind a slow read would stall
+        // the writer, and with it every ingest acknowledgement
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+        let _closed = loop {
+            match CHECKPOINT_GATE.try_write() {
+                Ok(g) => break g,
+                Err(std::sync::TryLockError::Poisoned(p)) => break p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    if std::time::Instant::now() > deadline {
+                        tracing::debug!(target: "regime_server::store", "WAL checkpoint skipped: readers busy");
+                        return Ok(());
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+        };
+        let busy: i64 = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if busy != 0 {
+            tracing::debug!(target: "regime_server::store", "WAL checkpoint incomplete: database busy");
+        }
+        Ok(())
     }
 
     fn insert(&mut self, rows: &[HistoryRow]) -> Result<(), StoreError> {
@@ -366,10 +397,20 @@ impl Store for Embedded {
     }
 
     fn history(&mut self, q: &HistoryQuery) -> Result<Vec<HistoryRow>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM regime_history WHERE (?1 IS NULL OR symbol = ?1) \
-             AND timestamp >= ?2 AND timestamp <= ?3 ORDER BY timestamp DESC LIMIT ?4"
-        );
+        let _open = reading();
+        // a symbol test written as `(?1 IS NULL OR symbol = ?1)` keeps the planner off the
+        // (symbol, timestamp) index, so the two cases get their own statements
+        let sql = if q.symbol.is_some() {
+            format!(
+                "SELECT {COLUMNS} FROM regime_history WHERE symbol = ?1 \
+                 AND timestamp >= ?2 AND timestamp <= ?3 ORDER BY timestamp DESC LIMIT ?4"
+            )
+        } else {
+            format!(
+                "SELECT {COLUMNS} FROM regime_history WHERE ?1 IS NULL \
+                 AND timestamp >= ?2 AND timestamp <= ?3 ORDER BY timestamp DESC LIMIT ?4"
+            )
+        };
         let from = q.from.unwrap_or(i64::MIN);
         let to = q.to.unwrap_or(i64::MAX);
         let limit = q.limit as i64;
@@ -383,6 +424,7 @@ impl Store for Embedded {
     }
 
     fn stats(&mut self) -> Result<StoreStats, StoreError> {
+        let _open = reading();
         self.conn
             .query_row(
                 "SELECT COUNT(*), MAX(timestamp) FROM regime_history",
@@ -415,6 +457,7 @@ impl Store for Embedded {
         );
         let mut key = (String::new(), i64::MIN);
         loop {
+            let _open = reading();
             let rows = {
                 let mut st = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
                 Self::read_rows(&mut st, &[&key.0, &key.1, &(batch as i64)])
@@ -555,10 +598,17 @@ impl Store for Pg {
         let from = to_naive(q.from.unwrap_or(-62_135_596_800_000)); // 0001-01-01
         let to = to_naive(q.to.unwrap_or(253_402_300_799_000)); // 9999-12-31
         let limit = q.limit as i64;
-        let sql = format!(
-            "SELECT {COLUMNS} FROM regime_history WHERE ($1::TEXT IS NULL OR symbol = $1) \
-             AND timestamp >= $2 AND timestamp <= $3 ORDER BY timestamp DESC LIMIT $4"
-        );
+        let sql = if q.symbol.is_some() {
+            format!(
+                "SELECT {COLUMNS} FROM regime_history WHERE symbol = $1 \
+                 AND timestamp >= $2 AND timestamp <= $3 ORDER BY timestamp DESC LIMIT $4"
+            )
+        } else {
+            format!(
+                "SELECT {COLUMNS} FROM regime_history WHERE $1::TEXT IS NULL \
+                 AND timestamp >= $2 AND timestamp <= $3 ORDER BY timestamp DESC LIMIT $4"
+            )
+        };
         let rows = self.client.query(&sql, &[&q.symbol, &from, &to, &limit])?;
         let mut out = Self::read(rows)?;
         out.reverse();
