@@ -398,6 +398,18 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
     println!("regime serving on http://{local}");
     tracing::info!("listening on {local}");
     tokio::spawn(periodic_logs(state.clone()));
+    {
+        // the exporter keeps histogram samples until upkeep folds them into the buckets:
+        // without it they pile up between scrapes (a soak showed RSS rising ~5 MB/min)
+        let prom = state.prom.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                prom.run_upkeep();
+            }
+        });
+    }
 
     let shutdown = {
         let st = state.clone();
