@@ -113,7 +113,8 @@ pub trait Store: Send {
 /// What a connection is for (sizes the embedded store's page cache).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    /// The one writer: a larger cache (16 MiB) keeps the index tails in memory.
+    /// The one writer: a larger cache (64 MiB) holds a whole group commit's pages, so
+    /// they are not spilled to the WAL mid-transaction.
     Writer,
     /// Reads (history, stats): SQLite's default 2 MiB.
     Reader,
@@ -124,7 +125,7 @@ pub fn open(cfg: &StorageConfig, role: Role) -> Result<Box<dyn Store>, StoreErro
     match cfg.kind {
         StorageKind::Embedded => {
             let cache_kib = match role {
-                Role::Writer => 16 * 1024,
+                Role::Writer => 64 * 1024,
                 Role::Reader => 2 * 1024,
             };
             Ok(Box::new(Embedded::open_with_cache(&cfg.path, cache_kib)?))
@@ -280,6 +281,9 @@ impl Embedded {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sq)?;
         conn.pragma_update(None, "cache_size", -cache_kib)
+            .map_err(sq)?;
+        // statement journals of the multi-row inserts stay in memory instead of temp files
+        conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(sq)?;
         // after a checkpoint resets the WAL, truncate the file back to 64 MiB
         conn.pragma_update(None, "journal_size_limit", 64i64 << 20)

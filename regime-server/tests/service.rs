@@ -722,6 +722,10 @@ fn replay_feed_plays_a_file_at_the_chosen_speed() {
         t.elapsed().as_secs_f64() >= 0.6,
         "paced at 400 bars/s, not all at once"
     );
+    // accepted by the workers first, committed by the writer a moment later
+    s.wait_for("replayed rows committed", 10, |s| {
+        s.get("/api/v1/system/database", None).json()["rows"].as_u64() == Some(300)
+    });
     let h = s
         .get("/api/v1/regime/history?symbol=RB&limit=1000", None)
         .json();
