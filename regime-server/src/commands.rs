@@ -502,17 +502,7 @@ pub fn export(storage: &crate::config::StorageConfig, output: &Path) -> Result<u
             "confidence",
             Column::F64(rows.iter().map(|r| r.confidence).collect()),
         );
-        let probs = [
-            "p_vol_low",
-            "p_vol_medium",
-            "p_vol_high",
-            "p_trend_down",
-            "p_trend_neutral",
-            "p_trend_up",
-            "p_trending",
-            "p_mean_reverting",
-        ];
-        for (k, name) in probs.iter().enumerate() {
+        for (k, name) in io::PROB_COLUMNS.iter().enumerate() {
             t.push(
                 name,
                 Column::F64(

@@ -637,6 +637,19 @@ impl Table {
     }
 }
 
+/// Names of the eight per-dimension probability columns, in output order (shared by
+/// `detect` output, `regime_history` and `export`).
+pub const PROB_COLUMNS: [&str; 8] = [
+    "p_vol_low",
+    "p_vol_medium",
+    "p_vol_high",
+    "p_trend_down",
+    "p_trend_neutral",
+    "p_trend_up",
+    "p_trending",
+    "p_mean_reverting",
+];
+
 /// Detections of many symbols as an output table.
 pub fn detections_table(series: &[(String, Vec<Detection>)]) -> Table {
     let n: usize = series.iter().map(|s| s.1.len()).sum();
@@ -684,18 +697,8 @@ pub fn detections_table(series: &[(String, Vec<Detection>)]) -> Table {
     t.push("trend", Column::Static(tr));
     t.push("structure", Column::Static(st));
     t.push("confidence", Column::F64(conf));
-    let pn = [
-        "p_vol_low",
-        "p_vol_medium",
-        "p_vol_high",
-        "p_trend_down",
-        "p_trend_neutral",
-        "p_trend_up",
-        "p_trending",
-        "p_mean_reverting",
-    ];
     for (k, p) in probs.into_iter().enumerate() {
-        t.push(pn[k], Column::F64(p));
+        t.push(PROB_COLUMNS[k], Column::F64(p));
     }
     t.push("model_version", Column::Int(ver));
     t
