@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -201,6 +201,7 @@ pub enum EngineError {
 #[derive(Debug)]
 pub struct Engine {
     senders: Mutex<Option<Vec<SyncSender<Job>>>>,
+    workers: usize,
     /// Shared snapshots and counters.
     pub shared: Arc<Shared>,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -290,6 +291,7 @@ impl Engine {
         }
         Ok(Engine {
             senders: Mutex::new(Some(senders)),
+            workers,
             shared,
             threads: Mutex::new(threads),
         })
@@ -300,44 +302,43 @@ impl Engine {
         &self,
         rows: Vec<IngestRow>,
     ) -> Result<Vec<oneshot::Receiver<Outcome>>, Busy> {
-        self.submit_inner(rows, true, false)
+        let parts = self.split(rows);
+        self.reserve(&parts)?;
+        self.send(parts, true)
     }
 
     /// Queue a batch, waiting for room (feeds); returns when queued.
     pub fn submit_blocking(&self, rows: Vec<IngestRow>) -> Result<(), Busy> {
+        // split once; only the reservation is retried
+        let parts = self.split(rows);
         loop {
-            match self.submit_inner(rows.clone(), false, true) {
+            match self.reserve(&parts) {
+                Ok(()) => return self.send(parts, false).map(|_| ()),
                 Err(Busy::QueueFull) | Err(Busy::StoreDown) => {
                     if self.shared.closing.load(Ordering::Relaxed) {
                         return Err(Busy::ShuttingDown);
                     }
                     std::thread::sleep(Duration::from_millis(5));
                 }
-                other => return other.map(|_| ()),
+                Err(e) => return Err(e),
             }
         }
     }
 
-    fn submit_inner(
-        &self,
-        rows: Vec<IngestRow>,
-        want_reply: bool,
-        _blocking: bool,
-    ) -> Result<Vec<oneshot::Receiver<Outcome>>, Busy> {
-        let guard = self.senders.lock().map_err(|_| Busy::ShuttingDown)?;
-        let Some(senders) = guard.as_ref() else {
-            return Err(Busy::ShuttingDown);
-        };
-        let n = senders.len();
+    /// Rows per worker (symbols sharded by hash; order within a symbol kept).
+    fn split(&self, rows: Vec<IngestRow>) -> Vec<Vec<IngestRow>> {
+        let n = self.workers;
         let mut parts: Vec<Vec<IngestRow>> = vec![Vec::new(); n];
         for r in rows {
             parts[shard(&r.symbol, n)].push(r);
         }
+        parts
+    }
+
+    /// Reserve queue room for every non-empty part at once: a batch is queued whole or not
+    /// at all.
+    fn reserve(&self, parts: &[Vec<IngestRow>]) -> Result<(), Busy> {
         let needed = parts.iter().filter(|p| !p.is_empty()).count();
-        if needed == 0 {
-            return Ok(Vec::new());
-        }
-        // reserve room for all parts at once: a batch is queued whole or not at all
         let s = &self.shared;
         let mut cur = s.queue_depth.load(Ordering::Acquire);
         loop {
@@ -356,10 +357,25 @@ impl Engine {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => break,
+                Ok(_) => return Ok(()),
                 Err(x) => cur = x,
             }
         }
+    }
+
+    /// Send reserved parts to their workers (a reserved send only fails at shutdown).
+    fn send(
+        &self,
+        parts: Vec<Vec<IngestRow>>,
+        want_reply: bool,
+    ) -> Result<Vec<oneshot::Receiver<Outcome>>, Busy> {
+        let s = &self.shared;
+        let mut unsent = parts.iter().filter(|p| !p.is_empty()).count();
+        let guard = self.senders.lock().ok();
+        let Some(senders) = guard.as_ref().and_then(|g| g.as_ref()) else {
+            s.queue_depth.fetch_sub(unsent, Ordering::AcqRel);
+            return Err(Busy::ShuttingDown);
+        };
         let mut out = Vec::new();
         for (w, part) in parts.into_iter().enumerate() {
             if part.is_empty() {
@@ -371,13 +387,12 @@ impl Engine {
             } else {
                 (None, None)
             };
-            match senders[w].try_send(Job { rows: part, reply }) {
-                Ok(()) => out.extend(rx),
-                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                    s.queue_depth.fetch_sub(1, Ordering::AcqRel);
-                    return Err(Busy::ShuttingDown);
-                }
+            if senders[w].try_send(Job { rows: part, reply }).is_err() {
+                s.queue_depth.fetch_sub(unsent, Ordering::AcqRel);
+                return Err(Busy::ShuttingDown);
             }
+            unsent -= 1;
+            out.extend(rx);
         }
         Ok(out)
     }

@@ -119,12 +119,10 @@ pub fn dry_run(opts: &ServeOptions) -> Result<String, ServeError> {
     ))
 }
 
-fn auth_table(cfg: &Config, dev: &Option<String>) -> AuthTable {
+fn auth_table(cfg: &Config, dev: &str) -> AuthTable {
     let mut keys = cfg.auth.keys.clone();
     if keys.is_empty() {
-        if let Some(k) = dev {
-            keys.push(dev_key(k));
-        }
+        keys.push(dev_key(dev));
     }
     AuthTable::new(&keys)
 }
@@ -153,7 +151,7 @@ pub fn reload(st: &AppState) -> Result<Value, String> {
     if let Some(ctl) = &st.log_control {
         ctl(&merged.logging, st.debug.load(Ordering::Relaxed))?;
     }
-    st.auth.store(Arc::new(auth_table(&merged, &dev_secret())));
+    st.auth.store(Arc::new(auth_table(&merged, dev_secret())));
     st.engine
         .shared
         .batch_size
@@ -182,23 +180,20 @@ pub fn reload(st: &AppState) -> Result<Value, String> {
 
 /// The development key (only used when the config has no keys): `REGIME_DEV_KEY` or one
 /// generated at start.
-fn dev_secret() -> Option<String> {
+fn dev_secret() -> &'static str {
     static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    Some(
-        KEY.get_or_init(|| {
-            std::env::var("REGIME_DEV_KEY")
-                .ok()
-                .filter(|k| !k.is_empty())
-                .unwrap_or_else(|| {
-                    use rand::Rng;
-                    let mut r = rand::rng();
-                    (0..32)
-                        .map(|_| format!("{:x}", r.random_range(0..16u8)))
-                        .collect()
-                })
-        })
-        .clone(),
-    )
+    KEY.get_or_init(|| {
+        std::env::var("REGIME_DEV_KEY")
+            .ok()
+            .filter(|k| !k.is_empty())
+            .unwrap_or_else(|| {
+                use rand::Rng;
+                let mut r = rand::rng();
+                (0..32)
+                    .map(|_| format!("{:x}", r.random_range(0..16u8)))
+                    .collect()
+            })
+    })
 }
 
 fn memory_report(st: &AppState) -> Value {
@@ -342,13 +337,11 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
         cfg.storage.clone(),
     )?);
     let dev = dev_secret();
-    let table = auth_table(&cfg, &dev);
+    let table = auth_table(&cfg, dev);
     if cfg.auth.keys.is_empty() {
-        if let Some(k) = &dev {
-            // printed so a fresh install can ingest and use the admin routes at once
-            println!("development API key (all scopes; configure auth.keys for production): {k}");
-            tracing::warn!("no auth.keys configured: a development key with all scopes is active (printed on stdout)");
-        }
+        // printed so a fresh install can ingest and use the admin routes at once
+        println!("development API key (all scopes; configure auth.keys for production): {dev}");
+        tracing::warn!("no auth.keys configured: a development key with all scopes is active (printed on stdout)");
     }
     let stop_feeds = Arc::new(AtomicBool::new(false));
     let feeds_paused = Arc::new(AtomicBool::new(false));

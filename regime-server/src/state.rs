@@ -135,7 +135,12 @@ impl RateLimiter {
             return true;
         };
         let now = Instant::now();
-        let e = b.entry(who.to_string()).or_insert((burst, now));
+        if !b.contains_key(who) {
+            b.insert(who.to_string(), (burst, now));
+        }
+        let Some(e) = b.get_mut(who) else {
+            return true;
+        };
         let refill = now.duration_since(e.1).as_secs_f64() * per_second;
         e.0 = (e.0 + refill).min(burst);
         e.1 = now;

@@ -51,6 +51,10 @@ fn every_route_and_auth_case() {
     s.wait_for("demo regimes", 20, |s| {
         s.get("/api/v1/regime/current", None).status == 200
     });
+    // the warm start arrives symbol by symbol
+    s.wait_for("all demo symbols", 20, |s| {
+        s.get("/api/v1/regimes", None).json()["count"] == 4
+    });
 
     // health: open, the documented shape
     let h = s.get("/api/v1/health", None);
