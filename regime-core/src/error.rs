@@ -57,6 +57,22 @@ pub enum Error {
     /// A compute backend failed.
     #[error("backend error: {0}")]
     Backend(Box<dyn std::error::Error + Send + Sync>),
+    /// A backend that this build does not include was asked for.
+    #[error(
+        "backend `{backend}` is not compiled into this build (rebuild with `--features {backend}`)"
+    )]
+    NotCompiled {
+        /// `cuda` or `wgpu`.
+        backend: &'static str,
+    },
+    /// A backend is compiled in but has no usable device or library here.
+    #[error("backend `{backend}` is unavailable: {reason}")]
+    Unavailable {
+        /// `cuda` or `wgpu`.
+        backend: &'static str,
+        /// Why (no driver library, no adapter, compile failure...).
+        reason: String,
+    },
 }
 
 /// Return early with an [`Error::InvalidParameter`] unless the condition holds.

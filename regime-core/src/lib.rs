@@ -12,6 +12,7 @@
 // Numeric kernels index several arrays in lockstep; iterator rewrites obscure the math.
 #![allow(clippy::needless_range_loop)]
 
+pub mod backend;
 pub mod bars;
 pub mod error;
 pub mod features;

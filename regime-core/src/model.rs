@@ -23,6 +23,9 @@ use crate::error::{Error, Result};
 /// Number of joint states.
 pub const NS: usize = 18;
 
+/// Floats per model in [`Compiled::pack_f32`] (55 used, padded to a multiple of 4).
+pub const PARAM_STRIDE: usize = 56;
+
 /// Joint index of `(v, d, s)`.
 #[inline]
 pub fn joint(v: usize, d: usize, s: usize) -> usize {
@@ -280,22 +283,7 @@ impl Compiled {
     #[inline]
     pub fn emission(&self, o: &Obs, b: &mut [f64; NS]) {
         let p = &self.p;
-        let mut lv = [0.0f64; 3];
-        for (v, l) in lv.iter_mut().enumerate() {
-            let mut acc = 0.0;
-            if !o.gap.is_nan() {
-                acc += self.gap_c[v] + self.gap_k[v] * o.gap * o.gap;
-            }
-            if !o.log_range.is_nan() {
-                let e = o.log_range - p.range_mean[v];
-                acc += self.range_c + self.range_k * e * e;
-            }
-            if !o.rel_volume.is_nan() {
-                let e = o.rel_volume - p.volume_mean[v];
-                acc += self.vol_c + self.vol_k * e * e;
-            }
-            *l = acc;
-        }
+        let lv = self.level_terms(o);
         let mx = lv[0].max(lv[1]).max(lv[2]);
         let has_r = !o.r.is_nan();
         let has_prev = !o.r_prev.is_nan();
@@ -323,6 +311,122 @@ impl Compiled {
                 }
             }
         }
+    }
+
+    /// Log emission likelihoods for all 18 states, up to a per-bar constant: exactly
+    /// `ln` of what [`Compiled::emission`] writes, computed in log space so no state
+    /// underflows to `-inf`. This is the form the compute backends share
+    /// ([`crate::backend`]): `ll[j] = lv[v] − max lv + ln(1/σ_v) − 3 ln(1 + z²/3)`.
+    #[inline]
+    pub fn log_emission(&self, o: &Obs, ll: &mut [f64; NS]) {
+        let p = &self.p;
+        let lv = self.level_terms(o);
+        let mx = lv[0].max(lv[1]).max(lv[2]);
+        let has_r = !o.r.is_nan();
+        let has_prev = !o.r_prev.is_nan();
+        for v in 0..3 {
+            let base = lv[v] - mx;
+            if !has_r {
+                for x in &mut ll[v * 6..v * 6 + 6] {
+                    *x = base;
+                }
+                continue;
+            }
+            let is = self.inv_sigma[v];
+            let bv = base + is.ln();
+            for d in 0..3 {
+                let mu = self.mu[v][d];
+                for s in 0..2 {
+                    let e = if has_prev {
+                        o.r - mu - p.phi[s] * (o.r_prev - mu)
+                    } else {
+                        o.r - mu
+                    };
+                    let z = e * is;
+                    ll[joint(v, d, s)] = bv - 3.0 * (1.0 + z * z * (1.0 / 3.0)).ln();
+                }
+            }
+        }
+    }
+
+    /// The volatility-state log terms of the gap, range and volume channels.
+    #[inline]
+    fn level_terms(&self, o: &Obs) -> [f64; 3] {
+        let p = &self.p;
+        let mut lv = [0.0f64; 3];
+        for (v, l) in lv.iter_mut().enumerate() {
+            let mut acc = 0.0;
+            if !o.gap.is_nan() {
+                acc += self.gap_c[v] + self.gap_k[v] * o.gap * o.gap;
+            }
+            if !o.log_range.is_nan() {
+                let e = o.log_range - p.range_mean[v];
+                acc += self.range_c + self.range_k * e * e;
+            }
+            if !o.rel_volume.is_nan() {
+                let e = o.rel_volume - p.volume_mean[v];
+                acc += self.vol_c + self.vol_k * e * e;
+            }
+            *l = acc;
+        }
+        lv
+    }
+
+    /// The constants of the hot loop packed as `f32` for the GPU kernels, in the order
+    /// of `shaders/cuda/common.cuh` and `shaders/wgsl/common.wgsl` (`PARAM_STRIDE` floats).
+    pub fn pack_f32(&self) -> [f32; PARAM_STRIDE] {
+        let p = &self.p;
+        let mut out = [0f32; PARAM_STRIDE];
+        let mut k = 0;
+        let mut put = |x: f64| {
+            out[k] = x as f32;
+            k += 1;
+        };
+        for v in 0..3 {
+            put(self.inv_sigma[v]);
+        }
+        for v in 0..3 {
+            put(self.inv_sigma[v].ln());
+        }
+        for v in 0..3 {
+            for d in 0..3 {
+                put(self.mu[v][d]);
+            }
+        }
+        put(p.phi[0]);
+        put(p.phi[1]);
+        for v in 0..3 {
+            put(self.gap_c[v]);
+        }
+        for v in 0..3 {
+            put(self.gap_k[v]);
+        }
+        for v in 0..3 {
+            put(p.range_mean[v]);
+        }
+        put(self.range_c);
+        put(self.range_k);
+        for v in 0..3 {
+            put(p.volume_mean[v]);
+        }
+        put(self.vol_c);
+        put(self.vol_k);
+        for row in &p.a_vol {
+            for x in row {
+                put(*x);
+            }
+        }
+        for row in &p.a_trend {
+            for x in row {
+                put(*x);
+            }
+        }
+        for row in &p.a_struct {
+            for x in row {
+                put(*x);
+            }
+        }
+        out
     }
 
     /// Predict: `pred = alpha · A` using the factorized transitions.

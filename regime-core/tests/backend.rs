@@ -1,0 +1,145 @@
+//! The CPU reference backend: fused vs composed, rayon vs one thread, and the model's own
+//! filter; shapes and bad values named.
+
+use regime_core::backend::testing::*;
+use regime_core::backend::*;
+use regime_core::bars::Bar;
+use regime_core::model::{correct, marginals, Compiled, JointParams, ObsExtractor, NS};
+use regime_core::Error;
+
+/// Five synthetic series of different lengths and a close-only copy of the first,
+/// with each series' true model.
+fn panel_and_models() -> (Panel, ParamTable) {
+    let cfg = datasets::SynthConfig {
+        symbols: 5,
+        bars: 2000,
+        ..Default::default()
+    };
+    let data = datasets::generate(&cfg, 100);
+    let mut series: Vec<Vec<Bar>> = data
+        .iter()
+        .enumerate()
+        .map(|(k, d)| d.bars[..700 + 300 * k].to_vec())
+        .collect();
+    series.push(
+        series[0]
+            .iter()
+            .map(|b| Bar::close_only(b.ts, b.close))
+            .collect(),
+    );
+    let mut models: Vec<JointParams> = data.iter().map(|d| d.true_params.clone()).collect();
+    models.push(models[0].clone());
+    let refs: Vec<&[Bar]> = series.iter().map(|s| s.as_slice()).collect();
+    (
+        Panel::from_series(&refs).expect("valid panel"),
+        ParamTable::new(&models).expect("valid models"),
+    )
+}
+
+fn panel() -> Panel {
+    panel_and_models().0
+}
+
+fn params() -> ParamTable {
+    panel_and_models().1
+}
+
+#[test]
+fn fused_detect_equals_the_composed_steps_and_the_scalar_engine() {
+    let p = panel();
+    let t = params();
+    let cpu = CpuBackend::new();
+    let fused = cpu.detect(&p, &t).expect("detect");
+    let obs = cpu.features(&p).expect("features");
+    let ll = cpu.emission_log_likelihood(&obs, &t).expect("emission");
+    let composed = cpu.forward_filter(&ll, &t).expect("filter");
+    // the composed path rounds features and log-likelihoods to f32 in between
+    assert_close(&composed.probs, &fused.probs, PROBABILITY);
+    let agree = compare(&composed, &fused);
+    assert!(agree.real_differences.is_empty(), "{agree:?}");
+    let scalar = CpuBackend::scalar().detect(&p, &t).expect("scalar");
+    assert_eq!(scalar, fused, "rayon and one thread give the same bits");
+}
+
+#[test]
+fn detect_matches_the_models_own_filter_on_each_series() {
+    let p = panel();
+    let t = params();
+    let post = CpuBackend::new().detect(&p, &t).expect("detect");
+    for s in 0..p.n_series() {
+        let c = t.get(s);
+        let mut ex = ObsExtractor::new();
+        let mut alpha = Compiled::uniform();
+        for (k, i) in p.series(s).enumerate() {
+            let mut pred = Compiled::uniform();
+            if k > 0 {
+                c.predict(&alpha, &mut pred);
+            }
+            let mut b = [0.0; NS];
+            c.emission(&ex.update(&p.bar(i)), &mut b);
+            correct(&pred, &b, &mut alpha);
+            let (pv, _, _) = marginals(&alpha);
+            for v in 0..3 {
+                let got = post.probs[i * N_PROBS + v] as f64;
+                assert!((got - pv[v]).abs() < 1e-6, "series {s} row {i}");
+            }
+        }
+    }
+}
+
+#[test]
+fn probabilities_sum_to_one_and_regime_is_the_argmax() {
+    let p = panel();
+    let post = CpuBackend::new().detect(&p, &params()).expect("detect");
+    for i in 0..p.len() {
+        let q = &post.probs[i * N_PROBS..i * N_PROBS + N_PROBS];
+        for d in [&q[0..3], &q[3..6], &q[6..8]] {
+            assert!((d.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        }
+        let r = post.regime[i] as usize;
+        assert!(q[r / 6] >= q[0].max(q[1]).max(q[2]));
+    }
+}
+
+#[test]
+fn shapes_and_bad_values_are_named() {
+    let e = Panel::new(
+        vec![1.0],
+        vec![1.0],
+        vec![1.0],
+        vec![-1.0],
+        vec![1.0],
+        vec![0, 1],
+    )
+    .expect_err("negative close");
+    assert!(e.to_string().contains("close[0]"), "{e}");
+    let e = Panel::new(
+        vec![1.0],
+        vec![],
+        vec![1.0],
+        vec![1.0],
+        vec![1.0],
+        vec![0, 1],
+    )
+    .expect_err("short column");
+    assert!(matches!(e, Error::Shape { .. }));
+    let e = Panel::new(
+        vec![1.0],
+        vec![1.0],
+        vec![1.0],
+        vec![1.0],
+        vec![1.0],
+        vec![0, 2],
+    )
+    .expect_err("offsets");
+    assert!(e.to_string().contains("offsets"), "{e}");
+    let two = ParamTable::new(&[
+        JointParams::initial(0.01, -5.0, 0.0),
+        JointParams::initial(0.02, -5.0, 0.0),
+    ])
+    .expect("two models");
+    let e = CpuBackend::new()
+        .detect(&panel(), &two)
+        .expect_err("6 series, 2 models");
+    assert!(matches!(e, Error::Shape { .. }), "{e}");
+}
