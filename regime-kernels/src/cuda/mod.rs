@@ -1,0 +1,382 @@
+//! The CUDA backend: the CUDA C kernels of `shaders/cuda`, compiled at first use by NVRTC
+//! (through cudarc, loaded at run time), in `f32`. Building needs no toolkit; running
+//! needs `libcuda` (the driver) and `libnvrtc` (e.g. the `nvidia-cuda-nvrtc` wheel on
+//! `LD_LIBRARY_PATH`). cudarc panics when a library is missing, so both are checked
+//! before any call and their absence is an [`Error::Unavailable`].
+
+// cudarc's library probes and kernel launches are `unsafe` FFI; each use says why it holds.
+#![allow(unsafe_code)]
+
+use crate::plan::{self, ChunkDesc, GpuOptions, Session};
+use crate::KernelId;
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
+};
+use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions, Ptx};
+use regime_core::backend::{ComputeBackend, LogLik, ObsMatrix, Panel, ParamTable, Posteriors};
+use regime_core::{Error, Result};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+const BLOCK: u32 = 128;
+
+fn unavailable(reason: impl std::fmt::Display) -> Error {
+    Error::Unavailable {
+        backend: "cuda",
+        reason: reason.to_string(),
+    }
+}
+
+fn failed(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Backend(format!("cuda {what}: {e}").into())
+}
+
+/// True when the NVRTC library can be loaded (no GPU needed).
+pub fn nvrtc_present() -> bool {
+    // SAFETY: only tries to dlopen the library by name; no symbol is called.
+    unsafe { cudarc::nvrtc::sys::is_culib_present() }
+}
+
+/// True when the CUDA driver library can be loaded.
+pub fn driver_present() -> bool {
+    // SAFETY: only tries to dlopen the library by name; no symbol is called.
+    unsafe { cudarc::driver::sys::is_culib_present() }
+}
+
+/// Compile one kernel to PTX with NVRTC (no device needed). `arch` is e.g. `compute_90`.
+pub fn compile(k: KernelId, arch: Option<&str>) -> Result<Ptx> {
+    if !nvrtc_present() {
+        return Err(unavailable(
+            "libnvrtc not found (pip install nvidia-cuda-nvrtc and put its lib directory on LD_LIBRARY_PATH)",
+        ));
+    }
+    let mut options = vec!["--std=c++17".to_string()];
+    if let Some(a) = arch {
+        options.push(format!("--gpu-architecture={a}"));
+    }
+    compile_ptx_with_opts(
+        k.cuda_source(),
+        CompileOptions {
+            options,
+            name: Some(format!("{}.cu", k.name())),
+            ..Default::default()
+        },
+    )
+    .map_err(|e| failed(&format!("NVRTC compile of {}", k.name()), e))
+}
+
+/// NVRTC's PTX for one kernel, as text (what CI checks with no GPU).
+pub fn compile_to_ptx(k: KernelId, arch: Option<&str>) -> Result<String> {
+    Ok(compile(k, arch)?.to_src())
+}
+
+/// The CUDA kernels on one device.
+#[derive(Debug)]
+pub struct CudaBackend {
+    state: Mutex<State>,
+    device_name: String,
+    opts: GpuOptions,
+    peak_bandwidth: Option<f64>,
+}
+
+#[derive(Debug)]
+struct State {
+    stream: Arc<CudaStream>,
+    functions: HashMap<KernelId, CudaFunction>,
+    src: Option<CudaSlice<f32>>,
+    chunks: Option<CudaSlice<u32>>,
+    params: Option<CudaSlice<f32>>,
+    states: Option<CudaSlice<f32>>,
+    out_f: Option<CudaSlice<f32>>,
+    out_u: Option<CudaSlice<u32>>,
+}
+
+impl CudaBackend {
+    /// Device `ordinal`, every kernel compiled for its architecture.
+    pub fn new(ordinal: usize, opts: GpuOptions) -> Result<Self> {
+        opts.validate()?;
+        if !driver_present() {
+            return Err(unavailable("libcuda not found (no NVIDIA driver)"));
+        }
+        if !nvrtc_present() {
+            return Err(unavailable(
+                "libnvrtc not found (pip install nvidia-cuda-nvrtc and put its lib directory on LD_LIBRARY_PATH)",
+            ));
+        }
+        let n = CudaContext::device_count().map_err(|e| unavailable(format!("driver: {e}")))?;
+        if n <= ordinal as i32 {
+            return Err(unavailable(format!(
+                "no CUDA device {ordinal} ({n} present)"
+            )));
+        }
+        let ctx = CudaContext::new(ordinal).map_err(|e| unavailable(format!("context: {e}")))?;
+        use cudarc::driver::sys::CUdevice_attribute as A;
+        let attr = |a| ctx.attribute(a).ok();
+        let arch = match (
+            attr(A::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
+            attr(A::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR),
+        ) {
+            (Some(ma), Some(mi)) => Some(format!("compute_{ma}{mi}")),
+            _ => None,
+        };
+        // peak DRAM bandwidth: 2 transfers per clock × bus width
+        let peak_bandwidth = match (
+            attr(A::CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE),
+            attr(A::CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH),
+        ) {
+            (Some(khz), Some(bits)) if khz > 0 && bits > 0 => {
+                Some(2.0 * khz as f64 * 1e3 * bits as f64 / 8.0)
+            }
+            _ => None,
+        };
+        let mut functions = HashMap::new();
+        for k in KernelId::ALL {
+            let ptx = compile(k, arch.as_deref())?;
+            let module = ctx
+                .load_module(ptx)
+                .map_err(|e| failed(&format!("loading {}", k.name()), e))?;
+            let f = module
+                .load_function(k.entry())
+                .map_err(|e| failed(&format!("finding {}", k.entry()), e))?;
+            functions.insert(k, f);
+        }
+        let name = ctx.name().unwrap_or_else(|_| "unknown".into());
+        let mem = ctx.total_mem().unwrap_or(0) as f64 / (1u64 << 30) as f64;
+        let device_name = format!(
+            "{name} (device {ordinal}, {}, {mem:.0} GiB)",
+            arch.as_deref().unwrap_or("unknown arch")
+        );
+        Ok(CudaBackend {
+            state: Mutex::new(State {
+                stream: ctx.default_stream(),
+                functions,
+                src: None,
+                chunks: None,
+                params: None,
+                states: None,
+                out_f: None,
+                out_u: None,
+            }),
+            device_name,
+            opts,
+            peak_bandwidth,
+        })
+    }
+
+    /// Peak memory bandwidth in bytes/s from the device attributes, where reported.
+    pub fn peak_bandwidth(&self) -> Option<f64> {
+        self.peak_bandwidth
+    }
+
+    fn session(&self) -> Result<std::sync::MutexGuard<'_, State>> {
+        self.state
+            .lock()
+            .map_err(|_| failed("state", "poisoned by an earlier panic"))
+    }
+}
+
+fn drv(what: &str) -> impl Fn(cudarc::driver::DriverError) -> Error + '_ {
+    move |e| failed(what, e)
+}
+
+impl State {
+    fn upload<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
+        stream: &Arc<CudaStream>,
+        slot: &mut Option<CudaSlice<T>>,
+        parts: &[&[T]],
+    ) -> Result<()> {
+        let total: usize = parts.iter().map(|p| p.len()).sum::<usize>().max(1);
+        let reuse = matches!(slot, Some(b) if b.len() == total);
+        if !reuse {
+            *slot = Some(stream.alloc_zeros::<T>(total).map_err(drv("alloc"))?);
+        }
+        if let Some(buf) = slot.as_mut() {
+            let mut off = 0;
+            for p in parts {
+                if !p.is_empty() {
+                    let mut view = buf.slice_mut(off..off + p.len());
+                    stream
+                        .memcpy_htod(*p, &mut view)
+                        .map_err(drv("copy to device"))?;
+                }
+                off += p.len();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Session for State {
+    fn max_rows(&self, _width: usize) -> usize {
+        // kernels index rows with 32-bit integers
+        u32::MAX as usize / regime_core::model::NS
+    }
+
+    fn upload_src(&mut self, columns: &[&[f32]]) -> Result<()> {
+        State::upload(&self.stream, &mut self.src, columns)
+    }
+
+    fn upload_chunks(&mut self, chunks: &[ChunkDesc]) -> Result<()> {
+        State::upload(
+            &self.stream,
+            &mut self.chunks,
+            &[bytemuck::cast_slice(chunks)],
+        )
+    }
+
+    fn upload_params(&mut self, params: &[f32]) -> Result<()> {
+        State::upload(&self.stream, &mut self.params, &[params])
+    }
+
+    fn upload_states(&mut self, states: &[f32]) -> Result<()> {
+        State::upload(&self.stream, &mut self.states, &[states])
+    }
+
+    fn alloc_outputs(&mut self, n_f: usize, n_u: usize) -> Result<()> {
+        self.out_f = Some(
+            self.stream
+                .alloc_zeros::<f32>(n_f.max(1))
+                .map_err(drv("alloc"))?,
+        );
+        self.out_u = Some(
+            self.stream
+                .alloc_zeros::<u32>(n_u.max(1))
+                .map_err(drv("alloc"))?,
+        );
+        Ok(())
+    }
+
+    fn launch(&mut self, k: KernelId, n_rows: usize, n_chunks: usize, pass: u32) -> Result<()> {
+        if n_chunks == 0 {
+            return Ok(());
+        }
+        if self.out_f.is_none() || self.out_u.is_none() {
+            self.alloc_outputs(1, 1)?;
+        }
+        if self.params.is_none() {
+            self.upload_params(&[0.0; 4])?;
+        }
+        if self.states.is_none() {
+            self.upload_states(&[0.0; 4])?;
+        }
+        let f = self
+            .functions
+            .get(&k)
+            .ok_or_else(|| failed("launch", format!("no function for {}", k.name())))?;
+        let missing = |what: &str| failed("launch", format!("{what} not uploaded"));
+        let src = self.src.as_ref().ok_or_else(|| missing("src"))?;
+        let chunks = self.chunks.as_ref().ok_or_else(|| missing("chunks"))?;
+        let params = self.params.as_ref().ok_or_else(|| missing("params"))?;
+        let states = self.states.as_mut().ok_or_else(|| missing("states"))?;
+        let out_f = self.out_f.as_mut().ok_or_else(|| missing("out_f"))?;
+        let out_u = self.out_u.as_mut().ok_or_else(|| missing("out_u"))?;
+        let n_rows = n_rows as u32;
+        let n_chunks_u = n_chunks as u32;
+        let cfg = LaunchConfig {
+            grid_dim: (n_chunks_u.div_ceil(BLOCK), 1, 1),
+            block_dim: (BLOCK, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut b = self.stream.launch_builder(f);
+        // argument lists mirror the kernels' signatures in shaders/cuda/<kernel>.cu
+        match k {
+            KernelId::VolumeScan => {
+                b.arg(src)
+                    .arg(chunks)
+                    .arg(states)
+                    .arg(&n_rows)
+                    .arg(&n_chunks_u)
+                    .arg(&pass);
+            }
+            KernelId::Features => {
+                b.arg(src)
+                    .arg(chunks)
+                    .arg(out_f)
+                    .arg(&n_rows)
+                    .arg(&n_chunks_u);
+            }
+            KernelId::Emission => {
+                b.arg(src)
+                    .arg(chunks)
+                    .arg(params)
+                    .arg(out_f)
+                    .arg(&n_chunks_u);
+            }
+            KernelId::Filter => {
+                b.arg(src)
+                    .arg(chunks)
+                    .arg(params)
+                    .arg(states)
+                    .arg(out_f)
+                    .arg(out_u)
+                    .arg(&n_chunks_u);
+            }
+            KernelId::Detect => {
+                b.arg(src)
+                    .arg(chunks)
+                    .arg(params)
+                    .arg(states)
+                    .arg(out_f)
+                    .arg(out_u)
+                    .arg(&n_rows)
+                    .arg(&n_chunks_u);
+            }
+        }
+        // SAFETY: the arguments match the kernel's parameter list above, every buffer was
+        // sized by the driver in plan.rs for `n_rows` rows and `n_chunks` chunks, and the
+        // kernels bound-check the chunk index.
+        unsafe { b.launch(cfg) }.map_err(drv("launch"))?;
+        self.stream.synchronize().map_err(drv("synchronize"))
+    }
+
+    fn read_states(&mut self) -> Result<Vec<f32>> {
+        let b = self
+            .states
+            .as_ref()
+            .ok_or_else(|| failed("read", "states"))?;
+        self.stream.clone_dtoh(b).map_err(drv("copy to host"))
+    }
+
+    fn read_f(&mut self) -> Result<Vec<f32>> {
+        let b = self.out_f.as_ref().ok_or_else(|| failed("read", "out_f"))?;
+        self.stream.clone_dtoh(b).map_err(drv("copy to host"))
+    }
+
+    fn read_u(&mut self) -> Result<Vec<u32>> {
+        let b = self.out_u.as_ref().ok_or_else(|| failed("read", "out_u"))?;
+        self.stream.clone_dtoh(b).map_err(drv("copy to host"))
+    }
+}
+
+impl ComputeBackend for CudaBackend {
+    fn name(&self) -> &'static str {
+        "cuda"
+    }
+
+    fn device(&self) -> String {
+        self.device_name.clone()
+    }
+
+    fn features(&self, panel: &Panel) -> Result<ObsMatrix> {
+        plan::features(&mut *self.session()?, panel, &self.opts)
+    }
+
+    fn emission_log_likelihood(&self, obs: &ObsMatrix, params: &ParamTable) -> Result<LogLik> {
+        plan::emission(&mut *self.session()?, obs, params, &self.opts)
+    }
+
+    fn forward_filter(&self, ll: &LogLik, params: &ParamTable) -> Result<Posteriors> {
+        plan::filter(&mut *self.session()?, ll, params, &self.opts)
+    }
+
+    fn detect(&self, panel: &Panel, params: &ParamTable) -> Result<Posteriors> {
+        plan::detect(&mut *self.session()?, panel, params, &self.opts)
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.session()?
+            .stream
+            .synchronize()
+            .map_err(drv("synchronize"))
+    }
+}

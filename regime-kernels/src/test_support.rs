@@ -1,0 +1,43 @@
+//! Skipping GPU tests cleanly (CONVENTIONS §8): with no device a GPU test prints
+//! `SKIP <test>: <reason>` and returns, unless `REGIME_REQUIRE_GPU=1`, when it fails — so a
+//! GPU run cannot pass by skipping.
+
+use crate::cuda::CudaBackend;
+use crate::plan::GpuOptions;
+use crate::wgpu::WgpuBackend;
+
+fn require_gpu() -> bool {
+    std::env::var("REGIME_REQUIRE_GPU").is_ok_and(|v| v == "1")
+}
+
+fn skip_or_panic<T>(test: &str, what: &str, e: regime_core::Error) -> Option<T> {
+    if require_gpu() {
+        panic!("{test}: REGIME_REQUIRE_GPU=1 but {what} is unavailable: {e}");
+    }
+    println!("SKIP {test}: {e}");
+    None
+}
+
+/// A CUDA backend, or `None` after printing why the test is skipped.
+pub fn cuda_or_skip(test: &str, opts: GpuOptions) -> Option<CudaBackend> {
+    match CudaBackend::new(0, opts) {
+        Ok(b) => Some(b),
+        Err(e) => skip_or_panic(test, "CUDA", e),
+    }
+}
+
+/// A wgpu backend, or `None` after printing why the test is skipped. With no adapter at
+/// all the test is skipped even under `REGIME_REQUIRE_GPU=1` only if `REGIME_REQUIRE_WGPU`
+/// is not `1` (CI sets it: lavapipe is installed there).
+pub fn wgpu_or_skip(test: &str, opts: GpuOptions) -> Option<WgpuBackend> {
+    match WgpuBackend::new(opts) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            if std::env::var("REGIME_REQUIRE_WGPU").is_ok_and(|v| v == "1") {
+                panic!("{test}: REGIME_REQUIRE_WGPU=1 but wgpu is unavailable: {e}");
+            }
+            println!("SKIP {test}: {e}");
+            None
+        }
+    }
+}
