@@ -104,8 +104,8 @@ pub struct Selected {
     pub reason: String,
 }
 
-/// Pick a backend. `Auto` tries CUDA, then wgpu, then the CPU; an explicit choice that is
-/// not compiled in or has no device is an error naming why.
+/// Pick a backend. `Auto` tries CUDA, then wgpu on a hardware adapter, then the CPU; an
+/// explicit choice that is not compiled in or has no device is an error naming why.
 pub fn select(pref: Preference) -> Result<Selected> {
     select_with(pref, &plan::GpuOptions::default())
 }
@@ -138,13 +138,17 @@ pub fn select_with(pref: Preference, opts: &plan::GpuOptions) -> Result<Selected
                 Err(e) => e,
             };
             let wgpu_err = match wgpu::WgpuBackend::new(opts.clone()) {
-                Ok(b) => {
+                Ok(b) if !b.is_software() => {
                     return Ok(pick(
                         Arc::new(b),
                         format!("backend wgpu: auto, cuda unavailable ({cuda_err})"),
                     ))
                 }
-                Err(e) => e,
+                Ok(b) => format!(
+                    "adapter {} is a software renderer, no faster than the CPU backend; ask for --backend wgpu to use it",
+                    b.device()
+                ),
+                Err(e) => e.to_string(),
             };
             Ok(pick(
                 Arc::new(CpuBackend::new()),

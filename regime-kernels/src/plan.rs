@@ -11,6 +11,8 @@
 //! neighbour's state, repeating until every hand-off agrees. The result is the sequential
 //! filter (to `f32` rounding) whatever the data, and usually costs no re-run.
 
+#![cfg_attr(not(any(feature = "cuda", feature = "wgpu")), allow(dead_code))]
+
 use crate::KernelId;
 use bytemuck::{Pod, Zeroable};
 use regime_core::backend::{LogLik, ObsMatrix, Panel, ParamTable, Posteriors, N_OBS, N_PROBS};

@@ -3,10 +3,13 @@
 use crate::io::{self, Column, Input, Table};
 use datasets::{generate, SynthConfig};
 use rayon::prelude::*;
+use regime_core::backend::{ComputeBackend, Panel, ParamTable, Posteriors, N_PROBS};
 use regime_core::hmm::{dims, smooth};
+use regime_core::model::JointParams;
 use regime_core::pipeline::{
-    detect_panel, Detection, PipelineConfig, SymbolPipeline, METHOD_NAMES,
+    detect_panel, Detection, PipelineConfig, SymbolPipeline, METHOD_NAMES, N_METHODS,
 };
+use std::collections::HashMap;
 use thiserror::Error;
 
 /// Rows per output batch of `detect`.
@@ -48,6 +51,177 @@ pub enum CommandError {
 }
 
 type Result<T> = std::result::Result<T, CommandError>;
+
+/// Models for `detect --model`: one file for every symbol, or a directory of
+/// `<symbol>.v<version>.json` files (as `--models-dir` and the service write them), the
+/// newest version per symbol.
+#[derive(Debug)]
+pub struct ModelSource {
+    path: PathBuf,
+    single: Option<(JointParams, u32)>,
+    by_symbol: HashMap<String, (u32, PathBuf)>,
+}
+
+fn read_model(path: &Path) -> Result<(JointParams, u32)> {
+    let bad = |m: String| CommandError::Argument(format!("{}: {m}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let params = doc
+        .get("params")
+        .ok_or_else(|| bad("no `params` object (is this a model file?)".into()))?;
+    let p: JointParams =
+        serde_json::from_value(params.clone()).map_err(|e| bad(format!("params: {e}")))?;
+    p.validate().map_err(|e| bad(e.to_string()))?;
+    let version = doc
+        .get("model_version")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0) as u32;
+    Ok((p, version))
+}
+
+/// The file-name form of a symbol (as `save_model` writes it).
+fn model_stem(symbol: &str) -> String {
+    if symbol.is_empty() { "default" } else { symbol }
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+impl ModelSource {
+    /// Open a model file or directory.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut src = ModelSource {
+            path: path.to_path_buf(),
+            single: None,
+            by_symbol: HashMap::new(),
+        };
+        if path.is_file() {
+            src.single = Some(read_model(path)?);
+            return Ok(src);
+        }
+        let dir = std::fs::read_dir(path).map_err(|e| {
+            CommandError::Argument(format!(
+                "{}: {e} (expected a model file or directory)",
+                path.display()
+            ))
+        })?;
+        for entry in dir.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(stem) = name.strip_suffix(".json") else {
+                continue;
+            };
+            let Some((sym, ver)) = stem.rsplit_once(".v") else {
+                continue;
+            };
+            let Ok(ver) = ver.parse::<u32>() else {
+                continue;
+            };
+            let newer = src.by_symbol.get(sym).is_none_or(|(v, _)| ver > *v);
+            if newer {
+                src.by_symbol.insert(sym.to_string(), (ver, entry.path()));
+            }
+        }
+        if src.by_symbol.is_empty() {
+            return Err(CommandError::Argument(format!(
+                "{}: no <symbol>.v<version>.json model files",
+                path.display()
+            )));
+        }
+        Ok(src)
+    }
+
+    /// The model for `symbol`, or an error naming it.
+    pub fn for_symbol(&self, symbol: &str) -> Result<(JointParams, u32)> {
+        if let Some(m) = &self.single {
+            return Ok(m.clone());
+        }
+        match self.by_symbol.get(&model_stem(symbol)) {
+            Some((_, path)) => read_model(path),
+            None => Err(CommandError::Argument(format!(
+                "{}: no model for symbol `{symbol}`",
+                self.path.display()
+            ))),
+        }
+    }
+}
+
+/// `regime detect --model`: score every bar with fixed models on a compute backend (the
+/// causal forward filter of SPEC §8; parallel over symbols and time on a GPU).
+pub fn detect_with_models(
+    input_path: &Path,
+    output_path: &Path,
+    skip_bad: bool,
+    models: &ModelSource,
+    backend: &dyn ComputeBackend,
+) -> Result<(usize, usize)> {
+    io::Format::of(output_path)?;
+    let input = io::read_bars(input_path, None)?;
+    report_rejects(&input, input_path);
+    if !input.errors.is_empty() && !skip_bad {
+        return Err(CommandError::BadRows {
+            path: input_path.to_path_buf(),
+            count: input.errors.len(),
+        });
+    }
+    if input.series.is_empty() {
+        return Err(CommandError::NoData {
+            path: input_path.to_path_buf(),
+            what: "no valid bars".into(),
+        });
+    }
+    let mut params = Vec::with_capacity(input.series.len());
+    let mut versions = Vec::with_capacity(input.series.len());
+    for s in &input.series {
+        let (p, v) = models.for_symbol(&s.symbol)?;
+        params.push(p);
+        versions.push(v);
+    }
+    let refs: Vec<&[regime_core::bars::Bar]> =
+        input.series.iter().map(|s| s.bars.as_slice()).collect();
+    let panel = Panel::from_series(&refs)?;
+    let table = ParamTable::new(&params)?;
+    let post = backend.detect(&panel, &table)?;
+    let mut out = Vec::with_capacity(input.series.len());
+    for (k, s) in input.series.iter().enumerate() {
+        let dets = panel
+            .series(k)
+            .zip(&s.bars)
+            .map(|(i, b)| posterior_detection(&post, i, b.ts, versions[k]))
+            .collect();
+        out.push((s.symbol.clone(), dets));
+    }
+    io::write_table(output_path, &io::detections_table(&out))?;
+    Ok((panel.len(), input.errors.len()))
+}
+
+fn posterior_detection(post: &Posteriors, i: usize, ts: i64, version: u32) -> Detection {
+    let p = &post.probs[i * N_PROBS..i * N_PROBS + N_PROBS];
+    let id = post.regime[i];
+    let regime = Regime::from_id(id).unwrap_or(Regime::from_id(0).expect("id 0 exists"));
+    let [v, t, st] = regime.indices();
+    let pv = [p[0] as f64, p[1] as f64, p[2] as f64];
+    let pt = [p[3] as f64, p[4] as f64, p[5] as f64];
+    let ps = [p[6] as f64, p[7] as f64];
+    Detection {
+        ts,
+        regime,
+        confidence: pv[v] * pt[t] * ps[st],
+        p_volatility: pv,
+        p_trend: pt,
+        p_structure: ps,
+        raw: [v as u8, t as u8, st as u8],
+        methods: [[255; 3]; N_METHODS],
+        warming_up: false,
+        model_version: version,
+    }
+}
 
 /// Causal (real-time) or ex-post (smoothed with later bars, for historical analysis).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,16 +396,7 @@ pub fn save_model(dir: &Path, symbol: &str, p: &SymbolPipeline, source: &Path) -
         })
     };
     std::fs::create_dir_all(dir).map_err(|e| write_err(dir, &e))?;
-    let name: String = if symbol.is_empty() { "default" } else { symbol }
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let name = model_stem(symbol);
     let h = p.hmm();
     let path = dir.join(format!("{name}.v{}.json", h.model_version()));
     let doc = json!({

@@ -134,6 +134,9 @@ pub struct PerformanceConfig {
     pub batch_size: usize,
     /// Queued ingest batches before ingest answers 429.
     pub queue_capacity: usize,
+    /// Compute backend: auto (CUDA, then a hardware wgpu adapter, then the CPU), cpu, cuda
+    /// or wgpu. `REGIME_DEVICE` overrides it.
+    pub backend: String,
 }
 
 /// `caching.*` (applied to history queries).
@@ -257,6 +260,7 @@ impl Default for Config {
                 max_workers: 4,
                 batch_size: 1000,
                 queue_capacity: 1024,
+                backend: "auto".into(),
             },
             caching: CachingConfig {
                 enabled: true,
@@ -605,7 +609,7 @@ impl Config {
         if let Some(m) = sec(
             &mut c,
             "performance",
-            &["max_workers", "batch_size", "queue_capacity"],
+            &["max_workers", "batch_size", "queue_capacity", "backend"],
         ) {
             let p = &mut cfg.performance;
             c.usize(
@@ -632,6 +636,12 @@ impl Config {
                 1_000_000,
                 &mut p.queue_capacity,
             );
+            if c.string(&m, "performance", "backend", &mut p.backend)
+                && p.backend.parse::<regime_kernels::Preference>().is_err()
+            {
+                let msg = format!("`{}` is not one of auto, cpu, cuda, wgpu", p.backend);
+                c.bad("performance.backend", msg);
+            }
         }
         if let Some(m) = sec(&mut c, "caching", &["enabled", "ttl", "max_size"]) {
             let k = &mut cfg.caching;
@@ -895,6 +905,9 @@ impl Config {
         }
         if self.performance.max_workers != new.performance.max_workers {
             out.push("performance.max_workers");
+        }
+        if self.performance.backend != new.performance.backend {
+            out.push("performance.backend");
         }
         if self.performance.queue_capacity != new.performance.queue_capacity {
             out.push("performance.queue_capacity");

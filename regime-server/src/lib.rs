@@ -3,6 +3,7 @@
 //! config, engine, store, routes, feeds, logs.
 
 pub mod commands;
+pub mod compute;
 pub mod config;
 pub mod engine;
 pub mod error;

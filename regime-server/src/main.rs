@@ -73,9 +73,14 @@ enum Cmd {
         output: PathBuf,
         #[arg(long, value_enum, default_value = "causal")]
         mode: ModeArg,
-        /// Compute backend; only `cpu` exists so far (`auto` picks it).
-        #[arg(long, value_enum, default_value = "auto")]
-        backend: BackendArg,
+        /// Compute backend for `--model` scoring: auto = CUDA, then wgpu, then the CPU
+        /// (`REGIME_DEVICE` when not given). The adaptive pipeline (no `--model`) runs on the CPU.
+        #[arg(long, value_enum)]
+        backend: Option<BackendArg>,
+        /// Score with fixed models instead of the adaptive pipeline: a model file for every
+        /// symbol, or a directory of <symbol>.v<N>.json (newest per symbol), e.g. from --models-dir.
+        #[arg(long)]
+        model: Option<PathBuf>,
         /// Write labels for the valid rows even when some rows are rejected.
         #[arg(long)]
         skip_bad_rows: bool,
@@ -186,13 +191,49 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             backend,
             skip_bad_rows,
             models_dir,
+            model,
         } => {
-            match backend {
-                BackendArg::Auto | BackendArg::Cpu => {}
-                BackendArg::Cuda | BackendArg::Wgpu => anyhow::bail!(
-                    "backend not compiled into this build (the GPU backends are not implemented yet); use --backend cpu"
-                ),
+            let pref = match backend {
+                Some(BackendArg::Auto) => regime_kernels::Preference::Auto,
+                Some(BackendArg::Cpu) => regime_kernels::Preference::Cpu,
+                Some(BackendArg::Cuda) => regime_kernels::Preference::Cuda,
+                Some(BackendArg::Wgpu) => regime_kernels::Preference::Wgpu,
+                None => regime_kernels::Preference::from_env()?,
+            };
+            if let Some(model) = model {
+                anyhow::ensure!(
+                    matches!(mode, ModeArg::Causal),
+                    "--model scores causally (the forward filter); --mode ex-post needs the adaptive pipeline"
+                );
+                let models = commands::ModelSource::open(&model)?;
+                let selected = regime_kernels::select(pref)?;
+                eprintln!("{}", selected.reason);
+                let t = std::time::Instant::now();
+                let (n, bad) = commands::detect_with_models(
+                    &input,
+                    &output,
+                    skip_bad_rows,
+                    &models,
+                    selected.backend.as_ref(),
+                )?;
+                let s = t.elapsed().as_secs_f64();
+                eprintln!(
+                    "detected {n} bars ({bad} rejected) in {s:.3} s ({:.0} bars/s), backend {} [{}] -> {}",
+                    n as f64 / s.max(1e-9),
+                    selected.backend.name(),
+                    selected.backend.device(),
+                    output.display()
+                );
+                return Ok(());
             }
+            anyhow::ensure!(
+                matches!(
+                    pref,
+                    regime_kernels::Preference::Auto | regime_kernels::Preference::Cpu
+                ),
+                "--backend {pref}: the adaptive pipeline (online learning, ensemble, transition manager) runs on the CPU; \
+                 the GPU backends score fixed models: pass --model FILE|DIR (e.g. models saved with --models-dir)"
+            );
             let mode = match mode {
                 ModeArg::Causal => Mode::Causal,
                 ModeArg::ExPost => Mode::ExPost,

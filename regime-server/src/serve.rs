@@ -61,6 +61,9 @@ pub enum ServeError {
     /// A feed could not start.
     #[error("feeds: {0}")]
     Feed(#[from] crate::feeds::FeedError),
+    /// The requested compute backend is unavailable.
+    #[error("performance.backend: {0}")]
+    Compute(regime_core::Error),
     /// The store was unreachable in a dry run.
     #[error("storage: {0}")]
     Store(#[from] store::StoreError),
@@ -100,17 +103,19 @@ pub fn dry_run(opts: &ServeOptions) -> Result<String, ServeError> {
     pipeline_config(&cfg)
         .validate()
         .map_err(crate::engine::EngineError::from)?;
+    let compute = crate::compute::choose(&cfg.performance.backend).map_err(ServeError::Compute)?;
     let mut s = store::open(&cfg.storage, store::Role::Reader)?;
     let stats = s.stats()?;
     for r in &cfg.feeds.replay {
         crate::io::read_bars(&r.path, None).map_err(crate::feeds::FeedError::from)?;
     }
     Ok(format!(
-        "DRY_RUN: config {} valid; store {} reachable ({} rows); {} replay feed(s) readable; demo feed {}; would listen on {}",
+        "DRY_RUN: config {} valid; {}; store {} reachable ({} rows); {} replay feed(s) readable; demo feed {}; would listen on {}",
         opts.config
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "(defaults)".into()),
+        compute.reason,
         s.kind(),
         stats.rows,
         cfg.feeds.replay.len(),
@@ -308,6 +313,18 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
         cfg.performance.max_workers,
         safe_mode
     );
+    // device probing and kernel compilation block: keep them off the runtime threads
+    let configured = cfg.performance.backend.clone();
+    let compute = tokio::task::spawn_blocking(move || crate::compute::choose(&configured))
+        .await
+        .map_err(|e| ServeError::Compute(regime_core::Error::Backend(e.to_string().into())))?
+        .map_err(ServeError::Compute)?;
+    tracing::info!(
+        backend = compute.name(),
+        device = %compute.backend.device(),
+        "compute backend: {}",
+        compute.reason
+    );
     // the synchronous PostgreSQL client must not run on a runtime thread
     let storage = cfg.storage.clone();
     let opened = tokio::task::spawn_blocking(move || store::open(&storage, store::Role::Writer))
@@ -379,7 +396,7 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
         feeds_paused,
         debug: AtomicBool::new(false),
         log_control: Some(log_control),
-        backend: "cpu",
+        compute,
     }));
     let listener = tokio::net::TcpListener::bind(&bind)
         .await

@@ -76,8 +76,8 @@ pub struct Inner {
     pub debug: AtomicBool,
     /// Logging level control.
     pub log_control: Option<LogControl>,
-    /// Compute backend in use.
-    pub backend: &'static str,
+    /// Compute backend in use and how it was chosen.
+    pub compute: crate::compute::ComputeInfo,
 }
 
 /// Active API keys.

@@ -20,6 +20,10 @@ impl WgpuBackend {
     pub fn new(_opts: GpuOptions) -> Result<Self> {
         absent()
     }
+    /// Never reached (no instance exists).
+    pub fn is_software(&self) -> bool {
+        false
+    }
 }
 
 impl ComputeBackend for WgpuBackend {

@@ -28,6 +28,7 @@ fn failed(what: &str, e: impl std::fmt::Display) -> Error {
 pub struct WgpuBackend {
     state: Mutex<State>,
     device_name: String,
+    software: bool,
     opts: GpuOptions,
 }
 
@@ -142,8 +143,15 @@ impl WgpuBackend {
                 info: info_buf,
             }),
             device_name,
+            software: info.device_type == wgpu::DeviceType::Cpu,
             opts,
         })
+    }
+
+    /// True for a software adapter (lavapipe/llvmpipe): correct, but no faster than the
+    /// CPU backend, so `auto` passes it over.
+    pub fn is_software(&self) -> bool {
+        self.software
     }
 
     fn session(&self) -> Result<std::sync::MutexGuard<'_, State>> {

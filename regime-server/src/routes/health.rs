@@ -124,7 +124,7 @@ pub(crate) fn component_view(st: &AppState, name: &str) -> Option<Value> {
                 json!(sh.queue_depth.load(Ordering::Relaxed)),
             );
             d.insert("queue_capacity".into(), json!(sh.queue_capacity));
-            d.insert("backend".into(), json!(st.backend));
+            d.insert("backend".into(), json!(st.compute.name()));
             if sh.closing.load(Ordering::Relaxed) {
                 state = ComponentState::Stopped;
             }
@@ -191,7 +191,7 @@ pub(crate) async fn health(State(st): State<AppState>) -> Response {
         "uptime_seconds": st.started.elapsed().as_secs_f64(),
         "safe_mode": st.safe_mode,
         "components": Value::Object(comps),
-        "backend": st.backend,
+        "backend": st.compute.name(),
         "database": if db_up { "connected" } else { "disconnected" },
         "queue_depth": queue_depth(&st),
         "symbols": sh.current.load().len(),
@@ -262,6 +262,7 @@ pub(crate) async fn components(State(st): State<AppState>) -> Json<Value> {
             m.insert(name.to_string(), v);
         }
     }
+    m.insert("compute_backend".into(), st.compute.view());
     Json(Value::Object(m))
 }
 
@@ -269,6 +270,9 @@ pub(crate) async fn component(
     State(st): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, AppError> {
+    if name == "compute_backend" {
+        return Ok(Json(st.compute.view()));
+    }
     component_view(&st, &name).map(Json).ok_or_else(|| {
         AppError::not_found(format!(
             "unknown component {name:?} (known: {})",
