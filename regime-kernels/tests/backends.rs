@@ -221,7 +221,10 @@ fn every_cuda_kernel_compiles_with_nvrtc() {
         if std::env::var("REGIME_REQUIRE_NVRTC").is_ok_and(|v| v == "1") {
             panic!("REGIME_REQUIRE_NVRTC=1 but libnvrtc cannot be loaded");
         }
-        println!("SKIP every_cuda_kernel_compiles_with_nvrtc: libnvrtc not found");
+        regime_kernels::test_support::record_skip(
+            "every_cuda_kernel_compiles_with_nvrtc",
+            "libnvrtc not found",
+        );
         return;
     }
     for k in regime_kernels::KernelId::ALL {

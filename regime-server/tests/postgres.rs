@@ -70,7 +70,10 @@ fn field<'a>(conn: &'a str, key: &str) -> Option<&'a str> {
 #[test]
 fn postgres_store_outage_and_recovery() {
     let Ok(base) = std::env::var("REGIME_TEST_PG") else {
-        println!("SKIP postgres_store_outage_and_recovery: REGIME_TEST_PG not set (.ci/run starts a server and sets it)");
+        regime_kernels::test_support::record_skip(
+            "postgres_store_outage_and_recovery",
+            "REGIME_TEST_PG not set (scripts/test.sh starts a server and sets it)",
+        );
         return;
     };
     let host = field(&base, "host").unwrap_or("127.0.0.1");

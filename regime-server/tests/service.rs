@@ -808,7 +808,10 @@ fn compute_backend_is_chosen_self_tested_and_reported() {
             if std::env::var("REGIME_REQUIRE_WGPU").is_ok_and(|v| v == "1") {
                 panic!("REGIME_REQUIRE_WGPU=1 but wgpu is unavailable: {e}");
             }
-            println!("SKIP compute_backend wgpu part: {e}");
+            regime_kernels::test_support::record_skip(
+                "compute_backend_is_chosen_self_tested_and_reported (wgpu part)",
+                &e.to_string(),
+            );
         }
     }
 }
