@@ -68,10 +68,44 @@ fn panel_both_cores(c: &mut Criterion) {
     g.finish();
 }
 
+/// Fixed-model detection (features + emission + forward filter) through the backend
+/// interface: the scalar engine (one core) against the CPU backend on every core, and the
+/// GPU backends where a device is present (`REGIME_BENCH_WGPU=1` to include a software
+/// wgpu adapter, which is correct but slow).
+fn backends(c: &mut Criterion) {
+    use regime_core::backend::{ComputeBackend, CpuBackend};
+    let (s, n) = (64, 20_000);
+    let (p, t) = regime_benches::backend_panel(s, n, 16);
+    let mut g = c.benchmark_group("detect");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements((s * n) as u64));
+    let mut run = |name: &str, b: &dyn ComputeBackend| {
+        g.bench_function(format!("{name}/{s}x{n}"), |bench| {
+            bench.iter(|| {
+                let out = b.detect(black_box(&p), &t).expect("detect");
+                b.sync().expect("sync");
+                out
+            })
+        });
+    };
+    run("cpu-scalar", &CpuBackend::scalar());
+    run("cpu", &CpuBackend::new());
+    if let Ok(b) = regime_kernels::cuda::CudaBackend::new(0, Default::default()) {
+        run("cuda", &b);
+    }
+    if let Ok(b) = regime_kernels::wgpu::WgpuBackend::new(Default::default()) {
+        if !b.is_software() || std::env::var("REGIME_BENCH_WGPU").is_ok_and(|v| v == "1") {
+            run("wgpu", &b);
+        }
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
     pipeline_single_series,
     streaming_update,
-    panel_both_cores
+    panel_both_cores,
+    backends
 );
 criterion_main!(benches);

@@ -224,6 +224,33 @@ impl Plan {
     }
 }
 
+/// Where the time of the last GPU call went (the launch wrappers wait for completion).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunStats {
+    /// Rows processed.
+    pub rows: usize,
+    /// Seconds copying inputs to the device.
+    pub upload_s: f64,
+    /// Seconds in kernels (launch to completion).
+    pub kernel_s: f64,
+    /// Seconds in the main kernel alone (detect or filter, first launch).
+    pub main_kernel_s: f64,
+    /// Seconds copying results back.
+    pub readback_s: f64,
+    /// Kernel launches.
+    pub launches: usize,
+    /// Rounds of hand-off repair (0 when every warm-up converged).
+    pub handoff_rounds: usize,
+}
+
+/// Time `f` into `acc`.
+fn timed<T>(acc: &mut f64, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let t = std::time::Instant::now();
+    let r = f();
+    *acc += t.elapsed().as_secs_f64();
+    r
+}
+
 /// What a GPU backend provides to the shared driver: buffers and launches.
 pub(crate) trait Session {
     /// Most rows one launch may cover with `width` floats per row.
@@ -285,15 +312,25 @@ fn zero_states(plan: &Plan) -> Vec<f32> {
 
 /// The volume scan (two passes, host composition in between) for a planned batch whose
 /// OHLCV columns are uploaded.
-fn volume_scan(sess: &mut dyn Session, plan: &mut Plan) -> Result<()> {
+fn volume_scan(sess: &mut dyn Session, plan: &mut Plan, st: &mut RunStats) -> Result<()> {
     let n = plan.chunks.len();
-    sess.upload_chunks(&plan.chunks)?;
-    sess.upload_states(&zero_states(plan))?;
-    sess.launch(KernelId::VolumeScan, plan.n_rows, n, 0)?;
-    plan.set_volume_counts(&sess.read_states()?);
-    sess.upload_chunks(&plan.chunks)?;
-    sess.launch(KernelId::VolumeScan, plan.n_rows, n, 1)?;
-    plan.set_volume_averages(&sess.read_states()?);
+    timed(&mut st.upload_s, || {
+        sess.upload_chunks(&plan.chunks)?;
+        sess.upload_states(&zero_states(plan))
+    })?;
+    for pass in 0..2 {
+        timed(&mut st.kernel_s, || {
+            sess.launch(KernelId::VolumeScan, plan.n_rows, n, pass)
+        })?;
+        st.launches += 1;
+        let states = timed(&mut st.readback_s, || sess.read_states())?;
+        if pass == 0 {
+            plan.set_volume_counts(&states);
+            timed(&mut st.upload_s, || sess.upload_chunks(&plan.chunks))?;
+        } else {
+            plan.set_volume_averages(&states);
+        }
+    }
     Ok(())
 }
 
@@ -303,23 +340,32 @@ fn filtered(
     plan: &mut Plan,
     k: KernelId,
     tol: f32,
+    st: &mut RunStats,
 ) -> Result<(Vec<f32>, Vec<u32>)> {
     let n = plan.chunks.len();
     for c in &mut plan.chunks {
         c.mode = 1;
     }
-    sess.upload_chunks(&plan.chunks)?;
-    sess.upload_states(&zero_states(plan))?;
-    sess.alloc_outputs(plan.n_rows * N_PROBS, plan.n_rows)?;
-    sess.launch(k, plan.n_rows, n, 0)?;
+    timed(&mut st.upload_s, || {
+        sess.upload_chunks(&plan.chunks)?;
+        sess.upload_states(&zero_states(plan))?;
+        sess.alloc_outputs(plan.n_rows * N_PROBS, plan.n_rows)
+    })?;
+    let mut main = 0.0;
+    timed(&mut main, || sess.launch(k, plan.n_rows, n, 0))?;
+    st.main_kernel_s += main;
+    st.kernel_s += main;
+    st.launches += 1;
     let mut rounds = 0;
     loop {
-        let mut states = first(sess.read_states()?, n * STATE_STRIDE)?;
+        let read = timed(&mut st.readback_s, || sess.read_states())?;
+        let mut states = first(read, n * STATE_STRIDE)?;
         let rerun = plan.check_handoffs(&mut states, tol);
         if rerun == 0 {
             break;
         }
         rounds += 1;
+        st.handoff_rounds += 1;
         tracing::debug!(kernel = k.name(), rerun, rounds, "filter hand-offs re-run");
         if rounds > n {
             return Err(Error::Numerical {
@@ -327,17 +373,21 @@ fn filtered(
                 detail: format!("{rerun} chunk hand-offs still differ after {rounds} rounds"),
             });
         }
-        sess.upload_chunks(&plan.chunks)?;
-        sess.upload_states(&states)?;
-        sess.launch(k, plan.n_rows, n, 0)?;
+        timed(&mut st.upload_s, || {
+            sess.upload_chunks(&plan.chunks)?;
+            sess.upload_states(&states)
+        })?;
+        timed(&mut st.kernel_s, || sess.launch(k, plan.n_rows, n, 0))?;
+        st.launches += 1;
     }
-    Ok((
-        first(sess.read_f()?, plan.n_rows * N_PROBS)?,
-        first(sess.read_u()?, plan.n_rows)?,
-    ))
+    timed(&mut st.readback_s, || {
+        Ok((
+            first(sess.read_f()?, plan.n_rows * N_PROBS)?,
+            first(sess.read_u()?, plan.n_rows)?,
+        ))
+    })
 }
 
-/// The first `n` values of a read-back buffer (devices may round allocations up).
 fn first<T>(mut v: Vec<T>, n: usize) -> Result<Vec<T>> {
     if v.len() < n {
         return Err(Error::Shape {
@@ -365,6 +415,7 @@ pub(crate) fn features(
     sess: &mut dyn Session,
     panel: &Panel,
     opts: &GpuOptions,
+    st: &mut RunStats,
 ) -> Result<ObsMatrix> {
     let offsets = panel.offsets();
     let mut values = vec![0f32; panel.len() * N_OBS];
@@ -373,10 +424,14 @@ pub(crate) fn features(
         let mut plan = Plan::new(&rebased(offsets, &b), |_| 0, opts)?;
         sess.upload_src(&columns(panel, rows.clone()))?;
         plan.set_volume_refs(&panel.volume()[rows.clone()]);
-        volume_scan(sess, &mut plan)?;
+        volume_scan(sess, &mut plan, st)?;
         sess.upload_chunks(&plan.chunks)?;
         sess.alloc_outputs(plan.n_rows * N_OBS, 1)?;
-        sess.launch(KernelId::Features, plan.n_rows, plan.chunks.len(), 0)?;
+        timed(&mut st.kernel_s, || {
+            sess.launch(KernelId::Features, plan.n_rows, plan.chunks.len(), 0)
+        })?;
+        st.launches += 1;
+        st.rows += plan.n_rows;
         values[rows.start * N_OBS..rows.end * N_OBS]
             .copy_from_slice(&first(sess.read_f()?, plan.n_rows * N_OBS)?);
     }
@@ -404,6 +459,7 @@ pub(crate) fn emission(
     obs: &ObsMatrix,
     params: &ParamTable,
     opts: &GpuOptions,
+    st: &mut RunStats,
 ) -> Result<LogLik> {
     let offsets = &obs.offsets;
     check_rows(offsets, obs.values.len(), N_OBS, "emission_log_likelihood")?;
@@ -416,7 +472,11 @@ pub(crate) fn emission(
         sess.upload_src(&[&obs.values[rows.start * N_OBS..rows.end * N_OBS]])?;
         sess.upload_chunks(&plan.chunks)?;
         sess.alloc_outputs(plan.n_rows * NS, 1)?;
-        sess.launch(KernelId::Emission, plan.n_rows, plan.chunks.len(), 0)?;
+        timed(&mut st.kernel_s, || {
+            sess.launch(KernelId::Emission, plan.n_rows, plan.chunks.len(), 0)
+        })?;
+        st.launches += 1;
+        st.rows += plan.n_rows;
         values[rows.start * NS..rows.end * NS]
             .copy_from_slice(&first(sess.read_f()?, plan.n_rows * NS)?);
     }
@@ -446,6 +506,7 @@ pub(crate) fn filter(
     ll: &LogLik,
     params: &ParamTable,
     opts: &GpuOptions,
+    st: &mut RunStats,
 ) -> Result<Posteriors> {
     let offsets = &ll.offsets;
     check_rows(offsets, ll.values.len(), NS, "forward_filter")?;
@@ -456,7 +517,8 @@ pub(crate) fn filter(
         let rows = offsets[b.start]..offsets[b.end];
         let mut plan = Plan::new(&rebased(offsets, &b), |s| params.index(b.start + s), opts)?;
         sess.upload_src(&[&ll.values[rows.start * NS..rows.end * NS]])?;
-        let (p, u) = filtered(sess, &mut plan, KernelId::Filter, opts.handoff_tol)?;
+        let (p, u) = filtered(sess, &mut plan, KernelId::Filter, opts.handoff_tol, st)?;
+        st.rows += plan.n_rows;
         place(&mut out, rows, &p, &u);
     }
     Ok(out)
@@ -468,6 +530,7 @@ pub(crate) fn detect(
     panel: &Panel,
     params: &ParamTable,
     opts: &GpuOptions,
+    st: &mut RunStats,
 ) -> Result<Posteriors> {
     let offsets = panel.offsets();
     params.check(panel.n_series())?;
@@ -476,10 +539,13 @@ pub(crate) fn detect(
     for b in batches(offsets, sess.max_rows(N_PROBS))? {
         let rows = offsets[b.start]..offsets[b.end];
         let mut plan = Plan::new(&rebased(offsets, &b), |s| params.index(b.start + s), opts)?;
-        sess.upload_src(&columns(panel, rows.clone()))?;
+        timed(&mut st.upload_s, || {
+            sess.upload_src(&columns(panel, rows.clone()))
+        })?;
         plan.set_volume_refs(&panel.volume()[rows.clone()]);
-        volume_scan(sess, &mut plan)?;
-        let (p, u) = filtered(sess, &mut plan, KernelId::Detect, opts.handoff_tol)?;
+        volume_scan(sess, &mut plan, st)?;
+        let (p, u) = filtered(sess, &mut plan, KernelId::Detect, opts.handoff_tol, st)?;
+        st.rows += plan.n_rows;
         place(&mut out, rows, &p, &u);
     }
     Ok(out)

@@ -7,7 +7,7 @@
 // cudarc's library probes and kernel launches are `unsafe` FFI; each use says why it holds.
 #![allow(unsafe_code)]
 
-use crate::plan::{self, ChunkDesc, GpuOptions, Session};
+use crate::plan::{self, ChunkDesc, GpuOptions, RunStats, Session};
 use crate::KernelId;
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
@@ -75,6 +75,7 @@ pub fn compile_to_ptx(k: KernelId, arch: Option<&str>) -> Result<String> {
 pub struct CudaBackend {
     state: Mutex<State>,
     device_name: String,
+    last: Mutex<RunStats>,
     opts: GpuOptions,
     peak_bandwidth: Option<f64>,
 }
@@ -158,6 +159,7 @@ impl CudaBackend {
                 out_u: None,
             }),
             device_name,
+            last: Mutex::default(),
             opts,
             peak_bandwidth,
         })
@@ -166,6 +168,20 @@ impl CudaBackend {
     /// Peak memory bandwidth in bytes/s from the device attributes, where reported.
     pub fn peak_bandwidth(&self) -> Option<f64> {
         self.peak_bandwidth
+    }
+
+    /// Where the time of the last call went.
+    pub fn last_run(&self) -> RunStats {
+        self.last.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    fn tracked<T>(&self, f: impl FnOnce(&mut State, &mut RunStats) -> Result<T>) -> Result<T> {
+        let mut st = RunStats::default();
+        let r = f(&mut *self.session()?, &mut st);
+        if let Ok(mut g) = self.last.lock() {
+            *g = st;
+        }
+        r
     }
 
     fn session(&self) -> Result<std::sync::MutexGuard<'_, State>> {
@@ -358,19 +374,19 @@ impl ComputeBackend for CudaBackend {
     }
 
     fn features(&self, panel: &Panel) -> Result<ObsMatrix> {
-        plan::features(&mut *self.session()?, panel, &self.opts)
+        self.tracked(|sess, st| plan::features(sess, panel, &self.opts, st))
     }
 
     fn emission_log_likelihood(&self, obs: &ObsMatrix, params: &ParamTable) -> Result<LogLik> {
-        plan::emission(&mut *self.session()?, obs, params, &self.opts)
+        self.tracked(|sess, st| plan::emission(sess, obs, params, &self.opts, st))
     }
 
     fn forward_filter(&self, ll: &LogLik, params: &ParamTable) -> Result<Posteriors> {
-        plan::filter(&mut *self.session()?, ll, params, &self.opts)
+        self.tracked(|sess, st| plan::filter(sess, ll, params, &self.opts, st))
     }
 
     fn detect(&self, panel: &Panel, params: &ParamTable) -> Result<Posteriors> {
-        plan::detect(&mut *self.session()?, panel, params, &self.opts)
+        self.tracked(|sess, st| plan::detect(sess, panel, params, &self.opts, st))
     }
 
     fn sync(&self) -> Result<()> {

@@ -3,7 +3,7 @@
 //! created, so a WGSL error is a construction error, not a failure mid-run; wgpu's
 //! validation errors are captured and returned, never a panic.
 
-use crate::plan::{self, ChunkDesc, GpuOptions, Session};
+use crate::plan::{self, ChunkDesc, GpuOptions, RunStats, Session};
 use crate::KernelId;
 use regime_core::backend::{ComputeBackend, LogLik, ObsMatrix, Panel, ParamTable, Posteriors};
 use regime_core::{Error, Result};
@@ -28,6 +28,7 @@ fn failed(what: &str, e: impl std::fmt::Display) -> Error {
 pub struct WgpuBackend {
     state: Mutex<State>,
     device_name: String,
+    last: Mutex<RunStats>,
     software: bool,
     opts: GpuOptions,
 }
@@ -143,6 +144,7 @@ impl WgpuBackend {
                 info: info_buf,
             }),
             device_name,
+            last: Mutex::default(),
             software: info.device_type == wgpu::DeviceType::Cpu,
             opts,
         })
@@ -152,6 +154,20 @@ impl WgpuBackend {
     /// CPU backend, so `auto` passes it over.
     pub fn is_software(&self) -> bool {
         self.software
+    }
+
+    /// Where the time of the last call went.
+    pub fn last_run(&self) -> RunStats {
+        self.last.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    fn tracked<T>(&self, f: impl FnOnce(&mut State, &mut RunStats) -> Result<T>) -> Result<T> {
+        let mut st = RunStats::default();
+        let r = f(&mut *self.session()?, &mut st);
+        if let Ok(mut g) = self.last.lock() {
+            *g = st;
+        }
+        r
     }
 
     fn session(&self) -> Result<std::sync::MutexGuard<'_, State>> {
@@ -399,19 +415,19 @@ impl ComputeBackend for WgpuBackend {
     }
 
     fn features(&self, panel: &Panel) -> Result<ObsMatrix> {
-        plan::features(&mut *self.session()?, panel, &self.opts)
+        self.tracked(|sess, st| plan::features(sess, panel, &self.opts, st))
     }
 
     fn emission_log_likelihood(&self, obs: &ObsMatrix, params: &ParamTable) -> Result<LogLik> {
-        plan::emission(&mut *self.session()?, obs, params, &self.opts)
+        self.tracked(|sess, st| plan::emission(sess, obs, params, &self.opts, st))
     }
 
     fn forward_filter(&self, ll: &LogLik, params: &ParamTable) -> Result<Posteriors> {
-        plan::filter(&mut *self.session()?, ll, params, &self.opts)
+        self.tracked(|sess, st| plan::filter(sess, ll, params, &self.opts, st))
     }
 
     fn detect(&self, panel: &Panel, params: &ParamTable) -> Result<Posteriors> {
-        plan::detect(&mut *self.session()?, panel, params, &self.opts)
+        self.tracked(|sess, st| plan::detect(sess, panel, params, &self.opts, st))
     }
 
     fn sync(&self) -> Result<()> {
