@@ -176,6 +176,18 @@ pub fn detect_with_models(
             what: "no valid bars".into(),
         });
     }
+    let out = score_input(&input, models, backend)?;
+    io::write_table(output_path, &io::detections_table(&out))?;
+    let n = out.iter().map(|s| s.1.len()).sum();
+    Ok((n, input.errors.len()))
+}
+
+/// Score validated input with fixed models on a backend: per symbol, one detection per bar.
+pub fn score_input(
+    input: &Input,
+    models: &ModelSource,
+    backend: &dyn ComputeBackend,
+) -> Result<Vec<(String, Vec<Detection>)>> {
     let mut params = Vec::with_capacity(input.series.len());
     let mut versions = Vec::with_capacity(input.series.len());
     for s in &input.series {
@@ -197,8 +209,7 @@ pub fn detect_with_models(
             .collect();
         out.push((s.symbol.clone(), dets));
     }
-    io::write_table(output_path, &io::detections_table(&out))?;
-    Ok((panel.len(), input.errors.len()))
+    Ok(out)
 }
 
 fn posterior_detection(post: &Posteriors, i: usize, ts: i64, version: u32) -> Detection {
@@ -420,6 +431,13 @@ pub fn save_model(dir: &Path, symbol: &str, p: &SymbolPipeline, source: &Path) -
 /// `regime generate`.
 pub fn generate_file(output: &Path, cfg: &SynthConfig, seed: u64) -> Result<usize> {
     io::Format::of(output)?;
+    let (t, n) = generate_table(cfg, seed);
+    io::write_table(output, &t)?;
+    Ok(n)
+}
+
+/// A synthetic panel as a table (OHLCV and the true labels) and its row count.
+pub fn generate_table(cfg: &SynthConfig, seed: u64) -> (Table, usize) {
     let data = generate(cfg, seed);
     let n: usize = data.iter().map(|d| d.bars.len()).sum();
     let mut cols: Vec<Vec<f64>> = (0..5).map(|_| Vec::with_capacity(n)).collect();
@@ -462,8 +480,7 @@ pub fn generate_file(output: &Path, cfg: &SynthConfig, seed: u64) -> Result<usiz
     {
         t.push(name, Column::Int(std::mem::take(&mut lab[k])));
     }
-    io::write_table(output, &t)?;
-    Ok(n)
+    (t, n)
 }
 
 fn runs(labels: &[u8]) -> (usize, f64) {
@@ -489,13 +506,28 @@ pub fn evaluate(
     }
     let input = io::read_bars(input_path, Some(label_column))?;
     report_rejects(&input, input_path);
+    evaluate_input(&input, input_path, score_last, cfg)
+}
+
+/// [`evaluate`] on input already read (with its label column); `source` names it in errors.
+pub fn evaluate_input(
+    input: &Input,
+    source: &Path,
+    score_last: f64,
+    cfg: &PipelineConfig,
+) -> Result<serde_json::Value> {
+    if !(score_last > 0.0 && score_last <= 1.0) {
+        return Err(CommandError::Argument(format!(
+            "score_last must be in (0, 1], got {score_last}"
+        )));
+    }
     if input.series.is_empty() {
         return Err(CommandError::NoData {
-            path: input_path.to_path_buf(),
+            path: source.to_path_buf(),
             what: "no valid bars".into(),
         });
     }
-    let dets = run_detection(&input, cfg, Mode::Causal)?;
+    let dets = run_detection(input, cfg, Mode::Causal)?;
     let rows = 2 + METHOD_NAMES.len();
     let mut hits = vec![[0u64; 4]; rows];
     let mut covered = vec![[0u64; 4]; rows];
@@ -554,8 +586,8 @@ pub fn evaluate(
     }
     if n == 0 {
         return Err(CommandError::NoData {
-            path: input_path.to_path_buf(),
-            what: format!("no labelled bars in column `{label_column}`"),
+            path: source.to_path_buf(),
+            what: "no labelled bars in the label column".into(),
         });
     }
     let names: Vec<String> = ["final", "ensemble_raw"]

@@ -592,6 +592,26 @@ fn read_parquet(path: &Path, label_column: Option<&str>) -> Result<Input, IoErro
     Ok(col.input)
 }
 
+/// Bars from in-memory Arrow record batches (the Python bindings' input), validated and
+/// numbered like a file's rows; `what` names the source in errors.
+pub fn read_batches(
+    batches: &[RecordBatch],
+    schema: &arrow::datatypes::Schema,
+    what: &Path,
+    label_column: Option<&str>,
+) -> Result<Input, IoError> {
+    let headers: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let loc = Columns::locate(what, &headers, label_column)?;
+    let mut col = Collector::new(label_column.is_some());
+    let mut row = 0usize;
+    for batch in batches {
+        batch_rows(what, &headers, &loc, batch, &mut row, &mut |row, r| {
+            col.push(row, r)
+        })?;
+    }
+    Ok(col.input)
+}
+
 /// A column set for output tables.
 #[derive(Debug, Default)]
 pub struct Table {
@@ -602,7 +622,7 @@ pub struct Table {
 }
 
 /// One output column.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Column {
     /// Timestamps (ms since epoch, UTC).
     Ts(Vec<i64>),
@@ -907,9 +927,25 @@ pub fn write_table(path: &Path, t: &Table) -> Result<(), IoError> {
 }
 
 fn record_batch(t: &Table) -> WriteResult<RecordBatch> {
+    into_batch(Table {
+        names: t.names.clone(),
+        columns: t.columns.clone(),
+    })
+}
+
+/// The table as one Arrow record batch; numeric columns move into Arrow buffers without a
+/// copy (what the Python bindings hand to pyarrow).
+pub fn into_record_batch(t: Table) -> Result<RecordBatch, IoError> {
+    into_batch(t).map_err(|e| IoError::Format {
+        path: PathBuf::from("(output table)"),
+        message: e.to_string(),
+    })
+}
+
+fn into_batch(t: Table) -> WriteResult<RecordBatch> {
     let mut fields = Vec::new();
     let mut arrays: Vec<ArrayRef> = Vec::new();
-    for (name, c) in t.names.iter().zip(&t.columns) {
+    for (name, c) in t.names.iter().zip(t.columns) {
         match c {
             Column::Ts(v) => {
                 fields.push(Field::new(
@@ -918,7 +954,7 @@ fn record_batch(t: &Table) -> WriteResult<RecordBatch> {
                     false,
                 ));
                 arrays.push(Arc::new(
-                    TimestampMillisecondArray::from(v.clone()).with_timezone("UTC"),
+                    TimestampMillisecondArray::from(v).with_timezone("UTC"),
                 ));
             }
             Column::Static(v) => {
@@ -930,7 +966,7 @@ fn record_batch(t: &Table) -> WriteResult<RecordBatch> {
                 let rows: usize = v.iter().map(|r| r.1).sum();
                 let bytes: usize = v.iter().map(|r| r.0.len() * r.1).sum();
                 let mut b = arrow::array::StringBuilder::with_capacity(rows, bytes);
-                for (s, n) in v {
+                for (s, n) in &v {
                     for _ in 0..*n {
                         b.append_value(s);
                     }
@@ -943,11 +979,11 @@ fn record_batch(t: &Table) -> WriteResult<RecordBatch> {
             }
             Column::Int(v) => {
                 fields.push(Field::new(name, DataType::Int64, false));
-                arrays.push(Arc::new(Int64Array::from(v.clone())));
+                arrays.push(Arc::new(Int64Array::from(v)));
             }
             Column::F64(v) => {
                 fields.push(Field::new(name, DataType::Float64, false));
-                arrays.push(Arc::new(Float64Array::from(v.clone())));
+                arrays.push(Arc::new(Float64Array::from(v)));
             }
         }
     }

@@ -1,0 +1,140 @@
+"""regime: causal detection of 18 market regimes (volatility x trend x structure).
+
+Batch detection takes a pyarrow Table, a pandas or polars DataFrame, or a dict of numpy
+arrays, and returns a pyarrow Table (or a polars DataFrame with ``as_polars=True``) whose
+columns are handed over from Rust without a copy. The work runs with the GIL released.
+
+>>> import regime
+>>> bars = regime.generate(symbols=2, bars=500, seed=1)
+>>> out = regime.detect(bars)
+>>> out.column_names[:4]
+['timestamp', 'symbol', 'regime_id', 'regime_name']
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+import numpy as np
+import pyarrow as pa
+
+from ._regime import (
+    BackendError,
+    BadInputError,
+    Engine,
+    RegimeError,
+    StoreError,
+    __version__,
+)
+from . import _regime
+
+__all__ = [
+    "detect",
+    "generate",
+    "evaluate",
+    "history",
+    "select_backend",
+    "Engine",
+    "RegimeError",
+    "BadInputError",
+    "BackendError",
+    "StoreError",
+    "__version__",
+]
+
+_VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
+
+
+def _to_arrow(data: Any) -> pa.Table:
+    """Any supported input as a pyarrow Table (no copy where the source is Arrow already)."""
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    module = type(data).__module__.split(".")[0]
+    if module == "polars":
+        return data.to_arrow()
+    if module == "pandas":
+        return pa.Table.from_pandas(data, preserve_index=False)
+    if isinstance(data, dict):
+        cols = {k: np.asarray(v) if not isinstance(v, (pa.Array, pa.ChunkedArray)) else v for k, v in data.items()}
+        if "close" not in cols:
+            raise BadInputError("missing column `close` (dict input needs at least close)")
+        n = len(cols["close"])
+        for k, v in cols.items():
+            if len(v) != n:
+                raise BadInputError(f"column `{k}` has {len(v)} values, `close` has {n}")
+        if not any(k in cols for k in ("timestamp", "date", "time", "datetime")):
+            # numpy input without time: bar numbers as seconds since the epoch
+            cols["timestamp"] = np.arange(n, dtype=np.int64)
+        return pa.table(cols)
+    if hasattr(data, "__arrow_c_stream__"):
+        return pa.table(data)
+    raise BadInputError(
+        f"unsupported input {type(data).__name__}: pass a pyarrow Table, pandas or polars "
+        "DataFrame, or a dict of numpy arrays"
+    )
+
+
+def _out(table: pa.Table, as_polars: bool):
+    if as_polars:
+        import polars as pl
+
+        return pl.from_arrow(table)
+    return table
+
+
+def detect(
+    data: Any,
+    *,
+    mode: str = "causal",
+    model: Optional[str] = None,
+    backend: Optional[str] = None,
+    skip_bad_rows: bool = False,
+    as_polars: bool = False,
+):
+    """Regime of every bar: the same result as ``regime detect`` on the same rows.
+
+    data: columns ``timestamp`` (or date/time), ``close`` and optionally ``symbol``,
+    ``open``, ``high``, ``low``, ``volume``. mode: ``causal`` (bar t sees bars <= t) or
+    ``ex-post`` (smoothed). model: a model file or directory (``<symbol>.v<N>.json``) to
+    score with fixed models on ``backend`` (auto|cpu|cuda|wgpu; default ``REGIME_DEVICE``
+    or auto) instead of running the adaptive pipeline.
+    Raises BadInputError naming row, symbol and reason for rejected rows (unless
+    ``skip_bad_rows``), BackendError when a requested backend is unavailable.
+    """
+    return _out(
+        _regime.detect(_to_arrow(data), mode, model, backend, skip_bad_rows), as_polars
+    )
+
+
+def generate(symbols: int = 1, bars: int = 2000, seed: int = 42, *, as_polars: bool = False):
+    """A seeded synthetic OHLCV panel with true per-bar labels (``true_regime_id``...)."""
+    return _out(_regime.generate(symbols, bars, seed), as_polars)
+
+
+def evaluate(data: Any, label_column: str = "true_regime_id", score_last: float = 1.0) -> dict:
+    """Accuracy of causal detection against a label column: per dimension, all 18, per
+    method, confusion matrix, durations and switches (as ``regime evaluate --json``)."""
+    return json.loads(_regime.evaluate(_to_arrow(data), label_column, score_last))
+
+
+def history(
+    store: str = "data/regime.sqlite",
+    *,
+    symbol: Optional[str] = None,
+    start_ms: Optional[int] = None,
+    end_ms: Optional[int] = None,
+    limit: int = 100_000,
+    as_polars: bool = False,
+):
+    """Rows of ``regime_history`` (oldest first) from the service's store: the embedded
+    file's path, or a PostgreSQL connection string (``postgresql://...`` or ``host=...``).
+    Raises StoreError when the store is absent or unreachable."""
+    return _out(_regime.history(store, symbol, start_ms, end_ms, limit), as_polars)
+
+
+def select_backend(backend: Optional[str] = None) -> tuple:
+    """``(name, device, reason)`` of the backend ``backend`` (or REGIME_DEVICE / auto) selects."""
+    return _regime.select_backend(backend)

@@ -1,0 +1,46 @@
+"""Typed stub of the compiled module ``regime._regime``."""
+
+from typing import Optional
+
+import pyarrow as pa
+
+__version__: str
+
+class RegimeError(Exception): ...
+class BadInputError(RegimeError): ...
+class BackendError(RegimeError): ...
+class StoreError(RegimeError): ...
+
+def detect(
+    table: pa.Table,
+    mode: str = "causal",
+    model: Optional[str] = None,
+    backend: Optional[str] = None,
+    skip_bad_rows: bool = False,
+) -> pa.Table: ...
+def generate(symbols: int = 1, bars: int = 2000, seed: int = 42) -> pa.Table: ...
+def evaluate(table: pa.Table, label_column: str = "true_regime_id", score_last: float = 1.0) -> str: ...
+def history(
+    store: str,
+    symbol: Optional[str] = None,
+    start_ms: Optional[int] = None,
+    end_ms: Optional[int] = None,
+    limit: int = 100000,
+) -> pa.Table: ...
+def select_backend(backend: Optional[str] = None) -> tuple[str, str, str]: ...
+
+class Engine:
+    """One causal pipeline per symbol, fed bar by bar."""
+
+    def __init__(self) -> None: ...
+    def update(
+        self,
+        symbol: str,
+        timestamp_ms: int,
+        close: float,
+        open: float = ...,
+        high: float = ...,
+        low: float = ...,
+        volume: float = ...,
+    ) -> dict: ...
+    def symbols(self) -> list[str]: ...

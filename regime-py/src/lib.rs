@@ -1,0 +1,411 @@
+//! `regime._regime`: the Python bindings (SPEC §7). Each function converts its input
+//! (an Arrow table arrives through the C data interface, without a copy), releases the GIL
+//! for the Rust call, and hands an Arrow table back the same way. The Python package in
+//! `python/regime/` wraps these with the conversions from pandas, polars and numpy.
+
+use arrow::record_batch::RecordBatch;
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3_arrow::PyTable;
+use regime_core::bars::{check_bar, Bar};
+use regime_core::pipeline::{Detection, PipelineConfig, SymbolPipeline};
+use regime_server::commands::{self, CommandError, Mode, ModelSource};
+use regime_server::io::{self, Column, Input, IoError, Table};
+use regime_server::store::{self, HistoryQuery, Role};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+create_exception!(
+    _regime,
+    RegimeError,
+    PyException,
+    "Base class of every error raised by regime."
+);
+create_exception!(
+    _regime,
+    BadInputError,
+    RegimeError,
+    "Input rows or columns were rejected; the message names row, column and reason."
+);
+create_exception!(
+    _regime,
+    BackendError,
+    RegimeError,
+    "The requested compute backend is not compiled in, has no device, or failed."
+);
+create_exception!(
+    _regime,
+    StoreError,
+    RegimeError,
+    "The store (embedded file or PostgreSQL) is absent or failed."
+);
+
+/// Where errors say the data came from.
+const SOURCE: &str = "<input table>";
+
+/// A failure computed without the GIL, turned into a Python exception afterwards.
+enum Failure {
+    BadInput(String),
+    Backend(String),
+    Store(String),
+    Other(String),
+}
+
+impl From<Failure> for PyErr {
+    fn from(f: Failure) -> PyErr {
+        match f {
+            Failure::BadInput(m) => BadInputError::new_err(m),
+            Failure::Backend(m) => BackendError::new_err(m),
+            Failure::Store(m) => StoreError::new_err(m),
+            Failure::Other(m) => RegimeError::new_err(m),
+        }
+    }
+}
+
+fn core_failure(e: regime_core::Error) -> Failure {
+    use regime_core::Error as E;
+    match e {
+        E::NotCompiled { .. } | E::Unavailable { .. } | E::Backend(_) => {
+            Failure::Backend(e.to_string())
+        }
+        E::BadBar { .. } | E::Shape { .. } | E::NoData(_) | E::InvalidParameter { .. } => {
+            Failure::BadInput(e.to_string())
+        }
+        other => Failure::Other(other.to_string()),
+    }
+}
+
+impl From<CommandError> for Failure {
+    fn from(e: CommandError) -> Failure {
+        match e {
+            CommandError::Core(c) => core_failure(c),
+            CommandError::Io(_) | CommandError::BadRows { .. } | CommandError::NoData { .. } => {
+                Failure::BadInput(e.to_string())
+            }
+            CommandError::Argument(m) => Failure::BadInput(m),
+            other => Failure::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<IoError> for Failure {
+    fn from(e: IoError) -> Failure {
+        Failure::BadInput(e.to_string())
+    }
+}
+
+type Res<T> = Result<T, Failure>;
+
+/// Validated bars from an Arrow table; rejected rows are an error naming them unless skipped.
+fn read_input(
+    batches: &[RecordBatch],
+    schema: &arrow::datatypes::Schema,
+    label: Option<&str>,
+    skip_bad_rows: bool,
+) -> Res<Input> {
+    let input = io::read_batches(batches, schema, Path::new(SOURCE), label)?;
+    if !input.errors.is_empty() && !skip_bad_rows {
+        let first: Vec<String> = input
+            .errors
+            .iter()
+            .take(10)
+            .map(|e| format!("row {} ({}): {}", e.row, e.symbol, e.reason))
+            .collect();
+        return Err(Failure::BadInput(format!(
+            "{} bad rows ({}{}); pass skip_bad_rows=True to keep the valid ones",
+            input.errors.len(),
+            first.join("; "),
+            if input.errors.len() > 10 { "; ..." } else { "" }
+        )));
+    }
+    if input.series.is_empty() {
+        return Err(Failure::BadInput("no valid bars in the input".into()));
+    }
+    Ok(input)
+}
+
+fn to_pyarrow(py: Python<'_>, batch: RecordBatch) -> PyResult<Bound<'_, PyAny>> {
+    let schema = batch.schema();
+    PyTable::try_new(vec![batch], schema)?.into_pyarrow(py)
+}
+
+fn preference(backend: Option<&str>) -> Res<regime_kernels::Preference> {
+    match backend {
+        Some(b) => b.parse().map_err(core_failure),
+        None => regime_kernels::Preference::from_env().map_err(core_failure),
+    }
+}
+
+/// Detect regimes for every bar of an Arrow table (columns as in `regime detect`).
+#[pyfunction]
+#[pyo3(signature = (table, mode = "causal", model = None, backend = None, skip_bad_rows = false))]
+fn detect<'py>(
+    py: Python<'py>,
+    table: PyTable,
+    mode: &str,
+    model: Option<PathBuf>,
+    backend: Option<String>,
+    skip_bad_rows: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (batches, schema) = table.into_inner();
+    let mode = match mode {
+        "causal" => Mode::Causal,
+        "ex-post" | "ex_post" => Mode::ExPost,
+        m => {
+            return Err(BadInputError::new_err(format!(
+                "mode `{m}`: expected causal or ex-post"
+            )))
+        }
+    };
+    let batch = py.detach(|| -> Res<RecordBatch> {
+        let input = read_input(&batches, &schema, None, skip_bad_rows)?;
+        let dets: Vec<(String, Vec<Detection>)> = match model {
+            Some(path) => {
+                if mode != Mode::Causal {
+                    return Err(Failure::BadInput(
+                        "model scoring is causal (the forward filter); ex-post needs the adaptive pipeline".into(),
+                    ));
+                }
+                let models = ModelSource::open(&path)?;
+                let selected = regime_kernels::select(preference(backend.as_deref())?).map_err(core_failure)?;
+                commands::score_input(&input, &models, selected.backend.as_ref())?
+            }
+            None => {
+                let pref = preference(backend.as_deref())?;
+                if !matches!(pref, regime_kernels::Preference::Auto | regime_kernels::Preference::Cpu) {
+                    return Err(Failure::Backend(format!(
+                        "backend {pref}: the adaptive pipeline runs on the CPU; GPU backends score fixed models (pass model=...)"
+                    )));
+                }
+                commands::run_detection(&input, &PipelineConfig::default(), mode)?
+            }
+        };
+        Ok(io::into_record_batch(io::detections_table(&dets))?)
+    })?;
+    to_pyarrow(py, batch)
+}
+
+/// A synthetic OHLCV panel with its true labels.
+#[pyfunction]
+#[pyo3(signature = (symbols = 1, bars = 2000, seed = 42))]
+fn generate(py: Python<'_>, symbols: usize, bars: usize, seed: u64) -> PyResult<Bound<'_, PyAny>> {
+    if symbols == 0 || bars == 0 {
+        return Err(BadInputError::new_err("symbols and bars must be > 0"));
+    }
+    let batch = py.detach(|| -> Res<RecordBatch> {
+        let cfg = datasets::SynthConfig {
+            symbols,
+            bars,
+            ..Default::default()
+        };
+        let (t, _) = commands::generate_table(&cfg, seed);
+        Ok(io::into_record_batch(t)?)
+    })?;
+    to_pyarrow(py, batch)
+}
+
+/// Accuracy against a label column, as `regime evaluate --json` (a JSON string).
+#[pyfunction]
+#[pyo3(signature = (table, label_column = "true_regime_id", score_last = 1.0))]
+fn evaluate(
+    py: Python<'_>,
+    table: PyTable,
+    label_column: &str,
+    score_last: f64,
+) -> PyResult<String> {
+    let (batches, schema) = table.into_inner();
+    let label = label_column.to_string();
+    Ok(py.detach(|| -> Res<String> {
+        let input = read_input(&batches, &schema, Some(&label), false)?;
+        let v = commands::evaluate_input(
+            &input,
+            Path::new(SOURCE),
+            score_last,
+            &PipelineConfig::default(),
+        )?;
+        Ok(v.to_string())
+    })?)
+}
+
+fn history_table(rows: Vec<store::HistoryRow>) -> Table {
+    let n = rows.len();
+    let mut ts = Vec::with_capacity(n);
+    let mut sym = Vec::with_capacity(n);
+    let mut ids = Vec::with_capacity(n);
+    let mut dims: [Vec<i64>; 3] = Default::default();
+    let mut conf = Vec::with_capacity(n);
+    let mut probs: [Vec<f64>; 8] = Default::default();
+    let mut ver = Vec::with_capacity(n);
+    for r in rows {
+        ts.push(r.ts);
+        ids.push(r.regime_id as i64);
+        dims[0].push(r.volatility as i64);
+        dims[1].push(r.trend as i64);
+        dims[2].push(r.structure as i64);
+        conf.push(r.confidence);
+        for (k, p) in r
+            .p_volatility
+            .iter()
+            .chain(&r.p_trend)
+            .chain(&r.p_structure)
+            .enumerate()
+        {
+            probs[k].push(*p);
+        }
+        ver.push(r.model_version as i64);
+        sym.push(r.symbol);
+    }
+    let mut t = Table::default();
+    t.push("timestamp", Column::Ts(ts));
+    t.push("symbol", Column::Str(sym));
+    t.push("regime_id", Column::Int(ids));
+    let [v, tr, st] = dims;
+    t.push("volatility", Column::Int(v));
+    t.push("trend", Column::Int(tr));
+    t.push("structure", Column::Int(st));
+    t.push("confidence", Column::F64(conf));
+    for (k, p) in probs.into_iter().enumerate() {
+        t.push(io::PROB_COLUMNS[k], Column::F64(p));
+    }
+    t.push("model_version", Column::Int(ver));
+    t
+}
+
+/// Rows of `regime_history` from the embedded file or PostgreSQL (oldest first).
+#[pyfunction]
+#[pyo3(signature = (store, symbol = None, start_ms = None, end_ms = None, limit = 100_000))]
+fn history<'py>(
+    py: Python<'py>,
+    store: &str,
+    symbol: Option<String>,
+    start_ms: Option<i64>,
+    end_ms: Option<i64>,
+    limit: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let target = store.to_string();
+    let batch = py.detach(|| -> Res<RecordBatch> {
+        let mut cfg = regime_server::config::Config::default().storage;
+        let pg = target.starts_with("postgres://")
+            || target.starts_with("postgresql://")
+            || target.contains("host=");
+        if pg {
+            cfg.kind = regime_server::config::StorageKind::Postgres;
+            cfg.url = target.clone();
+        } else {
+            let path = PathBuf::from(&target);
+            if !path.is_file() {
+                return Err(Failure::Store(format!(
+                    "{target}: no such store file (the service's storage.path, e.g. data/regime.sqlite)"
+                )));
+            }
+            cfg.path = path;
+        }
+        cfg.pool_size = 1;
+        let mut s = store::open(&cfg, Role::Reader).map_err(|e| Failure::Store(format!("{target}: {e}")))?;
+        let rows = s
+            .history(&HistoryQuery {
+                symbol,
+                from: start_ms,
+                to: end_ms,
+                limit,
+            })
+            .map_err(|e| Failure::Store(format!("{target}: {e}")))?;
+        Ok(io::into_record_batch(history_table(rows))?)
+    })?;
+    to_pyarrow(py, batch)
+}
+
+/// The backend `select` would choose: (name, device, reason).
+#[pyfunction]
+#[pyo3(signature = (backend = None))]
+fn select_backend(py: Python<'_>, backend: Option<String>) -> PyResult<(String, String, String)> {
+    Ok(py.detach(|| -> Res<(String, String, String)> {
+        let s = regime_kernels::select(preference(backend.as_deref())?).map_err(core_failure)?;
+        Ok((s.backend.name().to_string(), s.backend.device(), s.reason))
+    })?)
+}
+
+/// Streaming detection: one causal pipeline per symbol, fed bar by bar.
+#[pyclass(module = "regime._regime")]
+struct Engine {
+    cfg: PipelineConfig,
+    pipes: HashMap<String, SymbolPipeline>,
+}
+
+#[pymethods]
+impl Engine {
+    #[new]
+    fn new() -> Self {
+        Engine {
+            cfg: PipelineConfig::default(),
+            pipes: HashMap::new(),
+        }
+    }
+
+    /// Feed one bar; returns the regime for it (a dict).
+    #[pyo3(signature = (symbol, timestamp_ms, close, open = f64::NAN, high = f64::NAN, low = f64::NAN, volume = f64::NAN))]
+    #[allow(clippy::too_many_arguments)]
+    fn update<'py>(
+        &mut self,
+        py: Python<'py>,
+        symbol: &str,
+        timestamp_ms: i64,
+        close: f64,
+        open: f64,
+        high: f64,
+        low: f64,
+        volume: f64,
+    ) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        let bar = Bar::new(timestamp_ms, open, high, low, close, volume);
+        check_bar(&bar)
+            .map_err(|r| BadInputError::new_err(format!("{symbol} @ {timestamp_ms}: {r}")))?;
+        if !self.pipes.contains_key(symbol) {
+            let p = SymbolPipeline::new(self.cfg.clone())
+                .map_err(|e| RegimeError::new_err(e.to_string()))?;
+            self.pipes.insert(symbol.to_string(), p);
+        }
+        let Some(p) = self.pipes.get_mut(symbol) else {
+            return Err(RegimeError::new_err("pipeline vanished"));
+        };
+        let d = p.update(&bar);
+        let out = pyo3::types::PyDict::new(py);
+        out.set_item("symbol", symbol)?;
+        out.set_item("timestamp_ms", d.ts)?;
+        out.set_item("regime_id", d.regime.id())?;
+        out.set_item("regime", d.regime.snake_name())?;
+        out.set_item("volatility", d.regime.volatility.as_str())?;
+        out.set_item("trend", d.regime.trend.as_str())?;
+        out.set_item("structure", d.regime.structure.as_str())?;
+        out.set_item("confidence", d.confidence)?;
+        out.set_item("p_volatility", d.p_volatility.to_vec())?;
+        out.set_item("p_trend", d.p_trend.to_vec())?;
+        out.set_item("p_structure", d.p_structure.to_vec())?;
+        out.set_item("warming_up", d.warming_up)?;
+        out.set_item("model_version", d.model_version)?;
+        Ok(out)
+    }
+
+    /// Symbols seen so far.
+    fn symbols(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.pipes.keys().cloned().collect();
+        v.sort();
+        v
+    }
+}
+
+#[pymodule]
+fn _regime(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("RegimeError", m.py().get_type::<RegimeError>())?;
+    m.add("BadInputError", m.py().get_type::<BadInputError>())?;
+    m.add("BackendError", m.py().get_type::<BackendError>())?;
+    m.add("StoreError", m.py().get_type::<StoreError>())?;
+    m.add_function(wrap_pyfunction!(detect, m)?)?;
+    m.add_function(wrap_pyfunction!(generate, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(history, m)?)?;
+    m.add_function(wrap_pyfunction!(select_backend, m)?)?;
+    m.add_class::<Engine>()?;
+    Ok(())
+}
