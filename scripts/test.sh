@@ -2,7 +2,8 @@
 # The README's test command: everything the tests need on a fresh machine, then the tests.
 # Installs Debian's postgresql when it is missing (as root), starts a throwaway cluster on
 # loopback for the PostgreSQL tests; installs Mesa's lavapipe for the wgpu tests and NVRTC
-# (PyPI wheel) to compile the CUDA kernels; runs `cargo test --workspace --release`.
+# (PyPI wheel) to compile the CUDA kernels; runs `cargo test --workspace --release`, then
+# installs the Python bindings (`pip install ./regime-py`) and runs their pytest suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
@@ -54,3 +55,9 @@ if [ -n "$(nvrtc_dir)" ]; then
   export LD_LIBRARY_PATH="$(nvrtc_dir)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
 cargo test --workspace --release "$@"
+# The Python bindings: built and installed with maturin (as `pip install ./regime-py` on a
+# fresh machine; the Rust build reuses the target directory above), then the pytest suite.
+echo "== pip install ./regime-py[test] and pytest"
+python3 -m pip install -q --disable-pip-version-check "./regime-py[test]" 2>&1 | grep -v "Running pip as the 'root' user" || true
+python3 -c "import regime" || { echo "pip install ./regime-py failed" >&2; exit 1; }
+python3 -m pytest -q regime-py/tests

@@ -1,0 +1,238 @@
+"""pytest suite of the Python bindings (run by scripts/test.sh after `pip install ./regime-py`).
+
+The `regime` binary is found through REGIME_BIN, else $CARGO_TARGET_DIR/release/regime,
+else target/release/regime; tests that need it skip with the reason when it is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
+import regime
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def regime_bin() -> Path | None:
+    cands = []
+    if os.environ.get("REGIME_BIN"):
+        cands.append(Path(os.environ["REGIME_BIN"]))
+    if os.environ.get("CARGO_TARGET_DIR"):
+        cands.append(Path(os.environ["CARGO_TARGET_DIR"]) / "release" / "regime")
+    cands.append(ROOT / "target" / "release" / "regime")
+    for c in cands:
+        if c.is_file():
+            return c
+    return None
+
+
+@pytest.fixture(scope="module")
+def panel() -> pa.Table:
+    return regime.generate(symbols=4, bars=1500, seed=21)
+
+
+def test_detect_equals_the_cli_on_the_same_file(tmp_path, panel):
+    b = regime_bin()
+    if b is None:
+        pytest.skip("regime binary not built (cargo build --release -p regime-server)")
+    src = tmp_path / "bars.csv"
+    pacsv.write_csv(panel, src)
+    out = tmp_path / "cli.csv"
+    subprocess.run([b, "detect", "--input", src, "--output", out], check=True, capture_output=True)
+    cli = pacsv.read_csv(out)
+    py = regime.detect(pacsv.read_csv(src))
+    assert py.num_rows == cli.num_rows == panel.num_rows
+    assert py.column("regime_id").to_pylist() == cli.column("regime_id").to_pylist()
+    assert py.column("symbol").to_pylist() == cli.column("symbol").to_pylist()
+    # the CSV holds 6 decimals
+    for c in ["confidence", "p_vol_low", "p_trend_up", "p_trending"]:
+        a = np.asarray(py.column(c))
+        e = np.asarray(cli.column(c))
+        assert np.max(np.abs(a - e)) <= 5e-7, c
+
+
+def test_every_input_kind_gives_the_same_labels(panel):
+    import pandas as pd
+    import polars as pl
+
+    base = regime.detect(panel).column("regime_id").to_pylist()
+    assert regime.detect(panel.to_pandas()).column("regime_id").to_pylist() == base
+    assert regime.detect(pl.from_arrow(panel)).column("regime_id").to_pylist() == base
+    assert regime.detect(panel.to_batches()[0] if panel.num_rows == len(panel.to_batches()[0]) else panel).column(
+        "regime_id"
+    ).to_pylist() == base
+    out = regime.detect(panel, as_polars=True)
+    assert isinstance(out, pl.DataFrame) and out["regime_id"].to_list() == base
+    assert isinstance(panel.to_pandas(), pd.DataFrame)
+
+
+def test_numpy_arrays_without_timestamps():
+    t = regime.generate(symbols=1, bars=800, seed=5)
+    arrays = {c: t.column(c).to_numpy() for c in ["open", "high", "low", "close", "volume"]}
+    out = regime.detect(arrays)
+    assert out.num_rows == 800
+    ref = regime.detect(t)
+    assert out.column("regime_id").to_pylist() == ref.column("regime_id").to_pylist()
+
+
+def test_bad_rows_name_row_and_reason():
+    t = pa.table(
+        {
+            "timestamp": pa.array([1, 2, 3, 4], pa.int64()),
+            "close": [100.0, -1.0, 101.0, 102.0],
+            "high": [101.0, 101.0, 100.0, 103.0],
+            "low": [99.0, 99.0, 102.0, 101.0],
+            "open": [100.0, 100.0, 101.0, 102.0],
+            "volume": [1.0, 1.0, 1.0, 1.0],
+        }
+    )
+    with pytest.raises(regime.BadInputError) as e:
+        regime.detect(t)
+    msg = str(e.value)
+    assert "2 bad rows" in msg and "row 2" in msg and "row 3" in msg, msg
+    assert regime.detect(t, skip_bad_rows=True).num_rows == 2
+    with pytest.raises(regime.BadInputError, match="close"):
+        regime.detect(pa.table({"timestamp": [1, 2], "price_typo": [1.0, 2.0]}))
+    with pytest.raises(regime.BadInputError, match="mode"):
+        regime.detect(t, mode="sideways", skip_bad_rows=True)
+    assert issubclass(regime.BadInputError, regime.RegimeError)
+
+
+def test_streaming_engine_equals_batch(panel):
+    one = panel.filter(pa.compute.equal(panel.column("symbol"), "SYN000"))
+    batch = regime.detect(one).column("regime_id").to_pylist()
+    e = regime.Engine()
+    ts = one.column("timestamp").cast(pa.int64()).to_pylist()
+    cols = {c: one.column(c).to_pylist() for c in ["open", "high", "low", "close", "volume"]}
+    got = [
+        e.update("SYN000", ts[i], cols["close"][i], cols["open"][i], cols["high"][i], cols["low"][i], cols["volume"][i])[
+            "regime_id"
+        ]
+        for i in range(one.num_rows)
+    ]
+    assert got == batch
+    assert e.symbols() == ["SYN000"]
+    with pytest.raises(regime.BadInputError, match="close"):
+        e.update("SYN000", ts[-1] + 1, -5.0)
+
+
+def test_model_scoring_on_cpu_and_wgpu_agree(tmp_path, panel):
+    b = regime_bin()
+    if b is None:
+        pytest.skip("regime binary not built")
+    src = tmp_path / "bars.csv"
+    pacsv.write_csv(panel, src)
+    models = tmp_path / "models"
+    subprocess.run(
+        [b, "detect", "--input", src, "--output", tmp_path / "o.csv", "--models-dir", models],
+        check=True,
+        capture_output=True,
+    )
+    cpu = regime.detect(panel, model=str(models), backend="cpu")
+    assert cpu.num_rows == panel.num_rows
+    try:
+        gpu = regime.detect(panel, model=str(models), backend="wgpu")
+    except regime.BackendError as e:
+        if os.environ.get("REGIME_REQUIRE_WGPU") == "1":
+            raise
+        pytest.skip(f"wgpu unavailable: {e}")
+    same = np.mean(np.asarray(gpu.column("regime_id")) == np.asarray(cpu.column("regime_id")))
+    assert same >= 0.999
+    for c in ["p_vol_low", "p_vol_medium", "p_vol_high", "p_trend_down", "p_trend_up", "p_trending"]:
+        assert np.max(np.abs(np.asarray(gpu.column(c)) - np.asarray(cpu.column(c)))) < 1e-4
+    with pytest.raises(regime.BackendError, match="adaptive pipeline runs on the CPU"):
+        regime.detect(panel, backend="cuda")
+    with pytest.raises(regime.BadInputError, match="no model for symbol"):
+        one_model_dir = tmp_path / "few"
+        one_model_dir.mkdir()
+        first = sorted(models.iterdir())[0]
+        (one_model_dir / first.name).write_text(first.read_text())
+        regime.detect(panel, model=str(one_model_dir), backend="cpu")
+
+
+def test_evaluate_reports_accuracy(panel):
+    r = regime.evaluate(panel, score_last=0.3)
+    for dim in ["volatility", "trend", "structure", "regime"]:
+        assert 0.0 <= r["accuracy"]["final"][dim] <= 1.0
+    assert r["accuracy"]["final"]["volatility"] > 0.6
+
+
+def test_gil_is_released_during_detection():
+    t = regime.generate(symbols=8, bars=20000, seed=9)
+    ticks = 0
+    stop = False
+
+    def count():
+        nonlocal ticks
+        while not stop:
+            ticks += 1
+            time.sleep(0)
+
+    th = threading.Thread(target=count)
+    th.start()
+    time.sleep(0.05)
+    before = ticks
+    t0 = time.perf_counter()
+    regime.detect(t)
+    dt = time.perf_counter() - t0
+    during = ticks - before
+    stop = True
+    th.join()
+    # with the GIL held for the whole call the counter would barely move
+    assert during > 1000, (during, dt)
+
+
+def test_history_reads_the_services_embedded_store(tmp_path):
+    b = regime_bin()
+    if b is None:
+        pytest.skip("regime binary not built")
+    with pytest.raises(regime.StoreError, match="no such store"):
+        regime.history(str(tmp_path / "absent.sqlite"))
+    bars = regime.generate(symbols=2, bars=300, seed=4)
+    pacsv.write_csv(bars.select(["timestamp", "symbol", "open", "high", "low", "close", "volume"]), tmp_path / "r.csv")
+    (tmp_path / "config.yaml").write_text(
+        "feeds:\n  demo: false\n  replay:\n    - {path: r.csv, bars_per_second: 100000}\n"
+        "storage: {path: data/regime.sqlite}\n"
+    )
+    env = dict(os.environ, REGIME_DEV_KEY="k", REGIME_DEVICE="cpu")
+    p = subprocess.Popen(
+        [b, "serve", "--config", "config.yaml", "--bind", "127.0.0.1:0"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        store = tmp_path / "data" / "regime.sqlite"
+        deadline = time.time() + 30
+        rows = 0
+        while time.time() < deadline:
+            if store.is_file():
+                try:
+                    rows = regime.history(str(store)).num_rows
+                except regime.StoreError:
+                    rows = 0
+                if rows >= 600:
+                    break
+            time.sleep(0.2)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=30)
+    h = regime.history(str(store))
+    assert h.num_rows == 600, h.num_rows
+    one = regime.history(str(store), symbol="SYN001", limit=50, as_polars=True)
+    assert one.height == 50 and set(one["symbol"].to_list()) == {"SYN001"}
+    ts = one["timestamp"].to_list()
+    assert ts == sorted(ts)
