@@ -188,17 +188,30 @@ fn detect<'py>(
 
 /// A synthetic OHLCV panel with its true labels.
 #[pyfunction]
-#[pyo3(signature = (symbols = 1, bars = 2000, seed = 42))]
-fn generate(py: Python<'_>, symbols: usize, bars: usize, seed: u64) -> PyResult<Bound<'_, PyAny>> {
-    if symbols == 0 || bars == 0 {
-        return Err(BadInputError::new_err("symbols and bars must be > 0"));
+#[pyo3(signature = (symbols = 1, bars = 2000, seed = 42, step_secs = 86_400, start_ms = None))]
+fn generate(
+    py: Python<'_>,
+    symbols: usize,
+    bars: usize,
+    seed: u64,
+    step_secs: i64,
+    start_ms: Option<i64>,
+) -> PyResult<Bound<'_, PyAny>> {
+    if symbols == 0 || bars == 0 || step_secs < 1 {
+        return Err(BadInputError::new_err(
+            "symbols and bars must be > 0 and step_secs >= 1",
+        ));
     }
     let batch = py.detach(|| -> Res<RecordBatch> {
-        let cfg = datasets::SynthConfig {
+        let mut cfg = datasets::SynthConfig {
             symbols,
             bars,
+            step_ms: step_secs * 1000,
             ..Default::default()
         };
+        if let Some(s) = start_ms {
+            cfg.start_ms = s;
+        }
         let (t, _) = commands::generate_table(&cfg, seed);
         Ok(io::into_record_batch(t)?)
     })?;

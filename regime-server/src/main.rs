@@ -111,6 +111,12 @@ enum Cmd {
         bars: usize,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Bar spacing in seconds (default one day; 60 = minute bars).
+        #[arg(long, default_value_t = 86_400)]
+        step_secs: i64,
+        /// First bar's time, "YYYY-MM-DD[ HH:MM:SS]" UTC (default 2000-01-03).
+        #[arg(long)]
+        start: Option<String>,
     },
 }
 
@@ -272,16 +278,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             symbols,
             bars,
             seed,
+            step_secs,
+            start,
         } => {
             anyhow::ensure!(
                 symbols >= 1 && bars >= 1,
                 "--symbols and --bars must be >= 1"
             );
-            let cfg = datasets::SynthConfig {
+            anyhow::ensure!(step_secs >= 1, "--step-secs must be >= 1");
+            let mut cfg = datasets::SynthConfig {
                 symbols,
                 bars,
+                step_ms: step_secs * 1000,
                 ..Default::default()
             };
+            if let Some(s) = start {
+                cfg.start_ms = regime_server::io::parse_timestamp(&s).ok_or_else(|| {
+                    anyhow::anyhow!("--start {s:?}: expected YYYY-MM-DD or YYYY-MM-DD HH:MM:SS")
+                })?;
+            }
             let n = commands::generate_file(&output, &cfg, seed)?;
             eprintln!(
                 "wrote {n} bars ({symbols} symbols, seed {seed}) -> {}",

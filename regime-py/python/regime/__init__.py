@@ -109,9 +109,18 @@ def detect(
     )
 
 
-def generate(symbols: int = 1, bars: int = 2000, seed: int = 42, *, as_polars: bool = False):
-    """A seeded synthetic OHLCV panel with true per-bar labels (``true_regime_id``...)."""
-    return _out(_regime.generate(symbols, bars, seed), as_polars)
+def generate(
+    symbols: int = 1,
+    bars: int = 2000,
+    seed: int = 42,
+    *,
+    step_secs: int = 86_400,
+    start_ms: Optional[int] = None,
+    as_polars: bool = False,
+):
+    """A seeded synthetic OHLCV panel with true per-bar labels (``true_regime_id``...);
+    bars ``step_secs`` apart (a day by default) from ``start_ms`` (2000-01-03 by default)."""
+    return _out(_regime.generate(symbols, bars, seed, step_secs, start_ms), as_polars)
 
 
 def evaluate(data: Any, label_column: str = "true_regime_id", score_last: float = 1.0) -> dict:

@@ -18,7 +18,13 @@ def detect(
     backend: Optional[str] = None,
     skip_bad_rows: bool = False,
 ) -> pa.Table: ...
-def generate(symbols: int = 1, bars: int = 2000, seed: int = 42) -> pa.Table: ...
+def generate(
+    symbols: int = 1,
+    bars: int = 2000,
+    seed: int = 42,
+    step_secs: int = 86400,
+    start_ms: Optional[int] = None,
+) -> pa.Table: ...
 def evaluate(table: pa.Table, label_column: str = "true_regime_id", score_last: float = 1.0) -> str: ...
 def history(
     store: str,
