@@ -244,6 +244,65 @@ fn write_memory_report(st: &AppState) {
     }
 }
 
+/// `PROFILE=1`: where the time went in each 10 s interval, one JSON line each in
+/// `profile.jsonl` (read by `scripts/analyze_profile.py`).
+async fn profile_lines(st: AppState, path: PathBuf) {
+    let snap = |st: &AppState| {
+        let sh = &st.engine.shared;
+        (
+            Instant::now(),
+            sh.detections.load(Ordering::Relaxed),
+            sh.detect_ns.load(Ordering::Relaxed),
+            sh.stored_rows.load(Ordering::Relaxed),
+            st.http.requests.load(Ordering::Relaxed),
+            st.http.errors.load(Ordering::Relaxed),
+            crate::state::process_cpu_seconds().unwrap_or(0.0),
+        )
+    };
+    let mut last = snap(&st);
+    loop {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let now = snap(&st);
+        let dt = now.0.duration_since(last.0).as_secs_f64().max(1e-9);
+        let det = now.1 - last.1;
+        let sh = &st.engine.shared;
+        let line = serde_json::json!({
+            "ts": chrono::Utc::now().to_rfc3339(),
+            "interval_s": dt,
+            "bars_per_s": det as f64 / dt,
+            "detect_us_per_bar": if det > 0 { (now.2 - last.2) as f64 / det as f64 / 1e3 } else { 0.0 },
+            "detect_core_share": (now.2 - last.2) as f64 / 1e9 / dt,
+            "stored_rows_per_s": (now.3 - last.3) as f64 / dt,
+            "requests_per_s": (now.4 - last.4) as f64 / dt,
+            "errors": now.5 - last.5,
+            "latency_ms": {
+                "p50": st.http.quantile_ms(0.5),
+                "p90": st.http.quantile_ms(0.9),
+                "p99": st.http.quantile_ms(0.99),
+            },
+            "process_cpu_cores": (now.6 - last.6) / dt,
+            "queue_depth": sh.queue_depth.load(Ordering::Relaxed),
+            "queue_capacity": sh.queue_capacity,
+            "rows_buffered": sh.pending_rows.load(Ordering::Relaxed),
+            "db_up": sh.db_up.load(Ordering::Relaxed),
+            "rss_bytes": crate::state::rss_bytes().unwrap_or(0),
+            "backend": st.compute.name(),
+        });
+        last = now;
+        let res = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| {
+                use std::io::Write;
+                writeln!(f, "{line}")
+            });
+        if let Err(e) = res {
+            tracing::warn!("PROFILE=1: {}: {e}", path.display());
+        }
+    }
+}
+
 /// Periodic lines for `performance.log` (every 10 s) and `features.log` (every 60 s).
 async fn periodic_logs(st: AppState) {
     let mut last = (Instant::now(), 0u64);
@@ -408,6 +467,11 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
     println!("regime serving on http://{local}");
     tracing::info!("listening on {local}");
     tokio::spawn(periodic_logs(state.clone()));
+    if std::env::var("PROFILE").is_ok_and(|v| v == "1") {
+        let path = state.config.load().logging.dir.join("profile.jsonl");
+        tracing::info!("PROFILE=1: a profile line every 10 s in {}", path.display());
+        tokio::spawn(profile_lines(state.clone(), path));
+    }
     {
         // the exporter keeps histogram samples until upkeep folds them into the buckets:
         // without it they pile up between scrapes (a soak showed RSS rising ~5 MB/min)
