@@ -6,9 +6,7 @@ else target/release/regime; tests that need it skip with the reason when it is a
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import subprocess
 import threading
 import time
@@ -20,21 +18,7 @@ import pyarrow.csv as pacsv
 import pytest
 
 import regime
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def regime_bin() -> Path | None:
-    cands = []
-    if os.environ.get("REGIME_BIN"):
-        cands.append(Path(os.environ["REGIME_BIN"]))
-    if os.environ.get("CARGO_TARGET_DIR"):
-        cands.append(Path(os.environ["CARGO_TARGET_DIR"]) / "release" / "regime")
-    cands.append(ROOT / "target" / "release" / "regime")
-    for c in cands:
-        if c.is_file():
-            return c
-    return None
+from conftest import regime_bin
 
 
 @pytest.fixture(scope="module")
@@ -193,45 +177,12 @@ def test_gil_is_released_during_detection():
     assert during > 1000, (during, dt)
 
 
-def test_history_reads_the_services_embedded_store(tmp_path):
-    b = regime_bin()
-    if b is None:
-        pytest.skip("regime binary not built")
+def test_history_reads_the_services_embedded_store(tmp_path, served_store):
     with pytest.raises(regime.StoreError, match="no such store"):
         regime.history(str(tmp_path / "absent.sqlite"))
-    bars = regime.generate(symbols=2, bars=300, seed=4)
-    pacsv.write_csv(bars.select(["timestamp", "symbol", "open", "high", "low", "close", "volume"]), tmp_path / "r.csv")
-    (tmp_path / "config.yaml").write_text(
-        "feeds:\n  demo: false\n  replay:\n    - {path: r.csv, bars_per_second: 100000}\n"
-        "storage: {path: data/regime.sqlite}\n"
-    )
-    env = dict(os.environ, REGIME_DEV_KEY="k", REGIME_DEVICE="cpu")
-    p = subprocess.Popen(
-        [b, "serve", "--config", "config.yaml", "--bind", "127.0.0.1:0"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        store = tmp_path / "data" / "regime.sqlite"
-        deadline = time.time() + 30
-        rows = 0
-        while time.time() < deadline:
-            if store.is_file():
-                try:
-                    rows = regime.history(str(store)).num_rows
-                except regime.StoreError:
-                    rows = 0
-                if rows >= 600:
-                    break
-            time.sleep(0.2)
-    finally:
-        p.send_signal(signal.SIGTERM)
-        p.wait(timeout=30)
-    h = regime.history(str(store))
-    assert h.num_rows == 600, h.num_rows
+    _, store, _, n = served_store
+    h = regime.history(str(store), limit=10_000_000)
+    assert h.num_rows == n, (h.num_rows, n)
     one = regime.history(str(store), symbol="SYN001", limit=50, as_polars=True)
     assert one.height == 50 and set(one["symbol"].to_list()) == {"SYN001"}
     ts = one["timestamp"].to_list()
