@@ -15,6 +15,8 @@ use regime_server::io::{self, Column, Input, IoError, Table};
 use regime_server::store::{self, HistoryQuery, Role};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 create_exception!(
     _regime,
@@ -40,6 +42,29 @@ create_exception!(
     RegimeError,
     "The store (embedded file or PostgreSQL) is absent or failed."
 );
+
+/// Nanoseconds the last batch call spent in Rust with the GIL released (for measuring the
+/// Python-side overhead: `last_compute_seconds()`).
+static LAST_COMPUTE_NS: AtomicU64 = AtomicU64::new(0);
+
+/// Run `f` without the GIL and remember how long it took.
+fn timed_detach<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> T {
+    py.detach(|| {
+        let t = Instant::now();
+        let out = f();
+        LAST_COMPUTE_NS.store(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        out
+    })
+}
+
+/// Seconds the last batch call (detect, generate, evaluate, history) spent in Rust.
+#[pyfunction]
+fn last_compute_seconds() -> f64 {
+    LAST_COMPUTE_NS.load(Ordering::Relaxed) as f64 / 1e9
+}
+
+/// Bars detected per group before their detections are copied into the output.
+const GROUP_BARS: usize = 1 << 20;
 
 /// Where errors say the data came from.
 const SOURCE: &str = "<input table>";
@@ -158,7 +183,7 @@ fn detect<'py>(
             )))
         }
     };
-    let batch = py.detach(|| -> Res<RecordBatch> {
+    let batch = timed_detach(py, || -> Res<RecordBatch> {
         let input = read_input(&batches, &schema, None, skip_bad_rows)?;
         let dets: Vec<(String, Vec<Detection>)> = match model {
             Some(path) => {
@@ -168,17 +193,43 @@ fn detect<'py>(
                     ));
                 }
                 let models = ModelSource::open(&path)?;
-                let selected = regime_kernels::select(preference(backend.as_deref())?).map_err(core_failure)?;
+                let selected = regime_kernels::select(preference(backend.as_deref())?)
+                    .map_err(core_failure)?;
                 commands::score_input(&input, &models, selected.backend.as_ref())?
             }
             None => {
                 let pref = preference(backend.as_deref())?;
-                if !matches!(pref, regime_kernels::Preference::Auto | regime_kernels::Preference::Cpu) {
+                if !matches!(
+                    pref,
+                    regime_kernels::Preference::Auto | regime_kernels::Preference::Cpu
+                ) {
                     return Err(Failure::Backend(format!(
                         "backend {pref}: the adaptive pipeline runs on the CPU; GPU backends score fixed models (pass model=...)"
                     )));
                 }
-                commands::run_detection(&input, &PipelineConfig::default(), mode)?
+                // groups of series of about GROUP_BARS bars (in parallel within a group), each
+                // group's detections copied into the output columns and dropped: the call
+                // holds one copy of the output, not two
+                let rows: usize = input.series.iter().map(|s| s.bars.len()).sum();
+                let mut out = io::DetectionsBuilder::with_capacity(rows, input.series.len());
+                let mut i = 0;
+                while i < input.series.len() {
+                    let mut j = i;
+                    let mut n = 0;
+                    while j < input.series.len()
+                        && (j == i || n + input.series[j].bars.len() <= GROUP_BARS)
+                    {
+                        n += input.series[j].bars.len();
+                        j += 1;
+                    }
+                    let cfg = PipelineConfig::default();
+                    for (sym, d) in commands::run_detection_series(&input.series[i..j], &cfg, mode)?
+                    {
+                        out.push(&sym, &d);
+                    }
+                    i = j;
+                }
+                return Ok(io::into_record_batch(out.finish())?);
             }
         };
         Ok(io::into_record_batch(io::detections_table(&dets))?)
@@ -202,7 +253,7 @@ fn generate(
             "symbols and bars must be > 0 and step_secs >= 1",
         ));
     }
-    let batch = py.detach(|| -> Res<RecordBatch> {
+    let batch = timed_detach(py, || -> Res<RecordBatch> {
         let mut cfg = datasets::SynthConfig {
             symbols,
             bars,
@@ -229,7 +280,7 @@ fn evaluate(
 ) -> PyResult<String> {
     let (batches, schema) = table.into_inner();
     let label = label_column.to_string();
-    Ok(py.detach(|| -> Res<String> {
+    Ok(timed_detach(py, || -> Res<String> {
         let input = read_input(&batches, &schema, Some(&label), false)?;
         let v = commands::evaluate_input(
             &input,
@@ -297,7 +348,7 @@ fn history<'py>(
     limit: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
     let target = store.to_string();
-    let batch = py.detach(|| -> Res<RecordBatch> {
+    let batch = timed_detach(py, || -> Res<RecordBatch> {
         let mut cfg = regime_server::config::Config::default().storage;
         let pg = target.starts_with("postgres://")
             || target.starts_with("postgresql://")
@@ -315,7 +366,8 @@ fn history<'py>(
             cfg.path = path;
         }
         cfg.pool_size = 1;
-        let mut s = store::open(&cfg, Role::Reader).map_err(|e| Failure::Store(format!("{target}: {e}")))?;
+        let mut s = store::open(&cfg, Role::Reader)
+            .map_err(|e| Failure::Store(format!("{target}: {e}")))?;
         let rows = s
             .history(&HistoryQuery {
                 symbol,
@@ -333,7 +385,7 @@ fn history<'py>(
 #[pyfunction]
 #[pyo3(signature = (backend = None))]
 fn select_backend(py: Python<'_>, backend: Option<String>) -> PyResult<(String, String, String)> {
-    Ok(py.detach(|| -> Res<(String, String, String)> {
+    Ok(timed_detach(py, || -> Res<(String, String, String)> {
         let s = regime_kernels::select(preference(backend.as_deref())?).map_err(core_failure)?;
         Ok((s.backend.name().to_string(), s.backend.device(), s.reason))
     })?)
@@ -419,6 +471,7 @@ fn _regime(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(history, m)?)?;
     m.add_function(wrap_pyfunction!(select_backend, m)?)?;
+    m.add_function(wrap_pyfunction!(last_compute_seconds, m)?)?;
     m.add_class::<Engine>()?;
     Ok(())
 }

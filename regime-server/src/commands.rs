@@ -279,8 +279,17 @@ pub fn run_detection(
     cfg: &PipelineConfig,
     mode: Mode,
 ) -> Result<Vec<(String, Vec<Detection>)>> {
+    run_detection_series(&input.series, cfg, mode)
+}
+
+/// [`run_detection`] on some of the input's series.
+pub fn run_detection_series(
+    input_series: &[io::SymbolBars],
+    cfg: &PipelineConfig,
+    mode: Mode,
+) -> Result<Vec<(String, Vec<Detection>)>> {
     let series: Vec<&[regime_core::bars::Bar]> =
-        input.series.iter().map(|s| s.bars.as_slice()).collect();
+        input_series.iter().map(|s| s.bars.as_slice()).collect();
     let mut out = detect_panel(&series, cfg)?;
     if mode == Mode::ExPost {
         out.par_iter_mut()
@@ -311,8 +320,7 @@ pub fn run_detection(
                 Ok(())
             })?;
     }
-    Ok(input
-        .series
+    Ok(input_series
         .iter()
         .map(|s| s.symbol.clone())
         .zip(out)

@@ -673,55 +673,83 @@ pub const PROB_COLUMNS: [&str; 8] = [
 /// Detections of many symbols as an output table.
 pub fn detections_table(series: &[(String, Vec<Detection>)]) -> Table {
     let n: usize = series.iter().map(|s| s.1.len()).sum();
-    let mut ts = Vec::with_capacity(n);
-    let mut sym = Vec::with_capacity(series.len());
-    let mut id = Vec::with_capacity(n);
-    let mut name = Vec::with_capacity(n);
-    let mut dims: [Vec<&'static str>; 3] = Default::default();
-    let mut conf = Vec::with_capacity(n);
-    let mut probs: [Vec<f64>; 8] = Default::default();
-    let mut ver = Vec::with_capacity(n);
+    let mut b = DetectionsBuilder::with_capacity(n, series.len());
     for (s, dets) in series {
-        sym.push((s.clone(), dets.len()));
-        for d in dets {
-            ts.push(d.ts);
-            id.push(d.regime.id() as i64);
-            name.push(d.regime.snake_name());
-            dims[0].push(d.regime.volatility.as_str());
-            dims[1].push(d.regime.trend.as_str());
-            dims[2].push(d.regime.structure.as_str());
-            conf.push(d.confidence);
-            let p = [
-                d.p_volatility[0],
-                d.p_volatility[1],
-                d.p_volatility[2],
-                d.p_trend[0],
-                d.p_trend[1],
-                d.p_trend[2],
-                d.p_structure[0],
-                d.p_structure[1],
-            ];
-            for (k, v) in p.iter().enumerate() {
-                probs[k].push(*v);
-            }
-            ver.push(d.model_version as i64);
+        b.push(s, dets);
+    }
+    b.finish()
+}
+
+/// Output columns of detections, filled series by series (so a caller can drop each
+/// series' detections as soon as they are copied in: one copy of the output, not two).
+#[derive(Debug, Default)]
+pub struct DetectionsBuilder {
+    ts: Vec<i64>,
+    sym: Vec<(String, usize)>,
+    id: Vec<i64>,
+    name: Vec<&'static str>,
+    dims: [Vec<&'static str>; 3],
+    conf: Vec<f64>,
+    probs: [Vec<f64>; 8],
+    ver: Vec<i64>,
+}
+
+impl DetectionsBuilder {
+    /// Room for `rows` rows of `series` series.
+    pub fn with_capacity(rows: usize, series: usize) -> Self {
+        DetectionsBuilder {
+            ts: Vec::with_capacity(rows),
+            sym: Vec::with_capacity(series),
+            id: Vec::with_capacity(rows),
+            name: Vec::with_capacity(rows),
+            dims: std::array::from_fn(|_| Vec::with_capacity(rows)),
+            conf: Vec::with_capacity(rows),
+            probs: std::array::from_fn(|_| Vec::with_capacity(rows)),
+            ver: Vec::with_capacity(rows),
         }
     }
-    let mut t = Table::default();
-    t.push("timestamp", Column::Ts(ts));
-    t.push("symbol", Column::Runs(sym));
-    t.push("regime_id", Column::Int(id));
-    t.push("regime_name", Column::Static(name));
-    let [v, tr, st] = dims;
-    t.push("volatility", Column::Static(v));
-    t.push("trend", Column::Static(tr));
-    t.push("structure", Column::Static(st));
-    t.push("confidence", Column::F64(conf));
-    for (k, p) in probs.into_iter().enumerate() {
-        t.push(PROB_COLUMNS[k], Column::F64(p));
+
+    /// Append one series' detections.
+    pub fn push(&mut self, symbol: &str, dets: &[Detection]) {
+        self.sym.push((symbol.to_string(), dets.len()));
+        for d in dets {
+            self.ts.push(d.ts);
+            self.id.push(d.regime.id() as i64);
+            self.name.push(d.regime.snake_name());
+            self.dims[0].push(d.regime.volatility.as_str());
+            self.dims[1].push(d.regime.trend.as_str());
+            self.dims[2].push(d.regime.structure.as_str());
+            self.conf.push(d.confidence);
+            let p = d
+                .p_volatility
+                .iter()
+                .chain(&d.p_trend)
+                .chain(&d.p_structure);
+            for (k, v) in p.enumerate() {
+                self.probs[k].push(*v);
+            }
+            self.ver.push(d.model_version as i64);
+        }
     }
-    t.push("model_version", Column::Int(ver));
-    t
+
+    /// The table (columns as `regime detect` writes them).
+    pub fn finish(self) -> Table {
+        let mut t = Table::default();
+        t.push("timestamp", Column::Ts(self.ts));
+        t.push("symbol", Column::Runs(self.sym));
+        t.push("regime_id", Column::Int(self.id));
+        t.push("regime_name", Column::Static(self.name));
+        let [v, tr, st] = self.dims;
+        t.push("volatility", Column::Static(v));
+        t.push("trend", Column::Static(tr));
+        t.push("structure", Column::Static(st));
+        t.push("confidence", Column::F64(self.conf));
+        for (k, p) in self.probs.into_iter().enumerate() {
+            t.push(PROB_COLUMNS[k], Column::F64(p));
+        }
+        t.push("model_version", Column::Int(self.ver));
+        t
+    }
 }
 
 /// Days since 1970-01-01 to (year, month, day) (proleptic Gregorian; H. Hinnant's algorithm).
