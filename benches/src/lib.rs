@@ -29,26 +29,14 @@ pub fn backend_panel(
         ..SynthConfig::default()
     };
     let data = generate(&cfg, 4242);
-    let n = symbols * bars;
-    let mut cols: [Vec<f32>; 5] = std::array::from_fn(|_| Vec::with_capacity(n));
-    let mut offsets = Vec::with_capacity(symbols + 1);
-    let mut models = Vec::with_capacity(symbols);
-    offsets.push(0);
-    for s in 0..symbols {
-        let d = &data[s % data.len()];
-        for b in &d.bars {
-            cols[0].push(b.open as f32);
-            cols[1].push(b.high as f32);
-            cols[2].push(b.low as f32);
-            cols[3].push(b.close as f32);
-            cols[4].push(b.volume as f32);
-        }
-        offsets.push(cols[3].len());
-        models.push(d.true_params.clone());
-    }
-    let [o, h, l, c, v] = cols;
+    let refs: Vec<&[Bar]> = (0..symbols)
+        .map(|s| data[s % data.len()].bars.as_slice())
+        .collect();
+    let models: Vec<_> = (0..symbols)
+        .map(|s| data[s % data.len()].true_params.clone())
+        .collect();
     (
-        regime_core::backend::Panel::new(o, h, l, c, v, offsets).expect("valid panel"),
+        regime_core::backend::Panel::from_series(&refs).expect("valid panel"),
         regime_core::backend::ParamTable::new(&models).expect("valid models"),
     )
 }

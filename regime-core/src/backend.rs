@@ -229,6 +229,28 @@ pub struct ParamTable {
     packed: Vec<f32>,
 }
 
+/// Check a row-major matrix of `width` values per row against its series offsets and the
+/// model table; returns the row count.
+pub fn check_matrix(
+    offsets: &[usize],
+    values: usize,
+    width: usize,
+    params: &ParamTable,
+    op: &'static str,
+) -> Result<usize> {
+    let n = offsets.last().copied().unwrap_or(0);
+    check_offsets(offsets, n, op)?;
+    if values != n * width {
+        return Err(Error::Shape {
+            op,
+            expected: n * width,
+            got: values,
+        });
+    }
+    params.check(offsets.len().saturating_sub(1))?;
+    Ok(n)
+}
+
 impl ParamTable {
     /// One model per series, or a single model for every series.
     pub fn new(params: &[JointParams]) -> Result<Self> {
@@ -444,16 +466,13 @@ impl ComputeBackend for CpuBackend {
     }
 
     fn emission_log_likelihood(&self, obs: &ObsMatrix, params: &ParamTable) -> Result<LogLik> {
-        let n = obs.offsets.last().copied().unwrap_or(0);
-        check_offsets(&obs.offsets, n, "emission_log_likelihood")?;
-        if obs.values.len() != n * N_OBS {
-            return Err(Error::Shape {
-                op: "emission_log_likelihood",
-                expected: n * N_OBS,
-                got: obs.values.len(),
-            });
-        }
-        params.check(obs.offsets.len() - 1)?;
+        let n = check_matrix(
+            &obs.offsets,
+            obs.values.len(),
+            N_OBS,
+            params,
+            "emission_log_likelihood",
+        )?;
         let mut values = vec![0f32; n * NS];
         let parts = split_rows(&mut values, &obs.offsets, NS);
         self.for_each_series(parts, |s, out| {
@@ -473,16 +492,7 @@ impl ComputeBackend for CpuBackend {
     }
 
     fn forward_filter(&self, ll: &LogLik, params: &ParamTable) -> Result<Posteriors> {
-        let n = ll.offsets.last().copied().unwrap_or(0);
-        check_offsets(&ll.offsets, n, "forward_filter")?;
-        if ll.values.len() != n * NS {
-            return Err(Error::Shape {
-                op: "forward_filter",
-                expected: n * NS,
-                got: ll.values.len(),
-            });
-        }
-        params.check(ll.offsets.len() - 1)?;
+        let n = check_matrix(&ll.offsets, ll.values.len(), NS, params, "forward_filter")?;
         let mut probs = vec![0f32; n * N_PROBS];
         let mut regime = vec![0u8; n];
         let parts: Vec<_> = split_rows(&mut probs, &ll.offsets, N_PROBS)

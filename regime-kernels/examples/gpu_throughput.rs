@@ -21,25 +21,14 @@ fn panel(symbols: usize, bars: usize) -> (Panel, ParamTable) {
         ..Default::default()
     };
     let data = datasets::generate(&cfg, 4242);
-    let n = symbols * bars;
-    let mut cols: [Vec<f32>; 5] = std::array::from_fn(|_| Vec::with_capacity(n));
-    let mut offsets = vec![0];
-    let mut models = Vec::new();
-    for s in 0..symbols {
-        let d = &data[s % distinct];
-        for b in &d.bars {
-            cols[0].push(b.open as f32);
-            cols[1].push(b.high as f32);
-            cols[2].push(b.low as f32);
-            cols[3].push(b.close as f32);
-            cols[4].push(b.volume as f32);
-        }
-        offsets.push(cols[3].len());
-        models.push(d.true_params.clone());
-    }
-    let [o, h, l, c, v] = cols;
+    let refs: Vec<&[regime_core::bars::Bar]> = (0..symbols)
+        .map(|s| data[s % distinct].bars.as_slice())
+        .collect();
+    let models: Vec<_> = (0..symbols)
+        .map(|s| data[s % distinct].true_params.clone())
+        .collect();
     (
-        Panel::new(o, h, l, c, v, offsets).expect("panel"),
+        Panel::from_series(&refs).expect("panel"),
         ParamTable::new(&models).expect("models"),
     )
 }

@@ -15,7 +15,9 @@
 
 use crate::KernelId;
 use bytemuck::{Pod, Zeroable};
-use regime_core::backend::{LogLik, ObsMatrix, Panel, ParamTable, Posteriors, N_OBS, N_PROBS};
+use regime_core::backend::{
+    check_matrix, LogLik, ObsMatrix, Panel, ParamTable, Posteriors, N_OBS, N_PROBS,
+};
 use regime_core::model::NS;
 use regime_core::{Error, Result};
 use std::ops::Range;
@@ -275,6 +277,63 @@ pub(crate) trait Session {
     fn read_u(&mut self) -> Result<Vec<u32>>;
 }
 
+/// `ComputeBackend` for a GPU backend type with fields `device_name`, `opts`, `last` and a
+/// `session()` method returning its locked [`Session`] state (CUDA and wgpu share it).
+macro_rules! gpu_backend {
+    ($ty:ty, $name:literal, $sync:expr) => {
+        impl $ty {
+            /// Where the time of the last call went.
+            pub fn last_run(&self) -> $crate::plan::RunStats {
+                self.last.lock().map(|g| g.clone()).unwrap_or_default()
+            }
+
+            fn tracked<T>(
+                &self,
+                f: impl FnOnce(&mut State, &mut $crate::plan::RunStats) -> Result<T>,
+            ) -> Result<T> {
+                let mut st = $crate::plan::RunStats::default();
+                let r = f(&mut *self.session()?, &mut st);
+                if let Ok(mut g) = self.last.lock() {
+                    *g = st;
+                }
+                r
+            }
+        }
+
+        impl ComputeBackend for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn device(&self) -> String {
+                self.device_name.clone()
+            }
+
+            fn features(&self, panel: &Panel) -> Result<ObsMatrix> {
+                self.tracked(|s, st| $crate::plan::features(s, panel, &self.opts, st))
+            }
+
+            fn emission_log_likelihood(&self, obs: &ObsMatrix, p: &ParamTable) -> Result<LogLik> {
+                self.tracked(|s, st| $crate::plan::emission(s, obs, p, &self.opts, st))
+            }
+
+            fn forward_filter(&self, ll: &LogLik, p: &ParamTable) -> Result<Posteriors> {
+                self.tracked(|s, st| $crate::plan::filter(s, ll, p, &self.opts, st))
+            }
+
+            fn detect(&self, panel: &Panel, p: &ParamTable) -> Result<Posteriors> {
+                self.tracked(|s, st| $crate::plan::detect(s, panel, p, &self.opts, st))
+            }
+
+            fn sync(&self) -> Result<()> {
+                let f: fn(&mut State) -> Result<()> = $sync;
+                f(&mut *self.session()?)
+            }
+        }
+    };
+}
+pub(crate) use gpu_backend;
+
 /// Consecutive series grouped so each group has at most `max_rows` rows.
 fn batches(offsets: &[usize], max_rows: usize) -> Result<Vec<Range<usize>>> {
     let mut out = Vec::new();
@@ -441,18 +500,6 @@ pub(crate) fn features(
     })
 }
 
-fn check_rows(offsets: &[usize], len: usize, width: usize, op: &'static str) -> Result<()> {
-    let n = offsets.last().copied().unwrap_or(0);
-    if offsets.first() != Some(&0) || len != n * width {
-        return Err(Error::Shape {
-            op,
-            expected: n * width,
-            got: len,
-        });
-    }
-    Ok(())
-}
-
 /// Emission log-likelihoods.
 pub(crate) fn emission(
     sess: &mut dyn Session,
@@ -462,8 +509,13 @@ pub(crate) fn emission(
     st: &mut RunStats,
 ) -> Result<LogLik> {
     let offsets = &obs.offsets;
-    check_rows(offsets, obs.values.len(), N_OBS, "emission_log_likelihood")?;
-    params.check(offsets.len() - 1)?;
+    check_matrix(
+        offsets,
+        obs.values.len(),
+        N_OBS,
+        params,
+        "emission_log_likelihood",
+    )?;
     let mut values = vec![0f32; obs.values.len() / N_OBS * NS];
     sess.upload_params(params.packed())?;
     for b in batches(offsets, sess.max_rows(NS))? {
@@ -509,8 +561,7 @@ pub(crate) fn filter(
     st: &mut RunStats,
 ) -> Result<Posteriors> {
     let offsets = &ll.offsets;
-    check_rows(offsets, ll.values.len(), NS, "forward_filter")?;
-    params.check(offsets.len() - 1)?;
+    check_matrix(offsets, ll.values.len(), NS, params, "forward_filter")?;
     let mut out = posteriors(ll.values.len() / NS);
     sess.upload_params(params.packed())?;
     for b in batches(offsets, sess.max_rows(NS))? {

@@ -152,16 +152,9 @@ impl ModelSource {
     }
 }
 
-/// `regime detect --model`: score every bar with fixed models on a compute backend (the
-/// causal forward filter of SPEC §8; parallel over symbols and time on a GPU).
-pub fn detect_with_models(
-    input_path: &Path,
-    output_path: &Path,
-    skip_bad: bool,
-    models: &ModelSource,
-    backend: &dyn ComputeBackend,
-) -> Result<(usize, usize)> {
-    io::Format::of(output_path)?;
+/// Read and validate `detect`'s input: rejected rows are listed and are an error unless
+/// skipped; no valid bar at all is an error.
+fn read_for_detect(input_path: &Path, skip_bad: bool) -> Result<Input> {
     let input = io::read_bars(input_path, None)?;
     report_rejects(&input, input_path);
     if !input.errors.is_empty() && !skip_bad {
@@ -176,6 +169,20 @@ pub fn detect_with_models(
             what: "no valid bars".into(),
         });
     }
+    Ok(input)
+}
+
+/// `regime detect --model`: score every bar with fixed models on a compute backend (the
+/// causal forward filter of SPEC §8; parallel over symbols and time on a GPU).
+pub fn detect_with_models(
+    input_path: &Path,
+    output_path: &Path,
+    skip_bad: bool,
+    models: &ModelSource,
+    backend: &dyn ComputeBackend,
+) -> Result<(usize, usize)> {
+    io::Format::of(output_path)?;
+    let input = read_for_detect(input_path, skip_bad)?;
     let out = score_input(&input, models, backend)?;
     io::write_table(output_path, &io::detections_table(&out))?;
     let n = out.iter().map(|s| s.1.len()).sum();
@@ -337,20 +344,7 @@ pub fn detect(
     cfg: &PipelineConfig,
 ) -> Result<(usize, usize)> {
     io::Format::of(output_path)?;
-    let input = io::read_bars(input_path, None)?;
-    report_rejects(&input, input_path);
-    if !input.errors.is_empty() && !skip_bad {
-        return Err(CommandError::BadRows {
-            path: input_path.to_path_buf(),
-            count: input.errors.len(),
-        });
-    }
-    if input.series.is_empty() {
-        return Err(CommandError::NoData {
-            path: input_path.to_path_buf(),
-            what: "no valid bars".into(),
-        });
-    }
+    let input = read_for_detect(input_path, skip_bad)?;
     let n: usize = input.series.iter().map(|s| s.bars.len()).sum();
     if mode == Mode::ExPost {
         // smoothing needs each whole series at once

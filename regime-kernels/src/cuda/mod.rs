@@ -7,7 +7,7 @@
 // cudarc's library probes and kernel launches are `unsafe` FFI; each use says why it holds.
 #![allow(unsafe_code)]
 
-use crate::plan::{self, ChunkDesc, GpuOptions, RunStats, Session};
+use crate::plan::{ChunkDesc, GpuOptions, RunStats, Session};
 use crate::KernelId;
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
@@ -168,20 +168,6 @@ impl CudaBackend {
     /// Peak memory bandwidth in bytes/s from the device attributes, where reported.
     pub fn peak_bandwidth(&self) -> Option<f64> {
         self.peak_bandwidth
-    }
-
-    /// Where the time of the last call went.
-    pub fn last_run(&self) -> RunStats {
-        self.last.lock().map(|g| g.clone()).unwrap_or_default()
-    }
-
-    fn tracked<T>(&self, f: impl FnOnce(&mut State, &mut RunStats) -> Result<T>) -> Result<T> {
-        let mut st = RunStats::default();
-        let r = f(&mut *self.session()?, &mut st);
-        if let Ok(mut g) = self.last.lock() {
-            *g = st;
-        }
-        r
     }
 
     fn session(&self) -> Result<std::sync::MutexGuard<'_, State>> {
@@ -364,35 +350,7 @@ impl Session for State {
     }
 }
 
-impl ComputeBackend for CudaBackend {
-    fn name(&self) -> &'static str {
-        "cuda"
-    }
-
-    fn device(&self) -> String {
-        self.device_name.clone()
-    }
-
-    fn features(&self, panel: &Panel) -> Result<ObsMatrix> {
-        self.tracked(|sess, st| plan::features(sess, panel, &self.opts, st))
-    }
-
-    fn emission_log_likelihood(&self, obs: &ObsMatrix, params: &ParamTable) -> Result<LogLik> {
-        self.tracked(|sess, st| plan::emission(sess, obs, params, &self.opts, st))
-    }
-
-    fn forward_filter(&self, ll: &LogLik, params: &ParamTable) -> Result<Posteriors> {
-        self.tracked(|sess, st| plan::filter(sess, ll, params, &self.opts, st))
-    }
-
-    fn detect(&self, panel: &Panel, params: &ParamTable) -> Result<Posteriors> {
-        self.tracked(|sess, st| plan::detect(sess, panel, params, &self.opts, st))
-    }
-
-    fn sync(&self) -> Result<()> {
-        self.session()?
-            .stream
-            .synchronize()
-            .map_err(drv("synchronize"))
-    }
-}
+crate::plan::gpu_backend!(CudaBackend, "cuda", |s| s
+    .stream
+    .synchronize()
+    .map_err(drv("synchronize")));

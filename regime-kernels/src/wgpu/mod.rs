@@ -3,7 +3,7 @@
 //! created, so a WGSL error is a construction error, not a failure mid-run; wgpu's
 //! validation errors are captured and returned, never a panic.
 
-use crate::plan::{self, ChunkDesc, GpuOptions, RunStats, Session};
+use crate::plan::{ChunkDesc, GpuOptions, RunStats, Session};
 use crate::KernelId;
 use regime_core::backend::{ComputeBackend, LogLik, ObsMatrix, Panel, ParamTable, Posteriors};
 use regime_core::{Error, Result};
@@ -154,20 +154,6 @@ impl WgpuBackend {
     /// CPU backend, so `auto` passes it over.
     pub fn is_software(&self) -> bool {
         self.software
-    }
-
-    /// Where the time of the last call went.
-    pub fn last_run(&self) -> RunStats {
-        self.last.lock().map(|g| g.clone()).unwrap_or_default()
-    }
-
-    fn tracked<T>(&self, f: impl FnOnce(&mut State, &mut RunStats) -> Result<T>) -> Result<T> {
-        let mut st = RunStats::default();
-        let r = f(&mut *self.session()?, &mut st);
-        if let Ok(mut g) = self.last.lock() {
-            *g = st;
-        }
-        r
     }
 
     fn session(&self) -> Result<std::sync::MutexGuard<'_, State>> {
@@ -405,32 +391,4 @@ impl Session for State {
     }
 }
 
-impl ComputeBackend for WgpuBackend {
-    fn name(&self) -> &'static str {
-        "wgpu"
-    }
-
-    fn device(&self) -> String {
-        self.device_name.clone()
-    }
-
-    fn features(&self, panel: &Panel) -> Result<ObsMatrix> {
-        self.tracked(|sess, st| plan::features(sess, panel, &self.opts, st))
-    }
-
-    fn emission_log_likelihood(&self, obs: &ObsMatrix, params: &ParamTable) -> Result<LogLik> {
-        self.tracked(|sess, st| plan::emission(sess, obs, params, &self.opts, st))
-    }
-
-    fn forward_filter(&self, ll: &LogLik, params: &ParamTable) -> Result<Posteriors> {
-        self.tracked(|sess, st| plan::filter(sess, ll, params, &self.opts, st))
-    }
-
-    fn detect(&self, panel: &Panel, params: &ParamTable) -> Result<Posteriors> {
-        self.tracked(|sess, st| plan::detect(sess, panel, params, &self.opts, st))
-    }
-
-    fn sync(&self) -> Result<()> {
-        self.session()?.wait()
-    }
-}
+crate::plan::gpu_backend!(WgpuBackend, "wgpu", |s| s.wait());
