@@ -24,7 +24,7 @@ case "${1:-start}" in
       as_pg "$PGBIN/initdb" -D "$PGDATA" -A trust -U regime >/dev/null
       as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/server.log" -w \
         -o "-p $PGPORT -k /tmp -c listen_addresses=127.0.0.1 -c fsync=on" start >/dev/null
-      for db in regime_unit regime_it; do
+      for db in regime_unit regime_it regime_py; do
         psql -h 127.0.0.1 -p "$PGPORT" -U regime -d postgres -qc "CREATE DATABASE $db" >/dev/null
       done
     fi

@@ -187,3 +187,13 @@ def test_history_reads_the_services_embedded_store(tmp_path, served_store):
     assert one.height == 50 and set(one["symbol"].to_list()) == {"SYN001"}
     ts = one["timestamp"].to_list()
     assert ts == sorted(ts)
+
+
+def test_history_reads_postgresql(served_pg):
+    url, n = served_pg
+    h = regime.history(url, limit=10_000_000)
+    assert h.num_rows == n
+    one = regime.history(url, symbol="SYN000", limit=10, as_polars=True)
+    assert one.height == 10 and set(one["symbol"].to_list()) == {"SYN000"}
+    with pytest.raises(regime.StoreError):
+        regime.history("host=127.0.0.1 port=1 user=nobody dbname=none connect_timeout=2")
