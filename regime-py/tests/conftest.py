@@ -78,6 +78,11 @@ def served_pg(tmp_path_factory):
     if not base:
         pytest.skip("REGIME_TEST_PG not set (scripts/test.sh starts PostgreSQL and sets it)")
     url = f"{base} dbname=regime_py"
+    # a fresh database each run: a cluster kept between runs holds the last run's rows
+    for sql in ["DROP DATABASE IF EXISTS regime_py", "CREATE DATABASE regime_py"]:
+        r = subprocess.run(["psql", f"{base} dbname=postgres", "-qc", sql], capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.fail(f"psql {sql}: {r.stderr.strip()}")
     d = tmp_path_factory.mktemp("served_pg")
     n = serve_replay(d, f"storage: {{type: postgres, url: '{url}'}}\n", url, _all_in)
     return url, n
