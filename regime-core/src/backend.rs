@@ -31,7 +31,7 @@ pub const N_PROBS: usize = 8;
 /// A panel of OHLCV bars as `f32`, series after series (series `s` is the rows
 /// `offsets[s]..offsets[s + 1]`). Close-only series carry `NaN` open/high/low, an absent
 /// volume is `NaN` (as in [`Bar`]).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Panel {
     open: Vec<f32>,
     high: Vec<f32>,
