@@ -99,16 +99,26 @@ def test_streaming_engine_equals_batch(panel):
     e = regime.Engine()
     ts = one.column("timestamp").cast(pa.int64()).to_pylist()
     cols = {c: one.column(c).to_pylist() for c in ["open", "high", "low", "close", "volume"]}
-    got = [
-        e.update("SYN000", ts[i], cols["close"][i], cols["open"][i], cols["high"][i], cols["low"][i], cols["volume"][i])[
-            "regime_id"
-        ]
-        for i in range(one.num_rows)
-    ]
+    got = []
+    for i in range(one.num_rows):
+        bar = {k: cols[k][i] for k in cols}
+        bar["timestamp_ms"] = ts[i]
+        # the three spellings of a bar give the same answer
+        if i % 3 == 0:
+            r = e.update("SYN000", bar)
+        elif i % 3 == 1:
+            r = e.update("SYN000", (ts[i], cols["open"][i], cols["high"][i], cols["low"][i], cols["close"][i], cols["volume"][i]))
+        else:
+            r = e.update("SYN000", **bar)
+        got.append(r["regime_id"])
     assert got == batch
     assert e.symbols() == ["SYN000"]
     with pytest.raises(regime.BadInputError, match="close"):
-        e.update("SYN000", ts[-1] + 1, -5.0)
+        e.update("SYN000", {"timestamp_ms": ts[-1] + 1, "close": -5.0})
+    with pytest.raises(regime.BadInputError, match="timestamp"):
+        e.update("SYN000", {"close": 5.0})
+    r = regime.Engine().update("X", {"timestamp": "2024-01-02T00:00:00Z", "close": 10.0})
+    assert r["timestamp_ms"] == 1704153600000 and r["warming_up"]
 
 
 def test_model_scoring_on_cpu_and_wgpu_agree(tmp_path, panel):

@@ -22,7 +22,6 @@ import pyarrow as pa
 from ._regime import (
     BackendError,
     BadInputError,
-    Engine,
     RegimeError,
     StoreError,
     __version__,
@@ -147,3 +146,71 @@ def history(
 def select_backend(backend: Optional[str] = None) -> tuple:
     """``(name, device, reason)`` of the backend ``backend`` (or REGIME_DEVICE / auto) selects."""
     return _regime.select_backend(backend)
+
+
+def _to_ms(ts: Any) -> int:
+    """A bar time as ms since the epoch (UTC): int/float ms, datetime, numpy datetime64,
+    pandas Timestamp or an ISO string."""
+    from datetime import datetime, timezone
+
+    if isinstance(ts, (int, np.integer)):
+        return int(ts)
+    if isinstance(ts, (float, np.floating)):
+        return int(ts)
+    if isinstance(ts, np.datetime64):
+        return int(ts.astype("datetime64[ms]").astype(np.int64))
+    if isinstance(ts, str):
+        try:
+            ts = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+        except ValueError:
+            raise BadInputError(f"timestamp {ts!r}: not an ISO date/time") from None
+    if hasattr(ts, "to_pydatetime"):
+        ts = ts.to_pydatetime()
+    if isinstance(ts, datetime):
+        if ts.tzinfo is None:
+            ts = ts.replace(tzinfo=timezone.utc)
+        return int(ts.timestamp() * 1000)
+    raise BadInputError(f"timestamp {ts!r}: expected ms since the epoch, a datetime or an ISO string")
+
+
+class Engine:
+    """Streaming detection: one causal pipeline per symbol, fed bar by bar.
+
+    >>> e = regime.Engine()
+    >>> r = e.update("SPX", {"timestamp": "2024-01-02", "open": 1.0, "high": 2.0,
+    ...                      "low": 0.5, "close": 1.5, "volume": 10.0})
+    >>> r["regime"]  # doctest: +SKIP
+
+    ``bar`` is a dict (``timestamp`` or ``timestamp_ms``, ``close``, optionally ``open``,
+    ``high``, ``low``, ``volume``), a tuple ``(timestamp, open, high, low, close, volume)``,
+    or given as keywords. Returns a dict with the regime, its dimensions, confidence and
+    per-dimension probabilities. A bad bar raises BadInputError and changes nothing.
+    """
+
+    def __init__(self) -> None:
+        self._engine = _regime.Engine()
+
+    def update(self, symbol: str, bar: Any = None, **fields: Any) -> dict:
+        if bar is None:
+            bar = fields
+        nan = float("nan")
+        if isinstance(bar, dict):
+            if "timestamp_ms" in bar:
+                ts = bar["timestamp_ms"]
+            elif "timestamp" in bar:
+                ts = bar["timestamp"]
+            else:
+                raise BadInputError("bar has no timestamp (or timestamp_ms)")
+            if "close" not in bar:
+                raise BadInputError("bar has no close")
+            vals = [bar.get(k, nan) for k in ("open", "high", "low", "close", "volume")]
+        elif isinstance(bar, (tuple, list)) and len(bar) == 6:
+            ts, *vals = bar
+        else:
+            raise BadInputError("bar: expected a dict or a (timestamp, open, high, low, close, volume) tuple")
+        o, h, l, c, v = (nan if x is None else float(x) for x in vals)
+        return self._engine.update(symbol, _to_ms(ts), c, o, h, l, v)
+
+    def symbols(self) -> list:
+        """Symbols seen so far."""
+        return self._engine.symbols()

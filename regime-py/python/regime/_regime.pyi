@@ -37,7 +37,8 @@ def last_compute_seconds() -> float: ...
 def select_backend(backend: Optional[str] = None) -> tuple[str, str, str]: ...
 
 class Engine:
-    """One causal pipeline per symbol, fed bar by bar."""
+    """One causal pipeline per symbol, fed bar by bar (the Python class ``regime.Engine``
+    wraps this one and accepts a bar as a dict, a tuple or keywords)."""
 
     def __init__(self) -> None: ...
     def update(
