@@ -384,6 +384,9 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
         "compute backend: {}",
         compute.reason
     );
+    // the backend in use as a metric label (SPEC §8): an info-style gauge fixed at 1
+    metrics::gauge!("regime_compute_backend_info", "backend" => compute.name(), "device" => compute.backend.device())
+        .set(1.0);
     // the synchronous PostgreSQL client must not run on a runtime thread
     let storage = cfg.storage.clone();
     let opened = tokio::task::spawn_blocking(move || store::open(&storage, store::Role::Writer))

@@ -757,6 +757,11 @@ fn compute_backend_is_chosen_self_tested_and_reported() {
         .get("/api/v1/components", Some("dev-key-for-tests"))
         .json();
     assert_eq!(all["compute_backend"]["backend"], "cpu", "{all}");
+    let m = s.get("/metrics", Some("dev-key-for-tests")).text();
+    assert!(
+        m.contains("regime_compute_backend_info{backend=\"cpu\""),
+        "{m}"
+    );
     drop(s);
 
     // an explicit GPU backend with no device stops the start with one clear line
