@@ -137,17 +137,19 @@ pub fn select_with(pref: Preference, opts: &plan::GpuOptions) -> Result<Selected
                 Ok(b) => return Ok(pick(Arc::new(b), "backend cuda: auto, first choice".into())),
                 Err(e) => e,
             };
-            let wgpu_err = match wgpu::WgpuBackend::new(opts.clone()) {
-                Ok(b) if !b.is_software() => {
-                    return Ok(pick(
-                        Arc::new(b),
-                        format!("backend wgpu: auto, cuda unavailable ({cuda_err})"),
-                    ))
-                }
-                Ok(b) => format!(
-                    "adapter {} is a software renderer, no faster than the CPU backend; ask for --backend wgpu to use it",
-                    b.device()
+            let wgpu_err = match wgpu::probe() {
+                Ok((name, true)) => format!(
+                    "adapter {name} is a software renderer, no faster than the CPU backend; ask for --backend wgpu to use it"
                 ),
+                Ok(_) => match wgpu::WgpuBackend::new(opts.clone()) {
+                    Ok(b) => {
+                        return Ok(pick(
+                            Arc::new(b),
+                            format!("backend wgpu: auto, cuda unavailable ({cuda_err})"),
+                        ))
+                    }
+                    Err(e) => e.to_string(),
+                },
                 Err(e) => e.to_string(),
             };
             Ok(pick(

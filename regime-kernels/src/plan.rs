@@ -11,7 +11,10 @@
 //! neighbour's state, repeating until every hand-off agrees. The result is the sequential
 //! filter (to `f32` rounding) whatever the data, and usually costs no re-run.
 
-#![cfg_attr(not(any(feature = "cuda", feature = "wgpu")), allow(dead_code))]
+#![cfg_attr(
+    not(any(feature = "cuda", feature = "wgpu")),
+    allow(dead_code, unused_macros, unused_imports)
+)]
 
 use crate::KernelId;
 use bytemuck::{Pod, Zeroable};

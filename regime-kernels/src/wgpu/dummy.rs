@@ -15,6 +15,11 @@ fn absent<T>() -> Result<T> {
     Err(Error::NotCompiled { backend: "wgpu" })
 }
 
+/// Always `Err(NotCompiled)`.
+pub fn probe() -> Result<(String, bool)> {
+    absent()
+}
+
 impl WgpuBackend {
     /// Always `Err(NotCompiled)`.
     pub fn new(_opts: GpuOptions) -> Result<Self> {

@@ -67,18 +67,33 @@ fn bindings(k: KernelId) -> &'static [u32] {
     }
 }
 
+fn first_adapter() -> Result<wgpu::Adapter> {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = wgpu::Backends::VULKAN;
+    let instance = wgpu::Instance::new(desc);
+    pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::HighPerformance,
+        ..Default::default()
+    }))
+    .map_err(|e| unavailable(format!("no Vulkan adapter ({e})")))
+}
+
+/// The adapter [`WgpuBackend::new`] would use, without creating a device or compiling
+/// kernels: `(name, is_software)`. `auto` asks this first, so a machine with only a
+/// software renderer does not pay for compiling kernels it will not use.
+pub fn probe() -> Result<(String, bool)> {
+    let info = first_adapter()?.get_info();
+    Ok((
+        format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type),
+        info.device_type == wgpu::DeviceType::Cpu,
+    ))
+}
+
 impl WgpuBackend {
     /// The first adapter wgpu offers (high performance preferred), with every kernel compiled.
     pub fn new(opts: GpuOptions) -> Result<Self> {
         opts.validate()?;
-        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-        desc.backends = wgpu::Backends::VULKAN;
-        let instance = wgpu::Instance::new(desc);
-        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-            power_preference: wgpu::PowerPreference::HighPerformance,
-            ..Default::default()
-        }))
-        .map_err(|e| unavailable(format!("no Vulkan adapter ({e})")))?;
+        let adapter = first_adapter()?;
         let info = adapter.get_info();
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
