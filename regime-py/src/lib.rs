@@ -63,9 +63,6 @@ fn last_compute_seconds() -> f64 {
     LAST_COMPUTE_NS.load(Ordering::Relaxed) as f64 / 1e9
 }
 
-/// Bars detected per group before their detections are copied into the output.
-const GROUP_BARS: usize = 1 << 20;
-
 /// Where errors say the data came from.
 const SOURCE: &str = "<input table>";
 
@@ -207,29 +204,25 @@ fn detect<'py>(
                         "backend {pref}: the adaptive pipeline runs on the CPU; GPU backends score fixed models (pass model=...)"
                     )));
                 }
-                // groups of series of about GROUP_BARS bars (in parallel within a group), each
-                // group's detections copied into the output columns and dropped: the call
-                // holds one copy of the output, not two
-                let rows: usize = input.series.iter().map(|s| s.bars.len()).sum();
-                let mut out = io::DetectionsBuilder::with_capacity(rows, input.series.len());
-                let mut i = 0;
-                while i < input.series.len() {
-                    let mut j = i;
-                    let mut n = 0;
-                    while j < input.series.len()
-                        && (j == i || n + input.series[j].bars.len() <= GROUP_BARS)
-                    {
-                        n += input.series[j].bars.len();
-                        j += 1;
-                    }
-                    let cfg = PipelineConfig::default();
-                    for (sym, d) in commands::run_detection_series(&input.series[i..j], &cfg, mode)?
-                    {
-                        out.push(&sym, &d);
-                    }
-                    i = j;
+                if mode == Mode::Causal {
+                    // each group's detections are copied into the output columns and
+                    // dropped: the call holds one copy of the output, not two
+                    let rows: usize = input.series.iter().map(|s| s.bars.len()).sum();
+                    let mut out = io::DetectionsBuilder::with_capacity(rows, input.series.len());
+                    commands::detect_causal_grouped(
+                        &input.series,
+                        &PipelineConfig::default(),
+                        &mut |named| {
+                            for (sym, d) in named {
+                                out.push(sym, d);
+                            }
+                            Ok(())
+                        },
+                        &mut |_, _| Ok(()),
+                    )?;
+                    return Ok(io::into_record_batch(out.finish())?);
                 }
-                return Ok(io::into_record_batch(out.finish())?);
+                commands::run_detection(&input, &PipelineConfig::default(), mode)?
             }
         };
         Ok(io::into_record_batch(io::detections_table(&dets))?)

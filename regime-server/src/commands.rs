@@ -286,17 +286,8 @@ pub fn run_detection(
     cfg: &PipelineConfig,
     mode: Mode,
 ) -> Result<Vec<(String, Vec<Detection>)>> {
-    run_detection_series(&input.series, cfg, mode)
-}
-
-/// [`run_detection`] on some of the input's series.
-pub fn run_detection_series(
-    input_series: &[io::SymbolBars],
-    cfg: &PipelineConfig,
-    mode: Mode,
-) -> Result<Vec<(String, Vec<Detection>)>> {
     let series: Vec<&[regime_core::bars::Bar]> =
-        input_series.iter().map(|s| s.bars.as_slice()).collect();
+        input.series.iter().map(|s| s.bars.as_slice()).collect();
     let mut out = detect_panel(&series, cfg)?;
     if mode == Mode::ExPost {
         out.par_iter_mut()
@@ -327,11 +318,64 @@ pub fn run_detection_series(
                 Ok(())
             })?;
     }
-    Ok(input_series
+    Ok(input
+        .series
         .iter()
         .map(|s| s.symbol.clone())
         .zip(out)
         .collect())
+}
+
+/// One symbol's detections.
+pub type SymbolDetections = (String, Vec<Detection>);
+
+/// Causal detection of `series` in groups of about `CHUNK_BARS` rows: symbols in parallel
+/// within a group, and a series longer than that streams through its pipeline chunk by
+/// chunk. `emit` receives each group's detections, which are dropped afterwards, so memory
+/// stays bounded by the input plus one group (plus what `emit` keeps); `finished` gets each
+/// symbol's pipeline once its series is done (to save its model).
+pub fn detect_causal_grouped(
+    series: &[io::SymbolBars],
+    cfg: &PipelineConfig,
+    emit: &mut dyn FnMut(&[SymbolDetections]) -> Result<()>,
+    finished: &mut dyn FnMut(&str, &SymbolPipeline) -> Result<()>,
+) -> Result<()> {
+    let mut i = 0;
+    while i < series.len() {
+        if series[i].bars.len() > CHUNK_BARS {
+            let s = &series[i];
+            let mut p = SymbolPipeline::new(cfg.clone())?;
+            for chunk in s.bars.chunks(CHUNK_BARS) {
+                let dets: Vec<Detection> = chunk.iter().map(|b| p.update(b)).collect();
+                emit(&[(s.symbol.clone(), dets)])?;
+            }
+            finished(&s.symbol, &p)?;
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        let mut rows = 0;
+        while j < series.len() && series[j].bars.len() <= CHUNK_BARS && rows < CHUNK_BARS {
+            rows += series[j].bars.len();
+            j += 1;
+        }
+        let out: Vec<(Vec<Detection>, SymbolPipeline)> = series[i..j]
+            .par_iter()
+            .map(|s| -> Result<_> {
+                let mut p = SymbolPipeline::new(cfg.clone())?;
+                let d = s.bars.iter().map(|b| p.update(b)).collect();
+                Ok((d, p))
+            })
+            .collect::<Result<_>>()?;
+        let mut named = Vec::with_capacity(out.len());
+        for (s, (d, p)) in series[i..j].iter().zip(out) {
+            finished(&s.symbol, &p)?;
+            named.push((s.symbol.clone(), d));
+        }
+        emit(&named)?;
+        i = j;
+    }
+    Ok(())
 }
 
 /// `regime detect`.
@@ -352,50 +396,16 @@ pub fn detect(
         io::write_table(output_path, &io::detections_table(&dets))?;
         return Ok((n, input.errors.len()));
     }
-    // Causal: symbols in parallel, written in batches of about CHUNK_BARS rows; a series
-    // longer than that streams through its pipeline chunk by chunk. Memory stays bounded
-    // by the input plus one batch of results.
     let mut w = io::TableWriter::create(output_path)?;
-    let series = &input.series;
-    let mut i = 0;
-    while i < series.len() {
-        if series[i].bars.len() > CHUNK_BARS {
-            let s = &series[i];
-            let mut p = SymbolPipeline::new(cfg.clone())?;
-            for chunk in s.bars.chunks(CHUNK_BARS) {
-                let dets: Vec<Detection> = chunk.iter().map(|b| p.update(b)).collect();
-                w.write(&io::detections_table(&[(s.symbol.clone(), dets)]))?;
-            }
-            if let Some(dir) = models_dir {
-                save_model(dir, &s.symbol, &p, input_path)?;
-            }
-            i += 1;
-            continue;
-        }
-        let mut j = i;
-        let mut rows = 0;
-        while j < series.len() && series[j].bars.len() <= CHUNK_BARS && rows < CHUNK_BARS {
-            rows += series[j].bars.len();
-            j += 1;
-        }
-        let out: Vec<(Vec<Detection>, SymbolPipeline)> = series[i..j]
-            .par_iter()
-            .map(|s| -> Result<_> {
-                let mut p = SymbolPipeline::new(cfg.clone())?;
-                let d = s.bars.iter().map(|b| p.update(b)).collect();
-                Ok((d, p))
-            })
-            .collect::<Result<_>>()?;
-        let mut named = Vec::with_capacity(out.len());
-        for (s, (d, p)) in series[i..j].iter().zip(out) {
-            if let Some(dir) = models_dir {
-                save_model(dir, &s.symbol, &p, input_path)?;
-            }
-            named.push((s.symbol.clone(), d));
-        }
-        w.write(&io::detections_table(&named))?;
-        i = j;
-    }
+    detect_causal_grouped(
+        &input.series,
+        cfg,
+        &mut |named| Ok(w.write(&io::detections_table(named))?),
+        &mut |symbol, p| match models_dir {
+            Some(dir) => save_model(dir, symbol, p, input_path).map(|_| ()),
+            None => Ok(()),
+        },
+    )?;
     w.finish()?;
     Ok((n, input.errors.len()))
 }

@@ -252,26 +252,18 @@ impl Session for State {
         if n_chunks == 0 {
             return Ok(());
         }
-        if self.out_f.is_none() || self.out_u.is_none() {
-            self.alloc_outputs(1, 1)?;
-        }
-        if self.params.is_none() {
-            self.upload_params(&[0.0; 4])?;
-        }
-        if self.states.is_none() {
-            self.upload_states(&[0.0; 4])?;
-        }
         let f = self
             .functions
             .get(&k)
             .ok_or_else(|| failed("launch", format!("no function for {}", k.name())))?;
-        let missing = |what: &str| failed("launch", format!("{what} not uploaded"));
-        let src = self.src.as_ref().ok_or_else(|| missing("src"))?;
-        let chunks = self.chunks.as_ref().ok_or_else(|| missing("chunks"))?;
-        let params = self.params.as_ref().ok_or_else(|| missing("params"))?;
-        let states = self.states.as_mut().ok_or_else(|| missing("states"))?;
-        let out_f = self.out_f.as_mut().ok_or_else(|| missing("out_f"))?;
-        let out_u = self.out_u.as_mut().ok_or_else(|| missing("out_u"))?;
+        fn need<'a, T>(b: &'a Option<T>, what: &str) -> Result<&'a T> {
+            b.as_ref()
+                .ok_or_else(|| failed("launch", format!("{what} not uploaded")))
+        }
+        fn need_mut<'a, T>(b: &'a mut Option<T>, what: &str) -> Result<&'a mut T> {
+            b.as_mut()
+                .ok_or_else(|| failed("launch", format!("{what} not uploaded")))
+        }
         let n_rows = n_rows as u32;
         let n_chunks_u = n_chunks as u32;
         let cfg = LaunchConfig {
@@ -279,49 +271,38 @@ impl Session for State {
             block_dim: (BLOCK, 1, 1),
             shared_mem_bytes: 0,
         };
+        let src = need(&self.src, "src")?;
+        let chunks = need(&self.chunks, "chunks")?;
         let mut b = self.stream.launch_builder(f);
-        // argument lists mirror the kernels' signatures in shaders/cuda/<kernel>.cu
+        // argument lists mirror the kernels' signatures in shaders/cuda/<kernel>.cu; each
+        // kernel gets only the buffers it uses, all of which the driver in plan.rs uploads
+        b.arg(src).arg(chunks);
         match k {
             KernelId::VolumeScan => {
-                b.arg(src)
-                    .arg(chunks)
-                    .arg(states)
+                b.arg(need_mut(&mut self.states, "states")?)
                     .arg(&n_rows)
                     .arg(&n_chunks_u)
                     .arg(&pass);
             }
             KernelId::Features => {
-                b.arg(src)
-                    .arg(chunks)
-                    .arg(out_f)
+                b.arg(need_mut(&mut self.out_f, "out_f")?)
                     .arg(&n_rows)
                     .arg(&n_chunks_u);
             }
             KernelId::Emission => {
-                b.arg(src)
-                    .arg(chunks)
-                    .arg(params)
-                    .arg(out_f)
+                b.arg(need(&self.params, "params")?)
+                    .arg(need_mut(&mut self.out_f, "out_f")?)
                     .arg(&n_chunks_u);
             }
-            KernelId::Filter => {
-                b.arg(src)
-                    .arg(chunks)
-                    .arg(params)
-                    .arg(states)
-                    .arg(out_f)
-                    .arg(out_u)
-                    .arg(&n_chunks_u);
-            }
-            KernelId::Detect => {
-                b.arg(src)
-                    .arg(chunks)
-                    .arg(params)
-                    .arg(states)
-                    .arg(out_f)
-                    .arg(out_u)
-                    .arg(&n_rows)
-                    .arg(&n_chunks_u);
+            KernelId::Filter | KernelId::Detect => {
+                b.arg(need(&self.params, "params")?)
+                    .arg(need_mut(&mut self.states, "states")?)
+                    .arg(need_mut(&mut self.out_f, "out_f")?)
+                    .arg(need_mut(&mut self.out_u, "out_u")?);
+                if k == KernelId::Detect {
+                    b.arg(&n_rows);
+                }
+                b.arg(&n_chunks_u);
             }
         }
         // SAFETY: the arguments match the kernel's parameter list above, every buffer was

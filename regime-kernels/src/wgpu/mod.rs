@@ -336,15 +336,6 @@ impl Session for State {
         let info = [n_rows as u32, n_chunks as u32, pass, 0];
         self.queue
             .write_buffer(&self.info, 0, bytemuck::cast_slice(&info));
-        if self.out_f.is_none() || self.out_u.is_none() {
-            self.alloc_outputs(1, 1)?;
-        }
-        if self.params.is_none() {
-            self.upload_params(&[0.0; 4])?;
-        }
-        if self.states.is_none() {
-            self.upload_states(&[0.0; 4])?;
-        }
         let pipeline = self
             .pipelines
             .get(&k)
