@@ -473,6 +473,7 @@ pub struct OnlineHmm {
     anchor: [f64; NS],
     history: Vec<Obs>,
     job: SmoothJob,
+    smoothed: Vec<(u64, [f64; NS])>,
     gap_scale: f64,
     gap_n: u64,
     gap2: f64,
@@ -588,6 +589,7 @@ impl SmoothJob {
 /// One bar kept for the fixed-lag smoother.
 #[derive(Debug, Clone)]
 struct LagEntry {
+    seq: u64,
     obs: Obs,
     b: [f64; NS],
     alpha: [f64; NS],
@@ -627,6 +629,7 @@ impl OnlineHmm {
             anchor: Compiled::uniform(),
             history: Vec::new(),
             job: SmoothJob::default(),
+            smoothed: Vec::with_capacity(SMOOTH_EMITS),
             gap_scale: 0.0,
             gap_n: 0,
             gap2: 0.0,
@@ -674,6 +677,16 @@ impl OnlineHmm {
         (&self.last_obs, &self.last_b)
     }
 
+    /// Bars the learning smoother finished during the last [`OnlineHmm::update`]: `(bar
+    /// number, smoothed joint posterior)`, the bar number counting from 1 like
+    /// [`OnlineHmm::n`]. Each bar is smoothed with at least `learn_lag` later bars, so this
+    /// is the ex-post reference downstream consumers (performance feedback, ensemble
+    /// weights) can share instead of running a second smoother. Bars a batch refit
+    /// re-estimated are not handed out.
+    pub fn smoothed(&self) -> &[(u64, [f64; NS])] {
+        &self.smoothed
+    }
+
     /// Ask for a refit at the next bar (continuous learning, drift).
     pub fn request_refit(&mut self) {
         self.next_refit = self.n + 1;
@@ -688,6 +701,7 @@ impl OnlineHmm {
     pub fn update(&mut self, bar: &Bar) -> HmmStep {
         let o = self.extractor.update(bar);
         self.n += 1;
+        self.smoothed.clear();
         if self.compiled.is_none() {
             self.warm.push(o);
             if self.warm.len() < self.cfg.warmup {
@@ -704,7 +718,7 @@ impl OnlineHmm {
                 log_predictive: 0.0,
             };
         }
-        let lp = self.step_obs(&o, true);
+        let lp = self.step_obs(&o, self.n, true);
         self.since_refit += 1;
         if self.n >= self.next_refit {
             self.refit();
@@ -743,12 +757,12 @@ impl OnlineHmm {
         if self.compiled.is_none() {
             return;
         }
-        for o in &warm {
-            self.step_obs(o, true);
+        for (i, o) in warm.iter().enumerate() {
+            self.step_obs(o, i as u64 + 1, true);
         }
     }
 
-    fn step_obs(&mut self, o: &Obs, learn: bool) -> f64 {
+    fn step_obs(&mut self, o: &Obs, seq: u64, learn: bool) -> f64 {
         let Some(c) = self.compiled.as_ref() else {
             return 0.0;
         };
@@ -779,6 +793,7 @@ impl OnlineHmm {
         }
         if learn && self.next_refit != u64::MAX {
             self.lag.push_back(LagEntry {
+                seq,
                 obs: *o,
                 b,
                 alpha: self.alpha,
@@ -834,6 +849,7 @@ impl OnlineHmm {
                 let z: f64 = pred.iter().zip(&bb).map(|(a, b)| a * b).sum();
                 self.stats.add_transitions(c, &prev, &bb, z);
                 self.stats.add_obs(&e.obs, &g);
+                self.smoothed.push((e.seq, g));
             }
         }
         if self.job.finished() {

@@ -9,8 +9,7 @@ pub use status::{ComponentState, ComponentStatus, Detail, ALL_COMPONENTS, CRITIC
 
 use crate::bars::Bar;
 use crate::error::Result;
-use crate::hmm::{HmmStep, OnlineHmm, OnlineHmmConfig, SmoothJob, SMOOTH_EMITS};
-use crate::model::NS;
+use crate::hmm::{HmmStep, OnlineHmm, OnlineHmmConfig};
 use crate::regime::{Regime, DIM_SIZES, N_REGIMES};
 use methods::{
     hmm_scores, ChangePointMethod, ContextBuilder, JumpMethod, KalmanMethod, ThresholdMethod,
@@ -31,7 +30,9 @@ pub struct PipelineConfig {
     pub hmm: OnlineHmmConfig,
     /// Confidence a new state needs before the transition manager switches to it.
     pub confidence_threshold: f64,
-    /// Lag (bars) of the ex-post reference used for accuracy and ensemble weights.
+    /// Smallest lag (bars) of the ex-post reference used for accuracy and ensemble weights.
+    /// The reference is the posterior of the HMM's learning smoother (one smoother serves
+    /// learning and feedback), whose lag is `max(hmm.learn_lag, feedback_lag)`.
     pub feedback_lag: usize,
     /// Learning rate of the ensemble weights.
     pub ensemble_learning_rate: f64,
@@ -108,7 +109,7 @@ pub struct Detection {
     pub model_version: u32,
 }
 
-fn argmax(p: &[f64]) -> usize {
+fn argmax<T: PartialOrd>(p: &[T]) -> usize {
     let mut b = 0;
     for i in 1..p.len() {
         if p[i] > p[b] {
@@ -118,26 +119,28 @@ fn argmax(p: &[f64]) -> usize {
     b
 }
 
+/// What the feedback needs of a bar once its ex-post reference arrives.
 #[derive(Debug, Clone)]
 struct LagItem {
-    b: [f64; NS],
-    alpha: [f64; NS],
+    seq: u64,
     label: [u8; 3],
     logs: MethodLogs,
 }
 
 /// Log-probabilities of every method (`None` where it abstains), computed once per bar and
-/// reused by the pool and by the weight updates.
-type MethodLogs = [[Option<[f64; 3]>; 3]; N_METHODS];
+/// reused by the pool and by the weight updates. Single precision: the probabilities are
+/// floored at 1e-4 before the log, so f32's 7 digits are far finer than anything the pool
+/// can resolve, and `lnf`/`expf` cost a fraction of their f64 forms (40 logs per bar).
+type MethodLogs = [[Option<[f32; 3]>; 3]; N_METHODS];
 
 fn method_logs(scores: &[Scores; N_METHODS]) -> MethodLogs {
     let mut out = [[None; 3]; N_METHODS];
     for (m, s) in scores.iter().enumerate() {
         for d in 0..3 {
             if s.has[d] {
-                let mut l = [0.0; 3];
+                let mut l = [0.0f32; 3];
                 for k in 0..DIM_SIZES[d] {
-                    l[k] = s.p[d][k].max(1e-4).ln();
+                    l[k] = (s.p[d][k].max(1e-4) as f32).ln();
                 }
                 out[m][d] = Some(l);
             }
@@ -172,7 +175,6 @@ pub struct SymbolPipeline {
     label: [u8; 3],
     suppressed: u64,
     lag: VecDeque<LagItem>,
-    job: SmoothJob,
     feedback: Feedback,
     // stability / history
     n: u64,
@@ -203,8 +205,9 @@ pub struct SymbolPipeline {
 
 impl SymbolPipeline {
     /// A pipeline with validated settings.
-    pub fn new(cfg: PipelineConfig) -> Result<Self> {
+    pub fn new(mut cfg: PipelineConfig) -> Result<Self> {
         cfg.validate()?;
+        cfg.hmm.learn_lag = cfg.hmm.learn_lag.max(cfg.feedback_lag);
         let mut weights = [[0.0; N_METHODS]; 3];
         for w in &mut weights {
             w[0] = 1.0;
@@ -222,7 +225,6 @@ impl SymbolPipeline {
             label: [1, 1, 0],
             suppressed: 0,
             lag: VecDeque::new(),
-            job: SmoothJob::default(),
             feedback: Feedback::default(),
             n: 0,
             last_ts: None,
@@ -319,10 +321,8 @@ impl SymbolPipeline {
 
         // performance_feedback_system (ex-post reference with a fixed lag)
         if !step.warming_up {
-            let (_, b) = self.hmm.last_emission();
             self.lag.push_back(LagItem {
-                b: *b,
-                alpha: step.joint,
+                seq: self.hmm.n(),
                 label,
                 logs,
             });
@@ -426,32 +426,21 @@ impl SymbolPipeline {
         }
     }
 
-    /// Advance the amortized ex-post reference: a fixed-lag smoothing job over the lag buffer
-    /// (a few backward steps per bar), then each smoothed bar scores the causal label and
-    /// every method, and moves the ensemble weights.
+    /// Score the bars whose ex-post reference (the HMM's learning smoother) arrived with
+    /// this update: each smoothed bar scores the causal label and every method, and moves
+    /// the ensemble weights.
     fn feedback_step(&mut self) {
-        let Some(c) = self.hmm.compiled() else {
-            return;
-        };
-        let lag = &self.lag;
-        if !self
-            .job
-            .advance(lag.len(), self.cfg.feedback_lag, c.params(), |t| lag[t].b)
-        {
-            return;
-        }
         // step size decays like 1/sqrt(n): early adaptation, then averaging of noisy references
         let eta =
             self.cfg.ensemble_learning_rate * (2000.0 / (2000.0 + self.feedback.n as f64)).sqrt();
-        for _ in 0..SMOOTH_EMITS {
-            let Some((t, beta)) = self.job.next_emit() else {
-                break;
-            };
-            let it = &self.lag[t];
-            let mut g = [0.0; NS];
-            for j in 0..NS {
-                g[j] = it.alpha[j] * beta[j];
+        for &(seq, g) in self.hmm.smoothed() {
+            // bars a batch refit re-estimated never get a reference: drop them
+            while self.lag.front().is_some_and(|it| it.seq < seq) {
+                self.lag.pop_front();
             }
+            let Some(it) = self.lag.front().filter(|it| it.seq == seq) else {
+                continue;
+            };
             let (pv, pd, ps) = crate::hmm::dims(&g);
             let y = [argmax(&pv) as u8, argmax(&pd) as u8, argmax(&ps) as u8];
             let f = &mut self.feedback;
@@ -489,8 +478,8 @@ impl SymbolPipeline {
                         f.method_hits[m][d] += 1;
                     }
                     // gradient of the log-loss of the pooled distribution w.r.t. w_m
-                    let expect: f64 = (0..nd).map(|k| ens[d][k] * lp[k]).sum();
-                    let g = lp[yd] - expect;
+                    let expect: f64 = (0..nd).map(|k| ens[d][k] * lp[k] as f64).sum();
+                    let g = lp[yd] as f64 - expect;
                     // L2 pull toward the prior weights keeps noisy references from
                     // drifting the pool away from the model-based member
                     let prior = if m == 0 { 1.0 } else { 0.0 };
@@ -498,11 +487,12 @@ impl SymbolPipeline {
                     self.weights[d][m] = (w + eta * (g - 0.5 * (w - prior))).clamp(0.0, 3.0);
                 }
             }
+            self.lag.pop_front();
         }
-        if self.job.finished() {
-            let k = self.job.len();
-            self.lag.drain(..k);
-            self.job.clear();
+        // the smoother hands out each bar within ~2 lags; anything older will never come
+        let keep = 4 * self.cfg.hmm.learn_lag + 64;
+        while self.lag.len() > keep {
+            self.lag.pop_front();
         }
     }
 
@@ -573,7 +563,7 @@ impl SymbolPipeline {
             .int("evaluated", f.n as i64)
             .num("regime_accuracy", acc.unwrap_or(f64::NAN))
             .num("recent_accuracy", f.ewma)
-            .int("lag_bars", self.cfg.feedback_lag as i64)
+            .int("lag_bars", self.cfg.hmm.learn_lag as i64)
             .state(match acc {
                 Some(a) if a < 0.8 && f.n > 500 => ComponentState::Degraded,
                 _ => ComponentState::Running,
@@ -687,22 +677,24 @@ fn combine(w: &[[f64; N_METHODS]; 3], logs: &MethodLogs) -> [[f64; 3]; 3] {
     let mut out = [[0.0; 3]; 3];
     for d in 0..3 {
         let nd = DIM_SIZES[d];
-        let mut l = [0.0f64; 3];
+        let mut l = [0.0f32; 3];
         for (m, ml) in logs.iter().enumerate() {
             let Some(lp) = ml[d] else {
                 continue;
             };
-            if w[d][m] == 0.0 {
+            let wm = w[d][m] as f32;
+            if wm == 0.0 {
                 continue;
             }
             for k in 0..nd {
-                l[k] += w[d][m] * lp[k];
+                l[k] += wm * lp[k];
             }
         }
-        let mx = l[..nd].iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let mut z = 0.0;
+        let mx = l[..nd].iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        // exponentials in f32, normalized in f64 so the probabilities sum to 1 exactly
+        let mut z = 0.0f64;
         for k in 0..nd {
-            out[d][k] = (l[k] - mx).exp();
+            out[d][k] = (l[k] - mx).exp() as f64;
             z += out[d][k];
         }
         for k in 0..nd {
