@@ -24,10 +24,15 @@ case "${1:-start}" in
       as_pg "$PGBIN/initdb" -D "$PGDATA" -A trust -U regime >/dev/null
       as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/server.log" -w \
         -o "-p $PGPORT -k /tmp -c listen_addresses=127.0.0.1 -c fsync=on" start >/dev/null
-      for db in regime_unit regime_it regime_py; do
-        psql -h 127.0.0.1 -p "$PGPORT" -U regime -d postgres -qc "CREATE DATABASE $db" >/dev/null
-      done
     fi
+    # one database per test binary (they run concurrently); created when missing, so a
+    # cluster left running by an earlier checkout gains the ones added since
+    for db in regime_unit regime_it regime_py regime_backup; do
+      if [ -z "$(psql -h 127.0.0.1 -p "$PGPORT" -U regime -d postgres -tAc \
+          "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]; then
+        psql -h 127.0.0.1 -p "$PGPORT" -U regime -d postgres -qc "CREATE DATABASE $db" >/dev/null
+      fi
+    done
     echo "export REGIME_TEST_PG='host=127.0.0.1 port=$PGPORT user=regime'"
     ;;
   stop)

@@ -123,6 +123,8 @@ pub struct StorageConfig {
     pub retry_buffer_rows: usize,
     /// Fsynced file that keeps those rows across a crash.
     pub spool_path: PathBuf,
+    /// Where `regime backup` writes and `regime restore` looks (one folder per backup).
+    pub backup_dir: PathBuf,
 }
 
 /// `performance.*`
@@ -255,6 +257,7 @@ impl Default for Config {
                 pool_size: 4,
                 retry_buffer_rows: 1_000_000,
                 spool_path: "data/spool.jsonl".into(),
+                backup_dir: "backups".into(),
             },
             performance: PerformanceConfig {
                 max_workers: 4,
@@ -576,6 +579,7 @@ impl Config {
                 "pool_size",
                 "retry_buffer_rows",
                 "spool_path",
+                "backup_dir",
             ],
         ) {
             let s = &mut cfg.storage;
@@ -592,6 +596,7 @@ impl Config {
             }
             c.path(&m, "storage", "path", &mut s.path);
             c.path(&m, "storage", "spool_path", &mut s.spool_path);
+            c.path(&m, "storage", "backup_dir", &mut s.backup_dir);
             c.string(&m, "storage", "url", &mut s.url);
             c.usize(&m, "storage", "pool_size", 1, 256, &mut s.pool_size);
             c.usize(

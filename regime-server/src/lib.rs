@@ -2,6 +2,7 @@
 //! (`detect`, `evaluate`, `generate`, `export`), and the HTTP service (`regime serve`):
 //! config, engine, store, routes, feeds, logs.
 
+pub mod backup;
 pub mod commands;
 pub mod compute;
 pub mod config;

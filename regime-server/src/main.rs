@@ -101,6 +101,36 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Back up the table, config, model files, state and recent logs to
+    /// <storage.backup_dir>/NAME (default: the UTC time, YYYYMMDD_HHMMSS). Runs beside a
+    /// live service.
+    Backup {
+        /// Backup name.
+        name: Option<String>,
+        /// config.yaml (it is saved in the backup too); defaults when absent.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// List the backups instead.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Restore a backup (NAME or `latest`): table, model files, spool, and the config file
+    /// when --config names where it goes. The service must be stopped; the current state is
+    /// first saved as a before-restore-… backup.
+    Restore {
+        /// Backup name or `latest`.
+        name: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Return the table to exactly its state at a past time, "YYYY-MM-DD HH:MM:SS" UTC (the
+    /// service must be stopped; the current state is first saved as a backup).
+    RestoreToTime {
+        /// The time, UTC.
+        time: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Write a synthetic OHLCV panel with known regimes (true labels included).
     Generate {
         #[arg(long)]
@@ -260,6 +290,63 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 output.display()
             );
         }
+        Cmd::Backup { name, config, list } => {
+            let c = load_or_default(config.as_deref())?;
+            if list {
+                for (dir, m) in regime_server::backup::list(&c)? {
+                    println!(
+                        "{}\t{}\t{} rows\t{}",
+                        m.name,
+                        m.created_at,
+                        m.rows,
+                        dir.display()
+                    );
+                }
+                return Ok(());
+            }
+            let t = std::time::Instant::now();
+            let m = regime_server::backup::create(&c, config.as_deref(), name.as_deref())?;
+            let bytes: u64 = m.files.iter().map(|f| f.1).sum();
+            println!(
+                "backup {} written to {}: {} rows, {} files, {} bytes, {:.2} s",
+                m.name,
+                c.storage.backup_dir.join(&m.name).display(),
+                m.rows,
+                m.files.len(),
+                bytes,
+                t.elapsed().as_secs_f64()
+            );
+        }
+        Cmd::Restore { name, config } => {
+            let c = load_or_default(config.as_deref())?;
+            let r = regime_server::backup::restore(&c, config.as_deref(), &name)?;
+            println!(
+                "restored backup {}: {} rows, {} model files{}; the state before is saved as backup {}",
+                r.from.as_deref().unwrap_or("?"),
+                r.rows,
+                r.models,
+                r.config
+                    .as_ref()
+                    .map(|p| format!(", config -> {}", p.display()))
+                    .unwrap_or_default(),
+                r.safety
+            );
+        }
+        Cmd::RestoreToTime { time, config } => {
+            let c = load_or_default(config.as_deref())?;
+            let t = regime_server::backup::parse_time(&time)?;
+            let r = regime_server::backup::restore_to_time(&c, t)?;
+            println!(
+                "table returned to {time} UTC{}: {} rows kept, {} removed; the state before is saved as backup {}",
+                r.from
+                    .as_ref()
+                    .map(|b| format!(" (from backup {b})"))
+                    .unwrap_or_default(),
+                r.rows,
+                r.removed,
+                r.safety
+            );
+        }
         Cmd::Evaluate {
             input,
             label_column,
@@ -305,6 +392,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn load_or_default(config: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    Ok(match config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    })
 }
 
 fn main() -> ExitCode {

@@ -70,6 +70,12 @@ pub enum ServeError {
     /// Serving failed.
     #[error("server: {0}")]
     Serve(std::io::Error),
+    /// Another service runs on the same data.
+    #[error("another regime serve is running on this data ({0} is locked)")]
+    AlreadyRunning(String),
+    /// The lock file cannot be made.
+    #[error("{0}")]
+    Lock(#[from] crate::backup::BackupError),
 }
 
 /// Load the config (defaults when no path), apply `--bind`.
@@ -351,6 +357,12 @@ async fn periodic_logs(st: AppState) {
 /// Run the service until SIGTERM/Ctrl-C; returns after the queue is drained and the store flushed.
 pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
     let cfg = load_config(&opts)?;
+    // held until the service exits: restores refuse to run under a live service, and a
+    // second service on the same data refuses to start
+    let _lock = crate::backup::lock(&cfg).map_err(|e| match e {
+        crate::backup::BackupError::Running(p) => ServeError::AlreadyRunning(p),
+        other => ServeError::Lock(other),
+    })?;
     let log_control: LogControl = crate::logs::init(&cfg.logging).map_err(ServeError::Logs)?;
     let prom = PrometheusBuilder::new()
         .set_buckets(&[

@@ -102,6 +102,11 @@ pub trait Store: Send {
     fn maintain(&mut self) -> Result<(), StoreError> {
         Ok(())
     }
+    /// A `regime_meta` value (e.g. [`LAST_RESTORE_AT`]).
+    fn meta(&mut self, name: &str) -> Result<Option<i64>, StoreError>;
+    /// Point-in-time restore on this table: delete every row stored after `t` (ms) and record
+    /// `now` as [`LAST_RESTORE_AT`], in one transaction. Returns the rows removed.
+    fn rewind(&mut self, t: i64, now: i64) -> Result<u64, StoreError>;
     /// Rows in `(symbol, ts)` order, `batch` at a time, for export.
     fn scan(
         &mut self,
@@ -136,23 +141,42 @@ pub fn open(cfg: &StorageConfig, role: Role) -> Result<Box<dyn Store>, StoreErro
 
 const COLUMNS: &str = "timestamp, symbol, regime_id, regime_name, volatility, trend, structure, confidence, p_vol_low, p_vol_medium, p_vol_high, p_trend_down, p_trend_neutral, p_trend_up, p_trending, p_mean_reverting, model_version";
 
+/// The wall-clock time (ms) at which a row's transaction was written, stored with every row
+/// (not part of [`HistoryRow`]): what point-in-time restore rewinds by. NULL on rows written
+/// before the column existed (they count as older than any restore point).
+pub const STORED_AT: &str = "stored_at";
+
+/// `regime_meta` key: when the table was last restored or rewound (ms).
+pub const LAST_RESTORE_AT: &str = "last_restore_at";
+
+/// Wall clock in ms since the epoch.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 /// DDL with the type names of one dialect: `ts` for the timestamp column, `f` for floats.
-fn ddl(ts: &str, f: &str) -> [String; 3] {
+fn ddl(ts: &str, f: &str) -> [String; 4] {
     [
         format!(
             "CREATE TABLE IF NOT EXISTS regime_history (timestamp {ts} NOT NULL, symbol TEXT NOT NULL, \
              regime_id SMALLINT NOT NULL, regime_name TEXT NOT NULL, volatility SMALLINT NOT NULL, \
              trend SMALLINT NOT NULL, structure SMALLINT NOT NULL, confidence {f} NOT NULL, \
              p_vol_low {f}, p_vol_medium {f}, p_vol_high {f}, p_trend_down {f}, p_trend_neutral {f}, \
-             p_trend_up {f}, p_trending {f}, p_mean_reverting {f}, model_version INTEGER NOT NULL)"
+             p_trend_up {f}, p_trending {f}, p_mean_reverting {f}, model_version INTEGER NOT NULL, \
+             stored_at BIGINT)"
         ),
         "CREATE INDEX IF NOT EXISTS idx_regime_timestamp_regime ON regime_history (timestamp, regime_id)"
             .to_string(),
         // history queries filter by symbol: without this they scan the timestamp index
         "CREATE INDEX IF NOT EXISTS idx_regime_symbol_timestamp ON regime_history (symbol, timestamp)"
             .to_string(),
+        "CREATE TABLE IF NOT EXISTS regime_meta (name TEXT NOT NULL, value BIGINT NOT NULL)"
+            .to_string(),
     ]
 }
+
+/// `ALTER TABLE` that adds `stored_at` to a table created before it existed.
+const ADD_STORED_AT: &str = "ALTER TABLE regime_history ADD COLUMN stored_at BIGINT";
 
 fn row_from_parts(
     ts: i64,
@@ -204,13 +228,13 @@ fn reading() -> std::sync::RwLockReadGuard<'static, ()> {
     CHECKPOINT_GATE.read().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Rows per multi-row `INSERT` (17 parameters each; SQLite allows 32,766).
+/// Rows per multi-row `INSERT` (18 parameters each; SQLite allows 32,766).
 const ROWS_PER_INSERT: usize = 64;
 
 fn insert_sql(rows: usize) -> String {
-    let one = format!("({})", vec!["?"; 17].join(","));
+    let one = format!("({})", vec!["?"; 18].join(","));
     format!(
-        "INSERT INTO regime_history ({COLUMNS}) VALUES {}",
+        "INSERT INTO regime_history ({COLUMNS}, {STORED_AT}) VALUES {}",
         vec![one; rows].join(",")
     )
 }
@@ -221,8 +245,8 @@ fn regime_names() -> &'static [&'static str] {
     NAMES.get_or_init(|| (0..18u8).map(regime_name).collect())
 }
 
-/// The 17 parameters of one row, borrowed (no allocation per row).
-fn push_values<'a>(v: &mut Vec<&'a dyn rusqlite::ToSql>, r: &'a HistoryRow) {
+/// The 18 parameters of one row, borrowed (no allocation per row).
+fn push_values<'a>(v: &mut Vec<&'a dyn rusqlite::ToSql>, r: &'a HistoryRow, stored_at: &'a i64) {
     let names = regime_names();
     let name: &'a &'static str = names.get(r.regime_id as usize).unwrap_or(&"unknown");
     v.extend([
@@ -243,6 +267,7 @@ fn push_values<'a>(v: &mut Vec<&'a dyn rusqlite::ToSql>, r: &'a HistoryRow) {
         &r.p_structure[0],
         &r.p_structure[1],
         &r.model_version,
+        stored_at,
     ]);
 }
 
@@ -296,6 +321,12 @@ impl Embedded {
         for stmt in ddl("BIGINT", "DOUBLE") {
             conn.execute(&stmt, []).map_err(sq)?;
         }
+        if conn
+            .prepare("SELECT stored_at FROM regime_history LIMIT 0")
+            .is_err()
+        {
+            conn.execute(ADD_STORED_AT, []).map_err(sq)?;
+        }
         Ok(Embedded { conn, path: p })
     }
 
@@ -304,6 +335,27 @@ impl Embedded {
             path: self.path.clone(),
             source,
         }
+    }
+
+    /// A consistent copy of the whole database in a new file `dest` (`VACUUM INTO`: reads
+    /// one snapshot, so the service may keep writing meanwhile). Returns the rows copied.
+    pub fn snapshot_to(&mut self, dest: &Path) -> Result<u64, StoreError> {
+        let d = dest.display().to_string();
+        {
+            let _open = reading();
+            self.conn
+                .execute("VACUUM INTO ?1", [&d])
+                .map_err(|e| self.err(e))?;
+        }
+        // count what the copy holds (the live table may have grown meanwhile)
+        let copy = rusqlite::Connection::open(dest).map_err(|source| StoreError::Sqlite {
+            path: d.clone(),
+            source,
+        })?;
+        let rows: i64 = copy
+            .query_row("SELECT COUNT(*) FROM regime_history", [], |r| r.get(0))
+            .map_err(|source| StoreError::Sqlite { path: d, source })?;
+        Ok(rows.max(0) as u64)
     }
 
     fn read_rows(
@@ -376,6 +428,7 @@ impl Store for Embedded {
             path: path.clone(),
             source,
         };
+        let stored_at = now_ms();
         let tx = self.conn.transaction().map_err(sq)?;
         {
             // many rows per statement: the per-statement cost of SQLite dominates single-row
@@ -384,11 +437,11 @@ impl Store for Embedded {
             let mut many = tx
                 .prepare_cached(&insert_sql(ROWS_PER_INSERT))
                 .map_err(sq)?;
-            let mut vals: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(ROWS_PER_INSERT * 17);
+            let mut vals: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(ROWS_PER_INSERT * 18);
             for chunk in &mut chunks {
                 vals.clear();
                 for r in chunk {
-                    push_values(&mut vals, r);
+                    push_values(&mut vals, r, &stored_at);
                 }
                 many.execute(vals.as_slice()).map_err(sq)?;
             }
@@ -397,7 +450,7 @@ impl Store for Embedded {
                 let mut one = tx.prepare_cached(&insert_sql(1)).map_err(sq)?;
                 for r in rest {
                     vals.clear();
-                    push_values(&mut vals, r);
+                    push_values(&mut vals, r, &stored_at);
                     one.execute(vals.as_slice()).map_err(sq)?;
                 }
             }
@@ -452,6 +505,40 @@ impl Store for Embedded {
         self.conn
             .query_row("SELECT 1", [], |_| Ok(()))
             .map_err(|e| self.err(e))
+    }
+
+    fn meta(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
+        let _open = reading();
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT value FROM regime_meta WHERE name = ?1")
+            .map_err(|e| self.err(e))?;
+        let mut rows = st.query([name]).map_err(|e| self.err(e))?;
+        match rows.next().map_err(|e| self.err(e))? {
+            Some(r) => r.get(0).map(Some).map_err(|e| self.err(e)),
+            None => Ok(None),
+        }
+    }
+
+    fn rewind(&mut self, t: i64, now: i64) -> Result<u64, StoreError> {
+        let path = self.path.clone();
+        let sq = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sq)?;
+        let n = tx
+            .execute("DELETE FROM regime_history WHERE stored_at > ?1", [t])
+            .map_err(sq)?;
+        tx.execute("DELETE FROM regime_meta WHERE name = ?1", [LAST_RESTORE_AT])
+            .map_err(sq)?;
+        tx.execute(
+            "INSERT INTO regime_meta (name, value) VALUES (?1, ?2)",
+            rusqlite::params![LAST_RESTORE_AT, now],
+        )
+        .map_err(sq)?;
+        tx.commit().map_err(sq)?;
+        Ok(n as u64)
     }
 
     fn scan(
@@ -514,6 +601,17 @@ impl Pg {
         for stmt in ddl("TIMESTAMP(3)", "DOUBLE PRECISION") {
             client.batch_execute(&stmt)?;
         }
+        let has_stored_at = client
+            .query_one(
+                "SELECT COUNT(*) FROM information_schema.columns \
+                 WHERE table_name = 'regime_history' AND column_name = 'stored_at'",
+                &[],
+            )?
+            .try_get::<_, i64>(0)?
+            > 0;
+        if !has_stored_at {
+            client.batch_execute(ADD_STORED_AT)?;
+        }
         Ok(Pg { client })
     }
 
@@ -543,6 +641,57 @@ impl Pg {
     }
 }
 
+fn set_meta_pg(
+    tx: &mut postgres::Transaction<'_>,
+    name: &str,
+    value: i64,
+) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM regime_meta WHERE name = $1", &[&name])?;
+    tx.execute(
+        "INSERT INTO regime_meta (name, value) VALUES ($1, $2)",
+        &[&name, &value],
+    )?;
+    Ok(())
+}
+
+impl Pg {
+    /// The whole table in PostgreSQL's binary `COPY` format (exact: every column, stored
+    /// times included) written to `w`, from one snapshot. Returns the rows.
+    pub fn dump(&mut self, w: &mut dyn std::io::Write) -> Result<u64, StoreError> {
+        let mut tx = self
+            .client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        let rows: i64 = tx
+            .query_one("SELECT COUNT(*) FROM regime_history", &[])?
+            .try_get(0)?;
+        let mut r = tx.copy_out(&format!(
+            "COPY regime_history ({COLUMNS}, {STORED_AT}) TO STDOUT (FORMAT binary)"
+        ))?;
+        std::io::copy(&mut r, w).map_err(|e| StoreError::Corrupt(format!("dump: {e}")))?;
+        drop(r);
+        tx.commit()?;
+        Ok(rows.max(0) as u64)
+    }
+
+    /// Replace the table's rows with a [`Pg::dump`] read from `r` and record `now` as
+    /// [`LAST_RESTORE_AT`], in one transaction (all or nothing). Returns the rows loaded.
+    pub fn load(&mut self, r: &mut dyn std::io::Read, now: i64) -> Result<u64, StoreError> {
+        let mut tx = self.client.transaction()?;
+        tx.batch_execute("DELETE FROM regime_history")?;
+        let mut w = tx.copy_in(&format!(
+            "COPY regime_history ({COLUMNS}, {STORED_AT}) FROM STDIN (FORMAT binary)"
+        ))?;
+        std::io::copy(r, &mut w).map_err(|e| StoreError::Corrupt(format!("load: {e}")))?;
+        let n = w.finish()?;
+        set_meta_pg(&mut tx, LAST_RESTORE_AT, now)?;
+        tx.commit()?;
+        Ok(n)
+    }
+}
+
 impl Store for Pg {
     fn kind(&self) -> &'static str {
         "postgres"
@@ -551,10 +700,11 @@ impl Store for Pg {
     fn insert(&mut self, rows: &[HistoryRow]) -> Result<(), StoreError> {
         use postgres::binary_copy::BinaryCopyInWriter;
         use postgres::types::Type;
+        let stored_at = now_ms();
         let mut tx = self.client.transaction()?;
         {
             let sink = tx.copy_in(&format!(
-                "COPY regime_history ({COLUMNS}) FROM STDIN (FORMAT binary)"
+                "COPY regime_history ({COLUMNS}, {STORED_AT}) FROM STDIN (FORMAT binary)"
             ))?;
             let types = [
                 Type::TIMESTAMP,
@@ -574,6 +724,7 @@ impl Store for Pg {
                 Type::FLOAT8,
                 Type::FLOAT8,
                 Type::INT4,
+                Type::INT8,
             ];
             let mut w = BinaryCopyInWriter::new(sink, &types);
             for r in rows {
@@ -595,6 +746,7 @@ impl Store for Pg {
                     &r.p_structure[0],
                     &r.p_structure[1],
                     &(r.model_version as i32),
+                    &stored_at,
                 ])?;
             }
             w.finish()?;
@@ -639,6 +791,24 @@ impl Store for Pg {
     fn ping(&mut self) -> Result<(), StoreError> {
         self.client.simple_query("SELECT 1")?;
         Ok(())
+    }
+
+    fn meta(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
+        let rows = self
+            .client
+            .query("SELECT value FROM regime_meta WHERE name = $1", &[&name])?;
+        match rows.first() {
+            Some(r) => Ok(Some(r.try_get(0)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn rewind(&mut self, t: i64, now: i64) -> Result<u64, StoreError> {
+        let mut tx = self.client.transaction()?;
+        let n = tx.execute("DELETE FROM regime_history WHERE stored_at > $1", &[&t])?;
+        set_meta_pg(&mut tx, LAST_RESTORE_AT, now)?;
+        tx.commit()?;
+        Ok(n)
     }
 
     fn scan(

@@ -1,0 +1,206 @@
+//! `regime backup`, `regime restore` and `regime restore-to-time` on the embedded store,
+//! around a real `regime serve`: a backup beside the live service, restores refused while it
+//! runs, the table returned exactly to a past second, "latest", undoing a restore, and a
+//! point-in-time restore that has to come from a backup because a restore happened since.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use support::{json_bars, Server};
+
+const KEY: &str = "dev-key-for-tests";
+const CONFIG: &str = "feeds: {demo: false}\nperformance: {batch_size: 50}\n";
+
+fn regime(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_regime"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run regime")
+}
+
+fn ok(o: &Output) -> String {
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout: {out}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+fn fails_with(o: &Output, what: &str) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
+    assert!(err.contains(what), "expected {what:?} in: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}
+
+/// Rows of the table as `regime export` writes them (header dropped), in (symbol, ts) order.
+fn table(dir: &Path) -> Vec<String> {
+    let out = dir.join("export.csv");
+    let _ = std::fs::remove_file(&out);
+    ok(&regime(
+        dir,
+        &[
+            "export",
+            "--config",
+            "config.yaml",
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    ));
+    let text = std::fs::read_to_string(&out).expect("export");
+    text.lines().skip(1).map(str::to_string).collect()
+}
+
+fn db_rows(s: &Server) -> u64 {
+    s.get("/api/v1/system/database", Some(KEY)).json()["rows"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+fn ingest(s: &Server, symbol: &str, n: usize, day0: i64, total: u64) {
+    let r = s.post_json("/api/v1/bars", Some(KEY), &json_bars(symbol, n, day0));
+    assert_eq!(r.status, 202, "{}", r.text());
+    s.wait_for("rows stored", 30, |s| db_rows(s) == total);
+}
+
+#[test]
+fn backup_restore_and_point_in_time() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let mut s = Server::start(dir, CONFIG, &[]);
+    ingest(&s, "AAA", 300, 10_000, 300);
+
+    // a backup beside the running service
+    let out = ok(&regime(dir, &["backup", "b1", "--config", "config.yaml"]));
+    assert!(
+        out.contains("backup b1") && out.contains("300 rows"),
+        "{out}"
+    );
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("backups/b1/manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    assert_eq!(manifest["rows"], 300);
+    assert_eq!(manifest["config_file"], "config.yaml");
+    assert!(dir.join("backups/b1/config/config.yaml").is_file());
+    assert!(dir.join("backups/b1/regime_history.sqlite").is_file());
+    assert!(!dir.join("backups/.b1.partial").exists());
+    fails_with(&regime(dir, &["backup", "b1"]), "exists already");
+    fails_with(&regime(dir, &["backup", "../up"]), "backup name");
+
+    // restores refuse to run under the live service; so does a second service
+    fails_with(&regime(dir, &["restore", "b1"]), "stop it first");
+    fails_with(
+        &regime(dir, &["restore-to-time", "2020-01-01 00:00:00"]),
+        "stop it first",
+    );
+    let second = regime(
+        dir,
+        &["serve", "--config", "config.yaml", "--bind", "127.0.0.1:0"],
+    );
+    fails_with(&second, "another regime serve is running");
+
+    // T: a whole second after the first 300 rows were stored and before the next 200
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let t = (now / 1000 + 1) * 1000;
+    std::thread::sleep(Duration::from_millis((t - now + 100) as u64));
+    let t_text = chrono::DateTime::from_timestamp_millis(t)
+        .expect("time")
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    let before_t = table(dir);
+    assert_eq!(before_t.len(), 300);
+    ingest(&s, "AAA", 200, 10_300, 500);
+    ingest(&s, "BBB", 100, 10_000, 600);
+    s.signal("TERM");
+    assert_eq!(s.wait_exit(30), Some(0));
+    let all = table(dir);
+    assert_eq!(all.len(), 600);
+
+    fails_with(
+        &regime(dir, &["restore-to-time", "yesterday"]),
+        "YYYY-MM-DD HH:MM:SS",
+    );
+    fails_with(
+        &regime(dir, &["restore-to-time", "2999-01-01 00:00:00"]),
+        "in the future",
+    );
+    fails_with(&regime(dir, &["restore", "nope"]), "no backup nope");
+
+    // point in time from the live table: exactly the rows stored by T
+    let out = ok(&regime(
+        dir,
+        &["restore-to-time", &t_text, "--config", "config.yaml"],
+    ));
+    assert!(out.contains("300 rows kept, 300 removed"), "{out}");
+    assert_eq!(
+        table(dir),
+        before_t,
+        "the table as it was at T, row for row"
+    );
+    let safety1 = out
+        .split("saved as backup ")
+        .nth(1)
+        .expect("safety backup named")
+        .trim()
+        .to_string();
+
+    // undo: the automatic backup taken before that restore has all 600 rows
+    let out = ok(&regime(
+        dir,
+        &["restore", &safety1, "--config", "config.yaml"],
+    ));
+    assert!(out.contains("600 rows"), "{out}");
+    assert_eq!(table(dir), all);
+
+    // T again: a restore happened after T, so the live table cannot say what was there at T;
+    // the earliest backup taken after T with no restore in between (safety1) can
+    let out = ok(&regime(
+        dir,
+        &["restore-to-time", &t_text, "--config", "config.yaml"],
+    ));
+    assert!(
+        out.contains(&format!("(from backup {safety1})")) && out.contains("300 rows kept"),
+        "{out}"
+    );
+    assert_eq!(table(dir), before_t);
+
+    // latest = b1 (the newest backup taken on purpose, not the automatic ones); the config
+    // file and model files come back too
+    std::fs::write(dir.join("config.yaml"), "feeds: {demo: false}\n").expect("write");
+    std::fs::write(dir.join("models/stray.v1.json"), "{}").expect("write");
+    let out = ok(&regime(
+        dir,
+        &["restore", "latest", "--config", "config.yaml"],
+    ));
+    assert!(out.contains("restored backup b1: 300 rows"), "{out}");
+    assert_eq!(table(dir), before_t);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("config.yaml")).expect("config"),
+        CONFIG
+    );
+    let models: Vec<String> = std::fs::read_dir(dir.join("models"))
+        .expect("models")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!models.iter().any(|m| m == "stray.v1.json"), "{models:?}");
+
+    // the service starts on the restored data and keeps appending
+    let s = Server::start(dir, CONFIG, &[]);
+    assert_eq!(db_rows(&s), 300);
+    ingest(&s, "CCC", 50, 10_000, 350);
+    let list = ok(&regime(
+        dir,
+        &["backup", "--list", "--config", "config.yaml"],
+    ));
+    assert!(list.lines().count() >= 5, "{list}");
+}
