@@ -203,4 +203,46 @@ fn backup_restore_and_point_in_time() {
         &["backup", "--list", "--config", "config.yaml"],
     ));
     assert!(list.lines().count() >= 5, "{list}");
+
+    // the manual's scripts, with the service running (no systemd unit here)
+    let old = dir.join("backups/20000101");
+    std::fs::create_dir_all(&old).expect("mkdir");
+    let mut m = manifest.clone();
+    m["name"] = "20000101".into();
+    m["created_at_ms"] = 946_684_800_000i64.into();
+    std::fs::write(old.join("manifest.json"), m.to_string()).expect("write");
+    let out = ok(&script(dir, "backup.sh", &["viascript"]));
+    assert!(
+        out.contains("backup viascript") && out.contains("350 rows"),
+        "{out}"
+    );
+    let out = ok(&script(dir, "daily_backup.sh", &[]));
+    assert!(out.contains("removing daily backup 20000101"), "{out}");
+    assert!(!old.exists());
+    let today = chrono::Utc::now().format("%Y%m%d").to_string();
+    assert!(dir
+        .join("backups")
+        .join(today)
+        .join("manifest.json")
+        .is_file());
+    fails_with(
+        &script(dir, "restore_to_time.sh", &[&t_text]),
+        "stop it first",
+    );
+    fails_with(&script(dir, "restore_backup.sh", &[]), "usage");
+}
+
+fn script(dir: &Path, name: &str, args: &[&str]) -> Output {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scripts")
+        .join(name);
+    Command::new("bash")
+        .arg(path)
+        .args(args)
+        .current_dir(dir)
+        .env("REGIME_BIN", env!("CARGO_BIN_EXE_regime"))
+        .env("REGIME_CONFIG", "config.yaml")
+        .env("REGIME_UNIT", "regime-test-no-such-unit")
+        .output()
+        .expect("run script")
 }
