@@ -2,7 +2,7 @@
 # The README's test command: everything the tests need on a fresh machine, then the tests.
 # Installs Debian's postgresql when it is missing (as root), starts a throwaway cluster on
 # loopback for the PostgreSQL tests; installs Mesa's lavapipe for the wgpu tests and NVRTC
-# (PyPI wheel) to compile the CUDA kernels; runs `cargo test --workspace --release`, then
+# (PyPI wheel) to compile the CUDA kernels, and promtool for the alert rules; runs `cargo test --workspace --release`, then
 # installs the Python bindings (`pip install ./regime-py`) and runs their pytest suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,17 @@ if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   echo "== PostgreSQL test server: $REGIME_TEST_PG"
 else
   echo "== WARNING: no PostgreSQL server; the PostgreSQL tests will print SKIP" >&2
+fi
+# monitoring tests: promtool (Debian's prometheus package; no daemon is started) checks and
+# unit-tests the alert rules.
+if ! command -v promtool >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing prometheus (for promtool) for the alert-rule tests"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  else
+    echo "== WARNING: no promtool; the alert-rule tests will print SKIP" >&2
+  fi
 fi
 # wgpu tests: Mesa's software Vulkan (lavapipe) runs the WGSL kernels with no GPU.
 if ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; then

@@ -872,23 +872,46 @@ impl OnlineHmm {
         if let Some(seed) = tercile_start(&self.history, starts[0].params()) {
             starts.push(seed);
         }
-        let mut best: Option<(f64, Compiled, Stats, [f64; NS])> = None;
+        // bars in the lag buffer the learning smoother has not handed out yet get their
+        // smoothed posterior from the final E-step instead (downstream feedback would
+        // otherwise never see them: the buffer is cleared below)
+        let handed_out = if self.job.active { self.job.emitted } else { 0 };
+        let tail = self.lag.len().saturating_sub(handed_out);
+        let mut best: Option<Candidate> = None;
         for mut c in starts {
             for _ in 0..self.cfg.batch_em_iters.max(1) {
-                let (st, _, _) = batch_e_step(&c, &self.history);
+                let (st, _, _) = batch_e_step(&c, &self.history, 0, &mut Vec::new());
                 match Compiled::new(m_step(&st, c.params(), self.cfg.prior_weight)) {
                     Ok(nc) => c = nc,
                     Err(_) => break,
                 }
             }
-            let (st, alpha, ll) = batch_e_step(&c, &self.history);
-            if best.as_ref().is_none_or(|b| ll > b.0) {
-                best = Some((ll, c, st, alpha));
+            let mut gammas = Vec::new();
+            let (st, alpha, ll) = batch_e_step(&c, &self.history, tail, &mut gammas);
+            if best.as_ref().is_none_or(|b| ll > b.ll) {
+                best = Some(Candidate {
+                    ll,
+                    c,
+                    st,
+                    alpha,
+                    gammas,
+                });
             }
         }
-        let Some((_, c, st, alpha)) = best else {
+        let Some(Candidate {
+            c,
+            st,
+            alpha,
+            gammas,
+            ..
+        }) = best
+        else {
             return;
         };
+        // `gammas` holds the last bars newest first
+        let fresh = self.lag.iter().skip(handed_out).map(|e| e.seq);
+        self.smoothed
+            .extend(fresh.zip(gammas.iter().rev().copied()));
         self.stats = st;
         self.alpha = alpha;
         self.anchor = alpha;
@@ -929,9 +952,25 @@ impl OnlineHmm {
     }
 }
 
+/// One start of a batch refit after its EM iterations.
+struct Candidate {
+    ll: f64,
+    c: Compiled,
+    st: Stats,
+    alpha: [f64; NS],
+    /// Smoothed posteriors of the bars not yet handed out, newest first.
+    gammas: Vec<[f64; NS]>,
+}
+
 /// One E-step over a whole sequence: statistics from smoothed posteriors, and the final
-/// filtered distribution.
-fn batch_e_step(c: &Compiled, obs: &[Obs]) -> (Stats, [f64; NS], f64) {
+/// filtered distribution. The smoothed posteriors of the last `tail` bars are pushed to
+/// `gammas`, newest first.
+fn batch_e_step(
+    c: &Compiled,
+    obs: &[Obs],
+    tail: usize,
+    gammas: &mut Vec<[f64; NS]>,
+) -> (Stats, [f64; NS], f64) {
     let n = obs.len();
     let mut st = Stats::default();
     let mut ll = 0.0;
@@ -968,7 +1007,15 @@ fn batch_e_step(c: &Compiled, obs: &[Obs]) -> (Stats, [f64; NS], f64) {
             sg += g[j];
             bb[j] = bs[t][j] * beta[j];
         }
-        if sg > 0.0 && sg.is_finite() {
+        let ok = sg > 0.0 && sg.is_finite();
+        if t + tail >= n {
+            gammas.push(if ok {
+                g.map(|x| x / sg)
+            } else {
+                Compiled::uniform()
+            });
+        }
+        if ok {
             for x in &mut g {
                 *x /= sg;
             }

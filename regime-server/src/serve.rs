@@ -372,6 +372,10 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
         .map_err(|e| ServeError::Metrics(e.to_string()))?
         .install_recorder()
         .map_err(|e| ServeError::Metrics(e.to_string()))?;
+    // counters exist from the start (at 0), so rates and ratios over them (the error-rate
+    // alert) have data before the first error or detection
+    metrics::counter!("regime_errors_total").increment(0);
+    metrics::counter!("regime_detection_total").increment(0);
     let safe_mode = opts.safe_mode;
     tracing::info!(
         "regime {} starting: config {}, store {:?}, workers {}, safe_mode {}",

@@ -372,6 +372,24 @@ pub fn rss_bytes() -> Option<u64> {
     Some(pages * 4096)
 }
 
+/// Share of the file system holding `path` (or its nearest existing parent) that is free
+/// for unprivileged writers, 0..1.
+pub fn disk_free_ratio(path: &std::path::Path) -> Option<f64> {
+    let mut p = Some(path);
+    while let Some(q) = p {
+        let probe = if q.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            q
+        };
+        if let Ok(st) = rustix::fs::statvfs(probe) {
+            return (st.f_blocks > 0).then(|| st.f_bavail as f64 / st.f_blocks as f64);
+        }
+        p = q.parent();
+    }
+    None
+}
+
 /// Total memory of the machine in bytes.
 pub fn mem_total_bytes() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/meminfo").ok()?;

@@ -215,6 +215,10 @@ pub(crate) async fn prometheus(State(st): State<AppState>) -> Response {
         0.0
     });
     metrics::gauge!("regime_cpu_usage_percent").set(st.cpu_percent());
+    metrics::gauge!("regime_memory_usage_percent").set(memory_percent());
+    if let Some(f) = disk_free(&st) {
+        metrics::gauge!("regime_disk_free_ratio").set(f);
+    }
     metrics::gauge!("regime_store_buffered_rows")
         .set(sh.pending_rows.load(Ordering::Relaxed) as f64);
     if let Some(a) = overall_accuracy(&st) {
@@ -231,6 +235,27 @@ pub(crate) async fn prometheus(State(st): State<AppState>) -> Response {
         .into_response()
 }
 
+/// This process's resident memory as a share of the machine's, in percent.
+fn memory_percent() -> f64 {
+    let rss = rss_bytes().unwrap_or(0);
+    let total = mem_total_bytes().unwrap_or(0);
+    if total > 0 {
+        rss as f64 / total as f64 * 100.0
+    } else {
+        0.0
+    }
+}
+
+/// Free share of the file system that holds the data (the embedded store, or the spool).
+fn disk_free(st: &AppState) -> Option<f64> {
+    let cfg = st.config.load();
+    let path = match cfg.storage.kind {
+        crate::config::StorageKind::Embedded => cfg.storage.path.clone(),
+        crate::config::StorageKind::Postgres => cfg.storage.spool_path.clone(),
+    };
+    crate::state::disk_free_ratio(&path)
+}
+
 pub(crate) async fn json_metrics(State(st): State<AppState>) -> Json<Value> {
     let rss = rss_bytes().unwrap_or(0);
     let total = mem_total_bytes().unwrap_or(0);
@@ -241,6 +266,7 @@ pub(crate) async fn json_metrics(State(st): State<AppState>) -> Json<Value> {
     Json(json!({
         "cpu_usage_percent": st.cpu_percent(),
         "memory_usage_percent": if total > 0 { rss as f64 / total as f64 * 100.0 } else { 0.0 },
+        "disk_free_percent": disk_free(&st).map(|f| f * 100.0),
         "memory_rss_bytes": rss,
         "requests_total": req,
         "errors_total": err,
