@@ -102,8 +102,11 @@ pub struct Insight {
     pub weights: [[f64; N_METHODS]; 3],
     /// Per-method accuracy `[method][dimension]`.
     pub method_accuracy: [[f64; 3]; N_METHODS],
-    /// Causal vs ex-post accuracy of the final label.
+    /// Causal vs ex-post accuracy of the final label (`regime_accuracy`: share of the three
+    /// dimensions that agree).
     pub accuracy: Option<f64>,
+    /// Share of bars whose label agrees in all three dimensions.
+    pub exact_accuracy: Option<f64>,
     /// Bars seen.
     pub bars: u64,
     /// Agreement: share of methods agreeing with the final label on the last bar, per dimension.
@@ -662,6 +665,7 @@ fn insight_of(p: &SymbolPipeline, agreement: [f64; 3]) -> Insight {
         weights: p.ensemble_weights(),
         method_accuracy: p.method_accuracy(),
         accuracy: p.regime_accuracy(),
+        exact_accuracy: p.exact_accuracy(),
         bars: p.hmm().n(),
         agreement,
     }

@@ -1,6 +1,6 @@
 //! Health, metrics (Prometheus and JSON), components and database routes.
 
-use super::{overall_accuracy, queue_depth};
+use super::{overall_accuracy, overall_exact_accuracy, queue_depth};
 use crate::error::AppError;
 use crate::state::{mem_total_bytes, rss_bytes, AppState};
 use axum::extract::{Path, State};
@@ -224,6 +224,9 @@ pub(crate) async fn prometheus(State(st): State<AppState>) -> Response {
     if let Some(a) = overall_accuracy(&st) {
         metrics::gauge!("regime_accuracy").set(a);
     }
+    if let Some(a) = overall_exact_accuracy(&st) {
+        metrics::gauge!("regime_accuracy_exact").set(a);
+    }
     let body = st.prom.render();
     (
         [(
@@ -274,6 +277,7 @@ pub(crate) async fn json_metrics(State(st): State<AppState>) -> Json<Value> {
         "latency_ms": {"p50": st.http.quantile_ms(0.5), "p99": st.http.quantile_ms(0.99)},
         "queue_depth": queue_depth(&st),
         "regime_accuracy": overall_accuracy(&st),
+        "regime_accuracy_exact": overall_exact_accuracy(&st),
         "detections_total": det,
         "detection_latency_us_mean": if det > 0 { sh.detect_ns.load(Ordering::Relaxed) as f64 / det as f64 / 1000.0 } else { 0.0 },
         "uptime_seconds": st.started.elapsed().as_secs_f64(),

@@ -276,6 +276,14 @@ pub(crate) fn overall_accuracy(st: &AppState) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
+/// Share of bars whose label matches the ex-post label in all three dimensions, across
+/// symbols (mean of the symbols that have one).
+pub(crate) fn overall_exact_accuracy(st: &AppState) -> Option<f64> {
+    let ins = st.engine.shared.insight.load();
+    let v: Vec<f64> = ins.values().filter_map(|i| i.exact_accuracy).collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
 /// Queue depth now.
 pub(crate) fn queue_depth(st: &AppState) -> usize {
     st.engine.shared.queue_depth.load(Ordering::Relaxed)

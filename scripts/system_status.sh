@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# System overview for the on-call engineer: service process, health, key metrics against the
+# manual's thresholds, database, components not running, current regimes, disk space and the
+# newest backup. Exit 0 when the service answers, 2 when it does not.
+#   REGIME_URL (default http://localhost:8080), REGIME_KEY (when reads need a key),
+#   REGIME_BIN / REGIME_CONFIG (scripts/opslib.sh; for the backup list).
+set -uo pipefail
+URL="${REGIME_URL:-http://localhost:8080}"
+HDR=()
+if [ -n "${REGIME_KEY:-}" ]; then HDR=(-H "X-API-Key: $REGIME_KEY"); fi
+get() { curl -fsS --max-time 5 "${HDR[@]}" "$URL$1"; }
+
+echo "== service"
+if command -v systemctl >/dev/null 2>&1 && systemctl cat adaptive_regime.service >/dev/null 2>&1; then
+  echo "systemd: $(systemctl is-active adaptive_regime 2>/dev/null)"
+fi
+pgrep -a -f "regime serve" | sed 's/^/process: /' || echo "process: none found"
+HEALTH=$(get /api/v1/health) || { echo "service not answering at $URL"; exit 2; }
+export HEALTH
+METRICS=$(get /api/v1/metrics || echo '{}') DATABASE=$(get /api/v1/system/database || echo '{}') \
+  REGIMES=$(get /api/v1/regimes || echo '{}')
+export METRICS DATABASE REGIMES
+python3 - <<'PY'
+import json, os
+
+h = json.loads(os.environ["HEALTH"])
+print(f'status {h["status"]}, version {h.get("version")}, up {h.get("uptime_seconds", 0):.0f} s, '
+      f'safe_mode {h.get("safe_mode")}, backend {h.get("backend")}')
+bad = {k: v for k, v in h.get("components", {}).items() if v != "running"}
+print("components not running: " + (", ".join(f"{k}={v}" for k, v in sorted(bad.items())) or "none"))
+
+print("== metrics (manual thresholds)")
+m = json.loads(os.environ["METRICS"])
+
+
+def line(name, v, warn, crit, high_is_bad=True, fmt="{:.1f}"):
+    if v is None:
+        print(f"{name:<18} {'n/a':>10}")
+        return
+    bad = (lambda t: v > t) if high_is_bad else (lambda t: v < t)
+    flag = "CRITICAL" if bad(crit) else "WARNING" if bad(warn) else "ok"
+    print(f"{name:<18} {fmt.format(v):>10}   {flag}")
+
+
+line("cpu %", m.get("cpu_usage_percent"), 70, 85)
+line("memory %", m.get("memory_usage_percent"), 70, 90)
+line("disk free %", m.get("disk_free_percent"), 20, 10, high_is_bad=False)
+line("latency p99 ms", (m.get("latency_ms") or {}).get("p99"), 150, 200)
+line("error rate %", 100 * (m.get("error_rate") or 0), 2, 5, fmt="{:.2f}")
+line("queue depth", m.get("queue_depth"), 500, 1000, fmt="{:.0f}")
+a = m.get("regime_accuracy")
+line("regime accuracy %", None if a is None else 100 * a, 85, 80, high_is_bad=False)
+print(f'{"detections":<18} {m.get("detections_total", 0):>10}')
+
+print("== database")
+d = json.loads(os.environ["DATABASE"])
+print(f'{d.get("type")} {d.get("status")}: {d.get("rows")} rows, latest {d.get("latest_timestamp")}, '
+      f'{d.get("latency_ms")} ms')
+
+print("== current regimes")
+r = json.loads(os.environ["REGIMES"]).get("regimes", [])
+for x in sorted(r, key=lambda x: str(x.get("symbol"))):
+    print(f'{x.get("symbol", "?"):<12} {x.get("regime_name", "?"):<32} '
+          f'confidence {x.get("confidence", 0):.2f}, {x.get("duration_bars", "?")} bars')
+if not r:
+    print("(none yet)")
+PY
+
+echo "== disk"
+df -h . /var/log/adaptive_regime /backup/adaptive_regime 2>/dev/null | awk 'NR == 1 || !seen[$0]++'
+
+echo "== newest backup"
+if ( . "$(dirname "$0")/opslib.sh" ) >/dev/null 2>&1; then
+  . "$(dirname "$0")/opslib.sh"
+  "$REGIME_BIN" backup --list "${CONFIG_ARGS[@]}" 2>/dev/null | tail -1 | awk -F'\t' '{print $1 "  " $2 "  " $3}'
+fi
+exit 0
