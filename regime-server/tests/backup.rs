@@ -230,9 +230,39 @@ fn backup_restore_and_point_in_time() {
         "stop it first",
     );
     fails_with(&script(dir, "restore_backup.sh", &[]), "usage");
+
+    // the overview and the diagnostics archive against the live service
+    let url = format!("http://{}", s.addr);
+    let env = [("REGIME_URL", url.as_str())];
+    let out = ok(&script_env(dir, "system_status.sh", &[], &env));
+    assert!(
+        out.contains("status healthy") && out.contains("embedded connected: 350 rows"),
+        "{out}"
+    );
+    let out = ok(&script_env(dir, "collect_diagnostics.sh", &["diag"], &env));
+    let archive = dir.join(out.trim());
+    let listing = Command::new("tar")
+        .arg("-tzf")
+        .arg(&archive)
+        .output()
+        .expect("tar");
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    for want in [
+        "api/health.json",
+        "api/prometheus.txt",
+        "logs/system.log",
+        "config.yaml",
+        "host/backups.txt",
+    ] {
+        assert!(listing.contains(want), "{want} missing from {listing}");
+    }
 }
 
 fn script(dir: &Path, name: &str, args: &[&str]) -> Output {
+    script_env(dir, name, args, &[])
+}
+
+fn script_env(dir: &Path, name: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../scripts")
         .join(name);
@@ -243,6 +273,8 @@ fn script(dir: &Path, name: &str, args: &[&str]) -> Output {
         .env("REGIME_BIN", env!("CARGO_BIN_EXE_regime"))
         .env("REGIME_CONFIG", "config.yaml")
         .env("REGIME_UNIT", "regime-test-no-such-unit")
+        .env("REGIME_LOG_DIR", dir.join("logs"))
+        .envs(env.iter().copied())
         .output()
         .expect("run script")
 }
