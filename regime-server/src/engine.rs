@@ -691,6 +691,14 @@ fn writer_loop(
     let mut disconnected = false;
     let mut gave_up_at: Option<Instant> = None;
     let mut last_maintain = Instant::now();
+    // commits of a deferred-sync store are acknowledged by the syncer once its fsync is done
+    let (sync_tx, sync_rx) = mpsc::channel::<SyncJob>();
+    let syncer = std::thread::Builder::new()
+        .name("store-syncer".into())
+        .spawn(move || syncer_loop(sync_rx))
+        .map_err(|e| tracing::error!(target: "regime_server::store", "syncer thread: {e}; syncing in the writer"))
+        .ok();
+    let sync_tx = syncer.as_ref().map(|_| sync_tx);
     loop {
         let batch = shared.batch_size.load(Ordering::Relaxed).max(1);
         // 1. gather: block when idle; while rows wait for a dead store, poll so retries run,
@@ -742,7 +750,7 @@ fn writer_loop(
         // 2. make sure there is a connection (reconnect at most once a second)
         if store.is_none() && last_try.elapsed() >= Duration::from_secs(1) {
             last_try = Instant::now();
-            match store::open(&storage, store::Role::Writer) {
+            match store::open(&storage, store::Role::ServiceWriter) {
                 Ok(s) => {
                     tracing::warn!(target: "regime_server::store", "store reconnected; writing {} buffered rows", pending.len());
                     store = Some(s);
@@ -773,11 +781,22 @@ fn writer_loop(
                     tracing::warn!(target: "regime_server::store", "store is back up");
                 }
                 db_gauge.set(1.0);
-                for (o, tx) in waiting.drain(..) {
-                    let _ = tx.send(Outcome {
-                        committed: true,
-                        ..o
-                    });
+                let acks: Vec<_> = waiting.drain(..).collect();
+                match store.as_ref().and_then(|s| s.sync_file()) {
+                    None => ack(acks, true),
+                    Some(file) => {
+                        let job = SyncJob { file, acks };
+                        if let Err(mpsc::SendError(job)) = match &sync_tx {
+                            Some(t) => t.send(job),
+                            None => Err(mpsc::SendError(job)),
+                        } {
+                            let r = fsync_durable(&job.file);
+                            if let Err(e) = &r {
+                                tracing::error!(target: "regime_server::store", "fsync of {} failed: {e}", job.file.display());
+                            }
+                            ack(job.acks, r.is_ok());
+                        }
+                    }
                 }
             }
             Err(e) => {
@@ -818,6 +837,63 @@ fn writer_loop(
             }
         }
     }
+    // every commit's acknowledgement goes out before the writer reports done
+    drop(sync_tx);
+    if let Some(h) = syncer {
+        let _ = h.join();
+    }
+}
+
+/// Acknowledgements waiting for an fsync of `file`.
+struct SyncJob {
+    file: std::path::PathBuf,
+    acks: Vec<(Outcome, oneshot::Sender<Outcome>)>,
+}
+
+/// Answer the waiting batches: committed when the commit is durable.
+fn ack(acks: Vec<(Outcome, oneshot::Sender<Outcome>)>, durable: bool) {
+    for (o, tx) in acks {
+        let _ = tx.send(Outcome {
+            committed: durable,
+            spooled: false,
+            ..o
+        });
+    }
+}
+
+/// fsync `file` (the WAL); when it is gone, SQLite has checkpointed it into the database
+/// (and synced that) — the database file is synced then, to be sure.
+fn fsync_durable(file: &std::path::Path) -> std::io::Result<()> {
+    let open = |p: &std::path::Path| std::fs::OpenOptions::new().write(true).open(p);
+    match open(file) {
+        Ok(f) => f.sync_data(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let db = file.to_string_lossy();
+            let db = db.strip_suffix("-wal").unwrap_or(&db);
+            open(std::path::Path::new(db))?.sync_data()
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The syncer: one fsync covers every commit queued before it (group commit), then their
+/// batches are acknowledged. A failed fsync is retried once; if it fails again the batches
+/// are answered `committed: false` (their durability is unknown) and the error is logged.
+fn syncer_loop(rx: Receiver<SyncJob>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while let Ok(j) = rx.try_recv() {
+            jobs.push(j);
+        }
+        let file = jobs[jobs.len() - 1].file.clone();
+        let r = fsync_durable(&file).or_else(|_| fsync_durable(&file));
+        if let Err(e) = &r {
+            tracing::error!(target: "regime_server::store", "fsync of {} failed: {e}; the batches of {} commits are answered as not committed", file.display(), jobs.len());
+        }
+        for j in jobs {
+            ack(j.acks, r.is_ok());
+        }
+    }
 }
 
 /// How often the writer runs store maintenance (WAL reset of the embedded store).
@@ -844,7 +920,7 @@ fn idle_check(
         }
         None if last_try.elapsed() >= Duration::from_secs(1) => {
             *last_try = Instant::now();
-            match store::open(storage, store::Role::Writer) {
+            match store::open(storage, store::Role::ServiceWriter) {
                 Ok(s) => {
                     tracing::warn!(target: "regime_server::store", "store reconnected");
                     *store = Some(s);

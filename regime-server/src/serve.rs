@@ -405,9 +405,10 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
         .set(1.0);
     // the synchronous PostgreSQL client must not run on a runtime thread
     let storage = cfg.storage.clone();
-    let opened = tokio::task::spawn_blocking(move || store::open(&storage, store::Role::Writer))
-        .await
-        .unwrap_or_else(|e| Err(store::StoreError::Corrupt(format!("store open task: {e}"))));
+    let opened =
+        tokio::task::spawn_blocking(move || store::open(&storage, store::Role::ServiceWriter))
+            .await
+            .unwrap_or_else(|e| Err(store::StoreError::Corrupt(format!("store open task: {e}"))));
     let writer = match opened {
         Ok(s) => Some(s),
         Err(e) => {

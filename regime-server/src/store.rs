@@ -107,6 +107,14 @@ pub trait Store: Send {
     /// Point-in-time restore on this table: delete every row stored after `t` (ms) and record
     /// `now` as [`LAST_RESTORE_AT`], in one transaction. Returns the rows removed.
     fn rewind(&mut self, t: i64, now: i64) -> Result<u64, StoreError>;
+    /// The file whose fsync makes an `insert` that returned durable, when `insert` does not
+    /// wait for that itself: the service's embedded writer ([`Role::ServiceWriter`]) commits
+    /// without waiting for the disk and a syncer thread fsyncs this file (the WAL) before the
+    /// rows are acknowledged, so the writer builds the next transaction meanwhile. `None`:
+    /// `insert` returns only once the rows are durable.
+    fn sync_file(&self) -> Option<std::path::PathBuf> {
+        None
+    }
     /// Rows in `(symbol, ts)` order, `batch` at a time, for export.
     fn scan(
         &mut self,
@@ -123,6 +131,10 @@ pub enum Role {
     Writer,
     /// Reads (history, stats): SQLite's default 2 MiB.
     Reader,
+    /// The service's writer: like `Writer`, but the embedded store commits without fsync
+    /// (`synchronous=NORMAL`) and names its WAL in [`Store::sync_file`]; the caller must
+    /// fsync that file before it acknowledges the rows (the service's syncer thread does).
+    ServiceWriter,
 }
 
 /// Open a connection as configured (creates the table and indexes when missing).
@@ -130,10 +142,13 @@ pub fn open(cfg: &StorageConfig, role: Role) -> Result<Box<dyn Store>, StoreErro
     match cfg.kind {
         StorageKind::Embedded => {
             let cache_kib = match role {
-                Role::Writer => 16 * 1024,
+                Role::Writer | Role::ServiceWriter => 16 * 1024,
                 Role::Reader => 2 * 1024,
             };
-            Ok(Box::new(Embedded::open_with_cache(&cfg.path, cache_kib)?))
+            let deferred = role == Role::ServiceWriter;
+            Ok(Box::new(Embedded::open_with(
+                &cfg.path, cache_kib, deferred,
+            )?))
         }
         StorageKind::Postgres => Ok(Box::new(Pg::connect(&cfg.url)?)),
     }
@@ -271,11 +286,13 @@ fn push_values<'a>(v: &mut Vec<&'a dyn rusqlite::ToSql>, r: &'a HistoryRow, stor
     ]);
 }
 
-/// The embedded store: one SQLite file, WAL, fsync at every commit.
+/// The embedded store: one SQLite file, WAL, fsync at every commit (or, for the service's
+/// writer, an fsync of the WAL by its syncer thread before rows are acknowledged).
 #[derive(Debug)]
 pub struct Embedded {
     conn: rusqlite::Connection,
     path: String,
+    wal: Option<std::path::PathBuf>,
 }
 
 impl Embedded {
@@ -286,6 +303,14 @@ impl Embedded {
 
     /// Open (or create) the database file with a page cache of `cache_kib` KiB.
     pub fn open_with_cache(path: &Path, cache_kib: i64) -> Result<Self, StoreError> {
+        Self::open_with(path, cache_kib, false)
+    }
+
+    /// Open with `deferred_sync`: commits are written to the WAL without an fsync and
+    /// [`Store::sync_file`] names the WAL, which the caller fsyncs before acknowledging.
+    /// (In WAL mode SQLite syncs the WAL before every checkpoint and the database after it,
+    /// so the only writes an fsync of the WAL has to cover are the latest commits.)
+    pub fn open_with(path: &Path, cache_kib: i64, deferred_sync: bool) -> Result<Self, StoreError> {
         let p = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
@@ -307,9 +332,11 @@ impl Embedded {
             .map_err(sq)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sq)?;
-        // FULL: the WAL is fsynced at every commit, so an acknowledged batch survives power loss.
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(sq)?;
+        // FULL: the WAL is fsynced at every commit, so an acknowledged batch survives power
+        // loss. NORMAL (deferred sync): the same guarantee, given by the caller's fsync of the
+        // WAL before it acknowledges.
+        let sync = if deferred_sync { "NORMAL" } else { "FULL" };
+        conn.pragma_update(None, "synchronous", sync).map_err(sq)?;
         conn.pragma_update(None, "cache_size", -cache_kib)
             .map_err(sq)?;
         // statement journals of the multi-row inserts stay in memory instead of temp files
@@ -327,7 +354,8 @@ impl Embedded {
         {
             conn.execute(ADD_STORED_AT, []).map_err(sq)?;
         }
-        Ok(Embedded { conn, path: p })
+        let wal = deferred_sync.then(|| std::path::PathBuf::from(format!("{p}-wal")));
+        Ok(Embedded { conn, path: p, wal })
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
@@ -390,6 +418,10 @@ fn flatten(
 impl Store for Embedded {
     fn kind(&self) -> &'static str {
         "embedded"
+    }
+
+    fn sync_file(&self) -> Option<std::path::PathBuf> {
+        self.wal.clone()
     }
 
     fn maintain(&mut self) -> Result<(), StoreError> {
