@@ -781,7 +781,7 @@ fn writer_loop(
                     tracing::warn!(target: "regime_server::store", "store is back up");
                 }
                 db_gauge.set(1.0);
-                let acks: Vec<_> = waiting.drain(..).collect();
+                let acks = std::mem::take(&mut waiting);
                 match store.as_ref().and_then(|s| s.sync_file()) {
                     None => ack(acks, true),
                     Some(file) => {
