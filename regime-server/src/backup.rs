@@ -195,16 +195,19 @@ fn copy_file(from: &Path, to: &Path) -> Result<u64, BackupError> {
     Ok(n)
 }
 
+/// The entries of `dir` (none if it does not exist).
+fn entries(dir: &Path) -> Result<Vec<fs::DirEntry>, BackupError> {
+    match fs::read_dir(dir) {
+        Ok(rd) => rd.map(|e| e.map_err(io_err(dir))).collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(io_err(dir)(e)),
+    }
+}
+
 /// Regular files directly in `dir` (none if it does not exist).
 fn files_in(dir: &Path) -> Result<Vec<PathBuf>, BackupError> {
-    let rd = match fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err(dir)(e)),
-    };
     let mut out = Vec::new();
-    for e in rd {
-        let e = e.map_err(io_err(dir))?;
+    for e in entries(dir)? {
         if e.file_type().map_err(io_err(&e.path()))?.is_file() {
             out.push(e.path());
         }
@@ -369,15 +372,8 @@ fn read_manifest(dir: &Path) -> Result<Manifest, BackupError> {
 
 /// Every complete backup in `storage.backup_dir`, oldest first.
 pub fn list(cfg: &Config) -> Result<Vec<(PathBuf, Manifest)>, BackupError> {
-    let root = &cfg.storage.backup_dir;
-    let rd = match fs::read_dir(root) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err(root)(e)),
-    };
     let mut out = Vec::new();
-    for e in rd {
-        let e = e.map_err(io_err(root))?;
+    for e in entries(&cfg.storage.backup_dir)? {
         let p = e.path();
         let hidden = e.file_name().to_string_lossy().starts_with('.');
         if hidden || !p.join("manifest.json").is_file() {
@@ -446,9 +442,7 @@ fn restore_table(cfg: &Config, dir: &Path, m: &Manifest, now: i64) -> Result<(),
             if let Some(d) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
                 fsync_dir(d);
             }
-            // record the restore (a rewind to "now" removes nothing)
-            let mut s = store::Embedded::open(db)?;
-            s.rewind(i64::MAX, now)?;
+            store::Embedded::open(db)?.record_restore(now)?;
             Ok(())
         }
         (StorageKind::Postgres, "postgres") => {

@@ -365,6 +365,19 @@ impl Embedded {
         }
     }
 
+    /// Record `now` as [`LAST_RESTORE_AT`] (after the database file was replaced by a
+    /// backup's; nothing else changes).
+    pub fn record_restore(&mut self, now: i64) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sq = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sq)?;
+        set_meta_sqlite(&tx, LAST_RESTORE_AT, now).map_err(sq)?;
+        tx.commit().map_err(sq)
+    }
+
     /// A consistent copy of the whole database in a new file `dest` (`VACUUM INTO`: reads
     /// one snapshot, so the service may keep writing meanwhile). Returns the rows copied.
     pub fn snapshot_to(&mut self, dest: &Path) -> Result<u64, StoreError> {
@@ -406,6 +419,15 @@ impl Embedded {
         })?;
         Ok(it.collect())
     }
+}
+
+fn set_meta_sqlite(tx: &rusqlite::Transaction<'_>, name: &str, value: i64) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM regime_meta WHERE name = ?1", [name])?;
+    tx.execute(
+        "INSERT INTO regime_meta (name, value) VALUES (?1, ?2)",
+        rusqlite::params![name, value],
+    )?;
+    Ok(())
 }
 
 fn flatten(
@@ -562,13 +584,7 @@ impl Store for Embedded {
         let n = tx
             .execute("DELETE FROM regime_history WHERE stored_at > ?1", [t])
             .map_err(sq)?;
-        tx.execute("DELETE FROM regime_meta WHERE name = ?1", [LAST_RESTORE_AT])
-            .map_err(sq)?;
-        tx.execute(
-            "INSERT INTO regime_meta (name, value) VALUES (?1, ?2)",
-            rusqlite::params![LAST_RESTORE_AT, now],
-        )
-        .map_err(sq)?;
+        set_meta_sqlite(&tx, LAST_RESTORE_AT, now).map_err(sq)?;
         tx.commit().map_err(sq)?;
         Ok(n as u64)
     }

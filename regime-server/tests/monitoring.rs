@@ -55,25 +55,10 @@ fn promtool_checks() {
 
 /// Metric names in a PromQL text: `regime_*`, `system_*` (histogram suffixes dropped).
 fn metric_names(text: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let b = text.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        let starts = text[i..].starts_with("regime_") || text[i..].starts_with("system_");
-        let boundary = i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_');
-        if starts && boundary {
-            let end = text[i..]
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .map_or(b.len(), |k| i + k);
-            let name = &text[i..end];
-            let name = name.strip_suffix("_bucket").unwrap_or(name);
-            out.insert(name.to_string());
-            i = end;
-        } else {
-            i += 1;
-        }
-    }
-    out
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("regime_") || w.starts_with("system_"))
+        .map(|w| w.strip_suffix("_bucket").unwrap_or(w).to_string())
+        .collect()
 }
 
 #[test]

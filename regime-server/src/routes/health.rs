@@ -261,14 +261,13 @@ fn disk_free(st: &AppState) -> Option<f64> {
 
 pub(crate) async fn json_metrics(State(st): State<AppState>) -> Json<Value> {
     let rss = rss_bytes().unwrap_or(0);
-    let total = mem_total_bytes().unwrap_or(0);
     let req = st.http.requests.load(Ordering::Relaxed);
     let err = st.http.errors.load(Ordering::Relaxed);
     let sh = &st.engine.shared;
     let det = sh.detections.load(Ordering::Relaxed);
     Json(json!({
         "cpu_usage_percent": st.cpu_percent(),
-        "memory_usage_percent": if total > 0 { rss as f64 / total as f64 * 100.0 } else { 0.0 },
+        "memory_usage_percent": memory_percent(),
         "disk_free_percent": disk_free(&st).map(|f| f * 100.0),
         "memory_rss_bytes": rss,
         "requests_total": req,
