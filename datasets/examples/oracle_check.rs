@@ -1,7 +1,7 @@
 //! Quick check: oracle vs pipeline (and each method) accuracy on the last 30% of synthetic series.
 use datasets::{generate, SynthConfig};
 use regime_core::hmm::{dims, OnlineHmm};
-use regime_core::pipeline::{detect_series, PipelineConfig, METHOD_NAMES};
+use regime_core::pipeline::{detect_panel, PipelineConfig, METHOD_NAMES};
 
 fn argmax(x: &[f64]) -> usize {
     let mut b = 0;
@@ -30,10 +30,18 @@ fn main() {
     // bars where a method abstains on a dimension are not scored for it there
     let mut covered = vec![[0usize; 4]; rows];
     let mut n = 0usize;
-    let pc = PipelineConfig::default();
-    for d in &data {
+    let mut pc = PipelineConfig::default();
+    if let Some(w) = std::env::var("POP_WEIGHT")
+        .ok()
+        .and_then(|w| w.parse().ok())
+    {
+        pc.population_weight = w;
+    }
+    let series: Vec<&[regime_core::bars::Bar]> = data.iter().map(|d| d.bars.as_slice()).collect();
+    let dets = detect_panel(&series, &pc).unwrap();
+    for (i, d) in data.iter().enumerate() {
         let mut oracle = OnlineHmm::fixed(d.true_params.clone()).unwrap();
-        let det = detect_series(&d.bars, &pc).unwrap();
+        let det = &dets[i];
         let start = bars * 7 / 10;
         for (t, b) in d.bars.iter().enumerate() {
             let so = oracle.update(b);

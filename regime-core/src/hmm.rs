@@ -221,6 +221,122 @@ impl Stats {
     }
 }
 
+impl Stats {
+    /// Numerator and denominator of φ_s's M-step given σ and the drifts of `p`.
+    fn phi_moments(&self, p: &JointParams, s: usize) -> (f64, f64) {
+        let (mut num, mut den) = (0.0, 0.0);
+        for v in 0..3 {
+            let iv = 1.0 / p.sigma[v].powi(2);
+            for d in 0..3 {
+                let j = joint(v, d, s);
+                let m = p.drift[d] * p.sigma[v];
+                num += iv * (self.sab[j] - m * self.sa[j] - m * self.sb[j] + m * m * self.w[j]);
+                den += iv * (self.sbb[j] - 2.0 * m * self.sb[j] + m * m * self.w[j]);
+            }
+        }
+        (num, den)
+    }
+
+    /// Numerator and denominator of drift m_d's M-step (units of σ) given σ and φ of `p`.
+    fn drift_moments(&self, p: &JointParams, d: usize) -> (f64, f64) {
+        let (mut num, mut den) = (0.0, 0.0);
+        for v in 0..3 {
+            for s in 0..2 {
+                let j = joint(v, d, s);
+                let f = p.phi[s];
+                num += (1.0 - f) / p.sigma[v] * (self.sa[j] - f * self.sb[j]);
+                den += (1.0 - f) * (1.0 - f) * self.w[j];
+            }
+        }
+        (num, den)
+    }
+
+    /// Effective number of bars in the statistics.
+    fn bars(&self) -> f64 {
+        self.w.iter().sum()
+    }
+}
+
+/// Neutral drift 0, signs of the trend drifts and of φ kept (the states' meaning).
+fn semantic(mut drift: [f64; 3], mut phi: [f64; 2]) -> ([f64; 3], [f64; 2]) {
+    drift[1] = 0.0;
+    drift[0] = drift[0].clamp(-2.0, -0.02);
+    drift[2] = drift[2].clamp(0.02, 2.0);
+    phi[0] = phi[0].clamp(0.02, 0.9);
+    phi[1] = phi[1].clamp(-0.9, -0.02);
+    (drift, phi)
+}
+
+/// The M-step moments of the shared parameters of one instrument, to be summed over a
+/// panel ([`SharedMoments::add`]) and turned into a [`PopulationPrior`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SharedMoments {
+    drift: [(f64, f64); 3],
+    phi: [(f64, f64); 2],
+    tv: [[f64; 3]; 3],
+    td: [[f64; 3]; 3],
+    ts: [[f64; 2]; 2],
+    bars: f64,
+    instruments: usize,
+}
+
+impl SharedMoments {
+    /// Add another instrument's (or panel's) moments.
+    pub fn add(&mut self, o: &SharedMoments) {
+        for d in 0..3 {
+            self.drift[d].0 += o.drift[d].0;
+            self.drift[d].1 += o.drift[d].1;
+        }
+        for s in 0..2 {
+            self.phi[s].0 += o.phi[s].0;
+            self.phi[s].1 += o.phi[s].1;
+        }
+        add_counts(&mut self.tv, &o.tv);
+        add_counts(&mut self.td, &o.td);
+        add_counts(&mut self.ts, &o.ts);
+        self.bars += o.bars;
+        self.instruments += o.instruments;
+    }
+
+    /// Instruments summed so far.
+    pub fn instruments(&self) -> usize {
+        self.instruments
+    }
+
+    /// Effective bars summed so far.
+    pub fn bars(&self) -> f64 {
+        self.bars
+    }
+
+    /// The pooled estimate (weakly shrunk toward the neutral start) as a prior of `weight`
+    /// pseudo-bars.
+    pub fn prior(&self, weight: f64) -> PopulationPrior {
+        let base = JointParams::initial(1.0, 0.0, 0.0);
+        let k = 20.0;
+        let drift =
+            std::array::from_fn(|d| shrink(self.drift[d].0, self.drift[d].1, base.drift[d], k));
+        let phi = std::array::from_fn(|s| shrink(self.phi[s].0, self.phi[s].1, base.phi[s], k));
+        let (drift, phi) = semantic(drift, phi);
+        let kt = 50.0;
+        PopulationPrior {
+            drift,
+            phi,
+            a_vol: std::array::from_fn(|i| normalize_row(self.tv[i], base.a_vol[i], kt)),
+            a_trend: std::array::from_fn(|i| normalize_row(self.td[i], base.a_trend[i], kt)),
+            a_struct: std::array::from_fn(|i| normalize_row(self.ts[i], base.a_struct[i], kt)),
+            weight,
+        }
+    }
+}
+
+fn add_counts<const N: usize>(a: &mut [[f64; N]; N], b: &[[f64; N]; N]) {
+    for (ra, rb) in a.iter_mut().zip(b) {
+        for (x, y) in ra.iter_mut().zip(rb) {
+            *x += y;
+        }
+    }
+}
+
 /// Apply the chosen dimensions' transitions to a joint vector (forward direction).
 fn apply(x: &[f64; NS], p: &JointParams, vol: bool, trend: bool, structure: bool) -> [f64; NS] {
     let mut y = *x;
@@ -298,9 +414,50 @@ fn normalize_row<const N: usize>(counts: [f64; N], prior: [f64; N], k: f64) -> [
     row
 }
 
+/// What instruments share: the parameters that are scale-free (drift in units of σ, φ,
+/// persistence of each dimension), estimated from many instruments at once. An instrument's
+/// own short history says little about them (±0.2σ drifts need thousands of bars); pooled
+/// over a panel they are well identified, and each instrument's M-step shrinks toward them
+/// with `weight` pseudo-bars, so a long own history still dominates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PopulationPrior {
+    /// Drift per trend state, in units of σ.
+    pub drift: [f64; 3],
+    /// AR(1) coefficient per structure state.
+    pub phi: [f64; 2],
+    /// Volatility transitions.
+    pub a_vol: [[f64; 3]; 3],
+    /// Trend transitions.
+    pub a_trend: [[f64; 3]; 3],
+    /// Structure transitions.
+    pub a_struct: [[f64; 2]; 2],
+    /// Pseudo-bars of the prior in each instrument's M-step.
+    pub weight: f64,
+}
+
+impl PopulationPrior {
+    /// The shared part of `p`, with the given weight.
+    pub fn of(p: &JointParams, weight: f64) -> Self {
+        PopulationPrior {
+            drift: p.drift,
+            phi: p.phi,
+            a_vol: p.a_vol,
+            a_trend: p.a_trend,
+            a_struct: p.a_struct,
+            weight,
+        }
+    }
+}
+
 /// The M-step: new parameters from statistics, shrunk toward `prev` where data are thin,
 /// and kept semantic (σ ordered, neutral drift 0, trending φ > 0 > mean-reverting φ).
-pub fn m_step(st: &Stats, prev: &JointParams, k: f64) -> JointParams {
+/// With a population prior, the shared parameters shrink toward it instead.
+pub fn m_step(
+    st: &Stats,
+    prev: &JointParams,
+    k: f64,
+    pop: Option<&PopulationPrior>,
+) -> JointParams {
     let mut p = prev.clone();
     // --- returns: coordinate ascent over (σ, φ, m)
     for _ in 0..3 {
@@ -323,44 +480,39 @@ pub fn m_step(st: &Stats, prev: &JointParams, k: f64) -> JointParams {
         }
         // φ_s
         for s in 0..2 {
-            let (mut num, mut den) = (0.0, 0.0);
-            for v in 0..3 {
-                let iv = 1.0 / p.sigma[v].powi(2);
-                for d in 0..3 {
-                    let j = joint(v, d, s);
-                    let m = mu(v, d, &p);
-                    num += iv * (st.sab[j] - m * st.sa[j] - m * st.sb[j] + m * m * st.w[j]);
-                    den += iv * (st.sbb[j] - 2.0 * m * st.sb[j] + m * m * st.w[j]);
-                }
-            }
+            let (num, den) = st.phi_moments(&p, s);
             // the prior term is in units of an average squared standardized regressor (≈1)
-            p.phi[s] = shrink(num, den, prev.phi[s], k);
+            p.phi[s] = match pop {
+                Some(q) => shrink(num, den, q.phi[s], q.weight),
+                None => shrink(num, den, prev.phi[s], k),
+            };
         }
         // m_d (neutral stays 0)
         for d in [0usize, 2] {
-            let (mut num, mut den) = (0.0, 0.0);
-            for v in 0..3 {
-                for s in 0..2 {
-                    let j = joint(v, d, s);
-                    let f = p.phi[s];
-                    num += (1.0 - f) / p.sigma[v] * (st.sa[j] - f * st.sb[j]);
-                    den += (1.0 - f) * (1.0 - f) * st.w[j];
-                }
-            }
-            p.drift[d] = shrink(num, den, prev.drift[d], k);
+            let (num, den) = st.drift_moments(&p, d);
+            p.drift[d] = match pop {
+                Some(q) => shrink(num, den, q.drift[d], q.weight),
+                None => shrink(num, den, prev.drift[d], k),
+            };
         }
-        p.drift[1] = 0.0;
-        p.drift[0] = p.drift[0].clamp(-2.0, -0.02);
-        p.drift[2] = p.drift[2].clamp(0.02, 2.0);
-        p.phi[0] = p.phi[0].clamp(0.02, 0.9);
-        p.phi[1] = p.phi[1].clamp(-0.9, -0.02);
+        (p.drift, p.phi) = semantic(p.drift, p.phi);
         // keep the volatility levels ordered and distinct
         p.sigma[1] = p.sigma[1].max(p.sigma[0] * 1.1);
         p.sigma[2] = p.sigma[2].max(p.sigma[1] * 1.1);
     }
     tie_channels(st, prev, &mut p, k);
 
-    // --- transitions, with a weak persistent prior
+    // --- transitions, with a weak persistent prior (or the population's)
+    if let Some(q) = pop {
+        for i in 0..3 {
+            p.a_vol[i] = normalize_row(st.tv[i], q.a_vol[i], q.weight);
+            p.a_trend[i] = normalize_row(st.td[i], q.a_trend[i], q.weight);
+        }
+        for i in 0..2 {
+            p.a_struct[i] = normalize_row(st.ts[i], q.a_struct[i], q.weight);
+        }
+        return p;
+    }
     let kt = 50.0;
     for i in 0..3 {
         let mut pr = [0.015 / 2.0; 3];
@@ -478,6 +630,7 @@ pub struct OnlineHmm {
     gap_n: u64,
     gap2: f64,
     ret2: f64,
+    population: Option<PopulationPrior>,
 }
 
 /// Memory (bars) of the gap-scale tracker.
@@ -634,6 +787,82 @@ impl OnlineHmm {
             gap_n: 0,
             gap2: 0.0,
             ret2: 0.0,
+            population: None,
+        })
+    }
+
+    /// Shrink the shared parameters toward a population estimate from now on (None: back
+    /// to shrinking toward this instrument's previous model). A learning model is re-estimated
+    /// at once from its current statistics under the new prior.
+    pub fn set_population(&mut self, prior: Option<PopulationPrior>) {
+        self.population = prior;
+        if self.next_refit == u64::MAX {
+            return;
+        }
+        let Some(c) = self.compiled.as_ref() else {
+            return;
+        };
+        let p = m_step(
+            &self.stats,
+            c.params(),
+            self.cfg.prior_weight,
+            self.population.as_ref(),
+        );
+        self.install(p);
+    }
+
+    /// Log-likelihood of the kept history (its last `max_bars` bars; the history is kept
+    /// while batch EM runs, see [`OnlineHmmConfig::batch_em_until`]) under the current model
+    /// with the trend transitions replaced by each candidate. None without a model or with
+    /// fewer than 64 bars of history.
+    pub fn trend_profile(&self, candidates: &[[[f64; 3]; 3]], max_bars: usize) -> Option<Vec<f64>> {
+        let c = self.compiled.as_ref()?;
+        if self.history.len() < 64 {
+            return None;
+        }
+        let hist = &self.history[self.history.len().saturating_sub(max_bars)..];
+        let models = candidates
+            .iter()
+            .map(|a| {
+                let mut p = c.params().clone();
+                p.a_trend = *a;
+                Compiled::new(p)
+            })
+            .collect::<Result<Vec<_>>>()
+            .ok()?;
+        let mut alphas = vec![Compiled::uniform(); models.len()];
+        let mut ll = vec![0.0; models.len()];
+        let (mut b, mut pred) = ([0.0; NS], [0.0; NS]);
+        for o in hist {
+            c.emission(o, &mut b);
+            for ((m, a), l) in models.iter().zip(&mut alphas).zip(&mut ll) {
+                m.predict(a, &mut pred);
+                let z = correct(&pred, &b, a);
+                if z > 0.0 {
+                    *l += z.ln();
+                }
+            }
+        }
+        Some(ll)
+    }
+
+    /// This instrument's M-step moments of the shared parameters (None while warming up or
+    /// for a fixed model).
+    pub fn shared_moments(&self) -> Option<SharedMoments> {
+        let c = self
+            .compiled
+            .as_ref()
+            .filter(|_| self.next_refit != u64::MAX)?;
+        let p = c.params();
+        let st = &self.stats;
+        Some(SharedMoments {
+            drift: std::array::from_fn(|d| st.drift_moments(p, d)),
+            phi: std::array::from_fn(|s| st.phi_moments(p, s)),
+            tv: st.tv,
+            td: st.td,
+            ts: st.ts,
+            bars: st.bars(),
+            instruments: 1,
         })
     }
 
@@ -751,7 +980,14 @@ impl OnlineHmm {
         } else {
             lr.iter().sum::<f64>() / lr.len() as f64
         };
-        let p = JointParams::initial(scale, rc, 0.0);
+        let mut p = JointParams::initial(scale, rc, 0.0);
+        if let Some(q) = &self.population {
+            p.drift = q.drift;
+            p.phi = q.phi;
+            p.a_vol = q.a_vol;
+            p.a_trend = q.a_trend;
+            p.a_struct = q.a_struct;
+        }
         // `initial` is valid by construction for finite positive scales
         self.compiled = Compiled::new(p).ok();
         if self.compiled.is_none() {
@@ -881,7 +1117,12 @@ impl OnlineHmm {
         for mut c in starts {
             for _ in 0..self.cfg.batch_em_iters.max(1) {
                 let (st, _, _) = batch_e_step(&c, &self.history, 0, &mut Vec::new());
-                match Compiled::new(m_step(&st, c.params(), self.cfg.prior_weight)) {
+                match Compiled::new(m_step(
+                    &st,
+                    c.params(),
+                    self.cfg.prior_weight,
+                    self.population.as_ref(),
+                )) {
                     Ok(nc) => c = nc,
                     Err(_) => break,
                 }
@@ -921,6 +1162,17 @@ impl OnlineHmm {
         self.version += 1;
     }
 
+    /// Use `p` from now on (kept as is if it does not compile).
+    fn install(&mut self, p: JointParams) {
+        if let Ok(mut nc) = Compiled::new(p) {
+            if self.gap_scale > 0.0 {
+                nc.set_gap_scale(self.gap_scale);
+            }
+            self.compiled = Some(nc);
+            self.version += 1;
+        }
+    }
+
     fn refit(&mut self) {
         let Some(c) = self.compiled.as_ref() else {
             return;
@@ -933,14 +1185,13 @@ impl OnlineHmm {
             self.batch_refit();
         } else {
             self.history = Vec::new();
-            let p = m_step(&self.stats, c.params(), self.cfg.prior_weight);
-            if let Ok(mut nc) = Compiled::new(p) {
-                if self.gap_scale > 0.0 {
-                    nc.set_gap_scale(self.gap_scale);
-                }
-                self.compiled = Some(nc);
-                self.version += 1;
-            }
+            let p = m_step(
+                &self.stats,
+                c.params(),
+                self.cfg.prior_weight,
+                self.population.as_ref(),
+            );
+            self.install(p);
         }
         self.since_refit = 0;
         let doubled = self.n.saturating_mul(2);
@@ -1114,7 +1365,7 @@ fn tercile_start(obs: &[Obs], base: &JointParams) -> Option<Compiled> {
     }
     p.sigma[1] = p.sigma[1].max(p.sigma[0] * 1.1);
     p.sigma[2] = p.sigma[2].max(p.sigma[1] * 1.1);
-    let mut q = m_step(&st, &p, 1.0);
+    let mut q = m_step(&st, &p, 1.0, None);
     // m_step saw no transition counts: keep the base transitions
     q.a_vol = base.a_vol;
     q.a_trend = base.a_trend;

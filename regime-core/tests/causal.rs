@@ -1,7 +1,9 @@
 //! Causality: labels at or before t never depend on bars after t.
 
 use datasets::{generate, SynthConfig};
-use regime_core::pipeline::{detect_panel, detect_series, PipelineConfig, SymbolPipeline};
+use regime_core::pipeline::{
+    detect_panel, detect_series, PanelStream, PipelineConfig, SymbolPipeline,
+};
 
 fn seed() -> u64 {
     let s = std::env::var("REGIME_TEST_SEED")
@@ -61,11 +63,29 @@ fn a_prefix_gives_exactly_the_first_labels() {
 #[test]
 fn streaming_interleaved_symbols_equals_batch_panel() {
     let d = data(3000);
-    let cfg = PipelineConfig::default();
     let series: Vec<&[regime_core::bars::Bar]> = d.iter().map(|s| s.bars.as_slice()).collect();
+    // pooled panel (the default): one PanelStream fed in time order
+    let cfg = PipelineConfig::default();
     let batch = detect_panel(&series, &cfg).expect("panel");
+    let mut panel = PanelStream::new(cfg.clone()).expect("panel stream");
+    let mut streamed = vec![Vec::new(); d.len()];
+    for _ in &d {
+        panel.add_member().expect("member");
+    }
+    for t in 0..3000 {
+        for (i, s) in d.iter().enumerate() {
+            streamed[i].push(panel.update(i, &s.bars[t]).expect("member exists"));
+        }
+    }
+    assert_eq!(streamed, batch);
+    // instruments alone: independent pipelines
+    let alone = PipelineConfig {
+        population_weight: 0.0,
+        ..PipelineConfig::default()
+    };
+    let batch = detect_panel(&series, &alone).expect("panel");
     let mut engines: Vec<SymbolPipeline> = (0..d.len())
-        .map(|_| SymbolPipeline::new(cfg.clone()).expect("pipeline"))
+        .map(|_| SymbolPipeline::new(alone.clone()).expect("pipeline"))
         .collect();
     let mut streamed = vec![Vec::new(); d.len()];
     for t in 0..3000 {
@@ -74,6 +94,50 @@ fn streaming_interleaved_symbols_equals_batch_panel() {
         }
     }
     assert_eq!(streamed, batch);
+}
+
+fn panel_data(symbols: usize, bars: usize) -> Vec<datasets::SymbolData> {
+    let cfg = SynthConfig {
+        symbols,
+        bars,
+        ..SynthConfig::default()
+    };
+    generate(&cfg, seed() ^ 0x9e37)
+}
+
+#[test]
+fn pooled_panel_is_causal_across_instruments() {
+    // pooling points at distinct timestamps 32, 64, …, 512, 1024 all fall inside
+    let d = panel_data(6, 1300);
+    let cfg = PipelineConfig::default();
+    let series: Vec<&[regime_core::bars::Bar]> = d.iter().map(|s| s.bars.as_slice()).collect();
+    let full = detect_panel(&series, &cfg).expect("panel");
+    // later bars of one instrument change no earlier label of any instrument
+    let t = 700;
+    let mut changed = d[2].bars.clone();
+    for b in &mut changed[t + 1..] {
+        b.open *= 1.7;
+        b.high *= 1.9;
+        b.low *= 1.5;
+        b.close *= 1.8;
+        b.volume *= 10.0;
+    }
+    let mut other_series = series.clone();
+    other_series[2] = &changed;
+    let other = detect_panel(&other_series, &cfg).expect("panel");
+    for (i, (a, b)) in full.iter().zip(&other).enumerate() {
+        assert_eq!(a[..=t], b[..=t], "instrument {i}: labels up to {t} changed");
+    }
+    // ... and do change later labels of the other instruments (the pool at 1024 sees them)
+    assert_ne!(full[0][t + 1..], other[0][t + 1..], "pooling must matter");
+    // a prefix in time gives exactly the first labels
+    for k in [33usize, 600, 1025] {
+        let part: Vec<&[regime_core::bars::Bar]> = series.iter().map(|s| &s[..k]).collect();
+        let got = detect_panel(&part, &cfg).expect("panel");
+        for (i, (a, b)) in full.iter().zip(&got).enumerate() {
+            assert_eq!(a[..k], b[..], "instrument {i}, prefix {k}");
+        }
+    }
 }
 
 #[test]

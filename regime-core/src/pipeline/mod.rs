@@ -2,7 +2,10 @@
 //! batch detection over many (rayon). Components and their names follow SPEC §2.
 
 pub mod methods;
+mod panel;
 mod status;
+
+pub use panel::PanelStream;
 
 pub use methods::{Boundaries, QuantileTracker, Scores, METHOD_NAMES, N_METHODS};
 pub use status::{ComponentState, ComponentStatus, Detail, ALL_COMPONENTS, CRITICAL};
@@ -38,6 +41,11 @@ pub struct PipelineConfig {
     pub ensemble_learning_rate: f64,
     /// Observations between transition-matrix snapshots.
     pub transition_update_every: u64,
+    /// Pseudo-bars of the population prior when many instruments are detected together
+    /// (a panel): the scale-free parameters (drifts in units of σ, φ, persistence) are
+    /// pooled over all instruments on a schedule and each instrument's model shrinks toward
+    /// them. 0 = every instrument learns alone.
+    pub population_weight: f64,
 }
 
 impl Default for PipelineConfig {
@@ -48,6 +56,7 @@ impl Default for PipelineConfig {
             feedback_lag: 32,
             ensemble_learning_rate: 0.01,
             transition_update_every: 1000,
+            population_weight: 2000.0,
         }
     }
 }
@@ -79,6 +88,12 @@ impl PipelineConfig {
             "regime.transition_update_every",
             "must be >= 10, got {}",
             self.transition_update_every
+        );
+        crate::ensure!(
+            self.population_weight.is_finite() && self.population_weight >= 0.0,
+            "regime.population_weight",
+            "must be finite and >= 0, got {}",
+            self.population_weight
         );
         Ok(())
     }
@@ -171,7 +186,10 @@ pub struct SymbolPipeline {
     kalman: KalmanMethod,
     jump: JumpMethod,
     changepoint: ChangePointMethod,
+    /// Weights this instrument learns (online, from its own ex-post references).
     weights: [[f64; N_METHODS]; 3],
+    /// In a panel: the members' learned weights averaged, which the pool uses instead.
+    pooled: Option<[[f64; N_METHODS]; 3]>,
     label: [u8; 3],
     suppressed: u64,
     lag: VecDeque<LagItem>,
@@ -222,6 +240,7 @@ impl SymbolPipeline {
             jump: JumpMethod::default(),
             changepoint: ChangePointMethod::default(),
             weights,
+            pooled: None,
             label: [1, 1, 0],
             suppressed: 0,
             lag: VecDeque::new(),
@@ -281,7 +300,7 @@ impl SymbolPipeline {
             self.changepoint.score(&c, &self.bounds),
         ];
         let logs = method_logs(&scores);
-        let ens = combine(&self.weights, &logs);
+        let ens = combine(self.pooled.as_ref().unwrap_or(&self.weights), &logs);
         let t2 = sample.then(Instant::now);
 
         // intelligent_transition_manager
@@ -462,11 +481,16 @@ impl SymbolPipeline {
             } else {
                 f.ewma + (a - f.ewma) / (f.n as f64).min(500.0)
             };
+            let used = combine(self.pooled.as_ref().unwrap_or(&self.weights), &it.logs);
             let ens = combine(&self.weights, &it.logs);
+            // A member of a panel learns unclamped below (its weights are averaged with the
+            // others', and clamping each at 0 would bias the average up); the average is
+            // clamped.
+            let lo = if self.pooled.is_some() { -3.0 } else { 0.0 };
             for d in 0..3 {
                 let yd = y[d] as usize;
                 let nd = DIM_SIZES[d];
-                if argmax(&ens[d][..nd]) == yd {
+                if argmax(&used[d][..nd]) == yd {
                     f.ens_hits[d] += 1;
                 }
                 for (m, ml) in it.logs.iter().enumerate() {
@@ -484,7 +508,7 @@ impl SymbolPipeline {
                     // drifting the pool away from the model-based member
                     let prior = if m == 0 { 1.0 } else { 0.0 };
                     let w = self.weights[d][m];
-                    self.weights[d][m] = (w + eta * (g - 0.5 * (w - prior))).clamp(0.0, 3.0);
+                    self.weights[d][m] = (w + eta * (g - 0.5 * (w - prior))).clamp(lo, 3.0);
                 }
             }
             self.lag.pop_front();
@@ -520,9 +544,22 @@ impl SymbolPipeline {
         (f.n > 0).then(|| [0, 1, 2].map(|d| f.hits[d] as f64 / f.n as f64))
     }
 
-    /// Current ensemble weights `[dimension][method]`.
+    /// Current ensemble weights `[dimension][method]` (the panel's pooled ones in a panel).
     pub fn ensemble_weights(&self) -> [[f64; N_METHODS]; 3] {
-        self.weights
+        self.pooled.unwrap_or(self.weights)
+    }
+
+    /// The weights this instrument has learned itself, and how many ex-post references it
+    /// has learned from.
+    pub fn learned_weights(&self) -> ([[f64; N_METHODS]; 3], u64) {
+        (self.weights, self.feedback.n)
+    }
+
+    /// In a panel: pool with `w` (the members' learned weights averaged) from now on, and
+    /// continue learning from it.
+    pub fn set_pooled_weights(&mut self, w: [[f64; N_METHODS]; 3]) {
+        self.pooled = Some(w);
+        self.weights = w;
     }
 
     /// Per-method accuracy against the ex-post reference, `[method][dimension]` (NaN if none).
@@ -542,6 +579,11 @@ impl SymbolPipeline {
     /// The HMM (current parameters, model version).
     pub fn hmm(&self) -> &OnlineHmm {
         &self.hmm
+    }
+
+    /// Shrink the HMM's shared parameters toward a population estimate from now on.
+    pub fn set_population(&mut self, prior: Option<crate::hmm::PopulationPrior>) {
+        self.hmm.set_population(prior);
     }
 
     /// Status of every component (SPEC §2).
@@ -564,7 +606,10 @@ impl SymbolPipeline {
         let mut asl = ComponentStatus::new("adaptive_scoring_layer", true)
             .text("methods", METHOD_NAMES.join(","));
         for (d, name) in crate::regime::DIM_NAMES.iter().enumerate() {
-            asl = asl.list(&format!("weights_{name}"), self.weights[d].to_vec());
+            asl = asl.list(
+                &format!("weights_{name}"),
+                self.ensemble_weights()[d].to_vec(),
+            );
         }
         v.push(with_lat(asl, ts, self.lat_asl));
         v.push(with_lat(
@@ -737,8 +782,14 @@ pub fn detect_series(bars: &[Bar], cfg: &PipelineConfig) -> Result<Vec<Detection
     Ok(bars.iter().map(|b| p.update(b)).collect())
 }
 
-/// Detect many series in parallel; results in input order.
+/// Detect many series in parallel; results in input order. With
+/// [`PipelineConfig::population_weight`] > 0 and two or more series, the instruments share
+/// a population prior pooled causally (see [`PanelStream`]): the result equals streaming
+/// every bar in time order through one [`PanelStream`].
 pub fn detect_panel(series: &[&[Bar]], cfg: &PipelineConfig) -> Result<Vec<Vec<Detection>>> {
     cfg.validate()?;
-    series.par_iter().map(|s| detect_series(s, cfg)).collect()
+    if series.len() < 2 || cfg.population_weight == 0.0 {
+        return series.par_iter().map(|s| detect_series(s, cfg)).collect();
+    }
+    panel::detect_pooled(series, cfg)
 }
