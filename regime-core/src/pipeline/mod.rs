@@ -23,7 +23,7 @@ use std::time::Instant;
 
 /// A switch below the confidence threshold still happens when the new state leads the old
 /// one by this much probability: the manager suppresses near-ties (flicker), not clear moves.
-const SWITCH_MARGIN: f64 = 0.2;
+const SWITCH_MARGIN: f64 = 0.1;
 
 /// Settings of the pipeline.
 #[derive(Debug, Clone, PartialEq)]
@@ -487,6 +487,7 @@ impl SymbolPipeline {
             // others', and clamping each at 0 would bias the average up); the average is
             // clamped.
             let lo = if self.pooled.is_some() { -3.0 } else { 0.0 };
+            let refp = [pv, pd, [ps[0], ps[1], 0.0]];
             for d in 0..3 {
                 let yd = y[d] as usize;
                 let nd = DIM_SIZES[d];
@@ -503,7 +504,11 @@ impl SymbolPipeline {
                     }
                     // gradient of the log-loss of the pooled distribution w.r.t. w_m
                     let expect: f64 = (0..nd).map(|k| ens[d][k] * lp[k] as f64).sum();
-                    let g = lp[yd] as f64 - expect;
+                    // against the reference's probabilities, not its argmax: a hard target
+                    // rewards sharpening, so members that merely agree with the model's
+                    // moves gained weight and pulled the pool below the model alone
+                    let target: f64 = (0..nd).map(|k| refp[d][k] * lp[k] as f64).sum();
+                    let g = target - expect;
                     // L2 pull toward the prior weights keeps noisy references from
                     // drifting the pool away from the model-based member
                     let prior = if m == 0 { 1.0 } else { 0.0 };
