@@ -2,7 +2,8 @@
 
 use datasets::{generate, SynthConfig};
 use regime_core::pipeline::{
-    detect_panel, detect_series, PanelStream, PipelineConfig, SymbolPipeline,
+    detect_panel, detect_series, pool_events, PanelMember, PanelStream, PipelineConfig,
+    SymbolPipeline,
 };
 
 fn seed() -> u64 {
@@ -78,6 +79,14 @@ fn streaming_interleaved_symbols_equals_batch_panel() {
         }
     }
     assert_eq!(streamed, batch);
+    // each instrument alone, replaying the panel's pooling events: the same labels
+    let events = pool_events(&series, &cfg).expect("events");
+    assert!(!events.is_empty(), "3000 timestamps include pooling points");
+    for (s, want) in series.iter().zip(&batch) {
+        let mut m = PanelMember::new(cfg.clone(), &events).expect("member");
+        let got: Vec<_> = s.iter().map(|b| m.update(b)).collect();
+        assert_eq!(&got, want);
+    }
     // instruments alone: independent pipelines
     let alone = PipelineConfig {
         population_weight: 0.0,

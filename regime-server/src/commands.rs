@@ -7,7 +7,8 @@ use regime_core::backend::{ComputeBackend, Panel, ParamTable, Posteriors, N_PROB
 use regime_core::hmm::{dims, smooth};
 use regime_core::model::JointParams;
 use regime_core::pipeline::{
-    detect_panel, Detection, PipelineConfig, SymbolPipeline, METHOD_NAMES, N_METHODS,
+    detect_panel, pool_events, Detection, PanelMember, PipelineConfig, SymbolPipeline,
+    METHOD_NAMES, N_METHODS,
 };
 use std::collections::HashMap;
 use thiserror::Error;
@@ -290,15 +291,17 @@ pub fn run_detection(
         input.series.iter().map(|s| s.bars.as_slice()).collect();
     let mut out = detect_panel(&series, cfg)?;
     if mode == Mode::ExPost {
+        let events = pool_events(&series, cfg)?;
         out.par_iter_mut()
             .zip(series.par_iter())
             .try_for_each(|(dets, bars)| -> Result<()> {
-                // learn the model causally, then smooth the whole series with it
-                let mut p = regime_core::pipeline::SymbolPipeline::new(cfg.clone())?;
+                // learn the model causally (as in the panel), then smooth the whole series
+                // with it
+                let mut p = PanelMember::new(cfg.clone(), &events)?;
                 for b in bars.iter() {
                     p.update(b);
                 }
-                let Some(params) = p.hmm().params() else {
+                let Some(params) = p.pipeline().hmm().params() else {
                     return Ok(()); // too short to fit: keep the causal labels
                 };
                 let g = smooth(bars, params)?;
@@ -333,23 +336,28 @@ pub type SymbolDetections = (String, Vec<Detection>);
 /// within a group, and a series longer than that streams through its pipeline chunk by
 /// chunk. `emit` receives each group's detections, which are dropped afterwards, so memory
 /// stays bounded by the input plus one group (plus what `emit` keeps); `finished` gets each
-/// symbol's pipeline once its series is done (to save its model).
+/// symbol's pipeline once its series is done (to save its model). A panel (two or more
+/// series) first computes its pooling events (SPEC §2 continuous learning: what instruments
+/// share is pooled causally), and every symbol replays them: the labels equal
+/// `detect_panel`'s, symbol by symbol.
 pub fn detect_causal_grouped(
     series: &[io::SymbolBars],
     cfg: &PipelineConfig,
     emit: &mut dyn FnMut(&[SymbolDetections]) -> Result<()>,
     finished: &mut dyn FnMut(&str, &SymbolPipeline) -> Result<()>,
 ) -> Result<()> {
+    let bars: Vec<&[regime_core::bars::Bar]> = series.iter().map(|s| s.bars.as_slice()).collect();
+    let events = pool_events(&bars, cfg)?;
     let mut i = 0;
     while i < series.len() {
         if series[i].bars.len() > CHUNK_BARS {
             let s = &series[i];
-            let mut p = SymbolPipeline::new(cfg.clone())?;
+            let mut p = PanelMember::new(cfg.clone(), &events)?;
             for chunk in s.bars.chunks(CHUNK_BARS) {
                 let dets: Vec<Detection> = chunk.iter().map(|b| p.update(b)).collect();
                 emit(&[(s.symbol.clone(), dets)])?;
             }
-            finished(&s.symbol, &p)?;
+            finished(&s.symbol, p.pipeline())?;
             i += 1;
             continue;
         }
@@ -359,17 +367,17 @@ pub fn detect_causal_grouped(
             rows += series[j].bars.len();
             j += 1;
         }
-        let out: Vec<(Vec<Detection>, SymbolPipeline)> = series[i..j]
+        let out: Vec<(Vec<Detection>, PanelMember)> = series[i..j]
             .par_iter()
             .map(|s| -> Result<_> {
-                let mut p = SymbolPipeline::new(cfg.clone())?;
+                let mut p = PanelMember::new(cfg.clone(), &events)?;
                 let d = s.bars.iter().map(|b| p.update(b)).collect();
                 Ok((d, p))
             })
             .collect::<Result<_>>()?;
         let mut named = Vec::with_capacity(out.len());
         for (s, (d, p)) in series[i..j].iter().zip(out) {
-            finished(&s.symbol, &p)?;
+            finished(&s.symbol, p.pipeline())?;
             named.push((s.symbol.clone(), d));
         }
         emit(&named)?;

@@ -2,11 +2,17 @@
 //!
 //! Drifts in units of σ, the AR(1) structure and the persistence of each dimension are
 //! weakly identified from one instrument's short history (a ±0.2σ drift needs thousands of
-//! bars) but well identified from many. On a schedule of distinct timestamps (32, 64, …,
-//! 512, then every 512) the instruments' M-step moments are summed into a
-//! [`PopulationPrior`] and every instrument is re-estimated under it. Only bars before the
+//! bars) but well identified from many. At distinct timestamps 32, 64, …, 512, then every
+//! 512 up to 4096 (after that every instrument's own history dominates), the instruments'
+//! M-step moments are summed into a [`PopulationPrior`] and every instrument is
+//! re-estimated under it; their ensemble weights are averaged too. Only bars before the
 //! pooling timestamp enter it, so labels stay causal: a bar's label depends on no bar (of any
 //! instrument) with a later timestamp.
+//!
+//! What a pooling hands the members is a [`PoolEvent`]. [`pool_events`] computes a panel's
+//! events (running it only up to its last pooling point); [`PanelMember`] then replays one
+//! instrument alone with them and gets exactly its labels in the panel, so a long panel can
+//! be detected symbol by symbol in bounded memory.
 
 use super::{Detection, PipelineConfig, SymbolPipeline, N_METHODS};
 use crate::bars::Bar;
@@ -14,17 +20,47 @@ use crate::error::Result;
 use crate::hmm::{PopulationPrior, SharedMoments};
 use rayon::prelude::*;
 
+/// Number of pooling points.
+const POOLS: usize = 12;
+
 /// Ordinal (0-based, among distinct timestamps) of the `k`-th pooling point.
-fn pool_ordinal(k: usize) -> u64 {
-    if k < 5 {
-        32 << k
-    } else {
-        512 * (k as u64 - 3)
+fn pool_ordinal(k: usize) -> Option<u64> {
+    match k {
+        0..5 => Some(32 << k),
+        5..POOLS => Some(512 * (k as u64 - 3)),
+        _ => None,
     }
 }
 
-/// Pool the members' moments and hand every member the prior (returned; None when fewer
-/// than two members have a model yet).
+/// What one pooling hands every member of a panel, in this order: the population priors
+/// (the EM estimate, then the one with the profiled trend persistence) and the averaged
+/// ensemble weights.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolEvent {
+    /// The event applies before the first bar with this timestamp or a later one.
+    pub ts: i64,
+    priors: Vec<PopulationPrior>,
+    weights: Option<[[f64; N_METHODS]; 3]>,
+}
+
+impl PoolEvent {
+    fn apply(&self, m: &mut SymbolPipeline) {
+        for p in &self.priors {
+            m.set_population(Some(p.clone()));
+        }
+        if let Some(w) = self.weights {
+            m.set_pooled_weights(w);
+        }
+    }
+
+    /// The population prior members shrink toward after this event.
+    pub fn prior(&self) -> Option<&PopulationPrior> {
+        self.priors.last()
+    }
+}
+
+/// Pool the members and apply the result to every one (None when fewer than two members
+/// have a model yet).
 ///
 /// EM moves persistence slowly when the emissions say little (a trend's drift is a fraction
 /// of σ): each pooling is one EM step from statistics gathered under the members' previous
@@ -32,7 +68,7 @@ fn pool_ordinal(k: usize) -> u64 {
 /// So the trend persistence is then chosen by the pooled profile likelihood instead: the
 /// members' kept histories are filtered under a few candidate durations around the EM value
 /// and the best one (refined by a parabola in log duration) is used.
-fn pool(members: &mut [SymbolPipeline], weight: f64) -> Option<PopulationPrior> {
+fn pool(members: &mut [SymbolPipeline], weight: f64, ts: i64) -> Option<PoolEvent> {
     let mut sum = SharedMoments::default();
     for m in members.iter() {
         if let Some(x) = m.hmm().shared_moments() {
@@ -43,23 +79,34 @@ fn pool(members: &mut [SymbolPipeline], weight: f64) -> Option<PopulationPrior> 
         return None;
     }
     let mut prior = sum.prior(weight.min(sum.bars()));
-    members
-        .par_iter_mut()
-        .for_each(|m| m.set_population(Some(prior.clone())));
-    if let Some(a) = profile_trend(members, &prior.a_trend) {
-        prior.a_trend = a;
+    let mut ev = PoolEvent {
+        ts,
+        priors: vec![prior.clone()],
+        weights: None,
+    };
+    let set = |members: &mut [SymbolPipeline], p: &PopulationPrior| {
         members
             .par_iter_mut()
-            .for_each(|m| m.set_population(Some(prior.clone())));
+            .for_each(|m| m.set_population(Some(p.clone())))
+    };
+    set(members, &prior);
+    if let Some(a) = profile_trend(members, &prior.a_trend) {
+        prior.a_trend = a;
+        set(members, &prior);
+        ev.priors.push(prior);
     }
-    pool_weights(members);
-    Some(prior)
+    ev.weights = average_weights(members);
+    if let Some(w) = ev.weights {
+        for m in members.iter_mut() {
+            m.set_pooled_weights(w);
+        }
+    }
+    Some(ev)
 }
 
-/// Average the members' learned ensemble weights (those with references) and pool with
-/// the average, clamped to the weights' range, everywhere. One instrument's references are
-/// few and noisy; the panel's are many.
-fn pool_weights(members: &mut [SymbolPipeline]) {
+/// The members' learned ensemble weights (those with references) averaged and clamped to
+/// the weights' range. One instrument's references are few and noisy; the panel's are many.
+fn average_weights(members: &[SymbolPipeline]) -> Option<[[f64; N_METHODS]; 3]> {
     let mut sum = [[0.0; N_METHODS]; 3];
     let mut k = 0usize;
     for m in members.iter() {
@@ -74,13 +121,7 @@ fn pool_weights(members: &mut [SymbolPipeline]) {
             }
         }
     }
-    if k < 2 {
-        return;
-    }
-    let avg = sum.map(|row| row.map(|x| (x / k as f64).clamp(0.0, 3.0)));
-    for m in members.iter_mut() {
-        m.set_pooled_weights(avg);
-    }
+    (k >= 2).then(|| sum.map(|row| row.map(|x| (x / k as f64).clamp(0.0, 3.0))))
 }
 
 /// Factors of the expected trend duration tried around the EM estimate.
@@ -163,7 +204,7 @@ pub struct PanelStream {
     last_ts: Option<i64>,
     distinct: u64,
     pools: usize,
-    prior: Option<PopulationPrior>,
+    last: Option<PoolEvent>,
 }
 
 impl PanelStream {
@@ -176,14 +217,16 @@ impl PanelStream {
             last_ts: None,
             distinct: 0,
             pools: 0,
-            prior: None,
+            last: None,
         })
     }
 
-    /// Add an instrument; returns its index.
+    /// Add an instrument; returns its index. It starts from the latest pooling.
     pub fn add_member(&mut self) -> Result<usize> {
         let mut m = SymbolPipeline::new(self.cfg.clone())?;
-        m.set_population(self.prior.clone());
+        if let Some(ev) = &self.last {
+            ev.apply(&mut m);
+        }
         self.members.push(m);
         Ok(self.members.len() - 1)
     }
@@ -200,9 +243,9 @@ impl PanelStream {
         }
         if self.last_ts.is_none_or(|t| bar.ts > t) {
             self.last_ts = Some(bar.ts);
-            if self.cfg.population_weight > 0.0 && self.distinct == pool_ordinal(self.pools) {
-                if let Some(p) = pool(&mut self.members, self.cfg.population_weight) {
-                    self.prior = Some(p);
+            if self.cfg.population_weight > 0.0 && Some(self.distinct) == pool_ordinal(self.pools) {
+                if let Some(ev) = pool(&mut self.members, self.cfg.population_weight, bar.ts) {
+                    self.last = Some(ev);
                 }
                 self.pools += 1;
             }
@@ -212,44 +255,111 @@ impl PanelStream {
     }
 }
 
-/// [`super::detect_panel`] with pooling: epochs between pooling timestamps run in parallel
-/// over instruments.
-pub(super) fn detect_pooled(
-    series: &[&[Bar]],
-    cfg: &PipelineConfig,
-) -> Result<Vec<Vec<Detection>>> {
+/// The timestamps at which a panel pools: the scheduled distinct timestamps present.
+fn pool_times(series: &[&[Bar]]) -> Vec<i64> {
     let mut ts: Vec<i64> = series.iter().flat_map(|s| s.iter().map(|b| b.ts)).collect();
     ts.sort_unstable();
     ts.dedup();
-    let mut bounds = Vec::new();
-    while let Some(&t) = ts.get(pool_ordinal(bounds.len()) as usize) {
-        bounds.push(t);
-    }
-    drop(ts);
+    (0..POOLS)
+        .map_while(|k| pool_ordinal(k).and_then(|o| ts.get(o as usize).copied()))
+        .collect()
+}
+
+/// Run the members over the epochs between pooling times, pooling after each; `keep`
+/// receives every detection. Returns the events and the members, each advanced past the
+/// last pooling time.
+fn run_epochs(
+    series: &[&[Bar]],
+    cfg: &PipelineConfig,
+    keep: &mut Option<&mut Vec<Vec<Detection>>>,
+) -> Result<(Vec<PoolEvent>, Vec<SymbolPipeline>, Vec<usize>)> {
+    let bounds = pool_times(series);
     let mut members = series
         .iter()
         .map(|_| SymbolPipeline::new(cfg.clone()))
         .collect::<Result<Vec<_>>>()?;
-    let mut out: Vec<Vec<Detection>> = series.iter().map(|s| Vec::with_capacity(s.len())).collect();
-    for e in 0..=bounds.len() {
-        let end = bounds.get(e).copied().unwrap_or(i64::MAX);
-        members
+    let mut done = vec![0usize; series.len()];
+    let mut events = Vec::new();
+    for &end in &bounds {
+        let epoch: Vec<Vec<Detection>> = members
             .par_iter_mut()
-            .zip(out.par_iter_mut())
+            .zip(done.par_iter_mut())
             .zip(series.par_iter())
-            .for_each(|((m, o), s)| {
-                let done = o.len();
-                let upto = done + s[done..].iter().take_while(|b| b.ts < end).count();
-                o.extend(s[done..upto].iter().map(|b| m.update(b)));
-            });
-        if e < bounds.len() {
-            pool(&mut members, cfg.population_weight);
+            .map(|((m, d), s)| {
+                let n = s[*d..].iter().take_while(|b| b.ts < end).count();
+                let out: Vec<Detection> = s[*d..*d + n].iter().map(|b| m.update(b)).collect();
+                *d += n;
+                out
+            })
+            .collect();
+        if let Some(k) = keep.as_deref_mut() {
+            for (o, e) in k.iter_mut().zip(epoch) {
+                o.extend(e);
+            }
+        }
+        if let Some(ev) = pool(&mut members, cfg.population_weight, end) {
+            events.push(ev);
         }
     }
-    // bars out of time order within a series (not produced by validated input) come last
-    for ((m, o), s) in members.iter_mut().zip(&mut out).zip(series) {
-        let done = o.len();
-        o.extend(s[done..].iter().map(|b| m.update(b)));
+    Ok((events, members, done))
+}
+
+/// The pooling events of a panel (runs it up to its last pooling time only).
+pub fn pool_events(series: &[&[Bar]], cfg: &PipelineConfig) -> Result<Vec<PoolEvent>> {
+    cfg.validate()?;
+    if series.len() < 2 || cfg.population_weight == 0.0 {
+        return Ok(Vec::new());
     }
+    Ok(run_epochs(series, cfg, &mut None)?.0)
+}
+
+/// One instrument of a panel detected alone, with the panel's [`PoolEvent`]s applied at
+/// their timestamps: the same labels as in the panel (for bars in time order).
+#[derive(Debug)]
+pub struct PanelMember<'a> {
+    pipeline: SymbolPipeline,
+    events: &'a [PoolEvent],
+}
+
+impl<'a> PanelMember<'a> {
+    /// A member that will receive `events`.
+    pub fn new(cfg: PipelineConfig, events: &'a [PoolEvent]) -> Result<Self> {
+        Ok(PanelMember {
+            pipeline: SymbolPipeline::new(cfg)?,
+            events,
+        })
+    }
+
+    /// Detect the next bar.
+    pub fn update(&mut self, bar: &Bar) -> Detection {
+        while let Some((ev, rest)) = self.events.split_first() {
+            if bar.ts < ev.ts {
+                break;
+            }
+            ev.apply(&mut self.pipeline);
+            self.events = rest;
+        }
+        self.pipeline.update(bar)
+    }
+
+    /// The pipeline (to save its model).
+    pub fn pipeline(&self) -> &SymbolPipeline {
+        &self.pipeline
+    }
+}
+
+/// [`super::detect_panel`] with pooling: epochs between pooling times run in parallel over
+/// instruments, the rest of every series after the last one too.
+pub(super) fn detect_pooled(
+    series: &[&[Bar]],
+    cfg: &PipelineConfig,
+) -> Result<Vec<Vec<Detection>>> {
+    let mut out: Vec<Vec<Detection>> = series.iter().map(|s| Vec::with_capacity(s.len())).collect();
+    let (_, mut members, done) = run_epochs(series, cfg, &mut Some(&mut out))?;
+    members
+        .par_iter_mut()
+        .zip(out.par_iter_mut())
+        .zip(series.par_iter().zip(done.par_iter()))
+        .for_each(|((m, o), (s, &d))| o.extend(s[d..].iter().map(|b| m.update(b))));
     Ok(out)
 }
