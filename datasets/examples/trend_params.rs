@@ -2,12 +2,16 @@
 use datasets::{generate, SynthConfig};
 use regime_core::hmm::{OnlineHmm, OnlineHmmConfig};
 fn main() {
+    let a: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
     let cfg = SynthConfig {
-        symbols: 100,
-        bars: 2000,
+        symbols: a.first().copied().unwrap_or(100) as usize,
+        bars: a.get(1).copied().unwrap_or(2000) as usize,
         ..SynthConfig::default()
     };
-    let data = generate(&cfg, 43);
+    let data = generate(&cfg, a.get(2).copied().unwrap_or(43));
     let (mut up, mut dn, mut pers, mut phi0, mut phi1) = (vec![], vec![], vec![], vec![], vec![]);
     for d in &data {
         let mut h = OnlineHmm::new(OnlineHmmConfig::default()).unwrap();
@@ -23,7 +27,8 @@ fn main() {
     }
     let q = |v: &mut Vec<f64>| {
         v.sort_by(|a, b| a.total_cmp(b));
-        format!("p10 {:.3} p50 {:.3} p90 {:.3}", v[10], v[50], v[90])
+        let at = |q: usize| v[(v.len() - 1) * q / 100];
+        format!("p10 {:.4} p50 {:.4} p90 {:.4}", at(10), at(50), at(90))
     };
     println!(
         "drift up {}\ndrift down {}\ntrend persistence {}\nphi trending {}\nphi mr {}",
