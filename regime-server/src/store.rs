@@ -325,7 +325,9 @@ struct Checkpointer {
 }
 
 /// Interval of the background PASSIVE checkpoints.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(25);
+/// WAL pages (16 KiB) between the service writer's own checkpoints (64 MiB).
+const WRITER_CHECKPOINT_PAGES: i64 = 4096;
 
 impl Checkpointer {
     fn start(path: &Path) -> Option<Self> {
@@ -424,6 +426,10 @@ impl Embedded {
         }
         let wal = deferred_sync.then(|| std::path::PathBuf::from(format!("{p}-wal")));
         let checkpointer = if deferred_sync {
+            // the checkpointer copies frames as they come; the writer's own checkpoint (which
+            // then only copies the last few and resets the WAL) runs every 64 MiB of WAL
+            conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
+                .map_err(sq)?;
             Checkpointer::start(path)
         } else {
             None
