@@ -345,13 +345,25 @@ impl BarValidator {
 
     /// Validate one bar of `symbol`; on success it becomes the symbol's latest bar.
     pub fn check(&mut self, symbol: &str, bar: &Bar) -> Result<(), RejectReason> {
+        Self::check_symbol(self.symbol_mut(symbol), bar)
+    }
+
+    /// The counters of `symbol` (created empty if new), to validate many of its bars with
+    /// [`BarValidator::check_symbol`] after one lookup.
+    pub fn symbol_mut(&mut self, symbol: &str) -> &mut SymbolQuality {
         if !self.symbols.contains_key(symbol) {
             self.symbols
                 .insert(symbol.to_string(), SymbolQuality::default());
         }
-        let Some(q) = self.symbols.get_mut(symbol) else {
-            unreachable!("inserted above")
-        };
+        match self.symbols.get_mut(symbol) {
+            Some(q) => q,
+            None => unreachable!("inserted above"),
+        }
+    }
+
+    /// Validate one bar against a symbol's counters (from [`BarValidator::symbol_mut`]); on
+    /// success it becomes the symbol's latest bar.
+    pub fn check_symbol(q: &mut SymbolQuality, bar: &Bar) -> Result<(), RejectReason> {
         let order = match q.last_ts {
             Some(prev) if bar.ts <= prev => Err(RejectReason::TimestampNotIncreasing {
                 previous: prev,

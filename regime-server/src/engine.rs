@@ -427,9 +427,9 @@ struct SymbolState {
     agreement: [f64; 3],
 }
 
-/// Row indices grouped by symbol (groups in order of first appearance, rows in arrival
-/// order within a group).
-fn group_by_symbol(rows: &[IngestRow]) -> Vec<u32> {
+/// Row indices grouped by symbol: groups in order of first appearance, rows in arrival
+/// order within a group.
+fn group_by_symbol(rows: &[IngestRow]) -> Vec<Vec<u32>> {
     let mut group_of: HashMap<&str, usize> = HashMap::new();
     let mut groups: Vec<Vec<u32>> = Vec::new();
     for (i, r) in rows.iter().enumerate() {
@@ -439,7 +439,7 @@ fn group_by_symbol(rows: &[IngestRow]) -> Vec<u32> {
         });
         groups[g].push(i as u32);
     }
-    groups.concat()
+    groups
 }
 
 fn worker_loop(
@@ -462,24 +462,19 @@ fn worker_loop(
         // One symbol's rows at a time (each in arrival order): a pipeline's state (tens of
         // KiB) stays in cache for its whole run instead of being evicted by the other
         // symbols of an interleaved batch; symbols are independent, so labels are the same.
-        let order = group_by_symbol(&job.rows);
-        for &i in &order {
-            let r = &job.rows[i as usize];
-            let sym = if r.symbol.is_empty() {
+        let groups = group_by_symbol(&job.rows);
+        for group in &groups {
+            let Some(&first) = group.first() else {
+                continue;
+            };
+            let r0 = &job.rows[first as usize];
+            let sym = if r0.symbol.is_empty() {
                 "default"
             } else {
-                r.symbol.as_str()
+                r0.symbol.as_str()
             };
-            if let Err(reason) = validator.check(sym, &r.bar) {
-                out.rejected += 1;
-                out.errors.push(RowError {
-                    row: r.row,
-                    symbol: sym.to_string(),
-                    reason: reason.key().to_string(),
-                    message: reason.to_string(),
-                });
-                continue;
-            }
+            // the symbol's validation state and pipeline are looked up once per group
+            let quality = validator.symbol_mut(sym);
             let st = match symbols.get_mut(sym) {
                 Some(s) => s,
                 None => {
@@ -495,7 +490,7 @@ fn worker_loop(
                     }
                     symbols.entry(sym.to_string()).or_insert(SymbolState {
                         pipe,
-                        since_ts: r.bar.ts,
+                        since_ts: r0.bar.ts,
                         last_id: None,
                         last_insight: None,
                         saved_version: 0,
@@ -505,40 +500,53 @@ fn worker_loop(
                     })
                 }
             };
-            let d = st.pipe.update(&r.bar);
-            let id = d.regime.id();
-            if st.last_id != Some(id) {
-                st.since_ts = d.ts;
-                st.last_id = Some(id);
-            }
-            let [v, t, s] = d.regime.indices();
-            let fin = [v as u8, t as u8, s as u8];
-            for (dim, a) in st.agreement.iter_mut().enumerate() {
-                let voters = d.methods.iter().filter(|m| m[dim] != u8::MAX);
-                let (n, agree) = voters.fold((0u32, 0u32), |(n, k), m| {
-                    (n + 1, k + (m[dim] == fin[dim]) as u32)
+            let rows_before = rows.len();
+            for &i in group {
+                let r = &job.rows[i as usize];
+                if let Err(reason) = BarValidator::check_symbol(quality, &r.bar) {
+                    out.rejected += 1;
+                    out.errors.push(RowError {
+                        row: r.row,
+                        symbol: sym.to_string(),
+                        reason: reason.key().to_string(),
+                        message: reason.to_string(),
+                    });
+                    continue;
+                }
+                let d = st.pipe.update(&r.bar);
+                let id = d.regime.id();
+                if st.last_id != Some(id) {
+                    st.since_ts = d.ts;
+                    st.last_id = Some(id);
+                }
+                let [v, t, s] = d.regime.indices();
+                let fin = [v as u8, t as u8, s as u8];
+                for (dim, a) in st.agreement.iter_mut().enumerate() {
+                    let voters = d.methods.iter().filter(|m| m[dim] != u8::MAX);
+                    let (n, agree) = voters.fold((0u32, 0u32), |(n, k), m| {
+                        (n + 1, k + (m[dim] == fin[dim]) as u32)
+                    });
+                    *a = if n > 0 {
+                        agree as f64 / n as f64
+                    } else {
+                        f64::NAN
+                    };
+                }
+                rows.push(HistoryRow {
+                    ts: d.ts,
+                    symbol: sym.to_string(),
+                    regime_id: id,
+                    volatility: v as u8,
+                    trend: t as u8,
+                    structure: s as u8,
+                    confidence: d.confidence,
+                    p_volatility: d.p_volatility,
+                    p_trend: d.p_trend,
+                    p_structure: d.p_structure,
+                    model_version: d.model_version,
                 });
-                *a = if n > 0 {
-                    agree as f64 / n as f64
-                } else {
-                    f64::NAN
-                };
             }
-            rows.push(HistoryRow {
-                ts: d.ts,
-                symbol: sym.to_string(),
-                regime_id: id,
-                volatility: v as u8,
-                trend: t as u8,
-                structure: s as u8,
-                confidence: d.confidence,
-                p_volatility: d.p_volatility,
-                p_trend: d.p_trend,
-                p_structure: d.p_structure,
-                model_version: d.model_version,
-            });
-            if touched.last().map(|x| x.as_str()) != Some(sym) && !touched.iter().any(|x| x == sym)
-            {
+            if rows.len() > rows_before && !touched.iter().any(|x| x == sym) {
                 touched.push(sym.to_string());
             }
         }
@@ -1007,7 +1015,10 @@ mod tests {
                 row: i,
             })
             .collect();
-        assert_eq!(group_by_symbol(&rows), vec![0, 2, 5, 1, 4, 3]);
+        assert_eq!(
+            group_by_symbol(&rows),
+            vec![vec![0, 2, 5], vec![1, 4], vec![3]]
+        );
         assert!(group_by_symbol(&[]).is_empty());
     }
 }
