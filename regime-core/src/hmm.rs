@@ -799,6 +799,12 @@ impl OnlineHmm {
         if self.next_refit == u64::MAX {
             return;
         }
+        self.m_step_now();
+    }
+
+    /// One M-step from the current statistics (under the population prior, if any), used
+    /// from now on.
+    fn m_step_now(&mut self) {
         let Some(c) = self.compiled.as_ref() else {
             return;
         };
@@ -1174,9 +1180,9 @@ impl OnlineHmm {
     }
 
     fn refit(&mut self) {
-        let Some(c) = self.compiled.as_ref() else {
+        if self.compiled.is_none() {
             return;
-        };
+        }
         if self.cfg.memory > 0 {
             let f = (1.0 - 1.0 / self.cfg.memory as f64).powf(self.since_refit as f64);
             self.stats.scale(f);
@@ -1185,13 +1191,7 @@ impl OnlineHmm {
             self.batch_refit();
         } else {
             self.history = Vec::new();
-            let p = m_step(
-                &self.stats,
-                c.params(),
-                self.cfg.prior_weight,
-                self.population.as_ref(),
-            );
-            self.install(p);
+            self.m_step_now();
         }
         self.since_refit = 0;
         let doubled = self.n.saturating_mul(2);

@@ -481,8 +481,12 @@ impl SymbolPipeline {
             } else {
                 f.ewma + (a - f.ewma) / (f.n as f64).min(500.0)
             };
-            let used = combine(self.pooled.as_ref().unwrap_or(&self.weights), &it.logs);
             let ens = combine(&self.weights, &it.logs);
+            // what the pool used: the panel's weights, or (alone) the ones learned here
+            let used = match &self.pooled {
+                Some(w) => combine(w, &it.logs),
+                None => ens,
+            };
             // A member of a panel learns unclamped below (its weights are averaged with the
             // others', and clamping each at 0 would bias the average up); the average is
             // clamped.

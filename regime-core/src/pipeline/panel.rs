@@ -271,7 +271,7 @@ fn pool_times(series: &[&[Bar]]) -> Vec<i64> {
 fn run_epochs(
     series: &[&[Bar]],
     cfg: &PipelineConfig,
-    keep: &mut Option<&mut Vec<Vec<Detection>>>,
+    mut keep: Option<&mut Vec<Vec<Detection>>>,
 ) -> Result<(Vec<PoolEvent>, Vec<SymbolPipeline>, Vec<usize>)> {
     let bounds = pool_times(series);
     let mut members = series
@@ -310,7 +310,7 @@ pub fn pool_events(series: &[&[Bar]], cfg: &PipelineConfig) -> Result<Vec<PoolEv
     if series.len() < 2 || cfg.population_weight == 0.0 {
         return Ok(Vec::new());
     }
-    Ok(run_epochs(series, cfg, &mut None)?.0)
+    Ok(run_epochs(series, cfg, None)?.0)
 }
 
 /// One instrument of a panel detected alone, with the panel's [`PoolEvent`]s applied at
@@ -355,7 +355,7 @@ pub(super) fn detect_pooled(
     cfg: &PipelineConfig,
 ) -> Result<Vec<Vec<Detection>>> {
     let mut out: Vec<Vec<Detection>> = series.iter().map(|s| Vec::with_capacity(s.len())).collect();
-    let (_, mut members, done) = run_epochs(series, cfg, &mut Some(&mut out))?;
+    let (_, mut members, done) = run_epochs(series, cfg, Some(&mut out))?;
     members
         .par_iter_mut()
         .zip(out.par_iter_mut())
