@@ -621,6 +621,7 @@ pub struct OnlineHmm {
     last_obs: Obs,
     last_b: [f64; NS],
     last_z: f64,
+    last_surprise: f64,
     lag: std::collections::VecDeque<LagEntry>,
     anchor: [f64; NS],
     history: Vec<Obs>,
@@ -755,8 +756,11 @@ pub struct HmmStep {
     pub joint: [f64; NS],
     /// Whether the model was still warming up (posterior is then uniform).
     pub warming_up: bool,
-    /// Log predictive likelihood of this bar (0 during warm-up).
+    /// Log predictive likelihood of this bar (0 during warm-up), up to a per-bar constant.
     pub log_predictive: f64,
+    /// [`Compiled::excess_surprise`] of this bar: its surprise beyond what the model
+    /// expected (0 during warm-up) — what the drift detector watches.
+    pub surprise: f64,
 }
 
 impl OnlineHmm {
@@ -778,6 +782,7 @@ impl OnlineHmm {
             last_obs: Obs::default(),
             last_b: [1.0; NS],
             last_z: 0.0,
+            last_surprise: 0.0,
             lag: std::collections::VecDeque::new(),
             anchor: Compiled::uniform(),
             history: Vec::new(),
@@ -944,6 +949,7 @@ impl OnlineHmm {
                     joint: Compiled::uniform(),
                     warming_up: true,
                     log_predictive: 0.0,
+                    surprise: 0.0,
                 };
             }
             self.initialize();
@@ -951,6 +957,7 @@ impl OnlineHmm {
                 joint: self.alpha,
                 warming_up: false,
                 log_predictive: 0.0,
+                surprise: 0.0,
             };
         }
         let lp = self.step_obs(&o, self.n, true);
@@ -962,6 +969,7 @@ impl OnlineHmm {
             joint: self.alpha,
             warming_up: false,
             log_predictive: lp,
+            surprise: self.last_surprise,
         }
     }
 
@@ -1013,6 +1021,7 @@ impl OnlineHmm {
         let mut b = [0.0; NS];
         c.emission(o, &mut b);
         let z = correct(&pred, &b, &mut self.alpha);
+        self.last_surprise = c.excess_surprise(o, &pred, z);
         if learn && self.next_refit != u64::MAX && !o.gap.is_nan() && !o.r.is_nan() {
             // The gap scale relative to σ is tracked with a short memory: how far opens sit
             // from the previous close depends on the data source and the era (copied closes,

@@ -227,6 +227,7 @@ impl ObsExtractor {
 pub struct Compiled {
     p: JointParams,
     inv_sigma: [f64; 3],
+    ln_sigma: [f64; 3],
     mu: [[f64; 3]; 3], // [v][d]
     gap_c: [f64; 3],
     gap_k: [f64; 3],
@@ -237,6 +238,8 @@ pub struct Compiled {
 }
 
 const LN_2PI: f64 = 1.837_877_066_409_345_5;
+/// `3 (ψ(3) − ψ(2.5))`: the mean of `3 ln(1 + z²/3)` under the unit-variance t(5) emission.
+const T5_MEAN_LOG_KERNEL: f64 = 0.658_883_083_359_671_8;
 
 impl Compiled {
     /// Precompute from parameters (validated first).
@@ -250,6 +253,7 @@ impl Compiled {
         }
         Ok(Compiled {
             inv_sigma: p.sigma.map(|s| 1.0 / s),
+            ln_sigma: p.sigma.map(f64::ln),
             mu,
             gap_c: p.gap_var.map(|g| -0.5 * (LN_2PI + g.ln())),
             gap_k: p.gap_var.map(|g| -0.5 / g),
@@ -347,6 +351,44 @@ impl Compiled {
                 }
             }
         }
+    }
+
+    /// How much more surprising the bar was than the model expected: `−ln p(o | past)`
+    /// minus the expected `−ln` density of each volatility state (its entropy over the
+    /// channels this bar has), weighted by the predicted probability of that state. `z` is
+    /// the normaliser [`correct`] returned for this bar with `pred`. Under the model the
+    /// mean lies between 0 and the entropy of the predicted volatility state, whichever
+    /// state the market is in, so a drift detector on it does not fire at every spell of
+    /// high volatility (raw `−ln p` moves by `ln σ_high/σ_low` and more between states).
+    pub fn excess_surprise(&self, o: &Obs, pred: &[f64; NS], z: f64) -> f64 {
+        if !(z > 0.0 && z.is_finite()) {
+            return 0.0;
+        }
+        let lv = self.level_terms(o);
+        let mx = lv[0].max(lv[1]).max(lv[2]);
+        let has_r = !o.r.is_nan();
+        let mut expected = 0.0;
+        for v in 0..3 {
+            let w: f64 = pred[v * 6..v * 6 + 6].iter().sum();
+            let mut h = 0.0;
+            if has_r {
+                // unit-variance Student t(5): E[3 ln(1 + z²/3)] = 3 (ψ(3) − ψ(2.5))
+                h += self.ln_sigma[v] + T5_MEAN_LOG_KERNEL;
+            }
+            if !o.gap.is_nan() {
+                h += 0.5 - self.gap_c[v];
+            }
+            if !o.log_range.is_nan() {
+                h += 0.5 - self.range_c;
+            }
+            if !o.rel_volume.is_nan() {
+                h += 0.5 - self.vol_c;
+            }
+            expected += w * h;
+        }
+        // `emission` left out the factor exp(mx) and the t(5) constant; the constant
+        // cancels against the same term of the entropies
+        -(z.ln() + mx) - expected
     }
 
     /// The volatility-state log terms of the gap, range and volume channels.

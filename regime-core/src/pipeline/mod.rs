@@ -25,6 +25,17 @@ use std::time::Instant;
 /// one by this much probability: the manager suppresses near-ties (flicker), not clear moves.
 const SWITCH_MARGIN: f64 = 0.1;
 
+/// Page–Hinkley drift detector on the HMM's excess surprise, standardized by its running
+/// spread: allowance per bar (in standard deviations) and alarm threshold. Each alarm
+/// halves the model's statistics, so false alarms cost learning: on stationary synthetic
+/// series the detector now fires a few times while the first model settles (bars
+/// 500–1,000) and then rarely, where the unstandardized raw `−ln p` it watched before fired
+/// every ~300 bars (each spell of high volatility raised it).
+const PH_DELTA: f64 = 0.25;
+const PH_THRESHOLD: f64 = 40.0;
+/// One bar adds at most this many standard deviations (a single crash bar is not a drift).
+const PH_CLIP: f64 = 4.0;
+
 /// Settings of the pipeline.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -210,8 +221,9 @@ pub struct SymbolPipeline {
     trans_snapshot: Box<[[f64; N_REGIMES]; N_REGIMES]>,
     unusual: u64,
     last_unusual: Option<(u8, u8, i64)>,
-    // drift (Page–Hinkley on −log predictive likelihood)
+    // drift (Page–Hinkley on the model's standardized excess surprise)
     ph_mean: f64,
+    ph_var: f64,
     ph_cum: f64,
     ph_min: f64,
     drifts: u64,
@@ -260,6 +272,7 @@ impl SymbolPipeline {
             unusual: 0,
             last_unusual: None,
             ph_mean: 0.0,
+            ph_var: 0.0,
             ph_cum: 0.0,
             ph_min: 0.0,
             drifts: 0,
@@ -388,12 +401,20 @@ impl SymbolPipeline {
         if step.warming_up || step.log_predictive == 0.0 || self.hmm.n() < 500 {
             return;
         }
-        let x = -step.log_predictive;
+        let x = step.surprise;
         let k = self.hmm.n() as f64;
-        self.ph_mean += (x - self.ph_mean) / k.min(2000.0);
-        self.ph_cum += x - self.ph_mean - 0.05;
+        let a = 1.0 / k.min(2000.0);
+        let dx = x - self.ph_mean;
+        self.ph_mean += a * dx;
+        self.ph_var += a * (dx * dx * (1.0 - a) - self.ph_var);
+        let y = if self.ph_var > 0.0 {
+            (dx / self.ph_var.sqrt()).min(PH_CLIP)
+        } else {
+            0.0
+        };
+        self.ph_cum += y - PH_DELTA;
         self.ph_min = self.ph_min.min(self.ph_cum);
-        if self.ph_cum - self.ph_min > 50.0 {
+        if self.ph_cum - self.ph_min > PH_THRESHOLD {
             self.drifts += 1;
             self.hmm.discount(0.5);
             self.hmm.request_refit();
