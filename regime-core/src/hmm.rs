@@ -22,8 +22,8 @@ pub struct OnlineHmmConfig {
     /// Short on purpose: online EM moves the weakly identified parameters (drifts of a
     /// fraction of σ, trend persistence) toward the likelihood's optimum only about as fast
     /// as the statistics renew, so with 50,000 bars an unlucky early estimate stuck for the
-    /// whole series (synthetic, 100k bars, trend at 0.61–0.99 of the oracle over 12 seeds;
-    /// 0.83–1.02 with 2,000).
+    /// whole series (synthetic, 100k bars, 12 seeds: trend at 0.61–0.99 of the oracle;
+    /// 0.91–1.02 with 2,000).
     pub memory: usize,
     /// Pseudo-count that shrinks a sparse state's estimates toward the previous model.
     pub prior_weight: f64,
