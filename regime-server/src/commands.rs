@@ -7,8 +7,8 @@ use regime_core::backend::{ComputeBackend, Panel, ParamTable, Posteriors, N_PROB
 use regime_core::hmm::{dims, smooth};
 use regime_core::model::JointParams;
 use regime_core::pipeline::{
-    detect_panel, pool_events, Detection, PanelMember, PipelineConfig, SymbolPipeline,
-    METHOD_NAMES, N_METHODS,
+    detect_panel, panel_prefix, pool_events, Detection, PanelMember, PipelineConfig, PoolEvent,
+    SymbolPipeline, METHOD_NAMES, N_METHODS,
 };
 use std::collections::HashMap;
 use thiserror::Error;
@@ -332,28 +332,75 @@ pub fn run_detection(
 /// One symbol's detections.
 pub type SymbolDetections = (String, Vec<Detection>);
 
+/// A symbol's starting point: its member, the detections it already has, and how many bars
+/// of its series those cover.
+type Start<'e> = (PanelMember<'e>, Vec<Detection>, usize);
+/// What a one-pass panel run hands over per symbol (see [`panel_prefix`]).
+type Resumed = Option<(SymbolPipeline, Vec<Detection>, usize)>;
+
+fn start<'e>(
+    resumed: &mut [Resumed],
+    i: usize,
+    cfg: &PipelineConfig,
+    events: &'e [PoolEvent],
+) -> Result<Start<'e>> {
+    match resumed.get_mut(i).and_then(Option::take) {
+        Some((m, d, n)) => Ok((PanelMember::resume(m), d, n)),
+        None => Ok((PanelMember::new(cfg.clone(), events)?, Vec::new(), 0)),
+    }
+}
+
 /// Causal detection of `series` in groups of about `CHUNK_BARS` rows: symbols in parallel
 /// within a group, and a series longer than that streams through its pipeline chunk by
 /// chunk. `emit` receives each group's detections, which are dropped afterwards, so memory
 /// stays bounded by the input plus one group (plus what `emit` keeps); `finished` gets each
 /// symbol's pipeline once its series is done (to save its model). A panel (two or more
-/// series) first computes its pooling events (SPEC §2 continuous learning: what instruments
-/// share is pooled causally), and every symbol replays them: the labels equal
-/// `detect_panel`'s, symbol by symbol.
+/// series) pools what instruments share causally (SPEC §2 continuous learning): when its
+/// part before the last pooling time holds at most `CHUNK_BARS` bars, that part runs once
+/// as a panel with its detections kept and every member continues from there; otherwise the
+/// panel runs to its last pooling time for the events only and every symbol replays them.
+/// Either way the labels equal `detect_panel`'s, symbol by symbol.
 pub fn detect_causal_grouped(
     series: &[io::SymbolBars],
     cfg: &PipelineConfig,
     emit: &mut dyn FnMut(&[SymbolDetections]) -> Result<()>,
     finished: &mut dyn FnMut(&str, &SymbolPipeline) -> Result<()>,
 ) -> Result<()> {
+    grouped(series, cfg, CHUNK_BARS, emit, finished)
+}
+
+/// [`detect_causal_grouped`] with groups (and the one-pass prefix) of `chunk` bars.
+fn grouped(
+    series: &[io::SymbolBars],
+    cfg: &PipelineConfig,
+    chunk: usize,
+    emit: &mut dyn FnMut(&[SymbolDetections]) -> Result<()>,
+    finished: &mut dyn FnMut(&str, &SymbolPipeline) -> Result<()>,
+) -> Result<()> {
     let bars: Vec<&[regime_core::bars::Bar]> = series.iter().map(|s| s.bars.as_slice()).collect();
-    let events = pool_events(&bars, cfg)?;
+    let mut resumed: Vec<Resumed> = Vec::new();
+    let events = match panel_prefix(&bars, cfg, chunk)? {
+        Some(pre) => {
+            resumed = pre
+                .members
+                .into_iter()
+                .zip(pre.detections)
+                .zip(pre.done)
+                .map(|((m, d), n)| Some((m, d, n)))
+                .collect();
+            Vec::new()
+        }
+        None => pool_events(&bars, cfg)?,
+    };
     let mut i = 0;
     while i < series.len() {
-        if series[i].bars.len() > CHUNK_BARS {
+        if series[i].bars.len() > chunk {
             let s = &series[i];
-            let mut p = PanelMember::new(cfg.clone(), &events)?;
-            for chunk in s.bars.chunks(CHUNK_BARS) {
+            let (mut p, prefix, done) = start(&mut resumed, i, cfg, &events)?;
+            if !prefix.is_empty() {
+                emit(&[(s.symbol.clone(), prefix)])?;
+            }
+            for chunk in s.bars[done..].chunks(chunk) {
                 let dets: Vec<Detection> = chunk.iter().map(|b| p.update(b)).collect();
                 emit(&[(s.symbol.clone(), dets)])?;
             }
@@ -363,18 +410,21 @@ pub fn detect_causal_grouped(
         }
         let mut j = i;
         let mut rows = 0;
-        while j < series.len() && series[j].bars.len() <= CHUNK_BARS && rows < CHUNK_BARS {
+        while j < series.len() && series[j].bars.len() <= chunk && rows < chunk {
             rows += series[j].bars.len();
             j += 1;
         }
+        let starts: Vec<Start> = (i..j)
+            .map(|k| start(&mut resumed, k, cfg, &events))
+            .collect::<Result<_>>()?;
         let out: Vec<(Vec<Detection>, PanelMember)> = series[i..j]
             .par_iter()
-            .map(|s| -> Result<_> {
-                let mut p = PanelMember::new(cfg.clone(), &events)?;
-                let d = s.bars.iter().map(|b| p.update(b)).collect();
-                Ok((d, p))
+            .zip(starts.into_par_iter())
+            .map(|(s, (mut p, mut d, done))| {
+                d.extend(s.bars[done..].iter().map(|b| p.update(b)));
+                (d, p)
             })
-            .collect::<Result<_>>()?;
+            .collect();
         let mut named = Vec::with_capacity(out.len());
         for (s, (d, p)) in series[i..j].iter().zip(out) {
             finished(&s.symbol, p.pipeline())?;
@@ -749,4 +799,70 @@ pub fn export(storage: &crate::config::StorageConfig, output: &Path) -> Result<u
     res.map_err(|e| CommandError::Argument(e.to_string()))?;
     w.finish()?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One pass (prefix kept) and replay (events only), with and without a series longer
+    /// than a group, give `detect_panel`'s labels symbol by symbol.
+    #[test]
+    fn grouped_detection_equals_the_panel_in_one_pass_and_in_replay() {
+        let cfg_data = SynthConfig {
+            symbols: 4,
+            bars: 2500,
+            ..SynthConfig::default()
+        };
+        let mut data = generate(&cfg_data, 7);
+        // a longer series, so that small groups stream it in chunks
+        let long = SynthConfig {
+            symbols: 1,
+            bars: 20_000,
+            ..SynthConfig::default()
+        };
+        data.extend(generate(&long, 8));
+        let series: Vec<io::SymbolBars> = data
+            .iter()
+            .enumerate()
+            .map(|(k, d)| io::SymbolBars {
+                symbol: format!("S{k}"),
+                bars: d.bars.clone(),
+                labels: Vec::new(),
+            })
+            .collect();
+        let cfg = PipelineConfig::default();
+        let bars: Vec<&[regime_core::bars::Bar]> =
+            series.iter().map(|s| s.bars.as_slice()).collect();
+        let want = detect_panel(&bars, &cfg).expect("panel");
+        // the prefix before the last pooling time is 4 × 2,500 + 4,096 bars: kept with
+        // 1 << 20 (one group); replayed with 3,000 (the long series in chunks); kept with
+        // 16,000, the long series continuing in chunks after it
+        for chunk in [1usize << 20, 3000, 16_000] {
+            let mut got: HashMap<String, Vec<Detection>> = HashMap::new();
+            let mut models = 0;
+            grouped(
+                &series,
+                &cfg,
+                chunk,
+                &mut |named| {
+                    for (sym, d) in named {
+                        got.entry(sym.clone())
+                            .or_default()
+                            .extend(d.iter().cloned());
+                    }
+                    Ok(())
+                },
+                &mut |_, _| {
+                    models += 1;
+                    Ok(())
+                },
+            )
+            .expect("grouped");
+            assert_eq!(models, series.len(), "chunk {chunk}");
+            for (k, s) in series.iter().enumerate() {
+                assert_eq!(got[&s.symbol], want[k], "chunk {chunk}, {}", s.symbol);
+            }
+        }
+    }
 }

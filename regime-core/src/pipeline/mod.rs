@@ -5,7 +5,7 @@ pub mod methods;
 mod panel;
 mod status;
 
-pub use panel::{pool_events, PanelMember, PanelStream, PoolEvent};
+pub use panel::{panel_prefix, pool_events, PanelMember, PanelPrefix, PanelStream, PoolEvent};
 
 pub use methods::{Boundaries, QuantileTracker, Scores, METHOD_NAMES, N_METHODS};
 pub use status::{ComponentState, ComponentStatus, Detail, ALL_COMPONENTS, CRITICAL};

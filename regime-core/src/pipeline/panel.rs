@@ -313,6 +313,57 @@ pub fn pool_events(series: &[&[Bar]], cfg: &PipelineConfig) -> Result<Vec<PoolEv
     Ok(run_epochs(series, cfg, None)?.0)
 }
 
+/// A panel run up to its last pooling time, every detection so far kept: the first part of
+/// a one-pass detection whose members then continue alone (each is past every pooling
+/// event). See [`panel_prefix`].
+#[derive(Debug)]
+pub struct PanelPrefix {
+    /// Each instrument's pipeline, advanced past the last pooling time.
+    pub members: Vec<SymbolPipeline>,
+    /// Each instrument's detections so far.
+    pub detections: Vec<Vec<Detection>>,
+    /// How many bars of each series those are.
+    pub done: Vec<usize>,
+}
+
+/// Run a panel up to its last pooling time keeping the detections, when that prefix holds at
+/// most `max_prefix` bars in all; continuing every member over the rest of its series then
+/// gives `detect_panel`'s labels in one pass. None for a single instrument or without
+/// pooling (nothing to share: detect each alone), or when the prefix is larger (replay the
+/// [`pool_events`] with [`PanelMember`]s instead, in bounded memory).
+pub fn panel_prefix(
+    series: &[&[Bar]],
+    cfg: &PipelineConfig,
+    max_prefix: usize,
+) -> Result<Option<PanelPrefix>> {
+    cfg.validate()?;
+    if series.len() < 2 || cfg.population_weight == 0.0 {
+        return Ok(None);
+    }
+    let bounds = pool_times(series);
+    let prefix: usize = series
+        .iter()
+        .map(|s| {
+            // as `run_epochs` advances: per epoch, the bars before its end
+            let mut d = 0;
+            for &end in &bounds {
+                d += s[d..].iter().take_while(|b| b.ts < end).count();
+            }
+            d
+        })
+        .sum();
+    if prefix > max_prefix {
+        return Ok(None);
+    }
+    let mut detections: Vec<Vec<Detection>> = series.iter().map(|_| Vec::new()).collect();
+    let (_, members, done) = run_epochs(series, cfg, Some(&mut detections))?;
+    Ok(Some(PanelPrefix {
+        members,
+        detections,
+        done,
+    }))
+}
+
 /// One instrument of a panel detected alone, with the panel's [`PoolEvent`]s applied at
 /// their timestamps: the same labels as in the panel (for bars in time order).
 #[derive(Debug)]
@@ -328,6 +379,15 @@ impl<'a> PanelMember<'a> {
             pipeline: SymbolPipeline::new(cfg)?,
             events,
         })
+    }
+
+    /// A member whose pipeline has already received every pooling event (from
+    /// [`panel_prefix`]): it continues alone.
+    pub fn resume(pipeline: SymbolPipeline) -> PanelMember<'static> {
+        PanelMember {
+            pipeline,
+            events: &[],
+        }
     }
 
     /// Detect the next bar.
