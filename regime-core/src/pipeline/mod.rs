@@ -28,13 +28,14 @@ const SWITCH_MARGIN: f64 = 0.05;
 /// Page–Hinkley drift detector on the HMM's excess surprise, standardized by its running
 /// spread: allowance per bar (in standard deviations) and alarm threshold. Each alarm
 /// halves the model's statistics, so false alarms cost learning: on stationary synthetic
-/// series the detector now fires a few times while the first model settles (bars
-/// 500–1,000) and then rarely, where the unstandardized raw `−ln p` it watched before fired
+/// series the detector now stays quiet, where the unstandardized raw `−ln p` it watched before fired
 /// every ~300 bars (each spell of high volatility raised it).
 const PH_DELTA: f64 = 0.25;
 const PH_THRESHOLD: f64 = 40.0;
 /// One bar adds at most this many standard deviations (a single crash bar is not a drift).
 const PH_CLIP: f64 = 4.0;
+/// Bars of the statistic seen before the test starts.
+const PH_WARMUP: u64 = 100;
 
 /// L2 pull of the ensemble weights toward the prior (model-based member 1, others 0), per
 /// unit of learning rate. The ex-post reference is the model's own smoother, which the
@@ -230,6 +231,7 @@ pub struct SymbolPipeline {
     unusual: u64,
     last_unusual: Option<(u8, u8, i64)>,
     // drift (Page–Hinkley on the model's standardized excess surprise)
+    ph_n: u64,
     ph_mean: f64,
     ph_var: f64,
     ph_cum: f64,
@@ -279,6 +281,7 @@ impl SymbolPipeline {
             trans_snapshot: Box::new([[0.0; N_REGIMES]; N_REGIMES]),
             unusual: 0,
             last_unusual: None,
+            ph_n: 0,
             ph_mean: 0.0,
             ph_var: 0.0,
             ph_cum: 0.0,
@@ -410,11 +413,16 @@ impl SymbolPipeline {
             return;
         }
         let x = step.surprise;
-        let k = self.hmm.n() as f64;
-        let a = 1.0 / k.min(2000.0);
+        // running mean and spread over the last ~2,000 bars (exact while fewer): the test
+        // starts once the spread is known, not from a mean of 0 and a spread of 0
+        self.ph_n += 1;
+        let a = 1.0 / (self.ph_n as f64).min(2000.0);
         let dx = x - self.ph_mean;
         self.ph_mean += a * dx;
         self.ph_var += a * (dx * dx * (1.0 - a) - self.ph_var);
+        if self.ph_n < PH_WARMUP {
+            return;
+        }
         let y = if self.ph_var > 0.0 {
             (dx / self.ph_var.sqrt()).min(PH_CLIP)
         } else {
