@@ -1024,9 +1024,9 @@ impl OnlineHmm {
         let mut pred = [0.0; NS];
         c.predict(&self.alpha, &mut pred);
         let mut b = [0.0; NS];
-        c.emission(o, &mut b);
+        let level = c.emission_scaled(o, &mut b);
         let z = correct(&pred, &b, &mut self.alpha);
-        self.last_surprise = c.excess_surprise(o, &pred, z);
+        self.last_surprise = c.excess_surprise(o, &pred, z, level);
         if learn && self.next_refit != u64::MAX && !o.gap.is_nan() && !o.r.is_nan() {
             // The gap scale relative to σ is tracked with a short memory: how far opens sit
             // from the previous close depends on the data source and the era (copied closes,

@@ -286,6 +286,13 @@ impl Compiled {
     /// Emission likelihoods (up to a common factor) for all 18 states.
     #[inline]
     pub fn emission(&self, o: &Obs, b: &mut [f64; NS]) {
+        self.emission_scaled(o, b);
+    }
+
+    /// [`Compiled::emission`], returning the log of the common factor it leaves out (the
+    /// largest volatility-state level term), which [`Compiled::excess_surprise`] needs.
+    #[inline]
+    pub fn emission_scaled(&self, o: &Obs, b: &mut [f64; NS]) -> f64 {
         let p = &self.p;
         let lv = self.level_terms(o);
         let mx = lv[0].max(lv[1]).max(lv[2]);
@@ -315,6 +322,7 @@ impl Compiled {
                 }
             }
         }
+        mx
     }
 
     /// Log emission likelihoods for all 18 states, up to a per-bar constant: exactly
@@ -356,16 +364,15 @@ impl Compiled {
     /// How much more surprising the bar was than the model expected: `−ln p(o | past)`
     /// minus the expected `−ln` density of each volatility state (its entropy over the
     /// channels this bar has), weighted by the predicted probability of that state. `z` is
-    /// the normaliser [`correct`] returned for this bar with `pred`. Under the model the
+    /// the normaliser [`correct`] returned for this bar with `pred`, `level` what
+    /// [`Compiled::emission_scaled`] returned for it. Under the model the
     /// mean lies between 0 and the entropy of the predicted volatility state, whichever
     /// state the market is in, so a drift detector on it does not fire at every spell of
     /// high volatility (raw `−ln p` moves by `ln σ_high/σ_low` and more between states).
-    pub fn excess_surprise(&self, o: &Obs, pred: &[f64; NS], z: f64) -> f64 {
+    pub fn excess_surprise(&self, o: &Obs, pred: &[f64; NS], z: f64, level: f64) -> f64 {
         if !(z > 0.0 && z.is_finite()) {
             return 0.0;
         }
-        let lv = self.level_terms(o);
-        let mx = lv[0].max(lv[1]).max(lv[2]);
         let has_r = !o.r.is_nan();
         let mut expected = 0.0;
         for v in 0..3 {
@@ -386,9 +393,9 @@ impl Compiled {
             }
             expected += w * h;
         }
-        // `emission` left out the factor exp(mx) and the t(5) constant; the constant
+        // `emission` left out the factor exp(level) and the t(5) constant; the constant
         // cancels against the same term of the entropies
-        -(z.ln() + mx) - expected
+        -(z.ln() + level) - expected
     }
 
     /// The volatility-state log terms of the gap, range and volume channels.
