@@ -24,6 +24,19 @@ fn data(bars: usize) -> Vec<datasets::SymbolData> {
     generate(&cfg, seed())
 }
 
+/// `bars` with every bar after `t` moved far away (prices and volume scaled).
+fn changed_after(bars: &[regime_core::bars::Bar], t: usize) -> Vec<regime_core::bars::Bar> {
+    let mut changed = bars.to_vec();
+    for b in &mut changed[t + 1..] {
+        b.open *= 1.7;
+        b.high *= 1.9;
+        b.low *= 1.5;
+        b.close *= 1.8;
+        b.volume *= 10.0;
+    }
+    changed
+}
+
 #[test]
 fn changing_later_bars_changes_no_earlier_label() {
     let d = data(6000);
@@ -31,14 +44,7 @@ fn changing_later_bars_changes_no_earlier_label() {
     let cfg = PipelineConfig::default();
     let full = detect_series(bars, &cfg).expect("detect");
     for t in [100usize, 1999, 4100] {
-        let mut changed = bars.clone();
-        for b in &mut changed[t + 1..] {
-            b.open *= 1.7;
-            b.high *= 1.9;
-            b.low *= 1.5;
-            b.close *= 1.8;
-            b.volume *= 10.0;
-        }
+        let changed = changed_after(bars, t);
         let other = detect_series(&changed, &cfg).expect("detect");
         assert_eq!(full[..=t], other[..=t], "labels up to {t} changed");
         assert_ne!(
@@ -123,14 +129,7 @@ fn pooled_panel_is_causal_across_instruments() {
     let full = detect_panel(&series, &cfg).expect("panel");
     // later bars of one instrument change no earlier label of any instrument
     let t = 700;
-    let mut changed = d[2].bars.clone();
-    for b in &mut changed[t + 1..] {
-        b.open *= 1.7;
-        b.high *= 1.9;
-        b.low *= 1.5;
-        b.close *= 1.8;
-        b.volume *= 10.0;
-    }
+    let changed = changed_after(&d[2].bars, t);
     let mut other_series = series.clone();
     other_series[2] = &changed;
     let other = detect_panel(&other_series, &cfg).expect("panel");

@@ -265,6 +265,11 @@ fn pool_times(series: &[&[Bar]]) -> Vec<i64> {
         .collect()
 }
 
+/// Bars of `rest` that belong to the epoch ending at `end` (those before it).
+fn epoch_len(rest: &[Bar], end: i64) -> usize {
+    rest.iter().take_while(|b| b.ts < end).count()
+}
+
 /// Run the members over the epochs between pooling times, pooling after each; `keep`
 /// receives every detection. Returns the events and the members, each advanced past the
 /// last pooling time.
@@ -286,7 +291,7 @@ fn run_epochs(
             .zip(done.par_iter_mut())
             .zip(series.par_iter())
             .map(|((m, d), s)| {
-                let n = s[*d..].iter().take_while(|b| b.ts < end).count();
+                let n = epoch_len(&s[*d..], end);
                 let out: Vec<Detection> = s[*d..*d + n].iter().map(|b| m.update(b)).collect();
                 *d += n;
                 out
@@ -343,14 +348,7 @@ pub fn panel_prefix(
     let bounds = pool_times(series);
     let prefix: usize = series
         .iter()
-        .map(|s| {
-            // as `run_epochs` advances: per epoch, the bars before its end
-            let mut d = 0;
-            for &end in &bounds {
-                d += s[d..].iter().take_while(|b| b.ts < end).count();
-            }
-            d
-        })
+        .map(|s| bounds.iter().fold(0, |d, &end| d + epoch_len(&s[d..], end)))
         .sum();
     if prefix > max_prefix {
         return Ok(None);
