@@ -67,6 +67,36 @@ fn a_prefix_gives_exactly_the_first_labels() {
     }
 }
 
+/// Component snapshots without their sampled latencies (timings differ run to run).
+fn state_of(p: &SymbolPipeline) -> Vec<regime_core::pipeline::ComponentStatus> {
+    let mut v = p.components();
+    for c in &mut v {
+        c.latency_us = 0.0;
+    }
+    v
+}
+
+#[test]
+fn a_batch_on_two_threads_equals_streaming() {
+    let d = data(9000);
+    let bars = &d[0].bars;
+    let cfg = PipelineConfig::default();
+    let mut streamed = SymbolPipeline::new(cfg.clone()).expect("valid");
+    let one: Vec<_> = bars.iter().map(|b| streamed.update(b)).collect();
+    for two_threads in [false, true] {
+        let mut batched = SymbolPipeline::new(cfg.clone()).expect("valid");
+        let mut out = Vec::new();
+        // in pieces, to cross chunk boundaries at odd places, then stream the rest
+        for piece in bars[..8000].chunks(2999) {
+            batched.update_batch(piece, two_threads, &mut out);
+        }
+        out.extend(bars[8000..].iter().map(|b| batched.update(b)));
+        assert_eq!(out, one, "two_threads = {two_threads}");
+        assert_eq!(state_of(&batched), state_of(&streamed));
+        assert_eq!(batched.learned_weights(), streamed.learned_weights());
+    }
+}
+
 #[test]
 fn streaming_interleaved_symbols_equals_batch_panel() {
     let d = data(3000);

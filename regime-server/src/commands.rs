@@ -185,7 +185,7 @@ pub fn detect_with_models(
     io::Format::of(output_path)?;
     let input = read_for_detect(input_path, skip_bad)?;
     let out = score_input(&input, models, backend)?;
-    io::write_table(output_path, &io::detections_table(&out))?;
+    io::write_table(output_path, io::detections_table(&out))?;
     let n = out.iter().map(|s| s.1.len()).sum();
     Ok((n, input.errors.len()))
 }
@@ -392,6 +392,7 @@ fn grouped(
         }
         None => pool_events(&bars, cfg)?,
     };
+    let two_threads = rayon::current_num_threads() > 1;
     let mut i = 0;
     while i < series.len() {
         if series[i].bars.len() > chunk {
@@ -401,7 +402,9 @@ fn grouped(
                 emit(&[(s.symbol.clone(), prefix)])?;
             }
             for chunk in s.bars[done..].chunks(chunk) {
-                let dets: Vec<Detection> = chunk.iter().map(|b| p.update(b)).collect();
+                let mut dets = Vec::new();
+                // this series runs alone: its bar side can take the other core
+                p.update_batch(chunk, two_threads, &mut dets);
                 emit(&[(s.symbol.clone(), dets)])?;
             }
             finished(&s.symbol, p.pipeline())?;
@@ -417,11 +420,13 @@ fn grouped(
         let starts: Vec<Start> = (i..j)
             .map(|k| start(&mut resumed, k, cfg, &events))
             .collect::<Result<_>>()?;
+        // fewer series than threads: each series' bar side takes a thread of its own
+        let split = two_threads && j - i < rayon::current_num_threads();
         let out: Vec<(Vec<Detection>, PanelMember)> = series[i..j]
             .par_iter()
             .zip(starts.into_par_iter())
             .map(|(s, (mut p, mut d, done))| {
-                d.extend(s.bars[done..].iter().map(|b| p.update(b)));
+                p.update_batch(&s.bars[done..], split, &mut d);
                 (d, p)
             })
             .collect();
@@ -451,14 +456,14 @@ pub fn detect(
     if mode == Mode::ExPost {
         // smoothing needs each whole series at once
         let dets = run_detection(&input, cfg, mode)?;
-        io::write_table(output_path, &io::detections_table(&dets))?;
+        io::write_table(output_path, io::detections_table(&dets))?;
         return Ok((n, input.errors.len()));
     }
     let mut w = io::TableWriter::create(output_path)?;
     detect_causal_grouped(
         &input.series,
         cfg,
-        &mut |named| Ok(w.write(&io::detections_table(named))?),
+        &mut |named| Ok(w.write(io::detections_table(named))?),
         &mut |symbol, p| match models_dir {
             Some(dir) => save_model(dir, symbol, p, input_path).map(|_| ()),
             None => Ok(()),
@@ -502,7 +507,7 @@ pub fn save_model(dir: &Path, symbol: &str, p: &SymbolPipeline, source: &Path) -
 pub fn generate_file(output: &Path, cfg: &SynthConfig, seed: u64) -> Result<usize> {
     io::Format::of(output)?;
     let (t, n) = generate_table(cfg, seed);
-    io::write_table(output, &t)?;
+    io::write_table(output, t)?;
     Ok(n)
 }
 
@@ -787,7 +792,7 @@ pub fn export(storage: &crate::config::StorageConfig, output: &Path) -> Result<u
             "model_version",
             Column::Int(rows.iter().map(|r| r.model_version as i64).collect()),
         );
-        if let Err(e) = w.write(&t) {
+        if let Err(e) = w.write(t) {
             write_err = Some(e);
             return Err(crate::store::StoreError::Corrupt("write failed".into()));
         }

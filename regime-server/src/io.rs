@@ -15,6 +15,8 @@ use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use regime_core::bars::{Bar, BarValidator, RejectReason};
 use regime_core::pipeline::Detection;
 use std::collections::BTreeMap;
@@ -839,10 +841,11 @@ impl TableWriter {
         Ok(w)
     }
 
-    /// Append a batch of rows (all batches must have the same columns).
-    pub fn write(&mut self, t: &Table) -> Result<(), IoError> {
+    /// Append a batch of rows (all batches must have the same columns). The table is
+    /// consumed: Parquet takes its numeric columns into Arrow without a copy.
+    pub fn write(&mut self, t: Table) -> Result<(), IoError> {
         let res = if self.csv.is_some() {
-            self.write_csv(t)
+            self.write_csv(&t)
         } else {
             self.write_parquet(t)
         };
@@ -924,11 +927,12 @@ impl TableWriter {
         Ok(())
     }
 
-    fn write_parquet(&mut self, t: &Table) -> WriteResult<()> {
-        let batch = record_batch(t)?;
+    fn write_parquet(&mut self, t: Table) -> WriteResult<()> {
+        let batch = into_batch(t)?;
         if self.parquet.is_none() {
             let f = File::create(&self.tmp)?;
-            self.parquet = Some(ArrowWriter::try_new(f, batch.schema(), None)?);
+            let props = parquet_properties(&batch.schema());
+            self.parquet = Some(ArrowWriter::try_new(f, batch.schema(), Some(props))?);
             self.header = true;
         }
         if let Some(w) = self.parquet.as_mut() {
@@ -947,18 +951,25 @@ impl Drop for TableWriter {
     }
 }
 
+/// Dictionary encoding for the text and integer columns (few distinct values: symbols,
+/// regime names, ids, versions) and not for floats and timestamps, where nearly every value
+/// is distinct — the writer would hash each one only to fall back to plain encoding once
+/// the dictionary page fills.
+fn parquet_properties(schema: &Schema) -> WriterProperties {
+    let mut b = WriterProperties::builder();
+    for f in schema.fields() {
+        if matches!(f.data_type(), DataType::Float64 | DataType::Timestamp(..)) {
+            b = b.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
+        }
+    }
+    b.build()
+}
+
 /// Write one table atomically.
-pub fn write_table(path: &Path, t: &Table) -> Result<(), IoError> {
+pub fn write_table(path: &Path, t: Table) -> Result<(), IoError> {
     let mut w = TableWriter::create(path)?;
     w.write(t)?;
     w.finish()
-}
-
-fn record_batch(t: &Table) -> WriteResult<RecordBatch> {
-    into_batch(Table {
-        names: t.names.clone(),
-        columns: t.columns.clone(),
-    })
 }
 
 /// The table as one Arrow record batch; numeric columns move into Arrow buffers without a

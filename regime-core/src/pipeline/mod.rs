@@ -13,9 +13,11 @@ pub use status::{ComponentState, ComponentStatus, Detail, ALL_COMPONENTS, CRITIC
 use crate::bars::Bar;
 use crate::error::Result;
 use crate::hmm::{HmmStep, OnlineHmm, OnlineHmmConfig};
+use crate::model::NS;
 use crate::regime::{Regime, DIM_SIZES, N_REGIMES};
 use methods::{
-    hmm_scores, ChangePointMethod, ContextBuilder, JumpMethod, KalmanMethod, ThresholdMethod,
+    hmm_scores, BarContext, ChangePointMethod, ContextBuilder, JumpMethod, KalmanMethod,
+    ThresholdMethod,
 };
 use rayon::prelude::*;
 use std::collections::VecDeque;
@@ -195,12 +197,51 @@ struct Feedback {
     ens_hits: [u64; 3],
 }
 
-/// Per-instrument pipeline.
+/// Per-instrument pipeline: a bar side (the HMM, its drift detector and the features) and
+/// a pool side (the boundaries, the other methods, the pool, the transition manager,
+/// feedback and history) that reads the bar side's output. Streaming runs both for each bar; [`SymbolPipeline::update_batch`] can run them
+/// on two threads, the bar side a few chunks of bars ahead, with the same results.
 #[derive(Debug, Clone)]
 pub struct SymbolPipeline {
     cfg: PipelineConfig,
+    bar_side: BarSide,
+    pool_side: PoolSide,
+}
+
+/// The bar side: `base_regime_detector`, the drift detector of the
+/// `continuous_learning_engine` (Page–Hinkley on the model's standardized excess surprise)
+/// and the features the other methods share. (Where the line falls balances the two
+/// threads of a batch: the HMM is about a third of the work per bar.)
+#[derive(Debug, Clone)]
+struct BarSide {
     hmm: OnlineHmm,
     ctx: ContextBuilder,
+    n: u64,
+    ph_n: u64,
+    ph_mean: f64,
+    ph_var: f64,
+    ph_cum: f64,
+    ph_min: f64,
+    drifts: u64,
+}
+
+/// What the pool side needs of the bar side for one bar.
+struct BarOutput<'a> {
+    step: &'a HmmStep,
+    /// The shared features of this bar.
+    ctx: &'a BarContext,
+    /// Bars the HMM has seen, this one included (the feedback's sequence number).
+    seq: u64,
+    version: u32,
+    /// Ex-post references `(seq, smoothed joint posterior)` that arrived with this bar.
+    refs: &'a [(u64, [f64; NS])],
+    /// Time the bar side took for this bar, µs (NaN when not sampled).
+    lat_us: f64,
+}
+
+/// The pool side.
+#[derive(Debug, Clone)]
+struct PoolSide {
     bounds: Boundaries,
     threshold: ThresholdMethod,
     kalman: KalmanMethod,
@@ -230,17 +271,34 @@ pub struct SymbolPipeline {
     trans_snapshot: Box<[[f64; N_REGIMES]; N_REGIMES]>,
     unusual: u64,
     last_unusual: Option<(u8, u8, i64)>,
-    // drift (Page–Hinkley on the model's standardized excess surprise)
-    ph_n: u64,
-    ph_mean: f64,
-    ph_var: f64,
-    ph_cum: f64,
-    ph_min: f64,
-    drifts: u64,
     // latency, sampled
     lat_total: f64,
     lat_hmm: f64,
     lat_asl: f64,
+}
+
+/// Every this many bars each side times itself (the components' `latency_us`).
+const LATENCY_SAMPLE_EVERY: u64 = 256;
+
+/// Bars per chunk handed from the bar-side thread to the pool-side thread in a batch.
+const BATCH_CHUNK: usize = 2048;
+
+/// One bar of the bar side's output, as a batch hands it across threads.
+struct BarRecord {
+    step: HmmStep,
+    ctx: BarContext,
+    seq: u64,
+    version: u32,
+    lat_us: f64,
+    /// Range of this bar's references in the chunk's `refs`.
+    refs: std::ops::Range<usize>,
+}
+
+/// A chunk of the bar side's output.
+#[derive(Default)]
+struct BarChunk {
+    records: Vec<BarRecord>,
+    refs: Vec<(u64, [f64; NS])>,
 }
 
 impl SymbolPipeline {
@@ -253,159 +311,159 @@ impl SymbolPipeline {
             w[0] = 1.0;
         }
         Ok(SymbolPipeline {
-            hmm: OnlineHmm::new(cfg.hmm.clone())?,
+            bar_side: BarSide {
+                hmm: OnlineHmm::new(cfg.hmm.clone())?,
+                ctx: ContextBuilder::default(),
+                n: 0,
+                ph_n: 0,
+                ph_mean: 0.0,
+                ph_var: 0.0,
+                ph_cum: 0.0,
+                ph_min: 0.0,
+                drifts: 0,
+            },
             cfg,
-            ctx: ContextBuilder::default(),
-            bounds: Boundaries::default(),
-            threshold: ThresholdMethod,
-            kalman: KalmanMethod::default(),
-            jump: JumpMethod::default(),
-            changepoint: ChangePointMethod::default(),
-            weights,
-            pooled: None,
-            label: [1, 1, 0],
-            suppressed: 0,
-            lag: VecDeque::new(),
-            feedback: Feedback::default(),
-            n: 0,
-            last_ts: None,
-            current: None,
-            since: 0,
-            switches: 0,
-            flickers: 0,
-            prev_regime_before_switch: None,
-            durations_sum: 0,
-            durations_n: 0,
-            regime_counts: [0; N_REGIMES],
-            trans_counts: Box::new([[0; N_REGIMES]; N_REGIMES]),
-            trans_snapshot: Box::new([[0.0; N_REGIMES]; N_REGIMES]),
-            unusual: 0,
-            last_unusual: None,
-            ph_n: 0,
-            ph_mean: 0.0,
-            ph_var: 0.0,
-            ph_cum: 0.0,
-            ph_min: 0.0,
-            drifts: 0,
-            lat_total: 0.0,
-            lat_hmm: 0.0,
-            lat_asl: 0.0,
+            pool_side: PoolSide {
+                bounds: Boundaries::default(),
+                threshold: ThresholdMethod,
+                kalman: KalmanMethod::default(),
+                jump: JumpMethod::default(),
+                changepoint: ChangePointMethod::default(),
+                weights,
+                pooled: None,
+                label: [1, 1, 0],
+                suppressed: 0,
+                lag: VecDeque::new(),
+                feedback: Feedback::default(),
+                n: 0,
+                last_ts: None,
+                current: None,
+                since: 0,
+                switches: 0,
+                flickers: 0,
+                prev_regime_before_switch: None,
+                durations_sum: 0,
+                durations_n: 0,
+                regime_counts: [0; N_REGIMES],
+                trans_counts: Box::new([[0; N_REGIMES]; N_REGIMES]),
+                trans_snapshot: Box::new([[0.0; N_REGIMES]; N_REGIMES]),
+                unusual: 0,
+                last_unusual: None,
+                lat_total: 0.0,
+                lat_hmm: 0.0,
+                lat_asl: 0.0,
+            },
         })
     }
 
     /// Process one validated bar (causal: uses this bar and earlier ones only).
     pub fn update(&mut self, bar: &Bar) -> Detection {
-        let sample = self.n.is_multiple_of(256);
-        let t0 = sample.then(Instant::now);
-        self.n += 1;
-        self.last_ts = Some(bar.ts);
+        let (step, ctx, lat_us) = self.bar_side.update(bar);
+        let view = BarOutput {
+            step: &step,
+            ctx: &ctx,
+            seq: self.bar_side.hmm.n(),
+            version: self.bar_side.hmm.model_version() as u32,
+            refs: self.bar_side.hmm.smoothed(),
+            lat_us,
+        };
+        self.pool_side.update(&self.cfg, bar, &view)
+    }
 
+    /// Process `bars` in order, appending one detection per bar to `out`: the same
+    /// detections and final state as calling [`SymbolPipeline::update`] on each. With
+    /// `two_threads` (and more than one chunk of bars), the bar side runs on a second
+    /// thread a few chunks ahead of the pool side — for a long series on an otherwise
+    /// idle core (a panel already keeps the cores busy with one symbol each).
+    pub fn update_batch(&mut self, bars: &[Bar], two_threads: bool, out: &mut Vec<Detection>) {
+        out.reserve(bars.len());
+        if !two_threads || bars.len() <= BATCH_CHUNK {
+            out.extend(bars.iter().map(|b| self.update(b)));
+            return;
+        }
+        let (front, back, cfg) = (&mut self.bar_side, &mut self.pool_side, &self.cfg);
+        // chunks travel to the pool side and back (reused), so at most `DEPTH` exist
+        const DEPTH: usize = 4;
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<BarChunk>(DEPTH);
+        let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<BarChunk>(DEPTH);
+        for _ in 0..DEPTH {
+            // cannot fail: the receiver is alive and the channel has room for DEPTH
+            let _ = empty_tx.send(BarChunk::default());
+        }
+        let ran = std::thread::scope(|s| {
+            let front_thread = std::thread::Builder::new()
+                .name("regime-bar-side".into())
+                .spawn_scoped(s, move || {
+                    for chunk in bars.chunks(BATCH_CHUNK) {
+                        let Ok(mut c) = empty_rx.recv() else {
+                            return;
+                        };
+                        c.records.clear();
+                        c.refs.clear();
+                        for bar in chunk {
+                            let (step, ctx, lat_us) = front.update(bar);
+                            let start = c.refs.len();
+                            c.refs.extend_from_slice(front.hmm.smoothed());
+                            c.records.push(BarRecord {
+                                step,
+                                ctx,
+                                seq: front.hmm.n(),
+                                version: front.hmm.model_version() as u32,
+                                lat_us,
+                                refs: start..c.refs.len(),
+                            });
+                        }
+                        if full_tx.send(c).is_err() {
+                            return;
+                        }
+                    }
+                });
+            if front_thread.is_err() {
+                return false; // no thread to be had: run on this one below
+            }
+            let mut bars = bars.chunks(BATCH_CHUNK);
+            while let Ok(c) = full_rx.recv() {
+                let Some(chunk) = bars.next() else {
+                    break;
+                };
+                for (bar, r) in chunk.iter().zip(&c.records) {
+                    let view = BarOutput {
+                        step: &r.step,
+                        ctx: &r.ctx,
+                        seq: r.seq,
+                        version: r.version,
+                        refs: &c.refs[r.refs.clone()],
+                        lat_us: r.lat_us,
+                    };
+                    out.push(back.update(cfg, bar, &view));
+                }
+                // the bar-side thread may have finished; then the chunk is simply dropped
+                let _ = empty_tx.send(c);
+            }
+            true
+        });
+        if !ran {
+            out.extend(bars.iter().map(|b| self.update(b)));
+        }
+    }
+}
+
+impl BarSide {
+    /// The HMM's step for `bar`, the shared features, and the time it took (µs; NaN when
+    /// not sampled).
+    fn update(&mut self, bar: &Bar) -> (HmmStep, BarContext, f64) {
+        let t0 = self
+            .n
+            .is_multiple_of(LATENCY_SAMPLE_EVERY)
+            .then(Instant::now);
+        self.n += 1;
         // base_regime_detector
         let step = self.hmm.update(bar);
-        let t1 = sample.then(Instant::now);
         self.continuous_learning(&step);
 
-        // dynamic_boundary_optimizer + features
         let c = self.ctx.update(bar);
-        if !c.log_vol.is_nan() {
-            self.bounds.vol[0].update(c.log_vol);
-            self.bounds.vol[1].update(c.log_vol);
-        }
-        if !c.t_stat.is_nan() {
-            self.bounds.trend_band.update(c.t_stat.abs());
-        }
-
-        // adaptive_scoring_layer
-        let scores = [
-            hmm_scores(&step),
-            self.threshold.score(&c, &self.bounds),
-            self.kalman.score(bar, &c, &self.bounds),
-            self.jump.score(&c, &self.bounds),
-            self.changepoint.score(&c, &self.bounds),
-        ];
-        let logs = method_logs(&scores);
-        let ens = combine(self.pooled.as_ref().unwrap_or(&self.weights), &logs);
-        let t2 = sample.then(Instant::now);
-
-        // intelligent_transition_manager
-        let raw = [
-            argmax(&ens[0]) as u8,
-            argmax(&ens[1]) as u8,
-            argmax(&ens[2][..2]) as u8,
-        ];
-        if step.warming_up {
-            // no model yet: report the centre (medium, neutral) rather than the argmax of a
-            // uniform distribution; the confidence (1/18) says it is a guess
-            self.label = WARMUP_LABEL;
-        } else {
-            let th = self.cfg.confidence_threshold;
-            for d in 0..3 {
-                let (new, old) = (raw[d] as usize, self.label[d] as usize);
-                if new != old {
-                    if ens[d][new] >= th || ens[d][new] - ens[d][old] >= SWITCH_MARGIN {
-                        self.label[d] = new as u8;
-                    } else {
-                        self.suppressed += 1;
-                    }
-                }
-            }
-        }
-        let label = self.label;
-        let regime = Regime::from_indices(label[0] as usize, label[1] as usize, label[2] as usize)
-            .unwrap_or(Regime::new(
-                crate::Volatility::Medium,
-                crate::Trend::Neutral,
-                crate::Structure::Trending,
-            ));
-        let confidence =
-            ens[0][label[0] as usize] * ens[1][label[1] as usize] * ens[2][label[2] as usize];
-
-        self.track_regime(regime, bar.ts);
-
-        // performance_feedback_system (ex-post reference with a fixed lag)
-        if !step.warming_up {
-            self.lag.push_back(LagItem {
-                seq: self.hmm.n(),
-                label,
-                logs,
-            });
-            self.feedback_step();
-        }
-
-        let mut methods = [[255u8; 3]; N_METHODS];
-        for (m, s) in scores.iter().enumerate() {
-            for d in 0..3 {
-                if s.has[d] {
-                    methods[m][d] = argmax(&s.p[d][..DIM_SIZES[d]]) as u8;
-                }
-            }
-        }
-        if let (Some(t0), Some(t1), Some(t2)) = (t0, t1, t2) {
-            let t3 = Instant::now();
-            let ew = |acc: &mut f64, d: std::time::Duration| {
-                let us = d.as_secs_f64() * 1e6;
-                *acc = if *acc == 0.0 {
-                    us
-                } else {
-                    0.9 * *acc + 0.1 * us
-                };
-            };
-            ew(&mut self.lat_hmm, t1 - t0);
-            ew(&mut self.lat_asl, t2 - t1);
-            ew(&mut self.lat_total, t3 - t0);
-        }
-        Detection {
-            ts: bar.ts,
-            regime,
-            confidence,
-            p_volatility: ens[0],
-            p_trend: ens[1],
-            p_structure: [ens[2][0], ens[2][1]],
-            raw,
-            methods,
-            warming_up: step.warming_up,
-            model_version: self.hmm.model_version() as u32,
-        }
+        let lat = t0.map_or(f64::NAN, |t| t.elapsed().as_secs_f64() * 1e6);
+        (step, c, lat)
     }
 
     fn continuous_learning(&mut self, step: &HmmStep) {
@@ -438,8 +496,123 @@ impl SymbolPipeline {
             self.ph_min = 0.0;
         }
     }
+}
 
-    fn track_regime(&mut self, r: Regime, ts: i64) {
+impl PoolSide {
+    /// The pool side of one bar, given the bar side's output for it.
+    fn update(&mut self, cfg: &PipelineConfig, bar: &Bar, m: &BarOutput) -> Detection {
+        let sample = self.n.is_multiple_of(LATENCY_SAMPLE_EVERY);
+        let t1 = sample.then(Instant::now);
+        self.n += 1;
+        self.last_ts = Some(bar.ts);
+        let step = m.step;
+
+        // dynamic_boundary_optimizer
+        let c = m.ctx;
+        if !c.log_vol.is_nan() {
+            self.bounds.vol[0].update(c.log_vol);
+            self.bounds.vol[1].update(c.log_vol);
+        }
+        if !c.t_stat.is_nan() {
+            self.bounds.trend_band.update(c.t_stat.abs());
+        }
+
+        // adaptive_scoring_layer
+        let scores = [
+            hmm_scores(step),
+            self.threshold.score(c, &self.bounds),
+            self.kalman.score(bar, c, &self.bounds),
+            self.jump.score(c, &self.bounds),
+            self.changepoint.score(c, &self.bounds),
+        ];
+        let logs = method_logs(&scores);
+        let ens = combine(self.pooled.as_ref().unwrap_or(&self.weights), &logs);
+        let t2 = sample.then(Instant::now);
+
+        // intelligent_transition_manager
+        let raw = [
+            argmax(&ens[0]) as u8,
+            argmax(&ens[1]) as u8,
+            argmax(&ens[2][..2]) as u8,
+        ];
+        if step.warming_up {
+            // no model yet: report the centre (medium, neutral) rather than the argmax of a
+            // uniform distribution; the confidence (1/18) says it is a guess
+            self.label = WARMUP_LABEL;
+        } else {
+            let th = cfg.confidence_threshold;
+            for d in 0..3 {
+                let (new, old) = (raw[d] as usize, self.label[d] as usize);
+                if new != old {
+                    if ens[d][new] >= th || ens[d][new] - ens[d][old] >= SWITCH_MARGIN {
+                        self.label[d] = new as u8;
+                    } else {
+                        self.suppressed += 1;
+                    }
+                }
+            }
+        }
+        let label = self.label;
+        let regime = Regime::from_indices(label[0] as usize, label[1] as usize, label[2] as usize)
+            .unwrap_or(Regime::new(
+                crate::Volatility::Medium,
+                crate::Trend::Neutral,
+                crate::Structure::Trending,
+            ));
+        let confidence =
+            ens[0][label[0] as usize] * ens[1][label[1] as usize] * ens[2][label[2] as usize];
+
+        self.track_regime(cfg, regime, bar.ts);
+
+        // performance_feedback_system (ex-post reference with a fixed lag)
+        if !step.warming_up {
+            self.lag.push_back(LagItem {
+                seq: m.seq,
+                label,
+                logs,
+            });
+            self.feedback_step(cfg, m.refs);
+        }
+
+        let mut methods = [[255u8; 3]; N_METHODS];
+        for (i, s) in scores.iter().enumerate() {
+            for d in 0..3 {
+                if s.has[d] {
+                    methods[i][d] = argmax(&s.p[d][..DIM_SIZES[d]]) as u8;
+                }
+            }
+        }
+        if let (Some(t1), Some(t2)) = (t1, t2) {
+            let ew = |acc: &mut f64, us: f64| {
+                *acc = if *acc == 0.0 {
+                    us
+                } else {
+                    0.9 * *acc + 0.1 * us
+                };
+            };
+            let model_us = if m.lat_us.is_nan() { 0.0 } else { m.lat_us };
+            ew(&mut self.lat_hmm, model_us);
+            ew(&mut self.lat_asl, (t2 - t1).as_secs_f64() * 1e6);
+            ew(
+                &mut self.lat_total,
+                model_us + t1.elapsed().as_secs_f64() * 1e6,
+            );
+        }
+        Detection {
+            ts: bar.ts,
+            regime,
+            confidence,
+            p_volatility: ens[0],
+            p_trend: ens[1],
+            p_structure: [ens[2][0], ens[2][1]],
+            raw,
+            methods,
+            warming_up: step.warming_up,
+            model_version: m.version,
+        }
+    }
+
+    fn track_regime(&mut self, cfg: &PipelineConfig, r: Regime, ts: i64) {
         self.regime_counts[r.id() as usize] += 1;
         match self.current {
             None => {
@@ -472,7 +645,7 @@ impl SymbolPipeline {
                 self.trans_counts[a][a] += 1;
             }
         }
-        if self.n.is_multiple_of(self.cfg.transition_update_every) {
+        if self.n.is_multiple_of(cfg.transition_update_every) {
             for (i, row) in self.trans_counts.iter().enumerate() {
                 let s: u64 = row.iter().sum();
                 for (j, c) in row.iter().enumerate() {
@@ -485,11 +658,10 @@ impl SymbolPipeline {
     /// Score the bars whose ex-post reference (the HMM's learning smoother) arrived with
     /// this update: each smoothed bar scores the causal label and every method, and moves
     /// the ensemble weights.
-    fn feedback_step(&mut self) {
+    fn feedback_step(&mut self, cfg: &PipelineConfig, refs: &[(u64, [f64; NS])]) {
         // step size decays like 1/sqrt(n): early adaptation, then averaging of noisy references
-        let eta =
-            self.cfg.ensemble_learning_rate * (2000.0 / (2000.0 + self.feedback.n as f64)).sqrt();
-        for &(seq, g) in self.hmm.smoothed() {
+        let eta = cfg.ensemble_learning_rate * (2000.0 / (2000.0 + self.feedback.n as f64)).sqrt();
+        for &(seq, g) in refs {
             // bars a batch refit re-estimated never get a reference: drop them
             while self.lag.front().is_some_and(|it| it.seq < seq) {
                 self.lag.pop_front();
@@ -560,12 +732,14 @@ impl SymbolPipeline {
             self.lag.pop_front();
         }
         // the smoother hands out each bar within ~2 lags; anything older will never come
-        let keep = 4 * self.cfg.hmm.learn_lag + 64;
+        let keep = 4 * cfg.hmm.learn_lag + 64;
         while self.lag.len() > keep {
             self.lag.pop_front();
         }
     }
+}
 
+impl SymbolPipeline {
     /// `regime_accuracy` (SPEC §2): how often the causal label agrees with the ex-post label
     /// of the same bar, as the share of the label's three dimensions (volatility, trend,
     /// structure) that agree, averaged over the bars evaluated (None before any). This is
@@ -580,37 +754,37 @@ impl SymbolPipeline {
     /// Share of evaluated bars whose causal label equals the ex-post label in all three
     /// dimensions (None before any).
     pub fn exact_accuracy(&self) -> Option<f64> {
-        let f = &self.feedback;
+        let f = &self.pool_side.feedback;
         (f.n > 0).then(|| f.hits[3] as f64 / f.n as f64)
     }
 
     /// Agreement with the ex-post label per dimension (volatility, trend, structure).
     pub fn dimension_accuracy(&self) -> Option<[f64; 3]> {
-        let f = &self.feedback;
+        let f = &self.pool_side.feedback;
         (f.n > 0).then(|| [0, 1, 2].map(|d| f.hits[d] as f64 / f.n as f64))
     }
 
     /// Current ensemble weights `[dimension][method]` (the panel's pooled ones in a panel).
     pub fn ensemble_weights(&self) -> [[f64; N_METHODS]; 3] {
-        self.pooled.unwrap_or(self.weights)
+        self.pool_side.pooled.unwrap_or(self.pool_side.weights)
     }
 
     /// The weights this instrument has learned itself, and how many ex-post references it
     /// has learned from.
     pub fn learned_weights(&self) -> ([[f64; N_METHODS]; 3], u64) {
-        (self.weights, self.feedback.n)
+        (self.pool_side.weights, self.pool_side.feedback.n)
     }
 
     /// In a panel: pool with `w` (the members' learned weights averaged) from now on, and
     /// continue learning from it.
     pub fn set_pooled_weights(&mut self, w: [[f64; N_METHODS]; 3]) {
-        self.pooled = Some(w);
-        self.weights = w;
+        self.pool_side.pooled = Some(w);
+        self.pool_side.weights = w;
     }
 
     /// Per-method accuracy against the ex-post reference, `[method][dimension]` (NaN if none).
     pub fn method_accuracy(&self) -> [[f64; 3]; N_METHODS] {
-        let f = &self.feedback;
+        let f = &self.pool_side.feedback;
         let mut out = [[f64::NAN; 3]; N_METHODS];
         for m in 0..N_METHODS {
             for d in 0..3 {
@@ -624,31 +798,34 @@ impl SymbolPipeline {
 
     /// The HMM (current parameters, model version).
     pub fn hmm(&self) -> &OnlineHmm {
-        &self.hmm
+        &self.bar_side.hmm
     }
 
     /// Shrink the HMM's shared parameters toward a population estimate from now on.
     pub fn set_population(&mut self, prior: Option<crate::hmm::PopulationPrior>) {
-        self.hmm.set_population(prior);
+        self.bar_side.hmm.set_population(prior);
     }
 
     /// Status of every component (SPEC §2).
     pub fn components(&self) -> Vec<ComponentStatus> {
-        let ts = self.last_ts;
-        let warming = self.hmm.params().is_none();
-        let f = &self.feedback;
+        let ts = self.pool_side.last_ts;
+        let warming = self.bar_side.hmm.params().is_none();
+        let f = &self.pool_side.feedback;
         let acc = self.regime_accuracy();
         let mut v = Vec::new();
         let base = ComponentStatus::new("base_regime_detector", true)
-            .int("bars", self.n as i64)
-            .int("model_version", self.hmm.model_version() as i64)
-            .num("loglik_per_bar", self.hmm.loglik() / self.n.max(1) as f64)
+            .int("bars", self.pool_side.n as i64)
+            .int("model_version", self.bar_side.hmm.model_version() as i64)
+            .num(
+                "loglik_per_bar",
+                self.bar_side.hmm.loglik() / self.pool_side.n.max(1) as f64,
+            )
             .state(if warming {
                 ComponentState::Degraded
             } else {
                 ComponentState::Running
             });
-        v.push(with_lat(base, ts, self.lat_hmm));
+        v.push(with_lat(base, ts, self.pool_side.lat_hmm));
         let mut asl = ComponentStatus::new("adaptive_scoring_layer", true)
             .text("methods", METHOD_NAMES.join(","));
         for (d, name) in crate::regime::DIM_NAMES.iter().enumerate() {
@@ -657,16 +834,16 @@ impl SymbolPipeline {
                 self.ensemble_weights()[d].to_vec(),
             );
         }
-        v.push(with_lat(asl, ts, self.lat_asl));
+        v.push(with_lat(asl, ts, self.pool_side.lat_asl));
         v.push(with_lat(
             ComponentStatus::new("integration_orchestrator", true)
-                .int("bars", self.n as i64)
+                .int("bars", self.pool_side.n as i64)
                 .text(
                     "current_regime",
-                    self.current.map_or("none", |r| r.snake_name()),
+                    self.pool_side.current.map_or("none", |r| r.snake_name()),
                 ),
             ts,
-            self.lat_total,
+            self.pool_side.lat_total,
         ));
         let pf = ComponentStatus::new("performance_feedback_system", true)
             .int("evaluated", f.n as i64)
@@ -694,8 +871,8 @@ impl SymbolPipeline {
             ts,
             0.0,
         ));
-        let mean_dur = if self.durations_n > 0 {
-            self.durations_sum as f64 / self.durations_n as f64
+        let mean_dur = if self.pool_side.durations_n > 0 {
+            self.pool_side.durations_sum as f64 / self.pool_side.durations_n as f64
         } else {
             f64::NAN
         };
@@ -703,56 +880,72 @@ impl SymbolPipeline {
             ComponentStatus::new("historical_analyzer", false)
                 .list(
                     "regime_counts",
-                    self.regime_counts.iter().map(|c| *c as f64).collect(),
+                    self.pool_side
+                        .regime_counts
+                        .iter()
+                        .map(|c| *c as f64)
+                        .collect(),
                 )
                 .num("mean_duration_bars", mean_dur),
             ts,
             0.0,
         ));
         let mut tm = ComponentStatus::new("transition_matrix_analyzer", false)
-            .int("transitions", self.switches as i64)
-            .int("unusual_transitions", self.unusual as i64)
+            .int("transitions", self.pool_side.switches as i64)
+            .int("unusual_transitions", self.pool_side.unusual as i64)
             .int("update_every", self.cfg.transition_update_every as i64);
-        if let Some((a, b, t)) = self.last_unusual {
+        if let Some((a, b, t)) = self.pool_side.last_unusual {
             tm = tm.text("last_unusual", format!("{a}->{b}@{t}"));
         }
         v.push(with_lat(tm, ts, 0.0));
         v.push(with_lat(
             ComponentStatus::new("dynamic_boundary_optimizer", false)
-                .num("vol_low_high_boundary", self.bounds.vol[0].value())
-                .num("vol_medium_high_boundary", self.bounds.vol[1].value())
-                .num("trend_neutral_band", self.bounds.trend_band.value()),
+                .num(
+                    "vol_low_high_boundary",
+                    self.pool_side.bounds.vol[0].value(),
+                )
+                .num(
+                    "vol_medium_high_boundary",
+                    self.pool_side.bounds.vol[1].value(),
+                )
+                .num(
+                    "trend_neutral_band",
+                    self.pool_side.bounds.trend_band.value(),
+                ),
             ts,
             0.0,
         ));
         v.push(with_lat(
             ComponentStatus::new("intelligent_transition_manager", false)
                 .num("confidence_threshold", self.cfg.confidence_threshold)
-                .int("suppressed_switches", self.suppressed as i64),
+                .int("suppressed_switches", self.pool_side.suppressed as i64),
             ts,
             0.0,
         ));
         v.push(with_lat(
             ComponentStatus::new("regime_stability_monitor", false)
-                .int("switches", self.switches as i64)
-                .int("flickers", self.flickers as i64)
+                .int("switches", self.pool_side.switches as i64)
+                .int("flickers", self.pool_side.flickers as i64)
                 .num("mean_duration_bars", mean_dur)
-                .int("current_duration_bars", (self.n - self.since) as i64),
+                .int(
+                    "current_duration_bars",
+                    (self.pool_side.n - self.pool_side.since) as i64,
+                ),
             ts,
             0.0,
         ));
         v.push(with_lat(
             ComponentStatus::new("adaptive_noise_filter", false)
                 .text("kind", "kalman_local_linear_trend")
-                .num("slope_z_band", self.kalman.band()),
+                .num("slope_z_band", self.pool_side.kalman.band()),
             ts,
             0.0,
         ));
         v.push(with_lat(
             ComponentStatus::new("continuous_learning_engine", false)
-                .int("model_version", self.hmm.model_version() as i64)
-                .int("drifts_detected", self.drifts as i64)
-                .int("changepoints", self.changepoint.changes() as i64),
+                .int("model_version", self.bar_side.hmm.model_version() as i64)
+                .int("drifts_detected", self.bar_side.drifts as i64)
+                .int("changepoints", self.pool_side.changepoint.changes() as i64),
             ts,
             0.0,
         ));
@@ -761,7 +954,8 @@ impl SymbolPipeline {
                 .int("refit_every", self.cfg.hmm.refit_every as i64)
                 .int(
                     "next_transition_snapshot_in",
-                    (self.cfg.transition_update_every - self.n % self.cfg.transition_update_every)
+                    (self.cfg.transition_update_every
+                        - self.pool_side.n % self.cfg.transition_update_every)
                         as i64,
                 ),
             ts,
@@ -772,12 +966,12 @@ impl SymbolPipeline {
 
     /// Duration of the current regime in bars.
     pub fn current_duration(&self) -> u64 {
-        self.n - self.since
+        self.pool_side.n - self.pool_side.since
     }
 
     /// Regime transition counts `[from][to]` of the final labels.
     pub fn transition_counts(&self) -> &[[u64; N_REGIMES]; N_REGIMES] {
-        &self.trans_counts
+        &self.pool_side.trans_counts
     }
 }
 
@@ -834,7 +1028,14 @@ pub fn detect_series(bars: &[Bar], cfg: &PipelineConfig) -> Result<Vec<Detection
 /// every bar in time order through one [`PanelStream`].
 pub fn detect_panel(series: &[&[Bar]], cfg: &PipelineConfig) -> Result<Vec<Vec<Detection>>> {
     cfg.validate()?;
-    if series.len() < 2 || cfg.population_weight == 0.0 {
+    if let [one] = series {
+        // one series: its bar side can take the second thread
+        let mut p = SymbolPipeline::new(cfg.clone())?;
+        let mut out = Vec::new();
+        p.update_batch(one, rayon::current_num_threads() > 1, &mut out);
+        return Ok(vec![out]);
+    }
+    if cfg.population_weight == 0.0 {
         return series.par_iter().map(|s| detect_series(s, cfg)).collect();
     }
     panel::detect_pooled(series, cfg)

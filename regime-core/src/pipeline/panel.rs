@@ -390,14 +390,40 @@ impl<'a> PanelMember<'a> {
 
     /// Detect the next bar.
     pub fn update(&mut self, bar: &Bar) -> Detection {
+        self.apply_due(bar.ts);
+        self.pipeline.update(bar)
+    }
+
+    /// Detect `bars` in order, appending to `out`: the same as [`PanelMember::update`] on
+    /// each. The bars between two pooling events go through
+    /// [`SymbolPipeline::update_batch`] (on two threads with `two_threads`).
+    pub fn update_batch(&mut self, bars: &[Bar], two_threads: bool, out: &mut Vec<Detection>) {
+        let mut rest = bars;
+        while let Some(first) = rest.first() {
+            self.apply_due(first.ts);
+            // every event now due has been applied, so the next one falls after `first`
+            let n = match self.events.first() {
+                Some(ev) => rest
+                    .iter()
+                    .position(|b| b.ts >= ev.ts)
+                    .unwrap_or(rest.len()),
+                None => rest.len(),
+            }
+            .max(1);
+            self.pipeline.update_batch(&rest[..n], two_threads, out);
+            rest = &rest[n..];
+        }
+    }
+
+    /// Apply the events whose time has come at a bar stamped `ts`.
+    fn apply_due(&mut self, ts: i64) {
         while let Some((ev, rest)) = self.events.split_first() {
-            if bar.ts < ev.ts {
+            if ts < ev.ts {
                 break;
             }
             ev.apply(&mut self.pipeline);
             self.events = rest;
         }
-        self.pipeline.update(bar)
     }
 
     /// The pipeline (to save its model).
