@@ -39,7 +39,7 @@ fn main() {
         )
     };
     println!(
-        "{n} bars, best of 3: one core: hmm {}; full pipeline {}. Two threads (model side ahead): {}",
+        "{n} bars, best of 3: one core: hmm {}; full pipeline {}. Two threads (bar side ahead): {}",
         rate(best[0]),
         rate(best[1]),
         rate(best[2])
