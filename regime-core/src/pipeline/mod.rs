@@ -421,6 +421,9 @@ impl SymbolPipeline {
             if front_thread.is_err() {
                 return false; // no thread to be had: run on this one below
             }
+            // owned here, so that if this side unwinds the channels close and the bar side
+            // stops instead of waiting on them forever (the scope joins it before unwinding on)
+            let (full_rx, empty_tx) = (full_rx, empty_tx);
             let mut bars = bars.chunks(BATCH_CHUNK);
             while let Ok(c) = full_rx.recv() {
                 let Some(chunk) = bars.next() else {
