@@ -18,6 +18,16 @@ fn pipeline_single_series(c: &mut Criterion) {
     g.bench_function(format!("cpu/{n}"), |b| {
         b.iter(|| detect_series(black_box(&bars), &cfg))
     });
+    // the same series with its bar side on a second thread (what `regime detect` does with
+    // a core to spare)
+    g.bench_function(format!("cpu_two_threads/{n}"), |b| {
+        b.iter(|| {
+            let mut p = SymbolPipeline::new(cfg.clone()).expect("valid");
+            let mut out = Vec::new();
+            p.update_batch(black_box(&bars), true, &mut out);
+            out
+        })
+    });
     g.finish();
     let mut g = c.benchmark_group("hmm");
     g.sample_size(10);
