@@ -235,8 +235,9 @@ struct BarOutput<'a> {
     version: u32,
     /// Ex-post references `(seq, smoothed joint posterior)` that arrived with this bar.
     refs: &'a [(u64, [f64; NS])],
-    /// Time the bar side took for this bar, µs (NaN when not sampled).
-    lat_us: f64,
+    /// Time the bar side took for this bar, µs: the HMM, and the whole side (NaN when not
+    /// sampled).
+    lat_us: [f64; 2],
 }
 
 /// The pool side.
@@ -289,7 +290,7 @@ struct BarRecord {
     ctx: BarContext,
     seq: u64,
     version: u32,
-    lat_us: f64,
+    lat_us: [f64; 2],
     /// Range of this bar's references in the chunk's `refs`.
     refs: std::ops::Range<usize>,
 }
@@ -452,9 +453,9 @@ impl SymbolPipeline {
 }
 
 impl BarSide {
-    /// The HMM's step for `bar`, the shared features, and the time it took (µs; NaN when
-    /// not sampled).
-    fn update(&mut self, bar: &Bar) -> (HmmStep, BarContext, f64) {
+    /// The HMM's step for `bar`, the shared features, and the time the HMM and the whole
+    /// side took (µs; NaN when not sampled).
+    fn update(&mut self, bar: &Bar) -> (HmmStep, BarContext, [f64; 2]) {
         let t0 = self
             .n
             .is_multiple_of(LATENCY_SAMPLE_EVERY)
@@ -462,10 +463,14 @@ impl BarSide {
         self.n += 1;
         // base_regime_detector
         let step = self.hmm.update(bar);
+        let hmm_us = t0.map_or(f64::NAN, |t| t.elapsed().as_secs_f64() * 1e6);
         self.continuous_learning(&step);
 
         let c = self.ctx.update(bar);
-        let lat = t0.map_or(f64::NAN, |t| t.elapsed().as_secs_f64() * 1e6);
+        let lat = [
+            hmm_us,
+            t0.map_or(f64::NAN, |t| t.elapsed().as_secs_f64() * 1e6),
+        ];
         (step, c, lat)
     }
 
@@ -593,12 +598,17 @@ impl PoolSide {
                     0.9 * *acc + 0.1 * us
                 };
             };
-            let model_us = if m.lat_us.is_nan() { 0.0 } else { m.lat_us };
-            ew(&mut self.lat_hmm, model_us);
-            ew(&mut self.lat_asl, (t2 - t1).as_secs_f64() * 1e6);
+            let us = |x: f64| if x.is_nan() { 0.0 } else { x };
+            let [hmm_us, bar_side_us] = m.lat_us.map(us);
+            ew(&mut self.lat_hmm, hmm_us);
+            // the features (bar side) count with the scoring layer
+            ew(
+                &mut self.lat_asl,
+                bar_side_us - hmm_us + (t2 - t1).as_secs_f64() * 1e6,
+            );
             ew(
                 &mut self.lat_total,
-                model_us + t1.elapsed().as_secs_f64() * 1e6,
+                bar_side_us + t1.elapsed().as_secs_f64() * 1e6,
             );
         }
         Detection {
