@@ -15,6 +15,9 @@ use thiserror::Error;
 
 /// Rows per output batch of `detect`.
 const CHUNK_BARS: usize = 1 << 20;
+/// Bars per piece of a series detected by itself: each piece is handed on (written) while
+/// the next is detected.
+const PIECE_BARS: usize = 1 << 18;
 use regime_core::regime::N_REGIMES;
 use regime_core::Regime;
 use serde_json::json;
@@ -27,6 +30,9 @@ pub enum CommandError {
     /// Reading or writing a file failed.
     #[error(transparent)]
     Io(#[from] io::IoError),
+    /// The thread writing the output ended before detection did (a panic there).
+    #[error("the output writer stopped before the detection was done")]
+    WriterStopped,
     /// The engine rejected a setting or failed.
     #[error(transparent)]
     Core(#[from] regime_core::Error),
@@ -351,8 +357,9 @@ fn start<'e>(
 }
 
 /// Causal detection of `series` in groups of about `CHUNK_BARS` rows: symbols in parallel
-/// within a group, and a series longer than that streams through its pipeline chunk by
-/// chunk. `emit` receives each group's detections, which are dropped afterwards, so memory
+/// within a group, and a series longer than that (or alone in its group) streams through
+/// its pipeline by itself, its bar side on a second thread, in pieces of at most
+/// `PIECE_BARS`. `emit` receives each group's (or piece's) detections, which are dropped afterwards, so memory
 /// stays bounded by the input plus one group (plus what `emit` keeps); `finished` gets each
 /// symbol's pipeline once its series is done (to save its model). A panel (two or more
 /// series) pools what instruments share causally (SPEC §2 continuous learning): when its
@@ -392,36 +399,45 @@ fn grouped(
         }
         None => pool_events(&bars, cfg)?,
     };
-    let two_threads = rayon::current_num_threads() > 1;
+    let threads = rayon::current_num_threads();
+    let two_threads = threads > 1;
     let mut i = 0;
     while i < series.len() {
-        if series[i].bars.len() > chunk {
+        let mut j = i;
+        let mut rows = 0;
+        // a group holds about PIECE_BARS rows, in a multiple of the thread count of series
+        // when it can (so that no thread idles at its end)
+        let group = chunk.min(PIECE_BARS);
+        while j < series.len()
+            && series[j].bars.len() <= group
+            && (rows < group || ((j - i) % threads != 0 && rows < chunk))
+        {
+            rows += series[j].bars.len();
+            j += 1;
+        }
+        if j <= i + 1 {
+            // a series longer than a group, or alone in its group: it streams by itself in
+            // pieces (emitted as they are done, so the output is written meanwhile), its
+            // bar side on the other core
             let s = &series[i];
             let (mut p, prefix, done) = start(&mut resumed, i, cfg, &events)?;
             if !prefix.is_empty() {
                 emit(&[(s.symbol.clone(), prefix)])?;
             }
-            for chunk in s.bars[done..].chunks(chunk) {
+            for piece in s.bars[done..].chunks(chunk.min(PIECE_BARS)) {
                 let mut dets = Vec::new();
-                // this series runs alone: its bar side can take the other core
-                p.update_batch(chunk, two_threads, &mut dets);
+                p.update_batch(piece, two_threads, &mut dets);
                 emit(&[(s.symbol.clone(), dets)])?;
             }
             finished(&s.symbol, p.pipeline())?;
             i += 1;
             continue;
         }
-        let mut j = i;
-        let mut rows = 0;
-        while j < series.len() && series[j].bars.len() <= chunk && rows < chunk {
-            rows += series[j].bars.len();
-            j += 1;
-        }
         let starts: Vec<Start> = (i..j)
             .map(|k| start(&mut resumed, k, cfg, &events))
             .collect::<Result<_>>()?;
         // fewer series than threads: each series' bar side takes a thread of its own
-        let split = two_threads && j - i < rayon::current_num_threads();
+        let split = two_threads && j - i < threads;
         let out: Vec<(Vec<Detection>, PanelMember)> = series[i..j]
             .par_iter()
             .zip(starts.into_par_iter())
@@ -459,17 +475,41 @@ pub fn detect(
         io::write_table(output_path, io::detections_table(&dets))?;
         return Ok((n, input.errors.len()));
     }
-    let mut w = io::TableWriter::create(output_path)?;
-    detect_causal_grouped(
-        &input.series,
-        cfg,
-        &mut |named| Ok(w.write(io::detections_table(named))?),
-        &mut |symbol, p| match models_dir {
-            Some(dir) => save_model(dir, symbol, p, input_path).map(|_| ()),
-            None => Ok(()),
-        },
-    )?;
-    w.finish()?;
+    let w = io::TableWriter::create(output_path)?;
+    // the output is written on its own thread while detection goes on: one table in the
+    // channel and one being written at most
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Table>(1);
+    std::thread::scope(|s| {
+        let writer = s.spawn(move || -> Result<io::TableWriter> {
+            let mut w = w;
+            for t in rx {
+                w.write(t)?;
+            }
+            Ok(w)
+        });
+        let detected = detect_causal_grouped(
+            &input.series,
+            cfg,
+            &mut |named| {
+                // a closed channel means the writer failed: its error is reported below
+                tx.send(io::detections_table(named))
+                    .map_err(|_| CommandError::WriterStopped)
+            },
+            &mut |symbol, p| match models_dir {
+                Some(dir) => save_model(dir, symbol, p, input_path).map(|_| ()),
+                None => Ok(()),
+            },
+        );
+        drop(tx);
+        let written = writer.join().unwrap_or(Err(CommandError::WriterStopped));
+        match (detected, written) {
+            // the writer's own error says more than "stopped"
+            (Err(CommandError::WriterStopped), Err(e)) | (Ok(()), Err(e)) => Err(e),
+            // unfinished: the temporary file is removed when `w` drops
+            (Err(e), _) => Err(e),
+            (Ok(()), Ok(w)) => Ok(w.finish()?),
+        }
+    })?;
     Ok((n, input.errors.len()))
 }
 
