@@ -163,6 +163,8 @@ pub struct BarContext {
     pub r: f64,
     /// Running return scale (EWMA vol).
     pub scale: f64,
+    /// Slope z-score of the Kalman trend (the `adaptive_noise_filter`; None until it has one).
+    pub kalman_z: Option<f64>,
 }
 
 /// Computes [`BarContext`] with the streaming features.
@@ -172,6 +174,7 @@ pub struct ContextBuilder {
     ewma: EwmaVolatility,
     tstat: TrendTStat,
     ac: Autocorrelation,
+    kalman: KalmanTrend,
     prev_close: f64,
 }
 
@@ -186,6 +189,7 @@ impl Default for ContextBuilder {
             ewma: EwmaVolatility::new(EwmaVolatilityConfig { lambda: 0.94 }).unwrap_or_default(),
             tstat: TrendTStat::new(TrendTStatConfig { window: 50 }).unwrap_or_default(),
             ac: Autocorrelation::new(AutocorrelationConfig { window: 50 }).unwrap_or_default(),
+            kalman: KalmanTrend::default(),
             prev_close: f64::NAN,
         }
     }
@@ -209,6 +213,7 @@ impl ContextBuilder {
             ac1: self.ac.update(b).unwrap_or(f64::NAN),
             r,
             scale: ew.unwrap_or(f64::NAN),
+            kalman_z: self.kalman.update(b).map(|k| k.z()),
         }
     }
 }
@@ -238,22 +243,21 @@ impl ThresholdMethod {
     }
 }
 
-/// Kalman trend (the `adaptive_noise_filter`) and its innovation volatility.
+/// Kalman trend (the `adaptive_noise_filter`, whose slope z-score comes with the
+/// [`BarContext`]) against its own adaptive band, and the close-to-close volatility.
 #[derive(Debug, Clone, Default)]
 pub struct KalmanMethod {
-    filter: KalmanTrend,
     z_band: Option<QuantileTracker>,
 }
 
 impl KalmanMethod {
     /// Score one bar.
-    pub fn score(&mut self, b: &Bar, c: &BarContext, bounds: &Boundaries) -> Scores {
+    pub fn score(&mut self, c: &BarContext, bounds: &Boundaries) -> Scores {
         let mut s = Scores::default();
         let band = self
             .z_band
             .get_or_insert_with(|| QuantileTracker::new(1.0 / 3.0));
-        if let Some(k) = self.filter.update(b) {
-            let z = k.z();
+        if let Some(z) = c.kalman_z {
             band.update(z.abs());
             if band.count() > 20 {
                 let w = band.value().max(1e-6);

@@ -210,7 +210,7 @@ pub struct SymbolPipeline {
 
 /// The bar side: `base_regime_detector`, the drift detector of the
 /// `continuous_learning_engine` (Page–Hinkley on the model's standardized excess surprise)
-/// and the features the other methods share. (Where the line falls balances the two
+/// and the features the other methods share (with the Kalman trend filter). (Where the line falls balances the two
 /// threads of a batch: the HMM is about a third of the work per bar.)
 #[derive(Debug, Clone)]
 struct BarSide {
@@ -529,7 +529,7 @@ impl PoolSide {
         let scores = [
             hmm_scores(step),
             self.threshold.score(c, &self.bounds),
-            self.kalman.score(bar, c, &self.bounds),
+            self.kalman.score(c, &self.bounds),
             self.jump.score(c, &self.bounds),
             self.changepoint.score(c, &self.bounds),
         ];
