@@ -33,6 +33,9 @@ pub enum CommandError {
     /// The thread writing the output ended before detection did (a panic there).
     #[error("the output writer stopped before the detection was done")]
     WriterStopped,
+    /// The thread writing the output could not be started.
+    #[error("cannot start the output writer thread: {0}")]
+    WriterThread(String),
     /// The engine rejected a setting or failed.
     #[error(transparent)]
     Core(#[from] regime_core::Error),
@@ -480,13 +483,16 @@ pub fn detect(
     // channel and one being written at most
     let (tx, rx) = std::sync::mpsc::sync_channel::<Table>(1);
     std::thread::scope(|s| {
-        let writer = s.spawn(move || -> Result<io::TableWriter> {
-            let mut w = w;
-            for t in rx {
-                w.write(t)?;
-            }
-            Ok(w)
-        });
+        let writer = std::thread::Builder::new()
+            .name("regime-writer".into())
+            .spawn_scoped(s, move || -> Result<io::TableWriter> {
+                let mut w = w;
+                for t in rx {
+                    w.write(t)?;
+                }
+                Ok(w)
+            })
+            .map_err(|e| CommandError::WriterThread(e.to_string()))?;
         let detected = detect_causal_grouped(
             &input.series,
             cfg,
