@@ -306,3 +306,46 @@ fn asking_for_a_missing_gpu_backend_is_an_error() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("backend"));
 }
+
+/// A file size limit (`ulimit -f`, with SIGXFSZ ignored so that writes fail with EFBIG)
+/// stands in for a disk that fills while the output is written (on the writer thread,
+/// after the first of two pieces): one clear error line, a non-zero exit, and nothing left
+/// in the output folder — no partial file, no temporary file.
+#[test]
+fn output_that_cannot_be_written_in_full_leaves_no_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let input = dir.path().join("in.parquet");
+    let o = regime(&[
+        "generate",
+        "--output",
+        input.to_str().unwrap(),
+        "--bars",
+        "300000",
+        "--seed",
+        "3",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).expect("mkdir");
+    let out = out_dir.join("detections.parquet");
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 2048; exec \"$0\" detect --input \"$1\" --output \"$2\"")
+        .arg(env!("CARGO_BIN_EXE_regime"))
+        .arg(&input)
+        .arg(&out)
+        .output()
+        .expect("run sh");
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+    assert!(
+        e.contains("detections.parquet") && e.contains("File too large"),
+        "{e}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&out_dir)
+        .expect("list")
+        .map(|d| d.expect("entry").file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
