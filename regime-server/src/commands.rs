@@ -359,17 +359,18 @@ fn start<'e>(
     }
 }
 
-/// Causal detection of `series` in groups of about `CHUNK_BARS` rows: symbols in parallel
-/// within a group, and a series longer than that (or alone in its group) streams through
-/// its pipeline by itself, its bar side on a second thread, in pieces of at most
-/// `PIECE_BARS`. `emit` receives each group's (or piece's) detections, which are dropped afterwards, so memory
-/// stays bounded by the input plus one group (plus what `emit` keeps); `finished` gets each
-/// symbol's pipeline once its series is done (to save its model). A panel (two or more
-/// series) pools what instruments share causally (SPEC §2 continuous learning): when its
-/// part before the last pooling time holds at most `CHUNK_BARS` bars, that part runs once
-/// as a panel with its detections kept and every member continues from there; otherwise the
-/// panel runs to its last pooling time for the events only and every symbol replays them.
-/// Either way the labels equal `detect_panel`'s, symbol by symbol.
+/// Causal detection of `series` in groups of about `PIECE_BARS` rows (a multiple of the
+/// thread count of series where it can): symbols in parallel within a group; a series
+/// longer than that, or alone in its group, streams through its pipeline by itself, its bar
+/// side on a second thread, in pieces of `PIECE_BARS`. `emit` receives each group's (or
+/// piece's) detections, which are dropped afterwards, so memory stays bounded by the input
+/// plus a group or two (plus what `emit` keeps); `finished` gets each symbol's pipeline once
+/// its series is done (to save its model). A panel (two or more series) pools what
+/// instruments share causally (SPEC §2 continuous learning): when its part before the last
+/// pooling time holds at most `CHUNK_BARS` bars, that part runs once as a panel with its
+/// detections kept and every member continues from there; otherwise the panel runs to its
+/// last pooling time for the events only and every symbol replays them. Either way the
+/// labels equal `detect_panel`'s, symbol by symbol.
 pub fn detect_causal_grouped(
     series: &[io::SymbolBars],
     cfg: &PipelineConfig,
@@ -379,7 +380,8 @@ pub fn detect_causal_grouped(
     grouped(series, cfg, CHUNK_BARS, emit, finished)
 }
 
-/// [`detect_causal_grouped`] with groups (and the one-pass prefix) of `chunk` bars.
+/// [`detect_causal_grouped`] with the one-pass prefix of up to `chunk` bars, and groups and
+/// pieces of up to `chunk.min(PIECE_BARS)`.
 fn grouped(
     series: &[io::SymbolBars],
     cfg: &PipelineConfig,
