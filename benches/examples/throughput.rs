@@ -1,5 +1,5 @@
 //! Single-core throughput of the HMM alone and of the full causal pipeline on one long series,
-//! and the same pipeline with its model side on a second thread
+//! and the same pipeline with its bar side on a second thread
 //! ([`SymbolPipeline::update_batch`]).
 //! `cargo run --release -p regime-benches --example throughput [bars]`
 use regime_benches::panel;

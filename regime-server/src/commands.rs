@@ -13,7 +13,8 @@ use regime_core::pipeline::{
 use std::collections::HashMap;
 use thiserror::Error;
 
-/// Rows per output batch of `detect`.
+/// Bars of a panel's part before its last pooling time that `detect` runs once and keeps
+/// (a larger one is replayed symbol by symbol).
 const CHUNK_BARS: usize = 1 << 20;
 /// Bars per piece of a series detected by itself: each piece is handed on (written) while
 /// the next is detected.
@@ -406,13 +407,14 @@ fn grouped(
     };
     let threads = rayon::current_num_threads();
     let two_threads = threads > 1;
+    // rows of a group, and bars of a piece of a series that streams by itself
+    let group = chunk.min(PIECE_BARS);
     let mut i = 0;
     while i < series.len() {
         let mut j = i;
         let mut rows = 0;
-        // a group holds about PIECE_BARS rows, in a multiple of the thread count of series
+        // a group holds about `group` rows, in a multiple of the thread count of series
         // when it can (so that no thread idles at its end)
-        let group = chunk.min(PIECE_BARS);
         while j < series.len()
             && series[j].bars.len() <= group
             && (rows < group || ((j - i) % threads != 0 && rows < chunk))
@@ -429,7 +431,7 @@ fn grouped(
             if !prefix.is_empty() {
                 emit(&[(s.symbol.clone(), prefix)])?;
             }
-            for piece in s.bars[done..].chunks(chunk.min(PIECE_BARS)) {
+            for piece in s.bars[done..].chunks(group) {
                 let mut dets = Vec::new();
                 p.update_batch(piece, two_threads, &mut dets);
                 emit(&[(s.symbol.clone(), dets)])?;
