@@ -454,6 +454,7 @@ impl Engine {
 
 #[pymodule]
 fn _regime(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    regime_core::check_cpu().map_err(pyo3::exceptions::PyImportError::new_err)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("RegimeError", m.py().get_type::<RegimeError>())?;
     m.add("BadInputError", m.py().get_type::<BadInputError>())?;

@@ -402,6 +402,10 @@ fn load_or_default(config: Option<&std::path::Path>) -> anyhow::Result<Config> {
 }
 
 fn main() -> ExitCode {
+    if let Err(e) = regime_core::check_cpu() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
