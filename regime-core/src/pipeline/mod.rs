@@ -22,6 +22,7 @@ use methods::{
 use rayon::prelude::*;
 use std::collections::VecDeque;
 use std::time::Instant;
+use wide::f32x8;
 
 /// A switch below the confidence threshold still happens when the new state leads the old
 /// one by this much probability: the manager suppresses near-ties (flicker), not clear moves.
@@ -164,24 +165,36 @@ struct LagItem {
     logs: MethodLogs,
 }
 
-/// Log-probabilities of every method (`None` where it abstains), computed once per bar and
-/// reused by the pool and by the weight updates. Single precision: the probabilities are
-/// floored at 1e-4 before the log, so f32's 7 digits are far finer than anything the pool
-/// can resolve, and `lnf`/`expf` cost a fraction of their f64 forms (40 logs per bar).
-type MethodLogs = [[Option<[f32; 3]>; 3]; N_METHODS];
+/// Log-probabilities of every method, computed once per bar and reused by the pool and by
+/// the weight updates: per method one row of eight lanes — volatility in lanes 0..3, trend
+/// in 3..6, structure in 6..8 ([`LANE0`]) — and the dimensions it covers (`has`; the
+/// lanes of a dimension it abstains on hold a value nobody reads). Single precision, a row
+/// at a time: the probabilities are floored at 1e-4 before the log, so f32's 7 digits are
+/// far finer than anything the pool can resolve, and one eight-lane `ln` replaces eight
+/// scalar calls.
+#[derive(Debug, Clone, Copy)]
+struct MethodLogs {
+    l: [[f32; 8]; N_METHODS],
+    has: [[bool; 3]; N_METHODS],
+}
+
+/// First lane of each dimension in a row of [`MethodLogs`] (and of the pool's sums).
+const LANE0: [usize; 3] = [0, 3, 6];
 
 fn method_logs(scores: &[Scores; N_METHODS]) -> MethodLogs {
-    let mut out = [[None; 3]; N_METHODS];
+    let mut out = MethodLogs {
+        l: [[0.0; 8]; N_METHODS],
+        has: [[false; 3]; N_METHODS],
+    };
     for (m, s) in scores.iter().enumerate() {
+        let mut p = [1.0f32; 8];
         for d in 0..3 {
-            if s.has[d] {
-                let mut l = [0.0f32; 3];
-                for k in 0..DIM_SIZES[d] {
-                    l[k] = (s.p[d][k].max(1e-4) as f32).ln();
-                }
-                out[m][d] = Some(l);
+            for k in 0..DIM_SIZES[d] {
+                p[LANE0[d] + k] = s.p[d][k].max(1e-4) as f32;
             }
         }
+        out.l[m] = f32x8::from(p).ln().to_array();
+        out.has[m] = s.has;
     }
     out
 }
@@ -720,10 +733,11 @@ impl PoolSide {
                 if argmax(&used[d][..nd]) == yd {
                     f.ens_hits[d] += 1;
                 }
-                for (m, ml) in it.logs.iter().enumerate() {
-                    let Some(lp) = ml[d] else {
+                for m in 0..N_METHODS {
+                    if !it.logs.has[m][d] {
                         continue;
-                    };
+                    }
+                    let lp = &it.logs.l[m][LANE0[d]..LANE0[d] + nd];
                     f.method_n[m][d] += 1;
                     if argmax(&lp[..nd]) == yd {
                         f.method_hits[m][d] += 1;
@@ -997,29 +1011,37 @@ fn with_lat(mut s: ComponentStatus, ts: Option<i64>, lat: f64) -> ComponentStatu
 /// Label reported while the model is warming up: medium volatility, neutral, trending.
 const WARMUP_LABEL: [u8; 3] = [1, 1, 0];
 
-/// Log-linear pooling of the methods' probabilities with per-dimension weights.
+/// Log-linear pooling of the methods' probabilities with per-dimension weights: the
+/// weighted sum of the log rows (a method counts where it covers the dimension and its
+/// weight is not 0), then one eight-lane `exp` of each lane less its dimension's maximum.
 fn combine(w: &[[f64; N_METHODS]; 3], logs: &MethodLogs) -> [[f64; 3]; 3] {
+    let mut acc = f32x8::ZERO;
+    for m in 0..N_METHODS {
+        let mut wl = [0.0f32; 8];
+        for d in 0..3 {
+            let wm = w[d][m] as f32;
+            if logs.has[m][d] && wm != 0.0 {
+                wl[LANE0[d]..LANE0[d] + DIM_SIZES[d]].fill(wm);
+            }
+        }
+        // a lane left out adds 0·ln p = 0 exactly (ln p ≥ ln 1e-4 is finite)
+        acc += f32x8::from(wl) * f32x8::from(logs.l[m]);
+    }
+    let l = acc.to_array();
+    let mut mx = [0.0f32; 8];
+    for d in 0..3 {
+        let (a, b) = (LANE0[d], LANE0[d] + DIM_SIZES[d]);
+        let top = l[a..b].iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        mx[a..b].fill(top);
+    }
+    // exponentials in f32, normalized in f64 so the probabilities sum to 1 exactly
+    let e = (acc - f32x8::from(mx)).exp().to_array();
     let mut out = [[0.0; 3]; 3];
     for d in 0..3 {
         let nd = DIM_SIZES[d];
-        let mut l = [0.0f32; 3];
-        for (m, ml) in logs.iter().enumerate() {
-            let Some(lp) = ml[d] else {
-                continue;
-            };
-            let wm = w[d][m] as f32;
-            if wm == 0.0 {
-                continue;
-            }
-            for k in 0..nd {
-                l[k] += wm * lp[k];
-            }
-        }
-        let mx = l[..nd].iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-        // exponentials in f32, normalized in f64 so the probabilities sum to 1 exactly
         let mut z = 0.0f64;
         for k in 0..nd {
-            out[d][k] = (l[k] - mx).exp() as f64;
+            out[d][k] = e[LANE0[d] + k] as f64;
             z += out[d][k];
         }
         for k in 0..nd {
