@@ -179,15 +179,15 @@ impl Stats {
     }
 
     /// Expected transition counts from the filtered pair posterior
-    /// `ξ(i,j) ∝ α_{t-1}(i) A(i,j) b_t(j)`, marginalized per dimension.
-    fn add_transitions(&mut self, c: &Compiled, prev: &[f64; NS], b: &[f64; NS], z: f64) {
+    /// `ξ(i,j) ∝ α_{t-1}(i) A(i,j) b_t(j)`, marginalized per dimension; `terms` are those of
+    /// `α_{t-1}`, `b` the (smoothed) evidence of bar t, `z = Σ pred·b`.
+    fn add_transitions(&mut self, p: &JointParams, terms: &PairTerms, b: &[f64; NS], z: f64) {
         if z <= 0.0 {
             return;
         }
-        let p = c.params();
         let inv = 1.0 / z;
         // volatility: apply structure+trend, pair over volatility
-        let t = apply(prev, p, false, true, true);
+        let t = &terms.not_vol;
         for v in 0..3 {
             for v2 in 0..3 {
                 let mut acc = 0.0;
@@ -198,7 +198,7 @@ impl Stats {
             }
         }
         // trend: apply volatility+structure, pair over trend
-        let t = apply(prev, p, true, false, true);
+        let t = &terms.not_trend;
         for d in 0..3 {
             for d2 in 0..3 {
                 let mut acc = 0.0;
@@ -211,7 +211,7 @@ impl Stats {
             }
         }
         // structure: apply volatility+trend, pair over structure
-        let t = apply(prev, p, true, true, false);
+        let t = &terms.not_struct;
         for s in 0..2 {
             for s2 in 0..2 {
                 let mut acc = 0.0;
@@ -342,39 +342,65 @@ fn add_counts<const N: usize>(a: &mut [[f64; N]; N], b: &[[f64; N]; N]) {
     }
 }
 
-/// Apply the chosen dimensions' transitions to a joint vector (forward direction).
-fn apply(x: &[f64; NS], p: &JointParams, vol: bool, trend: bool, structure: bool) -> [f64; NS] {
-    let mut y = *x;
-    if structure {
-        let mut t = [0.0; NS];
-        for k in 0..9 {
-            let (a0, a1) = (y[2 * k], y[2 * k + 1]);
-            t[2 * k] = a0 * p.a_struct[0][0] + a1 * p.a_struct[1][0];
-            t[2 * k + 1] = a0 * p.a_struct[0][1] + a1 * p.a_struct[1][1];
-        }
-        y = t;
+/// One dimension's transitions applied to a joint vector (forward direction): structure.
+fn step_struct(x: &[f64; NS], p: &JointParams) -> [f64; NS] {
+    let mut t = [0.0; NS];
+    for k in 0..9 {
+        let (a0, a1) = (x[2 * k], x[2 * k + 1]);
+        t[2 * k] = a0 * p.a_struct[0][0] + a1 * p.a_struct[1][0];
+        t[2 * k + 1] = a0 * p.a_struct[0][1] + a1 * p.a_struct[1][1];
     }
-    if trend {
-        let mut t = [0.0; NS];
-        for v in 0..3 {
-            for s in 0..2 {
-                for d2 in 0..3 {
-                    t[joint(v, d2, s)] = (0..3).map(|d| y[joint(v, d, s)] * p.a_trend[d][d2]).sum();
-                }
+    t
+}
+
+/// Trend's transitions applied to a joint vector.
+fn step_trend(x: &[f64; NS], p: &JointParams) -> [f64; NS] {
+    let mut t = [0.0; NS];
+    for v in 0..3 {
+        for s in 0..2 {
+            for d2 in 0..3 {
+                t[joint(v, d2, s)] = (0..3).map(|d| x[joint(v, d, s)] * p.a_trend[d][d2]).sum();
             }
         }
-        y = t;
     }
-    if vol {
-        let mut t = [0.0; NS];
-        for k in 0..6 {
-            for v2 in 0..3 {
-                t[v2 * 6 + k] = (0..3).map(|v| y[v * 6 + k] * p.a_vol[v][v2]).sum();
-            }
+    t
+}
+
+/// Volatility's transitions applied to a joint vector.
+fn step_vol(x: &[f64; NS], p: &JointParams) -> [f64; NS] {
+    let mut t = [0.0; NS];
+    for k in 0..6 {
+        for v2 in 0..3 {
+            t[v2 * 6 + k] = (0..3).map(|v| x[v * 6 + k] * p.a_vol[v][v2]).sum();
         }
-        y = t;
     }
-    y
+    t
+}
+
+/// What the expected transition counts need of the previous filtered posterior `prev`:
+/// the prediction `prev · A` and, per dimension, `prev` moved by the other two dimensions'
+/// transitions — six one-dimension steps sharing their partial products, where the
+/// prediction and three two-dimension moves took nine. Each is computed in the order and
+/// with the operations [`Compiled::predict`] uses (structure, trend, volatility), so the
+/// values are exactly those.
+struct PairTerms {
+    pred: [f64; NS],
+    not_vol: [f64; NS],
+    not_trend: [f64; NS],
+    not_struct: [f64; NS],
+}
+
+impl PairTerms {
+    fn new(prev: &[f64; NS], p: &JointParams) -> Self {
+        let s = step_struct(prev, p);
+        let st = step_trend(&s, p);
+        PairTerms {
+            pred: step_vol(&st, p),
+            not_vol: st,
+            not_trend: step_vol(&s, p),
+            not_struct: step_vol(&step_trend(prev, p), p),
+        }
+    }
 }
 
 /// Backward step: `y(i) = Σ_j A(i,j) x(j)` with the factorized transitions.
@@ -1100,10 +1126,9 @@ impl OnlineHmm {
                 for x in &mut g {
                     *x /= sg;
                 }
-                let mut pred = [0.0; NS];
-                c.predict(&prev, &mut pred);
-                let z: f64 = pred.iter().zip(&bb).map(|(a, b)| a * b).sum();
-                self.stats.add_transitions(c, &prev, &bb, z);
+                let terms = PairTerms::new(&prev, c.params());
+                let z: f64 = terms.pred.iter().zip(&bb).map(|(a, b)| a * b).sum();
+                self.stats.add_transitions(c.params(), &terms, &bb, z);
                 self.stats.add_obs(&e.obs, &g);
                 self.smoothed.push((e.seq, g));
             }
@@ -1286,10 +1311,9 @@ fn batch_e_step(
             }
             st.add_obs(&obs[t], &g);
             if t > 0 {
-                let mut pred = [0.0; NS];
-                c.predict(&alphas[t - 1], &mut pred);
-                let z: f64 = pred.iter().zip(&bb).map(|(a, b)| a * b).sum();
-                st.add_transitions(c, &alphas[t - 1], &bb, z);
+                let terms = PairTerms::new(&alphas[t - 1], c.params());
+                let z: f64 = terms.pred.iter().zip(&bb).map(|(a, b)| a * b).sum();
+                st.add_transitions(c.params(), &terms, &bb, z);
             }
         }
         let sb: f64 = bb.iter().sum();

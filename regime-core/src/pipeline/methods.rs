@@ -175,7 +175,8 @@ pub struct ContextBuilder {
     tstat: TrendTStat,
     ac: Autocorrelation,
     kalman: KalmanTrend,
-    prev_close: f64,
+    /// ln of the previous close (NaN before the first bar).
+    prev_ln_close: f64,
 }
 
 impl Default for ContextBuilder {
@@ -190,7 +191,7 @@ impl Default for ContextBuilder {
             tstat: TrendTStat::new(TrendTStatConfig { window: 50 }).unwrap_or_default(),
             ac: Autocorrelation::new(AutocorrelationConfig { window: 50 }).unwrap_or_default(),
             kalman: KalmanTrend::default(),
-            prev_close: f64::NAN,
+            prev_ln_close: f64::NAN,
         }
     }
 }
@@ -205,8 +206,9 @@ impl ContextBuilder {
             (_, _, Some(e)) if e > 0.0 => e.ln(),
             _ => f64::NAN,
         };
-        let r = b.close.ln() - self.prev_close.ln();
-        self.prev_close = b.close;
+        let ln_close = b.close.ln();
+        let r = ln_close - self.prev_ln_close;
+        self.prev_ln_close = ln_close;
         BarContext {
             log_vol,
             t_stat: self.tstat.update(b).unwrap_or(f64::NAN),
