@@ -739,7 +739,7 @@ impl PoolSide {
                     }
                     let lp = &it.logs.l[m][LANE0[d]..LANE0[d] + nd];
                     f.method_n[m][d] += 1;
-                    if argmax(&lp[..nd]) == yd {
+                    if argmax(lp) == yd {
                         f.method_hits[m][d] += 1;
                     }
                     // gradient of the log-loss of the pooled distribution w.r.t. w_m
