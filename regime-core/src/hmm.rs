@@ -8,7 +8,10 @@
 
 use crate::bars::Bar;
 use crate::error::Result;
-use crate::model::{correct, joint, marginals, Compiled, JointParams, Obs, ObsExtractor, NS};
+use crate::model::{
+    correct, joint, marginals, step_struct, step_trend, step_vol, Compiled, JointParams, Obs,
+    ObsExtractor, NS,
+};
 
 /// Settings of the online HMM.
 #[derive(Debug, Clone, PartialEq)]
@@ -342,47 +345,11 @@ fn add_counts<const N: usize>(a: &mut [[f64; N]; N], b: &[[f64; N]; N]) {
     }
 }
 
-/// One dimension's transitions applied to a joint vector (forward direction): structure.
-fn step_struct(x: &[f64; NS], p: &JointParams) -> [f64; NS] {
-    let mut t = [0.0; NS];
-    for k in 0..9 {
-        let (a0, a1) = (x[2 * k], x[2 * k + 1]);
-        t[2 * k] = a0 * p.a_struct[0][0] + a1 * p.a_struct[1][0];
-        t[2 * k + 1] = a0 * p.a_struct[0][1] + a1 * p.a_struct[1][1];
-    }
-    t
-}
-
-/// Trend's transitions applied to a joint vector.
-fn step_trend(x: &[f64; NS], p: &JointParams) -> [f64; NS] {
-    let mut t = [0.0; NS];
-    for v in 0..3 {
-        for s in 0..2 {
-            for d2 in 0..3 {
-                t[joint(v, d2, s)] = (0..3).map(|d| x[joint(v, d, s)] * p.a_trend[d][d2]).sum();
-            }
-        }
-    }
-    t
-}
-
-/// Volatility's transitions applied to a joint vector.
-fn step_vol(x: &[f64; NS], p: &JointParams) -> [f64; NS] {
-    let mut t = [0.0; NS];
-    for k in 0..6 {
-        for v2 in 0..3 {
-            t[v2 * 6 + k] = (0..3).map(|v| x[v * 6 + k] * p.a_vol[v][v2]).sum();
-        }
-    }
-    t
-}
-
 /// What the expected transition counts need of the previous filtered posterior `prev`:
 /// the prediction `prev · A` and, per dimension, `prev` moved by the other two dimensions'
 /// transitions — six one-dimension steps sharing their partial products, where the
-/// prediction and three two-dimension moves took nine. Each is computed in the order and
-/// with the operations [`Compiled::predict`] uses (structure, trend, volatility), so the
-/// values are exactly those.
+/// prediction and three two-dimension moves took nine. They are [`Compiled::predict`]'s own
+/// steps, so `pred` is exactly its prediction.
 struct PairTerms {
     pred: [f64; NS],
     not_vol: [f64; NS],

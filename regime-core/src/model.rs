@@ -32,6 +32,48 @@ pub fn joint(v: usize, d: usize, s: usize) -> usize {
     v * 6 + d * 2 + s
 }
 
+/// Structure's transitions applied to a joint vector (forward direction): one of the three
+/// steps of [`Compiled::predict`], which the HMM's learning also uses on its own.
+#[inline]
+pub(crate) fn step_struct(x: &[f64; NS], p: &JointParams) -> [f64; NS] {
+    let mut t = [0.0; NS];
+    for k in 0..9 {
+        let (a0, a1) = (x[2 * k], x[2 * k + 1]);
+        t[2 * k] = a0 * p.a_struct[0][0] + a1 * p.a_struct[1][0];
+        t[2 * k + 1] = a0 * p.a_struct[0][1] + a1 * p.a_struct[1][1];
+    }
+    t
+}
+
+/// Trend's transitions applied to a joint vector (forward direction).
+#[inline]
+pub(crate) fn step_trend(x: &[f64; NS], p: &JointParams) -> [f64; NS] {
+    let mut t = [0.0; NS];
+    for v in 0..3 {
+        for s in 0..2 {
+            let y = [x[joint(v, 0, s)], x[joint(v, 1, s)], x[joint(v, 2, s)]];
+            for d2 in 0..3 {
+                t[joint(v, d2, s)] =
+                    y[0] * p.a_trend[0][d2] + y[1] * p.a_trend[1][d2] + y[2] * p.a_trend[2][d2];
+            }
+        }
+    }
+    t
+}
+
+/// Volatility's transitions applied to a joint vector (forward direction).
+#[inline]
+pub(crate) fn step_vol(x: &[f64; NS], p: &JointParams) -> [f64; NS] {
+    let mut t = [0.0; NS];
+    for k in 0..6 {
+        let y = [x[k], x[6 + k], x[12 + k]];
+        for v2 in 0..3 {
+            t[v2 * 6 + k] = y[0] * p.a_vol[0][v2] + y[1] * p.a_vol[1][v2] + y[2] * p.a_vol[2][v2];
+        }
+    }
+    t
+}
+
 /// Parameters of the joint model.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -478,36 +520,12 @@ impl Compiled {
         out
     }
 
-    /// Predict: `pred = alpha · A` using the factorized transitions.
+    /// Predict: `pred = alpha · A` using the factorized transitions (structure, then
+    /// trend, then volatility).
     #[inline]
     pub fn predict(&self, alpha: &[f64; NS], pred: &mut [f64; NS]) {
         let p = &self.p;
-        let mut t1 = [0.0; NS];
-        for v in 0..3 {
-            for d in 0..3 {
-                let a0 = alpha[joint(v, d, 0)];
-                let a1 = alpha[joint(v, d, 1)];
-                t1[joint(v, d, 0)] = a0 * p.a_struct[0][0] + a1 * p.a_struct[1][0];
-                t1[joint(v, d, 1)] = a0 * p.a_struct[0][1] + a1 * p.a_struct[1][1];
-            }
-        }
-        let mut t2 = [0.0; NS];
-        for v in 0..3 {
-            for s in 0..2 {
-                let x = [t1[joint(v, 0, s)], t1[joint(v, 1, s)], t1[joint(v, 2, s)]];
-                for d2 in 0..3 {
-                    t2[joint(v, d2, s)] =
-                        x[0] * p.a_trend[0][d2] + x[1] * p.a_trend[1][d2] + x[2] * p.a_trend[2][d2];
-                }
-            }
-        }
-        for k in 0..6 {
-            let x = [t2[k], t2[6 + k], t2[12 + k]];
-            for v2 in 0..3 {
-                pred[v2 * 6 + k] =
-                    x[0] * p.a_vol[0][v2] + x[1] * p.a_vol[1][v2] + x[2] * p.a_vol[2][v2];
-            }
-        }
+        *pred = step_vol(&step_trend(&step_struct(alpha, p), p), p);
     }
 
     /// Stationary-ish start: uniform over the 18 states.
