@@ -401,11 +401,31 @@ fn load_or_default(config: Option<&std::path::Path>) -> anyhow::Result<Config> {
     })
 }
 
+/// On a machine with no display (no `DISPLAY`, no `WAYLAND_DISPLAY`: a server), keep Mesa's
+/// `VK_LAYER_MESA_device_select` from looking for one. That implicit Vulkan layer picks the
+/// GPU that drives the display, and while the wgpu backend looks for an adapter it asks
+/// libwayland-client for a display, which prints `error: XDG_RUNTIME_DIR is invalid or not
+/// set in the environment.` twice on stderr — not our error, but read as one at 3 a.m.
+/// With no display there is nothing for the layer to choose by; wgpu picks the adapter
+/// itself. An operator's own `NODEVICE_SELECT` or `VK_LOADER_LAYERS_DISABLE` is left alone.
+fn quiet_vulkan_display_probe() {
+    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    if !set("DISPLAY")
+        && !set("WAYLAND_DISPLAY")
+        && !set("NODEVICE_SELECT")
+        && !set("VK_LOADER_LAYERS_DISABLE")
+    {
+        // before any thread exists: nothing else reads the environment concurrently
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
+}
+
 fn main() -> ExitCode {
     if let Err(e) = regime_core::check_cpu() {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
+    quiet_vulkan_display_probe();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
