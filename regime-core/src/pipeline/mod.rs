@@ -726,7 +726,22 @@ impl PoolSide {
             // others', and clamping each at 0 would bias the average up); the average is
             // clamped.
             let lo = if self.pooled.is_some() { -3.0 } else { 0.0 };
+            // The gradient of the log-loss of the pooled distribution w.r.t. w_m, against
+            // the reference's probabilities (not its argmax: a hard target rewards
+            // sharpening, so members that merely agree with the model's moves gained weight
+            // and pulled the pool below the model alone): Σ_k (ref_k − pool_k)·ln p_mk per
+            // dimension, for every method at once as an eight-lane product of the
+            // difference row with the method's log row.
             let refp = [pv, pd, [ps[0], ps[1], 0.0]];
+            let mut diff = [0.0f32; 8];
+            for d in 0..3 {
+                for k in 0..DIM_SIZES[d] {
+                    diff[LANE0[d] + k] = (refp[d][k] - ens[d][k]) as f32;
+                }
+            }
+            let diff = f32x8::from(diff);
+            let grads: [[f32; 8]; N_METHODS] =
+                std::array::from_fn(|m| (diff * f32x8::from(it.logs.l[m])).to_array());
             for d in 0..3 {
                 let yd = y[d] as usize;
                 let nd = DIM_SIZES[d];
@@ -742,13 +757,10 @@ impl PoolSide {
                     if argmax(lp) == yd {
                         f.method_hits[m][d] += 1;
                     }
-                    // gradient of the log-loss of the pooled distribution w.r.t. w_m
-                    let expect: f64 = (0..nd).map(|k| ens[d][k] * lp[k] as f64).sum();
-                    // against the reference's probabilities, not its argmax: a hard target
-                    // rewards sharpening, so members that merely agree with the model's
-                    // moves gained weight and pulled the pool below the model alone
-                    let target: f64 = (0..nd).map(|k| refp[d][k] * lp[k] as f64).sum();
-                    let g = target - expect;
+                    let g: f64 = grads[m][LANE0[d]..LANE0[d] + nd]
+                        .iter()
+                        .map(|&x| x as f64)
+                        .sum();
                     // L2 pull toward the prior weights keeps noisy references from
                     // drifting the pool away from the model-based member
                     let prior = if m == 0 { 1.0 } else { 0.0 };
