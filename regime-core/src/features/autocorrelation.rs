@@ -65,6 +65,7 @@ impl Default for Autocorrelation {
 }
 impl<I: Close> Streaming<I> for Autocorrelation {
     type Output = f64;
+    #[inline]
     fn update(&mut self, x: &I) -> Option<f64> {
         let lc = x.close().ln();
         let r = lc - self.prev_close.replace(lc)?;

@@ -110,6 +110,7 @@ impl Default for KalmanTrend {
 }
 impl<I: Close> Streaming<I> for KalmanTrend {
     type Output = KalmanTrendOutput;
+    #[inline]
     fn update(&mut self, x: &I) -> Option<KalmanTrendOutput> {
         let y = x.close().ln();
         self.n += 1;

@@ -91,6 +91,7 @@ impl Default for RangeVolatility {
 }
 impl<I: Open + High + Low + Close> Streaming<I> for RangeVolatility {
     type Output = f64;
+    #[inline]
     fn update(&mut self, x: &I) -> Option<f64> {
         let v = Self::bar_variance(self.cfg.estimator, x.open(), x.high(), x.low(), x.close());
         let sum = self.ring.push(v);

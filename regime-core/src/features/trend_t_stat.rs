@@ -71,6 +71,7 @@ impl Default for TrendTStat {
 }
 impl<I: Close> Streaming<I> for TrendTStat {
     type Output = f64;
+    #[inline]
     fn update(&mut self, x: &I) -> Option<f64> {
         let y = x.close().ln();
         let len_before = self.ring.len();

@@ -13,6 +13,13 @@ use crate::features::{
     TrendTStatConfig,
 };
 use crate::hmm::dims;
+use crate::regime::DIM_SIZES;
+use wide::f32x8;
+
+/// First lane of each dimension in an eight-lane row of per-state values (volatility 0..3,
+/// trend 3..6, structure 6..8): the methods' log rows, the pool's sums, the jump model's
+/// costs.
+pub(crate) const LANE0: [usize; 3] = [0, 3, 6];
 
 /// Method names in ensemble order.
 pub const METHOD_NAMES: [&str; 5] = ["hmm", "threshold", "kalman", "jump", "changepoint"];
@@ -332,13 +339,16 @@ impl JumpMethod {
             self.prev_std = z;
         }
         let feats = [fv, self.trend_ewma * 4.0, self.struct_ewma * 4.0];
-        let nstates = [3usize, 3, 2];
+        // each dimension's costs relative to its best, in the lanes of one eight-lane row
+        // (volatility 0..3, trend 3..6, structure 6..8), so that one vector `exp` turns
+        // them all into probabilities
+        let mut rel = [0.0f32; 8];
         for d in 0..3 {
             let x = feats[d];
             if x.is_nan() || self.n < 30 {
                 continue;
             }
-            let k = nstates[d];
+            let k = DIM_SIZES[d];
             let mut cost = [f64::INFINITY; 3];
             for (j, cj) in cost.iter_mut().enumerate().take(k) {
                 *cj = (x - self.cent[d][j]).powi(2)
@@ -357,17 +367,21 @@ impl JumpMethod {
             } else if self.cent[d][0] < self.cent[d][1] {
                 self.cent[d].swap(0, 1);
             }
-            let mut p = [0.0; 3];
-            let mut zsum = 0.0;
             for j in 0..k {
-                p[j] = (-(cost[j] - cost[best]) as f32).exp() as f64;
-                zsum += p[j];
+                rel[LANE0[d] + j] = -(cost[j] - cost[best]) as f32;
             }
-            for v in p.iter_mut().take(k) {
-                *v /= zsum;
-            }
-            s.p[d] = p;
             s.has[d] = true;
+        }
+        if s.has.iter().any(|&h| h) {
+            let e = f32x8::from(rel).exp().to_array();
+            for d in (0..3).filter(|&d| s.has[d]) {
+                let k = DIM_SIZES[d];
+                let lanes = &e[LANE0[d]..LANE0[d] + k];
+                let zsum: f64 = lanes.iter().map(|&x| x as f64).sum();
+                for (j, &x) in lanes.iter().enumerate() {
+                    s.p[d][j] = x as f64 / zsum;
+                }
+            }
         }
         s
     }

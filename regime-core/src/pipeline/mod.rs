@@ -17,7 +17,7 @@ use crate::model::NS;
 use crate::regime::{Regime, DIM_SIZES, N_REGIMES};
 use methods::{
     hmm_scores, BarContext, ChangePointMethod, ContextBuilder, JumpMethod, KalmanMethod,
-    ThresholdMethod,
+    ThresholdMethod, LANE0,
 };
 use rayon::prelude::*;
 use std::collections::VecDeque;
@@ -177,9 +177,6 @@ struct MethodLogs {
     l: [[f32; 8]; N_METHODS],
     has: [[bool; 3]; N_METHODS],
 }
-
-/// First lane of each dimension in a row of [`MethodLogs`] (and of the pool's sums).
-const LANE0: [usize; 3] = [0, 3, 6];
 
 fn method_logs(scores: &[Scores; N_METHODS]) -> MethodLogs {
     let mut out = MethodLogs {
