@@ -168,7 +168,8 @@ struct LagItem {
 /// Log-probabilities of every method, computed once per bar and reused by the pool and by
 /// the weight updates: per method one row of eight lanes — volatility in lanes 0..3, trend
 /// in 3..6, structure in 6..8 ([`LANE0`]) — and the dimensions it covers (`has`; the
-/// lanes of a dimension it abstains on hold a value nobody reads). Single precision, a row
+/// lanes of a dimension it abstains on hold 0, so the pool weights every lane as it is).
+/// Single precision, a row
 /// at a time: the probabilities are floored at 1e-4 before the log, so f32's 7 digits are
 /// far finer than anything the pool can resolve, and one eight-lane `ln` replaces eight
 /// scalar calls.
@@ -184,8 +185,10 @@ fn method_logs(scores: &[Scores; N_METHODS]) -> MethodLogs {
         has: [[false; 3]; N_METHODS],
     };
     for (m, s) in scores.iter().enumerate() {
+        // a dimension the method abstains on keeps ln 1 = 0 in its lanes, so that any
+        // weight times it adds exactly nothing to the pool
         let mut p = [1.0f32; 8];
-        for d in 0..3 {
+        for d in (0..3).filter(|&d| s.has[d]) {
             for k in 0..DIM_SIZES[d] {
                 p[LANE0[d] + k] = s.p[d][k].max(1e-4) as f32;
             }
@@ -1026,15 +1029,10 @@ const WARMUP_LABEL: [u8; 3] = [1, 1, 0];
 fn combine(w: &[[f64; N_METHODS]; 3], logs: &MethodLogs) -> [[f64; 3]; 3] {
     let mut acc = f32x8::ZERO;
     for m in 0..N_METHODS {
-        let mut wl = [0.0f32; 8];
-        for d in 0..3 {
-            let wm = w[d][m] as f32;
-            if logs.has[m][d] && wm != 0.0 {
-                wl[LANE0[d]..LANE0[d] + DIM_SIZES[d]].fill(wm);
-            }
-        }
-        // a lane left out adds 0·ln p = 0 exactly (ln p ≥ ln 1e-4 is finite)
-        acc += f32x8::from(wl) * f32x8::from(logs.l[m]);
+        let [a, b, c] = [w[0][m] as f32, w[1][m] as f32, w[2][m] as f32];
+        // a dimension the method abstains on has 0 in its lanes (and a weight of 0 gives
+        // 0·ln p = 0, ln p ≥ ln 1e-4 being finite): both add exactly nothing
+        acc += f32x8::from([a, a, a, b, b, b, c, c]) * f32x8::from(logs.l[m]);
     }
     let l = acc.to_array();
     let mut mx = [0.0f32; 8];
