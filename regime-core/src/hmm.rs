@@ -378,21 +378,8 @@ pub fn back_apply(x: &[f64; NS], p: &JointParams) -> [f64; NS] {
         t[2 * k] = p.a_struct[0][0] * x0 + p.a_struct[0][1] * x1;
         t[2 * k + 1] = p.a_struct[1][0] * x0 + p.a_struct[1][1] * x1;
     }
-    let mut u = [0.0; NS];
-    for v in 0..3 {
-        for s in 0..2 {
-            for d in 0..3 {
-                u[joint(v, d, s)] = (0..3).map(|d2| p.a_trend[d][d2] * t[joint(v, d2, s)]).sum();
-            }
-        }
-    }
-    let mut y = [0.0; NS];
-    for k in 0..6 {
-        for v in 0..3 {
-            y[v * 6 + k] = (0..3).map(|v2| p.a_vol[v][v2] * u[v2 * 6 + k]).sum();
-        }
-    }
-    y
+    let u = crate::model::mix_trend(&t, p.a_trend);
+    crate::model::mix_vol(&u, p.a_vol)
 }
 
 fn shrink(num: f64, den: f64, prior: f64, k: f64) -> f64 {

@@ -19,6 +19,7 @@
 
 use crate::bars::Bar;
 use crate::error::{Error, Result};
+use wide::{f64x2, f64x4};
 
 /// Number of joint states.
 pub const NS: usize = 18;
@@ -33,7 +34,8 @@ pub fn joint(v: usize, d: usize, s: usize) -> usize {
 }
 
 /// Structure's transitions applied to a joint vector (forward direction): one of the three
-/// steps of [`Compiled::predict`], which the HMM's learning also uses on its own.
+/// steps of [`Compiled::predict`], which the HMM's learning also uses on its own. (Scalar:
+/// four-lane pairs need as many shuffles as they save.)
 #[inline]
 pub(crate) fn step_struct(x: &[f64; NS], p: &JointParams) -> [f64; NS] {
     let mut t = [0.0; NS];
@@ -48,15 +50,36 @@ pub(crate) fn step_struct(x: &[f64; NS], p: &JointParams) -> [f64; NS] {
 /// Trend's transitions applied to a joint vector (forward direction).
 #[inline]
 pub(crate) fn step_trend(x: &[f64; NS], p: &JointParams) -> [f64; NS] {
+    let a = &p.a_trend;
+    mix_trend(x, [0, 1, 2].map(|w| [a[0][w], a[1][w], a[2][w]]))
+}
+
+/// Within each volatility state, the (structure) pair of trend state `w` of the result is
+/// `Σ_d m[w][d] · pair d` of `x`: forward steps pass the transition matrix's columns,
+/// backward steps its rows. Pairs `w` = 0, 1 four lanes at a time and `w` = 2 two, with a
+/// scalar sum's operations in its order, (m0·x0 + m1·x1) + m2·x2.
+#[inline]
+pub(crate) fn mix_trend(x: &[f64; NS], m: [[f64; 3]; 3]) -> [f64; NS] {
+    let c01 = |d: usize| f64x4::from([m[0][d], m[0][d], m[1][d], m[1][d]]);
+    let c2 = |d: usize| f64x2::splat(m[2][d]);
+    let (a0, a1, a2) = (c01(0), c01(1), c01(2));
+    let (b0, b1, b2) = (c2(0), c2(1), c2(2));
     let mut t = [0.0; NS];
     for v in 0..3 {
-        for s in 0..2 {
-            let y = [x[joint(v, 0, s)], x[joint(v, 1, s)], x[joint(v, 2, s)]];
-            for d2 in 0..3 {
-                t[joint(v, d2, s)] =
-                    y[0] * p.a_trend[0][d2] + y[1] * p.a_trend[1][d2] + y[2] * p.a_trend[2][d2];
-            }
-        }
+        let o = 6 * v;
+        let pair4 = |d: usize| {
+            f64x4::from([
+                x[o + 2 * d],
+                x[o + 2 * d + 1],
+                x[o + 2 * d],
+                x[o + 2 * d + 1],
+            ])
+        };
+        let pair2 = |d: usize| f64x2::from([x[o + 2 * d], x[o + 2 * d + 1]]);
+        let l = pair4(0) * a0 + pair4(1) * a1 + pair4(2) * a2;
+        let h = pair2(0) * b0 + pair2(1) * b1 + pair2(2) * b2;
+        t[o..o + 4].copy_from_slice(&l.to_array());
+        t[o + 4..o + 6].copy_from_slice(&h.to_array());
     }
     t
 }
@@ -64,12 +87,26 @@ pub(crate) fn step_trend(x: &[f64; NS], p: &JointParams) -> [f64; NS] {
 /// Volatility's transitions applied to a joint vector (forward direction).
 #[inline]
 pub(crate) fn step_vol(x: &[f64; NS], p: &JointParams) -> [f64; NS] {
+    let a = &p.a_vol;
+    mix_vol(x, [0, 1, 2].map(|w| [a[0][w], a[1][w], a[2][w]]))
+}
+
+/// Block `w` of the result is `Σ_v m[w][v] · block v` of `x`, a block being a volatility
+/// state's six contiguous (trend, structure) entries: forward steps pass the transition
+/// matrix's columns, backward steps its rows. Four lanes and then two at a time, with a
+/// scalar sum's operations in its order, (m0·x0 + m1·x1) + m2·x2, so results are the same.
+#[inline]
+pub(crate) fn mix_vol(x: &[f64; NS], m: [[f64; 3]; 3]) -> [f64; NS] {
+    let lo = |v: usize| f64x4::from([x[6 * v], x[6 * v + 1], x[6 * v + 2], x[6 * v + 3]]);
+    let hi = |v: usize| f64x2::from([x[6 * v + 4], x[6 * v + 5]]);
+    let (l0, l1, l2) = (lo(0), lo(1), lo(2));
+    let (h0, h1, h2) = (hi(0), hi(1), hi(2));
     let mut t = [0.0; NS];
-    for k in 0..6 {
-        let y = [x[k], x[6 + k], x[12 + k]];
-        for v2 in 0..3 {
-            t[v2 * 6 + k] = y[0] * p.a_vol[0][v2] + y[1] * p.a_vol[1][v2] + y[2] * p.a_vol[2][v2];
-        }
+    for (w, c) in m.iter().enumerate() {
+        let l = l0 * f64x4::splat(c[0]) + l1 * f64x4::splat(c[1]) + l2 * f64x4::splat(c[2]);
+        let h = h0 * f64x2::splat(c[0]) + h1 * f64x2::splat(c[1]) + h2 * f64x2::splat(c[2]);
+        t[6 * w..6 * w + 4].copy_from_slice(&l.to_array());
+        t[6 * w + 4..6 * w + 6].copy_from_slice(&h.to_array());
     }
     t
 }
