@@ -213,7 +213,7 @@ fn detect<'py>(
                         &input.series,
                         &PipelineConfig::default(),
                         &mut |named| {
-                            for (sym, d) in named {
+                            for (sym, d) in &named {
                                 out.push(sym, d);
                             }
                             Ok(())

@@ -375,7 +375,7 @@ fn start<'e>(
 pub fn detect_causal_grouped(
     series: &[io::SymbolBars],
     cfg: &PipelineConfig,
-    emit: &mut dyn FnMut(&[SymbolDetections]) -> Result<()>,
+    emit: &mut dyn FnMut(Vec<SymbolDetections>) -> Result<()>,
     finished: &mut dyn FnMut(&str, &SymbolPipeline) -> Result<()>,
 ) -> Result<()> {
     grouped(series, cfg, CHUNK_BARS, emit, finished)
@@ -387,7 +387,7 @@ fn grouped(
     series: &[io::SymbolBars],
     cfg: &PipelineConfig,
     chunk: usize,
-    emit: &mut dyn FnMut(&[SymbolDetections]) -> Result<()>,
+    emit: &mut dyn FnMut(Vec<SymbolDetections>) -> Result<()>,
     finished: &mut dyn FnMut(&str, &SymbolPipeline) -> Result<()>,
 ) -> Result<()> {
     let bars: Vec<&[regime_core::bars::Bar]> = series.iter().map(|s| s.bars.as_slice()).collect();
@@ -429,12 +429,12 @@ fn grouped(
             let s = &series[i];
             let (mut p, prefix, done) = start(&mut resumed, i, cfg, &events)?;
             if !prefix.is_empty() {
-                emit(&[(s.symbol.clone(), prefix)])?;
+                emit(vec![(s.symbol.clone(), prefix)])?;
             }
             for piece in s.bars[done..].chunks(group) {
                 let mut dets = Vec::new();
                 p.update_batch(piece, two_threads, &mut dets);
-                emit(&[(s.symbol.clone(), dets)])?;
+                emit(vec![(s.symbol.clone(), dets)])?;
             }
             finished(&s.symbol, p.pipeline())?;
             i += 1;
@@ -458,7 +458,7 @@ fn grouped(
             finished(&s.symbol, p.pipeline())?;
             named.push((s.symbol.clone(), d));
         }
-        emit(&named)?;
+        emit(named)?;
         i = j;
     }
     Ok(())
@@ -483,16 +483,17 @@ pub fn detect(
         return Ok((n, input.errors.len()));
     }
     let w = io::TableWriter::create(output_path)?;
-    // the output is written on its own thread while detection goes on: one table in the
-    // channel and one being written at most
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Table>(1);
+    // the output is built and written on its own thread while detection goes on: one
+    // piece's detections in the channel and one being written at most
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<SymbolDetections>>(1);
     std::thread::scope(|s| {
         let writer = std::thread::Builder::new()
             .name("regime-writer".into())
             .spawn_scoped(s, move || -> Result<io::TableWriter> {
                 let mut w = w;
-                for t in rx {
-                    w.write(t)?;
+                // the table is built here too: detection's own thread is the busier one
+                for named in rx {
+                    w.write(io::detections_table(&named))?;
                 }
                 Ok(w)
             })
@@ -502,8 +503,7 @@ pub fn detect(
             cfg,
             &mut |named| {
                 // a closed channel means the writer failed: its error is reported below
-                tx.send(io::detections_table(named))
-                    .map_err(|_| CommandError::WriterStopped)
+                tx.send(named).map_err(|_| CommandError::WriterStopped)
             },
             &mut |symbol, p| match models_dir {
                 Some(dir) => save_model(dir, symbol, p, input_path).map(|_| ()),
@@ -902,9 +902,7 @@ mod tests {
                 chunk,
                 &mut |named| {
                     for (sym, d) in named {
-                        got.entry(sym.clone())
-                            .or_default()
-                            .extend(d.iter().cloned());
+                        got.entry(sym).or_default().extend(d);
                     }
                     Ok(())
                 },
