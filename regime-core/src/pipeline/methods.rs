@@ -45,25 +45,62 @@ impl Default for Scores {
     }
 }
 
-/// Logistic function in single precision: method probabilities feed an f32 log pool
-/// (floored at 1e-4), so `expf` is exact enough and much cheaper (≈22 per bar).
-fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x as f32).exp() as f64)
+/// A method's soft splits of its dimensions, built up and then turned into [`Scores`] with
+/// all their logistic functions in one eight-lane `exp` (a method has at most five). Single
+/// precision: method probabilities feed an f32 log pool floored at 1e-4.
+#[derive(Debug, Default)]
+struct SoftSplits {
+    /// −logit of each lane used so far (an unused lane's 0 costs nothing).
+    neg_logit: [f32; 8],
+    used: usize,
+    /// Per dimension: its first lane, and whether it is a three-way split.
+    dims: [Option<(usize, bool)>; 3],
 }
 
-/// Soft three-way split of `x` at boundaries `lo < hi` with softness `s`.
-pub(crate) fn soft3(x: f64, lo: f64, hi: f64, s: f64) -> [f64; 3] {
-    let s = s.max(1e-9);
-    let a = sigmoid((lo - x) / s);
-    let c = sigmoid((x - hi) / s);
-    let b = (1.0 - a - c).max(0.02);
-    let z = a + b + c;
-    [a / z, b / z, c / z]
-}
-
-fn soft2(x: f64, s: f64) -> [f64; 3] {
-    let p = sigmoid(x / s.max(1e-9));
-    [p, 1.0 - p, 0.0]
+impl SoftSplits {
+    /// Dimension `d` split three ways at boundaries `lo < hi` with softness `s`: below `lo`
+    /// (the first state) and above `hi` (the third) by a logistic function each, the middle
+    /// state the rest (at least 0.02).
+    fn three(&mut self, d: usize, x: f64, lo: f64, hi: f64, s: f64) {
+        let s = s.max(1e-9);
+        self.dims[d] = Some((self.used, true));
+        self.push((lo - x) / s);
+        self.push((x - hi) / s);
+    }
+    /// Dimension `d` split two ways at 0 with softness `s` (the first state above 0).
+    fn two(&mut self, d: usize, x: f64, s: f64) {
+        self.dims[d] = Some((self.used, false));
+        self.push(x / s.max(1e-9));
+    }
+    fn push(&mut self, logit: f64) {
+        self.neg_logit[self.used] = (-logit) as f32;
+        self.used += 1;
+    }
+    fn scores(&self) -> Scores {
+        let mut s = Scores::default();
+        if self.used == 0 {
+            return s;
+        }
+        let e = f32x8::from(self.neg_logit).exp().to_array();
+        let sigmoid = |i: usize| 1.0 / (1.0 + e[i] as f64);
+        for (d, split) in self.dims.iter().enumerate() {
+            match *split {
+                Some((i, true)) => {
+                    let (a, c) = (sigmoid(i), sigmoid(i + 1));
+                    let b = (1.0 - a - c).max(0.02);
+                    let z = a + b + c;
+                    s.p[d] = [a / z, b / z, c / z];
+                }
+                Some((i, false)) => {
+                    let p = sigmoid(i);
+                    s.p[d] = [p, 1.0 - p, 0.0];
+                }
+                None => continue,
+            }
+            s.has[d] = true;
+        }
+        s
+    }
 }
 
 /// Expanding-window quantile tracker (stochastic approximation with a shrinking step):
@@ -234,21 +271,18 @@ pub struct ThresholdMethod;
 impl ThresholdMethod {
     /// Score one bar.
     pub fn score(&self, c: &BarContext, bounds: &Boundaries) -> Scores {
-        let mut s = Scores::default();
+        let mut s = SoftSplits::default();
         if let (Some((lo, hi, sf)), false) = (bounds.vol_bounds(), c.log_vol.is_nan()) {
-            s.p[0] = soft3(c.log_vol, lo, hi, sf);
-            s.has[0] = true;
+            s.three(0, c.log_vol, lo, hi, sf);
         }
         let band = bounds.trend_band.value();
         if !c.t_stat.is_nan() && band.is_finite() && bounds.trend_band.count() > 20 {
-            s.p[1] = soft3(c.t_stat, -band, band, 0.3 * band + 1e-6);
-            s.has[1] = true;
+            s.three(1, c.t_stat, -band, band, 0.3 * band + 1e-6);
         }
         if !c.ac1.is_nan() {
-            s.p[2] = soft2(c.ac1, 0.07);
-            s.has[2] = true;
+            s.two(2, c.ac1, 0.07);
         }
-        s
+        s.scores()
     }
 }
 
@@ -262,7 +296,7 @@ pub struct KalmanMethod {
 impl KalmanMethod {
     /// Score one bar.
     pub fn score(&mut self, c: &BarContext, bounds: &Boundaries) -> Scores {
-        let mut s = Scores::default();
+        let mut s = SoftSplits::default();
         let band = self
             .z_band
             .get_or_insert_with(|| QuantileTracker::new(1.0 / 3.0));
@@ -270,16 +304,14 @@ impl KalmanMethod {
             band.update(z.abs());
             if band.count() > 20 {
                 let w = band.value().max(1e-6);
-                s.p[1] = soft3(z, -w, w, 0.3 * w);
-                s.has[1] = true;
+                s.three(1, z, -w, w, 0.3 * w);
             }
         }
         if let (Some((lo, hi, sf)), false) = (bounds.vol_bounds(), c.scale.is_nan()) {
             // close-to-close EWMA vol sits ~ (range vol) apart; shift by the running gap
-            s.p[0] = soft3(c.scale.max(1e-12).ln(), lo, hi, 1.5 * sf);
-            s.has[0] = true;
+            s.three(0, c.scale.max(1e-12).ln(), lo, hi, 1.5 * sf);
         }
-        s
+        s.scores()
     }
     /// Last slope z-score band (for details).
     pub fn band(&self) -> f64 {
@@ -404,12 +436,11 @@ pub struct ChangePointMethod {
 impl ChangePointMethod {
     /// Score one bar.
     pub fn score(&mut self, c: &BarContext, bounds: &Boundaries) -> Scores {
-        let mut s = Scores::default();
         let Some((lo, hi, sf)) = bounds.vol_bounds() else {
-            return s;
+            return Scores::default();
         };
         if c.log_vol.is_nan() || c.r.is_nan() {
-            return s;
+            return Scores::default();
         }
         let sd = bounds.vol[0].sd().max(1e-6);
         let seg_mean = if self.seg_n > 0.0 {
@@ -437,19 +468,17 @@ impl ChangePointMethod {
         }
         self.prev_r = c.r;
         let m = self.seg_vol / self.seg_n;
-        s.p[0] = soft3(m, lo, hi, sf / self.seg_n.sqrt().max(1.0) + 0.1 * sf);
-        s.has[0] = true;
+        let mut s = SoftSplits::default();
+        s.three(0, m, lo, hi, sf / self.seg_n.sqrt().max(1.0) + 0.1 * sf);
         if self.seg_n >= 10.0 {
             let mean = self.seg_r / self.seg_n;
             let var = (self.seg_rr / self.seg_n - mean * mean).max(1e-18);
             let t = mean / (var / self.seg_n).sqrt();
-            s.p[1] = soft3(t, -1.0, 1.0, 0.4);
-            s.has[1] = true;
+            s.three(1, t, -1.0, 1.0, 0.4);
             let ac = self.seg_rp / self.seg_rr.max(1e-18);
-            s.p[2] = soft2(ac * self.seg_n.sqrt(), 0.7);
-            s.has[2] = true;
+            s.two(2, ac * self.seg_n.sqrt(), 0.7);
         }
-        s
+        s.scores()
     }
     /// Change points detected so far.
     pub fn changes(&self) -> u64 {
