@@ -16,9 +16,13 @@ use thiserror::Error;
 /// Bars of a panel's part before its last pooling time that `detect` runs once and keeps
 /// (a larger one is replayed symbol by symbol).
 const CHUNK_BARS: usize = 1 << 20;
-/// Bars per piece of a series detected by itself: each piece is handed on (written) while
-/// the next is detected.
+/// Rows of a group of series detected side by side (one series per thread).
 const PIECE_BARS: usize = 1 << 18;
+/// Bars per piece of a series detected by itself: each piece is handed on (written) while
+/// the next is detected, so only the last one's writing follows the detection; smaller
+/// than a group to keep that tail short (the writer builds and encodes ~1/3 of a core's
+/// worth of the detecting thread's work).
+const STREAM_PIECE_BARS: usize = 1 << 16;
 use regime_core::regime::N_REGIMES;
 use regime_core::Regime;
 use serde_json::json;
@@ -363,7 +367,7 @@ fn start<'e>(
 /// Causal detection of `series` in groups of about `PIECE_BARS` rows (a multiple of the
 /// thread count of series where it can): symbols in parallel within a group; a series
 /// longer than that, or alone in its group, streams through its pipeline by itself, its bar
-/// side on a second thread, in pieces of `PIECE_BARS`. `emit` receives each group's (or
+/// side on a second thread, in pieces of `STREAM_PIECE_BARS`. `emit` receives each group's (or
 /// piece's) detections, which are dropped afterwards, so memory stays bounded by the input
 /// plus a group or two (plus what `emit` keeps); `finished` gets each symbol's pipeline once
 /// its series is done (to save its model). A panel (two or more series) pools what
@@ -431,7 +435,7 @@ fn grouped(
             if !prefix.is_empty() {
                 emit(vec![(s.symbol.clone(), prefix)])?;
             }
-            for piece in s.bars[done..].chunks(group) {
+            for piece in s.bars[done..].chunks(group.min(STREAM_PIECE_BARS)) {
                 let mut dets = Vec::new();
                 p.update_batch(piece, two_threads, &mut dets);
                 emit(vec![(s.symbol.clone(), dets)])?;
