@@ -21,6 +21,26 @@ use wide::f32x8;
 /// costs.
 pub(crate) const LANE0: [usize; 3] = [0, 3, 6];
 
+/// Per-dimension probabilities from an eight-lane row of log-weights already less their
+/// dimension's maximum: one eight-lane `exp`, normalized per dimension in f64 so that each
+/// sums to 1 exactly (structure's third entry 0). The pool's last step and the jump model's.
+pub(crate) fn lane_probs(shifted: f32x8) -> [[f64; 3]; 3] {
+    let e = shifted.exp().to_array();
+    let mut out = [[0.0; 3]; 3];
+    for d in 0..3 {
+        let nd = DIM_SIZES[d];
+        let mut z = 0.0f64;
+        for k in 0..nd {
+            out[d][k] = e[LANE0[d] + k] as f64;
+            z += out[d][k];
+        }
+        for k in 0..nd {
+            out[d][k] /= z;
+        }
+    }
+    out
+}
+
 /// Method names in ensemble order.
 pub const METHOD_NAMES: [&str; 5] = ["hmm", "threshold", "kalman", "jump", "changepoint"];
 /// Number of methods.
@@ -405,14 +425,9 @@ impl JumpMethod {
             s.has[d] = true;
         }
         if s.has.iter().any(|&h| h) {
-            let e = f32x8::from(rel).exp().to_array();
+            let p = lane_probs(f32x8::from(rel));
             for d in (0..3).filter(|&d| s.has[d]) {
-                let k = DIM_SIZES[d];
-                let lanes = &e[LANE0[d]..LANE0[d] + k];
-                let zsum: f64 = lanes.iter().map(|&x| x as f64).sum();
-                for (j, &x) in lanes.iter().enumerate() {
-                    s.p[d][j] = x as f64 / zsum;
-                }
+                s.p[d] = p[d];
             }
         }
         s

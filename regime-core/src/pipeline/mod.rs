@@ -16,8 +16,8 @@ use crate::hmm::{HmmStep, OnlineHmm, OnlineHmmConfig};
 use crate::model::NS;
 use crate::regime::{Regime, DIM_SIZES, N_REGIMES};
 use methods::{
-    hmm_scores, BarContext, ChangePointMethod, ContextBuilder, JumpMethod, KalmanMethod,
-    ThresholdMethod, LANE0,
+    hmm_scores, lane_probs, BarContext, ChangePointMethod, ContextBuilder, JumpMethod,
+    KalmanMethod, ThresholdMethod, LANE0,
 };
 use rayon::prelude::*;
 use std::collections::VecDeque;
@@ -169,10 +169,9 @@ struct LagItem {
 /// the weight updates: per method one row of eight lanes — volatility in lanes 0..3, trend
 /// in 3..6, structure in 6..8 ([`LANE0`]) — and the dimensions it covers (`has`; the
 /// lanes of a dimension it abstains on hold 0, so the pool weights every lane as it is).
-/// Single precision, a row
-/// at a time: the probabilities are floored at 1e-4 before the log, so f32's 7 digits are
-/// far finer than anything the pool can resolve, and one eight-lane `ln` replaces eight
-/// scalar calls.
+/// Single precision, a row at a time: the probabilities are floored at 1e-4 before the log,
+/// so f32's 7 digits are far finer than anything the pool can resolve, and one eight-lane
+/// `ln` replaces eight scalar calls.
 #[derive(Debug, Clone, Copy)]
 struct MethodLogs {
     l: [[f32; 8]; N_METHODS],
@@ -223,8 +222,8 @@ pub struct SymbolPipeline {
 
 /// The bar side: `base_regime_detector`, the drift detector of the
 /// `continuous_learning_engine` (Page–Hinkley on the model's standardized excess surprise)
-/// and the features the other methods share (with the Kalman trend filter). (Where the line falls balances the two
-/// threads of a batch: the HMM is about a third of the work per bar.)
+/// and the features the other methods share (with the Kalman trend filter). (Where the line
+/// falls balances the two threads of a batch: the HMM is about a third of the work per bar.)
 #[derive(Debug, Clone)]
 struct BarSide {
     hmm: OnlineHmm,
@@ -1041,21 +1040,7 @@ fn combine(w: &[[f64; N_METHODS]; 3], logs: &MethodLogs) -> [[f64; 3]; 3] {
         let top = l[a..b].iter().cloned().fold(f32::NEG_INFINITY, f32::max);
         mx[a..b].fill(top);
     }
-    // exponentials in f32, normalized in f64 so the probabilities sum to 1 exactly
-    let e = (acc - f32x8::from(mx)).exp().to_array();
-    let mut out = [[0.0; 3]; 3];
-    for d in 0..3 {
-        let nd = DIM_SIZES[d];
-        let mut z = 0.0f64;
-        for k in 0..nd {
-            out[d][k] = e[LANE0[d] + k] as f64;
-            z += out[d][k];
-        }
-        for k in 0..nd {
-            out[d][k] /= z;
-        }
-    }
-    out
+    lane_probs(acc - f32x8::from(mx))
 }
 
 /// Detect one series causally (one pass).
