@@ -1,6 +1,6 @@
 //! One causal pass of the full pipeline over one synthetic series, on one core — the
-//! workload `benches/instructions.sh` counts instructions of (timing on a shared machine
-//! varies by ±20%; instruction counts do not).
+//! workload `benches/instructions/count.py` counts instructions of (timing on a shared
+//! machine varies by ±20%; instruction counts do not).
 //! `cargo run --release -p regime-benches --example one_pass [bars]`
 use regime_benches::panel;
 use regime_core::pipeline::{detect_series, PipelineConfig};

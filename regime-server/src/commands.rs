@@ -10,7 +10,11 @@ use regime_core::pipeline::{
     detect_panel, panel_prefix, pool_events, Detection, PanelMember, PipelineConfig, PoolEvent,
     SymbolPipeline, METHOD_NAMES, N_METHODS,
 };
+use regime_core::regime::N_REGIMES;
+use regime_core::Regime;
+use serde_json::json;
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// Bars of a panel's part before its last pooling time that `detect` runs once and keeps
@@ -23,10 +27,6 @@ const PIECE_BARS: usize = 1 << 18;
 /// than a group to keep that tail short (the writer builds and encodes ~1/3 of a core's
 /// worth of the detecting thread's work).
 const STREAM_PIECE_BARS: usize = 1 << 16;
-use regime_core::regime::N_REGIMES;
-use regime_core::Regime;
-use serde_json::json;
-use std::path::{Path, PathBuf};
 
 /// Failures of the batch commands; each message names the file (and row or key) involved.
 #[derive(Debug, Error)]
