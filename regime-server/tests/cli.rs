@@ -309,7 +309,7 @@ fn asking_for_a_missing_gpu_backend_is_an_error() {
 
 /// A file size limit (`ulimit -f`, with SIGXFSZ ignored so that writes fail with EFBIG)
 /// stands in for a disk that fills while the output is written (on the writer thread,
-/// after the first of two pieces): one clear error line, a non-zero exit, and nothing left
+/// after the first of several pieces): one clear error line, a non-zero exit, and nothing left
 /// in the output folder — no partial file, no temporary file.
 #[test]
 fn output_that_cannot_be_written_in_full_leaves_no_file() {
@@ -392,7 +392,10 @@ fn a_headless_gpu_probe_prints_no_foreign_errors() {
             !std::env::var("REGIME_REQUIRE_WGPU").is_ok_and(|v| v == "1"),
             "REGIME_REQUIRE_WGPU=1 but wgpu detection failed: {err}"
         );
-        println!("a_headless_gpu_probe_prints_no_foreign_errors: skipped, no wgpu adapter: {err}");
+        regime_kernels::test_support::record_skip(
+            "a_headless_gpu_probe_prints_no_foreign_errors",
+            &format!("no wgpu adapter: {err}"),
+        );
         return;
     }
     assert!(!err.contains("XDG_RUNTIME_DIR"), "{err}");
