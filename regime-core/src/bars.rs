@@ -329,6 +329,11 @@ impl SymbolQuality {
     pub fn rejected_total(&self) -> u64 {
         self.rejected.values().sum()
     }
+
+    /// Count one rejected row (also one that failed to parse before it became a bar).
+    pub fn count_rejected(&mut self, reason: &RejectReason) {
+        *self.rejected.entry(reason.key().to_string()).or_insert(0) += 1;
+    }
 }
 
 /// Validates bars in arrival order and keeps the counts per symbol.
@@ -385,15 +390,14 @@ impl BarValidator {
                 q.accepted += 1;
                 q.last_ts = Some(bar.ts);
             }
-            Err(r) => *q.rejected.entry(r.key().to_string()).or_insert(0) += 1,
+            Err(r) => q.count_rejected(r),
         }
         res
     }
 
     /// Count a row that failed before it became a bar (parse errors).
     pub fn count_unparsed(&mut self, symbol: &str, reason: &RejectReason) {
-        let q = self.symbols.entry(symbol.to_string()).or_default();
-        *q.rejected.entry(reason.key().to_string()).or_insert(0) += 1;
+        self.symbol_mut(symbol).count_rejected(reason);
     }
 
     /// Counts per symbol.

@@ -213,10 +213,14 @@ impl RawRow<'_> {
     }
 }
 
+/// A row's bar and label once parsed, or why it could not be.
+type Parsed = Result<(Bar, Option<u8>), RejectReason>;
+/// Rows of one run, numbered, parsed.
+type Rows<'a> = dyn Iterator<Item = (usize, Parsed)> + 'a;
+
 struct Collector {
     input: Input,
     index: BTreeMap<String, usize>,
-    last: Option<(String, usize)>,
     want_labels: bool,
 }
 
@@ -225,56 +229,59 @@ impl Collector {
         Collector {
             input: Input::default(),
             index: BTreeMap::new(),
-            last: None,
             want_labels,
         }
     }
+
     fn push(&mut self, row: usize, r: RawRow<'_>) {
-        self.input.rows += 1;
-        let parsed = r.parse();
-        let (bar, label) = match parsed {
-            Ok(x) => x,
-            Err(reason) => {
-                self.input.validator.count_unparsed(r.symbol, &reason);
+        self.push_run(r.symbol, &mut std::iter::once((row, r.parse())));
+    }
+
+    /// Consecutive rows of one symbol: its counters and its series are looked up once for
+    /// the run, not once per row.
+    fn push_run(&mut self, symbol: &str, rows: &mut Rows<'_>) {
+        let q = self.input.validator.symbol_mut(symbol);
+        // the series is created with the symbol's first accepted bar
+        let mut series: Option<usize> = None;
+        for (row, parsed) in rows {
+            self.input.rows += 1;
+            let (bar, label) = match parsed {
+                Ok(x) => x,
+                Err(reason) => {
+                    q.count_rejected(&reason);
+                    self.input.errors.push(RowError {
+                        row,
+                        symbol: symbol.to_string(),
+                        reason,
+                    });
+                    continue;
+                }
+            };
+            if let Err(reason) = BarValidator::check_symbol(q, &bar) {
                 self.input.errors.push(RowError {
                     row,
-                    symbol: r.symbol.to_string(),
+                    symbol: symbol.to_string(),
                     reason,
                 });
-                return;
+                continue;
             }
-        };
-        if let Err(reason) = self.input.validator.check(r.symbol, &bar) {
-            self.input.errors.push(RowError {
-                row,
-                symbol: r.symbol.to_string(),
-                reason,
+            let idx = *series.get_or_insert_with(|| match self.index.get(symbol) {
+                Some(i) => *i,
+                None => {
+                    self.input.series.push(SymbolBars {
+                        symbol: symbol.to_string(),
+                        ..Default::default()
+                    });
+                    let i = self.input.series.len() - 1;
+                    self.index.insert(symbol.to_string(), i);
+                    i
+                }
             });
-            return;
-        }
-        let idx = match &self.last {
-            Some((s, i)) if s == r.symbol => *i,
-            _ => {
-                let i = match self.index.get(r.symbol) {
-                    Some(i) => *i,
-                    None => {
-                        self.input.series.push(SymbolBars {
-                            symbol: r.symbol.to_string(),
-                            ..Default::default()
-                        });
-                        let i = self.input.series.len() - 1;
-                        self.index.insert(r.symbol.to_string(), i);
-                        i
-                    }
-                };
-                self.last = Some((r.symbol.to_string(), i));
-                i
+            let s = &mut self.input.series[idx];
+            s.bars.push(bar);
+            if self.want_labels {
+                s.labels.push(label);
             }
-        };
-        let s = &mut self.input.series[idx];
-        s.bars.push(bar);
-        if self.want_labels {
-            s.labels.push(label);
         }
     }
 }
@@ -445,9 +452,8 @@ fn read_csv_from<R: std::io::Read>(
     Ok(col.input)
 }
 
+/// A batch's numeric column as f64 (NaN where null).
 fn col_f64(path: &Path, name: &str, a: &ArrayRef) -> Result<Vec<f64>, IoError> {
-    let n = a.len();
-    let mut out = vec![f64::NAN; n];
     macro_rules! take {
         ($t:ty) => {{
             let x = a
@@ -458,14 +464,22 @@ fn col_f64(path: &Path, name: &str, a: &ArrayRef) -> Result<Vec<f64>, IoError> {
                     column: name.to_string(),
                     dtype: a.data_type().to_string(),
                 })?;
-            for i in 0..n {
-                if x.is_valid(i) {
-                    out[i] = x.value(i) as f64;
-                }
+            if x.null_count() == 0 {
+                x.values().iter().map(|v| *v as f64).collect()
+            } else {
+                (0..x.len())
+                    .map(|i| {
+                        if x.is_valid(i) {
+                            x.value(i) as f64
+                        } else {
+                            f64::NAN
+                        }
+                    })
+                    .collect()
             }
         }};
     }
-    match a.data_type() {
+    Ok(match a.data_type() {
         DataType::Float64 => take!(Float64Array),
         DataType::Float32 => take!(Float32Array),
         DataType::Int64 => take!(Int64Array),
@@ -480,36 +494,12 @@ fn col_f64(path: &Path, name: &str, a: &ArrayRef) -> Result<Vec<f64>, IoError> {
                 dtype: d.to_string(),
             })
         }
-    }
-    Ok(out)
+    })
 }
 
-fn col_str(a: &ArrayRef, i: usize) -> Option<&str> {
-    if !a.is_valid(i) {
-        return None;
-    }
-    if let Some(x) = a.as_any().downcast_ref::<StringArray>() {
-        return Some(x.value(i));
-    }
-    if let Some(x) = a.as_any().downcast_ref::<LargeStringArray>() {
-        return Some(x.value(i));
-    }
-    if let Some(x) = a.as_any().downcast_ref::<StringViewArray>() {
-        return Some(x.value(i));
-    }
-    None
-}
-
-fn col_ts(
-    path: &Path,
-    name: &str,
-    a: &ArrayRef,
-) -> Result<Vec<Result<i64, RejectReason>>, IoError> {
+/// A batch's timestamps in ms (None where null or unreadable: see [`ts_error`]).
+fn col_ts(path: &Path, name: &str, a: &ArrayRef) -> Result<Vec<Option<i64>>, IoError> {
     let n = a.len();
-    let bad = |i: usize| RejectReason::Unparseable {
-        field: "timestamp".into(),
-        value: format!("row value #{i}"),
-    };
     macro_rules! ts {
         ($t:ty, $f:expr) => {{
             let x = a
@@ -521,13 +511,7 @@ fn col_ts(
                     dtype: a.data_type().to_string(),
                 })?;
             (0..n)
-                .map(|i| {
-                    if x.is_valid(i) {
-                        Ok($f(x.value(i) as i64))
-                    } else {
-                        Err(bad(i))
-                    }
-                })
+                .map(|i| x.is_valid(i).then(|| $f(x.value(i) as i64)))
                 .collect()
         }};
     }
@@ -547,15 +531,10 @@ fn col_ts(
         } else {
             v
         }),
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => (0..n)
-            .map(|i| {
-                let s = col_str(a, i).unwrap_or_default();
-                parse_timestamp(s).ok_or_else(|| RejectReason::Unparseable {
-                    field: "timestamp".into(),
-                    value: s.to_string(),
-                })
-            })
-            .collect(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            let text = TextCol::of(Some(a));
+            (0..n).map(|i| parse_timestamp(text.get(i))).collect()
+        }
         d => {
             return Err(IoError::ColumnType {
                 path: path.to_path_buf(),
@@ -564,6 +543,21 @@ fn col_ts(
             })
         }
     })
+}
+
+/// Why row `i` of a timestamp column has no timestamp: the text that did not parse, or
+/// (a typed column) that the value is null.
+fn ts_error(a: &ArrayRef, i: usize) -> RejectReason {
+    let value = match a.data_type() {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            TextCol::of(Some(a)).get(i).to_string()
+        }
+        _ => format!("row value #{i}"),
+    };
+    RejectReason::Unparseable {
+        field: "timestamp".into(),
+        value,
+    }
 }
 
 fn read_parquet(path: &Path, label_column: Option<&str>) -> Result<Input, IoError> {
@@ -587,9 +581,14 @@ fn read_parquet(path: &Path, label_column: Option<&str>) -> Result<Input, IoErro
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        batch_rows(path, &headers, &loc, &batch, &mut row, &mut |row, r| {
-            col.push(row, r)
-        })?;
+        batch_rows(
+            path,
+            &headers,
+            &loc,
+            &batch,
+            &mut row,
+            &mut |symbol, rows| col.push_run(symbol, rows),
+        )?;
     }
     Ok(col.input)
 }
@@ -607,9 +606,14 @@ pub fn read_batches(
     let mut col = Collector::new(label_column.is_some());
     let mut row = 0usize;
     for batch in batches {
-        batch_rows(what, &headers, &loc, batch, &mut row, &mut |row, r| {
-            col.push(row, r)
-        })?;
+        batch_rows(
+            what,
+            &headers,
+            &loc,
+            batch,
+            &mut row,
+            &mut |symbol, rows| col.push_run(symbol, rows),
+        )?;
     }
     Ok(col.input)
 }
@@ -1051,62 +1055,115 @@ mod tests {
     }
 }
 
-/// Walk the rows of one record batch (Parquet or Arrow IPC), numbering them from `*row + 1`.
+/// A text column resolved to its Arrow type once per batch.
+enum TextCol<'a> {
+    Utf8(&'a StringArray),
+    Large(&'a LargeStringArray),
+    View(&'a StringViewArray),
+    /// Absent, or not text: every row reads as `""`.
+    Empty,
+}
+
+impl<'a> TextCol<'a> {
+    fn of(a: Option<&'a ArrayRef>) -> Self {
+        let Some(a) = a else {
+            return TextCol::Empty;
+        };
+        let any = a.as_any();
+        if let Some(x) = any.downcast_ref::<StringArray>() {
+            TextCol::Utf8(x)
+        } else if let Some(x) = any.downcast_ref::<LargeStringArray>() {
+            TextCol::Large(x)
+        } else if let Some(x) = any.downcast_ref::<StringViewArray>() {
+            TextCol::View(x)
+        } else {
+            TextCol::Empty
+        }
+    }
+
+    /// Row `i`'s text (`""` where null).
+    fn get(&self, i: usize) -> &'a str {
+        match self {
+            TextCol::Utf8(x) if x.is_valid(i) => x.value(i),
+            TextCol::Large(x) if x.is_valid(i) => x.value(i),
+            TextCol::View(x) if x.is_valid(i) => x.value(i),
+            _ => "",
+        }
+    }
+}
+
+/// Walk the rows of one record batch (Parquet or Arrow IPC), numbering them from `*row + 1`,
+/// handing `each` every run of consecutive rows of one symbol, parsed.
 fn batch_rows(
     path: &Path,
     headers: &[String],
     loc: &Columns,
     batch: &arrow::record_batch::RecordBatch,
     row: &mut usize,
-    each: &mut dyn FnMut(usize, RawRow<'_>),
+    each: &mut dyn FnMut(&str, &mut Rows<'_>),
 ) -> Result<(), IoError> {
     let n = batch.num_rows();
-    let ts = col_ts(path, &headers[loc.ts], batch.column(loc.ts))?;
-    let mut cols: Vec<Option<Vec<f64>>> = Vec::with_capacity(5);
+    let ts_col = batch.column(loc.ts);
+    let ts = col_ts(path, &headers[loc.ts], ts_col)?;
+    let mut cols: [Option<Vec<f64>>; 5] = Default::default();
     for (k, i) in loc.values.iter().enumerate() {
-        cols.push(match i {
-            Some(i) => Some(col_f64(path, VALUE_NAMES[k], batch.column(*i))?),
-            None => None,
-        });
+        if let Some(i) = i {
+            cols[k] = Some(col_f64(path, VALUE_NAMES[k], batch.column(*i))?);
+        }
     }
     let labels = match loc.label {
         Some(i) => Some(col_f64(path, "label", batch.column(i))?),
         None => None,
     };
-    for (r, ts_r) in ts.into_iter().enumerate().take(n) {
-        *row += 1;
-        let v = |k: usize| -> Result<f64, RejectReason> {
-            match &cols[k] {
-                Some(c) if k == 3 && c[r].is_nan() => Err(RejectReason::Missing {
-                    field: "close".into(),
-                }),
-                Some(c) => Ok(c[r]),
-                None => Ok(f64::NAN),
+    let symbols = TextCol::of(loc.symbol.map(|i| batch.column(i)));
+    let value = |k: usize, r: usize| cols[k].as_ref().map_or(f64::NAN, |c| c[r]);
+    // the checks of `RawRow::parse`, in its order: timestamp, close, label
+    let parse = |r: usize| -> Parsed {
+        let ts = ts[r].ok_or_else(|| ts_error(ts_col, r))?;
+        let close = value(3, r);
+        if cols[3].is_some() && close.is_nan() {
+            return Err(RejectReason::Missing {
+                field: "close".into(),
+            });
+        }
+        let label = match &labels {
+            Some(l) => {
+                let x = l[r];
+                if x.is_finite() && (0.0..18.0).contains(&x) && x.fract() == 0.0 {
+                    Some(x as u8)
+                } else {
+                    return Err(RejectReason::Unparseable {
+                        field: "label".into(),
+                        value: x.to_string(),
+                    });
+                }
             }
+            None => None,
         };
-        let label = labels.as_ref().map(|l| {
-            let x = l[r];
-            if x.is_finite() && (0.0..18.0).contains(&x) && x.fract() == 0.0 {
-                Ok(x as u8)
-            } else {
-                Err(RejectReason::Unparseable {
-                    field: "label".into(),
-                    value: x.to_string(),
-                })
-            }
-        });
-        each(
-            *row,
-            RawRow {
-                symbol: loc
-                    .symbol
-                    .and_then(|i| col_str(batch.column(i), r))
-                    .unwrap_or_default(),
-                ts: ts_r,
-                vals: [v(0), v(1), v(2), v(3), v(4)],
-                label,
-            },
+        let bar = Bar::new(
+            ts,
+            value(0, r),
+            value(1, r),
+            value(2, r),
+            close,
+            value(4, r),
         );
+        Ok((bar, label))
+    };
+    let mut start = 0;
+    while start < n {
+        let symbol = symbols.get(start);
+        let mut end = start + 1;
+        while end < n && symbols.get(end) == symbol {
+            end += 1;
+        }
+        let first = *row + 1;
+        each(
+            symbol,
+            &mut (start..end).map(|r| (first + r - start, parse(r))),
+        );
+        *row += end - start;
+        start = end;
     }
     Ok(())
 }
@@ -1150,12 +1207,12 @@ pub fn read_arrow_ipc(bytes: &[u8], what: &Path) -> Result<Vec<ParsedRow>, IoErr
     let mut out = Vec::new();
     let mut row = 0usize;
     for b in &batches {
-        batch_rows(what, &headers, &loc, b, &mut row, &mut |row, r| {
-            out.push(ParsedRow {
+        batch_rows(what, &headers, &loc, b, &mut row, &mut |symbol, rows| {
+            out.extend(rows.map(|(row, parsed)| ParsedRow {
                 row,
-                symbol: r.symbol.to_string(),
-                bar: r.parse().map(|x| x.0),
-            })
+                symbol: symbol.to_string(),
+                bar: parsed.map(|x| x.0),
+            }))
         })?;
     }
     Ok(out)
