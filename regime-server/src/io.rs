@@ -431,10 +431,7 @@ fn read_csv_from<R: std::io::Read>(
         row += 1;
         let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).unwrap_or("");
         let ts_s = get(Some(cols.ts));
-        let ts = parse_timestamp(ts_s).ok_or_else(|| RejectReason::Unparseable {
-            field: "timestamp".into(),
-            value: ts_s.trim().to_string(),
-        });
+        let ts = timestamp_field(ts_s);
         let vals = std::array::from_fn(|k| {
             // close is required; the others may be absent (empty)
             parse_f64(VALUE_NAMES[k], get(cols.values[k]), k != 3)
@@ -545,18 +542,34 @@ fn col_ts(path: &Path, name: &str, a: &ArrayRef) -> Result<Vec<Option<i64>>, IoE
     })
 }
 
-/// Why row `i` of a timestamp column has no timestamp: the text that did not parse, or
-/// (a typed column) that the value is null.
-fn ts_error(a: &ArrayRef, i: usize) -> RejectReason {
-    let value = match a.data_type() {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-            TextCol::of(Some(a)).get(i).to_string()
-        }
-        _ => format!("row value #{i}"),
-    };
-    RejectReason::Unparseable {
+/// A timestamp field's text read as ms: empty is a missing timestamp, anything else that
+/// does not parse is reported with its text.
+pub fn timestamp_field(s: &str) -> Result<i64, RejectReason> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(RejectReason::Missing {
+            field: "timestamp".into(),
+        });
+    }
+    parse_timestamp(t).ok_or_else(|| RejectReason::Unparseable {
         field: "timestamp".into(),
-        value,
+        value: t.to_string(),
+    })
+}
+
+/// Why row `i` of a timestamp column has no timestamp: the text that did not parse, or
+/// (null, or a typed column's null) that it is missing.
+fn ts_error(a: &ArrayRef, i: usize) -> RejectReason {
+    let missing = || RejectReason::Missing {
+        field: "timestamp".into(),
+    };
+    match a.data_type() {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            timestamp_field(TextCol::of(Some(a)).get(i))
+                .err()
+                .unwrap_or_else(missing)
+        }
+        _ => missing(),
     }
 }
 
@@ -1033,28 +1046,6 @@ fn into_batch(t: Table) -> WriteResult<RecordBatch> {
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fast_timestamp_text_matches_chrono() {
-        for ms in [
-            0i64,
-            946_857_600_000,
-            1_221_436_800_000,
-            1_700_000_000_123,
-            -86_400_000,
-            4_102_444_800_000,
-        ] {
-            let mut s = String::new();
-            push_timestamp(&mut s, ms);
-            assert_eq!(s, format_timestamp(ms), "{ms}");
-            assert_eq!(parse_timestamp(&s), Some(ms));
-        }
-    }
-}
-
 /// A text column resolved to its Arrow type once per batch.
 enum TextCol<'a> {
     Utf8(&'a StringArray),
@@ -1216,4 +1207,105 @@ pub fn read_arrow_ipc(bytes: &[u8], what: &Path) -> Result<Vec<ParsedRow>, IoErr
         })?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_timestamp_text_matches_chrono() {
+        for ms in [
+            0i64,
+            946_857_600_000,
+            1_221_436_800_000,
+            1_700_000_000_123,
+            -86_400_000,
+            4_102_444_800_000,
+        ] {
+            let mut s = String::new();
+            push_timestamp(&mut s, ms);
+            assert_eq!(s, format_timestamp(ms), "{ms}");
+            assert_eq!(parse_timestamp(&s), Some(ms));
+        }
+    }
+
+    /// Arrow input goes through runs of one symbol: rows keep their numbers and order,
+    /// a symbol that comes back later continues its series, null fields are named.
+    #[test]
+    fn arrow_rows_are_numbered_validated_and_grouped_by_symbol() {
+        let ts: Vec<Option<i64>> = vec![
+            Some(1000),
+            Some(2000),
+            None,
+            Some(3000),
+            Some(500),
+            Some(4000),
+        ];
+        let sym = vec![Some("A"), Some("A"), Some("B"), Some("B"), Some("A"), None];
+        let close = vec![
+            Some(10.0),
+            None,
+            Some(10.0),
+            Some(10.0),
+            Some(10.0),
+            Some(10.0),
+        ];
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(
+                "timestamp",
+                DataType::Timestamp(TimeUnit::Millisecond, None),
+                true,
+            ),
+            Field::new("symbol", DataType::Utf8, true),
+            Field::new("close", DataType::Float64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(TimestampMillisecondArray::from(ts)),
+                Arc::new(StringArray::from(sym)),
+                Arc::new(Float64Array::from(close)),
+            ],
+        )
+        .expect("batch");
+        // the same rows split across two batches read the same
+        let split = [batch.slice(0, 3), batch.slice(3, 3)];
+        for batches in [std::slice::from_ref(&batch), &split[..]] {
+            let input = read_batches(batches, &schema, Path::new("mem"), None).expect("read");
+            assert_eq!(input.rows, 6);
+            let errs: Vec<(usize, &str, String)> = input
+                .errors
+                .iter()
+                .map(|e| (e.row, e.symbol.as_str(), e.reason.to_string()))
+                .collect();
+            assert_eq!(
+                errs,
+                vec![
+                    (2, "A", "close is missing".to_string()),
+                    (3, "B", "timestamp is missing".to_string()),
+                    (
+                        5,
+                        "A",
+                        "timestamp 500 ms is not after the previous bar's 1000 ms for this symbol"
+                            .to_string()
+                    ),
+                ]
+            );
+            let got: Vec<(&str, Vec<i64>)> = input
+                .series
+                .iter()
+                .map(|s| (s.symbol.as_str(), s.bars.iter().map(|b| b.ts).collect()))
+                .collect();
+            assert_eq!(
+                got,
+                vec![("A", vec![1000]), ("B", vec![3000]), ("", vec![4000])]
+            );
+            let q = input.validator.quality();
+            assert_eq!(q["A"].rejected["missing_field"], 1);
+            assert_eq!(q["A"].rejected["timestamp_not_increasing"], 1);
+            assert_eq!(q["B"].rejected["missing_field"], 1);
+            assert_eq!(q["B"].accepted, 1);
+        }
+    }
 }

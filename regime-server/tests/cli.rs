@@ -49,6 +49,7 @@ fn every_kind_of_bad_row_is_named_and_counted() {
         "1000000000,AAA,100,101,99,100,5",  // timestamp_not_increasing
         "1300000500,AAA,100,101,99,abc,5",  // unparseable
         "not-a-date,AAA,100,101,99,100,5",  // unparseable timestamp
+        ",AAA,100,101,99,100,5",            // missing timestamp
     ];
     for b in bad {
         csv += b;
@@ -80,6 +81,7 @@ fn every_kind_of_bad_row_is_named_and_counted() {
         (57, "is not after the previous bar"),
         (58, "cannot parse close from \"abc\""),
         (59, "cannot parse timestamp from \"not-a-date\""),
+        (60, "timestamp is missing"),
     ] {
         let line = format!("row {row} [AAA]: ");
         assert!(
@@ -96,6 +98,7 @@ fn every_kind_of_bad_row_is_named_and_counted() {
         "negative_volume=1",
         "timestamp_not_increasing=1",
         "unparseable=2",
+        "missing_field=1",
     ] {
         assert!(err.contains(k), "missing count {k} in:\n{err}");
     }

@@ -5,7 +5,7 @@
 
 use crate::engine::{count_unparsed, Busy, IngestRow, Outcome, RowError};
 use crate::error::AppError;
-use crate::io::{parse_timestamp, read_arrow_ipc, ParsedRow};
+use crate::io::{parse_timestamp, read_arrow_ipc, timestamp_field, ParsedRow};
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -69,17 +69,20 @@ fn json_row(row: usize, v: &Value) -> ParsedRow {
                 field: "timestamp".into(),
             })?;
         let ts = match tsv {
-            Value::String(s) => parse_timestamp(s),
-            Value::Number(n) => n.as_i64().and_then(|i| parse_timestamp(&i.to_string())),
-            _ => None,
-        }
-        .ok_or_else(|| RejectReason::Unparseable {
-            field: "timestamp".into(),
-            value: tsv
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| tsv.to_string()),
-        })?;
+            Value::String(s) => timestamp_field(s)?,
+            Value::Null => {
+                return Err(RejectReason::Missing {
+                    field: "timestamp".into(),
+                })
+            }
+            _ => tsv
+                .as_i64()
+                .and_then(|i| parse_timestamp(&i.to_string()))
+                .ok_or_else(|| RejectReason::Unparseable {
+                    field: "timestamp".into(),
+                    value: tsv.to_string(),
+                })?,
+        };
         Ok(Bar::new(
             ts,
             num(obj, "open", false)?,
