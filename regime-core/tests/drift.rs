@@ -81,3 +81,27 @@ fn a_break_in_scale_is_detected_quickly() {
     let n = found.expect("a fourfold scale break must raise a drift alarm");
     assert!(n <= 100, "detected only after {n} bars");
 }
+
+#[test]
+fn a_price_that_never_moves_raises_no_alarm() {
+    // a halted or illiquid instrument: every bar the same (OHLC and volume 0, then close
+    // only). Its surprise barely varies, and standardized by that near-zero spread the
+    // model's settling read as drift: 9 alarms (each a batch refit) in 3,000 bars.
+    for close_only in [false, true] {
+        let mut p = SymbolPipeline::new(PipelineConfig::default()).expect("pipeline");
+        for i in 0..3_000i64 {
+            let b = if close_only {
+                Bar::close_only(i * 86_400_000, 100.0)
+            } else {
+                Bar::new(i * 86_400_000, 100.0, 100.0, 100.0, 100.0, 0.0)
+            };
+            p.update(&b);
+        }
+        let n = drifts(&p);
+        println!("close only {close_only}: {n} alarms in 3,000 constant bars");
+        assert_eq!(
+            n, 0,
+            "close only {close_only}: {n} alarms on a constant price"
+        );
+    }
+}

@@ -39,6 +39,11 @@ const PH_THRESHOLD: f64 = 40.0;
 const PH_CLIP: f64 = 4.0;
 /// Bars of the statistic seen before the test starts.
 const PH_WARMUP: u64 = 100;
+/// Smallest spread (nats) the surprise is standardized by. Bars that move have a spread of
+/// 0.7 (close only) to 6; on a constant or frozen price it shrinks toward 0 (~0.002), and the
+/// model's slow settling, standardized by it, read as drift: 9 alarms, each a batch refit,
+/// in the first 3,000 bars of a constant series.
+const PH_MIN_SPREAD: f64 = 0.25;
 
 /// L2 pull of the ensemble weights toward the prior (model-based member 1, others 0), per
 /// unit of learning rate. The ex-post reference is the model's own smoother, which the
@@ -501,11 +506,7 @@ impl BarSide {
         if self.ph_n < PH_WARMUP {
             return;
         }
-        let y = if self.ph_var > 0.0 {
-            (dx / self.ph_var.sqrt()).min(PH_CLIP)
-        } else {
-            0.0
-        };
+        let y = (dx / self.ph_var.sqrt().max(PH_MIN_SPREAD)).min(PH_CLIP);
         self.ph_cum += y - PH_DELTA;
         self.ph_min = self.ph_min.min(self.ph_cum);
         if self.ph_cum - self.ph_min > PH_THRESHOLD {
