@@ -615,12 +615,21 @@ pub struct OnlineHmm {
     gap_scale: f64,
     gap_n: u64,
     gap2: f64,
+    /// Mean squared return (winsorized like `gap2`): learning clips at `LEARN_CLIP` times
+    /// its root.
+    learn_r2: f64,
+    learn_n: u64,
     ret2: f64,
     population: Option<PopulationPrior>,
 }
 
 /// Memory (bars) of the gap-scale tracker.
 const GAP_MEMORY: f64 = 500.0;
+/// Learning sees returns and gaps clipped at this many root-mean-square returns.
+const LEARN_CLIP: f64 = 20.0;
+/// A bar's squared gap and return enter the running means of the gap scale at most this many
+/// times those means (five root-mean-squares).
+const GAP_WINSOR: f64 = 25.0;
 
 /// Backward steps per update of an amortized smoothing job.
 pub(crate) const SMOOTH_STEPS: usize = 4;
@@ -776,6 +785,8 @@ impl OnlineHmm {
             gap_scale: 0.0,
             gap_n: 0,
             gap2: 0.0,
+            learn_r2: 0.0,
+            learn_n: 0,
             ret2: 0.0,
             population: None,
         })
@@ -997,6 +1008,35 @@ impl OnlineHmm {
         }
     }
 
+    /// The bar as learning sees it (the filter sees it whole): return, previous return
+    /// and gap clipped at `LEARN_CLIP` root-mean-square returns. The statistics are Gaussian
+    /// moments, so without a bound one bad print of ±2.3 (a price ×10 for a day) counts as
+    /// ~10,000 ordinary squared returns and batch EM can give it a volatility state of its
+    /// own that no later bar reclaims: with one such print in June 2005, NASDAQ's Sep–Dec
+    /// 2008 was 15% high volatility instead of 92%.
+    fn learning_obs(&mut self, o: &Obs) -> Obs {
+        if o.r.is_nan() {
+            return *o;
+        }
+        // no bound while the scale is unknown (the first 20 bars) or 0 (a price that has
+        // not moved yet): its first move is data, not a bad print
+        let bound = if self.learn_n >= 20 && self.learn_r2 > 0.0 {
+            LEARN_CLIP * self.learn_r2.sqrt()
+        } else {
+            f64::INFINITY
+        };
+        self.learn_n += 1;
+        let a = 1.0 / (self.learn_n as f64).min(GAP_MEMORY);
+        self.learn_r2 += a * ((o.r * o.r).min(bound * bound) - self.learn_r2);
+        let clip = |x: f64| x.clamp(-bound, bound);
+        Obs {
+            r: clip(o.r),
+            r_prev: clip(o.r_prev),
+            gap: clip(o.gap),
+            ..*o
+        }
+    }
+
     fn step_obs(&mut self, o: &Obs, seq: u64, learn: bool) -> f64 {
         let Some(c) = self.compiled.as_ref() else {
             return 0.0;
@@ -1015,8 +1055,18 @@ impl OnlineHmm {
             // feed the belief back into the evidence.
             self.gap_n += 1;
             let a = 1.0 / (self.gap_n as f64).min(GAP_MEMORY);
-            self.gap2 += a * (o.gap * o.gap - self.gap2);
-            self.ret2 += a * (o.r * o.r - self.ret2);
+            // winsorized: one bad print (a price ×10 for a day: gap and return ±2.3) would
+            // otherwise hold both means for decades (e^{-n/500} of 5.3 against ~1e-4), and
+            // with them the gap channel's meaning (a mean still 0 bounds nothing)
+            let winsor = |x: f64, mean: f64| {
+                if self.gap_n > 20 && mean > 0.0 {
+                    (x * x).min(GAP_WINSOR * mean)
+                } else {
+                    x * x
+                }
+            };
+            self.gap2 += a * (winsor(o.gap, self.gap2) - self.gap2);
+            self.ret2 += a * (winsor(o.r, self.ret2) - self.ret2);
             if self.gap_n >= 20 && self.ret2 > 0.0 {
                 self.gap_scale = self.gap2 / self.ret2;
                 if let Some(cm) = self.compiled.as_mut() {
@@ -1024,13 +1074,14 @@ impl OnlineHmm {
                 }
             }
         }
+        let lo = if learn { self.learning_obs(o) } else { *o };
         if learn && self.next_refit != u64::MAX && self.n <= self.cfg.batch_em_until as u64 {
-            self.history.push(*o);
+            self.history.push(lo);
         }
         if learn && self.next_refit != u64::MAX {
             self.lag.push_back(LagEntry {
                 seq,
-                obs: *o,
+                obs: lo,
                 b,
                 alpha: self.alpha,
             });
