@@ -625,7 +625,8 @@ pub struct OnlineHmm {
 
 /// Memory (bars) of the gap-scale tracker.
 const GAP_MEMORY: f64 = 500.0;
-/// Learning sees returns and gaps clipped at this many root-mean-square returns.
+/// Learning sees returns and gaps clipped at this many root-mean-square returns (fewer in
+/// the first 400 bars: see `OnlineHmm::learning_obs`).
 const LEARN_CLIP: f64 = 20.0;
 /// A bar's squared gap and return enter the running means of the gap scale at most this many
 /// times those means (five root-mean-squares).
@@ -972,8 +973,16 @@ impl OnlineHmm {
     fn initialize(&mut self) {
         let warm = std::mem::take(&mut self.warm);
         let rs: Vec<f64> = warm.iter().map(|o| o.r).filter(|r| !r.is_nan()).collect();
+        let robust = robust_scale(&rs);
         let scale = if rs.is_empty() {
             0.01
+        } else if robust > 0.0 {
+            // the warm-up's scale, robust to a bad print among its bars, also starts the
+            // learning clip's scale, so the print is clipped when these bars are learned
+            let s = robust;
+            self.learn_r2 = s * s;
+            self.learn_n = rs.len() as u64;
+            s
         } else {
             let m = rs.iter().sum::<f64>() / rs.len() as f64;
             (rs.iter().map(|r| (r - m).powi(2)).sum::<f64>() / rs.len() as f64)
@@ -1009,7 +1018,7 @@ impl OnlineHmm {
     }
 
     /// The bar as learning sees it (the filter sees it whole): return, previous return
-    /// and gap clipped at `LEARN_CLIP` root-mean-square returns. The statistics are Gaussian
+    /// and gap clipped at up to `LEARN_CLIP` root-mean-square returns. The statistics are Gaussian
     /// moments, so without a bound one bad print of ±2.3 (a price ×10 for a day) counts as
     /// ~10,000 ordinary squared returns and batch EM can give it a volatility state of its
     /// own that no later bar reclaims: with one such print in June 2005, NASDAQ's Sep–Dec
@@ -1018,10 +1027,13 @@ impl OnlineHmm {
         if o.r.is_nan() {
             return *o;
         }
-        // no bound while the scale is unknown (the first 20 bars) or 0 (a price that has
-        // not moved yet): its first move is data, not a bad print
-        let bound = if self.learn_n >= 20 && self.learn_r2 > 0.0 {
-            LEARN_CLIP * self.learn_r2.sqrt()
+        // no bound while the scale is unknown (fewer than 4 returns; the warm-up's seed it,
+        // see `initialize`) or 0 (a price that has not moved yet: its first move is data,
+        // not a bad print). The multiple grows with the bars seen, √n, from 5 to
+        // `LEARN_CLIP`: one bar's clipped square is at most what all the bars before it add
+        // up to, so an early print cannot outweigh the history it lands in.
+        let bound = if self.learn_n >= 4 && self.learn_r2 > 0.0 {
+            (self.learn_n as f64).sqrt().clamp(5.0, LEARN_CLIP) * self.learn_r2.sqrt()
         } else {
             f64::INFINITY
         };
@@ -1245,6 +1257,23 @@ impl OnlineHmm {
             self.n + self.cfg.refit_every as u64
         };
     }
+}
+
+/// The median absolute return over 0.6745 (σ of a normal law with that median), which one
+/// bad print cannot move far.
+fn robust_scale(rs: &[f64]) -> f64 {
+    let mut a: Vec<f64> = rs.iter().map(|r| r.abs()).collect();
+    a.sort_by(f64::total_cmp);
+    let n = a.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let med = if n % 2 == 1 {
+        a[n / 2]
+    } else {
+        0.5 * (a[n / 2 - 1] + a[n / 2])
+    };
+    med / 0.6745
 }
 
 /// One start of a batch refit after its EM iterations.

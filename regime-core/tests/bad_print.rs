@@ -27,7 +27,14 @@ fn a_bad_print_changes_nothing_a_few_weeks_later() {
     // bars) and, in another run, after it. Without bounds on what learning takes from one
     // bar, the ±2.3 log returns it makes took a volatility state for themselves.
     let mut worst = (1.0f64, 0u64, 0usize);
-    for (seed, at) in [(61u64, 1_500usize), (62, 3_000), (63, 8_000)] {
+    for (seed, at) in [
+        (61u64, 1_500usize),
+        (62, 3_000),
+        (63, 8_000),
+        (64, 10),
+        (65, 60),
+        (66, 300),
+    ] {
         let cfg = SynthConfig {
             symbols: 1,
             bars: 12_000,
