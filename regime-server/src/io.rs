@@ -1143,9 +1143,10 @@ fn batch_rows(
     };
     let mut start = 0;
     while start < n {
-        let symbol = symbols.get(start);
+        // trimmed, as the CSV and JSON readers do: "SPX " is SPX
+        let symbol = symbols.get(start).trim();
         let mut end = start + 1;
-        while end < n && symbols.get(end) == symbol {
+        while end < n && symbols.get(end).trim() == symbol {
             end += 1;
         }
         let first = *row + 1;
@@ -1242,7 +1243,14 @@ mod tests {
             Some(500),
             Some(4000),
         ];
-        let sym = vec![Some("A"), Some("A"), Some("B"), Some("B"), Some("A"), None];
+        let sym = vec![
+            Some("A"),
+            Some("A "),
+            Some("B"),
+            Some(" B"),
+            Some("A"),
+            None,
+        ];
         let close = vec![
             Some(10.0),
             None,
