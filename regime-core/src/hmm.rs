@@ -615,11 +615,11 @@ pub struct OnlineHmm {
     gap_scale: f64,
     gap_n: u64,
     gap2: f64,
-    /// Mean squared return (winsorized like `gap2`): learning clips at `LEARN_CLIP` times
-    /// its root.
+    ret2: f64,
+    /// Mean squared return (winsorized like `gap2`, same memory): learning clips at up to
+    /// `LEARN_CLIP` times its root.
     learn_r2: f64,
     learn_n: u64,
-    ret2: f64,
     population: Option<PopulationPrior>,
 }
 
@@ -786,9 +786,9 @@ impl OnlineHmm {
             gap_scale: 0.0,
             gap_n: 0,
             gap2: 0.0,
+            ret2: 0.0,
             learn_r2: 0.0,
             learn_n: 0,
-            ret2: 0.0,
             population: None,
         })
     }
@@ -979,10 +979,9 @@ impl OnlineHmm {
         } else if robust > 0.0 {
             // the warm-up's scale, robust to a bad print among its bars, also starts the
             // learning clip's scale, so the print is clipped when these bars are learned
-            let s = robust;
-            self.learn_r2 = s * s;
+            self.learn_r2 = robust * robust;
             self.learn_n = rs.len() as u64;
-            s
+            robust
         } else {
             let m = rs.iter().sum::<f64>() / rs.len() as f64;
             (rs.iter().map(|r| (r - m).powi(2)).sum::<f64>() / rs.len() as f64)
@@ -1027,7 +1026,7 @@ impl OnlineHmm {
         if o.r.is_nan() {
             return *o;
         }
-        // no bound while the scale is unknown (fewer than 4 returns; the warm-up's seed it,
+        // no bound while the scale is unknown (fewer than 4 returns; the warm-up seeds it,
         // see `initialize`) or 0 (a price that has not moved yet: its first move is data,
         // not a bad print). The multiple grows with the bars seen, √n, from 5 to
         // `LEARN_CLIP`: one bar's clipped square is at most what all the bars before it add
