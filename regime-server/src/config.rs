@@ -199,7 +199,7 @@ pub struct AuthConfig {
     pub rate_limit_burst: f64,
 }
 
-/// One replay feed: a CSV/Parquet file played at a chosen speed.
+/// One replay feed: a CSV, Parquet or Arrow IPC file played at a chosen speed.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReplayFeed {
     /// Input file.

@@ -1,4 +1,4 @@
-//! Reading bars and writing detections: CSV and Parquet (arrow-rs).
+//! Reading bars and writing detections: CSV, Parquet and Arrow IPC (arrow-rs).
 //!
 //! Columns are matched case-insensitively: `timestamp` (or `date`, `datetime`, `time`),
 //! `open`, `high`, `low`, `close` (required), `volume`, `symbol`, and optionally a label column.
@@ -67,7 +67,7 @@ pub enum IoError {
         message: String,
     },
     /// Unknown file extension.
-    #[error("{path}: unknown format (use .csv or .parquet)")]
+    #[error("{path}: unknown format (use .csv, .parquet, or .arrow / .feather for Arrow IPC)")]
     UnknownFormat {
         /// File.
         path: PathBuf,
@@ -127,6 +127,9 @@ pub enum Format {
     Csv,
     /// Apache Parquet.
     Parquet,
+    /// Arrow IPC: the file format (Feather v2) or the stream format, told apart by the
+    /// file's first bytes when read; written as the file format.
+    Arrow,
 }
 
 impl Format {
@@ -140,6 +143,7 @@ impl Format {
         {
             Some("csv") => Ok(Format::Csv),
             Some("parquet") | Some("pq") => Ok(Format::Parquet),
+            Some("arrow") | Some("feather") | Some("ipc") | Some("arrows") => Ok(Format::Arrow),
             _ => Err(IoError::UnknownFormat {
                 path: path.to_path_buf(),
             }),
@@ -448,11 +452,12 @@ fn parse_label(s: &str) -> Result<u8, RejectReason> {
         .ok_or_else(bad)
 }
 
-/// Read a CSV or Parquet file of bars (rows failing validation go to `Input::errors`).
+/// Read a CSV, Parquet or Arrow IPC file of bars (rows failing validation go to `Input::errors`).
 pub fn read_bars(path: &Path, label_column: Option<&str>) -> Result<Input, IoError> {
     match Format::of(path)? {
         Format::Csv => read_csv(path, label_column),
         Format::Parquet => read_parquet(path, label_column),
+        Format::Arrow => read_arrow_file(path, label_column),
     }
 }
 
@@ -653,12 +658,53 @@ fn read_parquet(path: &Path, label_column: Option<&str>) -> Result<Input, IoErro
     };
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(fmt)?;
     let schema = builder.schema().clone();
+    let reader = builder.with_batch_size(65_536).build().map_err(fmt)?;
+    read_batch_stream(path, &schema, reader, label_column)
+}
+
+/// Bars from an Arrow IPC file: the file format (Feather v2, `ARROW1` magic) or the stream
+/// format; LZ4- or ZSTD-compressed buffers (pyarrow's Feather default) are read too.
+fn read_arrow_file(path: &Path, label_column: Option<&str>) -> Result<Input, IoError> {
+    let open = || {
+        File::open(path).map_err(|e| IoError::Open {
+            path: path.to_path_buf(),
+            source: e,
+        })
+    };
+    let mut magic = [0u8; 6];
+    let is_file = {
+        use std::io::Read as _;
+        let mut f = open()?;
+        f.read_exact(&mut magic).is_ok() && &magic == b"ARROW1"
+    };
+    let file = std::io::BufReader::with_capacity(1 << 20, open()?);
+    let fmt = |e: arrow::error::ArrowError| IoError::Format {
+        path: path.to_path_buf(),
+        message: format!("not an Arrow IPC file or stream ({e})"),
+    };
+    if is_file {
+        let r = arrow::ipc::reader::FileReader::try_new(file, None).map_err(fmt)?;
+        let schema = r.schema();
+        read_batch_stream(path, &schema, r, label_column)
+    } else {
+        let r = arrow::ipc::reader::StreamReader::try_new(file, None).map_err(fmt)?;
+        let schema = r.schema();
+        read_batch_stream(path, &schema, r, label_column)
+    }
+}
+
+/// Validate and collect the rows of a file's record batches, in order.
+fn read_batch_stream<E: std::fmt::Display>(
+    path: &Path,
+    schema: &Schema,
+    batches: impl Iterator<Item = Result<RecordBatch, E>>,
+    label_column: Option<&str>,
+) -> Result<Input, IoError> {
     let headers: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let loc = Columns::locate(path, &headers, label_column)?;
-    let reader = builder.with_batch_size(65_536).build().map_err(fmt)?;
     let mut col = Collector::new(label_column.is_some());
     let mut row = 0usize;
-    for batch in reader {
+    for batch in batches {
         let batch = batch.map_err(|e| IoError::Format {
             path: path.to_path_buf(),
             message: e.to_string(),
@@ -889,6 +935,8 @@ pub struct TableWriter {
     tmp: PathBuf,
     csv: Option<BufWriter<File>>,
     parquet: Option<ArrowWriter<File>>,
+    arrow: Option<arrow::ipc::writer::FileWriter<BufWriter<File>>>,
+    format: Format,
     header: bool,
     done: bool,
 }
@@ -902,7 +950,7 @@ impl std::fmt::Debug for TableWriter {
 }
 
 impl TableWriter {
-    /// Start writing `path` (`.csv` or `.parquet`).
+    /// Start writing `path` (`.csv`, `.parquet`, or `.arrow` / `.feather`).
     pub fn create(path: &Path) -> Result<Self, IoError> {
         let fmt = Format::of(path)?;
         let dir = path
@@ -923,12 +971,14 @@ impl TableWriter {
             tmp,
             csv: None,
             parquet: None,
+            arrow: None,
+            format: fmt,
             header: false,
             done: false,
         };
         match fmt {
             Format::Csv => w.csv = Some(BufWriter::with_capacity(1 << 20, file)),
-            Format::Parquet => {
+            Format::Parquet | Format::Arrow => {
                 // the writer is created with the first batch's schema
                 drop(file);
             }
@@ -939,10 +989,10 @@ impl TableWriter {
     /// Append a batch of rows (all batches must have the same columns). The table is
     /// consumed: Parquet takes its numeric columns into Arrow without a copy.
     pub fn write(&mut self, t: Table) -> Result<(), IoError> {
-        let res = if self.csv.is_some() {
-            self.write_csv(&t)
-        } else {
-            self.write_parquet(t)
+        let res = match self.format {
+            Format::Csv => self.write_csv(&t),
+            Format::Parquet => self.write_parquet(t),
+            Format::Arrow => self.write_arrow(t),
         };
         res.map_err(|e| IoError::Write {
             path: self.path.clone(),
@@ -959,6 +1009,10 @@ impl TableWriter {
             }
             if let Some(w) = self.parquet.take() {
                 let f = w.into_inner()?;
+                f.sync_all()?;
+            } else if let Some(mut w) = self.arrow.take() {
+                w.finish()?;
+                let f = w.into_inner()?.into_inner().map_err(|e| e.into_error())?;
                 f.sync_all()?;
             } else if !self.header {
                 // nothing was written: leave an empty file of the right name
@@ -1035,6 +1089,21 @@ impl TableWriter {
         if let Some(w) = self.parquet.as_mut() {
             w.write(&batch)?;
             w.flush()?; // close the row group: bounded memory
+        }
+        Ok(())
+    }
+
+    /// Arrow IPC file format, uncompressed (readable by memory map), one record batch per
+    /// table.
+    fn write_arrow(&mut self, t: Table) -> WriteResult<()> {
+        let batch = into_batch(t)?;
+        if self.arrow.is_none() {
+            let f = BufWriter::with_capacity(1 << 20, File::create(&self.tmp)?);
+            self.arrow = Some(arrow::ipc::writer::FileWriter::try_new(f, &batch.schema())?);
+            self.header = true;
+        }
+        if let Some(w) = self.arrow.as_mut() {
+            w.write(&batch)?;
         }
         Ok(())
     }

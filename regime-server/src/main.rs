@@ -65,7 +65,7 @@ enum Cmd {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Detect regimes for every bar of a CSV/Parquet file (multi-symbol, in parallel).
+    /// Detect regimes for every bar of a CSV, Parquet or Arrow IPC (Feather) file (multi-symbol, in parallel).
     Detect {
         #[arg(long)]
         input: PathBuf,

@@ -404,3 +404,155 @@ fn a_headless_gpu_probe_prints_no_foreign_errors() {
     assert!(!err.contains("XDG_RUNTIME_DIR"), "{err}");
     assert!(!err.contains("error"), "{err}");
 }
+
+/// What pandas, polars and pyarrow write by default must read: Parquet with any standard
+/// codec (polars' default is ZSTD), Arrow IPC files (Feather v2, LZ4 by default in pyarrow)
+/// and streams. Every encoding of the same bars gives byte-identical labels, and `.feather`
+/// output holds the same rows as the CSV.
+#[test]
+fn every_parquet_codec_and_arrow_ipc_gives_the_same_labels() {
+    use arrow::ipc::writer::{FileWriter, IpcWriteOptions, StreamWriter};
+    use arrow::ipc::CompressionType;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::{BrotliLevel, Compression, GzipLevel, ZstdLevel};
+    use parquet::file::properties::WriterProperties;
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    let o = regime(&[
+        "generate",
+        "--output",
+        &p("syn.parquet"),
+        "--symbols",
+        "2",
+        "--bars",
+        "1500",
+        "--seed",
+        "5",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(p("syn.parquet")).expect("open"),
+    )
+    .expect("parquet")
+    .build()
+    .expect("reader");
+    let batches: Vec<_> = r.collect::<Result<_, _>>().expect("batches");
+    let schema = batches[0].schema();
+
+    let mut inputs = vec![p("syn.parquet")];
+    for (name, c) in [
+        ("zstd", Compression::ZSTD(ZstdLevel::default())),
+        ("lz4raw", Compression::LZ4_RAW),
+        ("lz4", Compression::LZ4),
+        ("gzip", Compression::GZIP(GzipLevel::default())),
+        ("brotli", Compression::BROTLI(BrotliLevel::default())),
+        ("none", Compression::UNCOMPRESSED),
+    ] {
+        let path = p(&format!("{name}.parquet"));
+        let props = WriterProperties::builder().set_compression(c).build();
+        let f = std::fs::File::create(&path).expect("create");
+        let mut w = ArrowWriter::try_new(f, schema.clone(), Some(props)).expect("writer");
+        for b in &batches {
+            w.write(b).expect("write");
+        }
+        w.close().expect("close");
+        inputs.push(path);
+    }
+    for (name, c) in [
+        ("plain.arrow", None),
+        ("lz4.feather", Some(CompressionType::LZ4_FRAME)),
+        ("zstd.feather", Some(CompressionType::ZSTD)),
+    ] {
+        let opts = IpcWriteOptions::default()
+            .try_with_compression(c)
+            .expect("options");
+        let f = std::fs::File::create(p(name)).expect("create");
+        let mut w = FileWriter::try_new_with_options(f, &schema, opts).expect("writer");
+        for b in &batches {
+            w.write(b).expect("write");
+        }
+        w.finish().expect("finish");
+        inputs.push(p(name));
+    }
+    let f = std::fs::File::create(p("stream.arrows")).expect("create");
+    let mut w = StreamWriter::try_new(f, &schema).expect("writer");
+    for b in &batches {
+        w.write(b).expect("write");
+    }
+    w.finish().expect("finish");
+    inputs.push(p("stream.arrows"));
+
+    let mut first: Option<String> = None;
+    for input in &inputs {
+        let out = format!("{input}.csv");
+        let o = regime(&["detect", "--input", input, "--output", &out]);
+        assert!(o.status.success(), "{input}: {}", stderr(&o));
+        let text = std::fs::read_to_string(&out).expect("csv");
+        assert_eq!(text.lines().count(), 1 + 3000, "{input}");
+        match &first {
+            None => first = Some(text),
+            Some(f) => assert!(
+                *f == text,
+                "{input}: labels differ from the snappy Parquet's"
+            ),
+        }
+    }
+
+    // Arrow IPC out: the same rows as the CSV
+    let o = regime(&[
+        "detect",
+        "--input",
+        &p("lz4.feather"),
+        "--output",
+        &p("det.feather"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = arrow::ipc::reader::FileReader::try_new(
+        std::fs::File::open(p("det.feather")).expect("open"),
+        None,
+    )
+    .expect("an Arrow IPC file");
+    let out: Vec<_> = r.collect::<Result<_, _>>().expect("batches");
+    let ids: Vec<i64> = out
+        .iter()
+        .flat_map(|b| {
+            let c = b.column_by_name("regime_id").expect("regime_id");
+            let c = c
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .expect("int64");
+            c.values().to_vec()
+        })
+        .collect();
+    let csv_ids: Vec<i64> = first
+        .expect("a CSV")
+        .lines()
+        .skip(1)
+        .map(|l| {
+            l.split(',')
+                .nth(2)
+                .and_then(|x| x.parse().ok())
+                .expect("regime_id")
+        })
+        .collect();
+    assert_eq!(ids, csv_ids);
+
+    // not Arrow at all: one clear line naming the file
+    std::fs::write(p("bad.arrow"), "hello").expect("write");
+    let o = regime(&[
+        "detect",
+        "--input",
+        &p("bad.arrow"),
+        "--output",
+        &p("x.csv"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("bad.arrow: not an Arrow IPC file or stream"),
+        "{e}"
+    );
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+}
