@@ -735,6 +735,16 @@ impl SmoothJob {
     }
 }
 
+/// Make room for one more entry in a lag buffer 64 entries at a time instead of doubling:
+/// these buffers level off at a few hundred entries (about 2·lag plus a smoothing job's
+/// run), and doubling left each of them up to half empty for good, ~100 KB per instrument
+/// in a panel of thousands.
+pub(crate) fn grow_gently<T>(q: &mut std::collections::VecDeque<T>) {
+    if q.len() == q.capacity() {
+        q.reserve_exact(64);
+    }
+}
+
 /// One bar kept for the fixed-lag smoother.
 #[derive(Debug, Clone)]
 struct LagEntry {
@@ -939,6 +949,11 @@ impl OnlineHmm {
         let o = self.extractor.update(bar);
         self.n += 1;
         self.smoothed.clear();
+        if self.smoothed.capacity() > 4 * SMOOTH_EMITS {
+            // a batch refit handed out a whole lag buffer at once; per-bar updates hand out
+            // a few, so give the rest back (~50 KB per instrument)
+            self.smoothed.shrink_to(SMOOTH_EMITS);
+        }
         if self.compiled.is_none() {
             self.warm.push(o);
             if self.warm.len() < self.cfg.warmup {
@@ -1090,6 +1105,7 @@ impl OnlineHmm {
             self.history.push(lo);
         }
         if learn && self.next_refit != u64::MAX {
+            grow_gently(&mut self.lag);
             self.lag.push_back(LagEntry {
                 seq,
                 obs: lo,

@@ -587,6 +587,7 @@ impl PoolSide {
 
         // performance_feedback_system (ex-post reference with a fixed lag)
         if !step.warming_up {
+            crate::hmm::grow_gently(&mut self.lag);
             self.lag.push_back(LagItem {
                 seq: m.seq,
                 label,

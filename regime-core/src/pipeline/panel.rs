@@ -286,21 +286,31 @@ fn run_epochs(
     let mut done = vec![0usize; series.len()];
     let mut events = Vec::new();
     for &end in &bounds {
-        let epoch: Vec<Vec<Detection>> = members
-            .par_iter_mut()
-            .zip(done.par_iter_mut())
-            .zip(series.par_iter())
-            .map(|((m, d), s)| {
+        let advance =
+            |m: &mut SymbolPipeline, d: &mut usize, s: &[Bar], out: Option<&mut Vec<Detection>>| {
                 let n = epoch_len(&s[*d..], end);
-                let out: Vec<Detection> = s[*d..*d + n].iter().map(|b| m.update(b)).collect();
+                let bars = &s[*d..*d + n];
+                match out {
+                    Some(o) => o.extend(bars.iter().map(|b| m.update(b))),
+                    // only the events are wanted: a detection is dropped as soon as it is made
+                    // (a 5,000-symbol panel's epoch of them held ~0.5 GB)
+                    None => bars.iter().for_each(|b| {
+                        let _ = m.update(b);
+                    }),
+                }
                 *d += n;
-                out
-            })
-            .collect();
-        if let Some(k) = keep.as_deref_mut() {
-            for (o, e) in k.iter_mut().zip(epoch) {
-                o.extend(e);
-            }
+            };
+        match keep.as_deref_mut() {
+            Some(k) => members
+                .par_iter_mut()
+                .zip(done.par_iter_mut())
+                .zip(series.par_iter().zip(k.par_iter_mut()))
+                .for_each(|((m, d), (s, o))| advance(m, d, s, Some(o))),
+            None => members
+                .par_iter_mut()
+                .zip(done.par_iter_mut())
+                .zip(series.par_iter())
+                .for_each(|((m, d), s)| advance(m, d, s, None)),
         }
         if let Some(ev) = pool(&mut members, cfg.population_weight, end) {
             events.push(ev);
