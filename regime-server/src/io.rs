@@ -558,6 +558,16 @@ fn col_f64(path: &Path, name: &str, a: &ArrayRef) -> Result<Vec<f64>, IoError> {
         DataType::UInt64 => take!(UInt64Array),
         DataType::UInt32 => take!(UInt32Array),
         DataType::UInt8 => take!(UInt8Array),
+        d if numeric_like(d) => {
+            // decimals (prices from a database), narrow integers, half floats, dictionaries
+            // of numbers: Arrow's own cast, then as a Float64 column
+            let cast =
+                arrow::compute::cast(a, &DataType::Float64).map_err(|e| IoError::Format {
+                    path: path.to_path_buf(),
+                    message: format!("column {name}: {e}"),
+                })?;
+            return col_f64(path, name, &cast);
+        }
         d => {
             return Err(IoError::ColumnType {
                 path: path.to_path_buf(),
@@ -565,6 +575,49 @@ fn col_f64(path: &Path, name: &str, a: &ArrayRef) -> Result<Vec<f64>, IoError> {
                 dtype: d.to_string(),
             })
         }
+    })
+}
+
+/// Numbers that are not one of the column types read directly.
+fn numeric_like(d: &DataType) -> bool {
+    match d {
+        DataType::Decimal32(..)
+        | DataType::Decimal64(..)
+        | DataType::Decimal128(..)
+        | DataType::Decimal256(..)
+        | DataType::Int8
+        | DataType::Int16
+        | DataType::UInt16
+        | DataType::Float16 => true,
+        DataType::Dictionary(_, v) => {
+            v.is_numeric() || matches!(**v, DataType::Decimal128(..) | DataType::Decimal256(..))
+        }
+        _ => false,
+    }
+}
+
+/// A batch's symbol column as text: strings as they are; dictionaries of strings (pandas
+/// categoricals) and integers (ids such as CRSP's PERMNO) cast to strings. Anything else is
+/// an error naming the column: read as no symbol at all, every instrument would run together
+/// as one series.
+fn symbol_column(path: &Path, name: &str, a: &ArrayRef) -> Result<ArrayRef, IoError> {
+    let text =
+        |d: &DataType| matches!(d, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    let castable = match a.data_type() {
+        d if text(d) => return Ok(a.clone()),
+        DataType::Dictionary(_, v) => text(v) || v.is_integer(),
+        d => d.is_integer(),
+    };
+    if !castable {
+        return Err(IoError::ColumnType {
+            path: path.to_path_buf(),
+            column: name.to_string(),
+            dtype: a.data_type().to_string(),
+        });
+    }
+    arrow::compute::cast(a, &DataType::Utf8).map_err(|e| IoError::Format {
+        path: path.to_path_buf(),
+        message: format!("column {name}: {e}"),
     })
 }
 
@@ -1255,7 +1308,11 @@ fn batch_rows(
         Some(i) => Some(col_f64(path, "label", batch.column(i))?),
         None => None,
     };
-    let symbols = TextCol::of(loc.symbol.map(|i| batch.column(i)));
+    let symbol_col = match loc.symbol {
+        Some(i) => Some(symbol_column(path, &headers[i], batch.column(i))?),
+        None => None,
+    };
+    let symbols = TextCol::of(symbol_col.as_ref());
     let value = |k: usize, r: usize| cols[k].as_ref().map_or(f64::NAN, |c| c[r]);
     // the checks of `RawRow::parse`, in its order: timestamp, close, label
     let parse = |r: usize| -> Parsed {
@@ -1490,6 +1547,68 @@ mod tests {
             Some(1_221_489_000_500)
         );
         assert_eq!(parse_timestamp("2008-09-31"), None);
+    }
+
+    /// Symbols as pandas categoricals (dictionary, int8 keys, large strings) or integer ids,
+    /// prices as decimals: read as such. A symbol column of another type is an error naming
+    /// it (it used to read as no symbol, running every instrument together as one series).
+    #[test]
+    fn dictionary_and_integer_symbols_and_decimal_prices_are_read() {
+        use arrow::array::{Decimal128Array, DictionaryArray, Int8Array};
+        use arrow::datatypes::Int8Type;
+        let ts = TimestampMillisecondArray::from(vec![1000, 1000, 2000, 2000]);
+        let close = Decimal128Array::from(vec![101_2500i128, 55_0000, 101_5000, 54_7500])
+            .with_precision_and_scale(10, 4)
+            .expect("decimal");
+        let dict = DictionaryArray::<Int8Type>::try_new(
+            Int8Array::from(vec![0, 1, 0, 1]),
+            Arc::new(LargeStringArray::from(vec!["SPX", "NDX"])),
+        )
+        .expect("dictionary");
+        let ids = Int64Array::from(vec![10107, 14593, 10107, 14593]);
+        let floats = Float64Array::from(vec![1.0, 2.0, 1.0, 2.0]);
+        let read = |sym: ArrayRef| {
+            let schema = Arc::new(Schema::new(vec![
+                Field::new(
+                    "timestamp",
+                    DataType::Timestamp(TimeUnit::Millisecond, None),
+                    false,
+                ),
+                Field::new("symbol", sym.data_type().clone(), false),
+                Field::new("close", close.data_type().clone(), false),
+            ]));
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![Arc::new(ts.clone()), sym, Arc::new(close.clone())],
+            )
+            .expect("batch");
+            read_batches(&[batch], &schema, Path::new("mem"), None)
+        };
+        for (sym, names) in [
+            (Arc::new(dict) as ArrayRef, ["SPX", "NDX"]),
+            (Arc::new(ids) as ArrayRef, ["10107", "14593"]),
+        ] {
+            let input = read(sym).expect("read");
+            assert!(input.errors.is_empty(), "{:?}", input.errors);
+            let got: Vec<(&str, Vec<f64>)> = input
+                .series
+                .iter()
+                .map(|s| (s.symbol.as_str(), s.bars.iter().map(|b| b.close).collect()))
+                .collect();
+            assert_eq!(
+                got,
+                vec![
+                    (names[0], vec![101.25, 101.5]),
+                    (names[1], vec![55.0, 54.75])
+                ]
+            );
+        }
+        let e = read(Arc::new(floats)).expect_err("float symbols");
+        assert!(
+            e.to_string()
+                .contains("column `symbol` has unsupported type Float64"),
+            "{e}"
+        );
     }
 
     /// Arrow input goes through runs of one symbol: rows keep their numbers and order,
