@@ -55,13 +55,21 @@ fn json_row(row: usize, v: &Value) -> ParsedRow {
             }),
         };
     };
-    let symbol = obj
-        .get("symbol")
-        .and_then(|s| s.as_str())
-        .unwrap_or_default()
-        .trim()
-        .to_string();
+    // an integer id (e.g. a PERMNO) is its decimal text; anything else that is not text is
+    // a bad row (it used to fall into the "default" series with every other such row)
+    let (symbol, bad_symbol) = match obj.get("symbol") {
+        None | Some(Value::Null) => (String::new(), None),
+        Some(Value::String(s)) => (s.trim().to_string(), None),
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => (n.to_string(), None),
+        Some(other) => (String::new(), Some(other.to_string())),
+    };
     let bar = (|| {
+        if let Some(value) = bad_symbol {
+            return Err(RejectReason::Unparseable {
+                field: "symbol".into(),
+                value,
+            });
+        }
         let tsv = ["timestamp", "ts", "time", "datetime", "date"]
             .iter()
             .find_map(|k| obj.get(*k))
@@ -248,4 +256,36 @@ pub(crate) async fn bars(State(st): State<AppState>, req: Request) -> Result<Res
         return Ok((StatusCode::BAD_REQUEST, Json(b)).into_response());
     }
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_symbols_are_text_or_integer_ids() {
+        let row = |v: Value| json_row(1, &v);
+        let bar = json!({"timestamp": "2024-01-02", "close": 10.0});
+        let with = |s: Value| {
+            let mut b = bar.clone();
+            b["symbol"] = s;
+            row(b)
+        };
+        assert_eq!(with(json!(" SPX ")).symbol, "SPX");
+        let id = with(json!(10107));
+        assert_eq!(id.symbol, "10107");
+        assert!(id.bar.is_ok());
+        assert_eq!(row(bar.clone()).symbol, "");
+        assert_eq!(with(Value::Null).symbol, "");
+        for bad in [json!(1.5), json!(true), json!(["A"]), json!({"id": 1})] {
+            let r = with(bad.clone());
+            match r.bar {
+                Err(RejectReason::Unparseable { field, value }) => {
+                    assert_eq!(field, "symbol");
+                    assert_eq!(value, bad.to_string());
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
 }
