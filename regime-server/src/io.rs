@@ -167,6 +167,12 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     if let Ok(d) = DateTime::parse_from_rfc3339(s) {
         return Some(d.timestamp_millis());
     }
+    // a UTC offset without the colon RFC 3339 wants (`strftime`'s %z: -0500)
+    for f in ["%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%.f%z"] {
+        if let Ok(d) = DateTime::parse_from_str(s, f) {
+            return Some(d.timestamp_millis());
+        }
+    }
     for f in [
         "%Y-%m-%d %H:%M:%S%.f",
         "%Y-%m-%dT%H:%M:%S%.f",
@@ -415,7 +421,13 @@ fn find(headers: &[String], names: &[&str]) -> Option<usize> {
     })
 }
 
-fn parse_f64(field: &'static str, s: &str, optional: bool) -> Result<f64, RejectReason> {
+/// A number of a CSV field; with `decimal_comma` (a `;`-separated file) `101,25` is 101.25.
+fn parse_f64(
+    field: &'static str,
+    s: &str,
+    optional: bool,
+    decimal_comma: bool,
+) -> Result<f64, RejectReason> {
     let t = s.trim();
     if t.is_empty() {
         return if optional {
@@ -426,10 +438,20 @@ fn parse_f64(field: &'static str, s: &str, optional: bool) -> Result<f64, Reject
             })
         };
     }
-    let v = t.parse::<f64>().map_err(|_| RejectReason::Unparseable {
-        field: field.to_string(),
-        value: t.to_string(),
-    })?;
+    let v = t
+        .parse::<f64>()
+        .ok()
+        .or_else(|| {
+            if decimal_comma && t.bytes().filter(|&b| b == b',').count() == 1 {
+                t.replace(',', ".").parse::<f64>().ok()
+            } else {
+                None
+            }
+        })
+        .ok_or_else(|| RejectReason::Unparseable {
+            field: field.to_string(),
+            value: t.to_string(),
+        })?;
     // an explicit NaN/inf is a bad value; only an empty field means "absent"
     if v.is_finite() {
         Ok(v)
@@ -466,7 +488,37 @@ fn read_csv(path: &Path, label_column: Option<&str>) -> Result<Input, IoError> {
         path: path.to_path_buf(),
         source: e,
     })?;
-    read_csv_from(std::io::BufReader::new(file), path, label_column)
+    read_csv_from(file, path, label_column)
+}
+
+/// The field separator of a delimited text file, from its header line: whichever of `,`
+/// `;` (spreadsheets in locales with a decimal comma), tab and `|` it holds most of,
+/// outside quotes; `,` when it holds none.
+fn sniff_delimiter(head: &[u8]) -> u8 {
+    let line = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let mut counts = [0usize; 4];
+    let mut quoted = false;
+    for &b in line {
+        match b {
+            b'"' => quoted = !quoted,
+            _ if quoted => {}
+            b',' => counts[0] += 1,
+            b';' => counts[1] += 1,
+            b'\t' => counts[2] += 1,
+            b'|' => counts[3] += 1,
+            _ => {}
+        }
+    }
+    let (best, n) = counts
+        .iter()
+        .enumerate()
+        .max_by_key(|&(i, &n)| (n, std::cmp::Reverse(i)))
+        .map_or((0, 0), |(i, &n)| (i, n));
+    if n == 0 {
+        b','
+    } else {
+        [b',', b';', b'\t', b'|'][best]
+    }
 }
 
 /// Read CSV bars from memory (the demo feed's built-in sample); `what` names it in errors.
@@ -479,8 +531,12 @@ fn read_csv_from<R: std::io::Read>(
     path: &Path,
     label_column: Option<&str>,
 ) -> Result<Input, IoError> {
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, reader);
+    let delimiter = sniff_delimiter(std::io::BufRead::fill_buf(&mut reader).unwrap_or(&[]));
+    let decimal_comma = delimiter == b';';
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(false)
+        .delimiter(delimiter)
         .from_reader(reader);
     let fmt_err = |e: csv::Error| IoError::Format {
         path: path.to_path_buf(),
@@ -508,7 +564,7 @@ fn read_csv_from<R: std::io::Read>(
         let ts = timestamp_field(ts_s);
         let vals = std::array::from_fn(|k| {
             // close is required; the others may be absent (empty)
-            parse_f64(VALUE_NAMES[k], get(cols.values[k]), k != 3)
+            parse_f64(VALUE_NAMES[k], get(cols.values[k]), k != 3, decimal_comma)
         });
         col.push(
             row,
@@ -1547,6 +1603,54 @@ mod tests {
             Some(1_221_489_000_500)
         );
         assert_eq!(parse_timestamp("2008-09-31"), None);
+        // UTC offsets, with and without the colon
+        let utc = parse_timestamp("2008-09-15 14:30:00");
+        for s in [
+            "2008-09-15 09:30:00-05:00",
+            "2008-09-15 09:30:00-0500",
+            "2008-09-15T09:30:00-0500",
+            "2008-09-15T14:30:00Z",
+            "2008-09-15 16:30:00.000+0200",
+        ] {
+            assert_eq!(parse_timestamp(s), utc, "{s}");
+        }
+    }
+
+    /// Semicolons (spreadsheets where the decimal mark is a comma), tabs and pipes separate
+    /// fields as commas do; a quoted header field's separators do not count.
+    #[test]
+    fn csv_delimiter_is_read_from_the_header() {
+        assert_eq!(sniff_delimiter(b"timestamp,open,close\n1;2;3"), b',');
+        assert_eq!(sniff_delimiter(b"timestamp;open;close\r\n1,5;2,5;3"), b';');
+        assert_eq!(sniff_delimiter(b"timestamp\topen\tclose\n"), b'\t');
+        assert_eq!(sniff_delimiter(b"timestamp|open|close"), b'|');
+        assert_eq!(sniff_delimiter(b"\"a,b\";c;d\n"), b';');
+        assert_eq!(sniff_delimiter(b"close\n1\n"), b',');
+        assert_eq!(sniff_delimiter(b""), b',');
+        let rows = |sep: &str| {
+            let text =
+                "timestamp,symbol,close\n2024-01-02,A,10\n2024-01-03,A,11\n".replace(',', sep);
+            let input = read_csv_bytes(text.as_bytes(), Path::new("mem.csv")).expect("read");
+            assert!(input.errors.is_empty(), "{sep:?}: {:?}", input.errors);
+            input.series[0]
+                .bars
+                .iter()
+                .map(|b| b.close)
+                .collect::<Vec<_>>()
+        };
+        for sep in [",", ";", "\t", "|"] {
+            assert_eq!(rows(sep), vec![10.0, 11.0], "{sep:?}");
+        }
+        // with semicolons, a decimal comma; "1,234,5" is still not a number
+        let text =
+            "timestamp;symbol;close;volume\n2024-01-02;A;101,25;1000\n2024-01-03;A;1,234,5;7\n";
+        let input = read_csv_bytes(text.as_bytes(), Path::new("mem.csv")).expect("read");
+        assert_eq!(input.series[0].bars[0].close, 101.25);
+        assert_eq!(input.errors.len(), 1);
+        assert_eq!(
+            input.errors[0].reason.to_string(),
+            "cannot parse close from \"1,234,5\""
+        );
     }
 
     /// Symbols as pandas categoricals (dictionary, int8 keys, large strings) or integer ids,
