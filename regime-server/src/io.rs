@@ -652,11 +652,11 @@ fn numeric_like(d: &DataType) -> bool {
     }
 }
 
-/// A batch's symbol column as text: strings as they are; dictionaries of strings (pandas
-/// categoricals) and integers (ids such as CRSP's PERMNO) cast to strings. Anything else is
-/// an error naming the column: read as no symbol at all, every instrument would run together
-/// as one series.
-fn symbol_column(path: &Path, name: &str, a: &ArrayRef) -> Result<ArrayRef, IoError> {
+/// A batch's symbol (or text label) column as text: strings as they are; dictionaries of
+/// strings (pandas categoricals) and integers (ids such as CRSP's PERMNO) cast to strings.
+/// Anything else is an error naming the column: a symbol read as none at all would run every
+/// instrument together as one series.
+fn text_column(path: &Path, name: &str, a: &ArrayRef) -> Result<ArrayRef, IoError> {
     let text =
         |d: &DataType| matches!(d, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
     let castable = match a.data_type() {
@@ -1341,6 +1341,14 @@ impl<'a> TextCol<'a> {
     }
 }
 
+/// A batch's label column.
+enum Labels<'a> {
+    /// Regime ids as numbers.
+    Num(Vec<f64>),
+    /// Regime ids or names as text.
+    Text(TextCol<'a>),
+}
+
 /// Walk the rows of one record batch (Parquet or Arrow IPC), numbering them from `*row + 1`,
 /// handing `each` every run of consecutive rows of one symbol, parsed.
 fn batch_rows(
@@ -1360,12 +1368,19 @@ fn batch_rows(
             cols[k] = Some(col_f64(path, VALUE_NAMES[k], batch.column(*i))?);
         }
     }
-    let labels = match loc.label {
-        Some(i) => Some(col_f64(path, "label", batch.column(i))?),
-        None => None,
+    // labels as regime ids (numbers), or as ids or names in text (as in CSV)
+    let label_col = loc.label.map(|i| batch.column(i));
+    let label_text = match label_col {
+        Some(a) if !a.data_type().is_numeric() => Some(text_column(path, "label", a)?),
+        _ => None,
+    };
+    let labels = match (label_col, &label_text) {
+        (_, Some(t)) => Some(Labels::Text(TextCol::of(Some(t)))),
+        (Some(a), None) => Some(Labels::Num(col_f64(path, "label", a)?)),
+        (None, None) => None,
     };
     let symbol_col = match loc.symbol {
-        Some(i) => Some(symbol_column(path, &headers[i], batch.column(i))?),
+        Some(i) => Some(text_column(path, &headers[i], batch.column(i))?),
         None => None,
     };
     let symbols = TextCol::of(symbol_col.as_ref());
@@ -1380,7 +1395,7 @@ fn batch_rows(
             });
         }
         let label = match &labels {
-            Some(l) => {
+            Some(Labels::Num(l)) => {
                 let x = l[r];
                 if x.is_finite() && (0.0..18.0).contains(&x) && x.fract() == 0.0 {
                     Some(x as u8)
@@ -1391,6 +1406,7 @@ fn batch_rows(
                     });
                 }
             }
+            Some(Labels::Text(t)) => Some(parse_label(t.get(r))?),
             None => None,
         };
         let bar = Bar::new(
@@ -1712,6 +1728,33 @@ mod tests {
             e.to_string()
                 .contains("column `symbol` has unsupported type Float64"),
             "{e}"
+        );
+
+        // labels as names or ids in text, as in CSV; a bad one is named
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("timestamp", DataType::Int64, false),
+            Field::new("close", DataType::Float64, false),
+            Field::new("truth", DataType::Utf8, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![1, 2, 3])),
+                Arc::new(Float64Array::from(vec![10.0, 10.5, 10.2])),
+                Arc::new(StringArray::from(vec![
+                    "high_vol_up_mean_reverting",
+                    "4",
+                    "sideways",
+                ])),
+            ],
+        )
+        .expect("batch");
+        let input = read_batches(&[batch], &schema, Path::new("mem"), Some("truth")).expect("read");
+        assert_eq!(input.series[0].labels, vec![Some(17), Some(4)]);
+        assert_eq!(input.errors.len(), 1);
+        assert_eq!(
+            input.errors[0].reason.to_string(),
+            "cannot parse label from \"sideways\""
         );
     }
 
