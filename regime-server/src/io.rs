@@ -2,8 +2,8 @@
 //!
 //! Columns are matched case-insensitively: `timestamp` (or `date`, `datetime`, `time`),
 //! `open`, `high`, `low`, `close` (required), `volume`, `symbol`, and optionally a label column.
-//! Timestamps: ISO dates/datetimes (`2008-09-15`, `2008-09-15 14:30:00`, RFC 3339) or integer
-//! epoch seconds (|x| < 1e11) / milliseconds.
+//! Timestamps: ISO dates/datetimes (`2008-09-15`, `2008-09-15 14:30:00`, RFC 3339, UTC
+//! offsets), integer `YYYYMMDD` dates, or integer epoch seconds (|x| < 1e11) / milliseconds.
 
 use arrow::array::{
     Array, ArrayRef, Date32Array, Date64Array, Float32Array, Float64Array, Int32Array, Int64Array,
@@ -151,6 +151,27 @@ impl Format {
     }
 }
 
+/// An integer timestamp in ms: a `YYYYMMDD` date (years 1800–2200, as CRSP and many
+/// databases store dates; as epoch seconds those would be 1970–1973, and whole days in
+/// seconds never end in a valid day of the month), else epoch seconds (|x| < 1e11) or
+/// milliseconds.
+fn integer_timestamp(i: i64) -> i64 {
+    if (18_000_101..=22_001_231).contains(&i) {
+        let (y, m, d) = (i / 10_000, (i / 100) % 100, i % 100);
+        if let Some(day) = NaiveDate::from_ymd_opt(y as i32, m as u32, d as u32) {
+            return day
+                .and_time(chrono::NaiveTime::MIN)
+                .and_utc()
+                .timestamp_millis();
+        }
+    }
+    if i.abs() < 100_000_000_000 {
+        i * 1000
+    } else {
+        i
+    }
+}
+
 /// Parse a timestamp in any accepted form to ms since epoch.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
     let s = s.trim();
@@ -158,11 +179,7 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
         return Some(ms);
     }
     if let Ok(i) = s.parse::<i64>() {
-        return Some(if i.abs() < 100_000_000_000 {
-            i * 1000
-        } else {
-            i
-        });
+        return Some(integer_timestamp(i));
     }
     if let Ok(d) = DateTime::parse_from_rfc3339(s) {
         return Some(d.timestamp_millis());
@@ -706,11 +723,9 @@ fn col_ts(path: &Path, name: &str, a: &ArrayRef) -> Result<Vec<Option<i64>>, IoE
         }
         DataType::Date32 => ts!(Date32Array, |v: i64| v * 86_400_000),
         DataType::Date64 => ts!(Date64Array, |v: i64| v),
-        DataType::Int64 => ts!(Int64Array, |v: i64| if v.abs() < 100_000_000_000 {
-            v * 1000
-        } else {
-            v
-        }),
+        DataType::Int64 => ts!(Int64Array, integer_timestamp),
+        DataType::Int32 => ts!(Int32Array, integer_timestamp),
+        DataType::UInt32 => ts!(UInt32Array, integer_timestamp),
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
             let text = TextCol::of(Some(a));
             (0..n).map(|i| parse_timestamp(text.get(i))).collect()
@@ -1619,6 +1634,15 @@ mod tests {
             Some(1_221_489_000_500)
         );
         assert_eq!(parse_timestamp("2008-09-31"), None);
+        // integer dates (YYYYMMDD), epoch seconds and milliseconds
+        let day = parse_timestamp("2008-09-15");
+        assert_eq!(parse_timestamp("20080915"), day);
+        assert_eq!(integer_timestamp(20_080_915), day.expect("date"));
+        assert_eq!(integer_timestamp(1_221_436_800), day.expect("date"));
+        assert_eq!(integer_timestamp(1_221_436_800_000), day.expect("date"));
+        // not a date (day 00, month 13): epoch seconds
+        assert_eq!(integer_timestamp(20_080_900), 20_080_900_000);
+        assert_eq!(integer_timestamp(20_081_301), 20_081_301_000);
         // UTC offsets, with and without the colon
         let utc = parse_timestamp("2008-09-15 14:30:00");
         for s in [
