@@ -198,6 +198,14 @@ pub enum RejectReason {
     },
     /// Only some of open/high/low are present.
     PartialOhl,
+    /// A text row with more or fewer fields than its file's header (counted as
+    /// `unparseable`: its fields cannot be told apart).
+    FieldCount {
+        /// Fields in the row.
+        got: usize,
+        /// Fields in the header.
+        want: usize,
+    },
 }
 
 impl RejectReason {
@@ -216,7 +224,7 @@ impl RejectReason {
             }
             RejectReason::NegativeVolume { .. } => "negative_volume",
             RejectReason::TimestampNotIncreasing { .. } => "timestamp_not_increasing",
-            RejectReason::Unparseable { .. } => "unparseable",
+            RejectReason::Unparseable { .. } | RejectReason::FieldCount { .. } => "unparseable",
             RejectReason::Missing { .. } => "missing_field",
             RejectReason::PartialOhl => "partial_ohl",
         }
@@ -250,6 +258,9 @@ impl fmt::Display for RejectReason {
             RejectReason::Missing { field } => write!(f, "{field} is missing"),
             RejectReason::PartialOhl => {
                 write!(f, "open/high/low must be all present or all absent")
+            }
+            RejectReason::FieldCount { got, want } => {
+                write!(f, "row has {got} fields where the header has {want}")
             }
         }
     }

@@ -551,8 +551,9 @@ fn read_csv_from<R: std::io::Read>(
     let mut reader = std::io::BufReader::with_capacity(1 << 16, reader);
     let delimiter = sniff_delimiter(std::io::BufRead::fill_buf(&mut reader).unwrap_or(&[]));
     let decimal_comma = delimiter == b';';
+    // flexible: a row with the wrong number of fields is one bad row, not a failed file
     let mut rdr = csv::ReaderBuilder::new()
-        .flexible(false)
+        .flexible(true)
         .delimiter(delimiter)
         .from_reader(reader);
     let fmt_err = |e: csv::Error| IoError::Format {
@@ -577,6 +578,17 @@ fn read_csv_from<R: std::io::Read>(
         }
         row += 1;
         let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).unwrap_or("");
+        if rec.len() != headers.len() {
+            let reason = RejectReason::FieldCount {
+                got: rec.len(),
+                want: headers.len(),
+            };
+            col.push_run(
+                get(cols.symbol).trim(),
+                &mut std::iter::once((row, Err(reason))),
+            );
+            continue;
+        }
         let ts_s = get(Some(cols.ts));
         let ts = timestamp_field(ts_s);
         let vals = std::array::from_fn(|k| {

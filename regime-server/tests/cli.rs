@@ -50,6 +50,8 @@ fn every_kind_of_bad_row_is_named_and_counted() {
         "1300000500,AAA,100,101,99,abc,5",  // unparseable
         "not-a-date,AAA,100,101,99,100,5",  // unparseable timestamp
         ",AAA,100,101,99,100,5",            // missing timestamp
+        "1300000600,AAA,100,101,99,100,5,", // a field too many (unparseable)
+        "1300000700,AAA,100,101",           // fields missing (unparseable)
     ];
     for b in bad {
         csv += b;
@@ -82,6 +84,8 @@ fn every_kind_of_bad_row_is_named_and_counted() {
         (58, "cannot parse close from \"abc\""),
         (59, "cannot parse timestamp from \"not-a-date\""),
         (60, "timestamp is missing"),
+        (61, "row has 8 fields where the header has 7"),
+        (62, "row has 4 fields where the header has 7"),
     ] {
         let line = format!("row {row} [AAA]: ");
         assert!(
@@ -97,7 +101,7 @@ fn every_kind_of_bad_row_is_named_and_counted() {
         "close_outside_range=1",
         "negative_volume=1",
         "timestamp_not_increasing=1",
-        "unparseable=2",
+        "unparseable=4",
         "missing_field=1",
     ] {
         assert!(err.contains(k), "missing count {k} in:\n{err}");
