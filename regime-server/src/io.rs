@@ -7,14 +7,14 @@
 
 use arrow::array::{
     Array, ArrayRef, Date32Array, Date64Array, Float32Array, Float64Array, Int32Array, Int64Array,
-    LargeStringArray, RecordBatch, StringArray, StringViewArray, TimestampMicrosecondArray,
-    TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray, UInt32Array,
-    UInt64Array, UInt8Array,
+    LargeStringArray, RecordBatch, RecordBatchReader as _, StringArray, StringViewArray,
+    TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray,
+    TimestampSecondArray, UInt32Array, UInt64Array, UInt8Array,
 };
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use regime_core::bars::{Bar, BarValidator, RejectReason};
@@ -396,6 +396,18 @@ struct Columns {
 }
 
 impl Columns {
+    /// The columns read, in any order.
+    fn used(&self) -> Vec<usize> {
+        let mut v: Vec<usize> = [Some(self.ts), self.symbol, self.label]
+            .into_iter()
+            .chain(self.values)
+            .flatten()
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     fn locate(
         path: &Path,
         headers: &[String],
@@ -793,8 +805,22 @@ fn read_parquet(path: &Path, label_column: Option<&str>) -> Result<Input, IoErro
         message: e.to_string(),
     };
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(fmt)?;
-    let schema = builder.schema().clone();
-    let reader = builder.with_batch_size(65_536).build().map_err(fmt)?;
+    // decode only the columns used: a wide file (factors, news text) costs no more than a
+    // narrow one
+    let headers: Vec<String> = builder
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let loc = Columns::locate(path, &headers, label_column)?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), loc.used());
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(65_536)
+        .build()
+        .map_err(fmt)?;
+    let schema = reader.schema();
     read_batch_stream(path, &schema, reader, label_column)
 }
 
