@@ -827,19 +827,16 @@ fn read_parquet(path: &Path, label_column: Option<&str>) -> Result<Input, IoErro
 /// Bars from an Arrow IPC file: the file format (Feather v2, `ARROW1` magic) or the stream
 /// format; LZ4- or ZSTD-compressed buffers (pyarrow's Feather default) are read too.
 fn read_arrow_file(path: &Path, label_column: Option<&str>) -> Result<Input, IoError> {
-    let open = || {
-        File::open(path).map_err(|e| IoError::Open {
-            path: path.to_path_buf(),
-            source: e,
-        })
+    use std::io::{Read as _, Seek as _};
+    let open_err = |e| IoError::Open {
+        path: path.to_path_buf(),
+        source: e,
     };
+    let mut f = File::open(path).map_err(open_err)?;
     let mut magic = [0u8; 6];
-    let is_file = {
-        use std::io::Read as _;
-        let mut f = open()?;
-        f.read_exact(&mut magic).is_ok() && &magic == b"ARROW1"
-    };
-    let file = std::io::BufReader::with_capacity(1 << 20, open()?);
+    let is_file = f.read_exact(&mut magic).is_ok() && &magic == b"ARROW1";
+    f.rewind().map_err(open_err)?;
+    let file = std::io::BufReader::with_capacity(1 << 20, f);
     let fmt = |e: arrow::error::ArrowError| IoError::Format {
         path: path.to_path_buf(),
         message: format!("not an Arrow IPC file or stream ({e})"),
