@@ -61,6 +61,42 @@ def test_every_input_kind_gives_the_same_labels(panel):
     assert isinstance(panel.to_pandas(), pd.DataFrame)
 
 
+def test_pandas_shapes_from_quant_tools(panel):
+    """A DatetimeIndex, and yfinance's (field, ticker) columns for one and for several
+    tickers, give the labels of the same bars in long form."""
+    import pandas as pd
+
+    long = panel.to_pandas()
+    base = regime.detect(panel)  # a panel: the instruments pool what they learn
+
+    def ids(table, s):
+        return table.filter(pa.compute.equal(table.column("symbol"), s)).column("regime_id").to_pylist()
+
+    alone = regime.detect(long[long.symbol == "SYN000"]).column("regime_id").to_pylist()
+    one = long[long.symbol == "SYN000"].drop(columns="symbol").set_index("timestamp")
+    one.index = pd.DatetimeIndex(one.index)
+    got = regime.detect(one)
+    assert got.column("regime_id").to_pylist() == alone
+    ts = regime.detect(one.rename_axis(None)).column("timestamp")
+    assert ts.to_pylist() == got.column("timestamp").to_pylist()
+
+    fields = ["open", "high", "low", "close", "volume"]
+    wide = long.pivot(index="timestamp", columns="symbol", values=fields)
+    wide.columns = wide.columns.set_names(["Price", "Ticker"])
+    wide = wide.rename(columns=str.capitalize, level=0)
+    got = regime.detect(wide)
+    for s in long.symbol.unique():
+        assert ids(got, s) == ids(base, s), s
+    single = wide.loc[:, (slice(None), ["SYN001"])]
+    alone = regime.detect(long[long.symbol == "SYN001"]).column("regime_id").to_pylist()
+    assert regime.detect(single).column("regime_id").to_pylist() == alone
+    # a ticker that starts later: its first rows are absent, not bad rows
+    late = wide.columns.get_level_values(1)[-1]
+    wide.loc[wide.index[:100], (slice(None), late)] = float("nan")
+    got = regime.detect(wide)
+    assert len(ids(got, late)) == len(ids(base, late)) - 100
+
+
 def test_numpy_arrays_without_timestamps():
     t = regime.generate(symbols=1, bars=800, seed=5)
     arrays = {c: t.column(c).to_numpy() for c in ["open", "high", "low", "close", "volume"]}

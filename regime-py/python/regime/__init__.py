@@ -45,6 +45,40 @@ __all__ = [
 _VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
 
 
+_TIME_NAMES = {"timestamp", "date", "datetime", "time"}
+
+
+def _tidy_pandas(df: Any) -> Any:
+    """A pandas frame in the long form `detect` reads, from the shapes quants' tools give.
+
+    - Two-level columns (field, ticker), as `yfinance.download` returns: one ticker drops
+      the ticker level; several become a `symbol` column, one row per (date, ticker), rows
+      with no data at all (a ticker not trading yet) left out.
+    - Times in the index (a DatetimeIndex, or an index named like a time column) when no
+      column holds them: the index becomes the `timestamp` column.
+    """
+    cols = df.columns
+    if getattr(cols, "nlevels", 1) == 2 and "close" in {str(x).lower() for x in cols.get_level_values(0)}:
+        tickers = cols.get_level_values(1).unique()
+        if len(tickers) == 1:
+            df = df.droplevel(1, axis=1)
+        else:
+            try:
+                df = df.stack(level=1, future_stack=True)
+            except TypeError:  # pandas before 2.1
+                df = df.stack(level=1)
+            df = df.dropna(how="all")
+            df.index = df.index.set_names([df.index.names[0] or "timestamp", "symbol"])
+            df = df.reset_index(level=1)
+        df.columns = [str(c) for c in df.columns]
+    names = {str(c).lower() for c in df.columns}
+    idx = df.index
+    in_index = type(idx).__name__ == "DatetimeIndex" or str(idx.name).lower() in _TIME_NAMES
+    if not names & _TIME_NAMES and in_index:
+        df = df.reset_index(names="timestamp")
+    return df
+
+
 def _to_arrow(data: Any) -> pa.Table:
     """Any supported input as a pyarrow Table (no copy where the source is Arrow already)."""
     if isinstance(data, pa.Table):
@@ -55,7 +89,7 @@ def _to_arrow(data: Any) -> pa.Table:
     if module == "polars":
         return data.to_arrow()
     if module == "pandas":
-        return pa.Table.from_pandas(data, preserve_index=False)
+        return pa.Table.from_pandas(_tidy_pandas(data), preserve_index=False)
     if isinstance(data, dict):
         cols = {k: np.asarray(v) if not isinstance(v, (pa.Array, pa.ChunkedArray)) else v for k, v in data.items()}
         if "close" not in cols:
