@@ -419,8 +419,9 @@ impl Columns {
             found: headers.join(","),
         };
         let ts = find(headers, &TS_NAMES).ok_or_else(|| missing("timestamp"))?;
-        let close =
-            find(headers, &["close", "adj_close", "price"]).ok_or_else(|| missing("close"))?;
+        // Bloomberg's PX_ names too; "Adj Close" only when there is no close
+        let close = find(headers, &["close", "px_last", "last", "adj_close", "price"])
+            .ok_or_else(|| missing("close"))?;
         let label = match label_column {
             Some(l) => Some(
                 find(headers, &[l]).ok_or_else(|| missing("label (as given by --label-column)"))?,
@@ -430,11 +431,11 @@ impl Columns {
         Ok(Columns {
             ts,
             values: [
-                find(headers, &["open"]),
-                find(headers, &["high"]),
-                find(headers, &["low"]),
+                find(headers, &["open", "px_open"]),
+                find(headers, &["high", "px_high"]),
+                find(headers, &["low", "px_low"]),
                 Some(close),
-                find(headers, &["volume"]),
+                find(headers, &["volume", "px_volume"]),
             ],
             symbol: find(headers, &["symbol", "ticker"]),
             label,
@@ -442,11 +443,22 @@ impl Columns {
     }
 }
 
+/// The first of `names` among `headers`, compared without case and with spaces and dashes
+/// read as underscores (`Adj Close` is `adj_close`).
 fn find(headers: &[String], names: &[&str]) -> Option<usize> {
+    let norm = |h: &str| -> String {
+        h.trim()
+            .chars()
+            .map(|c| match c {
+                ' ' | '-' => '_',
+                c => c.to_ascii_lowercase(),
+            })
+            .collect()
+    };
+    let headers: Vec<String> = headers.iter().map(|h| norm(h)).collect();
     names.iter().find_map(|n| {
-        headers
-            .iter()
-            .position(|h| h.trim().eq_ignore_ascii_case(n))
+        let n = norm(n);
+        headers.iter().position(|h| *h == n)
     })
 }
 
@@ -1726,6 +1738,27 @@ mod tests {
             input.errors[0].reason.to_string(),
             "cannot parse close from \"1,234,5\""
         );
+    }
+
+    /// Column names as Bloomberg (PX_*) and spreadsheets (`Adj Close`) write them.
+    #[test]
+    fn column_names_in_other_spellings() {
+        let read = |text: &str| {
+            let input = read_csv_bytes(text.as_bytes(), Path::new("mem.csv")).expect("read");
+            assert!(input.errors.is_empty(), "{:?}", input.errors);
+            let b = input.series[0].bars[0];
+            (b.open, b.high, b.low, b.close, b.volume)
+        };
+        assert_eq!(
+            read("Date,PX_OPEN,PX_HIGH,PX_LOW,PX_LAST,PX_VOLUME\n2024-01-02,10,12,9,11,500\n"),
+            (10.0, 12.0, 9.0, 11.0, 500.0)
+        );
+        // yfinance: Close is preferred to Adj Close
+        assert_eq!(
+            read("Date,Open,High,Low,Close,Adj Close,Volume\n2024-01-02,10,12,9,11,10.5,500\n").3,
+            11.0
+        );
+        assert_eq!(read("Date,Adj Close\n2024-01-02,10.5\n").3, 10.5);
     }
 
     /// Symbols as pandas categoricals (dictionary, int8 keys, large strings) or integer ids,
