@@ -134,8 +134,17 @@ fn read_input(
             .take(10)
             .map(|e| format!("row {} ({}): {}", e.row, e.symbol, e.reason))
             .collect();
+        let order = commands::newest_first(&input);
+        let hint = if order.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (the rows of {} run newest first: sort them oldest first)",
+                order.join(", ")
+            )
+        };
         return Err(Failure::BadInput(format!(
-            "{} bad rows ({}{}); pass skip_bad_rows=True to keep the valid ones",
+            "{} bad rows ({}{}){hint}; pass skip_bad_rows=True to keep the valid ones",
             input.errors.len(),
             first.join("; "),
             if input.errors.len() > 10 { "; ..." } else { "" }

@@ -127,6 +127,10 @@ def test_bad_rows_name_row_and_reason():
     with pytest.raises(regime.BadInputError, match="mode"):
         regime.detect(t, mode="sideways", skip_bad_rows=True)
     assert issubclass(regime.BadInputError, regime.RegimeError)
+    # rows newest first, as many vendors' downloads come: a hint says so
+    desc = regime.generate(symbols=1, bars=50, seed=3).to_pandas().iloc[::-1]
+    with pytest.raises(regime.BadInputError, match="SYN000 run newest first"):
+        regime.detect(desc)
 
 
 def test_streaming_engine_equals_batch(panel):

@@ -292,7 +292,37 @@ pub fn report_rejects(input: &Input, path: &Path) {
             input.rows,
             counts.join(", ")
         );
+        let newest_first = newest_first(input);
+        if !newest_first.is_empty() {
+            eprintln!(
+                "{}: hint: the rows of {} run newest first (many vendors' downloads do); \
+                 sort them oldest first",
+                path.display(),
+                newest_first.join(", ")
+            );
+        }
     }
+}
+
+/// Symbols whose rows all came in descending time order: one bar accepted (the newest),
+/// every other one rejected as not after it.
+pub fn newest_first(input: &Input) -> Vec<String> {
+    input
+        .validator
+        .quality()
+        .iter()
+        .filter(|(_, q)| {
+            let back = q.rejected.get("timestamp_not_increasing").copied();
+            q.accepted == 1 && back >= Some(2) && back == Some(q.rejected_total())
+        })
+        .map(|(s, _)| {
+            if s.is_empty() {
+                "the file".to_string()
+            } else {
+                s.clone()
+            }
+        })
+        .collect()
 }
 
 /// Run detection over every symbol of `input` in parallel.

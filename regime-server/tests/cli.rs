@@ -560,3 +560,28 @@ fn every_parquet_codec_and_arrow_ipc_gives_the_same_labels() {
     );
     assert_eq!(e.trim().lines().count(), 1, "{e}");
 }
+
+/// A file whose rows run newest first (as many vendors' downloads do) is refused like any
+/// rows out of order, with a hint that says what is wrong with the file as a whole.
+#[test]
+fn rows_newest_first_get_a_hint() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let input = dir.path().join("desc.csv");
+    let mut rows: Vec<String> = good_rows("AAA", 30, 0).lines().map(String::from).collect();
+    rows.reverse();
+    let ok = good_rows("BBB", 30, 0);
+    std::fs::write(&input, format!("{HEADER}{}\n{ok}", rows.join("\n"))).expect("write");
+    let out = dir.path().join("out.csv");
+    let o = regime(&[
+        "detect",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("timestamp_not_increasing=29"), "{e}");
+    assert!(e.contains("hint: the rows of AAA run newest first"), "{e}");
+    assert!(!e.contains("BBB run newest first"), "{e}");
+}
