@@ -67,7 +67,9 @@ pub enum IoError {
         message: String,
     },
     /// Unknown file extension.
-    #[error("{path}: unknown format (use .csv, .parquet, or .arrow / .feather for Arrow IPC)")]
+    #[error(
+        "{path}: unknown format (use .csv, .csv.gz, .parquet, or .arrow / .feather for Arrow IPC)"
+    )]
     UnknownFormat {
         /// File.
         path: PathBuf,
@@ -125,6 +127,8 @@ pub struct Input {
 pub enum Format {
     /// Comma-separated text.
     Csv,
+    /// The same, gzip-compressed (`.csv.gz`).
+    CsvGz,
     /// Apache Parquet.
     Parquet,
     /// Arrow IPC: the file format (Feather v2) or the stream format, told apart by the
@@ -135,13 +139,16 @@ pub enum Format {
 impl Format {
     /// From a path's extension.
     pub fn of(path: &Path) -> Result<Self, IoError> {
-        match path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(|e| e.to_ascii_lowercase())
-            .as_deref()
-        {
+        let ext = |p: &Path| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .map(|e| e.to_ascii_lowercase())
+        };
+        match ext(path).as_deref() {
             Some("csv") => Ok(Format::Csv),
+            Some("gz") if ext(&path.with_extension("")).as_deref() == Some("csv") => {
+                Ok(Format::CsvGz)
+            }
             Some("parquet") | Some("pq") => Ok(Format::Parquet),
             Some("arrow") | Some("feather") | Some("ipc") | Some("arrows") => Ok(Format::Arrow),
             _ => Err(IoError::UnknownFormat {
@@ -519,6 +526,14 @@ fn parse_label(s: &str) -> Result<u8, RejectReason> {
 pub fn read_bars(path: &Path, label_column: Option<&str>) -> Result<Input, IoError> {
     match Format::of(path)? {
         Format::Csv => read_csv(path, label_column),
+        Format::CsvGz => {
+            let file = File::open(path).map_err(|e| IoError::Open {
+                path: path.to_path_buf(),
+                source: e,
+            })?;
+            let gz = Gunzip(flate2::read::MultiGzDecoder::new(file));
+            read_csv_from(gz, path, label_column)
+        }
         Format::Parquet => read_parquet(path, label_column),
         Format::Arrow => read_arrow_file(path, label_column),
     }
@@ -573,7 +588,11 @@ fn read_csv_from<R: std::io::Read>(
     label_column: Option<&str>,
 ) -> Result<Input, IoError> {
     let mut reader = std::io::BufReader::with_capacity(1 << 16, reader);
-    let delimiter = sniff_delimiter(std::io::BufRead::fill_buf(&mut reader).unwrap_or(&[]));
+    let head = std::io::BufRead::fill_buf(&mut reader).map_err(|e| IoError::Format {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let delimiter = sniff_delimiter(head);
     let decimal_comma = delimiter == b';';
     // flexible: a row with the wrong number of fields is one bad row, not a failed file
     let mut rdr = csv::ReaderBuilder::new()
@@ -1097,6 +1116,50 @@ fn push_timestamp(out: &mut String, ms: i64) {
     }
 }
 
+/// A gzip stream whose read errors say that they are the compression's (flate2's own
+/// read "unexpected end of file" for a file that is not gzip at all).
+struct Gunzip<R>(R);
+
+impl<R: std::io::Read> std::io::Read for Gunzip<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0
+            .read(buf)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("not a complete gzip file ({e})")))
+    }
+}
+
+/// Where CSV text goes: the file, or a gzip stream into it.
+enum CsvSink {
+    Plain(BufWriter<File>),
+    Gz(flate2::write::GzEncoder<BufWriter<File>>),
+}
+
+impl Write for CsvSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            CsvSink::Plain(w) => w.write(buf),
+            CsvSink::Gz(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            CsvSink::Plain(w) => w.flush(),
+            CsvSink::Gz(w) => w.flush(),
+        }
+    }
+}
+
+impl CsvSink {
+    /// Everything written out (the gzip trailer too); the file, to sync.
+    fn finish(self) -> std::io::Result<File> {
+        let b = match self {
+            CsvSink::Plain(w) => w,
+            CsvSink::Gz(w) => w.finish()?,
+        };
+        b.into_inner().map_err(|e| e.into_error())
+    }
+}
+
 /// Writes tables batch by batch into a temporary file in the destination folder and renames
 /// it into place on [`TableWriter::finish`]: a failure (or a drop without `finish`) leaves no
 /// half-written output. Parquet gets one row group per batch, so memory stays bounded by the
@@ -1104,7 +1167,7 @@ fn push_timestamp(out: &mut String, ms: i64) {
 pub struct TableWriter {
     path: PathBuf,
     tmp: PathBuf,
-    csv: Option<BufWriter<File>>,
+    csv: Option<CsvSink>,
     parquet: Option<ArrowWriter<File>>,
     arrow: Option<arrow::ipc::writer::FileWriter<BufWriter<File>>>,
     format: Format,
@@ -1148,7 +1211,14 @@ impl TableWriter {
             done: false,
         };
         match fmt {
-            Format::Csv => w.csv = Some(BufWriter::with_capacity(1 << 20, file)),
+            Format::Csv => w.csv = Some(CsvSink::Plain(BufWriter::with_capacity(1 << 20, file))),
+            Format::CsvGz => {
+                let b = BufWriter::with_capacity(1 << 20, file);
+                w.csv = Some(CsvSink::Gz(flate2::write::GzEncoder::new(
+                    b,
+                    flate2::Compression::fast(),
+                )))
+            }
             Format::Parquet | Format::Arrow => {
                 // the writer is created with the first batch's schema
                 drop(file);
@@ -1161,7 +1231,7 @@ impl TableWriter {
     /// consumed: Parquet takes its numeric columns into Arrow without a copy.
     pub fn write(&mut self, t: Table) -> Result<(), IoError> {
         let res = match self.format {
-            Format::Csv => self.write_csv(&t),
+            Format::Csv | Format::CsvGz => self.write_csv(&t),
             Format::Parquet => self.write_parquet(t),
             Format::Arrow => self.write_arrow(t),
         };
@@ -1174,9 +1244,8 @@ impl TableWriter {
     /// Flush, sync and move the file into place.
     pub fn finish(mut self) -> Result<(), IoError> {
         let res = (|| -> WriteResult<()> {
-            if let Some(mut w) = self.csv.take() {
-                w.flush()?;
-                w.get_ref().sync_all()?;
+            if let Some(w) = self.csv.take() {
+                w.finish()?.sync_all()?;
             }
             if let Some(w) = self.parquet.take() {
                 let f = w.into_inner()?;

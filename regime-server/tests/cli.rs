@@ -411,10 +411,10 @@ fn a_headless_gpu_probe_prints_no_foreign_errors() {
 
 /// What pandas, polars and pyarrow write by default must read: Parquet with any standard
 /// codec (polars' default is ZSTD), Arrow IPC files (Feather v2, LZ4 by default in pyarrow)
-/// and streams. Every encoding of the same bars gives byte-identical labels, and `.feather`
-/// output holds the same rows as the CSV.
+/// and streams, and gzip-compressed CSV. Every encoding of the same bars gives byte-identical
+/// labels, and `.feather` and `.csv.gz` output hold the same rows as the CSV.
 #[test]
-fn every_parquet_codec_and_arrow_ipc_gives_the_same_labels() {
+fn every_parquet_codec_and_arrow_ipc_and_gzip_csv_give_the_same_labels() {
     use arrow::ipc::writer::{FileWriter, IpcWriteOptions, StreamWriter};
     use arrow::ipc::CompressionType;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -542,6 +542,56 @@ fn every_parquet_codec_and_arrow_ipc_gives_the_same_labels() {
         })
         .collect();
     assert_eq!(ids, csv_ids);
+
+    // gzip-compressed CSV in and out: the same text as plain CSV
+    for name in ["syn.csv", "syn.csv.gz"] {
+        let o = regime(&[
+            "generate",
+            "--output",
+            &p(name),
+            "--symbols",
+            "2",
+            "--bars",
+            "1500",
+            "--seed",
+            "5",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let gunzip = |path: &str| {
+        use std::io::Read as _;
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(path).expect("open"))
+            .read_to_string(&mut text)
+            .expect("a gzip file");
+        text
+    };
+    assert_eq!(
+        gunzip(&p("syn.csv.gz")),
+        std::fs::read_to_string(p("syn.csv")).expect("csv")
+    );
+    for (input, out) in [("syn.csv", "a.csv"), ("syn.csv.gz", "b.csv.gz")] {
+        let o = regime(&["detect", "--input", &p(input), "--output", &p(out)]);
+        assert!(o.status.success(), "{input}: {}", stderr(&o));
+    }
+    assert_eq!(
+        gunzip(&p("b.csv.gz")),
+        std::fs::read_to_string(p("a.csv")).expect("csv")
+    );
+    std::fs::write(p("bad.csv.gz"), "hello").expect("write");
+    let o = regime(&[
+        "detect",
+        "--input",
+        &p("bad.csv.gz"),
+        "--output",
+        &p("x.csv"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("bad.csv.gz: not a complete gzip file"),
+        "{}",
+        stderr(&o)
+    );
 
     // not Arrow at all: one clear line naming the file
     std::fs::write(p("bad.arrow"), "hello").expect("write");
