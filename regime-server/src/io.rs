@@ -162,7 +162,7 @@ impl Format {
 /// databases store dates; as epoch seconds those would be 1970–1973, and whole days in
 /// seconds never end in a valid day of the month), else epoch seconds (|x| < 1e11) or
 /// milliseconds.
-fn integer_timestamp(i: i64) -> i64 {
+pub(crate) fn integer_timestamp(i: i64) -> i64 {
     if (18_000_101..=22_001_231).contains(&i) {
         let (y, m, d) = (i / 10_000, (i / 100) % 100, i % 100);
         if let Some(day) = NaiveDate::from_ymd_opt(y as i32, m as u32, d as u32) {
@@ -525,13 +525,9 @@ fn parse_label(s: &str) -> Result<u8, RejectReason> {
 /// Read a CSV, Parquet or Arrow IPC file of bars (rows failing validation go to `Input::errors`).
 pub fn read_bars(path: &Path, label_column: Option<&str>) -> Result<Input, IoError> {
     match Format::of(path)? {
-        Format::Csv => read_csv(path, label_column),
+        Format::Csv => read_csv_from(open_input(path)?, path, label_column),
         Format::CsvGz => {
-            let file = File::open(path).map_err(|e| IoError::Open {
-                path: path.to_path_buf(),
-                source: e,
-            })?;
-            let gz = Gunzip(flate2::read::MultiGzDecoder::new(file));
+            let gz = Gunzip(flate2::read::MultiGzDecoder::new(open_input(path)?));
             read_csv_from(gz, path, label_column)
         }
         Format::Parquet => read_parquet(path, label_column),
@@ -539,12 +535,12 @@ pub fn read_bars(path: &Path, label_column: Option<&str>) -> Result<Input, IoErr
     }
 }
 
-fn read_csv(path: &Path, label_column: Option<&str>) -> Result<Input, IoError> {
-    let file = File::open(path).map_err(|e| IoError::Open {
+/// Open an input file, the error naming it.
+fn open_input(path: &Path) -> Result<File, IoError> {
+    File::open(path).map_err(|e| IoError::Open {
         path: path.to_path_buf(),
         source: e,
-    })?;
-    read_csv_from(file, path, label_column)
+    })
 }
 
 /// The field separator of a delimited text file, from its header line: whichever of `,`
@@ -717,9 +713,7 @@ fn numeric_like(d: &DataType) -> bool {
         | DataType::Int16
         | DataType::UInt16
         | DataType::Float16 => true,
-        DataType::Dictionary(_, v) => {
-            v.is_numeric() || matches!(**v, DataType::Decimal128(..) | DataType::Decimal256(..))
-        }
+        DataType::Dictionary(_, v) => v.is_numeric(),
         _ => false,
     }
 }
@@ -827,10 +821,7 @@ fn ts_error(a: &ArrayRef, i: usize) -> RejectReason {
 }
 
 fn read_parquet(path: &Path, label_column: Option<&str>) -> Result<Input, IoError> {
-    let file = File::open(path).map_err(|e| IoError::Open {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
+    let file = open_input(path)?;
     let fmt = |e: parquet::errors::ParquetError| IoError::Format {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -859,14 +850,13 @@ fn read_parquet(path: &Path, label_column: Option<&str>) -> Result<Input, IoErro
 /// format; LZ4- or ZSTD-compressed buffers (pyarrow's Feather default) are read too.
 fn read_arrow_file(path: &Path, label_column: Option<&str>) -> Result<Input, IoError> {
     use std::io::{Read as _, Seek as _};
-    let open_err = |e| IoError::Open {
-        path: path.to_path_buf(),
-        source: e,
-    };
-    let mut f = File::open(path).map_err(open_err)?;
+    let mut f = open_input(path)?;
     let mut magic = [0u8; 6];
     let is_file = f.read_exact(&mut magic).is_ok() && &magic == b"ARROW1";
-    f.rewind().map_err(open_err)?;
+    f.rewind().map_err(|e| IoError::Open {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
     let file = std::io::BufReader::with_capacity(1 << 20, f);
     let fmt = |e: arrow::error::ArrowError| IoError::Format {
         path: path.to_path_buf(),

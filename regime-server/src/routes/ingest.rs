@@ -5,7 +5,7 @@
 
 use crate::engine::{count_unparsed, Busy, IngestRow, Outcome, RowError};
 use crate::error::AppError;
-use crate::io::{parse_timestamp, read_arrow_ipc, timestamp_field, ParsedRow};
+use crate::io::{integer_timestamp, read_arrow_ipc, timestamp_field, ParsedRow};
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -85,7 +85,7 @@ fn json_row(row: usize, v: &Value) -> ParsedRow {
             }
             _ => tsv
                 .as_i64()
-                .and_then(|i| parse_timestamp(&i.to_string()))
+                .map(integer_timestamp)
                 .ok_or_else(|| RejectReason::Unparseable {
                     field: "timestamp".into(),
                     value: tsv.to_string(),
