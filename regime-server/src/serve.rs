@@ -505,15 +505,22 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
         });
     }
 
+    // The handlers are installed here, before the first connection is accepted: installed
+    // inside the shutdown future they waited for axum to poll it, and a SIGHUP in between
+    // (an operator reloading a service that already answers /health) took the default
+    // action and killed the process — seen once in the test suite on a loaded machine.
+    let signals = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+            signal(SignalKind::user_defined1()),
+        )
+    };
     let shutdown = {
         let st = state.clone();
         async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut term), Ok(mut hup), Ok(mut usr1)) = (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::hangup()),
-                signal(SignalKind::user_defined1()),
-            ) else {
+            let (Ok(mut term), Ok(mut hup), Ok(mut usr1)) = signals else {
                 tracing::error!("cannot install signal handlers; stop with Ctrl-C");
                 let _ = tokio::signal::ctrl_c().await;
                 return;
