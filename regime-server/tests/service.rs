@@ -146,8 +146,9 @@ fn every_route_and_auth_case() {
     let q = s.get("/api/v1/data/quality", None).json();
     assert!(q["symbols"][&sym]["bars_accepted"].as_u64().unwrap() > 0);
     let asl = s.get("/api/v1/asl/metrics", None).json();
-    assert_eq!(asl["methods"].as_array().unwrap().len(), 5);
+    assert_eq!(asl["methods"].as_array().unwrap().len(), 6);
     assert!(asl["weights"]["hmm"]["volatility"].is_number());
+    assert!(asl["weights"]["hmm_averaged"]["trend"].is_number());
 
     // Prometheus names of SPEC §5
     let prom = s.get("/metrics", None).text();

@@ -42,9 +42,16 @@ pub(crate) fn lane_probs(shifted: f32x8) -> [[f64; 3]; 3] {
 }
 
 /// Method names in ensemble order.
-pub const METHOD_NAMES: [&str; 5] = ["hmm", "threshold", "kalman", "jump", "changepoint"];
+pub const METHOD_NAMES: [&str; 6] = [
+    "hmm",
+    "threshold",
+    "kalman",
+    "jump",
+    "changepoint",
+    "hmm_averaged",
+];
 /// Number of methods.
-pub const N_METHODS: usize = 5;
+pub const N_METHODS: usize = 6;
 
 /// Per-dimension probabilities from one method; `has[d]` false = abstains on dimension d.
 /// Structure uses the first two entries of `p[2]`.
@@ -503,9 +510,18 @@ impl ChangePointMethod {
 
 /// The HMM as a scoring method.
 pub fn hmm_scores(step: &crate::hmm::HmmStep) -> Scores {
-    let (pv, pd, ps) = dims(&step.joint);
+    joint_scores(&step.joint, step.warming_up)
+}
+
+/// The HMM's filter on averaged parameters as a scoring method.
+pub fn averaged_hmm_scores(step: &crate::hmm::HmmStep) -> Scores {
+    joint_scores(&step.averaged, step.warming_up)
+}
+
+fn joint_scores(joint: &[f64; crate::model::NS], warming_up: bool) -> Scores {
+    let (pv, pd, ps) = dims(joint);
     Scores {
         p: [pv, pd, [ps[0], ps[1], 0.0]],
-        has: [!step.warming_up; 3],
+        has: [!warming_up; 3],
     }
 }
