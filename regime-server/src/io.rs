@@ -605,6 +605,11 @@ fn read_csv_from<R: std::io::Read>(
         .iter()
         .map(|s| s.to_string())
         .collect();
+    if find(&headers, &TS_NAMES).is_none() && label_column.is_none() {
+        if let Some(levels) = TwoLevel::read(&mut rdr, &headers).map_err(fmt_err)? {
+            return levels.read_rows(path, &headers, &mut rdr, decimal_comma);
+        }
+    }
     let cols = Columns::locate(path, &headers, label_column)?;
     let mut col = Collector::new(label_column.is_some());
     let mut rec = csv::StringRecord::new();
@@ -645,6 +650,153 @@ fn read_csv_from<R: std::io::Read>(
         );
     }
     Ok(col.input)
+}
+
+/// A CSV whose columns have two header levels, field and ticker, as pandas writes a frame
+/// with `(field, ticker)` columns — what `yfinance.download(...)` returns, saved with
+/// `to_csv()`:
+///
+/// ```text
+/// Price,Close,Close,High,High,...
+/// Ticker,AAPL,MSFT,AAPL,MSFT,...
+/// Date,,,,,...
+/// 2024-01-02,184.29,370.87,...
+/// ```
+///
+/// (the first cells may be empty when the levels have no names). Each ticker's columns
+/// become one series named after the ticker; a row where a ticker has no value at all (not
+/// yet trading) is left out for that ticker, not rejected.
+struct TwoLevel {
+    /// Per ticker: its name and the positions of its columns in `Bar` order (close always).
+    tickers: Vec<(String, [Option<usize>; 5])>,
+    /// Records already read (the ticker and date rows).
+    rows_read: usize,
+}
+
+impl TwoLevel {
+    /// Read the two further header rows if the file has that shape; `None` (nothing
+    /// consumed that a one-level file would need: it has no timestamp column either way)
+    /// when it does not.
+    fn read<R: std::io::Read>(
+        rdr: &mut csv::Reader<R>,
+        headers: &[String],
+    ) -> Result<Option<Self>, csv::Error> {
+        let first = |r: &[String]| r.first().map(|h| h.trim().to_ascii_lowercase());
+        if !matches!(first(headers).as_deref(), Some("price" | "")) || headers.len() < 2 {
+            return Ok(None);
+        }
+        let mut rec = csv::StringRecord::new();
+        let mut next = |rec: &mut csv::StringRecord| -> Result<Option<Vec<String>>, csv::Error> {
+            Ok(rdr
+                .read_record(rec)?
+                .then(|| rec.iter().map(|f| f.to_string()).collect()))
+        };
+        let Some(tickers) = next(&mut rec)? else {
+            return Ok(None);
+        };
+        let Some(dates) = next(&mut rec)? else {
+            return Ok(None);
+        };
+        let ts_row = dates
+            .first()
+            .is_some_and(|d| find(std::slice::from_ref(d), &TS_NAMES).is_some())
+            && dates[1..].iter().all(|f| f.trim().is_empty());
+        if !matches!(first(&tickers).as_deref(), Some("ticker" | ""))
+            || tickers.len() != headers.len()
+            || !ts_row
+        {
+            return Ok(None);
+        }
+        let mut order: Vec<String> = Vec::new();
+        for t in &tickers[1..] {
+            let t = t.trim();
+            if !t.is_empty() && !order.iter().any(|o| o == t) {
+                order.push(t.to_string());
+            }
+        }
+        let mut out = Vec::new();
+        for t in order {
+            let idx: Vec<usize> = (1..headers.len())
+                .filter(|&i| tickers[i].trim() == t)
+                .collect();
+            let names: Vec<String> = idx.iter().map(|&i| headers[i].clone()).collect();
+            let at = |n: &[&str]| find(&names, n).map(|k| idx[k]);
+            let Some(close) = at(&["close", "px_last", "last", "adj_close", "price"]) else {
+                continue;
+            };
+            out.push((
+                t,
+                [
+                    at(&["open", "px_open"]),
+                    at(&["high", "px_high"]),
+                    at(&["low", "px_low"]),
+                    Some(close),
+                    at(&["volume", "px_volume"]),
+                ],
+            ));
+        }
+        if out.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(TwoLevel {
+            tickers: out,
+            rows_read: 2,
+        }))
+    }
+
+    fn read_rows<R: std::io::Read>(
+        self,
+        path: &Path,
+        headers: &[String],
+        rdr: &mut csv::Reader<R>,
+        decimal_comma: bool,
+    ) -> Result<Input, IoError> {
+        let mut col = Collector::new(false);
+        let mut rec = csv::StringRecord::new();
+        let mut row = self.rows_read;
+        loop {
+            match rdr.read_record(&mut rec) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => {
+                    return Err(IoError::Format {
+                        path: path.to_path_buf(),
+                        message: e.to_string(),
+                    })
+                }
+            }
+            row += 1;
+            if rec.len() != headers.len() {
+                let reason = RejectReason::FieldCount {
+                    got: rec.len(),
+                    want: headers.len(),
+                };
+                // the row belongs to every ticker; it is counted once, under the first
+                col.push_run(&self.tickers[0].0, &mut std::iter::once((row, Err(reason))));
+                continue;
+            }
+            let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).unwrap_or("");
+            let ts_s = get(Some(0));
+            for (ticker, values) in &self.tickers {
+                if values.iter().all(|v| get(*v).trim().is_empty()) {
+                    continue;
+                }
+                let vals = std::array::from_fn(|k| {
+                    parse_f64(VALUE_NAMES[k], get(values[k]), k != 3, decimal_comma)
+                });
+                col.push(
+                    row,
+                    RawRow {
+                        symbol: ticker,
+                        ts: timestamp_field(ts_s),
+                        vals,
+                        label: None,
+                    },
+                );
+            }
+        }
+        Ok(col.input)
+    }
 }
 
 /// A batch's numeric column as f64 (NaN where null).
@@ -1800,6 +1952,64 @@ mod tests {
     }
 
     /// Column names as Bloomberg (PX_*) and spreadsheets (`Adj Close`) write them.
+    #[test]
+    fn two_level_headers_as_pandas_writes_yfinance_frames() {
+        // yf.download(["AAPL", "MSFT"]).to_csv(): field and ticker levels, then a date row;
+        // MSFT has no data on the first day (not yet trading: left out, not rejected)
+        let wide = "Price,Close,Close,High,High,Low,Low,Open,Open,Volume,Volume\n\
+                    Ticker,AAPL,MSFT,AAPL,MSFT,AAPL,MSFT,AAPL,MSFT,AAPL,MSFT\n\
+                    Date,,,,,,,,,,\n\
+                    2024-01-02,10,,11,,9,,9.5,,100,\n\
+                    2024-01-03,10.5,20,11,21,10,19,10,19.5,120,300\n\
+                    2024-01-04,abc,21,12,22,10,20,10.5,20,130,310\n\
+                    2024-01-05,11,22,12,23\n";
+        let long = "timestamp,symbol,open,high,low,close,volume\n\
+                    2024-01-02,AAPL,9.5,11,9,10,100\n\
+                    2024-01-03,AAPL,10,11,10,10.5,120\n\
+                    2024-01-03,MSFT,19.5,21,19,20,300\n\
+                    2024-01-04,MSFT,20,22,20,21,310\n";
+        let w = read_csv_bytes(wide.as_bytes(), Path::new("yf.csv")).expect("two levels");
+        let l = read_csv_bytes(long.as_bytes(), Path::new("long.csv")).expect("long");
+        let names = |i: &Input| {
+            i.series
+                .iter()
+                .map(|s| s.symbol.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&w), ["AAPL", "MSFT"]);
+        for (a, b) in w.series.iter().zip(&l.series) {
+            assert_eq!(a.bars, b.bars, "{}", a.symbol);
+        }
+        // the bad close of AAPL on row 5 (records after the first header line: the ticker and
+        // date rows are 1 and 2) and the short last row, each named
+        let errs: Vec<String> = w
+            .errors
+            .iter()
+            .map(|e| format!("{} {} {}", e.row, e.symbol, e.reason))
+            .collect();
+        assert_eq!(
+            errs,
+            [
+                "5 AAPL cannot parse close from \"abc\"",
+                "6 AAPL row has 5 fields where the header has 11"
+            ]
+        );
+        // one ticker, levels without names (empty first cells)
+        let one = ",Close,High,Low,Open,Volume\n,SPY,SPY,SPY,SPY,SPY\nDate,,,,,\n\
+                   2024-01-02,10,11,9,9.5,100\n2024-01-03,10.5,11,10,10,120\n";
+        let o = read_csv_bytes(one.as_bytes(), Path::new("spy.csv")).expect("one ticker");
+        assert_eq!(names(&o), ["SPY"]);
+        assert_eq!(o.series[0].bars, l.series[0].bars);
+        // a first header cell "Price" alone does not make a file two-level
+        let plain = "Price,Close\n2024-01-02,10\n";
+        let err = read_csv_bytes(plain.as_bytes(), Path::new("p.csv")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("missing required column `timestamp`"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn column_names_in_other_spellings() {
         let read = |text: &str| {
