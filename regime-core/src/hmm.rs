@@ -967,8 +967,8 @@ impl OnlineHmm {
         self.slow.as_ref().map(|s| &s.avg)
     }
 
-    /// How many online refits the averaged parameters hold (at most ~20 count; 0 while the
-    /// second filter is the first).
+    /// How many online refits the averaged parameters hold (counting up to `SLOW_REFITS`,
+    /// 20, after which each new refit weighs 1/20; 0 while the second filter is the first).
     pub fn averaged_refits(&self) -> u32 {
         self.slow.as_ref().map_or(0, |s| s.k)
     }
