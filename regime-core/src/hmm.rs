@@ -624,7 +624,18 @@ pub struct OnlineHmm {
     /// The second filter, on parameters averaged over the online refits (None until the
     /// first online refit, and again after a drift alarm).
     slow: Option<SlowFilter>,
+    /// The last `RESTART_WINDOW` bars as learning sees them, kept once the batch-EM phase
+    /// (`history`) is over: what a restart after a drift alarm refits on.
+    recent: std::collections::VecDeque<Obs>,
+    /// A drift alarm asked for a refit with restarts (see [`OnlineHmm::request_refit`]).
+    restart: bool,
 }
+
+/// Bars a refit after a drift alarm runs batch EM over (with a fresh start seeded from
+/// their volatility terciles beside the running model).
+const RESTART_WINDOW: usize = 2048;
+/// Fewer recent bars than this and a drift alarm's refit is an ordinary M-step.
+const RESTART_MIN: usize = 512;
 
 /// Refits the averaged parameters of [`SlowFilter`] remember (exponentially, ~1/k each).
 const SLOW_REFITS: u32 = 20;
@@ -854,6 +865,8 @@ impl OnlineHmm {
             learn_n: 0,
             population: None,
             slow: None,
+            recent: std::collections::VecDeque::new(),
+            restart: false,
         })
     }
 
@@ -1000,9 +1013,13 @@ impl OnlineHmm {
         &self.smoothed
     }
 
-    /// Ask for a refit at the next bar (continuous learning, drift).
+    /// Ask for a refit at the next bar (continuous learning, drift). Once the batch-EM phase
+    /// is over it is batch EM over the last `RESTART_WINDOW` bars from two starts, the
+    /// running model and a fresh one from their volatility terciles (the better likelihood
+    /// wins), not an ordinary M-step.
     pub fn request_refit(&mut self) {
         self.next_refit = self.n + 1;
+        self.restart = true;
     }
 
     /// Forget statistics faster for a while: scale them down now (0 < f ≤ 1).
@@ -1184,8 +1201,15 @@ impl OnlineHmm {
             }
         }
         let lo = if learn { self.learning_obs(o) } else { *o };
-        if learn && self.next_refit != u64::MAX && self.n <= self.cfg.batch_em_until as u64 {
-            self.history.push(lo);
+        if learn && self.next_refit != u64::MAX {
+            if self.n <= self.cfg.batch_em_until as u64 {
+                self.history.push(lo);
+            } else {
+                if self.recent.len() == RESTART_WINDOW {
+                    self.recent.pop_front();
+                }
+                self.recent.push_back(lo);
+            }
         }
         if learn && self.next_refit != u64::MAX {
             grow_gently(&mut self.lag);
@@ -1258,14 +1282,15 @@ impl OnlineHmm {
 
     /// Batch EM over the whole history; the statistics and the filter state are replaced
     /// by those of the final E-step (all of it uses bars up to now only).
-    fn batch_refit(&mut self) {
+    fn batch_refit(&mut self, obs: &[Obs]) {
         let Some(current) = self.compiled.clone() else {
             return;
         };
         // Two starts: the running model, and a fresh one seeded from volatility terciles of
-        // the history (EM is local; this keeps an unlucky warm-up from sticking).
+        // the bars (EM is local; this keeps an unlucky warm-up, or a model caught by a break,
+        // from sticking).
         let mut starts = vec![current];
-        if let Some(seed) = tercile_start(&self.history, starts[0].params()) {
+        if let Some(seed) = tercile_start(obs, starts[0].params()) {
             starts.push(seed);
         }
         // bars in the lag buffer the learning smoother has not handed out yet get their
@@ -1276,7 +1301,7 @@ impl OnlineHmm {
         let mut best: Option<Candidate> = None;
         for mut c in starts {
             for _ in 0..self.cfg.batch_em_iters.max(1) {
-                let (st, _, _) = batch_e_step(&c, &self.history, 0, &mut Vec::new());
+                let (st, _, _) = batch_e_step(&c, obs, 0, &mut Vec::new());
                 match Compiled::new(m_step(
                     &st,
                     c.params(),
@@ -1288,7 +1313,7 @@ impl OnlineHmm {
                 }
             }
             let mut gammas = Vec::new();
-            let (st, alpha, ll) = batch_e_step(&c, &self.history, tail, &mut gammas);
+            let (st, alpha, ll) = batch_e_step(&c, obs, tail, &mut gammas);
             if best.as_ref().is_none_or(|b| ll > b.ll) {
                 best = Some(Candidate {
                     ll,
@@ -1370,8 +1395,21 @@ impl OnlineHmm {
             let f = (1.0 - 1.0 / self.cfg.memory as f64).powf(self.since_refit as f64);
             self.stats.scale(f);
         }
+        let restart = std::mem::take(&mut self.restart);
         if !self.history.is_empty() && self.n <= self.cfg.batch_em_until as u64 {
-            self.batch_refit();
+            let history = std::mem::take(&mut self.history);
+            self.batch_refit(&history);
+            self.history = history;
+        } else if restart && self.recent.len() >= RESTART_MIN {
+            // A drift alarm: online EM from the running model can stay caught in what the
+            // market was (after a scale break, two volatility states on the new low level
+            // and one for everything above it, for good: synthetic, 50,000 bars after a
+            // break, volatility right on 42% of bars), so the recent bars are refitted
+            // from two starts like the batch phase's.
+            self.history = Vec::new();
+            let mut recent = std::mem::take(&mut self.recent);
+            self.batch_refit(recent.make_contiguous());
+            self.recent = recent;
         } else {
             self.history = Vec::new();
             self.m_step_now();
