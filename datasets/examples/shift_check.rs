@@ -5,21 +5,18 @@
 //! labels of the second segment.
 //!
 //!     cargo run --release -p datasets --example shift_check -- SEED [--down]
-use datasets::{generate, SynthConfig};
-use regime_core::bars::Bar;
+use datasets::SynthConfig;
 use regime_core::pipeline::{detect_series, PipelineConfig, METHOD_NAMES};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let seed: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1);
     let down = args.iter().any(|a| a == "--down");
-    let n = 50_000;
     let a = SynthConfig {
-        bars: n,
+        bars: 50_000,
         ..SynthConfig::default()
     };
     let b = SynthConfig {
-        bars: n,
         sigma: if down {
             [0.003, 0.006, 0.012]
         } else {
@@ -27,25 +24,9 @@ fn main() {
         },
         drift: [-0.3, 0.0, 0.3],
         persistence: [0.98, 0.98, 0.985],
-        ..SynthConfig::default()
+        ..a.clone()
     };
-    let sa = generate(&a, seed).remove(0);
-    let sb = generate(&b, seed + 1000).remove(0);
-    let last = sa.bars[n - 1];
-    let f = last.close / sb.bars[0].open;
-    let mut bars = sa.bars;
-    let mut labels = sa.labels;
-    for (i, x) in sb.bars.iter().enumerate() {
-        bars.push(Bar::new(
-            last.ts + (i as i64 + 1) * 86_400_000,
-            x.open * f,
-            x.high * f,
-            x.low * f,
-            x.close * f,
-            x.volume,
-        ));
-        labels.push(sb.labels[i]);
-    }
+    let (bars, labels) = datasets::spliced(&a, &b, seed);
     let det = match detect_series(&bars, &PipelineConfig::default()) {
         Ok(d) => d,
         Err(e) => {

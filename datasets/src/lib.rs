@@ -199,6 +199,32 @@ pub fn generate(cfg: &SynthConfig, seed: u64) -> Vec<SymbolData> {
         .collect()
 }
 
+/// A market that changes: one symbol of `first` (seed `seed`), then one of `second` (seed
+/// `seed + 1000`) whose prices are scaled to continue from the first one's last close and
+/// whose bars follow on, one `first.step_ms` apart. Returns the bars and the true labels
+/// (each segment's own).
+pub fn spliced(first: &SynthConfig, second: &SynthConfig, seed: u64) -> (Vec<Bar>, Vec<[u8; 3]>) {
+    let a = generate_symbol(first, seed, 0);
+    let b = generate_symbol(second, seed + 1000, 0);
+    let (mut bars, mut labels) = (a.bars, a.labels);
+    let Some(last) = bars.last().copied() else {
+        return (b.bars, b.labels);
+    };
+    let f = b.bars.first().map_or(1.0, |x| last.close / x.open);
+    for (i, x) in b.bars.iter().enumerate() {
+        bars.push(Bar::new(
+            last.ts + (i as i64 + 1) * first.step_ms,
+            x.open * f,
+            x.high * f,
+            x.low * f,
+            x.close * f,
+            x.volume,
+        ));
+    }
+    labels.extend(b.labels);
+    (bars, labels)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

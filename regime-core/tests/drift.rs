@@ -107,45 +107,19 @@ fn a_price_that_never_moves_raises_no_alarm() {
 }
 
 /// Two synthetic markets one after the other: 50,000 bars of the default generator, then
-/// 50,000 of one with larger volatility levels, stronger drifts and less persistent trends,
-/// its prices scaled to continue from the first one's last close.
+/// 50,000 of one with larger volatility levels, stronger drifts and less persistent trends.
 fn spliced(seed: u64) -> (Vec<Bar>, Vec<[u8; 3]>) {
-    let n = 50_000;
-    let a = generate(
-        &SynthConfig {
-            bars: n,
-            ..SynthConfig::default()
-        },
-        seed,
-    )
-    .remove(0);
-    let b = generate(
-        &SynthConfig {
-            bars: n,
-            sigma: [0.009, 0.018, 0.036],
-            drift: [-0.3, 0.0, 0.3],
-            persistence: [0.98, 0.98, 0.985],
-            ..SynthConfig::default()
-        },
-        seed + 1000,
-    )
-    .remove(0);
-    let last = a.bars[n - 1];
-    let f = last.close / b.bars[0].open;
-    let mut bars = a.bars;
-    let mut labels = a.labels;
-    for (i, x) in b.bars.iter().enumerate() {
-        bars.push(Bar::new(
-            last.ts + (i as i64 + 1) * 86_400_000,
-            x.open * f,
-            x.high * f,
-            x.low * f,
-            x.close * f,
-            x.volume,
-        ));
-        labels.push(b.labels[i]);
-    }
-    (bars, labels)
+    let first = SynthConfig {
+        bars: 50_000,
+        ..SynthConfig::default()
+    };
+    let second = SynthConfig {
+        sigma: [0.009, 0.018, 0.036],
+        drift: [-0.3, 0.0, 0.3],
+        persistence: [0.98, 0.98, 0.985],
+        ..first.clone()
+    };
+    datasets::spliced(&first, &second, seed)
 }
 
 #[test]
