@@ -1400,12 +1400,14 @@ impl OnlineHmm {
             let history = std::mem::take(&mut self.history);
             self.batch_refit(&history);
             self.history = history;
-        } else if restart && self.recent.len() >= RESTART_MIN {
+        } else if restart && self.recent.len() >= RESTART_MIN.max(self.lag.len()) {
             // A drift alarm: online EM from the running model can stay caught in what the
             // market was (after a scale break, two volatility states on the new low level
             // and one for everything above it, for good: synthetic, 50,000 bars after a
             // break, volatility right on 42% of bars), so the recent bars are refitted
-            // from two starts like the batch phase's.
+            // from two starts like the batch phase's. (The window must hold every bar still
+            // in the lag buffer: the batch E-step hands those their smoothed posteriors,
+            // matched from the window's end.)
             self.history = Vec::new();
             let mut recent = std::mem::take(&mut self.recent);
             self.batch_refit(recent.make_contiguous());
