@@ -392,6 +392,21 @@ impl Collector {
 const TS_NAMES: [&str; 5] = ["timestamp", "datetime", "date", "time", "ts"];
 /// Value columns in `Bar` order.
 const VALUE_NAMES: [&str; 5] = ["open", "high", "low", "close", "volume"];
+/// The names each value column goes by, in `Bar` order: Bloomberg's `PX_` names too;
+/// "Adj Close" only when there is no close.
+const VALUE_ALIASES: [&[&str]; 5] = [
+    &["open", "px_open"],
+    &["high", "px_high"],
+    &["low", "px_low"],
+    &["close", "px_last", "last", "adj_close", "price"],
+    &["volume", "px_volume"],
+];
+
+/// Positions of the value columns among `names` in `Bar` order; None without a close.
+fn value_columns(names: &[String]) -> Option<[Option<usize>; 5]> {
+    let v: [Option<usize>; 5] = std::array::from_fn(|k| find(names, VALUE_ALIASES[k]));
+    v[3].map(|_| v)
+}
 
 /// Positions of the input columns in a header, shared by the CSV and Parquet readers.
 struct Columns {
@@ -426,9 +441,7 @@ impl Columns {
             found: headers.join(","),
         };
         let ts = find(headers, &TS_NAMES).ok_or_else(|| missing("timestamp"))?;
-        // Bloomberg's PX_ names too; "Adj Close" only when there is no close
-        let close = find(headers, &["close", "px_last", "last", "adj_close", "price"])
-            .ok_or_else(|| missing("close"))?;
+        let values = value_columns(headers).ok_or_else(|| missing("close"))?;
         let label = match label_column {
             Some(l) => Some(
                 find(headers, &[l]).ok_or_else(|| missing("label (as given by --label-column)"))?,
@@ -437,13 +450,7 @@ impl Columns {
         };
         Ok(Columns {
             ts,
-            values: [
-                find(headers, &["open", "px_open"]),
-                find(headers, &["high", "px_high"]),
-                find(headers, &["low", "px_low"]),
-                Some(close),
-                find(headers, &["volume", "px_volume"]),
-            ],
+            values,
             symbol: find(headers, &["symbol", "ticker"]),
             label,
         })
@@ -605,15 +612,27 @@ fn read_csv_from<R: std::io::Read>(
         .iter()
         .map(|s| s.to_string())
         .collect();
-    if find(&headers, &TS_NAMES).is_none() && label_column.is_none() {
-        if let Some(levels) = TwoLevel::read(&mut rdr, &headers).map_err(fmt_err)? {
-            return levels.read_rows(path, &headers, &mut rdr, decimal_comma);
+    let two_level = if find(&headers, &TS_NAMES).is_none() && label_column.is_none() {
+        two_level_sources(&mut rdr, &headers).map_err(fmt_err)?
+    } else {
+        None
+    };
+    // the timestamp column, and the records already read: a two-level header's ticker and
+    // date rows
+    let (sources, ts_col, mut row) = match two_level {
+        Some(s) => (s, 0, 2),
+        None => {
+            let cols = Columns::locate(path, &headers, label_column)?;
+            let flat = RowSource {
+                symbol: SymbolOf::Column(cols.symbol),
+                values: cols.values,
+                label: cols.label,
+            };
+            (vec![flat], cols.ts, 0)
         }
-    }
-    let cols = Columns::locate(path, &headers, label_column)?;
+    };
     let mut col = Collector::new(label_column.is_some());
     let mut rec = csv::StringRecord::new();
-    let mut row = 0usize;
     loop {
         match rdr.read_record(&mut rec) {
             Ok(false) => break,
@@ -627,29 +646,60 @@ fn read_csv_from<R: std::io::Read>(
                 got: rec.len(),
                 want: headers.len(),
             };
+            // a row of a two-level file belongs to every ticker: counted once, under the first
             col.push_run(
-                get(cols.symbol).trim(),
+                sources[0].symbol(&rec),
                 &mut std::iter::once((row, Err(reason))),
             );
             continue;
         }
-        let ts_s = get(Some(cols.ts));
-        let ts = timestamp_field(ts_s);
-        let vals = std::array::from_fn(|k| {
-            // close is required; the others may be absent (empty)
-            parse_f64(VALUE_NAMES[k], get(cols.values[k]), k != 3, decimal_comma)
-        });
-        col.push(
-            row,
-            RawRow {
-                symbol: get(cols.symbol).trim(),
-                ts,
-                vals,
-                label: cols.label.map(|i| parse_label(get(Some(i)))),
-            },
-        );
+        let ts = timestamp_field(get(Some(ts_col)));
+        for src in &sources {
+            if matches!(src.symbol, SymbolOf::Fixed(_))
+                && src.values.iter().all(|v| get(*v).trim().is_empty())
+            {
+                // a ticker with no value at all on this row (not yet trading): no bar
+                continue;
+            }
+            let vals = std::array::from_fn(|k| {
+                // close is required; the others may be absent (empty)
+                parse_f64(VALUE_NAMES[k], get(src.values[k]), k != 3, decimal_comma)
+            });
+            col.push(
+                row,
+                RawRow {
+                    symbol: src.symbol(&rec),
+                    ts: ts.clone(),
+                    vals,
+                    label: src.label.map(|i| parse_label(get(Some(i)))),
+                },
+            );
+        }
     }
     Ok(col.input)
+}
+
+/// Where a CSV row's bar comes from (besides the timestamp): its symbol, value and label
+/// columns.
+struct RowSource {
+    symbol: SymbolOf,
+    values: [Option<usize>; 5],
+    label: Option<usize>,
+}
+
+/// A row's symbol: a column's text (none: "") or, in a two-level file, the ticker.
+enum SymbolOf {
+    Column(Option<usize>),
+    Fixed(String),
+}
+
+impl RowSource {
+    fn symbol<'a>(&'a self, rec: &'a csv::StringRecord) -> &'a str {
+        match &self.symbol {
+            SymbolOf::Column(i) => i.and_then(|i| rec.get(i)).unwrap_or("").trim(),
+            SymbolOf::Fixed(t) => t,
+        }
+    }
 }
 
 /// A CSV whose columns have two header levels, field and ticker, as pandas writes a frame
@@ -666,137 +716,63 @@ fn read_csv_from<R: std::io::Read>(
 /// (the first cells may be empty when the levels have no names). Each ticker's columns
 /// become one series named after the ticker; a row where a ticker has no value at all (not
 /// yet trading) is left out for that ticker, not rejected.
-struct TwoLevel {
-    /// Per ticker: its name and the positions of its columns in `Bar` order (close always).
-    tickers: Vec<(String, [Option<usize>; 5])>,
-    /// Records already read (the ticker and date rows).
-    rows_read: usize,
-}
-
-impl TwoLevel {
-    /// Read the two further header rows if the file has that shape; `None` (nothing
-    /// consumed that a one-level file would need: it has no timestamp column either way)
-    /// when it does not.
-    fn read<R: std::io::Read>(
-        rdr: &mut csv::Reader<R>,
-        headers: &[String],
-    ) -> Result<Option<Self>, csv::Error> {
-        let first = |r: &[String]| r.first().map(|h| h.trim().to_ascii_lowercase());
-        if !matches!(first(headers).as_deref(), Some("price" | "")) || headers.len() < 2 {
-            return Ok(None);
-        }
-        let mut rec = csv::StringRecord::new();
-        let mut next = |rec: &mut csv::StringRecord| -> Result<Option<Vec<String>>, csv::Error> {
-            Ok(rdr
-                .read_record(rec)?
-                .then(|| rec.iter().map(|f| f.to_string()).collect()))
-        };
-        let Some(tickers) = next(&mut rec)? else {
-            return Ok(None);
-        };
-        let Some(dates) = next(&mut rec)? else {
-            return Ok(None);
-        };
-        let ts_row = dates
-            .first()
-            .is_some_and(|d| find(std::slice::from_ref(d), &TS_NAMES).is_some())
-            && dates[1..].iter().all(|f| f.trim().is_empty());
-        if !matches!(first(&tickers).as_deref(), Some("ticker" | ""))
-            || tickers.len() != headers.len()
-            || !ts_row
-        {
-            return Ok(None);
-        }
-        let mut order: Vec<String> = Vec::new();
-        for t in &tickers[1..] {
-            let t = t.trim();
-            if !t.is_empty() && !order.iter().any(|o| o == t) {
-                order.push(t.to_string());
-            }
-        }
-        let mut out = Vec::new();
-        for t in order {
-            let idx: Vec<usize> = (1..headers.len())
-                .filter(|&i| tickers[i].trim() == t)
-                .collect();
-            let names: Vec<String> = idx.iter().map(|&i| headers[i].clone()).collect();
-            let at = |n: &[&str]| find(&names, n).map(|k| idx[k]);
-            let Some(close) = at(&["close", "px_last", "last", "adj_close", "price"]) else {
-                continue;
-            };
-            out.push((
-                t,
-                [
-                    at(&["open", "px_open"]),
-                    at(&["high", "px_high"]),
-                    at(&["low", "px_low"]),
-                    Some(close),
-                    at(&["volume", "px_volume"]),
-                ],
-            ));
-        }
-        if out.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(TwoLevel {
-            tickers: out,
-            rows_read: 2,
-        }))
+///
+/// Read the two further header rows if the file has that shape and return one source per
+/// ticker; `None` when it does not (nothing consumed that a one-level file would need: it
+/// has no timestamp column either way).
+fn two_level_sources<R: std::io::Read>(
+    rdr: &mut csv::Reader<R>,
+    headers: &[String],
+) -> Result<Option<Vec<RowSource>>, csv::Error> {
+    let first = |r: &[String]| r.first().map(|h| h.trim().to_ascii_lowercase());
+    if !matches!(first(headers).as_deref(), Some("price" | "")) || headers.len() < 2 {
+        return Ok(None);
     }
-
-    fn read_rows<R: std::io::Read>(
-        self,
-        path: &Path,
-        headers: &[String],
-        rdr: &mut csv::Reader<R>,
-        decimal_comma: bool,
-    ) -> Result<Input, IoError> {
-        let mut col = Collector::new(false);
-        let mut rec = csv::StringRecord::new();
-        let mut row = self.rows_read;
-        loop {
-            match rdr.read_record(&mut rec) {
-                Ok(false) => break,
-                Ok(true) => {}
-                Err(e) => {
-                    return Err(IoError::Format {
-                        path: path.to_path_buf(),
-                        message: e.to_string(),
-                    })
-                }
-            }
-            row += 1;
-            if rec.len() != headers.len() {
-                let reason = RejectReason::FieldCount {
-                    got: rec.len(),
-                    want: headers.len(),
-                };
-                // the row belongs to every ticker; it is counted once, under the first
-                col.push_run(&self.tickers[0].0, &mut std::iter::once((row, Err(reason))));
-                continue;
-            }
-            let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).unwrap_or("");
-            let ts_s = get(Some(0));
-            for (ticker, values) in &self.tickers {
-                if values.iter().all(|v| get(*v).trim().is_empty()) {
-                    continue;
-                }
-                let vals = std::array::from_fn(|k| {
-                    parse_f64(VALUE_NAMES[k], get(values[k]), k != 3, decimal_comma)
-                });
-                col.push(
-                    row,
-                    RawRow {
-                        symbol: ticker,
-                        ts: timestamp_field(ts_s),
-                        vals,
-                        label: None,
-                    },
-                );
-            }
-        }
-        Ok(col.input)
+    let mut rec = csv::StringRecord::new();
+    let mut next = |rec: &mut csv::StringRecord| -> Result<Option<Vec<String>>, csv::Error> {
+        Ok(rdr
+            .read_record(rec)?
+            .then(|| rec.iter().map(|f| f.to_string()).collect()))
+    };
+    let Some(tickers) = next(&mut rec)? else {
+        return Ok(None);
+    };
+    let Some(dates) = next(&mut rec)? else {
+        return Ok(None);
+    };
+    let ts_row = dates
+        .first()
+        .is_some_and(|d| find(std::slice::from_ref(d), &TS_NAMES).is_some())
+        && dates[1..].iter().all(|f| f.trim().is_empty());
+    if !matches!(first(&tickers).as_deref(), Some("ticker" | ""))
+        || tickers.len() != headers.len()
+        || !ts_row
+    {
+        return Ok(None);
     }
+    let mut order: Vec<String> = Vec::new();
+    for t in &tickers[1..] {
+        let t = t.trim();
+        if !t.is_empty() && !order.iter().any(|o| o == t) {
+            order.push(t.to_string());
+        }
+    }
+    let mut out = Vec::new();
+    for t in order {
+        let idx: Vec<usize> = (1..headers.len())
+            .filter(|&i| tickers[i].trim() == t)
+            .collect();
+        let names: Vec<String> = idx.iter().map(|&i| headers[i].clone()).collect();
+        // a ticker without a close has no bars
+        if let Some(v) = value_columns(&names) {
+            out.push(RowSource {
+                symbol: SymbolOf::Fixed(t),
+                values: v.map(|k| k.map(|k| idx[k])),
+                label: None,
+            });
+        }
+    }
+    Ok((!out.is_empty()).then_some(out))
 }
 
 /// A batch's numeric column as f64 (NaN where null).
