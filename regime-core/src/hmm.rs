@@ -1189,14 +1189,17 @@ impl OnlineHmm {
             self.ret2 += a * (winsor(o.r, self.ret2) - self.ret2);
             if self.gap_n >= 20 && self.ret2 > 0.0 {
                 self.gap_scale = self.gap2 / self.ret2;
-                if let Some(cm) = self.compiled.as_mut() {
-                    cm.set_gap_scale(self.gap_scale);
-                }
-                // the gap scale is the data source's, not a parameter to average: the
-                // second filter follows it too (with the one at its last refit, S&P 500's
-                // volatility labels in 2017 moved on 92 days)
-                if let Some(s) = self.slow.as_mut() {
-                    s.compiled.set_gap_scale(self.gap_scale);
+                let (g2, ln_g2) = (self.gap_scale, self.gap_scale.ln());
+                if g2.is_finite() && g2 > 0.0 {
+                    if let Some(cm) = self.compiled.as_mut() {
+                        cm.set_gap_scale_ln(g2, ln_g2);
+                    }
+                    // the gap scale is the data source's, not a parameter to average: the
+                    // second filter follows it too (with the one at its last refit, S&P
+                    // 500's volatility labels in 2017 moved on 92 days)
+                    if let Some(s) = self.slow.as_mut() {
+                        s.compiled.set_gap_scale_ln(g2, ln_g2);
+                    }
                 }
             }
         }

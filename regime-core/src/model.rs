@@ -351,11 +351,14 @@ impl Compiled {
 
     /// Re-scale the gap variances to `g2 · σ_v²` (the gap scale relative to σ).
     pub fn set_gap_scale(&mut self, g2: f64) {
-        if !(g2.is_finite() && g2 > 0.0) {
-            return;
+        if g2.is_finite() && g2 > 0.0 {
+            self.set_gap_scale_ln(g2, g2.ln());
         }
-        // ln g = ln g2 + 2 ln σ_v: one `ln` per call instead of three (this runs every bar)
-        let ln_g2 = g2.ln();
+    }
+
+    /// [`Compiled::set_gap_scale`] given `ln g2` too (finite positive `g2`): one `ln` serves
+    /// both of the model's filters, every bar. ln g = ln g2 + 2 ln σ_v.
+    pub(crate) fn set_gap_scale_ln(&mut self, g2: f64, ln_g2: f64) {
         for v in 0..3 {
             let g = g2 * self.p.sigma[v] * self.p.sigma[v];
             let (g, ln_g) = if g >= 1e-16 {
