@@ -325,14 +325,18 @@ struct Collector {
     input: Input,
     index: BTreeMap<String, usize>,
     want_labels: bool,
+    /// The input has a symbol column: a row with none (empty or null) is a bad row, not a
+    /// series of its own.
+    symbol_column: bool,
 }
 
 impl Collector {
-    fn new(want_labels: bool) -> Self {
+    fn new(want_labels: bool, symbol_column: bool) -> Self {
         Collector {
             input: Input::default(),
             index: BTreeMap::new(),
             want_labels,
+            symbol_column,
         }
     }
 
@@ -344,10 +348,17 @@ impl Collector {
     /// the run, not once per row.
     fn push_run(&mut self, symbol: &str, rows: &mut Rows<'_>) {
         let q = self.input.validator.symbol_mut(symbol);
+        let no_symbol = self.symbol_column && symbol.is_empty();
         // the series is created with the symbol's first accepted bar
         let mut series: Option<usize> = None;
         for (row, parsed) in rows {
             self.input.rows += 1;
+            let parsed = match parsed {
+                Ok(_) if no_symbol => Err(RejectReason::Missing {
+                    field: "symbol".into(),
+                }),
+                p => p,
+            };
             let (bar, label) = match parsed {
                 Ok(x) => x,
                 Err(reason) => {
@@ -631,7 +642,10 @@ fn read_csv_from<R: std::io::Read>(
             (vec![flat], cols.ts, 0)
         }
     };
-    let mut col = Collector::new(label_column.is_some());
+    let symbol_column = sources
+        .iter()
+        .any(|s| matches!(s.symbol, SymbolOf::Column(Some(_))));
+    let mut col = Collector::new(label_column.is_some(), symbol_column);
     let mut rec = csv::StringRecord::new();
     loop {
         match rdr.read_record(&mut rec) {
@@ -1010,7 +1024,7 @@ fn read_batch_stream<E: std::fmt::Display>(
 ) -> Result<Input, IoError> {
     let headers: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let loc = Columns::locate(path, &headers, label_column)?;
-    let mut col = Collector::new(label_column.is_some());
+    let mut col = Collector::new(label_column.is_some(), loc.symbol.is_some());
     let mut row = 0usize;
     for batch in batches {
         let batch = batch.map_err(|e| IoError::Format {
@@ -1039,7 +1053,7 @@ pub fn read_batches(
 ) -> Result<Input, IoError> {
     let headers: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let loc = Columns::locate(what, &headers, label_column)?;
-    let mut col = Collector::new(label_column.is_some());
+    let mut col = Collector::new(label_column.is_some(), loc.symbol.is_some());
     let mut row = 0usize;
     for batch in batches {
         batch_rows(
@@ -2096,7 +2110,8 @@ mod tests {
     }
 
     /// Arrow input goes through runs of one symbol: rows keep their numbers and order,
-    /// a symbol that comes back later continues its series, null fields are named.
+    /// a symbol that comes back later continues its series, null fields are named, and a
+    /// row with no symbol is a bad row (it once formed a series of its own, named "").
     #[test]
     fn arrow_rows_are_numbered_validated_and_grouped_by_symbol() {
         let ts: Vec<Option<i64>> = vec![
@@ -2162,6 +2177,7 @@ mod tests {
                         "timestamp 500 ms is not after the previous bar's 1000 ms for this symbol"
                             .to_string()
                     ),
+                    (6, "", "symbol is missing".to_string()),
                 ]
             );
             let got: Vec<(&str, Vec<i64>)> = input
@@ -2169,15 +2185,35 @@ mod tests {
                 .iter()
                 .map(|s| (s.symbol.as_str(), s.bars.iter().map(|b| b.ts).collect()))
                 .collect();
-            assert_eq!(
-                got,
-                vec![("A", vec![1000]), ("B", vec![3000]), ("", vec![4000])]
-            );
+            assert_eq!(got, vec![("A", vec![1000]), ("B", vec![3000])]);
             let q = input.validator.quality();
             assert_eq!(q["A"].rejected["missing_field"], 1);
             assert_eq!(q["A"].rejected["timestamp_not_increasing"], 1);
             assert_eq!(q["B"].rejected["missing_field"], 1);
             assert_eq!(q["B"].accepted, 1);
+            assert_eq!(q[""].rejected["missing_field"], 1);
         }
+    }
+
+    /// In CSV too, a row with an empty symbol field is rejected when the file has a
+    /// symbol column; a file without one is one series.
+    #[test]
+    fn csv_rows_without_a_symbol_are_rejected() {
+        let text = "timestamp,symbol,close\n2024-01-02,A,10\n2024-01-03, ,11\n2024-01-04,A,12\n";
+        let input = read_csv_bytes(text.as_bytes(), Path::new("mem.csv")).expect("read");
+        let errs: Vec<(usize, String)> = input
+            .errors
+            .iter()
+            .map(|e| (e.row, e.reason.to_string()))
+            .collect();
+        assert_eq!(errs, vec![(2, "symbol is missing".to_string())]);
+        assert_eq!(input.series.len(), 1);
+        assert_eq!(input.series[0].symbol, "A");
+        assert_eq!(input.series[0].bars.len(), 2);
+        let plain = "timestamp,close\n2024-01-02,10\n2024-01-03,11\n";
+        let input = read_csv_bytes(plain.as_bytes(), Path::new("mem.csv")).expect("read");
+        assert!(input.errors.is_empty());
+        assert_eq!(input.series.len(), 1);
+        assert_eq!(input.series[0].symbol, "");
     }
 }
