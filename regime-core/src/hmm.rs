@@ -10,7 +10,7 @@ use crate::bars::Bar;
 use crate::error::Result;
 use crate::model::{
     correct, joint, marginals, step_struct, step_trend, step_vol, Compiled, JointParams, Obs,
-    ObsExtractor, NS,
+    ObsExtractor, TrendLanes, NS,
 };
 
 /// Settings of the online HMM.
@@ -629,6 +629,82 @@ pub struct OnlineHmm {
     recent: std::collections::VecDeque<Obs>,
     /// A drift alarm asked for a refit with restarts (see [`OnlineHmm::request_refit`]).
     restart: bool,
+    /// Likelihood of the recent bars under a grid of mean trend durations, accumulated
+    /// over the online refits (see [`TrendProfile`]).
+    profile: TrendProfile,
+}
+
+/// Mean expected durations of the trend states (bars) whose likelihood the online phase
+/// accumulates, a factor ~1.7 apart.
+const TREND_DURATIONS: [f64; 4] = [30.0, 60.0, 120.0, 240.0];
+/// Weight each earlier window keeps at every refit (~10 windows, ~20,000 bars).
+const PROFILE_KEEP: f64 = 0.9;
+/// Effective windows accumulated before the profile sets the trend durations.
+const PROFILE_MIN_WINDOWS: f64 = 3.0;
+
+/// Trend persistence by profile likelihood. EM estimates the trend chain's persistence
+/// badly: drifts of a fraction of σ leave most of the information about when a trend
+/// switched missing, EM moves such a parameter very slowly, and online EM with a short
+/// memory settles at durations well short of the truth (synthetic, true mean duration 100
+/// bars: 60–80), and the filter then switches trends too readily. The likelihood of the
+/// bars under fixed candidate durations, summed over many windows, does not depend on
+/// the estimate it corrects: the mean duration of the best candidate (a parabola in log
+/// duration through the best and its neighbours) replaces EM's, the states' relative
+/// durations and where each goes when it leaves are EM's.
+#[derive(Debug, Clone, Default)]
+struct TrendProfile {
+    ll: [f64; TREND_DURATIONS.len()],
+    windows: f64,
+}
+
+impl TrendProfile {
+    /// The mean trend duration of best accumulated likelihood, once there is enough.
+    fn best(&self) -> Option<f64> {
+        if self.windows < PROFILE_MIN_WINDOWS {
+            return None;
+        }
+        let (best, vertex) = parabola_peak(&TREND_DURATIONS.map(f64::ln), &self.ll)?;
+        Some(vertex.map_or(TREND_DURATIONS[best], f64::exp))
+    }
+}
+
+/// The best point of `y` over a grid `x`, and the vertex of the parabola through it and its
+/// neighbours (clamped between them) when it is interior and the parabola concave.
+pub(crate) fn parabola_peak(x: &[f64], y: &[f64]) -> Option<(usize, Option<f64>)> {
+    let best = (0..y.len()).max_by(|&i, &j| y[i].total_cmp(&y[j]))?;
+    if best == 0 || best + 1 >= y.len() {
+        return Some((best, None));
+    }
+    let (x0, x1, x2) = (x[best - 1], x[best], x[best + 1]);
+    let d1 = (y[best] - y[best - 1]) / (x1 - x0);
+    let d2 = (y[best + 1] - y[best]) / (x2 - x1);
+    let curv = (d2 - d1) / (x2 - x0);
+    // the slope d1 holds at the midpoint of x0 and x1, the second derivative is 2·curv
+    let vertex = (curv < 0.0).then(|| (0.5 * (x0 + x1) - d1 / (2.0 * curv)).clamp(x0, x2));
+    Some((best, vertex))
+}
+
+/// Mean expected duration of the states of a transition matrix (bars).
+pub(crate) fn mean_duration<const N: usize>(a: &[[f64; N]; N]) -> f64 {
+    (0..N).map(|i| 1.0 / (1.0 - a[i][i]).max(1e-9)).sum::<f64>() / N as f64
+}
+
+/// `a` with every diagonal entry giving expected duration `factor` times its own, the
+/// off-diagonal mass of each row split as before.
+pub(crate) fn scale_duration(a: &[[f64; 3]; 3], factor: f64) -> [[f64; 3]; 3] {
+    let mut out = *a;
+    for i in 0..3 {
+        let leave = (1.0 - a[i][i]).max(1e-9);
+        let new_leave = (leave / factor).clamp(1e-4, 0.5);
+        for j in 0..3 {
+            out[i][j] = if i == j {
+                1.0 - new_leave
+            } else {
+                a[i][j] / leave * new_leave
+            };
+        }
+    }
+    out
 }
 
 /// Bars a refit after a drift alarm runs batch EM over (with a fresh start seeded from
@@ -867,6 +943,7 @@ impl OnlineHmm {
             slow: None,
             recent: std::collections::VecDeque::new(),
             restart: false,
+            profile: TrendProfile::default(),
         })
     }
 
@@ -887,13 +964,58 @@ impl OnlineHmm {
         let Some(c) = self.compiled.as_ref() else {
             return;
         };
-        let p = m_step(
+        let mut p = m_step(
             &self.stats,
             c.params(),
             self.cfg.prior_weight,
             self.population.as_ref(),
         );
+        if let Some(d) = self.profile.best() {
+            p.a_trend = scale_duration(&p.a_trend, d / mean_duration(&p.a_trend));
+        }
         self.install(p);
+    }
+
+    /// Add the likelihood of the bars since the last refit (at most the recent window's)
+    /// under each candidate mean trend duration to the profile.
+    fn accumulate_trend_profile(&mut self) {
+        let Some(c) = self.compiled.as_ref() else {
+            return;
+        };
+        let n = (self.since_refit as usize).min(self.recent.len());
+        if n < RESTART_MIN {
+            return;
+        }
+        let a = c.params().a_trend;
+        let base = mean_duration(&a);
+        let cands = TREND_DURATIONS.map(|d| scale_duration(&a, d / base));
+        let mut lanes = TrendLanes::new(c.params(), &cands);
+        // the per-bar constants (the emission's scale) are the same for every candidate and
+        // left out; the normalizers are multiplied up and their log taken only before the
+        // product could leave the floating-point range
+        let mut ll = [0.0; TREND_DURATIONS.len()];
+        let mut prod = [1.0f64; TREND_DURATIONS.len()];
+        let mut b = [0.0; NS];
+        for o in self.recent.range(self.recent.len() - n..) {
+            c.emission_scaled(o, &mut b);
+            let z = lanes.step(&b);
+            for k in 0..TREND_DURATIONS.len() {
+                if z[k] > 0.0 {
+                    prod[k] *= z[k];
+                    if !(1e-250..=1e250).contains(&prod[k]) {
+                        ll[k] += prod[k].ln();
+                        prod[k] = 1.0;
+                    }
+                }
+            }
+        }
+        for (l, p) in ll.iter_mut().zip(prod) {
+            *l += p.ln();
+        }
+        for (acc, l) in self.profile.ll.iter_mut().zip(ll) {
+            *acc = *acc * PROFILE_KEEP + l;
+        }
+        self.profile.windows = self.profile.windows * PROFILE_KEEP + 1.0;
     }
 
     /// Log-likelihood of the kept history (its last `max_bars` bars; the history is kept
@@ -984,6 +1106,13 @@ impl OnlineHmm {
     /// 20, after which each new refit weighs 1/20; 0 while the second filter is the first).
     pub fn averaged_refits(&self) -> u32 {
         self.slow.as_ref().map_or(0, |s| s.k)
+    }
+
+    /// The mean trend duration (bars) the profile likelihood chose and the trend transitions
+    /// are scaled to at each online refit (None until it has ~3 refits' worth of bars, and
+    /// again after a drift alarm).
+    pub fn trend_duration(&self) -> Option<f64> {
+        self.profile.best()
     }
 
     /// Current parameters (None during warm-up).
@@ -1412,11 +1541,15 @@ impl OnlineHmm {
             // in the lag buffer: the batch E-step hands those their smoothed posteriors,
             // matched from the window's end.)
             self.history = Vec::new();
+            // what the trend persistence profile learned describes the market before the
+            // alarm too
+            self.profile = TrendProfile::default();
             let mut recent = std::mem::take(&mut self.recent);
             self.batch_refit(recent.make_contiguous());
             self.recent = recent;
         } else {
             self.history = Vec::new();
+            self.accumulate_trend_profile();
             self.m_step_now();
             self.average_in();
         }

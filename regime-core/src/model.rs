@@ -111,6 +111,106 @@ pub(crate) fn mix_vol(x: &[f64; NS], m: [[f64; 3]; 3]) -> [f64; NS] {
     t
 }
 
+/// Four forward filters in the lanes of one vector, alike but for their trend transition
+/// matrices (one per lane), on shared evidence: what a profile likelihood over the trend
+/// persistence needs, for about the work of one filter.
+#[derive(Debug, Clone)]
+pub(crate) struct TrendLanes {
+    /// Joint posterior, state by state, one filter per lane.
+    alpha: [f64x4; NS],
+    /// Forward trend weights: `m[w][d]` is lane-wise `A(d → w)`.
+    m: [[f64x4; 3]; 3],
+    a_vol: [[f64; 3]; 3],
+    a_struct: [[f64; 2]; 2],
+}
+
+impl TrendLanes {
+    /// Filters from the uniform distribution; the volatility and structure transitions
+    /// of `p`, trend transitions `a_trend[lane]`.
+    pub(crate) fn new(p: &JointParams, a_trend: &[[[f64; 3]; 3]; 4]) -> Self {
+        let m = [0, 1, 2]
+            .map(|w| [0, 1, 2].map(|d| f64x4::from([0, 1, 2, 3].map(|k| a_trend[k][d][w]))));
+        TrendLanes {
+            alpha: [f64x4::splat(1.0 / NS as f64); NS],
+            m,
+            a_vol: p.a_vol,
+            a_struct: p.a_struct,
+        }
+    }
+
+    /// One bar with emission `b` (shared): predict, correct; returns each filter's
+    /// normalizer (0 in a lane where every state had zero likelihood: that lane's
+    /// posterior is then its prediction, as [`correct`] does).
+    #[inline]
+    pub(crate) fn step(&mut self, b: &[f64; NS]) -> [f64; 4] {
+        let x = &self.alpha;
+        // structure, then trend, then volatility (the order of `Compiled::predict`)
+        let mut t = [f64x4::ZERO; NS];
+        let s = &self.a_struct;
+        for k in 0..9 {
+            let (a0, a1) = (x[2 * k], x[2 * k + 1]);
+            t[2 * k] = a0 * f64x4::splat(s[0][0]) + a1 * f64x4::splat(s[1][0]);
+            t[2 * k + 1] = a0 * f64x4::splat(s[0][1]) + a1 * f64x4::splat(s[1][1]);
+        }
+        let mut u = [f64x4::ZERO; NS];
+        for v in 0..3 {
+            for w in 0..3 {
+                for st in 0..2 {
+                    let at = |d: usize| t[joint(v, d, st)];
+                    u[joint(v, w, st)] =
+                        at(0) * self.m[w][0] + at(1) * self.m[w][1] + at(2) * self.m[w][2];
+                }
+            }
+        }
+        let a = &self.a_vol;
+        let mut z = f64x4::ZERO;
+        let mut pred = [f64x4::ZERO; NS];
+        for w in 0..3 {
+            for k in 0..6 {
+                let at = |v: usize| u[6 * v + k];
+                let q = at(0) * f64x4::splat(a[0][w])
+                    + at(1) * f64x4::splat(a[1][w])
+                    + at(2) * f64x4::splat(a[2][w]);
+                pred[6 * w + k] = q;
+                let y = q * f64x4::splat(b[6 * w + k]);
+                self.alpha[6 * w + k] = y;
+                z += y;
+            }
+        }
+        let zs = z.to_array();
+        if zs.iter().all(|z| *z > 0.0 && z.is_finite()) {
+            let inv = f64x4::ONE / z;
+            for y in &mut self.alpha {
+                *y *= inv;
+            }
+            return zs;
+        }
+        // a lane with no likelihood at all keeps its prediction (rare: scalar)
+        let mut out = zs;
+        for (lane, zl) in out.iter_mut().enumerate() {
+            let ok = *zl > 0.0 && zl.is_finite();
+            let norm = if ok {
+                *zl
+            } else {
+                pred.iter().map(|q| q.to_array()[lane]).sum()
+            };
+            for j in 0..NS {
+                let mut arr = self.alpha[j].to_array();
+                arr[lane] = if ok {
+                    arr[lane]
+                } else {
+                    pred[j].to_array()[lane]
+                } / norm;
+                self.alpha[j] = f64x4::from(arr);
+            }
+            if !ok {
+                *zl = 0.0;
+            }
+        }
+        out
+    }
+}
+
 /// Parameters of the joint model.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -713,5 +813,55 @@ mod tests {
         let z = correct(&pred, &[0.0; NS], &mut alpha);
         assert_eq!(z, 0.0);
         assert!((alpha.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    }
+
+    /// Four filters in lanes give what four scalar filters give, lane by lane, including
+    /// at a bar no state can explain.
+    #[test]
+    fn trend_lanes_equal_four_scalar_filters() {
+        let mut p = JointParams::initial(0.01, -5.0, 0.0);
+        p.a_vol = [[0.9, 0.07, 0.03], [0.05, 0.9, 0.05], [0.01, 0.09, 0.9]];
+        p.a_struct = [[0.7, 0.3], [0.4, 0.6]];
+        let trends = [0.6, 0.8, 0.95, 0.99].map(|q: f64| {
+            let o = (1.0 - q) / 2.0;
+            [[q, o, o], [o, q, o], [o, o, q]]
+        });
+        let scalar: Vec<Compiled> = trends
+            .iter()
+            .map(|a| {
+                let mut q = p.clone();
+                q.a_trend = *a;
+                Compiled::new(q).expect("valid")
+            })
+            .collect();
+        let mut lanes = TrendLanes::new(&p, &trends);
+        let mut alphas = [Compiled::uniform(); 4];
+        let mut pred = [0.0; NS];
+        for t in 0..50 {
+            let mut b = [0.0; NS];
+            for (j, x) in b.iter_mut().enumerate() {
+                *x = 0.1 + ((t * 7 + j * 13) % 17) as f64 / 17.0;
+            }
+            if t == 20 {
+                // nothing explains this bar: every lane keeps its prediction
+                b = [0.0; NS];
+            }
+            let z = lanes.step(&b);
+            for k in 0..4 {
+                scalar[k].predict(&alphas[k], &mut pred);
+                let want = correct(&pred, &b, &mut alphas[k]);
+                assert!(
+                    (z[k] - want).abs() <= 1e-12 * want.abs().max(1.0),
+                    "bar {t} lane {k}"
+                );
+                for j in 0..NS {
+                    let got = lanes.alpha[j].to_array()[k];
+                    assert!(
+                        (got - alphas[k][j]).abs() < 1e-12,
+                        "bar {t} lane {k} state {j}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -869,7 +869,7 @@ impl SymbolPipeline {
         let f = &self.pool_side.feedback;
         let acc = self.regime_accuracy();
         let mut v = Vec::new();
-        let base = ComponentStatus::new("base_regime_detector", true)
+        let mut base = ComponentStatus::new("base_regime_detector", true)
             .int("bars", self.pool_side.n as i64)
             .int("model_version", self.bar_side.hmm.model_version() as i64)
             .int(
@@ -879,12 +879,15 @@ impl SymbolPipeline {
             .num(
                 "loglik_per_bar",
                 self.bar_side.hmm.loglik() / self.pool_side.n.max(1) as f64,
-            )
-            .state(if warming {
-                ComponentState::Degraded
-            } else {
-                ComponentState::Running
-            });
+            );
+        if let Some(d) = self.bar_side.hmm.trend_duration() {
+            base = base.num("trend_duration_bars", d);
+        }
+        let base = base.state(if warming {
+            ComponentState::Degraded
+        } else {
+            ComponentState::Running
+        });
         v.push(with_lat(base, ts, self.pool_side.lat_hmm));
         let mut asl = ComponentStatus::new("adaptive_scoring_layer", true)
             .text("methods", METHOD_NAMES.join(","));

@@ -17,7 +17,7 @@
 use super::{Detection, PipelineConfig, SymbolPipeline, N_METHODS};
 use crate::bars::Bar;
 use crate::error::Result;
-use crate::hmm::{PopulationPrior, SharedMoments};
+use crate::hmm::{parabola_peak, scale_duration, PopulationPrior, SharedMoments};
 use rayon::prelude::*;
 
 /// Number of pooling points.
@@ -129,24 +129,6 @@ const DURATION_FACTORS: [f64; 5] = [0.7, 1.0, 1.4, 2.0, 2.8];
 /// Bars of each member's history the profile likelihood filters.
 const PROFILE_BARS: usize = 1024;
 
-/// `a` with every diagonal entry giving expected duration `factor` times its own, the
-/// off-diagonal mass of each row split as before.
-fn scale_duration(a: &[[f64; 3]; 3], factor: f64) -> [[f64; 3]; 3] {
-    let mut out = *a;
-    for i in 0..3 {
-        let leave = (1.0 - a[i][i]).max(1e-9);
-        let new_leave = (leave / factor).clamp(1e-4, 0.5);
-        for j in 0..3 {
-            out[i][j] = if i == j {
-                1.0 - new_leave
-            } else {
-                a[i][j] / leave * new_leave
-            };
-        }
-    }
-    out
-}
-
 /// The trend transitions of best pooled profile likelihood (None when too few members
 /// keep a history).
 fn profile_trend(members: &[SymbolPipeline], a: &[[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
@@ -169,27 +151,9 @@ fn profile_trend(members: &[SymbolPipeline], a: &[[f64; 3]; 3]) -> Option<[[f64;
     if used < 2 {
         return None;
     }
-    let best = (0..total.len()).max_by(|&i, &j| total[i].total_cmp(&total[j]))?;
-    // parabola through the best and its neighbours, in log duration
-    let factor = if best > 0 && best + 1 < total.len() {
-        let x: Vec<f64> = DURATION_FACTORS[best - 1..=best + 1]
-            .iter()
-            .map(|f| f.ln())
-            .collect();
-        let y = &total[best - 1..=best + 1];
-        let d1 = (y[1] - y[0]) / (x[1] - x[0]);
-        let d2 = (y[2] - y[1]) / (x[2] - x[1]);
-        let curv = (d2 - d1) / (x[2] - x[0]);
-        if curv < 0.0 {
-            // vertex: the slope d1 holds at the midpoint of x0 and x1, the second derivative is 2·curv
-            let xm = 0.5 * (x[0] + x[1]) - d1 / (2.0 * curv);
-            xm.clamp(x[0], x[2]).exp()
-        } else {
-            DURATION_FACTORS[best]
-        }
-    } else {
-        DURATION_FACTORS[best]
-    };
+    // the best factor, refined by a parabola through it and its neighbours in log duration
+    let (best, vertex) = parabola_peak(&DURATION_FACTORS.map(f64::ln), &total)?;
+    let factor = vertex.map_or(DURATION_FACTORS[best], f64::exp);
     Some(scale_duration(a, factor))
 }
 
