@@ -653,8 +653,19 @@ const PROFILE_MIN_WINDOWS: f64 = 3.0;
 /// durations and where each goes when it leaves are EM's.
 #[derive(Debug, Clone, Default)]
 struct TrendProfile {
+    /// Accumulated log-likelihood per candidate (earlier windows down-weighted).
     ll: [f64; TREND_DURATIONS.len()],
+    /// Effective number of windows in `ll`.
     windows: f64,
+    /// The candidates' filters, run beside the model's on its evidence bar by bar (None
+    /// before the first online refit and after a drift alarm).
+    lanes: Option<TrendLanes>,
+    /// Log-likelihood of the bars since the last refit, per candidate, and the product of
+    /// the normalizers not yet in it.
+    window: [f64; TREND_DURATIONS.len()],
+    prod: [f64; TREND_DURATIONS.len()],
+    /// Bars since the last refit.
+    bars: usize,
 }
 
 impl TrendProfile {
@@ -665,6 +676,54 @@ impl TrendProfile {
         }
         let (best, vertex) = parabola_peak(&TREND_DURATIONS.map(f64::ln), &self.ll)?;
         Some(vertex.map_or(TREND_DURATIONS[best], f64::exp))
+    }
+
+    /// One bar of evidence `b` (the model's emission, scaled per bar like it: the scale is
+    /// the same for every candidate and left out). The normalizers are multiplied up and
+    /// their log taken only before the product could leave the floating-point range.
+    #[inline]
+    fn step(&mut self, b: &[f64; NS]) {
+        let Some(lanes) = self.lanes.as_mut() else {
+            return;
+        };
+        let z = lanes.step(b);
+        for k in 0..TREND_DURATIONS.len() {
+            if z[k] > 0.0 {
+                self.prod[k] *= z[k];
+                if !(1e-250..=1e250).contains(&self.prod[k]) {
+                    self.window[k] += self.prod[k].ln();
+                    self.prod[k] = 1.0;
+                }
+            }
+        }
+        self.bars += 1;
+    }
+
+    /// At a refit, before the M-step: fold the bars since the last refit into the
+    /// accumulated likelihood (if there are enough of them).
+    fn fold(&mut self) {
+        if self.lanes.is_some() && self.bars >= RESTART_MIN {
+            for k in 0..TREND_DURATIONS.len() {
+                let l = self.window[k] + self.prod[k].ln();
+                self.ll[k] = self.ll[k] * PROFILE_KEEP + l;
+            }
+            self.windows = self.windows * PROFILE_KEEP + 1.0;
+        }
+        self.window = [0.0; TREND_DURATIONS.len()];
+        self.prod = [1.0; TREND_DURATIONS.len()];
+        self.bars = 0;
+    }
+
+    /// After the M-step: aim the filters at the candidates around `p`'s trend transitions
+    /// (EM's relative durations and exit splits, each candidate's mean duration), keeping
+    /// their state; the other transitions are `p`'s.
+    fn aim(&mut self, p: &JointParams) {
+        let base = mean_duration(&p.a_trend);
+        let cands = TREND_DURATIONS.map(|d| scale_duration(&p.a_trend, d / base));
+        match self.lanes.as_mut() {
+            Some(l) => l.retarget(p, &cands),
+            None => self.lanes = Some(TrendLanes::new(p, &cands)),
+        }
     }
 }
 
@@ -976,48 +1035,6 @@ impl OnlineHmm {
         self.install(p);
     }
 
-    /// Add the likelihood of the bars since the last refit (at most the recent window's)
-    /// under each candidate mean trend duration to the profile.
-    fn accumulate_trend_profile(&mut self) {
-        let Some(c) = self.compiled.as_ref() else {
-            return;
-        };
-        let n = (self.since_refit as usize).min(self.recent.len());
-        if n < RESTART_MIN {
-            return;
-        }
-        let a = c.params().a_trend;
-        let base = mean_duration(&a);
-        let cands = TREND_DURATIONS.map(|d| scale_duration(&a, d / base));
-        let mut lanes = TrendLanes::new(c.params(), &cands);
-        // the per-bar constants (the emission's scale) are the same for every candidate and
-        // left out; the normalizers are multiplied up and their log taken only before the
-        // product could leave the floating-point range
-        let mut ll = [0.0; TREND_DURATIONS.len()];
-        let mut prod = [1.0f64; TREND_DURATIONS.len()];
-        let mut b = [0.0; NS];
-        for o in self.recent.range(self.recent.len() - n..) {
-            c.emission_scaled(o, &mut b);
-            let z = lanes.step(&b);
-            for k in 0..TREND_DURATIONS.len() {
-                if z[k] > 0.0 {
-                    prod[k] *= z[k];
-                    if !(1e-250..=1e250).contains(&prod[k]) {
-                        ll[k] += prod[k].ln();
-                        prod[k] = 1.0;
-                    }
-                }
-            }
-        }
-        for (l, p) in ll.iter_mut().zip(prod) {
-            *l += p.ln();
-        }
-        for (acc, l) in self.profile.ll.iter_mut().zip(ll) {
-            *acc = *acc * PROFILE_KEEP + l;
-        }
-        self.profile.windows = self.profile.windows * PROFILE_KEEP + 1.0;
-    }
-
     /// Log-likelihood of the kept history (its last `max_bars` bars; the history is kept
     /// while batch EM runs, see [`OnlineHmmConfig::batch_em_until`]) under the current model
     /// with the trend transitions replaced by each candidate. None without a model or with
@@ -1290,6 +1307,9 @@ impl OnlineHmm {
         let level = c.emission_scaled(o, &mut b);
         let z = correct(&pred, &b, &mut self.alpha);
         self.last_surprise = c.excess_surprise(o, &pred, z, level);
+        if learn {
+            self.profile.step(&b);
+        }
         if let Some(s) = self.slow.as_mut() {
             let (mut sp, mut sb) = ([0.0; NS], [0.0; NS]);
             s.compiled.predict(&s.alpha, &mut sp);
@@ -1549,8 +1569,12 @@ impl OnlineHmm {
             self.recent = recent;
         } else {
             self.history = Vec::new();
-            self.accumulate_trend_profile();
+            // the mean trend duration from the likelihood up to now, EM's for the rest
+            self.profile.fold();
             self.m_step_now();
+            if let Some(c) = self.compiled.as_ref() {
+                self.profile.aim(c.params());
+            }
             self.average_in();
         }
         self.since_refit = 0;

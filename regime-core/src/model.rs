@@ -138,6 +138,14 @@ impl TrendLanes {
         }
     }
 
+    /// New transitions (volatility and structure from `p`, trend per lane), keeping each
+    /// lane's posterior.
+    pub(crate) fn retarget(&mut self, p: &JointParams, a_trend: &[[[f64; 3]; 3]; 4]) {
+        let alpha = self.alpha;
+        *self = TrendLanes::new(p, a_trend);
+        self.alpha = alpha;
+    }
+
     /// One bar with emission `b` (shared): predict, correct; returns each filter's
     /// normalizer (0 in a lane where every state had zero likelihood: that lane's
     /// posterior is then its prediction, as [`correct`] does).
@@ -149,16 +157,16 @@ impl TrendLanes {
         let s = &self.a_struct;
         for k in 0..9 {
             let (a0, a1) = (x[2 * k], x[2 * k + 1]);
-            t[2 * k] = a0 * f64x4::splat(s[0][0]) + a1 * f64x4::splat(s[1][0]);
-            t[2 * k + 1] = a0 * f64x4::splat(s[0][1]) + a1 * f64x4::splat(s[1][1]);
+            t[2 * k] = a1.mul_add(f64x4::splat(s[1][0]), a0 * f64x4::splat(s[0][0]));
+            t[2 * k + 1] = a1.mul_add(f64x4::splat(s[1][1]), a0 * f64x4::splat(s[0][1]));
         }
         let mut u = [f64x4::ZERO; NS];
         for v in 0..3 {
             for w in 0..3 {
                 for st in 0..2 {
                     let at = |d: usize| t[joint(v, d, st)];
-                    u[joint(v, w, st)] =
-                        at(0) * self.m[w][0] + at(1) * self.m[w][1] + at(2) * self.m[w][2];
+                    let m = &self.m[w];
+                    u[joint(v, w, st)] = at(2).mul_add(m[2], at(1).mul_add(m[1], at(0) * m[0]));
                 }
             }
         }
@@ -168,9 +176,10 @@ impl TrendLanes {
         for w in 0..3 {
             for k in 0..6 {
                 let at = |v: usize| u[6 * v + k];
-                let q = at(0) * f64x4::splat(a[0][w])
-                    + at(1) * f64x4::splat(a[1][w])
-                    + at(2) * f64x4::splat(a[2][w]);
+                let q = at(2).mul_add(
+                    f64x4::splat(a[2][w]),
+                    at(1).mul_add(f64x4::splat(a[1][w]), at(0) * f64x4::splat(a[0][w])),
+                );
                 pred[6 * w + k] = q;
                 let y = q * f64x4::splat(b[6 * w + k]);
                 self.alpha[6 * w + k] = y;
