@@ -66,12 +66,12 @@ const PULL_GROWTH: f64 = 4.0;
 /// on the averaged one (their log-linear pool is a weighted geometric mean of the two
 /// posteriors), the other members 0 — they earn weight only by agreeing with the ex-post
 /// reference where the model does not. Half each while the model's trend persistence was
-/// EM's alone; with the profile likelihood setting it the averaged filter is the better
-/// member (full label, 62 tuning series: 0.9913 against the latest refit's 0.9818), and the
-/// pool's lead over it, in the oracle's share, is +0.0001 (seeds 80001–80040) / +0.0017
-/// (20001–20012, 30001–30010) at half each, +0.0017 / +0.0020 at 0.2 / 0.8, +0.0018 /
-/// +0.0014 at 0.1 / 0.9, +0.0013 / +0.0000 with the averaged filter alone. On 2,000-bar
-/// panel series the two filters are one (no online refit yet).
+/// EM's alone; with the profile likelihood setting it and tail averaging, the averaged
+/// filter is the better member (full label, 62 tuning series: 0.9933 of the oracle's share
+/// against the latest refit's 0.9818), and the pool's lead over it is, on seeds
+/// 80001–80040 / 20001–20012 and 30001–30010: −0.0014 / −0.0007 at half each, −0.0000 /
+/// +0.0004 at 0.35 / 0.65, +0.0010 / +0.0000 at 0.2 / 0.8, +0.0012 / −0.0001 at 0.1 / 0.9.
+/// On 2,000-bar panel series the two filters are one (no online refit yet).
 const PRIOR_WEIGHTS: [f64; N_METHODS] = [0.2, 0.0, 0.0, 0.0, 0.0, 0.8];
 
 /// Settings of the pipeline.
