@@ -17,7 +17,9 @@
 use super::{Detection, PipelineConfig, SymbolPipeline, N_METHODS};
 use crate::bars::Bar;
 use crate::error::Result;
-use crate::hmm::{parabola_peak, scale_duration, PopulationPrior, SharedMoments};
+use crate::hmm::{
+    mean_duration, parabola_peak, with_mean_duration, PopulationPrior, SharedMoments,
+};
 use rayon::prelude::*;
 
 /// Number of pooling points.
@@ -92,6 +94,7 @@ fn pool(members: &mut [SymbolPipeline], weight: f64, ts: i64) -> Option<PoolEven
     set(members, &prior);
     if let Some(a) = profile_trend(members, &prior.a_trend) {
         prior.a_trend = a;
+        prior.trend_duration = Some(mean_duration(&a));
         set(members, &prior);
         ev.priors.push(prior);
     }
@@ -132,9 +135,10 @@ const PROFILE_BARS: usize = 1024;
 /// The trend transitions of best pooled profile likelihood (None when too few members
 /// keep a history).
 fn profile_trend(members: &[SymbolPipeline], a: &[[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
+    let base = mean_duration(a);
     let cands: Vec<[[f64; 3]; 3]> = DURATION_FACTORS
         .iter()
-        .map(|&f| scale_duration(a, f))
+        .map(|&f| with_mean_duration(a, f * base))
         .collect();
     let per: Vec<Option<Vec<f64>>> = members
         .par_iter()
@@ -154,7 +158,7 @@ fn profile_trend(members: &[SymbolPipeline], a: &[[f64; 3]; 3]) -> Option<[[f64;
     // the best factor, refined by a parabola through it and its neighbours in log duration
     let (best, vertex) = parabola_peak(&DURATION_FACTORS.map(f64::ln), &total)?;
     let factor = vertex.map_or(DURATION_FACTORS[best], f64::exp);
-    Some(scale_duration(a, factor))
+    Some(with_mean_duration(a, factor * base))
 }
 
 /// Streaming detection over a panel: feed bars of all instruments in time order
