@@ -645,7 +645,7 @@ pub struct OnlineHmm {
 }
 
 /// Mean expected durations of the trend states (bars) whose likelihood the online phase
-/// accumulates, a factor ~1.7 apart.
+/// accumulates, a factor 2 apart.
 const TREND_DURATIONS: [f64; 4] = [30.0, 60.0, 120.0, 240.0];
 /// Weight each earlier window keeps at every refit (~10 windows, ~20,000 bars).
 const PROFILE_KEEP: f64 = 0.9;
