@@ -711,7 +711,7 @@ impl PoolSide {
     fn feedback_step(&mut self, cfg: &PipelineConfig, refs: &[(u64, [f64; NS])]) {
         // step size decays like 1/sqrt(n): early adaptation, then averaging of noisy references
         let eta = cfg.ensemble_learning_rate * (2000.0 / (2000.0 + self.feedback.n as f64)).sqrt();
-        // the pull toward the prior grows with the bars scored, 5 → 20 over ~16,000 (see
+        // the pull toward the prior grows with the bars scored, 5 → 50 over ~41,000 (see
         // `WEIGHT_PULL`)
         let pull = WEIGHT_PULL * (self.feedback.n as f64 / PULL_GROWS_OVER).clamp(1.0, PULL_GROWTH);
         for &(seq, g) in refs {
