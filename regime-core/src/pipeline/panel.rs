@@ -19,6 +19,7 @@ use crate::bars::Bar;
 use crate::error::Result;
 use crate::hmm::{
     mean_duration, parabola_peak, with_mean_duration, PopulationPrior, SharedMoments,
+    TREND_SPREAD_KEPT,
 };
 use rayon::prelude::*;
 
@@ -138,7 +139,7 @@ fn profile_trend(members: &[SymbolPipeline], a: &[[f64; 3]; 3]) -> Option<[[f64;
     let base = mean_duration(a);
     let cands: Vec<[[f64; 3]; 3]> = DURATION_FACTORS
         .iter()
-        .map(|&f| with_mean_duration(a, f * base))
+        .map(|&f| with_mean_duration(a, f * base, TREND_SPREAD_KEPT))
         .collect();
     let per: Vec<Option<Vec<f64>>> = members
         .par_iter()
@@ -158,7 +159,7 @@ fn profile_trend(members: &[SymbolPipeline], a: &[[f64; 3]; 3]) -> Option<[[f64;
     // the best factor, refined by a parabola through it and its neighbours in log duration
     let (best, vertex) = parabola_peak(&DURATION_FACTORS.map(f64::ln), &total)?;
     let factor = vertex.map_or(DURATION_FACTORS[best], f64::exp);
-    Some(with_mean_duration(a, factor * base))
+    Some(with_mean_duration(a, factor * base, TREND_SPREAD_KEPT))
 }
 
 /// Streaming detection over a panel: feed bars of all instruments in time order
