@@ -551,6 +551,7 @@ pub fn m_step(
         for i in 0..2 {
             p.a_struct[i] = normalize_row(st.ts[i], q.a_struct[i], q.weight);
         }
+        p.a_trend = even_out_exits(p.a_trend);
         if let Some(d) = q.trend_duration {
             p.a_trend = with_mean_duration(&p.a_trend, d, TREND_SPREAD_KEPT);
         }
@@ -563,7 +564,8 @@ pub fn m_step(
         p.a_vol[i] = normalize_row(st.tv[i], pr, kt);
         p.a_trend[i] = normalize_row(st.td[i], pr, kt);
     }
-    p.a_trend = shrink_trend_shape(p.a_trend, &st.td);
+    p.a_trend = even_out_exits(p.a_trend);
+    p.a_trend = with_mean_duration(&p.a_trend, mean_duration(&p.a_trend), TREND_SPREAD_KEPT);
     for i in 0..2 {
         let mut pr = [0.015; 2];
         pr[i] = 0.985;
@@ -814,7 +816,7 @@ pub(crate) fn mean_duration<const N: usize>(a: &[[f64; N]; N]) -> f64 {
 /// 0.993 / 0.987 / 0.986, 0.985, 0.968; none (all states alike, as the generator has them)
 /// 0.994 / 0.986 / 0.984, 0.983, 0.966. Half keeps most of a market's real asymmetry (up
 /// trends outlasting down trends) where the data show it. A single instrument's M-step
-/// keeps half of EM's spread around EM's own mean too ([`shrink_trend_shape`]), before any
+/// keeps half of EM's spread around EM's own mean too (in `m_step`), before any
 /// profile sets the mean: on short series the spread is mostly noise, and a neutral state
 /// much shorter-lived than the trends (0.978 against 0.99) is seldom the filter's answer —
 /// 40 series of 5,000 bars (85001–85040), trend share mean (min) 0.823 (−0.031) → 0.924
@@ -822,32 +824,36 @@ pub(crate) fn mean_duration<const N: usize>(a: &[[f64; N]; N]) -> f64 {
 /// 80001–80040: 0.993 → 0.992).
 pub(crate) const TREND_SPREAD_KEPT: f64 = 0.5;
 
-/// Pseudo-exits per row of the trend transitions, spread evenly over the other states, that
-/// where a trend goes when it ends is shrunk toward. A single series sees few trend ends (a
-/// few dozen in 5,000 bars, ~7 per state in the online statistics' 2,000-bar memory), and
-/// with the weak persistent prior alone an unlucky split (up → neutral at 0.0023 against
-/// up → down at 0.0087, seed 91035) starves the neutral state: the filter then never says
-/// neutral, trend accuracy at or below chance. Trend share of the oracle's lift, 40 series
-/// of 5,000 / 10,000 bars (85001–85040), mean (min): no pseudo-exits 0.773 (−0.031) /
-/// 0.806 (0.258), the weak prior as it was 0.924 (0.495) / 0.947 (0.758), 4: 0.939 (0.647)
-/// / 0.954 (0.766), **10: 0.945 (0.674) / 0.954 (0.762)**, 30: 0.951 (0.697) / 0.951
-/// (0.770), an even split always 0.952 (0.709) / 0.950 (0.774). A market whose trends
-/// really end one way more than another still shows it once a few dozen ends are counted.
-const TREND_EXIT_PRIOR: f64 = 10.0;
+/// How much of the trend transitions' exit split — where a trend goes when it ends — is kept,
+/// as a share of its deviation from even in log probability (the split of row `i` goes as
+/// `a[i][j]^TREND_SPLIT_KEPT`). EM's split is noisy on one series and biased everywhere: a
+/// neutral spell between two trends is hard to see, so EM counts many trend ends as direct
+/// up ↔ down switches and few into neutral, and the filter then seldom names neutral. One
+/// series of 5,000 bars shows a few dozen trend ends (up → neutral 0.0023 against up → down
+/// 0.0087 on seed 91035, true 0.005 each: 13 of 1,027 neutral bars named neutral; with the
+/// true transitions 354). Trend share of the oracle's lift, mean (min), 40 series of 5,000 /
+/// 10,000 bars (85001–85040): the split whole 0.924 (0.495) / 0.947 (0.758), half **0.947
+/// (0.676) / 0.953 (0.762)**, 10 pseudo-exits toward even instead 0.945 (0.674) / 0.954
+/// (0.762), always even 0.952 (0.709) / 0.950 (0.774). On panels, whose pooled counts are
+/// many but carry the same bias (pooled split 0.0041 / 0.0062 from the down state on
+/// 80101), half lifts trend 0.986 / 0.983 / 0.967 → 0.991 / 0.985 / 0.989 (80101–80103).
+/// A market whose trends really end one way more than another keeps half of it.
+pub(crate) const TREND_SPLIT_KEPT: f64 = 0.5;
 
-/// The trend transitions of one instrument's M-step, shaped by two priors its few trend
-/// ends cannot carry alone: the exit split shrunk toward even ([`TREND_EXIT_PRIOR`]), and
-/// the states' durations toward their mean ([`TREND_SPREAD_KEPT`] of the spread in log
-/// duration; the mean, EM's, is kept). `counts` are the expected transition counts.
-fn shrink_trend_shape(mut a: [[f64; 3]; 3], counts: &[[f64; 3]; 3]) -> [[f64; 3]; 3] {
+/// `a` with each row's exit split pulled toward even ([`TREND_SPLIT_KEPT`]), the rows'
+/// persistence unchanged.
+fn even_out_exits(mut a: [[f64; 3]; 3]) -> [[f64; 3]; 3] {
     for i in 0..3 {
         let leave = 1.0 - a[i][i];
-        let ends: f64 = (0..3).filter(|&j| j != i).map(|j| counts[i][j]).sum();
-        for j in (0..3).filter(|&j| j != i) {
-            a[i][j] = leave * (counts[i][j] + TREND_EXIT_PRIOR / 2.0) / (ends + TREND_EXIT_PRIOR);
-        }
+        let (j, k) = ((i + 1) % 3, (i + 2) % 3);
+        let (wj, wk) = (
+            a[i][j].max(1e-12).powf(TREND_SPLIT_KEPT),
+            a[i][k].max(1e-12).powf(TREND_SPLIT_KEPT),
+        );
+        a[i][j] = leave * wj / (wj + wk);
+        a[i][k] = leave * wk / (wj + wk);
     }
-    with_mean_duration(&a, mean_duration(&a), TREND_SPREAD_KEPT)
+    a
 }
 
 /// `a` with the states' expected durations averaging `d` bars, spread around it by
