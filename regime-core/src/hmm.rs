@@ -441,7 +441,8 @@ fn normalize_row<const N: usize>(counts: [f64; N], prior: [f64; N], k: f64) -> [
 }
 
 /// What instruments share: the parameters that are scale-free (drift in units of σ, φ,
-/// persistence of each dimension), estimated from many instruments at once. An instrument's
+/// the transitions of each dimension, the spacing of the volatility levels), estimated from
+/// many instruments at once. An instrument's
 /// own short history says little about them (±0.2σ drifts need thousands of bars); pooled
 /// over a panel they are well identified, and each instrument's M-step shrinks toward them
 /// with `weight` pseudo-bars, so a long own history still dominates.
@@ -838,7 +839,7 @@ pub(crate) const TREND_SPREAD_KEPT: f64 = 0.5;
 /// many but carry the same bias (pooled split 0.0041 / 0.0062 from the down state on
 /// 80101), half lifts trend 0.986 / 0.983 / 0.967 → 0.991 / 0.985 / 0.989 (80101–80103).
 /// A market whose trends really end one way more than another keeps half of it.
-pub(crate) const TREND_SPLIT_KEPT: f64 = 0.5;
+const TREND_SPLIT_KEPT: f64 = 0.5;
 
 /// `a` with each row's exit split pulled toward even ([`TREND_SPLIT_KEPT`]), the rows'
 /// persistence unchanged.
