@@ -496,6 +496,8 @@ pub fn m_step(
     pop: Option<&PopulationPrior>,
 ) -> JointParams {
     let mut p = prev.clone();
+    // bars per volatility state: what each level's own estimate weighs against the panel's
+    let vol_w: [f64; 3] = std::array::from_fn(|v| st.vol_bars(v) + 1e-9);
     // --- returns: coordinate ascent over (σ, φ, m)
     for _ in 0..3 {
         // σ_v
@@ -509,7 +511,7 @@ pub fn m_step(
         // moved all three: volatility share on panels 80101 / 80102 0.977 / 0.978 → 0.973 /
         // 0.972; centred 0.987 / 0.984).
         if let Some(q) = pop {
-            let w: [f64; 3] = std::array::from_fn(|v| st.vol_bars(v) + 1e-9);
+            let w = &vol_w;
             let c = (0..3)
                 .map(|v| w[v] * (p.sigma[v].ln() - q.sigma_ratio[v]))
                 .sum::<f64>()
