@@ -257,7 +257,6 @@ struct Feedback {
     ewma: f64,
     method_hits: [[u64; 3]; N_METHODS],
     method_n: [[u64; 3]; N_METHODS],
-    ens_hits: [u64; 3],
 }
 
 /// Per-instrument pipeline: a bar side (the HMM, its drift detector and the features) and
@@ -773,7 +772,6 @@ impl PoolSide {
             };
             let ens = combine(&self.weights, &it.logs);
             // what the pool used: the panel's weights, or (alone) the ones learned here
-            let used = combine(self.pooled.as_ref().unwrap_or(&self.pool_weights), &it.logs);
             // The gradient of the log-loss of the pooled distribution w.r.t. w_m, against
             // the reference's probabilities (not its argmax: a hard target rewards
             // sharpening, so members that merely agree with the model's moves gained weight
@@ -793,9 +791,6 @@ impl PoolSide {
             for d in 0..3 {
                 let yd = y[d] as usize;
                 let nd = DIM_SIZES[d];
-                if argmax(&used[d][..nd]) == yd {
-                    f.ens_hits[d] += 1;
-                }
                 for m in 0..N_METHODS {
                     if !it.logs.has[m][d] {
                         continue;
@@ -818,12 +813,12 @@ impl PoolSide {
                     self.weights[d][m] = (w + eta * (g - pull * (w - prior))).clamp(-3.0, 3.0);
                 }
             }
-            let span =
-                (f.n as f64 * WEIGHT_AVERAGE_SHARE).clamp(WEIGHT_AVERAGE_MIN, WEIGHT_AVERAGE_MAX);
+            let step = 1.0
+                / (f.n as f64 * WEIGHT_AVERAGE_SHARE).clamp(WEIGHT_AVERAGE_MIN, WEIGHT_AVERAGE_MAX);
             for d in 0..3 {
                 for m in 0..N_METHODS {
                     let a = &mut self.averaged[d][m];
-                    *a += (self.weights[d][m] - *a) / span;
+                    *a += (self.weights[d][m] - *a) * step;
                     self.pool_weights[d][m] = a.clamp(0.0, 3.0);
                 }
             }
