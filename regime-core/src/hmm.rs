@@ -1765,8 +1765,9 @@ fn robust_scale(rs: &[f64]) -> f64 {
 /// ahead of the start with the true levels by 3.8 nats) — and 5 of that panel's 500
 /// members named volatility right on 0.5–0.7 fewer bars than the oracle. "Almost empty" is
 /// therefore under 2% of the window, not 0.2% (which caught the single-bar case only):
-/// volatility on 14 panels of 500 × 2,000 bars 0.977–0.997 → 0.997–0.999 of the oracle's
-/// lift, full label 0.974–0.995 → 0.991–0.997; single series (182 of 100,000 bars, 200 of
+/// volatility on 14 panels of 500 × 2,000 bars 0.989–0.997 → 0.997–0.999 of the oracle's
+/// lift, full label 0.982–0.995 → 0.991–0.997 (with no such rule, on 8 of them, 0.977–0.994
+/// and 0.974–0.991); single series (182 of 100,000 bars, 200 of
 /// 5,000 and of 2,500, 80 of 5,000–20,000) and the real-data checks unchanged. The rule
 /// only ranks the starts: when every start leaves a state that empty (a window that shows
 /// two levels), the likelihood decides as before.
