@@ -770,8 +770,9 @@ impl PoolSide {
             } else {
                 f.ewma + (a - f.ewma) / (f.n as f64).min(500.0)
             };
+            // the pool at the weights being learned (the point the gradient is taken at;
+            // what the detection used is the averaged, or the panel's, weights)
             let ens = combine(&self.weights, &it.logs);
-            // what the pool used: the panel's weights, or (alone) the ones learned here
             // The gradient of the log-loss of the pooled distribution w.r.t. w_m, against
             // the reference's probabilities (not its argmax: a hard target rewards
             // sharpening, so members that merely agree with the model's moves gained weight
