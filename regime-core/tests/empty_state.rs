@@ -1,7 +1,22 @@
 //! A batch refit must not trade a volatility level for a state that holds one extreme bar.
 
-use datasets::{generate, SynthConfig};
-use regime_core::hmm::{dims, OnlineHmm, OnlineHmmConfig};
+use datasets::{generate, SymbolData, SynthConfig};
+use regime_core::hmm::{dims, HmmStep, OnlineHmm, OnlineHmmConfig};
+
+fn series(symbols: usize, bars: usize, seed: u64) -> Vec<SymbolData> {
+    let cfg = SynthConfig {
+        symbols,
+        bars,
+        ..SynthConfig::default()
+    };
+    generate(&cfg, seed)
+}
+
+/// The volatility state a filter step names.
+fn volatility(s: &HmmStep) -> usize {
+    let (pv, _, _) = dims(&s.joint);
+    (0..3).max_by(|&x, &y| pv[x].total_cmp(&pv[y])).unwrap_or(1)
+}
 
 #[test]
 fn an_extreme_bar_does_not_take_a_volatility_state() {
@@ -10,21 +25,14 @@ fn an_extreme_bar_does_not_take_a_volatility_state() {
     // merging the true low and medium levels. The build before took that model at every
     // batch refit (σ 0.012 / 0.030 / 0.076 at the end, true 0.008 / 0.016 / 0.031) and
     // named the volatility right on 0.463 of the last 1,500 bars; now 0.985.
-    let cfg = SynthConfig {
-        symbols: 1,
-        bars: 5_000,
-        ..SynthConfig::default()
-    };
-    let data = generate(&cfg, 94114);
+    let data = series(1, 5_000, 94114);
     let d = &data[0];
     let mut h = OnlineHmm::new(OnlineHmmConfig::default()).expect("default config");
     let (mut hits, mut n) = (0usize, 0usize);
     for (t, b) in d.bars.iter().enumerate() {
         let s = h.update(b);
         if t >= 3_500 {
-            let (pv, _, _) = dims(&s.joint);
-            let k = (0..3).max_by(|&x, &y| pv[x].total_cmp(&pv[y])).unwrap_or(1);
-            hits += usize::from(k == d.labels[t][0] as usize);
+            hits += usize::from(volatility(&s) == d.labels[t][0] as usize);
             n += 1;
         }
     }
@@ -56,12 +64,7 @@ fn no_member_of_a_panel_shifts_its_volatility_levels() {
     // state holding a few bars. With "empty" meaning under 0.2% of the window 5 of the 500
     // members of panel 40011 named volatility right on 0.49–0.71 fewer of their last 600
     // bars than the oracle; under 2%, none is more than 0.013 behind it.
-    let cfg = SynthConfig {
-        symbols: 500,
-        bars: 2_000,
-        ..SynthConfig::default()
-    };
-    let data = generate(&cfg, 40011);
+    let data = series(500, 2_000, 40011);
     let series: Vec<&[regime_core::bars::Bar]> = data.iter().map(|d| d.bars.as_slice()).collect();
     let dets = regime_core::pipeline::detect_panel(&series, &Default::default())
         .expect("the panel is valid");
@@ -74,9 +77,7 @@ fn no_member_of_a_panel_shifts_its_volatility_levels() {
             if t < 1_400 {
                 continue;
             }
-            let (pv, _, _) = dims(&s.joint);
-            let k = (0..3).max_by(|&x, &y| pv[x].total_cmp(&pv[y])).unwrap_or(1);
-            best += i64::from(k == d.labels[t][0] as usize);
+            best += i64::from(volatility(&s) == d.labels[t][0] as usize);
             ours += i64::from(dets[i][t].regime.indices()[0] == d.labels[t][0] as usize);
         }
         let gap = (best - ours) as f64 / 600.0;
