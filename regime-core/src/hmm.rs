@@ -1752,9 +1752,11 @@ fn robust_scale(rs: &[f64]) -> f64 {
 /// Whether a start's E-step left a volatility state (almost) empty: fewer bars than the
 /// larger of [`EMPTY_STATE_SHARE`] of the window and [`EMPTY_STATE_BARS`]. A batch refit
 /// takes the best likelihood among the starts that hold bars in every state, and an empty
-/// one only if every start has one. A Gaussian model of fat-tailed returns can gain
-/// likelihood by spending a state on a single extreme bar and merging two real levels into
-/// one: on seed 94114 (1 of 200 fresh 5,000-bar series) the batch refits from 80 bars on
+/// one only if every start has one. A model that merges two real levels into one and
+/// leaves the third state almost empty can have the higher likelihood over a short window
+/// (why is not understood: the returns' emission is a t(5) like the generator's, so it is
+/// not one bar's tail alone, and a per-channel split of another case found no single
+/// channel responsible): on seed 94114 (1 of 200 fresh 5,000-bar series) the batch refits from 80 bars on
 /// chose a model whose high state held under one bar (σ 0.013 / 0.030 / 0.074 against the
 /// true 0.008 / 0.016 / 0.031; ahead of the terciles' start, which found the true levels,
 /// by 42–44 nats at 1,280 and 2,560 bars), and the volatility label stayed at chance (share

@@ -20,9 +20,9 @@ fn volatility(s: &HmmStep) -> usize {
 
 #[test]
 fn an_extreme_bar_does_not_take_a_volatility_state() {
-    // Seed 94114: with the generator's fat tails (t with 5 degrees of freedom) a Gaussian
-    // model gains likelihood by giving a state to what amounts to less than one bar and
-    // merging the true low and medium levels. The build before took that model at every
+    // Seed 94114: a model that gives a state to what amounts to less than one bar and
+    // merges the true low and medium levels has the higher likelihood over the batch
+    // refits' windows. The build before took that model at every
     // batch refit (σ 0.012 / 0.030 / 0.076 at the end, true 0.008 / 0.016 / 0.031) and
     // named the volatility right on 0.463 of the last 1,500 bars; now 0.985.
     let data = series(1, 5_000, 94114);
