@@ -21,10 +21,12 @@ fn volatility(s: &HmmStep) -> usize {
 #[test]
 fn an_extreme_bar_does_not_take_a_volatility_state() {
     // Seed 94114: a model that gives a state to what amounts to less than one bar and
-    // merges the true low and medium levels has the higher likelihood over the batch
-    // refits' windows. The build before took that model at every
-    // batch refit (σ 0.012 / 0.030 / 0.076 at the end, true 0.008 / 0.016 / 0.031) and
-    // named the volatility right on 0.463 of the last 1,500 bars; now 0.985.
+    // merges the true low and medium levels scored higher than the true levels on the
+    // likelihood the batch refits compared, which left out the emissions' factor common
+    // to all states. Those builds took it at every batch refit (σ 0.012 / 0.030 / 0.076
+    // at the end, true 0.008 / 0.016 / 0.031) and named the volatility right on 0.463 of
+    // the last 1,500 bars; now 0.985 (with the whole likelihood, or with the empty-state
+    // rule alone).
     let data = series(1, 5_000, 94114);
     let d = &data[0];
     let mut h = OnlineHmm::new(OnlineHmmConfig::default()).expect("default config");
@@ -61,9 +63,10 @@ fn an_extreme_bar_does_not_take_a_volatility_state() {
 fn no_member_of_a_panel_shifts_its_volatility_levels() {
     // In a panel the population prior spaces the levels, and the same trade appears as a
     // shift: the true low and medium levels one state, the true high the next, the top
-    // state holding a few bars. With "empty" meaning under 0.2% of the window 5 of the 500
-    // members of panel 40011 named volatility right on 0.49–0.71 fewer of their last 600
-    // bars than the oracle; under 2%, none is more than 0.013 behind it.
+    // state holding a few bars. On the truncated likelihood with no empty-state rule 12 of
+    // the 500 members of panel 40011 named volatility right on 0.47–0.73 fewer of their
+    // last 600 bars than the oracle (with "empty" under 0.2% of the window, 5); with the
+    // whole likelihood none is more than 0.1 behind it.
     let data = series(500, 2_000, 40011);
     let series: Vec<&[regime_core::bars::Bar]> = data.iter().map(|d| d.bars.as_slice()).collect();
     let dets = regime_core::pipeline::detect_panel(&series, &Default::default())
