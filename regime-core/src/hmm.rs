@@ -1766,7 +1766,7 @@ fn robust_scale(rs: &[f64]) -> f64 {
 /// the same.
 fn holds_an_empty_state(st: &Stats, bars: usize) -> bool {
     let least = (EMPTY_STATE_SHARE * bars as f64).max(EMPTY_STATE_BARS);
-    (0..3).any(|v| st.w[v * 6..v * 6 + 6].iter().sum::<f64>() < least)
+    (0..3).any(|v| st.vol_bars(v) < least)
 }
 /// See [`holds_an_empty_state`].
 const EMPTY_STATE_SHARE: f64 = 0.02;
