@@ -497,7 +497,8 @@ impl Compiled {
         let has_r = !o.r.is_nan();
         let has_prev = !o.r_prev.is_nan();
         for v in 0..3 {
-            let w = (lv[v] - mx).exp();
+            // e^0 = 1 exactly: the largest level needs no `exp`
+            let w = if lv[v] == mx { 1.0 } else { (lv[v] - mx).exp() };
             if !has_r {
                 for x in &mut b[v * 6..v * 6 + 6] {
                     *x = w;
