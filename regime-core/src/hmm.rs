@@ -12,6 +12,7 @@ use crate::model::{
     correct, joint, marginals, step_struct, step_trend, step_vol, Compiled, JointParams, Obs,
     ObsExtractor, TrendLanes, NS,
 };
+use wide::f64x4;
 
 /// Settings of the online HMM.
 #[derive(Debug, Clone, PartialEq)]
@@ -188,44 +189,56 @@ impl Stats {
         if z <= 0.0 {
             return;
         }
-        let inv = 1.0 / z;
-        // volatility: apply structure+trend, pair over volatility
+        let inv = f64x4::splat(1.0 / z);
+        // Each pair sum in a lane of its own, its terms added in the order of the scalar
+        // loops (so the sums are those loops' to the bit), three or four sums per vector.
+        let lanes3 = |x: [f64; 3]| f64x4::from([x[0], x[1], x[2], 0.0]);
+        let put3 = |acc: &mut [f64; 3], x: f64x4| {
+            let x = x.to_array();
+            for k in 0..3 {
+                acc[k] += x[k];
+            }
+        };
+        // volatility: apply structure+trend, pair over volatility; lanes v2
         let t = &terms.not_vol;
+        let bv: [f64x4; 6] = std::array::from_fn(|k| lanes3([b[k], b[6 + k], b[12 + k]]));
         for v in 0..3 {
-            for v2 in 0..3 {
-                let mut acc = 0.0;
-                for k in 0..6 {
-                    acc += t[v * 6 + k] * b[v2 * 6 + k];
-                }
-                self.tv[v][v2] += p.a_vol[v][v2] * acc * inv;
+            let mut acc = f64x4::splat(0.0);
+            for (k, bk) in bv.iter().enumerate() {
+                acc += f64x4::splat(t[v * 6 + k]) * *bk;
             }
+            put3(&mut self.tv[v], lanes3(p.a_vol[v]) * acc * inv);
         }
-        // trend: apply volatility+structure, pair over trend
+        // trend: apply volatility+structure, pair over trend; lanes d2
         let t = &terms.not_trend;
+        let bd: [f64x4; 6] = std::array::from_fn(|i| {
+            let (v, s) = (i / 2, i % 2);
+            lanes3([b[joint(v, 0, s)], b[joint(v, 1, s)], b[joint(v, 2, s)]])
+        });
         for d in 0..3 {
-            for d2 in 0..3 {
-                let mut acc = 0.0;
-                for v in 0..3 {
-                    for s in 0..2 {
-                        acc += t[joint(v, d, s)] * b[joint(v, d2, s)];
-                    }
-                }
-                self.td[d][d2] += p.a_trend[d][d2] * acc * inv;
+            let mut acc = f64x4::splat(0.0);
+            for (i, bi) in bd.iter().enumerate() {
+                let (v, s) = (i / 2, i % 2);
+                acc += f64x4::splat(t[joint(v, d, s)]) * *bi;
             }
+            put3(&mut self.td[d], lanes3(p.a_trend[d]) * acc * inv);
         }
-        // structure: apply volatility+trend, pair over structure
+        // structure: apply volatility+trend, pair over structure; lanes (s, s2)
         let t = &terms.not_struct;
-        for s in 0..2 {
-            for s2 in 0..2 {
-                let mut acc = 0.0;
-                for v in 0..3 {
-                    for d in 0..3 {
-                        acc += t[joint(v, d, s)] * b[joint(v, d, s2)];
-                    }
-                }
-                self.ts[s][s2] += p.a_struct[s][s2] * acc * inv;
+        let mut acc = f64x4::splat(0.0);
+        for v in 0..3 {
+            for d in 0..3 {
+                let j = joint(v, d, 0);
+                acc += f64x4::from([t[j], t[j], t[j + 1], t[j + 1]])
+                    * f64x4::from([b[j], b[j + 1], b[j], b[j + 1]]);
             }
         }
+        let a = &p.a_struct;
+        let x = (f64x4::from([a[0][0], a[0][1], a[1][0], a[1][1]]) * acc * inv).to_array();
+        self.ts[0][0] += x[0];
+        self.ts[0][1] += x[1];
+        self.ts[1][0] += x[2];
+        self.ts[1][1] += x[3];
     }
 }
 
@@ -1921,6 +1934,9 @@ fn batch_e_step(
     // pass's transition terms reuse
     let mut fwd: Vec<Forward> = Vec::with_capacity(n.saturating_sub(1));
     let mut alpha = Compiled::uniform();
+    // Σ ln z as ln Π z: one `ln` per some hundred bars instead of one per bar (z of a bar
+    // far outside [1e-100, 1e100] is logged by itself, so the product stays finite)
+    let mut prod = 1.0f64;
     for (t, o) in obs.iter().enumerate() {
         let mut pred = Compiled::uniform();
         if t > 0 {
@@ -1930,57 +1946,98 @@ fn batch_e_step(
         }
         let mut b = [0.0; NS];
         let mx = c.emission_scaled(o, &mut b);
-        let z = correct(&pred, &b, &mut alpha);
+        let z = correct_lanes(&pred, &b, &mut alpha);
         if z == 0.0 {
             b = [1.0; NS];
         } else {
             // the emission leaves out a factor common to all 18 states (the auxiliary
             // channels' largest level term) that still depends on the parameters: the
             // likelihood that compares two starts must count it
-            ll += z.ln() + mx;
+            ll += mx;
+            if (1e-100..=1e100).contains(&z) {
+                prod *= z;
+                if !(1e-200..=1e200).contains(&prod) {
+                    ll += prod.ln();
+                    prod = 1.0;
+                }
+            } else {
+                ll += z.ln();
+            }
         }
         alphas.push(alpha);
         bs.push(b);
     }
+    ll += prod.ln();
     let last = alpha;
     let mut beta = [1.0; NS];
     for t in (0..n).rev() {
         let mut g = [0.0; NS];
         let mut bb = [0.0; NS];
-        let mut sg = 0.0;
         for j in 0..NS {
             g[j] = alphas[t][j] * beta[j];
-            sg += g[j];
             bb[j] = bs[t][j] * beta[j];
         }
+        let sg = lane_sum(&g);
         let ok = sg > 0.0 && sg.is_finite();
+        if ok {
+            let inv = 1.0 / sg;
+            for x in &mut g {
+                *x *= inv;
+            }
+        }
         if t + tail >= n {
-            gammas.push(if ok {
-                g.map(|x| x / sg)
-            } else {
-                Compiled::uniform()
-            });
+            gammas.push(if ok { g } else { Compiled::uniform() });
         }
         if ok {
-            for x in &mut g {
-                *x /= sg;
-            }
             st.add_obs(&obs[t], &g);
             if t > 0 {
                 let terms = PairTerms::from_forward(&alphas[t - 1], c.params(), &fwd[t - 1]);
-                let z: f64 = terms.pred.iter().zip(&bb).map(|(a, b)| a * b).sum();
-                st.add_transitions(c.params(), &terms, &bb, z);
+                let mut pb = [0.0; NS];
+                for j in 0..NS {
+                    pb[j] = terms.pred[j] * bb[j];
+                }
+                st.add_transitions(c.params(), &terms, &bb, lane_sum(&pb));
             }
         }
-        let sb: f64 = bb.iter().sum();
+        let sb = lane_sum(&bb);
         if sb > 0.0 && sb.is_finite() {
+            let inv = 1.0 / sb;
             for x in &mut bb {
-                *x /= sb;
+                *x *= inv;
             }
             beta = back_apply(&bb, c.params());
         }
     }
     (st, last, ll)
+}
+
+/// Σ x in four interleaved partial sums (lanes j mod 4, then pairwise): a quarter of a
+/// serial sum's dependency chain. The batch E-step's sums; the online filter keeps its
+/// serial ones.
+#[inline]
+fn lane_sum(x: &[f64; NS]) -> f64 {
+    let v = |k: usize| f64x4::from([x[k], x[k + 1], x[k + 2], x[k + 3]]);
+    let acc = (v(0) + v(4)) + (v(8) + v(12));
+    let [a, b, c, d] = acc.to_array();
+    ((a + c) + (b + d)) + (x[16] + x[17])
+}
+
+/// [`correct`] with [`lane_sum`] and one division: the batch E-step's forward step.
+#[inline]
+fn correct_lanes(pred: &[f64; NS], b: &[f64; NS], alpha: &mut [f64; NS]) -> f64 {
+    for j in 0..NS {
+        alpha[j] = pred[j] * b[j];
+    }
+    let z = lane_sum(alpha);
+    if z > 0.0 && z.is_finite() {
+        let inv = 1.0 / z;
+        for a in alpha.iter_mut() {
+            *a *= inv;
+        }
+        z
+    } else {
+        correct(pred, b, alpha)
+    }
 }
 
 /// A starting model whose volatility states are the terciles of a smoothed per-bar
