@@ -37,6 +37,13 @@ fn main() {
     {
         pc.population_weight = w;
     }
+    // the transition manager's margin (`regime.switch_margin`), for its trade-off table
+    if let Some(m) = std::env::var("SWITCH_MARGIN")
+        .ok()
+        .and_then(|m| m.parse().ok())
+    {
+        pc.switch_margin = m;
+    }
     let series: Vec<&[regime_core::bars::Bar]> = data.iter().map(|d| d.bars.as_slice()).collect();
     let dets = detect_panel(&series, &pc).unwrap();
     for (i, d) in data.iter().enumerate() {

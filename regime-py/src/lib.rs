@@ -168,9 +168,23 @@ fn preference(backend: Option<&str>) -> Res<regime_kernels::Preference> {
     }
 }
 
+/// The pipeline's settings with the transition manager's two (`regime.confidence_threshold`,
+/// `regime.switch_margin` of the service's config), checked: BadInputError names the bad one.
+fn settings(confidence_threshold: f64, switch_margin: f64) -> PyResult<PipelineConfig> {
+    let cfg = PipelineConfig {
+        confidence_threshold,
+        switch_margin,
+        ..PipelineConfig::default()
+    };
+    cfg.validate()
+        .map_err(|e| BadInputError::new_err(e.to_string()))?;
+    Ok(cfg)
+}
+
 /// Detect regimes for every bar of an Arrow table (columns as in `regime detect`).
 #[pyfunction]
-#[pyo3(signature = (table, mode = "causal", model = None, backend = None, skip_bad_rows = false))]
+#[pyo3(signature = (table, mode = "causal", model = None, backend = None, skip_bad_rows = false, confidence_threshold = 0.7, switch_margin = 0.05))]
+#[allow(clippy::too_many_arguments)]
 fn detect<'py>(
     py: Python<'py>,
     table: PyTable,
@@ -178,7 +192,10 @@ fn detect<'py>(
     model: Option<PathBuf>,
     backend: Option<String>,
     skip_bad_rows: bool,
+    confidence_threshold: f64,
+    switch_margin: f64,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let cfg = settings(confidence_threshold, switch_margin)?;
     let (batches, schema) = table.into_inner();
     let mode = match mode {
         "causal" => Mode::Causal,
@@ -220,7 +237,7 @@ fn detect<'py>(
                     let mut out = io::DetectionsBuilder::with_capacity(rows, input.series.len());
                     commands::detect_causal_grouped(
                         &input.series,
-                        &PipelineConfig::default(),
+                        &cfg,
                         &mut |named| {
                             for (sym, d) in &named {
                                 out.push(sym, d);
@@ -231,7 +248,7 @@ fn detect<'py>(
                     )?;
                     return Ok(io::into_record_batch(out.finish())?);
                 }
-                commands::run_detection(&input, &PipelineConfig::default(), mode)?
+                commands::run_detection(&input, &cfg, mode)?
             }
         };
         Ok(io::into_record_batch(io::detections_table(&dets))?)
@@ -273,23 +290,21 @@ fn generate(
 
 /// Accuracy against a label column, as `regime evaluate --json` (a JSON string).
 #[pyfunction]
-#[pyo3(signature = (table, label_column = "true_regime_id", score_last = 1.0))]
+#[pyo3(signature = (table, label_column = "true_regime_id", score_last = 1.0, confidence_threshold = 0.7, switch_margin = 0.05))]
 fn evaluate(
     py: Python<'_>,
     table: PyTable,
     label_column: &str,
     score_last: f64,
+    confidence_threshold: f64,
+    switch_margin: f64,
 ) -> PyResult<String> {
+    let cfg = settings(confidence_threshold, switch_margin)?;
     let (batches, schema) = table.into_inner();
     let label = label_column.to_string();
     Ok(timed_detach(py, || -> Res<String> {
         let input = read_input(&batches, &schema, Some(&label), false)?;
-        let v = commands::evaluate_input(
-            &input,
-            Path::new(SOURCE),
-            score_last,
-            &PipelineConfig::default(),
-        )?;
+        let v = commands::evaluate_input(&input, Path::new(SOURCE), score_last, &cfg)?;
         Ok(v.to_string())
     })?)
 }
@@ -403,11 +418,12 @@ struct Engine {
 #[pymethods]
 impl Engine {
     #[new]
-    fn new() -> Self {
-        Engine {
-            cfg: PipelineConfig::default(),
+    #[pyo3(signature = (confidence_threshold = 0.7, switch_margin = 0.05))]
+    fn new(confidence_threshold: f64, switch_margin: f64) -> PyResult<Self> {
+        Ok(Engine {
+            cfg: settings(confidence_threshold, switch_margin)?,
             pipes: HashMap::new(),
-        }
+        })
     }
 
     /// Feed one bar; returns the regime for it (a dict).

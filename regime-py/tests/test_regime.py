@@ -161,6 +161,37 @@ def test_streaming_engine_equals_batch(panel):
     assert r["timestamp_ms"] == 1704153600000 and r["warming_up"]
 
 
+def _changes(ids: list) -> int:
+    return sum(a != b for a, b in zip(ids, ids[1:]))
+
+
+def test_the_transition_managers_settings(tmp_path, panel):
+    one = panel.filter(pa.compute.equal(panel.column("symbol"), "SYN001"))
+    default = regime.detect(one).column("regime_id").to_pylist()
+    calm = regime.detect(one, switch_margin=0.3).column("regime_id").to_pylist()
+    assert _changes(calm) < _changes(default)
+    # the CLI with the same `regime` settings in a config file gives the same labels
+    b = regime_bin()
+    if b is not None:
+        src, out, cfg = tmp_path / "bars.csv", tmp_path / "out.csv", tmp_path / "c.yaml"
+        pacsv.write_csv(one, src)
+        cfg.write_text("regime: {switch_margin: 0.3}\n")
+        subprocess.run([b, "detect", "--input", src, "--output", out, "--config", cfg], check=True, capture_output=True)
+        assert pacsv.read_csv(out).column("regime_id").to_pylist() == calm
+    # streaming with the same settings equals batch
+    e = regime.Engine(switch_margin=0.3)
+    ts = one.column("timestamp").cast(pa.int64()).to_pylist()
+    cols = {c: one.column(c).to_pylist() for c in ["open", "high", "low", "close", "volume"]}
+    got = [e.update("SYN001", timestamp_ms=ts[i], **{k: cols[k][i] for k in cols})["regime_id"] for i in range(one.num_rows)]
+    assert got == calm
+    with pytest.raises(regime.BadInputError, match="regime.switch_margin"):
+        regime.detect(one, switch_margin=1.5)
+    with pytest.raises(regime.BadInputError, match="regime.confidence_threshold"):
+        regime.Engine(confidence_threshold=0.2)
+    # evaluate counts the switches of the labels it scores
+    assert regime.evaluate(one, switch_margin=0.3)["switches"]["detected"] < regime.evaluate(one)["switches"]["detected"]
+
+
 def test_model_scoring_on_cpu_and_wgpu_agree(tmp_path, panel):
     b = regime_bin()
     if b is None:

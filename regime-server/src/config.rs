@@ -155,8 +155,11 @@ pub struct CachingConfig {
 /// `regime.*`
 #[derive(Debug, Clone, Serialize)]
 pub struct RegimeConfig {
-    /// Intelligent transition manager threshold.
+    /// Intelligent transition manager: probability at which a new state wins at once.
     pub confidence_threshold: f64,
+    /// Intelligent transition manager: below the threshold, the lead over the current
+    /// state a new state needs (larger: fewer switches, each later).
+    pub switch_margin: f64,
     /// Bars after which the ex-post reference is taken (ensemble feedback, accuracy).
     pub feedback_lag: usize,
     /// Ensemble weight learning rate.
@@ -272,6 +275,7 @@ impl Default for Config {
             },
             regime: RegimeConfig {
                 confidence_threshold: 0.7,
+                switch_margin: 0.05,
                 feedback_lag: 32,
                 ensemble_learning_rate: 0.01,
                 models_dir: "models".into(),
@@ -492,6 +496,18 @@ fn kind(v: &Value) -> &'static str {
 }
 
 impl Config {
+    /// The pipeline settings of `regime.*` (the rest at their defaults): what `serve` runs
+    /// with, and `detect` / `evaluate` with `--config`.
+    pub fn pipeline(&self) -> regime_core::pipeline::PipelineConfig {
+        regime_core::pipeline::PipelineConfig {
+            confidence_threshold: self.regime.confidence_threshold,
+            switch_margin: self.regime.switch_margin,
+            feedback_lag: self.regime.feedback_lag,
+            ensemble_learning_rate: self.regime.ensemble_learning_rate,
+            ..Default::default()
+        }
+    }
+
     /// Read and validate a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -659,6 +675,7 @@ impl Config {
             "regime",
             &[
                 "confidence_threshold",
+                "switch_margin",
                 "feedback_lag",
                 "ensemble_learning_rate",
                 "models_dir",
@@ -675,6 +692,14 @@ impl Config {
                 0.0,
                 1.0,
                 &mut r.confidence_threshold,
+            );
+            c.float(
+                &m,
+                "regime",
+                "switch_margin",
+                0.0,
+                1.0,
+                &mut r.switch_margin,
             );
             c.usize(&m, "regime", "feedback_lag", 1, 4096, &mut r.feedback_lag);
             c.float(
@@ -918,10 +943,13 @@ impl Config {
             out.push("performance.queue_capacity");
         }
         if self.regime.confidence_threshold != new.regime.confidence_threshold
+            || self.regime.switch_margin != new.regime.switch_margin
             || self.regime.feedback_lag != new.regime.feedback_lag
             || self.regime.ensemble_learning_rate != new.regime.ensemble_learning_rate
         {
-            out.push("regime (confidence_threshold, feedback_lag, ensemble_learning_rate)");
+            out.push(
+                "regime (confidence_threshold, switch_margin, feedback_lag, ensemble_learning_rate)",
+            );
         }
         if self.regime.models_dir != new.regime.models_dir
             || self.regime.model_save_interval_secs != new.regime.model_save_interval_secs
@@ -999,6 +1027,26 @@ mod tests {
         ] {
             assert!(paths.contains(&want), "missing {want} in {paths:?}");
         }
+    }
+
+    #[test]
+    fn the_transition_managers_settings_reach_the_pipeline() {
+        let c = Config::parse("regime: {confidence_threshold: 0.8, switch_margin: 0.25}").unwrap();
+        let p = c.pipeline();
+        assert_eq!((p.confidence_threshold, p.switch_margin), (0.8, 0.25));
+        assert!(p.validate().is_ok());
+        assert_eq!(Config::default().pipeline().switch_margin, 0.05);
+        let r = Config::default().restart_needed(&c);
+        assert!(r.iter().any(|k| k.contains("switch_margin")), "{r:?}");
+        let Err(ParseError::Invalid(p)) = Config::parse("regime: {switch_margin: 1.5}") else {
+            panic!("expected a problem")
+        };
+        assert_eq!(p[0].path, "regime.switch_margin");
+        // a threshold the schema takes but the pipeline does not is caught by the pipeline's
+        // own check (what `validate-config`, `serve` and `detect --config` run)
+        let c = Config::parse("regime: {confidence_threshold: 0.2}").unwrap();
+        let e = c.pipeline().validate().unwrap_err().to_string();
+        assert!(e.contains("regime.confidence_threshold"), "{e}");
     }
 
     #[test]

@@ -87,6 +87,11 @@ enum Cmd {
         /// Save each symbol's learned model as DIR/<symbol>.v<version>.json (causal mode).
         #[arg(long)]
         models_dir: Option<PathBuf>,
+        /// config.yaml whose `regime` settings (confidence_threshold, switch_margin,
+        /// feedback_lag, ensemble_learning_rate) the pipeline uses, as the service would;
+        /// defaults when absent.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Accuracy against a label column: per dimension and all 18, per method, confusion matrix.
     Evaluate {
@@ -100,6 +105,9 @@ enum Cmd {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// config.yaml whose `regime` settings the pipeline uses (as `detect --config`).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Back up the table, config, model files, state and recent logs to
     /// <storage.backup_dir>/NAME (default: the UTC time, YYYYMMDD_HHMMSS). Runs beside a
@@ -155,7 +163,6 @@ fn env_flag(name: &str) -> bool {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let cfg = PipelineConfig::default();
     match cli.cmd {
         Cmd::Serve { config, bind } => {
             let opts = serve::ServeOptions {
@@ -176,6 +183,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::ValidateConfig { file } => {
             let c = Config::load(&file)?;
+            // the ranges the pipeline itself holds (`regime.confidence_threshold` >= 0.34)
+            c.pipeline()
+                .validate()
+                .with_context(|| format!("{}", file.display()))?;
             println!(
                 "{}: valid (storage {:?}, {} workers, {} API keys, {} replay feeds)",
                 file.display(),
@@ -228,7 +239,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             skip_bad_rows,
             models_dir,
             model,
+            config,
         } => {
+            let cfg = pipeline_settings(config.as_deref())?;
             let pref = match backend {
                 Some(BackendArg::Auto) => regime_kernels::Preference::Auto,
                 Some(BackendArg::Cpu) => regime_kernels::Preference::Cpu,
@@ -352,7 +365,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             label_column,
             score_last,
             json,
+            config,
         } => {
+            let cfg = pipeline_settings(config.as_deref())?;
             let v = commands::evaluate(&input, &label_column, score_last, &cfg)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&v).context("json")?);
@@ -392,6 +407,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The pipeline settings of `config` (its `regime` section), checked; the defaults without one.
+fn pipeline_settings(config: Option<&std::path::Path>) -> anyhow::Result<PipelineConfig> {
+    let cfg = load_or_default(config)?.pipeline();
+    cfg.validate()?;
+    Ok(cfg)
 }
 
 fn load_or_default(config: Option<&std::path::Path>) -> anyhow::Result<Config> {

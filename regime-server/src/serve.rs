@@ -94,12 +94,7 @@ pub fn load_config(opts: &ServeOptions) -> Result<Config, ServeError> {
 }
 
 fn pipeline_config(cfg: &Config) -> PipelineConfig {
-    PipelineConfig {
-        confidence_threshold: cfg.regime.confidence_threshold,
-        feedback_lag: cfg.regime.feedback_lag,
-        ensemble_learning_rate: cfg.regime.ensemble_learning_rate,
-        ..PipelineConfig::default()
-    }
+    cfg.pipeline()
 }
 
 /// `DRY_RUN=1`: validate the config, the pipeline settings, the store connection and the feed

@@ -24,10 +24,6 @@ use std::collections::VecDeque;
 use std::time::Instant;
 use wide::f32x8;
 
-/// A switch below the confidence threshold still happens when the new state leads the old
-/// one by this much probability: the manager suppresses near-ties (flicker), not clear moves.
-const SWITCH_MARGIN: f64 = 0.05;
-
 /// Page–Hinkley drift detector on the HMM's excess surprise, standardized by its running
 /// spread: allowance per bar (in standard deviations) and alarm threshold. Each alarm
 /// halves the model's statistics, so false alarms cost learning: on stationary synthetic
@@ -105,8 +101,14 @@ const WEIGHT_AVERAGE_MAX: f64 = 20_000.0;
 pub struct PipelineConfig {
     /// Online HMM settings.
     pub hmm: OnlineHmmConfig,
-    /// Confidence a new state needs before the transition manager switches to it.
+    /// Probability at which a new state wins at once (the transition manager,
+    /// per dimension).
     pub confidence_threshold: f64,
+    /// Below the threshold, the lead over the current state's probability a new state needs
+    /// to win. The default 0.05 suppresses near-ties (flicker), not clear moves — and makes
+    /// any threshold above 0.525 moot, since a lead of 0.05 is reached first; a larger margin
+    /// trades switch delay for fewer switches (`benches/accuracy/README.md`, "Session 16").
+    pub switch_margin: f64,
     /// Smallest lag (bars) of the ex-post reference used for accuracy and ensemble weights.
     /// The reference is the posterior of the HMM's learning smoother (one smoother serves
     /// learning and feedback), whose lag is `max(hmm.learn_lag, feedback_lag)`.
@@ -127,6 +129,7 @@ impl Default for PipelineConfig {
         PipelineConfig {
             hmm: OnlineHmmConfig::default(),
             confidence_threshold: 0.7,
+            switch_margin: 0.05,
             feedback_lag: 32,
             ensemble_learning_rate: 0.01,
             transition_update_every: 1000,
@@ -144,6 +147,12 @@ impl PipelineConfig {
             "regime.confidence_threshold",
             "must be in [0.34, 1), got {}",
             self.confidence_threshold
+        );
+        crate::ensure!(
+            (0.0..=1.0).contains(&self.switch_margin),
+            "regime.switch_margin",
+            "must be in [0, 1], got {}",
+            self.switch_margin
         );
         crate::ensure!(
             (4..=1024).contains(&self.feedback_lag),
@@ -611,11 +620,11 @@ impl PoolSide {
             // uniform distribution; the confidence (1/18) says it is a guess
             self.label = WARMUP_LABEL;
         } else {
-            let th = cfg.confidence_threshold;
+            let (th, margin) = (cfg.confidence_threshold, cfg.switch_margin);
             for d in 0..3 {
                 let (new, old) = (raw[d] as usize, self.label[d] as usize);
                 if new != old {
-                    if ens[d][new] >= th || ens[d][new] - ens[d][old] >= SWITCH_MARGIN {
+                    if ens[d][new] >= th || ens[d][new] - ens[d][old] >= margin {
                         self.label[d] = new as u8;
                     } else {
                         self.suppressed += 1;

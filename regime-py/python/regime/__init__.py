@@ -125,6 +125,8 @@ def detect(
     model: Optional[str] = None,
     backend: Optional[str] = None,
     skip_bad_rows: bool = False,
+    confidence_threshold: float = 0.7,
+    switch_margin: float = 0.05,
     as_polars: bool = False,
 ):
     """Regime of every bar: the same result as ``regime detect`` on the same rows.
@@ -134,11 +136,19 @@ def detect(
     ``ex-post`` (smoothed). model: a model file or directory (``<symbol>.v<N>.json``) to
     score with fixed models on ``backend`` (auto|cpu|cuda|wgpu; default ``REGIME_DEVICE``
     or auto) instead of running the adaptive pipeline.
+    confidence_threshold, switch_margin: the transition manager's settings (as
+    ``regime.*`` in the service's config): a new state wins at once at the threshold's
+    probability, below it when it leads the current state by the margin (a larger margin:
+    fewer switches, each later).
     Raises BadInputError naming row, symbol and reason for rejected rows (unless
-    ``skip_bad_rows``), BackendError when a requested backend is unavailable.
+    ``skip_bad_rows``) or the setting out of range, BackendError when a requested backend
+    is unavailable.
     """
     return _out(
-        _regime.detect(_to_arrow(data), mode, model, backend, skip_bad_rows), as_polars
+        _regime.detect(
+            _to_arrow(data), mode, model, backend, skip_bad_rows, confidence_threshold, switch_margin
+        ),
+        as_polars,
     )
 
 
@@ -156,10 +166,22 @@ def generate(
     return _out(_regime.generate(symbols, bars, seed, step_secs, start_ms), as_polars)
 
 
-def evaluate(data: Any, label_column: str = "true_regime_id", score_last: float = 1.0) -> dict:
+def evaluate(
+    data: Any,
+    label_column: str = "true_regime_id",
+    score_last: float = 1.0,
+    *,
+    confidence_threshold: float = 0.7,
+    switch_margin: float = 0.05,
+) -> dict:
     """Accuracy of causal detection against a label column: per dimension, all 18, per
-    method, confusion matrix, durations and switches (as ``regime evaluate --json``)."""
-    return json.loads(_regime.evaluate(_to_arrow(data), label_column, score_last))
+    method, confusion matrix, durations and switches (as ``regime evaluate --json``);
+    the transition manager's settings as in :func:`detect`."""
+    return json.loads(
+        _regime.evaluate(
+            _to_arrow(data), label_column, score_last, confidence_threshold, switch_margin
+        )
+    )
 
 
 def history(
@@ -221,8 +243,10 @@ class Engine:
     per-dimension probabilities. A bad bar raises BadInputError and changes nothing.
     """
 
-    def __init__(self) -> None:
-        self._engine = _regime.Engine()
+    def __init__(self, *, confidence_threshold: float = 0.7, switch_margin: float = 0.05) -> None:
+        """``confidence_threshold``, ``switch_margin``: the transition manager's settings,
+        as in :func:`detect`."""
+        self._engine = _regime.Engine(confidence_threshold, switch_margin)
 
     def update(self, symbol: str, bar: Any = None, **fields: Any) -> dict:
         if bar is None:

@@ -17,6 +17,8 @@ def detect(
     model: Optional[str] = None,
     backend: Optional[str] = None,
     skip_bad_rows: bool = False,
+    confidence_threshold: float = 0.7,
+    switch_margin: float = 0.05,
 ) -> pa.Table: ...
 def generate(
     symbols: int = 1,
@@ -25,7 +27,13 @@ def generate(
     step_secs: int = 86400,
     start_ms: Optional[int] = None,
 ) -> pa.Table: ...
-def evaluate(table: pa.Table, label_column: str = "true_regime_id", score_last: float = 1.0) -> str: ...
+def evaluate(
+    table: pa.Table,
+    label_column: str = "true_regime_id",
+    score_last: float = 1.0,
+    confidence_threshold: float = 0.7,
+    switch_margin: float = 0.05,
+) -> str: ...
 def history(
     store: str,
     symbol: Optional[str] = None,
@@ -40,7 +48,7 @@ class Engine:
     """One causal pipeline per symbol, fed bar by bar (the Python class ``regime.Engine``
     wraps this one and accepts a bar as a dict, a tuple or keywords)."""
 
-    def __init__(self) -> None: ...
+    def __init__(self, confidence_threshold: float = 0.7, switch_margin: float = 0.05) -> None: ...
     def update(
         self,
         symbol: str,
