@@ -413,17 +413,7 @@ struct PairTerms {
 
 impl PairTerms {
     fn new(prev: &[f64; NS], p: &JointParams) -> Self {
-        let s = step_struct(prev, p);
-        let st = step_trend(&s, p);
-        Self::from_forward(
-            prev,
-            p,
-            &Forward {
-                s,
-                st,
-                pred: step_vol(&st, p),
-            },
-        )
+        Self::from_forward(prev, p, &Forward::of(prev, p))
     }
 
     /// The terms of `prev` given the forward filter's own steps from it ([`Forward`]):
