@@ -2,7 +2,7 @@
 //! reaches `confidence_threshold` or leads the current state's by `switch_margin`; otherwise
 //! the current label is held.
 use datasets::{generate, SynthConfig};
-use regime_core::pipeline::{detect_series, Detection, PipelineConfig};
+use regime_core::pipeline::{detect_series, Detail, Detection, PipelineConfig, SymbolPipeline};
 
 fn probs(d: &Detection, dim: usize) -> &[f64] {
     match dim {
@@ -80,6 +80,29 @@ fn a_switch_needs_the_threshold_or_the_margin_and_a_larger_margin_switches_less(
     assert!(
         counts[0] > counts[1] && counts[1] > counts[2],
         "label changes at margins 0.05 / 0.3 / 0.6: {counts:?}"
+    );
+}
+
+#[test]
+fn the_status_snapshot_reports_both_settings() {
+    let cfg = PipelineConfig {
+        confidence_threshold: 0.8,
+        switch_margin: 0.25,
+        ..PipelineConfig::default()
+    };
+    let p = SymbolPipeline::new(cfg).expect("valid settings");
+    let c = p
+        .components()
+        .into_iter()
+        .find(|c| c.name == "intelligent_transition_manager")
+        .expect("the component");
+    let num = |k: &str| match c.details.get(k) {
+        Some(Detail::Num(x)) => *x,
+        other => panic!("{k}: {other:?}"),
+    };
+    assert_eq!(
+        (num("confidence_threshold"), num("switch_margin")),
+        (0.8, 0.25)
     );
 }
 

@@ -1030,6 +1030,7 @@ impl SymbolPipeline {
         v.push(with_lat(
             ComponentStatus::new("intelligent_transition_manager", false)
                 .num("confidence_threshold", self.cfg.confidence_threshold)
+                .num("switch_margin", self.cfg.switch_margin)
                 .int("suppressed_switches", self.pool_side.suppressed as i64),
             ts,
             0.0,
