@@ -28,12 +28,13 @@ impl fmt::Display for Problem {
 #[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Read {
         /// Config file.
         path: PathBuf,
-        /// Underlying error.
-        source: std::io::Error,
+        /// Underlying error (in the message, not chained: the one-line error would say it
+        /// twice).
+        error: std::io::Error,
     },
     /// The file is not YAML.
     #[error("{path}: not valid YAML: {message}")]
@@ -510,9 +511,9 @@ impl Config {
 
     /// Read and validate a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Config::parse(&text).map_err(|e| match e {
             ParseError::Syntax(message) => ConfigError::Syntax {

@@ -124,6 +124,51 @@ fn every_kind_of_bad_row_is_named_and_counted() {
 }
 
 #[test]
+fn detect_takes_the_regime_settings_of_a_config_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let input = dir.path().join("in.csv");
+    std::fs::write(&input, format!("{HEADER}{}", good_rows("A", 600, 0))).expect("write");
+    let out = dir.path().join("o.csv");
+    let run = |cfg: &Path| {
+        regime(&[
+            "detect",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+        ])
+    };
+    // a missing file: one line naming it (the reason said once), no output
+    let o = run(&dir.path().join("absent.yaml"));
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+    assert!(
+        e.contains("absent.yaml") && e.matches("No such file").count() == 1,
+        "{e}"
+    );
+    assert!(!out.exists());
+    // a setting out of the pipeline's range: refused with its key
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "regime: {switch_margin: 2}\n").expect("write");
+    let o = run(&bad);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("regime.switch_margin"),
+        "{}",
+        stderr(&o)
+    );
+    // a valid one is used
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, "regime: {switch_margin: 0.3}\n").expect("write");
+    let o = run(&good);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.exists());
+}
+
+#[test]
 fn file_level_errors_are_one_clear_line() {
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("o.csv");
