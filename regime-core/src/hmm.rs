@@ -412,12 +412,14 @@ struct PairTerms {
 }
 
 impl PairTerms {
+    #[inline]
     fn new(prev: &[f64; NS], p: &JointParams) -> Self {
         Self::from_forward(prev, p, &Forward::of(prev, p))
     }
 
     /// The terms of `prev` given the forward filter's own steps from it ([`Forward`]):
     /// the same values as [`PairTerms::new`], for half of its work.
+    #[inline]
     fn from_forward(prev: &[f64; NS], p: &JointParams, f: &Forward) -> Self {
         PairTerms {
             pred: f.pred,
@@ -441,6 +443,7 @@ struct Forward {
 }
 
 impl Forward {
+    #[inline]
     fn of(alpha: &[f64; NS], p: &JointParams) -> Self {
         let s = step_struct(alpha, p);
         let st = step_trend(&s, p);
