@@ -10,7 +10,6 @@ use crate::state::{dev_key, AppState, AuthTable, Inner, LogControl, ProcSample, 
 use crate::store;
 use arc_swap::ArcSwap;
 use metrics_exporter_prometheus::PrometheusBuilder;
-use regime_core::pipeline::PipelineConfig;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -93,15 +92,11 @@ pub fn load_config(opts: &ServeOptions) -> Result<Config, ServeError> {
     Ok(cfg)
 }
 
-fn pipeline_config(cfg: &Config) -> PipelineConfig {
-    cfg.pipeline()
-}
-
 /// `DRY_RUN=1`: validate the config, the pipeline settings, the store connection and the feed
 /// files; start nothing. Returns a summary.
 pub fn dry_run(opts: &ServeOptions) -> Result<String, ServeError> {
     let cfg = load_config(opts)?;
-    pipeline_config(&cfg)
+    cfg.pipeline()
         .validate()
         .map_err(crate::engine::EngineError::from)?;
     let compute = crate::compute::choose(&cfg.performance.backend).map_err(ServeError::Compute)?;
@@ -418,7 +413,7 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
             batch_size: cfg.performance.batch_size,
             retry_buffer_rows: cfg.storage.retry_buffer_rows,
             spool_path: Some(cfg.storage.spool_path.clone()),
-            pipeline: pipeline_config(&cfg),
+            pipeline: cfg.pipeline(),
             models_dir: (!safe_mode).then(|| cfg.regime.models_dir.clone()),
             model_save_every: Duration::from_secs(cfg.regime.model_save_interval_secs),
             models_keep: cfg.regime.models_keep,
