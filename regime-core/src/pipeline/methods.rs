@@ -413,9 +413,16 @@ impl JumpMethod {
                 *cj = (x - self.cent[d][j]).powi(2)
                     + if j == self.state[d] { 0.0 } else { self.lambda };
             }
-            let best = (0..k)
-                .min_by(|a, b| cost[*a].total_cmp(&cost[*b]))
-                .unwrap_or(0);
+            // the first cheapest state, by selects: which one it is changes from bar to bar
+            // as a coin toss would, and a mispredicted branch costs more than the compares
+            let mut best = 0;
+            for j in 1..k {
+                best = if cost[j].total_cmp(&cost[best]).is_lt() {
+                    j
+                } else {
+                    best
+                };
+            }
             self.state[d] = best;
             // online centroid update, kept ordered (semantic states)
             self.count[d][best] += 1.0;

@@ -800,27 +800,23 @@ impl PoolSide {
                 std::array::from_fn(|m| (diff * f32x8::from(it.logs.l[m])).to_array());
             for d in 0..3 {
                 let yd = y[d] as usize;
-                let nd = DIM_SIZES[d];
+                let (l0, nd) = (LANE0[d], DIM_SIZES[d]);
                 for m in 0..N_METHODS {
-                    if !it.logs.has[m][d] {
-                        continue;
-                    }
-                    let lp = &it.logs.l[m][LANE0[d]..LANE0[d] + nd];
-                    f.method_n[m][d] += 1;
-                    if argmax(lp) == yd {
-                        f.method_hits[m][d] += 1;
-                    }
-                    let g: f64 = grads[m][LANE0[d]..LANE0[d] + nd]
-                        .iter()
-                        .map(|&x| x as f64)
-                        .sum();
+                    // selects, not branches: whether a member is right is a coin toss to
+                    // the branch predictor, and its misses cost more than the arithmetic
+                    let has = it.logs.has[m][d];
+                    f.method_n[m][d] += u64::from(has);
+                    f.method_hits[m][d] +=
+                        u64::from(has && argmax(&it.logs.l[m][l0..l0 + nd]) == yd);
+                    let g: f64 = grads[m][l0..l0 + nd].iter().map(|&x| x as f64).sum();
                     // L2 pull toward the prior weights keeps noisy references from
                     // drifting the pool away from the model-based member
                     let prior = PRIOR_WEIGHTS[m];
                     let w = self.weights[d][m];
                     // unclamped below: averages (over time alone, over the members in a
                     // panel) are clamped, each step is not (see `WEIGHT_AVERAGE_SHARE`)
-                    self.weights[d][m] = (w + eta * (g - pull * (w - prior))).clamp(-3.0, 3.0);
+                    let stepped = (w + eta * (g - pull * (w - prior))).clamp(-3.0, 3.0);
+                    self.weights[d][m] = if has { stepped } else { w };
                 }
             }
             let step = 1.0
