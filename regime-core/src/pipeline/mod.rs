@@ -296,9 +296,20 @@ struct BarSide {
     drifts: u64,
 }
 
+/// The model-based members' scores (the HMM's filter and its filter on averaged
+/// parameters), as the bar side hands them over: the marginals the pool reads, not the two
+/// 18-state posteriors (half the bytes to copy between the threads, and the marginals'
+/// sums on the side with time to spare).
+#[derive(Debug, Clone, Copy)]
+struct ModelScores {
+    hmm: Scores,
+    averaged: Scores,
+    warming_up: bool,
+}
+
 /// What the pool side needs of the bar side for one bar.
 struct BarOutput<'a> {
-    step: &'a HmmStep,
+    step: &'a ModelScores,
     /// The shared features of this bar.
     ctx: &'a BarContext,
     /// Bars the HMM has seen, this one included (the feedback's sequence number).
@@ -362,7 +373,7 @@ const BATCH_CHUNK: usize = 2048;
 
 /// One bar of the bar side's output, as a batch hands it across threads.
 struct BarRecord {
-    step: HmmStep,
+    step: ModelScores,
     ctx: BarContext,
     seq: u64,
     version: u32,
@@ -528,9 +539,9 @@ impl SymbolPipeline {
 }
 
 impl BarSide {
-    /// The HMM's step for `bar`, the shared features, and the time the HMM and the whole
-    /// side took (µs; NaN when not sampled).
-    fn update(&mut self, bar: &Bar) -> (HmmStep, BarContext, [f64; 2]) {
+    /// The model-based members' scores for `bar`, the shared features, and the time the HMM
+    /// and the whole side took (µs; NaN when not sampled).
+    fn update(&mut self, bar: &Bar) -> (ModelScores, BarContext, [f64; 2]) {
         let t0 = self
             .n
             .is_multiple_of(LATENCY_SAMPLE_EVERY)
@@ -540,13 +551,18 @@ impl BarSide {
         let step = self.hmm.update(bar);
         let hmm_us = t0.map_or(f64::NAN, |t| t.elapsed().as_secs_f64() * 1e6);
         self.continuous_learning(&step);
+        let scores = ModelScores {
+            hmm: hmm_scores(&step),
+            averaged: averaged_hmm_scores(&step),
+            warming_up: step.warming_up,
+        };
 
         let c = self.ctx.update(bar);
         let lat = [
             hmm_us,
             t0.map_or(f64::NAN, |t| t.elapsed().as_secs_f64() * 1e6),
         ];
-        (step, c, lat)
+        (scores, c, lat)
     }
 
     fn continuous_learning(&mut self, step: &HmmStep) {
@@ -598,12 +614,12 @@ impl PoolSide {
 
         // adaptive_scoring_layer
         let scores = [
-            hmm_scores(step),
+            step.hmm,
             self.threshold.score(c, &self.bounds),
             self.kalman.score(c, &self.bounds),
             self.jump.score(c, &self.bounds),
             self.changepoint.score(c, &self.bounds),
-            averaged_hmm_scores(step),
+            step.averaged,
         ];
         let logs = method_logs(&scores);
         let ens = combine(self.pooled.as_ref().unwrap_or(&self.pool_weights), &logs);
