@@ -38,6 +38,9 @@ pub enum CommandError {
     /// The thread writing the output ended before detection did (a panic there).
     #[error("the output writer stopped before the detection was done")]
     WriterStopped,
+    /// The thread reading the input ended without a result (a panic there).
+    #[error("the input reader stopped before the input was read")]
+    ReaderStopped,
     /// The thread writing the output could not be started.
     #[error("cannot start the output writer thread: {0}")]
     WriterThread(String),
@@ -170,7 +173,11 @@ impl ModelSource {
 /// Read and validate `detect`'s input: rejected rows are listed and are an error unless
 /// skipped; no valid bar at all is an error.
 fn read_for_detect(input_path: &Path, skip_bad: bool) -> Result<Input> {
-    let input = io::read_bars(input_path, None)?;
+    check_for_detect(io::read_bars(input_path, None)?, input_path, skip_bad)
+}
+
+/// [`read_for_detect`]'s checks of input already read.
+fn check_for_detect(input: Input, input_path: &Path, skip_bad: bool) -> Result<Input> {
     report_rejects(&input, input_path);
     if !input.errors.is_empty() && !skip_bad {
         return Err(CommandError::BadRows {
@@ -376,6 +383,9 @@ pub fn run_detection(
 /// One symbol's detections.
 pub type SymbolDetections = (String, Vec<Detection>);
 
+/// Where detections go as they are made (the output writer).
+type Emit<'a> = dyn FnMut(Vec<SymbolDetections>) -> Result<()> + 'a;
+
 /// A symbol's starting point: its member, the detections it already has, and how many bars
 /// of its series those cover.
 type Start<'e> = (PanelMember<'e>, Vec<Detection>, usize);
@@ -508,17 +518,169 @@ pub fn detect(
     cfg: &PipelineConfig,
 ) -> Result<(usize, usize)> {
     io::Format::of(output_path)?;
-    let input = read_for_detect(input_path, skip_bad)?;
-    let n: usize = input.series.iter().map(|s| s.bars.len()).sum();
+    let mut save = |symbol: &str, p: &SymbolPipeline| match models_dir {
+        Some(dir) => save_model(dir, symbol, p, input_path).map(|_| ()),
+        None => Ok(()),
+    };
     if mode == Mode::ExPost {
         // smoothing needs each whole series at once
+        let input = read_for_detect(input_path, skip_bad)?;
+        let n = input.series.iter().map(|s| s.bars.len()).sum();
         let dets = run_detection(&input, cfg, mode)?;
         io::write_table(output_path, io::detections_table(&dets))?;
         return Ok((n, input.errors.len()));
     }
+    // The file is read on a thread of its own; while it holds one symbol (and no bad row
+    // that would stop the command), that symbol's bars go through the pipeline as they are
+    // read. If a second symbol or such a row turns up, what was detected is dropped and
+    // the whole input is detected as below, once read. A few batches are in flight at
+    // most: the reader waits for the detection rather than hold a second copy of the input.
+    let (feed_tx, feed_rx) = std::sync::mpsc::sync_channel(4);
+    let (read, streamed) = std::thread::scope(|s| {
+        let reader = std::thread::Builder::new()
+            .name("regime-reader".into())
+            .spawn_scoped(s, move || read_feeding(input_path, skip_bad, &feed_tx));
+        match reader {
+            Ok(reader) => {
+                let streamed = write_detections(output_path, &mut |emit| {
+                    stream_fed(&feed_rx, cfg, emit, &mut save)
+                });
+                // drop the receiver first: a reader still sending then stops feeding
+                drop(feed_rx);
+                let read = reader
+                    .join()
+                    .unwrap_or_else(|_| Err(CommandError::ReaderStopped));
+                (Some(read), streamed)
+            }
+            // no thread to be had: read here, below
+            Err(_) => (None, Ok(false)),
+        }
+    });
+    let input = match read {
+        Some(read) => read?,
+        None => io::read_bars(input_path, None)?,
+    };
+    if streamed? {
+        report_rejects(&input, input_path);
+        let n = input.series.iter().map(|s| s.bars.len()).sum();
+        return Ok((n, input.errors.len()));
+    }
+    let input = check_for_detect(input, input_path, skip_bad)?;
+    let n: usize = input.series.iter().map(|s| s.bars.len()).sum();
+    write_detections(output_path, &mut |emit| {
+        detect_causal_grouped(&input.series, cfg, emit, &mut save).map(|()| true)
+    })?;
+    Ok((n, input.errors.len()))
+}
+
+/// What `detect`'s reader thread hands on while it reads.
+enum Feed {
+    /// More bars of the input's only symbol so far (its name, the bars after those sent).
+    Bars(String, Vec<regime_core::bars::Bar>),
+    /// The input is read and held that one symbol throughout (and no bad row, or only
+    /// rows to skip).
+    End,
+    /// The input holds more than one symbol, or a bad row that is not to be skipped: what
+    /// was sent is not the detection's input.
+    Abandon,
+}
+
+/// Read `path` for `detect`, sending its one symbol's bars to `feed` as they are read (see
+/// [`Feed`]).
+fn read_feeding(
+    path: &Path,
+    skip_bad: bool,
+    feed: &std::sync::mpsc::SyncSender<Feed>,
+) -> Result<Input> {
+    let mut sent = 0;
+    let mut live = true;
+    let one_symbol = |i: &Input| i.series.len() == 1 && (skip_bad || i.errors.is_empty());
+    let input = io::read_bars_watched(path, None, &mut |i| {
+        if !live {
+            return;
+        }
+        if i.series.len() > 1 || !skip_bad && !i.errors.is_empty() {
+            live = false;
+            let _ = feed.send(Feed::Abandon);
+            return;
+        }
+        if let Some(s) = i.series.first().filter(|s| s.bars.len() > sent) {
+            // a closed channel: the detection stopped (its error is reported)
+            live = feed
+                .send(Feed::Bars(s.symbol.clone(), s.bars[sent..].to_vec()))
+                .is_ok();
+            sent = s.bars.len();
+        }
+    })?;
+    if live {
+        let _ = feed.send(if one_symbol(&input) {
+            Feed::End
+        } else {
+            Feed::Abandon
+        });
+    }
+    Ok(input)
+}
+
+/// Detect the bars `feed` sends, in the pieces [`detect_causal_grouped`] would cut the
+/// series into (the same calls, so the same detections and the same output), handing each
+/// piece's detections to `emit`. True once the whole input went through; false when it was
+/// abandoned (or the reader stopped without saying the input was whole: a read error, which
+/// the caller reports).
+fn stream_fed(
+    feed: &std::sync::mpsc::Receiver<Feed>,
+    cfg: &PipelineConfig,
+    emit: &mut Emit,
+    finished: &mut dyn FnMut(&str, &SymbolPipeline) -> Result<()>,
+) -> Result<bool> {
+    let piece = CHUNK_BARS.min(PIECE_BARS).min(STREAM_PIECE_BARS);
+    let two_threads = rayon::current_num_threads() > 1;
+    let mut member: Option<(String, PanelMember)> = None;
+    let mut pending = Vec::new();
+    let mut run = |(symbol, p): &mut (String, PanelMember), bars: &[regime_core::bars::Bar]| {
+        let mut dets = Vec::new();
+        p.update_batch(bars, two_threads, &mut dets);
+        emit(vec![(symbol.clone(), dets)])
+    };
+    while let Ok(f) = feed.recv() {
+        match f {
+            Feed::Bars(symbol, bars) => {
+                let m = match member.as_mut() {
+                    Some(m) => m,
+                    None => member.insert((symbol, PanelMember::new(cfg.clone(), &[])?)),
+                };
+                pending.extend(bars);
+                while pending.len() >= piece {
+                    let rest = pending.split_off(piece);
+                    run(m, &pending)?;
+                    pending = rest;
+                }
+            }
+            Feed::End => {
+                let Some(mut m) = member else {
+                    return Ok(false);
+                };
+                if !pending.is_empty() {
+                    run(&mut m, &pending)?;
+                }
+                finished(&m.0, m.1.pipeline())?;
+                return Ok(true);
+            }
+            Feed::Abandon => return Ok(false),
+        }
+    }
+    Ok(false)
+}
+
+/// Write the detections `body` emits to `output_path`, building and encoding them on a
+/// thread of their own while detection goes on (one emitted batch in the channel and one
+/// being written at most). The file appears only when `body` returns true and everything
+/// was written; on false or an error nothing is left behind.
+fn write_detections(
+    output_path: &Path,
+    body: &mut dyn FnMut(&mut Emit) -> Result<bool>,
+) -> Result<bool> {
     let w = io::TableWriter::create(output_path)?;
-    // the output is built and written on its own thread while detection goes on: one
-    // piece's detections in the channel and one being written at most
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<SymbolDetections>>(1);
     std::thread::scope(|s| {
         let writer = std::thread::Builder::new()
@@ -532,29 +694,24 @@ pub fn detect(
                 Ok(w)
             })
             .map_err(|e| CommandError::WriterThread(e.to_string()))?;
-        let detected = detect_causal_grouped(
-            &input.series,
-            cfg,
-            &mut |named| {
-                // a closed channel means the writer failed: its error is reported below
-                tx.send(named).map_err(|_| CommandError::WriterStopped)
-            },
-            &mut |symbol, p| match models_dir {
-                Some(dir) => save_model(dir, symbol, p, input_path).map(|_| ()),
-                None => Ok(()),
-            },
-        );
+        let detected = body(&mut |named| {
+            // a closed channel means the writer failed: its error is reported below
+            tx.send(named).map_err(|_| CommandError::WriterStopped)
+        });
         drop(tx);
         let written = writer.join().unwrap_or(Err(CommandError::WriterStopped));
         match (detected, written) {
             // the writer's own error says more than "stopped"
-            (Err(CommandError::WriterStopped), Err(e)) | (Ok(()), Err(e)) => Err(e),
+            (Err(CommandError::WriterStopped), Err(e)) | (Ok(_), Err(e)) => Err(e),
             // unfinished: the temporary file is removed when `w` drops
             (Err(e), _) => Err(e),
-            (Ok(()), Ok(w)) => Ok(w.finish()?),
+            (Ok(false), Ok(_)) => Ok(false),
+            (Ok(true), Ok(w)) => {
+                w.finish()?;
+                Ok(true)
+            }
         }
-    })?;
-    Ok((n, input.errors.len()))
+    })
 }
 
 /// Write a symbol's learned model as `DIR/<symbol>.v<version>.json` (atomically).
@@ -893,6 +1050,112 @@ pub fn export(storage: &crate::config::StorageConfig, output: &Path) -> Result<u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The symbols and regime ids of a `detect` output file (Parquet).
+    fn output_regimes(path: &Path) -> Vec<(String, i64)> {
+        use arrow::array::{AsArray, StringArray};
+        use arrow::datatypes::Int64Type;
+        let file = std::fs::File::open(path).expect("output");
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        let mut out = Vec::new();
+        for batch in reader {
+            let batch = batch.expect("batch");
+            let sym = batch.column_by_name("symbol").expect("symbol");
+            let sym = sym.as_any().downcast_ref::<StringArray>().expect("text");
+            let id = batch.column_by_name("regime_id").expect("regime_id");
+            let id = id.as_primitive::<Int64Type>();
+            for k in 0..batch.num_rows() {
+                out.push((sym.value(k).to_string(), id.value(k)));
+            }
+        }
+        out
+    }
+
+    fn expected_regimes(symbols: &[String], dets: &[Vec<Detection>]) -> Vec<(String, i64)> {
+        symbols
+            .iter()
+            .zip(dets)
+            .flat_map(|(s, d)| d.iter().map(move |d| (s.clone(), i64::from(d.regime.id()))))
+            .collect()
+    }
+
+    /// `detect` runs a one-symbol file through the pipeline while reading it; a second
+    /// symbol turning up after the first piece was detected (symbol-major rows), or a bad
+    /// row not to be skipped, drops that for the whole input once read. Each way the labels
+    /// are those of detecting the whole input at once, and a refused input leaves no file.
+    #[test]
+    fn detecting_while_reading_gives_the_labels_of_the_whole_input() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let cfg = PipelineConfig::default();
+        // longer than a piece (65,536 bars), so a piece is detected before the end
+        for symbols in [1usize, 2] {
+            let synth = SynthConfig {
+                symbols,
+                bars: 70_000,
+                ..SynthConfig::default()
+            };
+            let input = dir.path().join(format!("in{symbols}.parquet"));
+            generate_file(&input, &synth, 5).expect("generate");
+            let out = dir.path().join(format!("out{symbols}.parquet"));
+            let (n, bad) = detect(&input, &out, Mode::Causal, false, None, &cfg).expect("detect");
+            assert_eq!((n, bad), (symbols * 70_000, 0));
+            let data = generate(&synth, 5);
+            let bars: Vec<&[regime_core::bars::Bar]> =
+                data.iter().map(|d| d.bars.as_slice()).collect();
+            let names: Vec<String> = data.iter().map(|d| d.symbol.clone()).collect();
+            let want = detect_panel(&bars, &cfg).expect("panel");
+            assert_eq!(
+                output_regimes(&out),
+                expected_regimes(&names, &want),
+                "{symbols}"
+            );
+        }
+        // one symbol, one bad row (high below low) after the first piece
+        let synth = SynthConfig {
+            symbols: 1,
+            bars: 70_000,
+            ..SynthConfig::default()
+        };
+        let data = generate(&synth, 6);
+        let mut csv = String::from("timestamp,symbol,open,high,low,close,volume\n");
+        let bad_at = 68_000;
+        for (k, b) in data[0].bars.iter().enumerate() {
+            let (h, l) = if k == bad_at {
+                (b.low * 0.9, b.high)
+            } else {
+                (b.high, b.low)
+            };
+            csv += &format!("{},X,{},{h},{l},{},{}\n", b.ts, b.open, b.close, b.volume);
+        }
+        let input = dir.path().join("bad.csv");
+        std::fs::write(&input, csv).expect("write");
+        let out = dir.path().join("bad_out.parquet");
+        let refused = detect(&input, &out, Mode::Causal, false, None, &cfg);
+        assert!(
+            matches!(refused, Err(CommandError::BadRows { count: 1, .. })),
+            "{refused:?}"
+        );
+        assert!(!out.exists());
+        assert_eq!(
+            std::fs::read_dir(dir.path())
+                .expect("dir")
+                .filter(|e| e
+                    .as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().starts_with("bad_out")))
+                .count(),
+            0,
+            "no temporary file left"
+        );
+        let (n, bad) = detect(&input, &out, Mode::Causal, true, None, &cfg).expect("skip");
+        assert_eq!((n, bad), (69_999, 1));
+        let mut kept = data[0].bars.clone();
+        kept.remove(bad_at);
+        let want = detect_panel(&[kept.as_slice()], &cfg).expect("alone");
+        assert_eq!(output_regimes(&out), expected_regimes(&["X".into()], &want));
+    }
 
     /// One pass (prefix kept) and replay (events only), with and without a series longer
     /// than a group, give `detect_panel`'s labels symbol by symbol.

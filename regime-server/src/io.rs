@@ -542,15 +542,32 @@ fn parse_label(s: &str) -> Result<u8, RejectReason> {
 
 /// Read a CSV, Parquet or Arrow IPC file of bars (rows failing validation go to `Input::errors`).
 pub fn read_bars(path: &Path, label_column: Option<&str>) -> Result<Input, IoError> {
-    match Format::of(path)? {
-        Format::Csv => read_csv_from(open_input(path)?, path, label_column),
+    read_bars_watched(path, label_column, &mut |_| {})
+}
+
+/// Rows between two looks of [`read_bars_watched`]'s `watch` at a CSV file's progress (a
+/// Parquet or Arrow file is looked at after each record batch, as many rows or fewer).
+const WATCH_ROWS: usize = 65_536;
+
+/// [`read_bars`], showing `watch` what has been read so far every [`WATCH_ROWS`] rows or
+/// so, and once more at the end. Rows are only ever appended: a bar `watch` has seen in a
+/// series stays in it, where it was.
+pub fn read_bars_watched(
+    path: &Path,
+    label_column: Option<&str>,
+    watch: &mut dyn FnMut(&Input),
+) -> Result<Input, IoError> {
+    let input = match Format::of(path)? {
+        Format::Csv => read_csv_from(open_input(path)?, path, label_column, watch)?,
         Format::CsvGz => {
             let gz = Gunzip(flate2::read::MultiGzDecoder::new(open_input(path)?));
-            read_csv_from(gz, path, label_column)
+            read_csv_from(gz, path, label_column, watch)?
         }
-        Format::Parquet => read_parquet(path, label_column),
-        Format::Arrow => read_arrow_file(path, label_column),
-    }
+        Format::Parquet => read_parquet(path, label_column, watch)?,
+        Format::Arrow => read_arrow_file(path, label_column, watch)?,
+    };
+    watch(&input);
+    Ok(input)
 }
 
 /// Open an input file, the error naming it.
@@ -593,13 +610,14 @@ fn sniff_delimiter(head: &[u8]) -> u8 {
 
 /// Read CSV bars from memory (the demo feed's built-in sample); `what` names it in errors.
 pub fn read_csv_bytes(bytes: &[u8], what: &Path) -> Result<Input, IoError> {
-    read_csv_from(bytes, what, None)
+    read_csv_from(bytes, what, None, &mut |_| {})
 }
 
 fn read_csv_from<R: std::io::Read>(
     reader: R,
     path: &Path,
     label_column: Option<&str>,
+    watch: &mut dyn FnMut(&Input),
 ) -> Result<Input, IoError> {
     let mut reader = std::io::BufReader::with_capacity(1 << 16, reader);
     let head = std::io::BufRead::fill_buf(&mut reader).map_err(|e| IoError::Format {
@@ -654,6 +672,9 @@ fn read_csv_from<R: std::io::Read>(
             Err(e) => return Err(fmt_err(e)),
         }
         row += 1;
+        if row % WATCH_ROWS == 0 {
+            watch(&col.input);
+        }
         let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).unwrap_or("");
         if rec.len() != headers.len() {
             let reason = RejectReason::FieldCount {
@@ -962,7 +983,11 @@ fn ts_error(a: &ArrayRef, i: usize) -> RejectReason {
     }
 }
 
-fn read_parquet(path: &Path, label_column: Option<&str>) -> Result<Input, IoError> {
+fn read_parquet(
+    path: &Path,
+    label_column: Option<&str>,
+    watch: &mut dyn FnMut(&Input),
+) -> Result<Input, IoError> {
     let file = open_input(path)?;
     let fmt = |e: parquet::errors::ParquetError| IoError::Format {
         path: path.to_path_buf(),
@@ -985,12 +1010,16 @@ fn read_parquet(path: &Path, label_column: Option<&str>) -> Result<Input, IoErro
         .build()
         .map_err(fmt)?;
     let schema = reader.schema();
-    read_batch_stream(path, &schema, reader, label_column)
+    read_batch_stream(path, &schema, reader, label_column, watch)
 }
 
 /// Bars from an Arrow IPC file: the file format (Feather v2, `ARROW1` magic) or the stream
 /// format; LZ4- or ZSTD-compressed buffers (pyarrow's Feather default) are read too.
-fn read_arrow_file(path: &Path, label_column: Option<&str>) -> Result<Input, IoError> {
+fn read_arrow_file(
+    path: &Path,
+    label_column: Option<&str>,
+    watch: &mut dyn FnMut(&Input),
+) -> Result<Input, IoError> {
     use std::io::{Read as _, Seek as _};
     let mut f = open_input(path)?;
     let mut magic = [0u8; 6];
@@ -1007,20 +1036,22 @@ fn read_arrow_file(path: &Path, label_column: Option<&str>) -> Result<Input, IoE
     if is_file {
         let r = arrow::ipc::reader::FileReader::try_new(file, None).map_err(fmt)?;
         let schema = r.schema();
-        read_batch_stream(path, &schema, r, label_column)
+        read_batch_stream(path, &schema, r, label_column, watch)
     } else {
         let r = arrow::ipc::reader::StreamReader::try_new(file, None).map_err(fmt)?;
         let schema = r.schema();
-        read_batch_stream(path, &schema, r, label_column)
+        read_batch_stream(path, &schema, r, label_column, watch)
     }
 }
 
-/// Validate and collect the rows of a file's record batches, in order.
+/// Validate and collect the rows of a file's record batches, in order, showing `watch`
+/// the progress after each batch.
 fn read_batch_stream<E: std::fmt::Display>(
     path: &Path,
     schema: &Schema,
     batches: impl Iterator<Item = Result<RecordBatch, E>>,
     label_column: Option<&str>,
+    watch: &mut dyn FnMut(&Input),
 ) -> Result<Input, IoError> {
     let headers: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let loc = Columns::locate(path, &headers, label_column)?;
@@ -1039,6 +1070,7 @@ fn read_batch_stream<E: std::fmt::Display>(
             &mut row,
             &mut |symbol, rows| col.push_run(symbol, rows),
         )?;
+        watch(&col.input);
     }
     Ok(col.input)
 }
