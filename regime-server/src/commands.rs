@@ -522,19 +522,19 @@ pub fn detect(
         Some(dir) => save_model(dir, symbol, p, input_path).map(|_| ()),
         None => Ok(()),
     };
-    if mode == Mode::ExPost {
-        // smoothing needs each whole series at once
+    if mode == Mode::ExPost || io::known_multi_symbol(input_path) {
+        // smoothing needs each whole series at once; a file known to hold several symbols
+        // is not fed while read (its first symbol's rows could run to the millions before
+        // the second shows)
         let input = read_for_detect(input_path, skip_bad)?;
-        let n = input.series.iter().map(|s| s.bars.len()).sum();
-        let dets = run_detection(&input, cfg, mode)?;
-        io::write_table(output_path, io::detections_table(&dets))?;
-        return Ok((n, input.errors.len()));
+        return detect_read(&input, output_path, mode, cfg, &mut save);
     }
     // The file is read on a thread of its own; while it holds one symbol (and no bad row
     // that would stop the command), that symbol's bars go through the pipeline as they are
-    // read. If a second symbol or such a row turns up, what was detected is dropped and
-    // the whole input is detected as below, once read. A few batches are in flight at
-    // most: the reader waits for the detection rather than hold a second copy of the input.
+    // read, moved out of the input (so a one-symbol file is never held whole). If a second
+    // symbol or such a row turns up, what was detected is dropped and the whole input is
+    // read again and detected as below. A few batches are in flight at most: the reader
+    // waits for the detection.
     let (feed_tx, feed_rx) = std::sync::mpsc::sync_channel(4);
     let (read, streamed) = std::thread::scope(|s| {
         let reader = std::thread::Builder::new()
@@ -556,26 +556,49 @@ pub fn detect(
             Err(_) => (None, Ok(false)),
         }
     });
-    let input = match read {
+    let (input, sent) = match read {
         Some(read) => read?,
-        None => io::read_bars(input_path, None)?,
+        None => (io::read_bars(input_path, None)?, 0),
     };
     if streamed? {
         report_rejects(&input, input_path);
-        let n = input.series.iter().map(|s| s.bars.len()).sum();
+        let n = sent + input.series.iter().map(|s| s.bars.len()).sum::<usize>();
         return Ok((n, input.errors.len()));
     }
+    // the bars sent were taken out of the input: read it again, whole
+    let input = if sent > 0 {
+        drop(input);
+        io::read_bars(input_path, None)?
+    } else {
+        input
+    };
     let input = check_for_detect(input, input_path, skip_bad)?;
-    let n: usize = input.series.iter().map(|s| s.bars.len()).sum();
-    write_detections(output_path, &mut |emit| {
-        detect_causal_grouped(&input.series, cfg, emit, &mut save).map(|()| true)
-    })?;
+    detect_read(&input, output_path, mode, cfg, &mut save)
+}
+
+/// `detect` of input read whole: `(bars, rejected rows)`.
+fn detect_read(
+    input: &Input,
+    output_path: &Path,
+    mode: Mode,
+    cfg: &PipelineConfig,
+    save: &mut dyn FnMut(&str, &SymbolPipeline) -> Result<()>,
+) -> Result<(usize, usize)> {
+    if mode == Mode::ExPost {
+        let dets = run_detection(input, cfg, mode)?;
+        io::write_table(output_path, io::detections_table(&dets))?;
+    } else {
+        write_detections(output_path, &mut |emit| {
+            detect_causal_grouped(&input.series, cfg, emit, save).map(|()| true)
+        })?;
+    }
+    let n = input.series.iter().map(|s| s.bars.len()).sum();
     Ok((n, input.errors.len()))
 }
 
 /// What `detect`'s reader thread hands on while it reads.
 enum Feed {
-    /// More bars of the input's only symbol so far (its name, the bars after those sent).
+    /// More bars of the input's only symbol (its name, the bars read since the last ones).
     Bars(String, Vec<regime_core::bars::Bar>),
     /// The input is read and held that one symbol throughout (and no bad row, or only
     /// rows to skip).
@@ -585,13 +608,13 @@ enum Feed {
     Abandon,
 }
 
-/// Read `path` for `detect`, sending its one symbol's bars to `feed` as they are read (see
-/// [`Feed`]).
+/// Read `path` for `detect`, moving its one symbol's bars to `feed` as they are read (see
+/// [`Feed`]). The input, less the bars moved, and how many those were.
 fn read_feeding(
     path: &Path,
     skip_bad: bool,
     feed: &std::sync::mpsc::SyncSender<Feed>,
-) -> Result<Input> {
+) -> Result<(Input, usize)> {
     let mut sent = 0;
     let mut live = true;
     let one_symbol = |i: &Input| i.series.len() == 1 && (skip_bad || i.errors.is_empty());
@@ -604,12 +627,12 @@ fn read_feeding(
             let _ = feed.send(Feed::Abandon);
             return;
         }
-        if let Some(s) = i.series.first().filter(|s| s.bars.len() > sent) {
+        if let Some(s) = i.series.first_mut().filter(|s| !s.bars.is_empty()) {
+            let room = s.bars.len();
+            let bars = std::mem::replace(&mut s.bars, Vec::with_capacity(room));
+            sent += bars.len();
             // a closed channel: the detection stopped (its error is reported)
-            live = feed
-                .send(Feed::Bars(s.symbol.clone(), s.bars[sent..].to_vec()))
-                .is_ok();
-            sent = s.bars.len();
+            live = feed.send(Feed::Bars(s.symbol.clone(), bars)).is_ok();
         }
     })?;
     if live {
@@ -619,7 +642,7 @@ fn read_feeding(
             Feed::Abandon
         });
     }
-    Ok(input)
+    Ok((input, sent))
 }
 
 /// Detect the bars `feed` sends, in the pieces [`detect_causal_grouped`] would cut the
@@ -1083,23 +1106,34 @@ mod tests {
     }
 
     /// `detect` runs a one-symbol file through the pipeline while reading it; a second
-    /// symbol turning up after the first piece was detected (symbol-major rows), or a bad
-    /// row not to be skipped, drops that for the whole input once read. Each way the labels
-    /// are those of detecting the whole input at once, and a refused input leaves no file.
+    /// symbol turning up after the first piece was detected (symbol-major rows in an Arrow
+    /// file, which gives no hint beforehand), or a bad row not to be skipped, drops that
+    /// for the whole input read again. A Parquet or CSV file known to hold several symbols
+    /// is read whole first. Each way the labels are those of detecting the whole input at
+    /// once, and a refused input leaves no file.
     #[test]
     fn detecting_while_reading_gives_the_labels_of_the_whole_input() {
         let dir = tempfile::tempdir().expect("tmp");
         let cfg = PipelineConfig::default();
         // longer than a piece (65,536 bars), so a piece is detected before the end
-        for symbols in [1usize, 2] {
+        for (symbols, ext) in [
+            (1usize, "parquet"),
+            (2, "arrow"),
+            (2, "parquet"),
+            (1, "arrow"),
+        ] {
             let synth = SynthConfig {
                 symbols,
                 bars: 70_000,
                 ..SynthConfig::default()
             };
-            let input = dir.path().join(format!("in{symbols}.parquet"));
+            let input = dir.path().join(format!("in{symbols}.{ext}"));
             generate_file(&input, &synth, 5).expect("generate");
-            let out = dir.path().join(format!("out{symbols}.parquet"));
+            assert_eq!(
+                io::known_multi_symbol(&input),
+                ext == "parquet" && symbols > 1
+            );
+            let out = dir.path().join(format!("out{symbols}{ext}.parquet"));
             let (n, bad) = detect(&input, &out, Mode::Causal, false, None, &cfg).expect("detect");
             assert_eq!((n, bad), (symbols * 70_000, 0));
             let data = generate(&synth, 5);
@@ -1131,7 +1165,11 @@ mod tests {
             csv += &format!("{},X,{},{h},{l},{},{}\n", b.ts, b.open, b.close, b.volume);
         }
         let input = dir.path().join("bad.csv");
-        std::fs::write(&input, csv).expect("write");
+        std::fs::write(&input, &csv).expect("write");
+        assert!(!io::known_multi_symbol(&input));
+        let two = dir.path().join("two.csv");
+        std::fs::write(&two, csv.replace(",X,", ",Y,").replacen(",Y,", ",X,", 1)).expect("write");
+        assert!(io::known_multi_symbol(&two));
         let out = dir.path().join("bad_out.parquet");
         let refused = detect(&input, &out, Mode::Causal, false, None, &cfg);
         assert!(

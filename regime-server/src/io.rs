@@ -545,19 +545,94 @@ pub fn read_bars(path: &Path, label_column: Option<&str>) -> Result<Input, IoErr
     read_bars_watched(path, label_column, &mut |_| {})
 }
 
+/// Whether the file is known, without reading it through, to hold rows of more than one
+/// symbol: a Parquet file by its symbol column's statistics (a row group whose least and
+/// greatest symbol differ, or two row groups whose symbols differ), a plain CSV file by its
+/// first and last rows' symbols. False when that cannot be told cheaply (no statistics, a
+/// compressed CSV, an Arrow file, no symbol column) and on any error (reading the file
+/// proper reports it). A hint only: nothing read depends on it.
+pub fn known_multi_symbol(path: &Path) -> bool {
+    match Format::of(path) {
+        Ok(Format::Parquet) => parquet_multi_symbol(path).unwrap_or(false),
+        Ok(Format::Csv) => csv_multi_symbol(path).unwrap_or(false),
+        _ => false,
+    }
+}
+
+fn parquet_multi_symbol(path: &Path) -> Option<bool> {
+    use parquet::file::statistics::Statistics;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path).ok()?).ok()?;
+    let headers: Vec<String> = builder
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let name = &headers[find(&headers, &["symbol", "ticker"])?];
+    let meta = builder.metadata();
+    let col = meta
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.path().string() == *name)?;
+    let mut seen: Option<Vec<u8>> = None;
+    for rg in meta.row_groups() {
+        let Statistics::ByteArray(st) = rg.column(col).statistics()? else {
+            return None;
+        };
+        let (lo, hi) = (st.min_opt()?.data(), st.max_opt()?.data());
+        if lo != hi || seen.as_deref().is_some_and(|v| v != lo) {
+            return Some(true);
+        }
+        seen = Some(lo.to_vec());
+    }
+    Some(false)
+}
+
+fn csv_multi_symbol(path: &Path) -> Option<bool> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    const PEEK: u64 = 1 << 16;
+    let records = |bytes: &[u8], delimiter: u8| {
+        csv::ReaderBuilder::new()
+            .flexible(true)
+            .has_headers(false)
+            .delimiter(delimiter)
+            .from_reader(std::io::Cursor::new(bytes.to_vec()))
+            .into_records()
+    };
+    let mut f = File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let mut head = Vec::new();
+    (&mut f).take(PEEK).read_to_end(&mut head).ok()?;
+    let delimiter = sniff_delimiter(&head);
+    let mut rows = records(&head, delimiter);
+    let headers: Vec<String> = rows.next()?.ok()?.iter().map(String::from).collect();
+    let sym = find(&headers, &["symbol", "ticker"])?;
+    let first = rows.next()?.ok()?.get(sym)?.trim().to_string();
+    f.seek(SeekFrom::Start(len.saturating_sub(PEEK))).ok()?;
+    let mut tail = Vec::new();
+    f.read_to_end(&mut tail).ok()?;
+    let body = tail.trim_ascii_end();
+    let cut = body.iter().rposition(|&b| b == b'\n')?;
+    let last = records(&body[cut + 1..], delimiter).next()?.ok()?;
+    Some(last.get(sym)?.trim() != first)
+}
+
 /// Rows between two looks of [`read_bars_watched`]'s `watch` at a CSV file's progress (a
 /// Parquet or Arrow file is looked at after each record batch, as many rows or fewer).
 const WATCH_ROWS: usize = 65_536;
 
 /// [`read_bars`], showing `watch` what has been read so far every [`WATCH_ROWS`] rows or
-/// so, and once more at the end. Rows are only ever appended: a bar `watch` has seen in a
-/// series stays in it, where it was.
+/// so, and once more at the end. Rows are only ever appended, so `watch` may take a series'
+/// bars out as they come (what it takes is then not in the result; the validation, counts
+/// and rejected rows are).
 pub fn read_bars_watched(
     path: &Path,
     label_column: Option<&str>,
-    watch: &mut dyn FnMut(&Input),
+    watch: &mut dyn FnMut(&mut Input),
 ) -> Result<Input, IoError> {
-    let input = match Format::of(path)? {
+    let mut input = match Format::of(path)? {
         Format::Csv => read_csv_from(open_input(path)?, path, label_column, watch)?,
         Format::CsvGz => {
             let gz = Gunzip(flate2::read::MultiGzDecoder::new(open_input(path)?));
@@ -566,7 +641,7 @@ pub fn read_bars_watched(
         Format::Parquet => read_parquet(path, label_column, watch)?,
         Format::Arrow => read_arrow_file(path, label_column, watch)?,
     };
-    watch(&input);
+    watch(&mut input);
     Ok(input)
 }
 
@@ -617,7 +692,7 @@ fn read_csv_from<R: std::io::Read>(
     reader: R,
     path: &Path,
     label_column: Option<&str>,
-    watch: &mut dyn FnMut(&Input),
+    watch: &mut dyn FnMut(&mut Input),
 ) -> Result<Input, IoError> {
     let mut reader = std::io::BufReader::with_capacity(1 << 16, reader);
     let head = std::io::BufRead::fill_buf(&mut reader).map_err(|e| IoError::Format {
@@ -673,7 +748,7 @@ fn read_csv_from<R: std::io::Read>(
         }
         row += 1;
         if row % WATCH_ROWS == 0 {
-            watch(&col.input);
+            watch(&mut col.input);
         }
         let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).unwrap_or("");
         if rec.len() != headers.len() {
@@ -986,7 +1061,7 @@ fn ts_error(a: &ArrayRef, i: usize) -> RejectReason {
 fn read_parquet(
     path: &Path,
     label_column: Option<&str>,
-    watch: &mut dyn FnMut(&Input),
+    watch: &mut dyn FnMut(&mut Input),
 ) -> Result<Input, IoError> {
     let file = open_input(path)?;
     let fmt = |e: parquet::errors::ParquetError| IoError::Format {
@@ -1018,7 +1093,7 @@ fn read_parquet(
 fn read_arrow_file(
     path: &Path,
     label_column: Option<&str>,
-    watch: &mut dyn FnMut(&Input),
+    watch: &mut dyn FnMut(&mut Input),
 ) -> Result<Input, IoError> {
     use std::io::{Read as _, Seek as _};
     let mut f = open_input(path)?;
@@ -1051,7 +1126,7 @@ fn read_batch_stream<E: std::fmt::Display>(
     schema: &Schema,
     batches: impl Iterator<Item = Result<RecordBatch, E>>,
     label_column: Option<&str>,
-    watch: &mut dyn FnMut(&Input),
+    watch: &mut dyn FnMut(&mut Input),
 ) -> Result<Input, IoError> {
     let headers: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let loc = Columns::locate(path, &headers, label_column)?;
@@ -1070,7 +1145,7 @@ fn read_batch_stream<E: std::fmt::Display>(
             &mut row,
             &mut |symbol, rows| col.push_run(symbol, rows),
         )?;
-        watch(&col.input);
+        watch(&mut col.input);
     }
     Ok(col.input)
 }
