@@ -247,6 +247,19 @@ fn parse_plain_datetime(s: &str) -> Option<i64> {
     Some(date.and_hms_opt(h, m, sec)?.and_utc().timestamp_millis())
 }
 
+/// Append a CSV number: six decimals ([`push_fixed6`]), except a value those would write as
+/// zero, which is written in the shortest form that reads back as it (`1.5e-7`): a
+/// generated price series that drifts below 5e-7 (a random walk over ~2,000 years of daily
+/// bars) was written as rows of zero prices that `detect` then rejected.
+fn push_number(out: &mut String, v: f64) {
+    if v != 0.0 && v.abs() < 5e-7 {
+        use std::fmt::Write as _;
+        let _ = write!(out, "{v:e}");
+    } else {
+        push_fixed6(out, v);
+    }
+}
+
 /// Append `v` as `format!("{v:.6}")` would: by integer arithmetic when `v` is small enough
 /// for `v·10⁶` to be exact to well under half a unit and not near a tie, by the formatter
 /// otherwise (the float formatter was a sixth of the time `regime detect` spent writing CSV).
@@ -1548,7 +1561,7 @@ impl TableWriter {
                         }
                         push_digits(&mut line, v[r].unsigned_abs(), 1);
                     }
-                    Column::F64(v) => push_fixed6(&mut line, v[r]),
+                    Column::F64(v) => push_number(&mut line, v[r]),
                 }
             }
             line.push('\n');
@@ -1934,6 +1947,25 @@ mod tests {
             let mut s = String::new();
             push_fixed6(&mut s, v);
             assert_eq!(s, format!("{v:.6}"), "{v:e} ({:#x})", v.to_bits());
+        }
+    }
+
+    #[test]
+    fn csv_numbers_too_small_for_six_decimals_keep_their_value() {
+        for v in [1.5e-7, -3.25e-9, 4.9999e-7, f64::MIN_POSITIVE] {
+            let mut s = String::new();
+            push_number(&mut s, v);
+            assert_eq!(s.parse::<f64>().ok(), Some(v), "{s}");
+            assert!(
+                parse_f64("close", &s, false, false).is_ok_and(|x| x == v),
+                "{s}"
+            );
+        }
+        for v in [0.0, -0.0, 5e-7, 0.25, 115.553493, -1e6] {
+            let (mut a, mut b) = (String::new(), String::new());
+            push_number(&mut a, v);
+            push_fixed6(&mut b, v);
+            assert_eq!(a, b);
         }
     }
 
