@@ -414,6 +414,13 @@ impl Collector {
 }
 
 const TS_NAMES: [&str; 5] = ["timestamp", "datetime", "date", "time", "ts"];
+/// The names a symbol column goes by.
+const SYMBOL_NAMES: [&str; 2] = ["symbol", "ticker"];
+
+/// The names of a schema's fields, in order.
+fn field_names(schema: &Schema) -> Vec<String> {
+    schema.fields().iter().map(|f| f.name().clone()).collect()
+}
 /// Value columns in `Bar` order.
 const VALUE_NAMES: [&str; 5] = ["open", "high", "low", "close", "volume"];
 /// The names each value column goes by, in `Bar` order: Bloomberg's `PX_` names too;
@@ -475,7 +482,7 @@ impl Columns {
         Ok(Columns {
             ts,
             values,
-            symbol: find(headers, &["symbol", "ticker"]),
+            symbol: find(headers, &SYMBOL_NAMES),
             label,
         })
     }
@@ -575,13 +582,8 @@ pub fn known_multi_symbol(path: &Path) -> bool {
 fn parquet_multi_symbol(path: &Path) -> Option<bool> {
     use parquet::file::statistics::Statistics;
     let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path).ok()?).ok()?;
-    let headers: Vec<String> = builder
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    let name = &headers[find(&headers, &["symbol", "ticker"])?];
+    let headers = field_names(builder.schema());
+    let name = &headers[find(&headers, &SYMBOL_NAMES)?];
     let meta = builder.metadata();
     let col = meta
         .file_metadata()
@@ -621,7 +623,7 @@ fn csv_multi_symbol(path: &Path) -> Option<bool> {
     let delimiter = sniff_delimiter(&head);
     let mut rows = records(&head, delimiter);
     let headers: Vec<String> = rows.next()?.ok()?.iter().map(String::from).collect();
-    let sym = find(&headers, &["symbol", "ticker"])?;
+    let sym = find(&headers, &SYMBOL_NAMES)?;
     let first = rows.next()?.ok()?.get(sym)?.trim().to_string();
     f.seek(SeekFrom::Start(len.saturating_sub(PEEK))).ok()?;
     let mut tail = Vec::new();
@@ -1084,12 +1086,7 @@ fn read_parquet(
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(fmt)?;
     // decode only the columns used: a wide file (factors, news text) costs no more than a
     // narrow one
-    let headers: Vec<String> = builder
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
+    let headers = field_names(builder.schema());
     let loc = Columns::locate(path, &headers, label_column)?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), loc.used());
     let reader = builder
@@ -1141,7 +1138,7 @@ fn read_batch_stream<E: std::fmt::Display>(
     label_column: Option<&str>,
     watch: &mut dyn FnMut(&mut Input),
 ) -> Result<Input, IoError> {
-    let headers: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let headers = field_names(schema);
     let loc = Columns::locate(path, &headers, label_column)?;
     let mut col = Collector::new(label_column.is_some(), loc.symbol.is_some());
     let mut row = 0usize;
@@ -1171,7 +1168,7 @@ pub fn read_batches(
     what: &Path,
     label_column: Option<&str>,
 ) -> Result<Input, IoError> {
-    let headers: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let headers = field_names(schema);
     let loc = Columns::locate(what, &headers, label_column)?;
     let mut col = Collector::new(label_column.is_some(), loc.symbol.is_some());
     let mut row = 0usize;
@@ -1850,12 +1847,7 @@ pub fn read_arrow_ipc(bytes: &[u8], what: &Path) -> Result<Vec<ParsedRow>, IoErr
     let Some(first) = batches.first() else {
         return Ok(Vec::new());
     };
-    let headers: Vec<String> = first
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
+    let headers = field_names(&first.schema());
     let loc = Columns::locate(what, &headers, None)?;
     let mut out = Vec::new();
     let mut row = 0usize;
