@@ -567,16 +567,44 @@ pub fn read_bars(path: &Path, label_column: Option<&str>) -> Result<Input, IoErr
 
 /// Whether the file is known, without reading it through, to hold rows of more than one
 /// symbol: a Parquet file by its symbol column's statistics (a row group whose least and
-/// greatest symbol differ, or two row groups whose symbols differ), a plain CSV file by its
-/// first and last rows' symbols. False when that cannot be told cheaply (no statistics, a
-/// compressed CSV, an Arrow file, no symbol column) and on any error (reading the file
-/// proper reports it). A hint only: nothing read depends on it.
+/// greatest symbol differ, or two row groups whose symbols differ), a plain CSV or an Arrow
+/// IPC file (the file format, whose footer finds its last batch) by its first and last
+/// rows' symbols. False when that cannot be told cheaply (no statistics, a compressed CSV,
+/// an Arrow stream or a file of one batch, no symbol column) and on any error (reading the
+/// file proper reports it). A hint only: nothing read depends on it.
 pub fn known_multi_symbol(path: &Path) -> bool {
     match Format::of(path) {
         Ok(Format::Parquet) => parquet_multi_symbol(path).unwrap_or(false),
         Ok(Format::Csv) => csv_multi_symbol(path).unwrap_or(false),
+        Ok(Format::Arrow) => arrow_multi_symbol(path).unwrap_or(false),
         _ => false,
     }
+}
+
+fn arrow_multi_symbol(path: &Path) -> Option<bool> {
+    use arrow::array::{Array as _, AsArray as _};
+    let open = |projection| {
+        let file = std::io::BufReader::new(File::open(path).ok()?);
+        arrow::ipc::reader::FileReader::try_new(file, projection).ok()
+    };
+    // the footer first (schema, batch count), then the symbol column alone
+    let sym = find(&field_names(&open(None)?.schema()), &SYMBOL_NAMES)?;
+    let mut r = open(Some(vec![sym]))?;
+    let batches = r.num_batches();
+    if batches < 2 {
+        // one batch is read whole before `detect` looks at it anyway: nothing to tell early
+        return None;
+    }
+    let symbol_at = |b: &RecordBatch, row: usize| -> Option<String> {
+        let text = arrow::compute::cast(&b.column(0).slice(row, 1), &DataType::Utf8).ok()?;
+        let text = text.as_string_opt::<i32>()?;
+        (!text.is_null(0)).then(|| text.value(0).trim().to_string())
+    };
+    let head = r.next()?.ok()?;
+    let first = symbol_at(&head, 0)?;
+    r.set_index(batches - 1).ok()?;
+    let tail = r.next()?.ok()?;
+    Some(symbol_at(&tail, tail.num_rows().checked_sub(1)?)? != first)
 }
 
 fn parquet_multi_symbol(path: &Path) -> Option<bool> {
