@@ -1102,6 +1102,25 @@ mod tests {
         out
     }
 
+    /// Rewrite an Arrow IPC file (ours has one batch) in batches of `rows`.
+    fn rebatch_arrow(path: &Path, rows: usize) {
+        let file = std::fs::File::open(path).expect("arrow");
+        let reader = arrow::ipc::reader::FileReader::try_new(file, None).expect("reader");
+        let schema = reader.schema();
+        let batches: Vec<_> = reader.map(|b| b.expect("batch")).collect();
+        let out = std::fs::File::create(path).expect("rewrite");
+        let mut w = arrow::ipc::writer::FileWriter::try_new(out, &schema).expect("writer");
+        for b in &batches {
+            let mut at = 0;
+            while at < b.num_rows() {
+                let n = rows.min(b.num_rows() - at);
+                w.write(&b.slice(at, n)).expect("write");
+                at += n;
+            }
+        }
+        w.finish().expect("finish");
+    }
+
     fn expected_regimes(symbols: &[String], dets: &[Vec<Detection>]) -> Vec<(String, i64)> {
         symbols
             .iter()
@@ -1135,6 +1154,9 @@ mod tests {
             };
             let input = dir.path().join(format!("in{symbols}.{ext}"));
             generate_file(&input, &synth, 5).expect("generate");
+            if ext == "arrow" {
+                rebatch_arrow(&input, 65_536);
+            }
             assert_eq!(
                 io::known_multi_symbol(&input),
                 ext != "csv.gz" && symbols > 1
