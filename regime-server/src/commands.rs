@@ -28,6 +28,12 @@ const PIECE_BARS: usize = 1 << 18;
 /// worth of the detecting thread's work).
 const STREAM_PIECE_BARS: usize = 1 << 16;
 
+/// The piece a series alone streams in when the one-pass prefix is up to `chunk` bars: what
+/// `grouped` cuts and what `detect` feeds while reading, so that both write the same file.
+fn stream_piece(chunk: usize) -> usize {
+    chunk.min(PIECE_BARS).min(STREAM_PIECE_BARS)
+}
+
 /// Failures of the batch commands; each message names the file (and row or key) involved.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -475,7 +481,7 @@ fn grouped(
             if !prefix.is_empty() {
                 emit(vec![(s.symbol.clone(), prefix)])?;
             }
-            for piece in s.bars[done..].chunks(group.min(STREAM_PIECE_BARS)) {
+            for piece in s.bars[done..].chunks(stream_piece(chunk)) {
                 let mut dets = Vec::new();
                 p.update_batch(piece, two_threads, &mut dets);
                 emit(vec![(s.symbol.clone(), dets)])?;
@@ -656,7 +662,7 @@ fn stream_fed(
     emit: &mut Emit,
     finished: &mut dyn FnMut(&str, &SymbolPipeline) -> Result<()>,
 ) -> Result<bool> {
-    let piece = CHUNK_BARS.min(PIECE_BARS).min(STREAM_PIECE_BARS);
+    let piece = stream_piece(CHUNK_BARS);
     let two_threads = rayon::current_num_threads() > 1;
     let mut member: Option<(String, PanelMember)> = None;
     let mut pending = Vec::new();

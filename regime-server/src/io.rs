@@ -636,14 +636,14 @@ fn parquet_multi_symbol(path: &Path) -> Option<bool> {
 fn csv_multi_symbol(path: &Path) -> Option<bool> {
     use std::io::{Read as _, Seek as _, SeekFrom};
     const PEEK: u64 = 1 << 16;
-    let records = |bytes: &[u8], delimiter: u8| {
+    fn records(bytes: &[u8], delimiter: u8) -> csv::StringRecordsIntoIter<&[u8]> {
         csv::ReaderBuilder::new()
             .flexible(true)
             .has_headers(false)
             .delimiter(delimiter)
-            .from_reader(std::io::Cursor::new(bytes.to_vec()))
+            .from_reader(bytes)
             .into_records()
-    };
+    }
     let mut f = File::open(path).ok()?;
     let len = f.metadata().ok()?.len();
     let mut head = Vec::new();
