@@ -183,6 +183,26 @@ fn read_for_detect(input_path: &Path, skip_bad: bool) -> Result<Input> {
 }
 
 /// [`read_for_detect`]'s checks of input already read.
+/// `--output` naming the input file (by any path: a link, `./`, `..`) would replace the
+/// bars with their labels once the output is renamed into place: refused before anything
+/// is read or written.
+fn refuse_output_over_input(input: &Path, output: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(i), Ok(o)) = (std::fs::metadata(input), std::fs::metadata(output)) else {
+        // an output that does not exist yet cannot be the input
+        return Ok(());
+    };
+    if (i.dev(), i.ino()) == (o.dev(), o.ino()) {
+        return Err(CommandError::Argument(format!(
+            "--output {} is the input file {}: writing there would replace the bars with \
+             their labels; choose another output path",
+            output.display(),
+            input.display()
+        )));
+    }
+    Ok(())
+}
+
 fn check_for_detect(input: Input, input_path: &Path, skip_bad: bool) -> Result<Input> {
     report_rejects(&input, input_path);
     if !input.errors.is_empty() && !skip_bad {
@@ -210,6 +230,7 @@ pub fn detect_with_models(
     backend: &dyn ComputeBackend,
 ) -> Result<(usize, usize)> {
     io::Format::of(output_path)?;
+    refuse_output_over_input(input_path, output_path)?;
     let input = read_for_detect(input_path, skip_bad)?;
     let out = score_input(&input, models, backend)?;
     io::write_table(output_path, io::detections_table(&out))?;
@@ -524,6 +545,7 @@ pub fn detect(
     cfg: &PipelineConfig,
 ) -> Result<(usize, usize)> {
     io::Format::of(output_path)?;
+    refuse_output_over_input(input_path, output_path)?;
     let mut save = |symbol: &str, p: &SymbolPipeline| match models_dir {
         Some(dir) => save_model(dir, symbol, p, input_path).map(|_| ()),
         None => Ok(()),

@@ -466,6 +466,16 @@ impl Columns {
         headers: &[String],
         label_column: Option<&str>,
     ) -> Result<Self, IoError> {
+        if headers.iter().all(|h| h.trim().is_empty()) {
+            // an empty file (or an empty first line): "missing column `timestamp` (found: )"
+            // would send the reader looking for a misnamed column
+            return Err(IoError::Format {
+                path: path.to_path_buf(),
+                message: "no header row: the file is empty (expected columns timestamp, \
+                          open, high, low, close, volume, optionally symbol)"
+                    .into(),
+            });
+        }
         let missing = |column| IoError::MissingColumn {
             path: path.to_path_buf(),
             column,

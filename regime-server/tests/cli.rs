@@ -172,10 +172,36 @@ fn detect_takes_the_regime_settings_of_a_config_file() {
 fn file_level_errors_are_one_clear_line() {
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("o.csv");
+    // a wrong path in every input format: one line naming it, the reason said once
+    for missing in [
+        "/nonexistent/x.csv",
+        "/nonexistent/x.csv.gz",
+        "/nonexistent/x.parquet",
+        "/nonexistent/x.arrow",
+    ] {
+        let o = regime(&[
+            "detect",
+            "--input",
+            missing,
+            "--output",
+            out.to_str().unwrap(),
+        ]);
+        assert!(!o.status.success());
+        let e = stderr(&o);
+        assert_eq!(e.trim().lines().count(), 1, "{e}");
+        assert!(
+            e.contains(missing) && e.matches("No such file").count() == 1,
+            "{e}"
+        );
+    }
+
+    // an empty file says so, rather than that a column is missing
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "").expect("write");
     let o = regime(&[
         "detect",
         "--input",
-        "/nonexistent/x.csv",
+        empty.to_str().unwrap(),
         "--output",
         out.to_str().unwrap(),
     ]);
@@ -183,9 +209,10 @@ fn file_level_errors_are_one_clear_line() {
     let e = stderr(&o);
     assert_eq!(e.trim().lines().count(), 1, "{e}");
     assert!(
-        e.contains("/nonexistent/x.csv") && e.contains("No such file"),
+        e.contains("empty.csv") && e.contains("the file is empty"),
         "{e}"
     );
+    assert!(!out.exists());
 
     let input = dir.path().join("noclose.csv");
     std::fs::write(&input, "timestamp,open,high,low\n2020-01-01,1,2,0.5\n").expect("write");
@@ -212,6 +239,51 @@ fn file_level_errors_are_one_clear_line() {
     ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("unknown format"));
+}
+
+#[test]
+fn an_output_path_naming_the_input_is_refused_and_the_input_kept() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let input = dir.path().join("bars.csv");
+    let text = format!("{HEADER}{}", good_rows("A", 300, 0));
+    std::fs::write(&input, &text).expect("write");
+    let link = dir.path().join("link.csv");
+    std::fs::hard_link(&input, &link).expect("link");
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).expect("mkdir");
+    let dotted = sub.join("..").join("bars.csv");
+    for out in [&input, &link, &dotted] {
+        for mode in ["causal", "ex-post"] {
+            let o = regime(&[
+                "detect",
+                "--input",
+                input.to_str().unwrap(),
+                "--output",
+                out.to_str().unwrap(),
+                "--mode",
+                mode,
+            ]);
+            assert!(!o.status.success(), "{}", out.display());
+            let e = stderr(&o);
+            assert_eq!(e.trim().lines().count(), 1, "{e}");
+            assert!(e.contains("is the input file"), "{e}");
+            assert_eq!(std::fs::read_to_string(&input).expect("read"), text);
+        }
+    }
+    // another path is written as usual
+    let out = dir.path().join("labels.csv");
+    let o = regime(&[
+        "detect",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(&out).expect("out").lines().count(),
+        301
+    );
 }
 
 #[test]
