@@ -4,6 +4,7 @@ use crate::io::{self, Column, Input, Table};
 use datasets::{generate, SynthConfig};
 use rayon::prelude::*;
 use regime_core::backend::{ComputeBackend, Panel, ParamTable, Posteriors, N_PROBS};
+use regime_core::bars::RejectReason;
 use regime_core::hmm::{dims, smooth};
 use regime_core::model::JointParams;
 use regime_core::pipeline::{
@@ -326,6 +327,25 @@ pub fn report_rejects(input: &Input, path: &Path) {
             input.rows,
             counts.join(", ")
         );
+        let bad_ts = input
+            .errors
+            .iter()
+            .filter(|e| {
+                matches!(&e.reason, RejectReason::Unparseable { field, .. } if field == "timestamp")
+            })
+            .count();
+        if bad_ts > 0 {
+            // most often a whole file in a form not read (a spreadsheet's 01/02/2020)
+            eprintln!(
+                "{}: hint: {bad_ts} timestamp{} not read; timestamps are read as YYYY-MM-DD \
+                 (or YYYY/MM/DD, YYYYMMDD) with an optional time HH:MM[:SS[.fff]] after a \
+                 space or T, RFC 3339 with an offset, or Unix seconds / milliseconds; dates \
+                 such as 01/02/2020 are ambiguous (day or month first): write them as \
+                 YYYY-MM-DD",
+                path.display(),
+                if bad_ts == 1 { " was" } else { "s were" }
+            );
+        }
         let newest_first = newest_first(input);
         if !newest_first.is_empty() {
             eprintln!(
