@@ -15,6 +15,7 @@
 //! `before-restore-…` backup of the current state: nothing stored is lost by a restore.
 
 use crate::config::{Config, StorageKind};
+use crate::io::fsync_dir;
 use crate::store::{self, Store, StoreError, LAST_RESTORE_AT};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
@@ -174,13 +175,6 @@ pub fn parse_time(s: &str) -> Result<i64, BackupError> {
     .find_map(|f| chrono::NaiveDateTime::parse_from_str(t, f).ok())
     .map(|n| n.and_utc().timestamp_millis())
     .ok_or_else(|| BackupError::BadTime(s.to_string()))
-}
-
-fn fsync_dir(d: &Path) {
-    // a directory fsync makes the renames in it durable; not every file system allows it
-    if let Ok(f) = File::open(d) {
-        let _ = f.sync_all();
-    }
 }
 
 /// Copy one file and fsync the copy; returns its size.

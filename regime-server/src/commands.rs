@@ -811,12 +811,22 @@ pub fn save_model(dir: &Path, symbol: &str, p: &SymbolPipeline, source: &Path) -
     });
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let text = serde_json::to_string_pretty(&doc).map_err(|e| write_err(&path, &e))?;
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, &path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            write_err(&path, &e)
-        })?;
+    // written, synced, renamed, and the rename synced: a crash leaves the previous versions
+    // and either no file of this version or the whole of it, never an empty one (a new
+    // name gets none of ext4's rename-over-a-file flush)
+    let write = || -> std::io::Result<()> {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        io::fsync_dir(dir);
+        Ok(())
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        write_err(&path, &e)
+    })?;
     Ok(path)
 }
 

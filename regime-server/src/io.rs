@@ -1447,6 +1447,14 @@ impl CsvSink {
     }
 }
 
+/// Sync directory `d`, which makes the renames and new files in it durable (best effort:
+/// not every file system lets a directory be synced).
+pub(crate) fn fsync_dir(d: &Path) {
+    if let Ok(f) = File::open(d) {
+        let _ = f.sync_all();
+    }
+}
+
 /// Writes tables batch by batch into a temporary file in the destination folder and renames
 /// it into place on [`TableWriter::finish`]: a failure (or a drop without `finish`) leaves no
 /// half-written output. Parquet gets one row group per batch, so memory stays bounded by the
@@ -1546,6 +1554,14 @@ impl TableWriter {
                 File::create(&self.tmp)?.sync_all()?;
             }
             std::fs::rename(&self.tmp, &self.path)?;
+            // the rename itself survives a crash only once its directory is synced: the
+            // command's success line must not name an output that a power cut can take back
+            fsync_dir(
+                self.path
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new(".")),
+            );
             Ok(())
         })();
         self.done = true;
