@@ -809,6 +809,7 @@ pub fn save_model(dir: &Path, symbol: &str, p: &SymbolPipeline, source: &Path) -
         "source": source.display().to_string(),
         "params": h.params(),
     });
+    io::remove_stale_temps(dir, &name);
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let text = serde_json::to_string_pretty(&doc).map_err(|e| write_err(&path, &e))?;
     // written, synced, renamed, and the rename synced: a crash leaves the previous versions

@@ -1447,6 +1447,42 @@ impl CsvSink {
     }
 }
 
+/// How long a dead run's temporary file stays untouched before a later run removes it.
+pub(crate) const STALE_TEMP_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Remove the temporary files `.{name}.tmp<pid>` in `dir` that a killed run left (a
+/// `kill -9` skips the clean-up of a failed write): those whose process is gone and that
+/// nothing has written for [`STALE_TEMP_AFTER`]. Both, because a PID invisible here may
+/// be a live writer in another PID namespace sharing the folder. Best effort.
+pub(crate) fn remove_stale_temps(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.tmp");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file_name = e.file_name();
+        let Some(pid) = file_name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists() {
+            continue;
+        }
+        let idle = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= STALE_TEMP_AFTER);
+        if idle {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Sync directory `d`, which makes the renames and new files in it durable (best effort:
 /// not every file system lets a directory be synced).
 pub(crate) fn fsync_dir(d: &Path) {
@@ -1490,6 +1526,7 @@ impl TableWriter {
             .file_name()
             .and_then(|f| f.to_str())
             .unwrap_or("output");
+        remove_stale_temps(dir, fname);
         let tmp = dir.join(format!(".{fname}.tmp{}", std::process::id()));
         let file = File::create(&tmp).map_err(|e| IoError::Write {
             path: path.to_path_buf(),

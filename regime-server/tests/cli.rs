@@ -479,6 +479,72 @@ fn output_that_cannot_be_written_in_full_leaves_no_file() {
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
+/// `kill -9` skips a failed write's clean-up: the killed run's hidden temporary file stays
+/// (no output appears), and a later run into the same folder removes it once its process
+/// is gone and it has lain untouched for ten minutes — but not one of a live process, nor
+/// one written recently.
+#[test]
+fn a_killed_runs_temporary_file_is_removed_by_a_later_run() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let input = dir.path().join("in.parquet");
+    let o = regime(&[
+        "generate",
+        "--output",
+        input.to_str().unwrap(),
+        "--bars",
+        "400000",
+        "--seed",
+        "4",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).expect("mkdir");
+    let out = out_dir.join("labels.parquet");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_regime"))
+        .args(["detect", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&out)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let killed_tmp = out_dir.join(format!(".labels.parquet.tmp{}", child.id()));
+    let t0 = std::time::Instant::now();
+    while !killed_tmp.exists() && t0.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    assert!(killed_tmp.exists(), "the killed run's temporary file");
+    assert!(!out.exists());
+
+    let age = |p: &Path, secs: u64| {
+        let f = std::fs::File::options().write(true).open(p).expect("open");
+        f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(secs))
+            .expect("set mtime");
+    };
+    age(&killed_tmp, 601);
+    // a live process's (this test's own), however old; a dead one's written a minute ago
+    let live = out_dir.join(format!(".labels.parquet.tmp{}", std::process::id()));
+    std::fs::write(&live, "x").expect("write");
+    age(&live, 3600);
+    let recent = out_dir.join(".labels.parquet.tmp4000000001");
+    std::fs::write(&recent, "x").expect("write");
+    age(&recent, 60);
+
+    let o = regime(&[
+        "detect",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.exists());
+    assert!(!killed_tmp.exists(), "the dead run's idle file is removed");
+    assert!(live.exists() && recent.exists());
+}
+
 /// On a machine with no display, looking for a wgpu adapter prints nothing that is not
 /// ours: Mesa's device-select layer used to ask libwayland for a display, which printed
 /// `error: XDG_RUNTIME_DIR is invalid or not set in the environment.` twice.
