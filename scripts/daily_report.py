@@ -30,11 +30,9 @@ def main() -> int:
     p.add_argument("--max-symbols", type=int, default=8, help="symbols charted (default 8)")
     a = p.parse_args()
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import polars as pl
+    plt, pl = rl.plotting()
+    import matplotlib.dates
+    import matplotlib.patches
 
     latest = rl.load_history(a.store, limit=1)
     if latest.height == 0:

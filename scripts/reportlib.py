@@ -37,6 +37,19 @@ def import_regime():
     return sys.modules["regime"]
 
 
+def plotting():
+    """matplotlib (headless) and polars, or one line saying how to install them."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import polars as pl
+    except ImportError as e:
+        fail(f"the reports need matplotlib and polars ({e}); run: pip install './regime-py[reports]'")
+    return plt, pl
+
+
 def add_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--store",

@@ -30,11 +30,7 @@ def main() -> int:
     if a.days < 1:
         rl.fail("--days must be >= 1")
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import polars as pl
+    plt, pl = rl.plotting()
 
     latest = rl.load_history(a.store, limit=1)
     if latest.height == 0:
