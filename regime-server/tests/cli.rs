@@ -10,6 +10,19 @@ fn regime(args: &[&str]) -> Output {
         .expect("run regime")
 }
 
+/// `regime detect --input INPUT --output OUT [EXTRA...]`.
+fn detect(input: &Path, out: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_regime"))
+        .arg("detect")
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(out)
+        .args(extra)
+        .output()
+        .expect("run regime")
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -60,13 +73,7 @@ fn every_kind_of_bad_row_is_named_and_counted() {
     csv += &good_rows("BBB", 40, 0);
     std::fs::write(&input, csv).expect("write");
     let out = dir.path().join("out.csv");
-    let o = regime(&[
-        "detect",
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let o = detect(&input, &out, &[]);
     let err = stderr(&o);
     assert!(
         !o.status.success(),
@@ -112,14 +119,7 @@ fn every_kind_of_bad_row_is_named_and_counted() {
         "{err}"
     );
     // with --skip-bad-rows the valid rows are labelled
-    let o = regime(&[
-        "detect",
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-        "--skip-bad-rows",
-    ]);
+    let o = detect(&input, &out, &["--skip-bad-rows"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = std::fs::read_to_string(&out).expect("output");
     assert_eq!(text.lines().count(), 1 + 50 + 40);
@@ -135,15 +135,11 @@ fn detect_takes_the_regime_settings_of_a_config_file() {
     std::fs::write(&input, format!("{HEADER}{}", good_rows("A", 600, 0))).expect("write");
     let out = dir.path().join("o.csv");
     let run = |cfg: &Path| {
-        regime(&[
-            "detect",
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-            "--config",
-            cfg.to_str().unwrap(),
-        ])
+        detect(
+            input.as_ref(),
+            out.as_ref(),
+            &["--config", cfg.to_str().unwrap()],
+        )
     };
     // a missing file: one line naming it (the reason said once), no output
     let o = run(&dir.path().join("absent.yaml"));
@@ -203,13 +199,7 @@ fn file_level_errors_are_one_clear_line() {
     // an empty file says so, rather than that a column is missing
     let empty = dir.path().join("empty.csv");
     std::fs::write(&empty, "").expect("write");
-    let o = regime(&[
-        "detect",
-        "--input",
-        empty.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let o = detect(&empty, &out, &[]);
     assert!(!o.status.success());
     let e = stderr(&o);
     assert_eq!(e.trim().lines().count(), 1, "{e}");
@@ -221,13 +211,7 @@ fn file_level_errors_are_one_clear_line() {
 
     let input = dir.path().join("noclose.csv");
     std::fs::write(&input, "timestamp,open,high,low\n2020-01-01,1,2,0.5\n").expect("write");
-    let o = regime(&[
-        "detect",
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let o = detect(&input, &out, &[]);
     assert!(!o.status.success());
     let e = stderr(&o);
     assert_eq!(e.trim().lines().count(), 1, "{e}");
@@ -235,13 +219,7 @@ fn file_level_errors_are_one_clear_line() {
 
     let input = dir.path().join("x.txt");
     std::fs::write(&input, "a").expect("write");
-    let o = regime(&[
-        "detect",
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let o = detect(&input, &out, &[]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("unknown format"));
 }
@@ -259,15 +237,7 @@ fn an_output_path_naming_the_input_is_refused_and_the_input_kept() {
     let dotted = sub.join("..").join("bars.csv");
     for out in [&input, &link, &dotted] {
         for mode in ["causal", "ex-post"] {
-            let o = regime(&[
-                "detect",
-                "--input",
-                input.to_str().unwrap(),
-                "--output",
-                out.to_str().unwrap(),
-                "--mode",
-                mode,
-            ]);
+            let o = detect(&input, out, &["--mode", mode]);
             assert!(!o.status.success(), "{}", out.display());
             let e = stderr(&o);
             assert_eq!(e.trim().lines().count(), 1, "{e}");
@@ -277,13 +247,7 @@ fn an_output_path_naming_the_input_is_refused_and_the_input_kept() {
     }
     // another path is written as usual
     let out = dir.path().join("labels.csv");
-    let o = regime(&[
-        "detect",
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let o = detect(&input, &out, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         std::fs::read_to_string(&out).expect("out").lines().count(),
@@ -303,13 +267,7 @@ fn degenerate_bars_and_close_only_series_are_labelled() {
     // dates repeat after 336 days: keep to 300 rows, strictly increasing within a year
     std::fs::write(&input, s).expect("write");
     let out = dir.path().join("deg.parquet");
-    let o = regime(&[
-        "detect",
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let o = detect(&input, &out, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(out.exists());
 
@@ -320,13 +278,7 @@ fn degenerate_bars_and_close_only_series_are_labelled() {
     }
     std::fs::write(&flat, s).expect("write");
     let out = dir.path().join("flat_out.csv");
-    let o = regime(&[
-        "detect",
-        "--input",
-        flat.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let o = detect(&flat, &out, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         std::fs::read_to_string(&out).expect("out").lines().count(),
@@ -353,13 +305,7 @@ fn generate_detect_evaluate_round_trip_in_both_formats() {
     let csv_out = dir.path().join("det.csv");
     let pq_out = dir.path().join("det.parquet");
     for out in [&csv_out, &pq_out] {
-        let o = regime(&[
-            "detect",
-            "--input",
-            data.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-        ]);
+        let o = detect(&data, out, &[]);
         assert!(o.status.success(), "{}", stderr(&o));
     }
     let text = std::fs::read_to_string(&csv_out).expect("csv");
@@ -381,15 +327,11 @@ fn generate_detect_evaluate_round_trip_in_both_formats() {
     assert!(vol > 0.8, "volatility accuracy {vol}");
     // versioned model files, one per symbol
     let models = dir.path().join("models");
-    let o = regime(&[
-        "detect",
-        "--input",
-        data.to_str().unwrap(),
-        "--output",
-        csv_out.to_str().unwrap(),
-        "--models-dir",
-        models.to_str().unwrap(),
-    ]);
+    let o = detect(
+        data.as_ref(),
+        csv_out.as_ref(),
+        &["--models-dir", models.to_str().unwrap()],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let mut files: Vec<String> = std::fs::read_dir(&models)
         .expect("models dir")
@@ -408,15 +350,7 @@ fn generate_detect_evaluate_round_trip_in_both_formats() {
     assert_eq!(m["params"]["sigma"].as_array().map(|a| a.len()), Some(3));
     // ex-post mode is its own, clearly named mode
     let ex = dir.path().join("expost.csv");
-    let o = regime(&[
-        "detect",
-        "--input",
-        data.to_str().unwrap(),
-        "--output",
-        ex.to_str().unwrap(),
-        "--mode",
-        "ex-post",
-    ]);
+    let o = detect(&data, &ex, &["--mode", "ex-post"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(Path::new(&ex).exists());
 }
@@ -436,6 +370,25 @@ fn asking_for_a_missing_gpu_backend_is_an_error() {
     assert!(stderr(&o).contains("backend"));
 }
 
+/// A generated one-symbol Parquet input of `bars` bars in `dir`, and an empty `out` folder
+/// beside it.
+fn generated_input(dir: &Path, bars: usize, seed: u64) -> (std::path::PathBuf, std::path::PathBuf) {
+    let input = dir.join("in.parquet");
+    let o = regime(&[
+        "generate",
+        "--output",
+        input.to_str().unwrap(),
+        "--bars",
+        &bars.to_string(),
+        "--seed",
+        &seed.to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out_dir = dir.join("out");
+    std::fs::create_dir(&out_dir).expect("mkdir");
+    (input, out_dir)
+}
+
 /// A file size limit (`ulimit -f`, with SIGXFSZ ignored so that writes fail with EFBIG)
 /// stands in for a disk that fills while the output is written (on the writer thread,
 /// after the first of several pieces): one clear error line, a non-zero exit, and nothing left
@@ -443,19 +396,7 @@ fn asking_for_a_missing_gpu_backend_is_an_error() {
 #[test]
 fn output_that_cannot_be_written_in_full_leaves_no_file() {
     let dir = tempfile::tempdir().expect("tmp");
-    let input = dir.path().join("in.parquet");
-    let o = regime(&[
-        "generate",
-        "--output",
-        input.to_str().unwrap(),
-        "--bars",
-        "300000",
-        "--seed",
-        "3",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out_dir = dir.path().join("out");
-    std::fs::create_dir(&out_dir).expect("mkdir");
+    let (input, out_dir) = generated_input(dir.path(), 300_000, 3);
     let out = out_dir.join("detections.parquet");
     let o = Command::new("sh")
         .arg("-c")
@@ -486,19 +427,7 @@ fn output_that_cannot_be_written_in_full_leaves_no_file() {
 #[test]
 fn a_killed_runs_temporary_file_is_removed_by_a_later_run() {
     let dir = tempfile::tempdir().expect("tmp");
-    let input = dir.path().join("in.parquet");
-    let o = regime(&[
-        "generate",
-        "--output",
-        input.to_str().unwrap(),
-        "--bars",
-        "400000",
-        "--seed",
-        "4",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out_dir = dir.path().join("out");
-    std::fs::create_dir(&out_dir).expect("mkdir");
+    let (input, out_dir) = generated_input(dir.path(), 400_000, 4);
     let out = out_dir.join("labels.parquet");
     let mut child = Command::new(env!("CARGO_BIN_EXE_regime"))
         .args(["detect", "--input"])
@@ -532,13 +461,7 @@ fn a_killed_runs_temporary_file_is_removed_by_a_later_run() {
     std::fs::write(&recent, "x").expect("write");
     age(&recent, 60);
 
-    let o = regime(&[
-        "detect",
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let o = detect(&input, &out, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(out.exists());
     assert!(!killed_tmp.exists(), "the dead run's idle file is removed");
@@ -799,13 +722,7 @@ fn rows_newest_first_get_a_hint() {
     let ok = good_rows("BBB", 30, 0);
     std::fs::write(&input, format!("{HEADER}{}\n{ok}", rows.join("\n"))).expect("write");
     let out = dir.path().join("out.csv");
-    let o = regime(&[
-        "detect",
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let o = detect(&input, &out, &[]);
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
     assert!(e.contains("timestamp_not_increasing=29"), "{e}");
