@@ -248,10 +248,15 @@ impl fmt::Display for RejectReason {
                 high,
             } => write!(f, "{field} {value} is outside [low {low}, high {high}]"),
             RejectReason::NegativeVolume { value } => write!(f, "volume must be >= 0, got {value}"),
-            RejectReason::TimestampNotIncreasing { previous, got } => write!(
-                f,
-                "timestamp {got} ms is not after the previous bar's {previous} ms for this symbol"
-            ),
+            RejectReason::TimestampNotIncreasing { previous, got } => {
+                let (mut g, mut p) = (String::new(), String::new());
+                push_timestamp(&mut g, *got);
+                push_timestamp(&mut p, *previous);
+                write!(
+                    f,
+                    "timestamp {g} is not after the previous bar's {p} for this symbol"
+                )
+            }
             RejectReason::Unparseable { field, value } => {
                 write!(f, "cannot parse {field} from {value:?}")
             }
@@ -425,6 +430,62 @@ impl BarValidator {
             }
         }
         out
+    }
+}
+
+/// Append the decimal digits of `n`, zero-padded to at least `width` (at most 20).
+pub fn push_digits(out: &mut String, mut n: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    start = start.min(buf.len().saturating_sub(width));
+    out.extend(buf[start..].iter().map(|&c| char::from(c)));
+}
+
+/// Days since 1970-01-01 to (year, month, day) (proleptic Gregorian; H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Append `YYYY-MM-DD HH:MM:SS[.mmm]` for `ms` (UTC; what `regime detect` writes: the same text as chrono's `%Y-%m-%d %H:%M:%S[%.3f]`).
+pub fn push_timestamp(out: &mut String, ms: i64) {
+    use std::fmt::Write as _;
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let (y, m, d) = civil_from_days(days);
+    let secs = (rem / 1000) as u64;
+    if (0..=9999).contains(&y) {
+        push_digits(out, y as u64, 4);
+    } else {
+        let _ = write!(out, "{y:04}");
+    }
+    for (sep, v) in [
+        ('-', u64::from(m)),
+        ('-', u64::from(d)),
+        (' ', secs / 3600),
+        (':', secs / 60 % 60),
+        (':', secs % 60),
+    ] {
+        out.push(sep);
+        push_digits(out, v, 2);
+    }
+    if rem % 1000 != 0 {
+        out.push('.');
+        push_digits(out, (rem % 1000) as u64, 3);
     }
 }
 

@@ -132,10 +132,16 @@ fn read_input(
             .errors
             .iter()
             .take(10)
-            .map(|e| format!("row {} ({}): {}", e.row, e.symbol, e.reason))
+            .map(|e| {
+                if e.symbol.is_empty() {
+                    format!("row {}: {}", e.row, e.reason)
+                } else {
+                    format!("row {} ({}): {}", e.row, e.symbol, e.reason)
+                }
+            })
             .collect();
         let order = commands::newest_first(&input);
-        let hint = if order.is_empty() {
+        let mut hint = if order.is_empty() {
             String::new()
         } else {
             format!(
@@ -143,6 +149,9 @@ fn read_input(
                 order.join(", ")
             )
         };
+        if let Some(h) = commands::timestamp_hint(&input) {
+            hint += &format!(" ({h})");
+        }
         return Err(Failure::BadInput(format!(
             "{} bad rows ({}{}){hint}; pass skip_bad_rows=True to keep the valid ones",
             input.errors.len(),

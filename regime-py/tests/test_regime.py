@@ -129,8 +129,16 @@ def test_bad_rows_name_row_and_reason():
     assert issubclass(regime.BadInputError, regime.RegimeError)
     # rows newest first, as many vendors' downloads come: a hint says so
     desc = regime.generate(symbols=1, bars=50, seed=3).to_pandas().iloc[::-1]
-    with pytest.raises(regime.BadInputError, match="SYN000 run newest first"):
+    with pytest.raises(regime.BadInputError, match="SYN000 run newest first") as e:
         regime.detect(desc)
+    # times as dates, not milliseconds
+    assert "is not after the previous bar's 20" in str(e.value), str(e.value)
+    # a spreadsheet's month-first dates: the forms that are read; no "()" for a table with
+    # no symbol column
+    us = pa.table({"date": ["01/02/2020", "01/03/2020"], "close": [1.0, 2.0]})
+    with pytest.raises(regime.BadInputError, match="2 timestamps were not read; timestamps are read as YYYY-MM-DD") as e:
+        regime.detect(us)
+    assert "row 1: cannot parse timestamp" in str(e.value), str(e.value)
 
 
 def test_streaming_engine_equals_batch(panel):

@@ -327,24 +327,8 @@ pub fn report_rejects(input: &Input, path: &Path) {
             input.rows,
             counts.join(", ")
         );
-        let bad_ts = input
-            .errors
-            .iter()
-            .filter(|e| {
-                matches!(&e.reason, RejectReason::Unparseable { field, .. } if field == "timestamp")
-            })
-            .count();
-        if bad_ts > 0 {
-            // most often a whole file in a form not read (a spreadsheet's 01/02/2020)
-            eprintln!(
-                "{}: hint: {bad_ts} timestamp{} not read; timestamps are read as YYYY-MM-DD \
-                 (or YYYY/MM/DD, YYYYMMDD) with an optional time HH:MM[:SS[.fff]] after a \
-                 space or T, RFC 3339 with an offset, or Unix seconds / milliseconds; dates \
-                 such as 01/02/2020 are ambiguous (day or month first): write them as \
-                 YYYY-MM-DD",
-                path.display(),
-                if bad_ts == 1 { " was" } else { "s were" }
-            );
+        if let Some(hint) = timestamp_hint(input) {
+            eprintln!("{}: hint: {hint}", path.display());
         }
         let newest_first = newest_first(input);
         if !newest_first.is_empty() {
@@ -356,6 +340,27 @@ pub fn report_rejects(input: &Input, path: &Path) {
             );
         }
     }
+}
+
+/// When some timestamps could not be read (most often a whole file in a form not read, a
+/// spreadsheet's 01/02/2020): how many, and the forms that are read.
+pub fn timestamp_hint(input: &Input) -> Option<String> {
+    let n = input
+        .errors
+        .iter()
+        .filter(|e| {
+            matches!(&e.reason, RejectReason::Unparseable { field, .. } if field == "timestamp")
+        })
+        .count();
+    (n > 0).then(|| {
+        format!(
+            "{n} timestamp{} not read; timestamps are read as YYYY-MM-DD (or YYYY/MM/DD, \
+             YYYYMMDD) with an optional time HH:MM[:SS[.fff]] after a space or T, RFC 3339 \
+             with an offset, or Unix seconds / milliseconds; dates such as 01/02/2020 are \
+             ambiguous (day or month first): write them as YYYY-MM-DD",
+            if n == 1 { " was" } else { "s were" }
+        )
+    })
 }
 
 /// Symbols whose rows all came in descending time order: one bar accepted (the newest),

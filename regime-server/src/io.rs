@@ -17,7 +17,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
-use regime_core::bars::{Bar, BarValidator, RejectReason};
+use regime_core::bars::{push_digits, push_timestamp, Bar, BarValidator, RejectReason};
 use regime_core::pipeline::Detection;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -278,22 +278,6 @@ fn push_fixed6(out: &mut String, v: f64) {
     push_digits(out, n / 1_000_000, 1);
     out.push('.');
     push_digits(out, n % 1_000_000, 6);
-}
-
-/// Append the decimal digits of `n`, zero-padded to at least `width` (at most 20).
-fn push_digits(out: &mut String, mut n: u64, width: usize) {
-    let mut buf = [b'0'; 20];
-    let mut start = buf.len();
-    loop {
-        start -= 1;
-        buf[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    start = start.min(buf.len().saturating_sub(width));
-    out.extend(buf[start..].iter().map(|&c| char::from(c)));
 }
 
 /// Format ms since epoch as `YYYY-MM-DD HH:MM:SS` (UTC; milliseconds only when present).
@@ -1363,46 +1347,6 @@ impl DetectionsBuilder {
     }
 }
 
-/// Days since 1970-01-01 to (year, month, day) (proleptic Gregorian; H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// Append `YYYY-MM-DD HH:MM:SS[.mmm]` for `ms` (same text as [`format_timestamp`], faster).
-fn push_timestamp(out: &mut String, ms: i64) {
-    use std::fmt::Write as _;
-    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    let (y, m, d) = civil_from_days(days);
-    let secs = (rem / 1000) as u64;
-    if (0..=9999).contains(&y) {
-        push_digits(out, y as u64, 4);
-    } else {
-        let _ = write!(out, "{y:04}");
-    }
-    for (sep, v) in [
-        ('-', u64::from(m)),
-        ('-', u64::from(d)),
-        (' ', secs / 3600),
-        (':', secs / 60 % 60),
-        (':', secs % 60),
-    ] {
-        out.push(sep);
-        push_digits(out, v, 2);
-    }
-    if rem % 1000 != 0 {
-        out.push('.');
-        push_digits(out, (rem % 1000) as u64, 3);
-    }
-}
-
 /// A gzip stream whose read errors say that they are the compression's (flate2's own
 /// read "unexpected end of file" for a file that is not gzip at all).
 struct Gunzip<R>(R);
@@ -2396,7 +2340,7 @@ mod tests {
                     (
                         5,
                         "A",
-                        "timestamp 500 ms is not after the previous bar's 1000 ms for this symbol"
+                        "timestamp 1970-01-01 00:00:00.500 is not after the previous bar's 1970-01-01 00:00:01 for this symbol"
                             .to_string()
                     ),
                     (6, "", "symbol is missing".to_string()),

@@ -87,7 +87,10 @@ fn every_kind_of_bad_row_is_named_and_counted() {
         (54, "open 105 is outside"),
         (55, "close 97 is outside"),
         (56, "volume must be >= 0"),
-        (57, "is not after the previous bar"),
+        (
+            57,
+            "timestamp 2001-09-09 01:46:40 is not after the previous bar's 2001-10-",
+        ),
         (58, "cannot parse close from \"abc\""),
         (59, "cannot parse timestamp from \"not-a-date\""),
         (60, "timestamp is missing"),
