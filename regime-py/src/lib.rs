@@ -140,7 +140,7 @@ fn read_input(
                 }
             })
             .collect();
-        let order = commands::newest_first(&input);
+        let order = commands::newest_first(&input, "the table");
         let mut hint = if order.is_empty() {
             String::new()
         } else {

@@ -133,6 +133,8 @@ def test_bad_rows_name_row_and_reason():
         regime.detect(desc)
     # times as dates, not milliseconds
     assert "is not after the previous bar's 20" in str(e.value), str(e.value)
+    with pytest.raises(regime.BadInputError, match="the rows of the table run newest first"):
+        regime.detect(desc.drop(columns=["symbol"]))
     # a spreadsheet's month-first dates: the forms that are read; no "()" for a table with
     # no symbol column
     us = pa.table({"date": ["01/02/2020", "01/03/2020"], "close": [1.0, 2.0]})

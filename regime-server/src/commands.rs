@@ -330,7 +330,7 @@ pub fn report_rejects(input: &Input, path: &Path) {
         if let Some(hint) = timestamp_hint(input) {
             eprintln!("{}: hint: {hint}", path.display());
         }
-        let newest_first = newest_first(input);
+        let newest_first = newest_first(input, "the file");
         if !newest_first.is_empty() {
             eprintln!(
                 "{}: hint: the rows of {} run newest first (many vendors' downloads do); \
@@ -364,8 +364,9 @@ pub fn timestamp_hint(input: &Input) -> Option<String> {
 }
 
 /// Symbols whose rows all came in descending time order: one bar accepted (the newest),
-/// every other one rejected as not after it.
-pub fn newest_first(input: &Input) -> Vec<String> {
+/// every other one rejected as not after it. The series of an input without a symbol
+/// column is called `unnamed` ("the file", "the table").
+pub fn newest_first(input: &Input, unnamed: &str) -> Vec<String> {
     input
         .validator
         .quality()
@@ -376,7 +377,7 @@ pub fn newest_first(input: &Input) -> Vec<String> {
         })
         .map(|(s, _)| {
             if s.is_empty() {
-                "the file".to_string()
+                unnamed.to_string()
             } else {
                 s.clone()
             }

@@ -115,7 +115,18 @@ fn parse_json(bytes: &[u8]) -> Result<Vec<ParsedRow>, AppError> {
                     "\"bars\" must be a list of bar objects",
                 ))
             }
-            None => std::slice::from_ref(&v),
+            // one bar — unless it has no close and holds a list under another name, which
+            // a client meant as the bars (`{"rows": [...]}`, `{"data": [...]}`): say so
+            // rather than reject it as one bar with no timestamp
+            None => match o.iter().find(|(_, x)| x.is_array()) {
+                Some((k, _)) if !o.contains_key("close") => {
+                    return Err(AppError::bad_request(format!(
+                        "expected a list of bars, {{\"bars\": [...]}}, or one bar object; \
+                         this object's list is under {k:?}: send it as \"bars\" or as the body"
+                    )))
+                }
+                _ => std::slice::from_ref(&v),
+            },
         },
         _ => {
             return Err(AppError::bad_request(
@@ -261,6 +272,30 @@ pub(crate) async fn bars(State(st): State<AppState>, req: Request) -> Result<Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_bodies_are_a_list_a_bars_object_or_one_bar() {
+        let parse = |v: Value| parse_json(v.to_string().as_bytes());
+        let bar = json!({"timestamp": "2024-01-02", "close": 10.0});
+        let n = |v: Value| parse(v).map(|rows| rows.len()).map_err(|e| e.message);
+        assert_eq!(n(json!([bar, bar])), Ok(2));
+        assert_eq!(n(json!({"bars": [bar, bar, bar]})), Ok(3));
+        assert_eq!(n(bar.clone()), Ok(1));
+        // a bar whose extra field holds a list is still one bar
+        let mut tagged = bar.clone();
+        tagged["tags"] = json!(["a", "b"]);
+        assert_eq!(n(tagged), Ok(1));
+        // the bars under another name: a 400 that names it, not "timestamp is missing"
+        for key in ["rows", "data"] {
+            let e = parse(json!({ key: [bar] })).expect_err("refused");
+            assert_eq!(e.status, StatusCode::BAD_REQUEST);
+            assert!(
+                e.message.contains(&format!("under \"{key}\"")),
+                "{}",
+                e.message
+            );
+        }
+    }
 
     #[test]
     fn json_symbols_are_text_or_integer_ids() {
