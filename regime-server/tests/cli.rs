@@ -373,6 +373,29 @@ fn asking_for_a_missing_gpu_backend_is_an_error() {
     assert!(stderr(&o).contains("backend"));
 }
 
+/// `regime export` where no service has stored anything: one clear line, and no empty
+/// store left behind (opening it used to create one and export 0 rows with success).
+#[test]
+fn export_without_a_store_says_so_and_creates_none() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("h.csv");
+    let o = Command::new(env!("CARGO_BIN_EXE_regime"))
+        .current_dir(dir.path())
+        .args(["export", "--output"])
+        .arg(&out)
+        .output()
+        .expect("run regime");
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+    assert!(e.contains("no such store file"), "{e}");
+    assert!(
+        !dir.path().join("data").exists(),
+        "an empty store was created"
+    );
+    assert!(!out.exists());
+}
+
 /// A generated one-symbol Parquet input of `bars` bars in `dir`, and an empty `out` folder
 /// beside it.
 fn generated_input(dir: &Path, bars: usize, seed: u64) -> (std::path::PathBuf, std::path::PathBuf) {
