@@ -1063,13 +1063,11 @@ pub fn print_evaluation(v: &serde_json::Value) {
 /// `COPY regime_history FROM '…' WITH (header='true')` (timestamps `YYYY-MM-DD HH:MM:SS.fff`).
 pub fn export(storage: &crate::config::StorageConfig, output: &Path) -> Result<u64> {
     use crate::store::HistoryRow;
-    if storage.kind == crate::config::StorageKind::Embedded && !storage.path.is_file() {
-        // opening would create an empty store (and its folder) where there was none, and
-        // the export would report 0 rows as if the service had stored nothing
+    if let Some(path) = crate::store::missing_embedded(storage) {
         return Err(CommandError::Argument(format!(
             "{}: no such store file: nothing to export (run where the service keeps its \
              data, or pass --config naming its storage.path)",
-            storage.path.display()
+            path.display()
         )));
     }
     let mut store = crate::store::open(storage, crate::store::Role::Reader)

@@ -137,6 +137,14 @@ pub enum Role {
     ServiceWriter,
 }
 
+/// The embedded store's file when it does not exist: the commands that read or copy a
+/// store (`export`, `backup`, `restore-to-time`) refuse then instead of opening it, which
+/// would create an empty one and report 0 rows as if the service had stored nothing.
+/// None for PostgreSQL, or when the file is there.
+pub fn missing_embedded(cfg: &StorageConfig) -> Option<&Path> {
+    (cfg.kind == StorageKind::Embedded && !cfg.path.is_file()).then_some(cfg.path.as_path())
+}
+
 /// Open a connection as configured (creates the table and indexes when missing).
 pub fn open(cfg: &StorageConfig, role: Role) -> Result<Box<dyn Store>, StoreError> {
     match cfg.kind {

@@ -373,27 +373,39 @@ fn asking_for_a_missing_gpu_backend_is_an_error() {
     assert!(stderr(&o).contains("backend"));
 }
 
-/// `regime export` where no service has stored anything: one clear line, and no empty
-/// store left behind (opening it used to create one and export 0 rows with success).
+/// `regime export`, `backup` and `restore-to-time` where no service has stored anything:
+/// one clear line each, and no empty store left behind (opening it used to create one, and
+/// export 0 rows or back up an empty table with success).
 #[test]
-fn export_without_a_store_says_so_and_creates_none() {
+fn store_commands_without_a_store_say_so_and_create_none() {
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("h.csv");
-    let o = Command::new(env!("CARGO_BIN_EXE_regime"))
-        .current_dir(dir.path())
-        .args(["export", "--output"])
-        .arg(&out)
-        .output()
-        .expect("run regime");
-    assert!(!o.status.success());
-    let e = stderr(&o);
-    assert_eq!(e.trim().lines().count(), 1, "{e}");
-    assert!(e.contains("no such store file"), "{e}");
-    assert!(
-        !dir.path().join("data").exists(),
-        "an empty store was created"
-    );
-    assert!(!out.exists());
+    for (args, what) in [
+        (
+            vec!["export", "--output", out.to_str().unwrap()],
+            "nothing to export",
+        ),
+        (vec!["backup"], "nothing to back up"),
+        (
+            vec!["restore-to-time", "2024-01-02 00:00:00"],
+            "nothing to return to a past time",
+        ),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_regime"))
+            .current_dir(dir.path())
+            .args(&args)
+            .output()
+            .expect("run regime");
+        assert!(!o.status.success(), "{args:?}");
+        let e = stderr(&o);
+        assert_eq!(e.trim().lines().count(), 1, "{e}");
+        assert!(e.contains("no such store file") && e.contains(what), "{e}");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|d| d.expect("entry").file_name())
+            .collect();
+        assert!(left.is_empty(), "{args:?} left {left:?}");
+    }
 }
 
 /// A generated one-symbol Parquet input of `bars` bars in `dir`, and an empty `out` folder
