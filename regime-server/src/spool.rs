@@ -103,9 +103,18 @@ impl Spool {
         if rows.is_empty() {
             return Ok(());
         }
+        // a spool file (or folder) created here has a name that is durable only once its
+        // folder is synced: the rows it holds are acknowledged when this returns
+        let mut new_entries: Vec<&Path> = Vec::new();
         if self.file.is_none() {
             if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)?;
+                if !dir.exists() {
+                    std::fs::create_dir_all(dir)?;
+                    new_entries.extend(dir.parent().filter(|d| !d.as_os_str().is_empty()));
+                }
+            }
+            if !self.path.exists() {
+                new_entries.push(self.path.parent().unwrap_or(Path::new(".")));
             }
             self.file = Some(
                 OpenOptions::new()
@@ -124,6 +133,13 @@ impl Spool {
         }
         f.write_all(&buf)?;
         f.sync_data()?;
+        for d in new_entries {
+            crate::io::fsync_dir(if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            });
+        }
         self.rows += rows.len();
         Ok(())
     }
@@ -141,9 +157,7 @@ impl Spool {
         }
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             // make the removal itself durable
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
+            crate::io::fsync_dir(dir);
         }
         self.rows = 0;
         Ok(())
