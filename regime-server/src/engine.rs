@@ -908,6 +908,9 @@ fn fsync_durable(file: &std::path::Path) -> std::io::Result<()> {
 /// batches are acknowledged. A failed fsync is retried once; if it fails again the batches
 /// are answered `committed: false` (their durability is unknown) and the error is logged.
 fn syncer_loop(rx: Receiver<SyncJob>) {
+    // the WAL is created by the service's first commit, and a new file's name is durable
+    // only once its folder is synced: done once, with the first sync
+    let mut folder_synced = false;
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while let Ok(j) = rx.try_recv() {
@@ -915,6 +918,11 @@ fn syncer_loop(rx: Receiver<SyncJob>) {
         }
         let file = jobs[jobs.len() - 1].file.clone();
         let r = fsync_durable(&file).or_else(|_| fsync_durable(&file));
+        if r.is_ok() && !folder_synced {
+            let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
+            crate::io::fsync_dir(dir.unwrap_or(std::path::Path::new(".")));
+            folder_synced = true;
+        }
         if let Err(e) = &r {
             tracing::error!(target: "regime_server::store", "fsync of {} failed: {e}; the batches of {} commits are answered as not committed", file.display(), jobs.len());
         }
