@@ -58,11 +58,6 @@ pub enum BackupError {
         /// Backup folder.
         dir: String,
     },
-    /// The embedded store's file does not exist (see [`store::missing_embedded`]).
-    #[error(
-        "{0}: no such store file: nothing to {1} (run where the service keeps its data, or pass --config naming its storage.path)"
-    )]
-    NoStore(String, &'static str),
     /// The service holds the lock.
     #[error(
         "the service is running ({0} is locked): stop it first (systemctl stop adaptive_regime)"
@@ -222,9 +217,7 @@ pub fn create(
     config_file: Option<&Path>,
     name: Option<&str>,
 ) -> Result<Manifest, BackupError> {
-    if let Some(p) = store::missing_embedded(&cfg.storage) {
-        return Err(BackupError::NoStore(p.display().to_string(), "back up"));
-    }
+    store::require_store(&cfg.storage, "back up")?;
     let now = store::now_ms();
     let name = match name {
         Some(n) => n.to_string(),
@@ -531,12 +524,7 @@ fn safety_name(now: i64) -> String {
 /// `regime restore-to-time T`: return the table to exactly its state at `t` (ms, UTC): the
 /// rows stored at or before `t`. Model files and config are left as they are.
 pub fn restore_to_time(cfg: &Config, t: i64) -> Result<Restored, BackupError> {
-    if let Some(p) = store::missing_embedded(&cfg.storage) {
-        return Err(BackupError::NoStore(
-            p.display().to_string(),
-            "return to a past time",
-        ));
-    }
+    store::require_store(&cfg.storage, "return to a past time")?;
     let _lock = lock(cfg)?;
     let now = store::now_ms();
     if t > now {

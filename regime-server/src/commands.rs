@@ -183,7 +183,6 @@ fn read_for_detect(input_path: &Path, skip_bad: bool) -> Result<Input> {
     check_for_detect(io::read_bars(input_path, None)?, input_path, skip_bad)
 }
 
-/// [`read_for_detect`]'s checks of input already read.
 /// `--output` naming the input file (by any path: a link, `./`, `..`) would replace the
 /// bars with their labels once the output is renamed into place: refused before anything
 /// is read or written.
@@ -204,6 +203,7 @@ fn refuse_output_over_input(input: &Path, output: &Path) -> Result<()> {
     Ok(())
 }
 
+/// [`read_for_detect`]'s checks of input already read.
 fn check_for_detect(input: Input, input_path: &Path, skip_bad: bool) -> Result<Input> {
     report_rejects(&input, input_path);
     if !input.errors.is_empty() && !skip_bad {
@@ -572,6 +572,10 @@ pub fn detect(
 ) -> Result<(usize, usize)> {
     io::Format::of(output_path)?;
     refuse_output_over_input(input_path, output_path)?;
+    if let Some(dir) = models_dir {
+        // once per run, not per model saved: model files left half-written by a killed run
+        io::remove_stale_temps(dir, None);
+    }
     let mut save = |symbol: &str, p: &SymbolPipeline| match models_dir {
         Some(dir) => save_model(dir, symbol, p, input_path).map(|_| ()),
         None => Ok(()),
@@ -815,7 +819,6 @@ pub fn save_model(dir: &Path, symbol: &str, p: &SymbolPipeline, source: &Path) -
         "source": source.display().to_string(),
         "params": h.params(),
     });
-    io::remove_stale_temps(dir, &name);
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let text = serde_json::to_string_pretty(&doc).map_err(|e| write_err(&path, &e))?;
     // written, synced, renamed, and the rename synced: a crash leaves the previous versions
@@ -1063,13 +1066,8 @@ pub fn print_evaluation(v: &serde_json::Value) {
 /// `COPY regime_history FROM '…' WITH (header='true')` (timestamps `YYYY-MM-DD HH:MM:SS.fff`).
 pub fn export(storage: &crate::config::StorageConfig, output: &Path) -> Result<u64> {
     use crate::store::HistoryRow;
-    if let Some(path) = crate::store::missing_embedded(storage) {
-        return Err(CommandError::Argument(format!(
-            "{}: no such store file: nothing to export (run where the service keeps its \
-             data, or pass --config naming its storage.path)",
-            path.display()
-        )));
-    }
+    crate::store::require_store(storage, "export")
+        .map_err(|e| CommandError::Argument(e.to_string()))?;
     let mut store = crate::store::open(storage, crate::store::Role::Reader)
         .map_err(|e| CommandError::Argument(e.to_string()))?;
     let mut w = io::TableWriter::create(output)?;

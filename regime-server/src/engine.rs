@@ -232,6 +232,11 @@ impl Engine {
         storage: StorageConfig,
     ) -> Result<Engine, EngineError> {
         cfg.pipeline.validate()?;
+        if let Some(dir) = &cfg.models_dir {
+            // once at start, not per model saved: model files half-written when the service
+            // was killed
+            crate::io::remove_stale_temps(dir, None);
+        }
         let workers = cfg.workers.max(1);
         let shared = Arc::new(Shared {
             current: ArcSwap::from_pointee(HashMap::new()),
@@ -919,8 +924,7 @@ fn syncer_loop(rx: Receiver<SyncJob>) {
         let file = jobs[jobs.len() - 1].file.clone();
         let r = fsync_durable(&file).or_else(|_| fsync_durable(&file));
         if r.is_ok() && !folder_synced {
-            let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
-            crate::io::fsync_dir(dir.unwrap_or(std::path::Path::new(".")));
+            crate::io::fsync_parent(&file);
             folder_synced = true;
         }
         if let Err(e) = &r {

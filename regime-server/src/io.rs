@@ -1394,12 +1394,12 @@ impl CsvSink {
 /// How long a dead run's temporary file stays untouched before a later run removes it.
 pub(crate) const STALE_TEMP_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// Remove the temporary files `.{name}.tmp<pid>` in `dir` that a killed run left (a
-/// `kill -9` skips the clean-up of a failed write): those whose process is gone and that
-/// nothing has written for [`STALE_TEMP_AFTER`]. Both, because a PID invisible here may
-/// be a live writer in another PID namespace sharing the folder. Best effort.
-pub(crate) fn remove_stale_temps(dir: &Path, name: &str) {
-    let prefix = format!(".{name}.tmp");
+/// Remove the temporary files `.{name}.tmp<pid>` in `dir` (any `name` when None) that a
+/// killed run left (a `kill -9` skips the clean-up of a failed write): those whose process
+/// is gone and that nothing has written for [`STALE_TEMP_AFTER`]. Both, because a PID
+/// invisible here may be a live writer in another PID namespace sharing the folder. Best
+/// effort.
+pub(crate) fn remove_stale_temps(dir: &Path, name: Option<&str>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -1407,7 +1407,11 @@ pub(crate) fn remove_stale_temps(dir: &Path, name: &str) {
         let file_name = e.file_name();
         let Some(pid) = file_name
             .to_str()
-            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|n| n.strip_prefix('.'))
+            .and_then(|n| match name {
+                Some(name) => n.strip_prefix(name)?.strip_prefix(".tmp"),
+                None => n.rsplit_once(".tmp").map(|(_, pid)| pid),
+            })
             .and_then(|p| p.parse::<u32>().ok())
         else {
             continue;
@@ -1433,6 +1437,15 @@ pub(crate) fn fsync_dir(d: &Path) {
     if let Ok(f) = File::open(d) {
         let _ = f.sync_all();
     }
+}
+
+/// [`fsync_dir`] of the folder that holds `path` (`.` for a bare file name).
+pub(crate) fn fsync_parent(path: &Path) {
+    fsync_dir(
+        path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    );
 }
 
 /// Writes tables batch by batch into a temporary file in the destination folder and renames
@@ -1470,7 +1483,7 @@ impl TableWriter {
             .file_name()
             .and_then(|f| f.to_str())
             .unwrap_or("output");
-        remove_stale_temps(dir, fname);
+        remove_stale_temps(dir, Some(fname));
         let tmp = dir.join(format!(".{fname}.tmp{}", std::process::id()));
         let file = File::create(&tmp).map_err(|e| IoError::Write {
             path: path.to_path_buf(),
@@ -1537,12 +1550,7 @@ impl TableWriter {
             std::fs::rename(&self.tmp, &self.path)?;
             // the rename itself survives a crash only once its directory is synced: the
             // command's success line must not name an output that a power cut can take back
-            fsync_dir(
-                self.path
-                    .parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .unwrap_or(Path::new(".")),
-            );
+            fsync_parent(&self.path);
             Ok(())
         })();
         self.done = true;

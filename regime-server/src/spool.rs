@@ -105,17 +105,15 @@ impl Spool {
         }
         // a spool file (or folder) created here has a name that is durable only once its
         // folder is synced: the rows it holds are acknowledged when this returns
-        let mut new_entries: Vec<&Path> = Vec::new();
+        let (mut new_dir, mut new_file) = (None, false);
         if self.file.is_none() {
             if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 if !dir.exists() {
                     std::fs::create_dir_all(dir)?;
-                    new_entries.extend(dir.parent().filter(|d| !d.as_os_str().is_empty()));
+                    new_dir = Some(dir);
                 }
             }
-            if !self.path.exists() {
-                new_entries.push(self.path.parent().unwrap_or(Path::new(".")));
-            }
+            new_file = !self.path.exists();
             self.file = Some(
                 OpenOptions::new()
                     .create(true)
@@ -133,12 +131,11 @@ impl Spool {
         }
         f.write_all(&buf)?;
         f.sync_data()?;
-        for d in new_entries {
-            crate::io::fsync_dir(if d.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                d
-            });
+        if let Some(dir) = new_dir {
+            crate::io::fsync_parent(dir);
+        }
+        if new_file {
+            crate::io::fsync_parent(&self.path);
         }
         self.rows += rows.len();
         Ok(())

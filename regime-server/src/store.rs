@@ -83,6 +83,16 @@ pub enum StoreError {
     /// A stored value is out of range.
     #[error("regime_history: bad stored value: {0}")]
     Corrupt(String),
+    /// The embedded store's file does not exist (see [`require_store`]).
+    #[error(
+        "{path}: no such store file: nothing to {what} (run where the service keeps its data, or pass --config naming its storage.path)"
+    )]
+    NoStore {
+        /// Database file.
+        path: String,
+        /// What the command would have done ("export", "back up", ...).
+        what: &'static str,
+    },
 }
 
 /// One connection to a history store.
@@ -137,12 +147,18 @@ pub enum Role {
     ServiceWriter,
 }
 
-/// The embedded store's file when it does not exist: the commands that read or copy a
-/// store (`export`, `backup`, `restore-to-time`) refuse then instead of opening it, which
-/// would create an empty one and report 0 rows as if the service had stored nothing.
-/// None for PostgreSQL, or when the file is there.
-pub fn missing_embedded(cfg: &StorageConfig) -> Option<&Path> {
-    (cfg.kind == StorageKind::Embedded && !cfg.path.is_file()).then_some(cfg.path.as_path())
+/// The commands that read or copy a store (`export`, `backup`, `restore-to-time`) call this
+/// first: an embedded store's file that does not exist is [`StoreError::NoStore`] (naming
+/// `what` the command would have done) instead of being opened, which would create an empty
+/// one and report 0 rows as if the service had stored nothing. PostgreSQL: always Ok.
+pub fn require_store(cfg: &StorageConfig, what: &'static str) -> Result<(), StoreError> {
+    if cfg.kind == StorageKind::Embedded && !cfg.path.is_file() {
+        return Err(StoreError::NoStore {
+            path: cfg.path.display().to_string(),
+            what,
+        });
+    }
+    Ok(())
 }
 
 /// Open a connection as configured (creates the table and indexes when missing).
