@@ -354,6 +354,15 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
         other => ServeError::Lock(other),
     })?;
     let log_control: LogControl = crate::logs::init(&cfg.logging).map_err(ServeError::Logs)?;
+    // the port first: a port in use (another service, a second instance on other data) is
+    // refused before the backend is chosen, the store opened or a feed has stored a row
+    let bind = cfg.server.bind.clone();
+    let listener = tokio::net::TcpListener::bind(&bind)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: bind.clone(),
+            source,
+        })?;
     let prom = PrometheusBuilder::new()
         .set_buckets(&[
             0.000_001, 0.000_005, 0.000_01, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5,
@@ -443,7 +452,6 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
             feeds_paused.clone(),
         )?
     };
-    let bind = cfg.server.bind.clone();
     let state = AppState(Arc::new(Inner {
         engine: engine.clone(),
         readers: Arc::new(ReadPool::new(cfg.storage.clone())),
@@ -467,12 +475,6 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
         log_control: Some(log_control),
         compute,
     }));
-    let listener = tokio::net::TcpListener::bind(&bind)
-        .await
-        .map_err(|source| ServeError::Listen {
-            addr: bind.clone(),
-            source,
-        })?;
     let local = listener.local_addr().map_err(ServeError::Serve)?;
     println!("regime serving on http://{local}");
     tracing::info!("listening on {local}");

@@ -821,3 +821,34 @@ fn compute_backend_is_chosen_self_tested_and_reported() {
         }
     }
 }
+
+#[test]
+fn a_port_in_use_is_refused_before_anything_starts() {
+    let first = tempfile::tempdir().unwrap();
+    let s = Server::start(first.path(), "feeds: {demo: false}\n", &[]);
+    // a second service on other data, demo feed on, pointed at the first one's port
+    let second = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_regime"))
+        .args(["serve", "--bind", &s.addr])
+        .current_dir(second.path())
+        .env_remove("DRY_RUN")
+        .env_remove("SAFE_MODE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("cannot listen on {}", s.addr)) && err.contains("in use"),
+        "one line naming the address and the cause: {err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    for p in ["data/regime.sqlite", "models"] {
+        assert!(
+            !second.path().join(p).exists(),
+            "{p}: nothing opened or written before the port was had"
+        );
+    }
+    // the first service is untouched
+    assert_eq!(s.get("/api/v1/health", None).status, 200);
+}
