@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
 # Shared by the backup and restore scripts (source it). Finds the binary and the config:
-#   REGIME_BIN     default /opt/adaptive_regime/bin/regime, else `regime` on PATH
+#   REGIME_BIN     default /opt/adaptive_regime/bin/regime, else `regime` on PATH, else the
+#                  executable of a running `regime serve` (a service started from a checkout)
 #   REGIME_CONFIG  default /etc/adaptive_regime/config.yaml when it exists, else none
 #                  (the defaults: everything under the working directory)
 #   REGIME_UNIT    systemd unit (default adaptive_regime)
 if [ -z "${REGIME_BIN:-}" ]; then
   if [ -x /opt/adaptive_regime/bin/regime ]; then REGIME_BIN=/opt/adaptive_regime/bin/regime
   else REGIME_BIN=$(command -v regime || true); fi
+  if [ -z "$REGIME_BIN" ]; then
+    for pid in $(pgrep -x regime 2>/dev/null); do
+      if tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q ' serve'; then
+        REGIME_BIN=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
+        [ -n "$REGIME_BIN" ] && break
+      fi
+    done
+  fi
 fi
 if [ -z "$REGIME_BIN" ] || [ ! -x "$REGIME_BIN" ]; then
-  echo "regime binary not found (set REGIME_BIN)" >&2
+  echo "regime binary not found: not /opt/adaptive_regime/bin/regime, not on PATH, no running 'regime serve' (set REGIME_BIN)" >&2
   exit 2
 fi
 if [ -z "${REGIME_CONFIG+x}" ] && [ -f /etc/adaptive_regime/config.yaml ]; then
