@@ -57,6 +57,13 @@ fn timed_detach<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> T {
     })
 }
 
+/// Where a bar's timestamp and values are among `keys` (the file readers' column rules):
+/// (timestamp position, [open, high, low, close, volume] positions), None where absent.
+#[pyfunction]
+fn bar_fields(keys: Vec<String>) -> (Option<usize>, [Option<usize>; 5]) {
+    io::bar_fields(&keys)
+}
+
 /// Seconds the last batch call (detect, generate, evaluate, history) spent in Rust.
 #[pyfunction]
 fn last_compute_seconds() -> f64 {
@@ -500,6 +507,7 @@ fn _regime(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(history, m)?)?;
     m.add_function(wrap_pyfunction!(select_backend, m)?)?;
     m.add_function(wrap_pyfunction!(last_compute_seconds, m)?)?;
+    m.add_function(wrap_pyfunction!(bar_fields, m)?)?;
     m.add_class::<Engine>()?;
     Ok(())
 }

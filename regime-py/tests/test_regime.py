@@ -171,6 +171,30 @@ def test_streaming_engine_equals_batch(panel):
     assert r["timestamp_ms"] == 1704153600000 and r["warming_up"]
 
 
+def test_streaming_takes_pandas_rows_as_quants_iterate_them(panel):
+    pd = pytest.importorskip("pandas")
+    one = panel.filter(pa.compute.equal(panel.column("symbol"), "SYN000")).slice(0, 400)
+    batch = regime.detect(one).column("regime_id").to_pylist()
+    # a yfinance-shaped frame: capitalised columns, `Adj Close`, the dates in the index
+    df = one.select(["timestamp", "open", "high", "low", "close", "volume"]).to_pandas()
+    df = df.rename(columns={"open": "Open", "high": "High", "low": "Low", "close": "Close", "volume": "Volume"})
+    df["Adj Close"] = df["Close"] * np.linspace(1.0, 3.0, len(df))  # read only without a Close
+    df = df.set_index("timestamp").rename_axis("Date")
+    kinds = {
+        "iterrows": [r for _, r in df.iterrows()],
+        "itertuples": list(df.itertuples()),
+        "records": df.reset_index().to_dict("records"),
+    }
+    for kind, rows in kinds.items():
+        e = regime.Engine()
+        got = [e.update("SYN000", r)["regime_id"] for r in rows]
+        assert got == batch, kind
+    with pytest.raises(regime.BadInputError, match="no close; its keys: Date, Open"):
+        regime.Engine().update("X", {"Date": "2024-01-02", "Open": 1.0})
+    with pytest.raises(regime.BadInputError, match="'Close': 'n/a' is not a number"):
+        regime.Engine().update("X", {"Date": "2024-01-02", "Close": "n/a"})
+
+
 def _changes(ids: list) -> int:
     return sum(a != b for a, b in zip(ids, ids[1:]))
 

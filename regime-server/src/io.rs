@@ -423,6 +423,17 @@ fn value_columns(names: &[String]) -> Option<[Option<usize>; 5]> {
     v[3].map(|_| v)
 }
 
+/// Where a bar's fields are among `names` (a header, or one bar's keys), by the rules the
+/// file readers use (any case, spaces as `_`, `date`/`datetime`, Bloomberg's `PX_` names,
+/// `Adj Close` without a close): the timestamp's position and the value columns' in `Bar`
+/// order, each None when absent (the close is the only value a bar needs).
+pub fn bar_fields(names: &[String]) -> (Option<usize>, [Option<usize>; 5]) {
+    (
+        find(names, &TS_NAMES),
+        std::array::from_fn(|k| find(names, VALUE_ALIASES[k])),
+    )
+}
+
 /// Positions of the input columns in a header, shared by the CSV and Parquet readers.
 struct Columns {
     ts: usize,

@@ -238,8 +238,10 @@ class Engine:
     >>> r["regime"]  # doctest: +SKIP
 
     ``bar`` is a dict (``timestamp`` or ``timestamp_ms``, ``close``, optionally ``open``,
-    ``high``, ``low``, ``volume``), a tuple ``(timestamp, open, high, low, close, volume)``,
-    or given as keywords. Returns a dict with the regime, its dimensions, confidence and
+    ``high``, ``low``, ``volume``; names read as ``detect`` reads columns: any case, ``Date``,
+    ``Adj Close``, ``PX_LAST``...), a pandas row (``DataFrame.iterrows()``: the time from the
+    index when no column holds it) or named tuple (``itertuples()``), a tuple
+    ``(timestamp, open, high, low, close, volume)``, or given as keywords. Returns a dict with the regime, its dimensions, confidence and
     per-dimension probabilities. A bad bar raises BadInputError and changes nothing.
     """
 
@@ -247,26 +249,54 @@ class Engine:
         """``confidence_threshold``, ``switch_margin``: the transition manager's settings,
         as in :func:`detect`."""
         self._engine = _regime.Engine(confidence_threshold, switch_margin)
+        self._fields: dict = {}
 
     def update(self, symbol: str, bar: Any = None, **fields: Any) -> dict:
         if bar is None:
             bar = fields
         nan = float("nan")
-        if isinstance(bar, dict):
-            if "timestamp_ms" in bar:
+        names = ("open", "high", "low", "close", "volume")
+        if hasattr(bar, "_asdict"):  # a named tuple, as DataFrame.itertuples() gives
+            bar = bar._asdict()
+        if hasattr(bar, "keys") and not isinstance(bar, (tuple, list)):
+            # a dict or a pandas Series (DataFrame.iterrows()): its keys read as the file
+            # readers read column names (any case, `Date`, `Adj Close`, `PX_LAST`, ...)
+            keys = list(bar.keys())
+            shape = tuple(str(k) for k in keys)
+            where = self._fields.get(shape)
+            if where is None:
+                where = _regime.bar_fields(list(shape))
+                if len(self._fields) < 64:
+                    self._fields[shape] = where
+            t_at, v_at = where
+            if "timestamp_ms" in shape:
                 ts = bar["timestamp_ms"]
-            elif "timestamp" in bar:
-                ts = bar["timestamp"]
+            elif t_at is not None:
+                ts = bar[keys[t_at]]
+            elif "Index" in shape:  # itertuples(): the frame's index
+                ts = bar["Index"]
+            elif getattr(bar, "name", None) is not None and hasattr(bar, "index"):
+                ts = bar.name  # iterrows(): the row's index label
             else:
-                raise BadInputError("bar has no timestamp (or timestamp_ms)")
-            if "close" not in bar:
-                raise BadInputError("bar has no close")
-            vals = [bar.get(k, nan) for k in ("open", "high", "low", "close", "volume")]
+                raise BadInputError(f"bar has no timestamp (or timestamp_ms); its keys: {', '.join(shape)}")
+            if v_at[3] is None:
+                raise BadInputError(f"bar has no close; its keys: {', '.join(shape)}")
+            vals = [nan if i is None else bar[keys[i]] for i in v_at]
+            names = tuple("?" if i is None else shape[i] for i in v_at)
         elif isinstance(bar, (tuple, list)) and len(bar) == 6:
             ts, *vals = bar
         else:
-            raise BadInputError("bar: expected a dict or a (timestamp, open, high, low, close, volume) tuple")
-        o, h, l, c, v = (nan if x is None else float(x) for x in vals)
+            raise BadInputError(
+                "bar: expected a dict, a pandas row, a named tuple or a "
+                "(timestamp, open, high, low, close, volume) tuple"
+            )
+        nums = []
+        for name, x in zip(names, vals):
+            try:
+                nums.append(nan if x is None else float(x))
+            except (TypeError, ValueError):
+                raise BadInputError(f"bar field {name!r}: {x!r} is not a number") from None
+        o, h, l, c, v = nums
         return self._engine.update(symbol, _to_ms(ts), c, o, h, l, v)
 
     def symbols(self) -> list:
