@@ -66,7 +66,7 @@ pub enum IoError {
         /// What is wrong.
         message: String,
     },
-    /// Unknown file extension.
+    /// Unknown file extension (an output), or neither extension nor content known (an input).
     #[error(
         "{path}: unknown format (use .csv, .csv.gz, .parquet, or .arrow / .feather for Arrow IPC)"
     )]
@@ -155,6 +155,55 @@ impl Format {
                 path: path.to_path_buf(),
             }),
         }
+    }
+
+    /// An input file's format: by its extension, else (`.txt`, `.dat`, none, …) by its
+    /// first bytes — Parquet's and Arrow's magic numbers, gzip's, else text read as CSV.
+    pub fn of_input(path: &Path) -> Result<Self, IoError> {
+        let by_name = Format::of(path);
+        if by_name.is_ok() {
+            return by_name;
+        }
+        let mut head = [0u8; 512];
+        let n = {
+            use std::io::Read;
+            let mut f = open_input(path)?;
+            let mut n = 0;
+            while n < head.len() {
+                match f.read(&mut head[n..]) {
+                    Ok(0) => break,
+                    Ok(k) => n += k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        return Err(IoError::Open {
+                            path: path.to_path_buf(),
+                            source: e,
+                        })
+                    }
+                }
+            }
+            n
+        };
+        let head = &head[..n];
+        if head.starts_with(b"PAR1") {
+            Ok(Format::Parquet)
+        } else if head.starts_with(b"ARROW1") || head.starts_with(&[0xff, 0xff, 0xff, 0xff]) {
+            Ok(Format::Arrow)
+        } else if head.starts_with(&[0x1f, 0x8b]) {
+            Ok(Format::CsvGz)
+        } else if !head.contains(&0) && text_prefix(head) {
+            Ok(Format::Csv)
+        } else {
+            by_name
+        }
+    }
+}
+
+/// Whether `head` (a file's first bytes) is UTF-8 text, allowing a character cut at its end.
+fn text_prefix(head: &[u8]) -> bool {
+    match std::str::from_utf8(head) {
+        Ok(_) => true,
+        Err(e) => e.error_len().is_none() && head.len() - e.valid_up_to() < 4,
     }
 }
 
@@ -578,7 +627,7 @@ pub fn read_bars(path: &Path, label_column: Option<&str>) -> Result<Input, IoErr
 /// an Arrow stream or a file of one batch, no symbol column) and on any error (reading the
 /// file proper reports it). A hint only: nothing read depends on it.
 pub fn known_multi_symbol(path: &Path) -> bool {
-    match Format::of(path) {
+    match Format::of_input(path) {
         Ok(Format::Parquet) => parquet_multi_symbol(path).unwrap_or(false),
         Ok(Format::Csv) => csv_multi_symbol(path).unwrap_or(false),
         Ok(Format::Arrow) => arrow_multi_symbol(path).unwrap_or(false),
@@ -680,7 +729,7 @@ pub fn read_bars_watched(
     label_column: Option<&str>,
     watch: &mut dyn FnMut(&mut Input),
 ) -> Result<Input, IoError> {
-    let mut input = match Format::of(path)? {
+    let mut input = match Format::of_input(path)? {
         Format::Csv => read_csv_from(open_input(path)?, path, label_column, watch)?,
         Format::CsvGz => {
             let gz = Gunzip(flate2::read::MultiGzDecoder::new(open_input(path)?));

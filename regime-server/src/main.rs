@@ -67,8 +67,12 @@ enum Cmd {
     },
     /// Detect regimes for every bar of a CSV, Parquet or Arrow IPC (Feather) file (multi-symbol, in parallel).
     Detect {
+        /// Bars: CSV (also .csv.gz), Parquet or Arrow IPC/Feather, by extension or content;
+        /// columns timestamp|date, open, high, low, close (required), volume, symbol|ticker.
         #[arg(long)]
         input: PathBuf,
+        /// Labels and probabilities per bar, in the format its extension names (.csv,
+        /// .csv.gz, .parquet, .arrow/.feather); written atomically, never over the input.
         #[arg(long)]
         output: PathBuf,
         #[arg(long, value_enum, default_value = "causal")]
@@ -95,8 +99,10 @@ enum Cmd {
     },
     /// Accuracy against a label column: per dimension and all 18, per method, confusion matrix.
     Evaluate {
+        /// Bars with a label column (e.g. `regime generate`'s output); formats as `detect`.
         #[arg(long)]
         input: PathBuf,
+        /// The true regime id (0–17) of each bar.
         #[arg(long, default_value = "true_regime_id")]
         label_column: String,
         /// Score only the last fraction of each series (the first part is learning time).
@@ -128,6 +134,8 @@ enum Cmd {
     Restore {
         /// Backup name or `latest`.
         name: String,
+        /// The service's config.yaml (where the store, models and backups are); the
+        /// backup's copy of the config is restored to this path.
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -136,17 +144,22 @@ enum Cmd {
     RestoreToTime {
         /// The time, UTC.
         time: String,
+        /// The service's config.yaml (where the store and backups are); defaults when absent.
         #[arg(long)]
         config: Option<PathBuf>,
     },
     /// Write a synthetic OHLCV panel with known regimes (true labels included).
     Generate {
+        /// Where to write (.csv, .csv.gz, .parquet, .arrow/.feather).
         #[arg(long)]
         output: PathBuf,
+        /// Number of instruments (SYN000, SYN001, …).
         #[arg(long, default_value_t = 1)]
         symbols: usize,
+        /// Bars per instrument.
         #[arg(long, default_value_t = 2000)]
         bars: usize,
+        /// Random seed: the same seed gives the same file.
         #[arg(long, default_value_t = 42)]
         seed: u64,
         /// Bar spacing in seconds (default one day; 60 = minute bars).

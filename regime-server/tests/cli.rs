@@ -767,3 +767,49 @@ fn rows_newest_first_get_a_hint() {
     assert!(e.contains("hint: the rows of AAA run newest first"), "{e}");
     assert!(!e.contains("BBB run newest first"), "{e}");
 }
+
+#[test]
+fn an_input_without_a_known_extension_is_read_by_its_content() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    for ext in ["csv", "csv.gz", "parquet", "arrow"] {
+        let named = d.join(format!("bars.{ext}"));
+        let o = regime(&[
+            "generate",
+            "--output",
+            named.to_str().unwrap(),
+            "--bars",
+            "400",
+            "--symbols",
+            "2",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = d.join("out.csv");
+        assert!(detect(&named, &out, &[]).status.success());
+        let expected = std::fs::read(&out).expect("output");
+        // the same bytes under a vendor's extension and under none
+        for other in [format!("bars-{ext}.txt"), format!("bars-{ext}")] {
+            let renamed = d.join(other);
+            std::fs::copy(&named, &renamed).expect("copy");
+            let out = d.join("out.csv");
+            let o = detect(&renamed, &out, &[]);
+            assert!(o.status.success(), "{}: {}", renamed.display(), stderr(&o));
+            let labels = std::fs::read(&out).expect("output");
+            assert!(expected == labels, "{}: other labels", renamed.display());
+        }
+    }
+    // neither extension nor content known: one line, as before
+    let junk = d.join("junk.dat");
+    std::fs::write(&junk, [0u8, 1, 2, 3, 0xfe, 0xff, 0, 9]).expect("write");
+    let o = detect(&junk, &d.join("o.csv"), &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("junk.dat: unknown format"),
+        "{}",
+        stderr(&o)
+    );
+    // an output still needs an extension naming its format
+    let o = detect(&d.join("bars.csv"), &d.join("labels.txt"), &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("labels.txt: unknown format"));
+}
