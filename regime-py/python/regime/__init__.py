@@ -193,8 +193,9 @@ def history(
     limit: int = 100_000,
     as_polars: bool = False,
 ):
-    """Rows of ``regime_history`` (oldest first) from the service's store: the embedded
-    file's path, or a PostgreSQL connection string (``postgresql://...`` or ``host=...``).
+    """Rows of ``regime_history`` from the service's store: the newest ``limit`` rows between
+    ``start_ms`` and ``end_ms`` (inclusive), oldest first. ``store``: the embedded file's
+    path, or a PostgreSQL connection string (``postgresql://...`` or ``host=...``).
     Raises StoreError when the store is absent or unreachable."""
     return _out(_regime.history(store, symbol, start_ms, end_ms, limit), as_polars)
 

@@ -141,8 +141,12 @@ pub(crate) async fn history(
             return Ok(json_bytes(body, "hit"));
         }
     }
-    let q2 = query.clone();
-    let rows = st
+    // one row more than asked tells whether earlier rows in the range were left out
+    let q2 = HistoryQuery {
+        limit: query.limit + 1,
+        ..query.clone()
+    };
+    let mut rows = st
         .readers
         .with(move |s| s.history(&q2))
         .await
@@ -154,9 +158,15 @@ pub(crate) async fn history(
             )
             .retry_after(5)
         })?;
+    // the newest `limit` rows of the range, oldest first
+    let truncated = rows.len() > query.limit;
+    if truncated {
+        rows.drain(..rows.len() - query.limit);
+    }
     let body = json!({
         "symbol": query.symbol,
         "count": rows.len(),
+        "truncated": truncated,
         "rows": rows.iter().map(history_json).collect::<Vec<_>>(),
     });
     let bytes = Arc::new(serde_json::to_vec(&body).map_err(AppError::internal)?);
