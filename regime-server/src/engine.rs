@@ -225,11 +225,14 @@ fn now_ms() -> i64 {
 
 impl Engine {
     /// Start the workers and the store writer. `store` is the writer's connection; `reopen`
-    /// makes a new one after the database comes back.
+    /// makes a new one after the database comes back. `stored`: each symbol's latest stored
+    /// timestamp ([`Store::last_timestamps`], read where blocking is allowed), None when the
+    /// store is down.
     pub fn start(
         cfg: EngineConfig,
         store: Option<Box<dyn Store>>,
         storage: StorageConfig,
+        stored: Option<Result<HashMap<String, i64>, crate::store::StoreError>>,
     ) -> Result<Engine, EngineError> {
         cfg.pipeline.validate()?;
         if let Some(dir) = &cfg.models_dir {
@@ -267,6 +270,7 @@ impl Engine {
             }
             None => (None, Vec::new()),
         };
+        let stored = Arc::new(stored_last_timestamps(stored, &spooled_rows));
         let (wtx, wrx) = mpsc::sync_channel::<WriteMsg>(64);
         let mut threads = Vec::new();
         {
@@ -290,10 +294,11 @@ impl Engine {
             let shared = shared.clone();
             let wtx = wtx.clone();
             let cfg = cfg.clone();
+            let stored = stored.clone();
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("detect-{w}"))
-                    .spawn(move || worker_loop(rx, wtx, shared, cfg))
+                    .spawn(move || worker_loop(rx, wtx, shared, cfg, &stored))
                     .map_err(EngineError::Spawn)?,
             );
         }
@@ -447,11 +452,39 @@ fn group_by_symbol(rows: &[IngestRow]) -> Vec<Vec<u32>> {
     groups
 }
 
+/// Each symbol's latest timestamp in the store and in the spool (rows acknowledged while the
+/// store was down, written by the writer after start). Without these a restarted service
+/// took every bar it had already stored (a client's retry of an acknowledged batch, a feed
+/// replayed from its start) as new and stored it a second time. The store's part is missing
+/// when it is down at start (logged).
+fn stored_last_timestamps(
+    stored: Option<Result<HashMap<String, i64>, crate::store::StoreError>>,
+    spooled: &[HistoryRow],
+) -> HashMap<String, i64> {
+    let mut last = match stored {
+        Some(Ok(m)) => m,
+        Some(Err(e)) => {
+            tracing::error!(target: "regime_server::store", "reading each symbol's latest stored bar: {e}; bars older than what is stored will be stored again");
+            HashMap::new()
+        }
+        None => {
+            tracing::warn!(target: "regime_server::store", "store down at start: bars already stored cannot be told from new ones until a symbol's first new bar");
+            HashMap::new()
+        }
+    };
+    for r in spooled {
+        let e = last.entry(r.symbol.clone()).or_insert(r.ts);
+        *e = (*e).max(r.ts);
+    }
+    last
+}
+
 fn worker_loop(
     rx: Receiver<Job>,
     wtx: SyncSender<WriteMsg>,
     shared: Arc<Shared>,
     cfg: EngineConfig,
+    stored: &HashMap<String, i64>,
 ) {
     let mut symbols: HashMap<String, SymbolState> = HashMap::new();
     let mut validator = BarValidator::new();
@@ -492,6 +525,10 @@ fn worker_loop(
                     };
                     if let Ok(mut f) = shared.first_symbol.lock() {
                         f.get_or_insert_with(|| sym.to_string());
+                    }
+                    // first sight since start: bars at or before what is stored are not new
+                    if quality.last_ts.is_none() {
+                        quality.last_ts = stored.get(sym).copied();
                     }
                     symbols.entry(sym.to_string()).or_insert(SymbolState {
                         pipe,

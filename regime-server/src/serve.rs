@@ -404,15 +404,19 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
         .set(1.0);
     // the synchronous PostgreSQL client must not run on a runtime thread
     let storage = cfg.storage.clone();
-    let opened =
-        tokio::task::spawn_blocking(move || store::open(&storage, store::Role::ServiceWriter))
-            .await
-            .unwrap_or_else(|e| Err(store::StoreError::Corrupt(format!("store open task: {e}"))));
-    let writer = match opened {
-        Ok(s) => Some(s),
+    let opened = tokio::task::spawn_blocking(move || {
+        store::open(&storage, store::Role::ServiceWriter).map(|mut s| {
+            let last = s.last_timestamps();
+            (s, last)
+        })
+    })
+    .await
+    .unwrap_or_else(|e| Err(store::StoreError::Corrupt(format!("store open task: {e}"))));
+    let (writer, stored) = match opened {
+        Ok((s, last)) => (Some(s), Some(last)),
         Err(e) => {
             tracing::error!(target: "regime_server::store", "store unreachable at start (running degraded, retrying): {e}");
-            None
+            (None, None)
         }
     };
     let engine = Arc::new(Engine::start(
@@ -430,6 +434,7 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
         },
         writer,
         cfg.storage.clone(),
+        stored,
     )?);
     let dev = dev_secret();
     let table = auth_table(&cfg, dev);

@@ -602,6 +602,19 @@ fn acknowledged_rows_survive_kill_9() {
         rows <= acked + 3 * 200,
         "{rows} rows vs {acked} acknowledged"
     );
+    // the clients resend what they sent first: stored already, so refused, not stored twice
+    for w in 0..3 {
+        let r = s.post_json(
+            "/api/v1/bars",
+            Some("dev-key-for-tests"),
+            &json_bars(&format!("K{w}"), 200, 0),
+        );
+        assert_eq!(r.status, 400, "K{w}: {}", r.text());
+    }
+    let after = s.get("/api/v1/system/database", None).json()["rows"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(after, rows, "no row stored twice after kill -9 and restart");
 }
 
 #[test]
@@ -652,10 +665,36 @@ fn sigterm_drains_and_exits_zero_sighup_reloads() {
     // restart on the same store: everything acknowledged is there
     std::fs::write(dir.path().join("config.yaml"), "feeds: {demo: false}\n").unwrap();
     let s = Server::start(dir.path(), "feeds: {demo: false}\n", &[]);
-    let rows = s.get("/api/v1/system/database", None).json()["rows"]
-        .as_u64()
-        .unwrap();
-    assert_eq!(rows, 5060);
+    let rows = || {
+        s.get("/api/v1/system/database", None).json()["rows"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(rows(), 5060);
+    // a client's retry of a batch acknowledged before the restart is not stored twice:
+    // validation resumes at each symbol's latest stored bar
+    let again = s.post_json(
+        "/api/v1/bars",
+        Some("dev-key-for-tests"),
+        &json_bars("T", 5000, 0),
+    );
+    assert_eq!(again.status, 400, "{}", again.text());
+    assert!(again.text().contains("timestamp_not_increasing"));
+    let overlap = s.post_json(
+        "/api/v1/bars",
+        Some("dev-key-for-tests"),
+        &json_bars("T", 5010, 0),
+    );
+    assert_eq!(overlap.status, 202, "{}", overlap.text());
+    assert_eq!(
+        (
+            overlap.json()["accepted"].as_u64(),
+            overlap.json()["rejected"].as_u64()
+        ),
+        (Some(10), Some(5000)),
+        "only the bars after the stored ones are new"
+    );
+    assert_eq!(rows(), 5070);
 }
 
 #[test]
