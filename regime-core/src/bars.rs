@@ -8,6 +8,7 @@ use std::fmt;
 
 /// One OHLCV bar. `ts` is milliseconds since the Unix epoch (UTC).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Bar {
     /// Timestamp, ms since epoch.
     pub ts: i64,

@@ -100,6 +100,7 @@ impl OnlineHmmConfig {
 
 /// Expected sufficient statistics of the joint model.
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Stats {
     w: [f64; NS],
     sa: [f64; NS],
@@ -320,6 +321,7 @@ fn semantic(mut drift: [f64; 3], mut phi: [f64; 2]) -> ([f64; 3], [f64; 2]) {
 /// The M-step moments of the shared parameters of one instrument, to be summed over a
 /// panel ([`SharedMoments::add`]) and turned into a [`PopulationPrior`].
 #[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SharedMoments {
     drift: [(f64, f64); 3],
     phi: [(f64, f64); 2],
@@ -404,6 +406,7 @@ fn add_counts<const N: usize>(a: &mut [[f64; N]; N], b: &[[f64; N]; N]) {
 /// transitions — six one-dimension steps sharing their partial products, where the
 /// prediction and three two-dimension moves took nine. They are [`Compiled::predict`]'s own
 /// steps, so `pred` is exactly its prediction.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct PairTerms {
     pred: [f64; NS],
     not_vol: [f64; NS],
@@ -434,6 +437,7 @@ impl PairTerms {
 /// [`Compiled::predict`] computes — kept so that the backward pass's [`PairTerms`] need not
 /// redo them.
 #[derive(Clone, Copy)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct Forward {
     /// `struct(α)`.
     s: [f64; NS],
@@ -491,6 +495,7 @@ fn normalize_row<const N: usize>(counts: [f64; N], prior: [f64; N], k: f64) -> [
 /// over a panel they are well identified, and each instrument's M-step shrinks toward them
 /// with `weight` pseudo-bars, so a long own history still dominates.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PopulationPrior {
     /// Drift per trend state, in units of σ.
     pub drift: [f64; 3],
@@ -699,6 +704,7 @@ fn tie_channels(st: &Stats, prev: &JointParams, p: &mut JointParams, k: f64) {
 
 /// Causal online HMM for one instrument.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct OnlineHmm {
     cfg: OnlineHmmConfig,
     extractor: ObsExtractor,
@@ -760,6 +766,7 @@ const PROFILE_MIN_WINDOWS: f64 = 3.0;
 /// duration through the best and its neighbours) replaces EM's; the states' relative
 /// durations are EM's with half their spread, where each goes when it leaves is EM's.
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct TrendProfile {
     /// Accumulated log-likelihood per candidate (earlier windows down-weighted).
     ll: [f64; TREND_DURATIONS.len()],
@@ -951,6 +958,7 @@ const SLOW_REFITS: u32 = 20;
 /// profile it is the better of the model's two filters (the latest refit's: 0.9818), and
 /// the pool leans on it (see `PRIOR_WEIGHTS` in the pipeline).
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct SlowFilter {
     avg: JointParams,
     k: u32,
@@ -1004,6 +1012,7 @@ pub(crate) const SMOOTH_EMITS: usize = 2;
 /// their β, and are then handed out a few per update. Indices are positions from the
 /// buffer's front, which the owner drains only when the job has finished.
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub(crate) struct SmoothJob {
     active: bool,
     k: usize,
@@ -1109,6 +1118,7 @@ pub(crate) fn grow_gently<T>(q: &mut std::collections::VecDeque<T>) {
 
 /// One bar kept for the fixed-lag smoother.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct LagEntry {
     seq: u64,
     obs: Obs,
@@ -1118,6 +1128,7 @@ struct LagEntry {
 
 /// The output of one filter step.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct HmmStep {
     /// Filtered joint posterior over the 18 regimes.
     pub joint: [f64; NS],
@@ -1839,6 +1850,7 @@ const PRIOR_EM_TOL: f64 = 1.0;
 /// A start after its EM iterations: the model, and its last E-step's statistics, final
 /// filtered distribution, likelihood and smoothed posteriors of the last `tail` bars
 /// (newest first); `e_steps` says how many E-steps it took.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct FittedStart {
     c: Compiled,
     st: Stats,
@@ -1893,6 +1905,7 @@ fn fit_start(
 }
 
 /// One start of a batch refit after its EM iterations.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct Candidate {
     /// [`holds_an_empty_state`]: ranked after every candidate that does not.
     empty: bool,

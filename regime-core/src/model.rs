@@ -115,6 +115,7 @@ pub(crate) fn mix_vol(x: &[f64; NS], m: [[f64; 3]; 3]) -> [f64; NS] {
 /// matrices (one per lane), on shared evidence: what a profile likelihood over the trend
 /// persistence needs, for about the work of one filter.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub(crate) struct TrendLanes {
     /// Joint posterior, state by state, one filter per lane.
     alpha: [f64x4; NS],
@@ -317,6 +318,7 @@ fn check_row(row: &[f64]) -> Result<()> {
 
 /// What one bar tells the model, extracted once.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Obs {
     /// Close-to-close log return (NaN on the first bar).
     pub r: f64,
@@ -332,6 +334,7 @@ pub struct Obs {
 
 /// Turns bars into [`Obs`] with O(1) state.
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ObsExtractor {
     prev_close: f64,
     prev_r: f64,
@@ -412,6 +415,7 @@ impl ObsExtractor {
 
 /// Precomputed constants of [`JointParams`] for the hot loop.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Compiled {
     p: JointParams,
     inv_sigma: [f64; 3],

@@ -87,6 +87,7 @@ pub const DIM_NAMES: [&str; 3] = ["volatility", "trend", "structure"];
 
 /// One of the 18 regimes. `id = volatility*6 + trend*2 + structure`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Regime {
     /// Volatility level.
     pub volatility: Volatility,

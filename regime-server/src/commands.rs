@@ -106,7 +106,7 @@ fn read_model(path: &Path) -> Result<(JointParams, u32)> {
 }
 
 /// The file-name form of a symbol (as `save_model` writes it).
-fn model_stem(symbol: &str) -> String {
+pub(crate) fn model_stem(symbol: &str) -> String {
     if symbol.is_empty() { "default" } else { symbol }
         .chars()
         .map(|c| {

@@ -173,6 +173,9 @@ pub struct EngineConfig {
     pub model_save_every: Duration,
     /// Model files kept per symbol (older versions are deleted).
     pub models_keep: usize,
+    /// Each symbol's pipeline state is saved here at shutdown and resumed from at start
+    /// ([`crate::resume`]; none in safe mode).
+    pub state_dir: Option<PathBuf>,
     /// Safe mode.
     pub safe_mode: bool,
 }
@@ -238,6 +241,9 @@ impl Engine {
         if let Some(dir) = &cfg.models_dir {
             // once at start, not per model saved: model files half-written when the service
             // was killed
+            crate::io::remove_stale_temps(dir, None);
+        }
+        if let Some(dir) = &cfg.state_dir {
             crate::io::remove_stale_temps(dir, None);
         }
         let workers = cfg.workers.max(1);
@@ -516,26 +522,49 @@ fn worker_loop(
             let st = match symbols.get_mut(sym) {
                 Some(s) => s,
                 None => {
-                    let pipe = match SymbolPipeline::new(cfg.pipeline.clone()) {
-                        Ok(p) => p,
-                        Err(e) => {
-                            tracing::error!(symbol = sym, "pipeline: {e}");
-                            continue;
+                    // first sight since start: the state saved at the last stop when it
+                    // ends at the symbol's latest stored bar, else a fresh pipeline
+                    let resumed = cfg.state_dir.as_deref().and_then(|dir| {
+                        match crate::resume::load(dir, sym, stored.get(sym).copied(), &cfg.pipeline) {
+                            Ok(s) => Some(s),
+                            Err(None) => None,
+                            Err(Some(why)) => {
+                                tracing::warn!(target: "regime_server::models", symbol = sym, "saved state not resumed, starting fresh: {why}");
+                                None
+                            }
                         }
+                    });
+                    let (pipe, since_ts, last_id) = match resumed {
+                        Some(s) => {
+                            tracing::info!(target: "regime_server::models", symbol = sym, "resumed at {} (model v{})", crate::io::format_timestamp(s.last_ts), s.pipe.hmm().model_version());
+                            (s.pipe, s.since_ts, s.last_id)
+                        }
+                        None => match SymbolPipeline::new(cfg.pipeline.clone()) {
+                            Ok(p) => (p, r0.bar.ts, None),
+                            Err(e) => {
+                                tracing::error!(symbol = sym, "pipeline: {e}");
+                                continue;
+                            }
+                        },
                     };
                     if let Ok(mut f) = shared.first_symbol.lock() {
                         f.get_or_insert_with(|| sym.to_string());
                     }
-                    // first sight since start: bars at or before what is stored are not new
+                    // bars at or before what is stored are not new
                     if quality.last_ts.is_none() {
                         quality.last_ts = stored.get(sym).copied();
                     }
+                    let saved_version = if last_id.is_some() {
+                        pipe.hmm().model_version()
+                    } else {
+                        0
+                    };
                     symbols.entry(sym.to_string()).or_insert(SymbolState {
                         pipe,
-                        since_ts: r0.bar.ts,
-                        last_id: None,
+                        since_ts,
+                        last_id,
                         last_insight: None,
-                        saved_version: 0,
+                        saved_version,
                         last_save: None,
                         saved_files: Default::default(),
                         agreement: [f64::NAN; 3],
@@ -630,6 +659,48 @@ fn worker_loop(
             maybe_save_model(dir, sym, st, Duration::ZERO, cfg.models_keep, true);
         }
     }
+    if let Some(dir) = &cfg.state_dir {
+        save_states(dir, symbols, &mut validator);
+    }
+}
+
+/// Save every symbol's pipeline state for the next start ([`crate::resume`]).
+fn save_states(
+    dir: &std::path::Path,
+    symbols: HashMap<String, SymbolState>,
+    validator: &mut BarValidator,
+) {
+    if symbols.is_empty() {
+        return;
+    }
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        tracing::error!(target: "regime_server::models", "state folder {}: {e}; the next start learns every symbol afresh", dir.display());
+        return;
+    }
+    let t = Instant::now();
+    let (mut saved, mut failed) = (0usize, 0usize);
+    for (sym, st) in symbols {
+        let Some(last_ts) = validator.symbol_mut(&sym).last_ts else {
+            continue;
+        };
+        let s = crate::resume::Saved {
+            build: crate::resume::build_id().to_string(),
+            symbol: sym,
+            last_ts,
+            since_ts: st.since_ts,
+            last_id: st.last_id,
+            pipe: st.pipe,
+        };
+        match crate::resume::save(dir, &s) {
+            Ok(()) => saved += 1,
+            Err(e) => {
+                failed += 1;
+                tracing::error!(target: "regime_server::models", symbol = %s.symbol, "state not saved ({e}); it starts afresh next time");
+            }
+        }
+    }
+    crate::io::fsync_dir(dir);
+    tracing::info!(target: "regime_server::models", "{saved} symbol states saved to {} in {:.2} s ({failed} failed)", dir.display(), t.elapsed().as_secs_f64());
 }
 
 fn publish(

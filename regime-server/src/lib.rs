@@ -11,6 +11,7 @@ pub mod error;
 pub mod feeds;
 pub mod io;
 pub mod logs;
+pub mod resume;
 pub mod routes;
 pub mod serve;
 pub mod spool;

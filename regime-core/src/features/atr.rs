@@ -34,6 +34,7 @@ impl Default for AtrConfig {
 /// <https://en.wikipedia.org/wiki/Average_true_range>
 #[doc(alias = "ATR")]
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Atr {
     cfg: AtrConfig,
     prev_close: Option<f64>,

@@ -36,6 +36,7 @@ impl Default for AutocorrelationConfig {
 /// <https://en.wikipedia.org/wiki/Autocorrelation>
 #[doc(alias = "AC1")]
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Autocorrelation {
     cfg: AutocorrelationConfig,
     prev_close: Option<f64>,

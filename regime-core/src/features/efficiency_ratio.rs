@@ -33,6 +33,7 @@ impl Default for EfficiencyRatioConfig {
 /// <https://en.wikipedia.org/wiki/Kaufman%27s_Adaptive_Moving_Average>
 #[doc(alias = "ER")]
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct EfficiencyRatio {
     cfg: EfficiencyRatioConfig,
     closes: Ring,

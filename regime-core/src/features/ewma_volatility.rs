@@ -33,6 +33,7 @@ impl Default for EwmaVolatilityConfig {
 /// <https://en.wikipedia.org/wiki/RiskMetrics>
 #[doc(alias = "EWMAVOL")]
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct EwmaVolatility {
     cfg: EwmaVolatilityConfig,
     prev: Option<f64>,

@@ -26,6 +26,7 @@ impl Default for KalmanTrendConfig {
 
 /// One output of [`KalmanTrend`].
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct KalmanTrendOutput {
     /// Filtered log-price level.
     pub level: f64,
@@ -67,6 +68,7 @@ impl KalmanTrendOutput {
 /// <https://en.wikipedia.org/wiki/Kalman_filter>
 #[doc(alias = "KALMAN")]
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct KalmanTrend {
     cfg: KalmanTrendConfig,
     x: [f64; 2],

@@ -19,6 +19,7 @@ use std::fmt;
 /// <https://en.wikipedia.org/wiki/Rate_of_return#Logarithmic_or_continuously_compounded_return>
 #[doc(alias = "RET")]
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct LogReturn {
     prev: Option<f64>,
 }

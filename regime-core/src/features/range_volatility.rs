@@ -53,6 +53,7 @@ impl Default for RangeVolatilityConfig {
 /// <https://en.wikipedia.org/wiki/Volatility_(finance)#Range-based_estimators>
 #[doc(alias = "GKVOL")]
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct RangeVolatility {
     cfg: RangeVolatilityConfig,
     ring: RollingSum,

@@ -34,6 +34,7 @@ impl Default for RealizedVolatilityConfig {
 /// <https://en.wikipedia.org/wiki/Realized_variance>
 #[doc(alias = "RV")]
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct RealizedVolatility {
     cfg: RealizedVolatilityConfig,
     prev: Option<f64>,

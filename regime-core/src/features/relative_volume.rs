@@ -37,6 +37,7 @@ impl Default for RelativeVolumeConfig {
 /// <https://www.investopedia.com/terms/r/relative_volume.asp>
 #[doc(alias = "RVOL")]
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct RelativeVolume {
     cfg: RelativeVolumeConfig,
     ring: Ring,

@@ -2,6 +2,7 @@
 
 /// A ring buffer of `f64` with O(1) push.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub(crate) struct Ring {
     buf: Box<[f64]>,
     head: usize,
@@ -62,6 +63,7 @@ impl Ring {
 /// A ring buffer with a running sum of its contents (refreshed exactly each time the write
 /// position wraps, so rounding drift cannot accumulate).
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub(crate) struct RollingSum {
     ring: Ring,
     sum: f64,

@@ -34,6 +34,7 @@ impl Default for TrendTStatConfig {
 /// <https://en.wikipedia.org/wiki/Simple_linear_regression#Slope_inference>
 #[doc(alias = "TSTAT")]
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TrendTStat {
     cfg: TrendTStatConfig,
     ring: Ring,

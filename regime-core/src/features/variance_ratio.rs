@@ -39,6 +39,7 @@ impl Default for VarianceRatioConfig {
 /// <https://en.wikipedia.org/wiki/Variance_ratio_test>
 #[doc(alias = "VR")]
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct VarianceRatio {
     cfg: VarianceRatioConfig,
     prev_close: Option<f64>,

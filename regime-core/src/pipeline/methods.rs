@@ -56,6 +56,7 @@ pub const N_METHODS: usize = 6;
 /// Per-dimension probabilities from one method; `has[d]` false = abstains on dimension d.
 /// Structure uses the first two entries of `p[2]`.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Scores {
     /// Probabilities per dimension.
     pub p: [[f64; 3]; 3],
@@ -76,6 +77,7 @@ impl Default for Scores {
 /// all their logistic functions in one eight-lane `exp` (a method has at most five). Single
 /// precision: method probabilities feed an f32 log pool floored at 1e-4.
 #[derive(Debug, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct SoftSplits {
     /// −logit of each lane used so far (an unused lane's 0 costs nothing).
     neg_logit: [f32; 8],
@@ -133,6 +135,7 @@ impl SoftSplits {
 /// Expanding-window quantile tracker (stochastic approximation with a shrinking step):
 /// the `dynamic_boundary_optimizer`'s building block.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct QuantileTracker {
     tau: f64,
     q: f64,
@@ -190,6 +193,7 @@ impl QuantileTracker {
 
 /// Adaptive volatility and trend boundaries, per instrument (`dynamic_boundary_optimizer`).
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Boundaries {
     /// Terciles of log range volatility.
     pub vol: [QuantileTracker; 2],
@@ -223,6 +227,7 @@ impl Boundaries {
 
 /// Shared per-bar inputs computed once for all methods.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct BarContext {
     /// Log range volatility (GK over 10 bars; EWMA close-to-close when there is no range).
     pub log_vol: f64,
@@ -240,6 +245,7 @@ pub struct BarContext {
 
 /// Computes [`BarContext`] with the streaming features.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ContextBuilder {
     gk: RangeVolatility,
     ewma: EwmaVolatility,
@@ -293,6 +299,7 @@ impl ContextBuilder {
 
 /// Rolling-window rules against adaptive boundaries.
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ThresholdMethod;
 
 impl ThresholdMethod {
@@ -316,6 +323,7 @@ impl ThresholdMethod {
 /// Kalman trend (the `adaptive_noise_filter`, whose slope z-score comes with the
 /// [`BarContext`]) against its own adaptive band, and the close-to-close volatility.
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct KalmanMethod {
     z_band: Option<QuantileTracker>,
 }
@@ -349,6 +357,7 @@ impl KalmanMethod {
 /// Online statistical jump model: per dimension a 1-D feature, centroids learned online,
 /// states chosen by `argmin (x − c_k)²/s² + λ·[k ≠ previous]`.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct JumpMethod {
     cent: [[f64; 3]; 3],
     count: [[f64; 3]; 3],
@@ -450,6 +459,7 @@ impl JumpMethod {
 
 /// CUSUM change-point detector; the current segment is classified as a whole.
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ChangePointMethod {
     seg_n: f64,
     seg_vol: f64,

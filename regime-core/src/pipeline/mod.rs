@@ -184,6 +184,7 @@ impl PipelineConfig {
 
 /// The result for one bar.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Detection {
     /// Bar timestamp (ms).
     pub ts: i64,
@@ -219,6 +220,7 @@ fn argmax<T: PartialOrd>(p: &[T]) -> usize {
 
 /// What the feedback needs of a bar once its ex-post reference arrives.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct LagItem {
     seq: u64,
     label: [u8; 3],
@@ -233,6 +235,7 @@ struct LagItem {
 /// so f32's 7 digits are far finer than anything the pool can resolve, and one eight-lane
 /// `ln` replaces eight scalar calls.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct MethodLogs {
     l: [[f32; 8]; N_METHODS],
     has: [[bool; 3]; N_METHODS],
@@ -260,6 +263,7 @@ fn method_logs(scores: &[Scores; N_METHODS]) -> MethodLogs {
 
 /// Running accuracy counters against the ex-post reference.
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct Feedback {
     n: u64,
     hits: [u64; 4],
@@ -273,6 +277,7 @@ struct Feedback {
 /// feedback and history) that reads the bar side's output. Streaming runs both for each bar; [`SymbolPipeline::update_batch`] can run them
 /// on two threads, the bar side a few chunks of bars ahead, with the same results.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SymbolPipeline {
     cfg: PipelineConfig,
     bar_side: BarSide,
@@ -284,6 +289,7 @@ pub struct SymbolPipeline {
 /// and the features the other methods share (with the Kalman trend filter). (Where the line
 /// falls balances the two threads of a batch: the HMM is about a third of the work per bar.)
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct BarSide {
     hmm: OnlineHmm,
     ctx: ContextBuilder,
@@ -301,6 +307,7 @@ struct BarSide {
 /// 18-state posteriors (half the bytes to copy between the threads, and the marginals'
 /// sums on the side with time to spare).
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct ModelScores {
     hmm: Scores,
     averaged: Scores,
@@ -324,6 +331,7 @@ struct BarOutput<'a> {
 
 /// The pool side.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct PoolSide {
     bounds: Boundaries,
     threshold: ThresholdMethod,
@@ -372,6 +380,7 @@ const LATENCY_SAMPLE_EVERY: u64 = 256;
 const BATCH_CHUNK: usize = 2048;
 
 /// One bar of the bar side's output, as a batch hands it across threads.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct BarRecord {
     step: ModelScores,
     ctx: BarContext,
@@ -384,6 +393,7 @@ struct BarRecord {
 
 /// A chunk of the bar side's output.
 #[derive(Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct BarChunk {
     records: Vec<BarRecord>,
     refs: Vec<(u64, [f64; NS])>,
@@ -911,6 +921,11 @@ impl SymbolPipeline {
             }
         }
         out
+    }
+
+    /// The settings it runs with.
+    pub fn config(&self) -> &PipelineConfig {
+        &self.cfg
     }
 
     /// The HMM (current parameters, model version).
