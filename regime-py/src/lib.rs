@@ -485,6 +485,30 @@ impl Engine {
         Ok(out)
     }
 
+    /// The whole engine (settings and every symbol's pipeline) as bytes: what pickling
+    /// saves. Loaded only by the same build (the layout is not self-describing; the Python
+    /// side checks that).
+    fn dump<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+        let bytes = postcard::to_stdvec(&(&self.cfg, &self.pipes))
+            .map_err(|e| RegimeError::new_err(format!("saving the engine: {e}")))?;
+        Ok(pyo3::types::PyBytes::new(py, &bytes))
+    }
+
+    /// An engine from [`Engine::dump`]'s bytes.
+    #[staticmethod]
+    fn load(bytes: &[u8]) -> PyResult<Self> {
+        match postcard::take_from_bytes::<(PipelineConfig, HashMap<String, SymbolPipeline>)>(bytes)
+        {
+            Ok(((cfg, pipes), [])) => Ok(Engine { cfg, pipes }),
+            Ok(_) => Err(BadInputError::new_err(
+                "engine state: trailing bytes (damaged)",
+            )),
+            Err(e) => Err(BadInputError::new_err(format!(
+                "engine state unreadable ({e})"
+            ))),
+        }
+    }
+
     /// Symbols seen so far.
     fn symbols(&self) -> Vec<String> {
         let mut v: Vec<String> = self.pipes.keys().cloned().collect();

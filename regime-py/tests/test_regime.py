@@ -195,6 +195,34 @@ def test_streaming_takes_pandas_rows_as_quants_iterate_them(panel):
         regime.Engine().update("X", {"Date": "2024-01-02", "Close": "n/a"})
 
 
+def test_a_pickled_engine_goes_on_where_it_stopped(panel):
+    import copy
+    import pickle
+
+    one = panel.filter(pa.compute.equal(panel.column("symbol"), "SYN001"))
+    ts = one.column("timestamp").cast(pa.int64()).to_pylist()
+    cols = {c: one.column(c).to_pylist() for c in ["open", "high", "low", "close", "volume"]}
+    bars = [dict({k: cols[k][i] for k in cols}, timestamp_ms=ts[i]) for i in range(one.num_rows)]
+    whole = regime.Engine()
+    expected = [whole.update("A", b) for b in bars]
+    e = regime.Engine()
+    for b in bars[:1000]:
+        e.update("A", b)
+    blob = pickle.dumps(e)
+    for restored in (pickle.loads(blob), copy.deepcopy(e)):
+        got = [restored.update("A", b) for b in bars[1000:]]
+        assert got == expected[1000:], "labels, confidences and probabilities as without the pickle"
+        assert restored.symbols() == ["A"]
+    # a fresh engine on the same bars differs: the pickle carried the learned state
+    fresh = regime.Engine()
+    assert [fresh.update("A", b)["confidence"] for b in bars[1000:1010]] != [r["confidence"] for r in expected[1000:1010]]
+    state = e.__getstate__()
+    with pytest.raises(regime.BadInputError, match="another build"):
+        regime.Engine.__new__(regime.Engine).__setstate__(dict(state, build="0.0.0 1 2"))
+    with pytest.raises(regime.BadInputError, match="engine state"):
+        regime.Engine.__new__(regime.Engine).__setstate__(dict(state, engine=state["engine"][:-7]))
+
+
 def _changes(ids: list) -> int:
     return sum(a != b for a, b in zip(ids, ids[1:]))
 

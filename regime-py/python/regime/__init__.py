@@ -303,3 +303,27 @@ class Engine:
     def symbols(self) -> list:
         """Symbols seen so far."""
         return self._engine.symbols()
+
+    # Pickling (``pickle``, ``copy.deepcopy``, ``multiprocessing``): every symbol's whole
+    # pipeline, so an unpickled engine goes on exactly where this one is. Only the same
+    # build of regime reads it back (the state's layout is not self-describing).
+    def __getstate__(self) -> dict:
+        return {"build": _build_id(), "engine": self._engine.dump()}
+
+    def __setstate__(self, state: dict) -> None:
+        if state.get("build") != _build_id():
+            raise BadInputError(
+                f"an Engine pickled by another build of regime ({state.get('build')}); "
+                f"this is {_build_id()}: feed the bars again instead"
+            )
+        self._engine = _regime.Engine.load(state["engine"])
+        self._fields = {}
+
+
+def _build_id() -> str:
+    """This installation's identity: version, size and modification time of the compiled
+    module (any rebuild or reinstall changes it)."""
+    import os
+
+    st = os.stat(_regime.__file__)
+    return f"{__version__} {st.st_size} {st.st_mtime_ns}"
