@@ -432,11 +432,18 @@ impl Engine {
     }
 }
 
+/// A symbol's insight (components, weights, accuracy) is rebuilt at most this often.
+const INSIGHT_EVERY: Duration = Duration::from_millis(250);
+
 struct SymbolState {
     pipe: SymbolPipeline,
     since_ts: i64,
     last_id: Option<u8>,
     last_insight: Option<Instant>,
+    /// Bars arrived since the last published insight (held back by its rate limit): the
+    /// worker publishes it once idle, so a burst (a backfill, a replay at full speed) does
+    /// not leave its symbols' components and accuracy as they were early in the burst.
+    insight_stale: bool,
     saved_version: u64,
     last_save: Option<Instant>,
     saved_files: std::collections::VecDeque<PathBuf>,
@@ -496,7 +503,20 @@ fn worker_loop(
     let mut validator = BarValidator::new();
     let hist = metrics::histogram!("regime_detection_latency_seconds");
     let det_counter = metrics::counter!("regime_detection_total");
-    while let Ok(job) = rx.recv() {
+    let mut stale = false;
+    loop {
+        let job = match rx.recv_timeout(INSIGHT_EVERY) {
+            Ok(job) => job,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if stale {
+                    publish_stale(&shared, &mut symbols);
+                    stale = false;
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        stale = true;
         shared.queue_depth.fetch_sub(1, Ordering::AcqRel);
         let mut out = Outcome::default();
         let mut rows = Vec::with_capacity(job.rows.len());
@@ -564,6 +584,7 @@ fn worker_loop(
                         since_ts,
                         last_id,
                         last_insight: None,
+                        insight_stale: false,
                         saved_version,
                         last_save: None,
                         saved_files: Default::default(),
@@ -735,12 +756,13 @@ fn publish(
             duration_bars: st.pipe.current_duration(),
             arrived_ms: arrived,
         }));
-        let due = st
-            .last_insight
-            .is_none_or(|t| t.elapsed() >= Duration::from_millis(250));
+        let due = st.last_insight.is_none_or(|t| t.elapsed() >= INSIGHT_EVERY);
         if due {
             st.last_insight = Some(Instant::now());
+            st.insight_stale = false;
             ins_updates.push((sym.clone(), Arc::new(insight_of(&st.pipe, st.agreement))));
+        } else {
+            st.insight_stale = true;
         }
         if let Some(dir) = &cfg.models_dir {
             maybe_save_model(dir, sym, st, cfg.model_save_every, cfg.models_keep, false);
@@ -753,15 +775,33 @@ fn publish(
         }
         m
     });
-    if !ins_updates.is_empty() {
+    store_insights(shared, &ins_updates);
+}
+
+fn store_insights(shared: &Shared, updates: &[(String, Arc<Insight>)]) {
+    if !updates.is_empty() {
         shared.insight.rcu(|m| {
             let mut m = HashMap::clone(m);
-            for (s, i) in &ins_updates {
+            for (s, i) in updates {
                 m.insert(s.clone(), i.clone());
             }
             m
         });
     }
+}
+
+/// Publish the insights the rate limit held back (the worker is idle).
+fn publish_stale(shared: &Shared, symbols: &mut HashMap<String, SymbolState>) {
+    let updates: Vec<(String, Arc<Insight>)> = symbols
+        .iter_mut()
+        .filter(|(_, st)| st.insight_stale)
+        .map(|(sym, st)| {
+            st.insight_stale = false;
+            st.last_insight = Some(Instant::now());
+            (sym.clone(), Arc::new(insight_of(&st.pipe, st.agreement)))
+        })
+        .collect();
+    store_insights(shared, &updates);
 }
 
 /// Save a symbol's model when its version changed and `every` has passed since the last

@@ -972,3 +972,27 @@ fn a_restart_resumes_every_symbol_where_it_stopped() {
         "the fresh start says why"
     );
 }
+
+#[test]
+fn components_show_the_end_of_a_burst_not_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), "feeds: {demo: false}\n", &[]);
+    let key = Some("dev-key-for-tests");
+    // a backfill: batches faster than the insight's rate limit (250 ms)
+    for k in 0..4 {
+        let r = s.post_json("/api/v1/bars", key, &json_bars("B", 500, k * 500));
+        assert_eq!(r.status, 202, "{}", r.text());
+    }
+    let last = s.get("/api/v1/regime/current?symbol=B", None).json()["timestamp"]
+        .as_str()
+        .expect("timestamp")
+        .to_string();
+    // published once the worker is idle, not at the symbol's next batch (which for daily
+    // bars is tomorrow)
+    s.wait_for("the components' snapshot of the last bar", 5, |s| {
+        let c = s
+            .get("/api/v1/components/performance_feedback_system", None)
+            .json();
+        c["last_update"].as_str() == Some(last.as_str())
+    });
+}
