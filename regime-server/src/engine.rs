@@ -150,6 +150,9 @@ pub struct Shared {
     pub closing: AtomicBool,
     /// Safe mode: critical components only (no model files, feeds off).
     pub safe_mode: bool,
+    /// Each symbol's newest timestamp in the store and the spool when the service started:
+    /// validation resumes after it, and replay feeds skip what it already holds.
+    pub stored_at_start: Arc<HashMap<String, i64>>,
 }
 
 /// Engine settings.
@@ -247,6 +250,17 @@ impl Engine {
             crate::io::remove_stale_temps(dir, None);
         }
         let workers = cfg.workers.max(1);
+        let (spool, spooled_rows) = match &cfg.spool_path {
+            Some(p) => {
+                let (sp, rows) = crate::spool::Spool::open(p).map_err(EngineError::Spawn)?;
+                if !rows.is_empty() {
+                    tracing::warn!(target: "regime_server::store", "spool {}: {} rows from an earlier run will be written to the store", p.display(), rows.len());
+                }
+                (Some(sp), rows)
+            }
+            None => (None, Vec::new()),
+        };
+        let stored = Arc::new(stored_last_timestamps(stored, &spooled_rows));
         let shared = Arc::new(Shared {
             current: ArcSwap::from_pointee(HashMap::new()),
             insight: ArcSwap::from_pointee(HashMap::new()),
@@ -265,18 +279,8 @@ impl Engine {
             detect_ns: AtomicU64::new(0),
             closing: AtomicBool::new(false),
             safe_mode: cfg.safe_mode,
+            stored_at_start: stored,
         });
-        let (spool, spooled_rows) = match &cfg.spool_path {
-            Some(p) => {
-                let (sp, rows) = crate::spool::Spool::open(p).map_err(EngineError::Spawn)?;
-                if !rows.is_empty() {
-                    tracing::warn!(target: "regime_server::store", "spool {}: {} rows from an earlier run will be written to the store", p.display(), rows.len());
-                }
-                (Some(sp), rows)
-            }
-            None => (None, Vec::new()),
-        };
-        let stored = Arc::new(stored_last_timestamps(stored, &spooled_rows));
         let (wtx, wrx) = mpsc::sync_channel::<WriteMsg>(64);
         let mut threads = Vec::new();
         {
@@ -300,7 +304,7 @@ impl Engine {
             let shared = shared.clone();
             let wtx = wtx.clone();
             let cfg = cfg.clone();
-            let stored = stored.clone();
+            let stored = shared.stored_at_start.clone();
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("detect-{w}"))

@@ -178,11 +178,21 @@ fn replay(
         cfg.bars_per_second,
         if cfg.repeat { ", repeating" } else { "" }
     );
+    // bars the store already holds (a restart replays the file from its start): skipped,
+    // not sent to be refused one by one
+    let stored = engine.shared.stored_at_start.clone();
     loop {
         let mut i = 0;
+        let mut skipped = 0usize;
         while i < rows.len() {
             if stop.load(Ordering::Relaxed) {
                 return;
+            }
+            let held = |(s, b): &(String, Bar)| stored.get(s).is_some_and(|&t| b.ts + shift <= t);
+            if held(&rows[i]) {
+                i += 1;
+                skipped += 1;
+                continue;
             }
             if paused.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(50));
@@ -202,6 +212,7 @@ fn replay(
             let job: Vec<IngestRow> = rows[i..end]
                 .iter()
                 .enumerate()
+                .filter(|(_, r)| !held(r))
                 .map(|(j, (s, b))| IngestRow {
                     symbol: s.clone(),
                     bar: Bar {
@@ -211,11 +222,18 @@ fn replay(
                     row: i + j + 1,
                 })
                 .collect();
-            if engine.submit_blocking(job).is_err() {
+            skipped += (end - i) - job.len();
+            if !job.is_empty() && engine.submit_blocking(job).is_err() {
                 return;
             }
             sent += (end - i) as u64;
             i = end;
+        }
+        if skipped > 0 {
+            tracing::info!(
+                "replay {}: {skipped} bars the store already held were skipped",
+                cfg.path.display()
+            );
         }
         if !cfg.repeat {
             tracing::info!("replay {}: done ({sent} bars)", cfg.path.display());

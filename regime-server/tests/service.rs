@@ -805,6 +805,22 @@ fn replay_feed_plays_a_file_at_the_chosen_speed() {
         .json();
     assert_eq!(h["count"], 150);
     assert_eq!(h["rows"][0]["timestamp"], "2023-11-14T22:13:20.000Z");
+    // a restart replays the file from its start: what the store holds is skipped, not
+    // stored again nor refused bar by bar
+    let mut s = s;
+    s.signal("TERM");
+    assert_eq!(s.wait_exit(30), Some(0));
+    let s = Server::start(dir.path(), cfg, &[]);
+    s.wait_for("the replay skipping what is stored", 10, |_| {
+        std::fs::read_to_string(dir.path().join("logs/system.log"))
+            .is_ok_and(|l| l.contains("300 bars the store already held were skipped"))
+    });
+    let q = s.get("/api/v1/data/quality", None).json();
+    assert_eq!(q["totals"]["bars_rejected"], 0, "{q}");
+    assert_eq!(
+        s.get("/api/v1/system/database", None).json()["rows"].as_u64(),
+        Some(300)
+    );
 }
 
 #[test]
