@@ -238,7 +238,7 @@ impl Engine {
         cfg: EngineConfig,
         store: Option<Box<dyn Store>>,
         storage: StorageConfig,
-        stored: Option<Result<HashMap<String, i64>, crate::store::StoreError>>,
+        stored: Option<Result<StoredAtStart, crate::store::StoreError>>,
     ) -> Result<Engine, EngineError> {
         cfg.pipeline.validate()?;
         if let Some(dir) = &cfg.models_dir {
@@ -260,9 +260,26 @@ impl Engine {
             }
             None => (None, Vec::new()),
         };
+        let (stored, currents) = match stored {
+            Some(Ok(s)) => (Some(Ok(s.last)), s.currents),
+            Some(Err(e)) => (Some(Err(e)), Vec::new()),
+            None => (None, Vec::new()),
+        };
         let stored = Arc::new(stored_last_timestamps(stored, &spooled_rows));
+        // each stored symbol's current regime, served before its next bar arrives
+        let currents: HashMap<String, Arc<Current>> = currents
+            .into_iter()
+            .map(|c| {
+                metrics::gauge!("regime_current", "symbol" => c.symbol.clone())
+                    .set(c.row.regime_id as f64);
+                metrics::gauge!("regime_confidence", "symbol" => c.symbol.clone())
+                    .set(c.row.confidence);
+                (c.symbol.clone(), Arc::new(c))
+            })
+            .collect();
+        let first_symbol = currents.keys().min().cloned();
         let shared = Arc::new(Shared {
-            current: ArcSwap::from_pointee(HashMap::new()),
+            current: ArcSwap::from_pointee(currents),
             insight: ArcSwap::from_pointee(HashMap::new()),
             quality: Mutex::new(BTreeMap::new()),
             unparsed: Mutex::new(BTreeMap::new()),
@@ -273,7 +290,9 @@ impl Engine {
             pending_rows: AtomicUsize::new(0),
             db_up: AtomicBool::new(store.is_some()),
             store_generation: AtomicU64::new(0),
-            first_symbol: Mutex::new(None),
+            // after a restart the default symbol is the first stored one by name (before, the
+            // first to arrive)
+            first_symbol: Mutex::new(first_symbol),
             batch_size: AtomicUsize::new(cfg.batch_size.max(1)),
             last_store_error: Mutex::new(None),
             detect_ns: AtomicU64::new(0),
@@ -308,7 +327,7 @@ impl Engine {
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("detect-{w}"))
-                    .spawn(move || worker_loop(rx, wtx, shared, cfg, &stored))
+                    .spawn(move || worker_loop(rx, wtx, shared, cfg, &stored, (w, workers)))
                     .map_err(EngineError::Spawn)?,
             );
         }
@@ -469,6 +488,58 @@ fn group_by_symbol(rows: &[IngestRow]) -> Vec<Vec<u32>> {
     groups
 }
 
+/// What the store holds at start: each symbol's newest timestamp, and its current regime.
+#[derive(Debug, Default)]
+pub struct StoredAtStart {
+    /// Newest stored timestamp (ms) per symbol.
+    pub last: HashMap<String, i64>,
+    /// Each symbol's newest row and the run of its regime up to it.
+    pub currents: Vec<Current>,
+}
+
+impl StoredAtStart {
+    /// Read it (a blocking call: the PostgreSQL client must not run on a runtime thread).
+    /// The run behind each symbol's newest row is read back in growing steps (64 rows, then
+    /// 4× more, up to 65,536: a longer run shows as that many bars).
+    pub fn read(store: &mut dyn Store) -> Result<Self, StoreError> {
+        let last = store.last_timestamps()?;
+        let mut currents = Vec::with_capacity(last.len());
+        for (sym, &ts) in &last {
+            let mut k = 64;
+            loop {
+                let rows = store.history(&store::HistoryQuery {
+                    symbol: Some(sym.clone()),
+                    from: None,
+                    to: Some(ts),
+                    limit: k,
+                })?;
+                let Some(newest) = rows.last() else {
+                    break;
+                };
+                let run = rows
+                    .iter()
+                    .rev()
+                    .take_while(|r| r.regime_id == newest.regime_id)
+                    .count();
+                if run < rows.len() || rows.len() < k || k >= 65_536 {
+                    currents.push(Current {
+                        symbol: sym.clone(),
+                        ts: newest.ts,
+                        row: newest.clone(),
+                        since: rows[rows.len() - run].ts,
+                        // bars after the one the regime began with, as the pipeline counts
+                        duration_bars: run as u64 - 1,
+                        arrived_ms: 0,
+                    });
+                    break;
+                }
+                k *= 4;
+            }
+        }
+        Ok(StoredAtStart { last, currents })
+    }
+}
+
 /// Each symbol's latest timestamp in the store and in the spool (rows acknowledged while the
 /// store was down, written by the writer after start). Without these a restarted service
 /// took every bar it had already stored (a client's retry of an acknowledged batch, a feed
@@ -502,9 +573,47 @@ fn worker_loop(
     shared: Arc<Shared>,
     cfg: EngineConfig,
     stored: &HashMap<String, i64>,
+    (index, workers): (usize, usize),
 ) {
     let mut symbols: HashMap<String, SymbolState> = HashMap::new();
     let mut validator = BarValidator::new();
+    if let Some(dir) = &cfg.state_dir {
+        // this worker's share of the stored symbols, resumed before the first batch so their
+        // components, weights and accuracy are served at once (not after each one's next bar)
+        let t = Instant::now();
+        let mut resumed = 0usize;
+        for (sym, &ts) in stored.iter().filter(|(s, _)| shard(s, workers) == index) {
+            match crate::resume::load(dir, sym, Some(ts), &cfg.pipeline) {
+                Ok(s) => {
+                    validator.symbol_mut(sym).last_ts = Some(ts);
+                    let saved_version = s.pipe.hmm().model_version();
+                    symbols.insert(
+                        sym.clone(),
+                        SymbolState {
+                            pipe: s.pipe,
+                            since_ts: s.since_ts,
+                            last_id: s.last_id,
+                            last_insight: None,
+                            insight_stale: true,
+                            saved_version,
+                            last_save: None,
+                            saved_files: Default::default(),
+                            agreement: [f64::NAN; 3],
+                        },
+                    );
+                    resumed += 1;
+                }
+                Err(None) => {}
+                Err(Some(why)) => {
+                    tracing::warn!(target: "regime_server::models", symbol = %sym, "saved state not resumed, starting fresh: {why}");
+                }
+            }
+        }
+        if resumed > 0 {
+            publish_stale(&shared, &mut symbols);
+            tracing::info!(target: "regime_server::models", "{resumed} symbols resumed from {} in {:.2} s", dir.display(), t.elapsed().as_secs_f64());
+        }
+    }
     let hist = metrics::histogram!("regime_detection_latency_seconds");
     let det_counter = metrics::counter!("regime_detection_total");
     let mut stale = false;
@@ -548,28 +657,23 @@ fn worker_loop(
                 None => {
                     // first sight since start: the state saved at the last stop when it
                     // ends at the symbol's latest stored bar, else a fresh pipeline
-                    let resumed = cfg.state_dir.as_deref().and_then(|dir| {
-                        match crate::resume::load(dir, sym, stored.get(sym).copied(), &cfg.pipeline) {
-                            Ok(s) => Some(s),
-                            Err(None) => None,
-                            Err(Some(why)) => {
-                                tracing::warn!(target: "regime_server::models", symbol = sym, "saved state not resumed, starting fresh: {why}");
-                                None
-                            }
+                    // a symbol the store holds no row of starts fresh (the ones it holds were
+                    // resumed at start when they could be); a state file of it is stale
+                    if let Some(dir) = cfg
+                        .state_dir
+                        .as_deref()
+                        .filter(|_| !stored.contains_key(sym))
+                    {
+                        if let Err(Some(why)) = crate::resume::load(dir, sym, None, &cfg.pipeline) {
+                            tracing::warn!(target: "regime_server::models", symbol = sym, "saved state not resumed, starting fresh: {why}");
                         }
-                    });
-                    let (pipe, since_ts, last_id) = match resumed {
-                        Some(s) => {
-                            tracing::info!(target: "regime_server::models", symbol = sym, "resumed at {} (model v{})", crate::io::format_timestamp(s.last_ts), s.pipe.hmm().model_version());
-                            (s.pipe, s.since_ts, s.last_id)
+                    }
+                    let pipe = match SymbolPipeline::new(cfg.pipeline.clone()) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            tracing::error!(symbol = sym, "pipeline: {e}");
+                            continue;
                         }
-                        None => match SymbolPipeline::new(cfg.pipeline.clone()) {
-                            Ok(p) => (p, r0.bar.ts, None),
-                            Err(e) => {
-                                tracing::error!(symbol = sym, "pipeline: {e}");
-                                continue;
-                            }
-                        },
                     };
                     if let Ok(mut f) = shared.first_symbol.lock() {
                         f.get_or_insert_with(|| sym.to_string());
@@ -578,18 +682,13 @@ fn worker_loop(
                     if quality.last_ts.is_none() {
                         quality.last_ts = stored.get(sym).copied();
                     }
-                    let saved_version = if last_id.is_some() {
-                        pipe.hmm().model_version()
-                    } else {
-                        0
-                    };
                     symbols.entry(sym.to_string()).or_insert(SymbolState {
                         pipe,
-                        since_ts,
-                        last_id,
+                        since_ts: r0.bar.ts,
+                        last_id: None,
                         last_insight: None,
                         insight_stale: false,
-                        saved_version,
+                        saved_version: 0,
                         last_save: None,
                         saved_files: Default::default(),
                         agreement: [f64::NAN; 3],

@@ -406,8 +406,8 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
     let storage = cfg.storage.clone();
     let opened = tokio::task::spawn_blocking(move || {
         store::open(&storage, store::Role::ServiceWriter).map(|mut s| {
-            let last = s.last_timestamps();
-            (s, last)
+            let at_start = crate::engine::StoredAtStart::read(s.as_mut());
+            (s, at_start)
         })
     })
     .await

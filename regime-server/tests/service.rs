@@ -960,10 +960,43 @@ fn a_restart_resumes_every_symbol_where_it_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Server::start(dir.path(), cfg, &[]);
     assert_eq!(s.post_json("/api/v1/bars", key, &first).status, 202);
+    let current = s.get("/api/v1/regime/current?symbol=R", None).json();
+    s.wait_for("the insight of the last bar", 5, |s| {
+        s.get("/api/v1/components/performance_feedback_system", None)
+            .json()["last_update"]
+            == current["timestamp"]
+    });
+    let components = s.get("/api/v1/components", None).json();
     s.signal("TERM");
     assert_eq!(s.wait_exit(30), Some(0));
     assert!(dir.path().join("data/state/R.state").is_file());
     let mut s = Server::start(dir.path(), cfg, &[]);
+    // before any new bar: the current regime (read from the store: since, duration) and the
+    // components (the resumed pipeline's) are what they were before the stop
+    assert_eq!(
+        s.get("/api/v1/regime/current?symbol=R", None).json(),
+        current
+    );
+    let strip = |mut v: serde_json::Value| {
+        // latencies are timings and rows_written counts this process's writes: not state
+        if let Some(m) = v.as_object_mut() {
+            for c in m.values_mut() {
+                c["latency_ms"] = serde_json::Value::Null;
+                if let Some(d) = c["details"].as_object_mut() {
+                    d.remove("rows_written");
+                }
+            }
+        }
+        v
+    };
+    assert_eq!(
+        strip(s.get("/api/v1/components", None).json()),
+        strip(components)
+    );
+    assert!(s
+        .get("/metrics", None)
+        .text()
+        .contains("regime_current{symbol=\"R\"}"));
     assert_eq!(s.post_json("/api/v1/bars", key, &second).status, 202);
     let got = tail(&s);
     assert_eq!(got.len(), 1000);
@@ -972,7 +1005,10 @@ fn a_restart_resumes_every_symbol_where_it_stopped() {
         "the 1,000 bars after the restart: labels, confidences and probabilities as without it"
     );
     let log = std::fs::read_to_string(dir.path().join("logs/system.log")).unwrap();
-    assert!(log.contains("resumed at"), "the resume is logged");
+    assert!(
+        log.contains("1 symbols resumed from"),
+        "the resume is logged"
+    );
     // a state that does not end at the store's newest row (here: rows stored after it by a
     // run that was killed before it could save) is not used: a fresh start, said why
     let third = json_bars("R", 500, 4000);

@@ -273,7 +273,8 @@ pub(crate) async fn quality(State(st): State<AppState>) -> Json<Value> {
         let rej: u64 = rejected.values().sum();
         acc_all += accepted;
         rej_all += rej;
-        let arrived = cur.get(s).map(|c| c.arrived_ms);
+        // (0: read from the store at start, no bar arrived since)
+        let arrived = cur.get(s).map(|c| c.arrived_ms).filter(|&a| a > 0);
         out.insert(
             s.clone(),
             json!({
