@@ -156,7 +156,13 @@ fn read_input(
                 order.join(", ")
             )
         };
-        if let Some(h) = commands::timestamp_hint(&input) {
+        for h in [
+            commands::timestamp_hint(&input),
+            commands::label_hint(&input),
+        ]
+        .into_iter()
+        .flatten()
+        {
             hint += &format!(" ({h})");
         }
         return Err(Failure::BadInput(format!(

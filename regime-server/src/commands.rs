@@ -327,7 +327,10 @@ pub fn report_rejects(input: &Input, path: &Path) {
             input.rows,
             counts.join(", ")
         );
-        if let Some(hint) = timestamp_hint(input) {
+        for hint in [timestamp_hint(input), label_hint(input)]
+            .into_iter()
+            .flatten()
+        {
             eprintln!("{}: hint: {hint}", path.display());
         }
         let newest_first = newest_first(input, "the file");
@@ -358,6 +361,26 @@ pub fn timestamp_hint(input: &Input) -> Option<String> {
              YYYYMMDD) with an optional time HH:MM[:SS[.fff]] after a space or T, RFC 3339 \
              with an offset, or Unix seconds / milliseconds; dates such as 01/02/2020 are \
              ambiguous (day or month first): write them as YYYY-MM-DD",
+            if n == 1 { " was" } else { "s were" }
+        )
+    })
+}
+
+/// When some labels (`evaluate`'s label column) could not be read — most often the wrong
+/// column named: how many, and what a label is.
+pub fn label_hint(input: &Input) -> Option<String> {
+    let n = input
+        .errors
+        .iter()
+        .filter(
+            |e| matches!(&e.reason, RejectReason::Unparseable { field, .. } if field == "label"),
+        )
+        .count();
+    (n > 0).then(|| {
+        format!(
+            "{n} label{} not read; a label is a regime id 0-17 or a regime name such as \
+             low_vol_up_trending (as `regime generate` writes in true_regime_id); \
+             --label-column names the column that holds them",
             if n == 1 { " was" } else { "s were" }
         )
     })

@@ -331,6 +331,20 @@ fn generate_detect_evaluate_round_trip_in_both_formats() {
         .as_f64()
         .expect("number");
     assert!(vol > 0.8, "volatility accuracy {vol}");
+    // the wrong column named as labels: every row refused, and a hint saying what a label is
+    let o = regime(&[
+        "evaluate",
+        "--input",
+        data.to_str().unwrap(),
+        "--label-column",
+        "close",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("hint: 9000 labels were not read; a label is a regime id 0-17"),
+        "{e}"
+    );
     // versioned model files, one per symbol
     let models = dir.path().join("models");
     let o = detect(
