@@ -315,6 +315,14 @@ impl Engine {
             );
         }
         let mut senders = Vec::new();
+        if cfg.state_dir.is_some() {
+            // computed once here, not by the first worker to need it
+            crate::resume::build_id();
+        }
+        // each worker says when it has resumed its share of the saved states: the service
+        // answers only then, so nothing is served from an empty pipeline that is about to
+        // be replaced
+        let (ready_tx, ready_rx) = mpsc::channel::<()>();
         for w in 0..workers {
             // each worker's channel can hold the whole queue: the global reservation in
             // `try_submit` is what bounds it, so a reserved send never fails
@@ -324,12 +332,20 @@ impl Engine {
             let wtx = wtx.clone();
             let cfg = cfg.clone();
             let stored = shared.stored_at_start.clone();
+            let ready = ready_tx.clone();
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("detect-{w}"))
-                    .spawn(move || worker_loop(rx, wtx, shared, cfg, &stored, (w, workers)))
+                    .spawn(move || worker_loop(rx, wtx, shared, cfg, &stored, (w, workers), ready))
                     .map_err(EngineError::Spawn)?,
             );
+        }
+        drop(ready_tx);
+        // a worker that panicked while resuming drops its sender: the wait ends either way
+        for _ in 0..workers {
+            if ready_rx.recv().is_err() {
+                break;
+            }
         }
         Ok(Engine {
             senders: Mutex::new(Some(senders)),
@@ -574,6 +590,7 @@ fn worker_loop(
     cfg: EngineConfig,
     stored: &HashMap<String, i64>,
     (index, workers): (usize, usize),
+    ready: mpsc::Sender<()>,
 ) {
     let mut symbols: HashMap<String, SymbolState> = HashMap::new();
     let mut validator = BarValidator::new();
@@ -581,7 +598,7 @@ fn worker_loop(
         // this worker's share of the stored symbols, resumed before the first batch so their
         // components, weights and accuracy are served at once (not after each one's next bar)
         let t = Instant::now();
-        let mut resumed = 0usize;
+        let (mut resumed, mut fresh) = (0usize, 0usize);
         for (sym, &ts) in stored.iter().filter(|(s, _)| shard(s, workers) == index) {
             match crate::resume::load(dir, sym, Some(ts), &cfg.pipeline) {
                 Ok(s) => {
@@ -605,15 +622,26 @@ fn worker_loop(
                 }
                 Err(None) => {}
                 Err(Some(why)) => {
-                    tracing::warn!(target: "regime_server::models", symbol = %sym, "saved state not resumed, starting fresh: {why}");
+                    // never usable again (the store only grows past it, the build does not
+                    // change back): removed, so it is reported once
+                    fresh += 1;
+                    if fresh <= 3 {
+                        tracing::warn!(target: "regime_server::models", symbol = %sym, "saved state not resumed, starting fresh: {why}");
+                    }
+                    let _ = std::fs::remove_file(crate::resume::path(dir, sym));
                 }
             }
+        }
+        if fresh > 3 {
+            tracing::warn!(target: "regime_server::models", "{} more saved states not resumed (the first reasons above)", fresh - 3);
         }
         if resumed > 0 {
             publish_stale(&shared, &mut symbols);
             tracing::info!(target: "regime_server::models", "{resumed} symbols resumed from {} in {:.2} s", dir.display(), t.elapsed().as_secs_f64());
         }
     }
+    let _ = ready.send(());
+    drop(ready);
     let hist = metrics::histogram!("regime_detection_latency_seconds");
     let det_counter = metrics::counter!("regime_detection_total");
     let mut stale = false;

@@ -29,11 +29,14 @@ pub struct Saved {
     pub pipe: SymbolPipeline,
 }
 
-/// This binary's identity: version, size and modification time of the executable. Any
-/// rebuild changes it, so a state is never read by code with another layout.
+/// This binary's identity: version, size and modification time of the executable, and a
+/// fingerprint of the state's layout (the bytes of a pipeline fed a fixed series: a field
+/// added, removed or retyped changes them even where a build normalizes modification
+/// times). A state is never read by code with another layout.
 pub fn build_id() -> &'static str {
     static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     ID.get_or_init(|| {
+        let layout = layout_fingerprint();
         let meta = std::env::current_exe().and_then(std::fs::metadata);
         let (len, mtime) = match &meta {
             Ok(m) => (
@@ -46,8 +49,62 @@ pub fn build_id() -> &'static str {
             ),
             Err(_) => (0, 0),
         };
-        format!("{} {len} {mtime}", env!("CARGO_PKG_VERSION"))
+        format!("{} {len} {mtime} {layout:016x}", env!("CARGO_PKG_VERSION"))
     })
+}
+
+/// A hash of the shape of a pipeline's saved form — its field names and nesting, not its
+/// values (timings are among them) — taken of a default pipeline after 300 fixed bars.
+fn layout_fingerprint() -> u64 {
+    use std::hash::{Hash, Hasher};
+    let Ok(mut p) = SymbolPipeline::new(PipelineConfig::default()) else {
+        return 0;
+    };
+    let mut close = 100.0f64;
+    for i in 0..300i64 {
+        let open = close;
+        close *= 1.0 + 0.01 * ((i as f64) * 0.7).sin();
+        let (hi, lo) = (open.max(close) * 1.002, open.min(close) * 0.998);
+        p.update(&regime_core::bars::Bar::new(
+            i * 86_400_000,
+            open,
+            hi,
+            lo,
+            close,
+            1000.0 + (i % 7) as f64,
+        ));
+    }
+    let mut h = std::hash::DefaultHasher::new();
+    match serde_json::to_value(&p) {
+        Ok(v) => shape(&v, &mut h),
+        Err(e) => e.to_string().hash(&mut h),
+    }
+    h.finish()
+}
+
+/// Feed `v`'s shape to `h`: object keys in order and their values' shapes, an array as its
+/// first element's shape, every scalar (a number, NaN's null, a bool, a string) alike.
+fn shape(v: &serde_json::Value, h: &mut impl std::hash::Hasher) {
+    use serde_json::Value;
+    use std::hash::Hash;
+    match v {
+        Value::Object(m) => {
+            '{'.hash(h);
+            for (k, x) in m {
+                k.hash(h);
+                shape(x, h);
+            }
+            '}'.hash(h);
+        }
+        Value::Array(a) => {
+            '['.hash(h);
+            if let Some(x) = a.first() {
+                shape(x, h);
+            }
+            ']'.hash(h);
+        }
+        _ => 's'.hash(h),
+    }
 }
 
 /// The state file of `symbol` in `dir`.
