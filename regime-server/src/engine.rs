@@ -694,6 +694,7 @@ fn worker_loop(
                     {
                         if let Err(Some(why)) = crate::resume::load(dir, sym, None, &cfg.pipeline) {
                             tracing::warn!(target: "regime_server::models", symbol = sym, "saved state not resumed, starting fresh: {why}");
+                            let _ = std::fs::remove_file(crate::resume::path(dir, sym));
                         }
                     }
                     let pipe = match SymbolPipeline::new(cfg.pipeline.clone()) {
