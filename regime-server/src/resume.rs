@@ -172,3 +172,100 @@ pub fn load(
     }
     Ok(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use regime_core::bars::Bar;
+
+    fn pipeline(cfg: &PipelineConfig, bars: i64) -> SymbolPipeline {
+        let mut p = SymbolPipeline::new(cfg.clone()).expect("pipeline");
+        let mut c = 100.0f64;
+        for i in 0..bars {
+            let o = c;
+            c *= 1.0 + 0.01 * ((i as f64) * 1.3).sin();
+            p.update(&Bar::new(
+                i * 60_000,
+                o,
+                o.max(c) * 1.001,
+                o.min(c) * 0.999,
+                c,
+                500.0,
+            ));
+        }
+        p
+    }
+
+    fn saved(symbol: &str, cfg: &PipelineConfig) -> Saved {
+        Saved {
+            build: build_id().to_string(),
+            symbol: symbol.into(),
+            last_ts: 399 * 60_000,
+            since_ts: 0,
+            last_id: Some(3),
+            pipe: pipeline(cfg, 400),
+        }
+    }
+
+    #[test]
+    fn only_a_state_that_is_certainly_current_is_resumed() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let d = dir.path();
+        let cfg = PipelineConfig::default();
+        let last = Some(399 * 60_000);
+        save(d, &saved("A/B", &cfg)).expect("save");
+        let s = load(d, "A/B", last, &cfg).expect("resumed");
+        // the resumed pipeline goes on exactly as the one saved
+        let mut a = s.pipe;
+        let mut b = pipeline(&cfg, 400);
+        for i in 400..600 {
+            let bar = Bar::new(
+                i * 60_000,
+                100.0,
+                101.0,
+                99.0,
+                100.0 + (i % 5) as f64 * 0.2,
+                500.0,
+            );
+            assert_eq!(
+                format!("{:?}", a.update(&bar)),
+                format!("{:?}", b.update(&bar))
+            );
+        }
+        let why = |r: Result<Saved, Option<String>>| match r {
+            Err(Some(w)) => w,
+            Err(None) => "no file".into(),
+            Ok(_) => "resumed".into(),
+        };
+        // no file: no reason to report
+        assert!(matches!(load(d, "C", last, &cfg), Err(None)));
+        // the store moved on (a kill -9 after more rows), or holds none of the symbol
+        assert!(why(load(d, "A/B", Some(400 * 60_000), &cfg)).contains("newest row"));
+        assert!(why(load(d, "A/B", None, &cfg)).contains("at none"));
+        // other settings
+        let other = PipelineConfig {
+            confidence_threshold: 0.8,
+            ..cfg.clone()
+        };
+        assert!(why(load(d, "A/B", last, &other)).contains("settings changed"));
+        // another symbol whose file name folds to the same one (A/B and A_B)
+        assert!(why(load(d, "A_B", last, &cfg)).contains("holds symbol \"A/B\""));
+        // another build
+        let mut s = saved("A/B", &cfg);
+        s.build = "0.0.0 1 2 3".into();
+        save(d, &s).expect("save");
+        assert!(why(load(d, "A/B", last, &cfg)).contains("another build"));
+        // damaged: cut short, or with bytes after the state
+        save(d, &saved("A/B", &cfg)).expect("save");
+        let p = path(d, "A/B");
+        let bytes = std::fs::read(&p).expect("read");
+        std::fs::write(&p, &bytes[..bytes.len() / 2]).expect("write");
+        assert!(why(load(d, "A/B", last, &cfg)).contains("unreadable"));
+        let mut longer = bytes.clone();
+        longer.extend_from_slice(&[0, 1, 2]);
+        std::fs::write(&p, &longer).expect("write");
+        assert!(why(load(d, "A/B", last, &cfg)).contains("trailing bytes"));
+        // the layout fingerprint is the same in every call (values such as timings aside)
+        assert_eq!(layout_fingerprint(), layout_fingerprint());
+    }
+}
