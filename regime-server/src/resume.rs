@@ -145,7 +145,7 @@ pub fn load(
         Err(e) => return Err(Some(format!("{}: {e}", p.display()))),
     };
     let why = |m: String| Err(Some(format!("{}: {m}", p.display())));
-    let s: Saved = match postcard::take_from_bytes::<Saved>(&bytes) {
+    let mut s: Saved = match postcard::take_from_bytes::<Saved>(&bytes) {
         Ok((s, [])) => s,
         Ok(_) => return why("trailing bytes (damaged)".into()),
         Err(e) => return why(format!("unreadable ({e})")),
@@ -160,8 +160,23 @@ pub fn load(
     if s.symbol != symbol {
         return why(format!("holds symbol {:?}", s.symbol));
     }
-    if s.pipe.config() != cfg {
-        return why("the pipeline settings changed since it was written".into());
+    let want = cfg.effective();
+    if s.pipe.config() != &want {
+        // the transition manager's settings alone may change: nothing learned depends on them
+        let learned_alike = PipelineConfig {
+            confidence_threshold: want.confidence_threshold,
+            switch_margin: want.switch_margin,
+            ..s.pipe.config().clone()
+        } == want;
+        if !learned_alike {
+            return why("the pipeline settings changed since it was written".into());
+        }
+        if let Err(e) = s
+            .pipe
+            .set_transition_settings(want.confidence_threshold, want.switch_margin)
+        {
+            return why(e.to_string());
+        }
     }
     if stored_last != Some(s.last_ts) {
         let stored = stored_last.map_or("none".into(), crate::io::format_timestamp);
@@ -242,12 +257,28 @@ mod tests {
         // the store moved on (a kill -9 after more rows), or holds none of the symbol
         assert!(why(load(d, "A/B", Some(400 * 60_000), &cfg)).contains("newest row"));
         assert!(why(load(d, "A/B", None, &cfg)).contains("at none"));
-        // other settings
+        // other learning settings: fresh; other transition-manager settings: resumed under them
         let other = PipelineConfig {
-            confidence_threshold: 0.8,
+            ensemble_learning_rate: cfg.ensemble_learning_rate * 2.0,
             ..cfg.clone()
         };
         assert!(why(load(d, "A/B", last, &other)).contains("settings changed"));
+        let tm = PipelineConfig {
+            confidence_threshold: 0.8,
+            switch_margin: 0.2,
+            ..cfg.clone()
+        };
+        let r = load(d, "A/B", last, &tm).expect("resumed under new transition settings");
+        assert_eq!(r.pipe.config(), &tm.effective());
+        // a feedback lag above the learning lag is what the pipeline runs with, not a change
+        let long = PipelineConfig {
+            feedback_lag: cfg.hmm.learn_lag + 72,
+            ..cfg.clone()
+        };
+        let mut s = saved("L", &long);
+        s.last_ts = 399 * 60_000;
+        save(d, &s).expect("save");
+        assert!(load(d, "L", last, &long).is_ok());
         // another symbol whose file name folds to the same one (A/B and A_B)
         assert!(why(load(d, "A_B", last, &cfg)).contains("holds symbol \"A/B\""));
         // another build

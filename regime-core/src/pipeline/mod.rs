@@ -139,6 +139,14 @@ impl Default for PipelineConfig {
 }
 
 impl PipelineConfig {
+    /// The settings as a pipeline runs with them: the learning smoother's lag at least the
+    /// feedback's (one smoother serves both).
+    pub fn effective(&self) -> PipelineConfig {
+        let mut c = self.clone();
+        c.hmm.learn_lag = c.hmm.learn_lag.max(c.feedback_lag);
+        c
+    }
+
     /// Check every setting; errors name the key path.
     pub fn validate(&self) -> Result<()> {
         self.hmm.validate()?;
@@ -401,9 +409,9 @@ struct BarChunk {
 
 impl SymbolPipeline {
     /// A pipeline with validated settings.
-    pub fn new(mut cfg: PipelineConfig) -> Result<Self> {
+    pub fn new(cfg: PipelineConfig) -> Result<Self> {
         cfg.validate()?;
-        cfg.hmm.learn_lag = cfg.hmm.learn_lag.max(cfg.feedback_lag);
+        let cfg = cfg.effective();
         let weights = [PRIOR_WEIGHTS; 3];
         Ok(SymbolPipeline {
             bar_side: BarSide {
@@ -923,9 +931,26 @@ impl SymbolPipeline {
         out
     }
 
-    /// The settings it runs with.
+    /// The settings it runs with ([`PipelineConfig::effective`] of those it was made with).
     pub fn config(&self) -> &PipelineConfig {
         &self.cfg
+    }
+
+    /// Change the transition manager's settings of a running pipeline (a restarted service
+    /// resuming under new ones): they act from the next bar; nothing learned depends on them.
+    pub fn set_transition_settings(
+        &mut self,
+        confidence_threshold: f64,
+        switch_margin: f64,
+    ) -> Result<()> {
+        let cfg = PipelineConfig {
+            confidence_threshold,
+            switch_margin,
+            ..self.cfg.clone()
+        };
+        cfg.validate()?;
+        self.cfg = cfg;
+        Ok(())
     }
 
     /// The HMM (current parameters, model version).
