@@ -281,7 +281,18 @@ impl Engine {
         let shared = Arc::new(Shared {
             current: ArcSwap::from_pointee(currents),
             insight: ArcSwap::from_pointee(HashMap::new()),
-            quality: Mutex::new(BTreeMap::new()),
+            // every stored symbol listed from the start, its last bar the stored one (counts
+            // are since this start)
+            quality: Mutex::new(
+                stored
+                    .iter()
+                    .map(|(sym, &ts)| {
+                        let mut q = SymbolQuality::default();
+                        q.last_ts = Some(ts);
+                        (sym.clone(), q)
+                    })
+                    .collect(),
+            ),
             unparsed: Mutex::new(BTreeMap::new()),
             queue_depth: AtomicUsize::new(0),
             queue_capacity: cfg.queue_capacity.max(1),

@@ -997,6 +997,12 @@ fn a_restart_resumes_every_symbol_where_it_stopped() {
         .get("/metrics", None)
         .text()
         .contains("regime_current{symbol=\"R\"}"));
+    let q = s.get("/api/v1/data/quality", None).json();
+    assert_eq!(q["symbols"]["R"]["last_bar"], current["timestamp"], "{q}");
+    assert_eq!(
+        q["symbols"]["R"]["bars_accepted"], 0,
+        "counts are since this start"
+    );
     assert_eq!(s.post_json("/api/v1/bars", key, &second).status, 202);
     let got = tail(&s);
     assert_eq!(got.len(), 1000);
