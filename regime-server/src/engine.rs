@@ -231,14 +231,13 @@ fn now_ms() -> i64 {
 
 impl Engine {
     /// Start the workers and the store writer. `store` is the writer's connection; `reopen`
-    /// makes a new one after the database comes back. `stored`: each symbol's latest stored
-    /// timestamp ([`Store::last_timestamps`], read where blocking is allowed), None when the
-    /// store is down.
+    /// makes a new one after the database comes back. `stored`: what the store held at
+    /// start ([`StoredAtStart::read`], read where blocking is allowed), None when it is down.
     pub fn start(
         cfg: EngineConfig,
         store: Option<Box<dyn Store>>,
         storage: StorageConfig,
-        stored: Option<Result<StoredAtStart, crate::store::StoreError>>,
+        stored: Option<Result<StoredAtStart, StoreError>>,
     ) -> Result<Engine, EngineError> {
         cfg.pipeline.validate()?;
         if let Some(dir) = &cfg.models_dir {
@@ -260,12 +259,8 @@ impl Engine {
             }
             None => (None, Vec::new()),
         };
-        let (stored, currents) = match stored {
-            Some(Ok(s)) => (Some(Ok(s.last)), s.currents),
-            Some(Err(e)) => (Some(Err(e)), Vec::new()),
-            None => (None, Vec::new()),
-        };
-        let stored = Arc::new(stored_last_timestamps(stored, &spooled_rows));
+        let StoredAtStart { last, currents } = stored_at_start(stored, &spooled_rows);
+        let stored = Arc::new(last);
         // each stored symbol's current regime, served before its next bar arrives
         let currents: HashMap<String, Arc<Current>> = currents
             .into_iter()
@@ -342,12 +337,11 @@ impl Engine {
             let shared = shared.clone();
             let wtx = wtx.clone();
             let cfg = cfg.clone();
-            let stored = shared.stored_at_start.clone();
             let ready = ready_tx.clone();
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("detect-{w}"))
-                    .spawn(move || worker_loop(rx, wtx, shared, cfg, &stored, (w, workers), ready))
+                    .spawn(move || worker_loop(rx, wtx, shared, cfg, (w, workers), ready))
                     .map_err(EngineError::Spawn)?,
             );
         }
@@ -567,31 +561,31 @@ impl StoredAtStart {
     }
 }
 
-/// Each symbol's latest timestamp in the store and in the spool (rows acknowledged while the
-/// store was down, written by the writer after start). Without these a restarted service
-/// took every bar it had already stored (a client's retry of an acknowledged batch, a feed
-/// replayed from its start) as new and stored it a second time. The store's part is missing
-/// when it is down at start (logged).
-fn stored_last_timestamps(
-    stored: Option<Result<HashMap<String, i64>, crate::store::StoreError>>,
+/// What the store held at start, each symbol's latest timestamp raised to the spool's (rows
+/// acknowledged while the store was down, written by the writer after start). Without these
+/// a restarted service took every bar it had already stored (a client's retry of an
+/// acknowledged batch, a feed replayed from its start) as new and stored it a second time.
+/// The store's part is missing when it is down at start or could not be read (logged).
+fn stored_at_start(
+    stored: Option<Result<StoredAtStart, StoreError>>,
     spooled: &[HistoryRow],
-) -> HashMap<String, i64> {
-    let mut last = match stored {
-        Some(Ok(m)) => m,
+) -> StoredAtStart {
+    let mut at_start = match stored {
+        Some(Ok(s)) => s,
         Some(Err(e)) => {
             tracing::error!(target: "regime_server::store", "reading each symbol's latest stored bar: {e}; bars older than what is stored will be stored again");
-            HashMap::new()
+            StoredAtStart::default()
         }
         None => {
             tracing::warn!(target: "regime_server::store", "store down at start: bars already stored cannot be told from new ones until a symbol's first new bar");
-            HashMap::new()
+            StoredAtStart::default()
         }
     };
     for r in spooled {
-        let e = last.entry(r.symbol.clone()).or_insert(r.ts);
+        let e = at_start.last.entry(r.symbol.clone()).or_insert(r.ts);
         *e = (*e).max(r.ts);
     }
-    last
+    at_start
 }
 
 fn worker_loop(
@@ -599,10 +593,10 @@ fn worker_loop(
     wtx: SyncSender<WriteMsg>,
     shared: Arc<Shared>,
     cfg: EngineConfig,
-    stored: &HashMap<String, i64>,
     (index, workers): (usize, usize),
     ready: mpsc::Sender<()>,
 ) {
+    let stored = shared.stored_at_start.clone();
     let mut symbols: HashMap<String, SymbolState> = HashMap::new();
     let mut validator = BarValidator::new();
     if let Some(dir) = &cfg.state_dir {
@@ -694,18 +688,17 @@ fn worker_loop(
             let st = match symbols.get_mut(sym) {
                 Some(s) => s,
                 None => {
-                    // first sight since start: the state saved at the last stop when it
-                    // ends at the symbol's latest stored bar, else a fresh pipeline
-                    // a symbol the store holds no row of starts fresh (the ones it holds were
-                    // resumed at start when they could be); a state file of it is stale
+                    // first sight since start: a symbol the store holds no row of starts
+                    // fresh (the ones it holds were resumed at start when they could be); a
+                    // state file of it is stale
                     if let Some(dir) = cfg
                         .state_dir
                         .as_deref()
                         .filter(|_| !stored.contains_key(sym))
                     {
-                        if let Err(Some(why)) = crate::resume::load(dir, sym, None, &cfg.pipeline) {
-                            tracing::warn!(target: "regime_server::models", symbol = sym, "saved state not resumed, starting fresh: {why}");
-                            let _ = std::fs::remove_file(crate::resume::path(dir, sym));
+                        let p = crate::resume::path(dir, sym);
+                        if std::fs::remove_file(&p).is_ok() {
+                            tracing::warn!(target: "regime_server::models", symbol = sym, "saved state not resumed, starting fresh: {}: the store holds no row of the symbol", p.display());
                         }
                     }
                     let pipe = match SymbolPipeline::new(cfg.pipeline.clone()) {
@@ -824,7 +817,7 @@ fn worker_loop(
         }
     }
     if let Some(dir) = &cfg.state_dir {
-        save_states(dir, symbols, &mut validator);
+        save_states(dir, symbols, &validator);
     }
 }
 
@@ -832,7 +825,7 @@ fn worker_loop(
 fn save_states(
     dir: &std::path::Path,
     symbols: HashMap<String, SymbolState>,
-    validator: &mut BarValidator,
+    validator: &BarValidator,
 ) {
     if symbols.is_empty() {
         return;
@@ -844,7 +837,7 @@ fn save_states(
     let t = Instant::now();
     let (mut saved, mut failed) = (0usize, 0usize);
     for (sym, st) in symbols {
-        let Some(last_ts) = validator.symbol_mut(&sym).last_ts else {
+        let Some(last_ts) = validator.quality().get(&sym).and_then(|q| q.last_ts) else {
             continue;
         };
         let s = crate::resume::Saved {

@@ -184,11 +184,11 @@ fn replay(
     loop {
         let mut i = 0;
         let mut skipped = 0usize;
+        let held = |(s, b): &(String, Bar)| stored.get(s).is_some_and(|&t| b.ts + shift <= t);
         while i < rows.len() {
             if stop.load(Ordering::Relaxed) {
                 return;
             }
-            let held = |(s, b): &(String, Bar)| stored.get(s).is_some_and(|&t| b.ts + shift <= t);
             if held(&rows[i]) {
                 i += 1;
                 skipped += 1;

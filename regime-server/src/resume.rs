@@ -30,9 +30,9 @@ pub struct Saved {
 }
 
 /// This binary's identity: version, size and modification time of the executable, and a
-/// fingerprint of the state's layout (the bytes of a pipeline fed a fixed series: a field
-/// added, removed or retyped changes them even where a build normalizes modification
-/// times). A state is never read by code with another layout.
+/// fingerprint of the state's layout ([`layout_fingerprint`]: a field added, removed or
+/// retyped changes it even where a build normalizes modification times). A state is never
+/// read by code with another layout.
 pub fn build_id() -> &'static str {
     static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     ID.get_or_init(|| {
@@ -57,16 +57,27 @@ pub fn build_id() -> &'static str {
 /// values (timings are among them) — taken of a default pipeline after 300 fixed bars.
 fn layout_fingerprint() -> u64 {
     use std::hash::{Hash, Hasher};
-    let Ok(mut p) = SymbolPipeline::new(PipelineConfig::default()) else {
+    let Ok(p) = fed_pipeline(&PipelineConfig::default(), 300) else {
         return 0;
     };
+    let mut h = std::hash::DefaultHasher::new();
+    match serde_json::to_value(&p) {
+        Ok(v) => shape(&v, &mut h),
+        Err(e) => e.to_string().hash(&mut h),
+    }
+    h.finish()
+}
+
+/// A pipeline fed `bars` fixed one-minute bars (a slow sine of returns).
+fn fed_pipeline(cfg: &PipelineConfig, bars: i64) -> regime_core::Result<SymbolPipeline> {
+    let mut p = SymbolPipeline::new(cfg.clone())?;
     let mut close = 100.0f64;
-    for i in 0..300i64 {
+    for i in 0..bars {
         let open = close;
         close *= 1.0 + 0.01 * ((i as f64) * 0.7).sin();
         let (hi, lo) = (open.max(close) * 1.002, open.min(close) * 0.998);
         p.update(&regime_core::bars::Bar::new(
-            i * 86_400_000,
+            i * 60_000,
             open,
             hi,
             lo,
@@ -74,12 +85,7 @@ fn layout_fingerprint() -> u64 {
             1000.0 + (i % 7) as f64,
         ));
     }
-    let mut h = std::hash::DefaultHasher::new();
-    match serde_json::to_value(&p) {
-        Ok(v) => shape(&v, &mut h),
-        Err(e) => e.to_string().hash(&mut h),
-    }
-    h.finish()
+    Ok(p)
 }
 
 /// Feed `v`'s shape to `h`: object keys in order and their values' shapes, an array as its
@@ -194,21 +200,7 @@ mod tests {
     use regime_core::bars::Bar;
 
     fn pipeline(cfg: &PipelineConfig, bars: i64) -> SymbolPipeline {
-        let mut p = SymbolPipeline::new(cfg.clone()).expect("pipeline");
-        let mut c = 100.0f64;
-        for i in 0..bars {
-            let o = c;
-            c *= 1.0 + 0.01 * ((i as f64) * 1.3).sin();
-            p.update(&Bar::new(
-                i * 60_000,
-                o,
-                o.max(c) * 1.001,
-                o.min(c) * 0.999,
-                c,
-                500.0,
-            ));
-        }
-        p
+        fed_pipeline(cfg, bars).expect("pipeline")
     }
 
     fn saved(symbol: &str, cfg: &PipelineConfig) -> Saved {

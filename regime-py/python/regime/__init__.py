@@ -242,8 +242,9 @@ class Engine:
     ``high``, ``low``, ``volume``; names read as ``detect`` reads columns: any case, ``Date``,
     ``Adj Close``, ``PX_LAST``...), a pandas row (``DataFrame.iterrows()``: the time from the
     index when no column holds it) or named tuple (``itertuples()``), a tuple
-    ``(timestamp, open, high, low, close, volume)``, or given as keywords. Returns a dict with the regime, its dimensions, confidence and
-    per-dimension probabilities. A bad bar raises BadInputError and changes nothing.
+    ``(timestamp, open, high, low, close, volume)``, or given as keywords. Returns a dict
+    with the regime, its dimensions, confidence and per-dimension probabilities. A bad bar
+    raises BadInputError and changes nothing.
     """
 
     def __init__(self, *, confidence_threshold: float = 0.7, switch_margin: float = 0.05) -> None:
