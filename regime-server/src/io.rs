@@ -164,27 +164,18 @@ impl Format {
         if by_name.is_ok() {
             return by_name;
         }
-        let mut head = [0u8; 512];
-        let n = {
+        let mut head = Vec::with_capacity(512);
+        {
             use std::io::Read;
-            let mut f = open_input(path)?;
-            let mut n = 0;
-            while n < head.len() {
-                match f.read(&mut head[n..]) {
-                    Ok(0) => break,
-                    Ok(k) => n += k,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        return Err(IoError::Open {
-                            path: path.to_path_buf(),
-                            source: e,
-                        })
-                    }
-                }
-            }
-            n
-        };
-        let head = &head[..n];
+            open_input(path)?
+                .take(512)
+                .read_to_end(&mut head)
+                .map_err(|e| IoError::Open {
+                    path: path.to_path_buf(),
+                    source: e,
+                })?;
+        }
+        let head = head.as_slice();
         if head.starts_with(b"PAR1") {
             Ok(Format::Parquet)
         } else if head.starts_with(b"ARROW1") || head.starts_with(&[0xff, 0xff, 0xff, 0xff]) {
