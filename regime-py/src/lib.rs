@@ -156,13 +156,7 @@ fn read_input(
                 order.join(", ")
             )
         };
-        for h in [
-            commands::timestamp_hint(&input),
-            commands::label_hint(&input),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for h in commands::unread_field_hints(&input) {
             hint += &format!(" ({h})");
         }
         return Err(Failure::BadInput(format!(

@@ -327,10 +327,7 @@ pub fn report_rejects(input: &Input, path: &Path) {
             input.rows,
             counts.join(", ")
         );
-        for hint in [timestamp_hint(input), label_hint(input)]
-            .into_iter()
-            .flatten()
-        {
+        for hint in unread_field_hints(input) {
             eprintln!("{}: hint: {hint}", path.display());
         }
         let newest_first = newest_first(input, "the file");
@@ -345,45 +342,41 @@ pub fn report_rejects(input: &Input, path: &Path) {
     }
 }
 
-/// When some timestamps could not be read (most often a whole file in a form not read, a
-/// spreadsheet's 01/02/2020): how many, and the forms that are read.
-pub fn timestamp_hint(input: &Input) -> Option<String> {
-    let n = input
-        .errors
-        .iter()
-        .filter(|e| {
-            matches!(&e.reason, RejectReason::Unparseable { field, .. } if field == "timestamp")
-        })
-        .count();
-    (n > 0).then(|| {
-        format!(
+/// What to say of fields no form read, one line each: timestamps (most often a whole file
+/// in a form not read, a spreadsheet's 01/02/2020) with the forms that are read, and labels
+/// (`evaluate`'s label column; most often the wrong column named) with what a label is.
+pub fn unread_field_hints(input: &Input) -> Vec<String> {
+    let unread = |name: &str| {
+        input
+            .errors
+            .iter()
+            .filter(
+                |e| matches!(&e.reason, RejectReason::Unparseable { field, .. } if field == name),
+            )
+            .count()
+    };
+    let was = |n: usize| if n == 1 { " was" } else { "s were" };
+    let mut hints = Vec::new();
+    let n = unread("timestamp");
+    if n > 0 {
+        hints.push(format!(
             "{n} timestamp{} not read; timestamps are read as YYYY-MM-DD (or YYYY/MM/DD, \
              YYYYMMDD) with an optional time HH:MM[:SS[.fff]] after a space or T, RFC 3339 \
              with an offset, or Unix seconds / milliseconds; dates such as 01/02/2020 are \
              ambiguous (day or month first): write them as YYYY-MM-DD",
-            if n == 1 { " was" } else { "s were" }
-        )
-    })
-}
-
-/// When some labels (`evaluate`'s label column) could not be read — most often the wrong
-/// column named: how many, and what a label is.
-pub fn label_hint(input: &Input) -> Option<String> {
-    let n = input
-        .errors
-        .iter()
-        .filter(
-            |e| matches!(&e.reason, RejectReason::Unparseable { field, .. } if field == "label"),
-        )
-        .count();
-    (n > 0).then(|| {
-        format!(
+            was(n)
+        ));
+    }
+    let n = unread("label");
+    if n > 0 {
+        hints.push(format!(
             "{n} label{} not read; a label is a regime id 0-17 or a regime name such as \
              low_vol_up_trending (as `regime generate` writes in true_regime_id); \
              --label-column names the column that holds them",
-            if n == 1 { " was" } else { "s were" }
-        )
-    })
+            was(n)
+        ));
+    }
+    hints
 }
 
 /// Symbols whose rows all came in descending time order: one bar accepted (the newest),
