@@ -173,6 +173,9 @@ pub struct RegimeConfig {
     pub model_save_interval_secs: u64,
     /// Model files kept per symbol.
     pub models_keep: usize,
+    /// Seconds between saves of the symbols' pipeline states while running, the bars since
+    /// kept in the bar journal, so a crash loses no learning (0: saved only at a stop).
+    pub state_checkpoint_secs: u64,
 }
 
 /// `logging.*`
@@ -283,6 +286,7 @@ impl Default for Config {
                 default_symbol: None,
                 model_save_interval_secs: 300,
                 models_keep: 5,
+                state_checkpoint_secs: 60,
             },
             logging: LoggingConfig {
                 level: "info".into(),
@@ -683,6 +687,7 @@ impl Config {
                 "default_symbol",
                 "model_save_interval_secs",
                 "models_keep",
+                "state_checkpoint_secs",
             ],
         ) {
             let r = &mut cfg.regime;
@@ -721,6 +726,14 @@ impl Config {
                 &mut r.model_save_interval_secs,
             );
             c.usize(&m, "regime", "models_keep", 1, 10_000, &mut r.models_keep);
+            c.uint(
+                &m,
+                "regime",
+                "state_checkpoint_secs",
+                0,
+                86_400,
+                &mut r.state_checkpoint_secs,
+            );
             let mut s = String::new();
             if c.string(&m, "regime", "default_symbol", &mut s) {
                 r.default_symbol = Some(s);
@@ -955,8 +968,11 @@ impl Config {
         if self.regime.models_dir != new.regime.models_dir
             || self.regime.model_save_interval_secs != new.regime.model_save_interval_secs
             || self.regime.models_keep != new.regime.models_keep
+            || self.regime.state_checkpoint_secs != new.regime.state_checkpoint_secs
         {
-            out.push("regime (models_dir, model_save_interval_secs, models_keep)");
+            out.push(
+                "regime (models_dir, model_save_interval_secs, models_keep, state_checkpoint_secs)",
+            );
         }
         if self.logging.dir != new.logging.dir
             || self.logging.keep_days != new.logging.keep_days

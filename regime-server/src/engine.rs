@@ -179,6 +179,9 @@ pub struct EngineConfig {
     /// Each symbol's pipeline state is saved here at shutdown and resumed from at start
     /// ([`crate::resume`]; none in safe mode).
     pub state_dir: Option<PathBuf>,
+    /// States are also saved this often while running, with the bars since in the bar
+    /// journal ([`crate::journal`]), so a crash loses no learning (None: only at shutdown).
+    pub state_checkpoint: Option<Duration>,
     /// Safe mode.
     pub safe_mode: bool,
 }
@@ -325,10 +328,17 @@ impl Engine {
             // computed once here, not by the first worker to need it
             crate::resume::build_id();
         }
-        // each worker says when it has resumed its share of the saved states: the service
-        // answers only then, so nothing is served from an empty pipeline that is about to
-        // be replaced
-        let (ready_tx, ready_rx) = mpsc::channel::<()>();
+        // the bars journaled since the last states were saved: a state behind the store (a
+        // crash) catches up with them
+        let journal = Arc::new(match &cfg.state_dir {
+            Some(dir) => crate::journal::read_dir(dir),
+            None => crate::journal::Journaled::default(),
+        });
+        let run_ms = now_ms();
+        // each worker says when it has resumed its share of the saved states (and whether
+        // every state it replayed is saved again): the service answers only then, so nothing
+        // is served from an empty pipeline that is about to be replaced
+        let (ready_tx, ready_rx) = mpsc::channel::<bool>();
         for w in 0..workers {
             // each worker's channel can hold the whole queue: the global reservation in
             // `try_submit` is what bounds it, so a reserved send never fails
@@ -338,18 +348,35 @@ impl Engine {
             let wtx = wtx.clone();
             let cfg = cfg.clone();
             let ready = ready_tx.clone();
+            let journal = journal.clone();
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("detect-{w}"))
-                    .spawn(move || worker_loop(rx, wtx, shared, cfg, (w, workers), ready))
+                    .spawn(move || {
+                        worker_loop(rx, wtx, shared, cfg, (w, workers), ready, (journal, run_ms))
+                    })
                     .map_err(EngineError::Spawn)?,
             );
         }
         drop(ready_tx);
         // a worker that panicked while resuming drops its sender: the wait ends either way
+        let mut all_saved = true;
         for _ in 0..workers {
-            if ready_rx.recv().is_err() {
-                break;
+            match ready_rx.recv() {
+                Ok(saved) => all_saved &= saved,
+                Err(_) => {
+                    all_saved = false;
+                    break;
+                }
+            }
+        }
+        // the journals read are behind every saved state now (else kept for the next start)
+        if all_saved && !journal.files.is_empty() {
+            for f in &journal.files {
+                let _ = std::fs::remove_file(f);
+            }
+            if let Some(dir) = &cfg.state_dir {
+                crate::io::fsync_dir(dir);
             }
         }
         Ok(Engine {
@@ -492,6 +519,8 @@ struct SymbolState {
     last_save: Option<Instant>,
     saved_files: std::collections::VecDeque<PathBuf>,
     agreement: [f64; 3],
+    /// Bars taken since its state was last saved.
+    dirty: bool,
 }
 
 /// Row indices grouped by symbol: groups in order of first appearance, rows in arrival
@@ -594,20 +623,59 @@ fn worker_loop(
     shared: Arc<Shared>,
     cfg: EngineConfig,
     (index, workers): (usize, usize),
-    ready: mpsc::Sender<()>,
+    ready: mpsc::Sender<bool>,
+    // the bars journaled by earlier runs, and this run's start (its journal's name)
+    (journaled, run_ms): (Arc<crate::journal::Journaled>, i64),
 ) {
     let stored = shared.stored_at_start.clone();
     let mut symbols: HashMap<String, SymbolState> = HashMap::new();
     let mut validator = BarValidator::new();
+    let mut journal = match (&cfg.state_dir, cfg.state_checkpoint) {
+        (Some(dir), Some(_)) => Some(crate::journal::JournalWriter::new(dir, run_ms, index)),
+        _ => None,
+    };
+    let mut last_checkpoint = Instant::now();
+    let mut replayed_saved = true;
     if let Some(dir) = &cfg.state_dir {
         // this worker's share of the stored symbols, resumed before the first batch so their
         // components, weights and accuracy are served at once (not after each one's next bar)
         let t = Instant::now();
-        let (mut resumed, mut fresh) = (0usize, 0usize);
+        let (mut resumed, mut fresh, mut replayed, mut replayed_bars) = (0usize, 0usize, 0, 0);
+        let currents = shared.current.load();
         for (sym, &ts) in stored.iter().filter(|(s, _)| shard(s, workers) == index) {
-            match crate::resume::load(dir, sym, Some(ts), &cfg.pipeline) {
-                Ok(s) => {
+            let newest = currents.get(sym).map(|c| &c.row);
+            let caught_up = match crate::resume::load(dir, sym, Some(ts), &cfg.pipeline) {
+                Ok(mut s) => crate::resume::catch_up(&mut s, ts, &journaled, newest)
+                    .map(|n| (s, n))
+                    .map_err(Some),
+                // no state saved yet (a symbol new since the last checkpoint): the journal
+                // may hold every bar it ever had
+                Err(None) => match SymbolPipeline::new(cfg.pipeline.clone()) {
+                    Ok(pipe) => {
+                        let mut s = crate::resume::Saved {
+                            build: String::new(),
+                            symbol: sym.clone(),
+                            last_ts: i64::MIN,
+                            since_ts: 0,
+                            last_id: None,
+                            pipe,
+                        };
+                        crate::resume::catch_up(&mut s, ts, &journaled, newest)
+                            .map(|n| (s, n))
+                            .map_err(|_| None)
+                    }
+                    Err(_) => Err(None),
+                },
+                Err(Some(why)) => Err(Some(why)),
+            };
+            match caught_up {
+                Ok((s, n)) => {
                     validator.symbol_mut(sym).last_ts = Some(ts);
+                    let dirty = n > 0;
+                    if dirty {
+                        replayed += 1;
+                        replayed_bars += n;
+                    }
                     let saved_version = s.pipe.hmm().model_version();
                     symbols.insert(
                         sym.clone(),
@@ -621,6 +689,7 @@ fn worker_loop(
                             last_save: None,
                             saved_files: Default::default(),
                             agreement: [f64::NAN; 3],
+                            dirty,
                         },
                     );
                     resumed += 1;
@@ -628,7 +697,8 @@ fn worker_loop(
                 Err(None) => {}
                 Err(Some(why)) => {
                     // never usable again (the store only grows past it, the build does not
-                    // change back): removed, so it is reported once
+                    // change back, the journal is not written again): removed, so it is
+                    // reported once
                     fresh += 1;
                     if fresh <= 3 {
                         tracing::warn!(target: "regime_server::models", symbol = %sym, "saved state not resumed, starting fresh: {why}");
@@ -640,13 +710,20 @@ fn worker_loop(
         if fresh > 3 {
             tracing::warn!(target: "regime_server::models", "{} more saved states not resumed (the first reasons above)", fresh - 3);
         }
+        if replayed > 0 {
+            // saved again at once: the journals read are removed once every worker is ready
+            let (_, failed) = save_states(dir, &mut symbols, &validator, true);
+            replayed_saved = failed == 0;
+        }
         if resumed > 0 {
             publish_stale(&shared, &mut symbols);
-            tracing::info!(target: "regime_server::models", "{resumed} symbols resumed from {} in {:.2} s", dir.display(), t.elapsed().as_secs_f64());
+            tracing::info!(target: "regime_server::models", "{resumed} symbols resumed from {} in {:.2} s ({replayed} of them caught up with {replayed_bars} journaled bars)", dir.display(), t.elapsed().as_secs_f64());
         }
     }
-    let _ = ready.send(());
+    let _ = ready.send(replayed_saved);
     drop(ready);
+    // the bars read back are not needed past the start
+    drop(journaled);
     let hist = metrics::histogram!("regime_detection_latency_seconds");
     let det_counter = metrics::counter!("regime_detection_total");
     let mut stale = false;
@@ -658,6 +735,13 @@ fn worker_loop(
                     publish_stale(&shared, &mut symbols);
                     stale = false;
                 }
+                checkpoint(
+                    &cfg,
+                    &mut symbols,
+                    &validator,
+                    &mut journal,
+                    &mut last_checkpoint,
+                );
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -725,12 +809,14 @@ fn worker_loop(
                         last_save: None,
                         saved_files: Default::default(),
                         agreement: [f64::NAN; 3],
+                        dirty: true,
                     })
                 }
             };
             let rows_before = rows.len();
             for &i in group {
                 let r = &job.rows[i as usize];
+                let prev_ts = quality.last_ts;
                 if let Err(reason) = BarValidator::check_symbol(quality, &r.bar) {
                     out.rejected += 1;
                     out.errors.push(RowError {
@@ -741,6 +827,10 @@ fn worker_loop(
                     });
                     continue;
                 }
+                if let Some(j) = &mut journal {
+                    j.append(sym, prev_ts, &r.bar);
+                }
+                st.dirty = true;
                 let d = st.pipe.update(&r.bar);
                 let id = d.regime.id();
                 if st.last_id != Some(id) {
@@ -800,6 +890,10 @@ fn worker_loop(
                 }
             }
         }
+        // the bars are with the operating system before their rows can be acknowledged
+        if let Some(j) = &mut journal {
+            j.flush();
+        }
         let msg = WriteMsg {
             rows,
             outcome: out,
@@ -809,6 +903,13 @@ fn worker_loop(
             tracing::error!("store writer stopped; worker exits");
             return;
         }
+        checkpoint(
+            &cfg,
+            &mut symbols,
+            &validator,
+            &mut journal,
+            &mut last_checkpoint,
+        );
     }
     // queue closed (shutdown): save every model that changed since its last save
     if let Some(dir) = &cfg.models_dir {
@@ -817,47 +918,94 @@ fn worker_loop(
         }
     }
     if let Some(dir) = &cfg.state_dir {
-        save_states(dir, symbols, &validator);
+        let t = Instant::now();
+        let (saved, failed) = save_states(dir, &mut symbols, &validator, false);
+        if saved + failed > 0 {
+            tracing::info!(target: "regime_server::models", "{saved} symbol states saved to {} in {:.2} s ({failed} failed)", dir.display(), t.elapsed().as_secs_f64());
+        }
+        if failed == 0 {
+            if let Some(j) = &mut journal {
+                j.restart();
+            }
+        }
     }
 }
 
-/// Save every symbol's pipeline state for the next start ([`crate::resume`]).
+/// Save the states of the symbols that took bars since their last save, when a checkpoint
+/// is due (its interval passed, or the journal is large), and start the journal afresh
+/// once every one is saved (else it keeps the bars behind the states not saved).
+fn checkpoint(
+    cfg: &EngineConfig,
+    symbols: &mut HashMap<String, SymbolState>,
+    validator: &BarValidator,
+    journal: &mut Option<crate::journal::JournalWriter>,
+    last: &mut Instant,
+) {
+    let (Some(dir), Some(every), Some(j)) = (&cfg.state_dir, cfg.state_checkpoint, journal) else {
+        return;
+    };
+    if last.elapsed() < every && j.bytes() < crate::journal::CHECKPOINT_BYTES {
+        return;
+    }
+    *last = Instant::now();
+    let (saved, failed) = save_states(dir, symbols, validator, true);
+    if failed == 0 {
+        j.restart();
+    }
+    if saved + failed > 0 {
+        tracing::debug!(target: "regime_server::models", "checkpoint: {saved} symbol states saved in {:.3} s ({failed} failed)", last.elapsed().as_secs_f64());
+    }
+}
+
+/// Save the pipeline states ([`crate::resume`]) of every symbol, or of those that took bars
+/// since their last save (`only_dirty`); returns (saved, failed). The folder is synced.
 fn save_states(
     dir: &std::path::Path,
-    symbols: HashMap<String, SymbolState>,
+    symbols: &mut HashMap<String, SymbolState>,
     validator: &BarValidator,
-) {
-    if symbols.is_empty() {
-        return;
+    only_dirty: bool,
+) -> (usize, usize) {
+    if !symbols.values().any(|s| s.dirty || !only_dirty) {
+        return (0, 0);
     }
     if let Err(e) = std::fs::create_dir_all(dir) {
         tracing::error!(target: "regime_server::models", "state folder {}: {e}; the next start learns every symbol afresh", dir.display());
-        return;
+        return (0, symbols.len());
     }
-    let t = Instant::now();
     let (mut saved, mut failed) = (0usize, 0usize);
-    for (sym, st) in symbols {
-        let Some(last_ts) = validator.quality().get(&sym).and_then(|q| q.last_ts) else {
+    let mut first_error = String::new();
+    let build = crate::resume::build_id();
+    for (sym, st) in symbols.iter_mut().filter(|(_, s)| s.dirty || !only_dirty) {
+        let Some(last_ts) = validator.quality().get(sym).and_then(|q| q.last_ts) else {
             continue;
         };
-        let s = crate::resume::Saved {
-            build: crate::resume::build_id().to_string(),
+        let s = crate::resume::SavedRef {
+            build,
             symbol: sym,
             last_ts,
             since_ts: st.since_ts,
             last_id: st.last_id,
-            pipe: st.pipe,
+            pipe: &st.pipe,
         };
         match crate::resume::save(dir, &s) {
-            Ok(()) => saved += 1,
+            Ok(()) => {
+                saved += 1;
+                st.dirty = false;
+            }
             Err(e) => {
                 failed += 1;
-                tracing::error!(target: "regime_server::models", symbol = %s.symbol, "state not saved ({e}); it starts afresh next time");
+                if failed == 1 {
+                    first_error = format!("{sym}: {e}");
+                }
             }
         }
     }
     crate::io::fsync_dir(dir);
-    tracing::info!(target: "regime_server::models", "{saved} symbol states saved to {} in {:.2} s ({failed} failed)", dir.display(), t.elapsed().as_secs_f64());
+    if failed > 0 {
+        // one line, not one a symbol (a full disk fails them all, at every checkpoint)
+        tracing::error!(target: "regime_server::models", "{failed} symbol states not saved to {} (the first: {first_error}); a restart before their next save starts them afresh", dir.display());
+    }
+    (saved, failed)
 }
 
 fn publish(

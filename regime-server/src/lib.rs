@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod feeds;
 pub mod io;
+pub mod journal;
 pub mod logs;
 pub mod resume;
 pub mod routes;

@@ -3,12 +3,21 @@
 //! are the ones an uninterrupted run gives, where a fresh pipeline would learn each symbol
 //! again from scratch (its first hundreds of bars warming up).
 //!
+//! States are also saved while the service runs (every `regime.state_checkpoint_secs`), and
+//! the bars since go to the bar journal ([`crate::journal`]), so a crash loses no learning
+//! either: at start a state that ends before the store's newest row is brought up to it by
+//! replaying the journaled bars after it.
+//!
 //! A state is used only when it is certainly the state after the symbol's latest stored
 //! bar: written by this very build (the layout is not self-describing), for this symbol,
 //! with the settings now configured, and ending at the timestamp the store's newest row of
-//! the symbol has. Anything else (a crash after more bars were stored, a restore, another
-//! build, changed settings, a damaged file) starts the symbol fresh, with the reason logged.
+//! the symbol has — or before it, with every bar between in the journal and the replayed
+//! label of the newest row equal to the stored one. Anything else (a crash with the journal
+//! missing bars, a restore to before the state, another build, changed settings, a damaged
+//! file) starts the symbol fresh, with the reason logged.
 
+use crate::journal::Journaled;
+use crate::store::HistoryRow;
 use regime_core::pipeline::{PipelineConfig, SymbolPipeline};
 use std::path::{Path, PathBuf};
 
@@ -27,6 +36,37 @@ pub struct Saved {
     pub last_id: Option<u8>,
     /// The pipeline.
     pub pipe: SymbolPipeline,
+}
+
+impl Saved {
+    /// Borrowed, for [`save`].
+    pub fn borrowed(&self) -> SavedRef<'_> {
+        SavedRef {
+            build: &self.build,
+            symbol: &self.symbol,
+            last_ts: self.last_ts,
+            since_ts: self.since_ts,
+            last_id: self.last_id,
+            pipe: &self.pipe,
+        }
+    }
+}
+
+/// [`Saved`] borrowed, for saving a running pipeline: the same bytes.
+#[derive(Debug, serde::Serialize)]
+pub struct SavedRef<'a> {
+    /// [`build_id`] of the binary that writes it.
+    pub build: &'a str,
+    /// The symbol.
+    pub symbol: &'a str,
+    /// Timestamp of the last bar the pipeline took.
+    pub last_ts: i64,
+    /// When the current regime began.
+    pub since_ts: i64,
+    /// Current regime id.
+    pub last_id: Option<u8>,
+    /// The pipeline.
+    pub pipe: &'a SymbolPipeline,
 }
 
 /// This binary's identity: version, size and modification time of the executable, and a
@@ -68,24 +108,26 @@ fn layout_fingerprint() -> u64 {
     h.finish()
 }
 
-/// A pipeline fed `bars` fixed one-minute bars (a slow sine of returns).
+/// A pipeline fed `bars` fixed one-minute bars ([`fixed_bars`]).
 fn fed_pipeline(cfg: &PipelineConfig, bars: i64) -> regime_core::Result<SymbolPipeline> {
     let mut p = SymbolPipeline::new(cfg.clone())?;
-    let mut close = 100.0f64;
-    for i in 0..bars {
-        let open = close;
-        close *= 1.0 + 0.01 * ((i as f64) * 0.7).sin();
-        let (hi, lo) = (open.max(close) * 1.002, open.min(close) * 0.998);
-        p.update(&regime_core::bars::Bar::new(
-            i * 60_000,
-            open,
-            hi,
-            lo,
-            close,
-            1000.0 + (i % 7) as f64,
-        ));
+    for b in fixed_bars(bars) {
+        p.update(&b);
     }
     Ok(p)
+}
+
+/// `n` fixed one-minute bars from time 0 (a slow sine of returns).
+fn fixed_bars(n: i64) -> Vec<regime_core::bars::Bar> {
+    let mut close = 100.0f64;
+    (0..n)
+        .map(|i| {
+            let open = close;
+            close *= 1.0 + 0.01 * ((i as f64) * 0.7).sin();
+            let (hi, lo) = (open.max(close) * 1.002, open.min(close) * 0.998);
+            regime_core::bars::Bar::new(i * 60_000, open, hi, lo, close, 1000.0 + (i % 7) as f64)
+        })
+        .collect()
 }
 
 /// Feed `v`'s shape to `h`: object keys in order and their values' shapes, an array as its
@@ -121,12 +163,12 @@ pub fn path(dir: &Path, symbol: &str) -> PathBuf {
 /// Write one symbol's state (a temporary file renamed over the old one). Not synced file
 /// by file: the caller syncs the folder once; a state lost to a power cut only means a
 /// fresh start for that symbol (a damaged one is refused when read).
-pub fn save(dir: &Path, s: &Saved) -> std::io::Result<()> {
+pub fn save(dir: &Path, s: &SavedRef) -> std::io::Result<()> {
     let bytes = postcard::to_stdvec(s).map_err(std::io::Error::other)?;
-    let dest = path(dir, &s.symbol);
+    let dest = path(dir, s.symbol);
     let tmp = dir.join(format!(
         ".{}.state.tmp{}",
-        crate::commands::model_stem(&s.symbol),
+        crate::commands::model_stem(s.symbol),
         std::process::id()
     ));
     let res = std::fs::write(&tmp, &bytes).and_then(|()| std::fs::rename(&tmp, &dest));
@@ -137,7 +179,8 @@ pub fn save(dir: &Path, s: &Saved) -> std::io::Result<()> {
 }
 
 /// Load `symbol`'s state when it may be resumed: the store's newest row of the symbol is at
-/// `stored_last` (None: none known). Err: why the symbol starts fresh (None: no file).
+/// `stored_last` (None: none known), and the state ends there or before it ([`catch_up`]
+/// brings it there). Err: why the symbol starts fresh (None: no file).
 pub fn load(
     dir: &Path,
     symbol: &str,
@@ -184,7 +227,7 @@ pub fn load(
             return why(e.to_string());
         }
     }
-    if stored_last != Some(s.last_ts) {
+    if stored_last.is_none_or(|t| t < s.last_ts) {
         let stored = stored_last.map_or("none".into(), crate::io::format_timestamp);
         return why(format!(
             "it ends at {}, the store's newest row of the symbol is at {stored}",
@@ -192,6 +235,60 @@ pub fn load(
         ));
     }
     Ok(s)
+}
+
+/// Bring `s` up to the store's newest row of its symbol (at `stored_last`; `newest`: that
+/// row, when known) with the journal's bars after it. Ok: the bars replayed. Err: why the
+/// symbol starts fresh (a bar missing from the journal, or a replayed label that is not the
+/// stored one).
+pub fn catch_up(
+    s: &mut Saved,
+    stored_last: i64,
+    journal: &Journaled,
+    newest: Option<&HistoryRow>,
+) -> Result<usize, String> {
+    if s.last_ts == stored_last {
+        return Ok(0);
+    }
+    let when = |t: i64| {
+        if t == i64::MIN {
+            "its first bar".to_string()
+        } else {
+            crate::io::format_timestamp(t)
+        }
+    };
+    let Some(bars) = journal.chain(&s.symbol, s.last_ts, stored_last) else {
+        return Err(format!(
+            "it ends at {}, the store's newest row of the symbol is at {}, and the bar journal \
+             does not hold every bar between",
+            when(s.last_ts),
+            crate::io::format_timestamp(stored_last)
+        ));
+    };
+    let mut last = None;
+    for b in &bars {
+        let d = s.pipe.update(b);
+        let id = d.regime.id();
+        if s.last_id != Some(id) {
+            s.since_ts = d.ts;
+            s.last_id = Some(id);
+        }
+        last = Some((id, d.confidence));
+    }
+    if let (Some(row), Some((id, confidence))) = (newest.filter(|r| r.ts == stored_last), last) {
+        if row.regime_id != id || row.confidence.to_bits() != confidence.to_bits() {
+            return Err(format!(
+                "replaying {} journaled bars gave regime {id} (confidence {confidence}) at {}, \
+                 the store holds regime {} (confidence {})",
+                bars.len(),
+                crate::io::format_timestamp(stored_last),
+                row.regime_id,
+                row.confidence
+            ));
+        }
+    }
+    s.last_ts = stored_last;
+    Ok(bars.len())
 }
 
 #[cfg(test)]
@@ -220,7 +317,7 @@ mod tests {
         let d = dir.path();
         let cfg = PipelineConfig::default();
         let last = Some(399 * 60_000);
-        save(d, &saved("A/B", &cfg)).expect("save");
+        save(d, &saved("A/B", &cfg).borrowed()).expect("save");
         let s = load(d, "A/B", last, &cfg).expect("resumed");
         // the resumed pipeline goes on exactly as the one saved
         let mut a = s.pipe;
@@ -246,9 +343,15 @@ mod tests {
         };
         // no file: no reason to report
         assert!(matches!(load(d, "C", last, &cfg), Err(None)));
-        // the store moved on (a kill -9 after more rows), or holds none of the symbol
-        assert!(why(load(d, "A/B", Some(400 * 60_000), &cfg)).contains("newest row"));
+        // the store is behind the state (a restore to an earlier time), or holds none of it
+        assert!(why(load(d, "A/B", Some(398 * 60_000), &cfg)).contains("newest row"));
         assert!(why(load(d, "A/B", None, &cfg)).contains("at none"));
+        // the store moved on (a kill -9 after more rows): loaded, but resumed only with every
+        // bar since in the journal
+        let mut s = load(d, "A/B", Some(400 * 60_000), &cfg).expect("loaded");
+        let empty = crate::journal::Journaled::default();
+        let e = catch_up(&mut s, 400 * 60_000, &empty, None).expect_err("no journal");
+        assert!(e.contains("does not hold every bar"), "{e}");
         // other learning settings: fresh; other transition-manager settings: resumed under them
         let other = PipelineConfig {
             ensemble_learning_rate: cfg.ensemble_learning_rate * 2.0,
@@ -269,17 +372,17 @@ mod tests {
         };
         let mut s = saved("L", &long);
         s.last_ts = 399 * 60_000;
-        save(d, &s).expect("save");
+        save(d, &s.borrowed()).expect("save");
         assert!(load(d, "L", last, &long).is_ok());
         // another symbol whose file name folds to the same one (A/B and A_B)
         assert!(why(load(d, "A_B", last, &cfg)).contains("holds symbol \"A/B\""));
         // another build
         let mut s = saved("A/B", &cfg);
         s.build = "0.0.0 1 2 3".into();
-        save(d, &s).expect("save");
+        save(d, &s.borrowed()).expect("save");
         assert!(why(load(d, "A/B", last, &cfg)).contains("another build"));
         // damaged: cut short, or with bytes after the state
-        save(d, &saved("A/B", &cfg)).expect("save");
+        save(d, &saved("A/B", &cfg).borrowed()).expect("save");
         let p = path(d, "A/B");
         let bytes = std::fs::read(&p).expect("read");
         std::fs::write(&p, &bytes[..bytes.len() / 2]).expect("write");
@@ -290,5 +393,59 @@ mod tests {
         assert!(why(load(d, "A/B", last, &cfg)).contains("trailing bytes"));
         // the layout fingerprint is the same in every call (values such as timings aside)
         assert_eq!(layout_fingerprint(), layout_fingerprint());
+    }
+
+    #[test]
+    fn a_state_behind_the_store_catches_up_from_the_journal_exactly() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let d = dir.path();
+        let cfg = PipelineConfig::default();
+        let bars = fixed_bars(700);
+        // the state saved at bar 399 (a checkpoint), the bars after it journaled, the store
+        // at bar 599 when the process died (bars 600.. were never acknowledged)
+        save(d, &saved("X", &cfg).borrowed()).expect("save");
+        let mut w = crate::journal::JournalWriter::new(d, 7, 0);
+        for i in 400..700 {
+            w.append("X", Some(bars[i - 1].ts), &bars[i]);
+        }
+        w.flush();
+        let journal = crate::journal::read_dir(d);
+        let stored = bars[599].ts;
+        // what an uninterrupted run stored and holds
+        let mut whole = pipeline(&cfg, 599);
+        let d599 = whole.update(&bars[599]);
+        let row = HistoryRow {
+            ts: stored,
+            symbol: "X".into(),
+            regime_id: d599.regime.id(),
+            volatility: 0,
+            trend: 0,
+            structure: 0,
+            confidence: d599.confidence,
+            p_volatility: [0.0; 3],
+            p_trend: [0.0; 3],
+            p_structure: [0.0; 2],
+            model_version: 0,
+        };
+        let mut s = load(d, "X", Some(stored), &cfg).expect("loaded");
+        assert_eq!(catch_up(&mut s, stored, &journal, Some(&row)), Ok(200));
+        assert_eq!(s.last_ts, stored);
+        for b in &bars[600..] {
+            assert_eq!(
+                format!("{:?}", s.pipe.update(b)),
+                format!("{:?}", whole.update(b))
+            );
+        }
+        // a stored label the replay does not give: fresh
+        let mut s = load(d, "X", Some(stored), &cfg).expect("loaded");
+        let other = HistoryRow {
+            confidence: row.confidence * 0.5,
+            ..row.clone()
+        };
+        let e = catch_up(&mut s, stored, &journal, Some(&other)).expect_err("mismatch");
+        assert!(e.contains("the store holds regime"), "{e}");
+        // the store at a bar the journal never held
+        let mut s = load(d, "X", Some(stored + 1), &cfg).expect("loaded");
+        assert!(catch_up(&mut s, stored + 1, &journal, None).is_err());
     }
 }

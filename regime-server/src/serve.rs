@@ -437,6 +437,8 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
                     .unwrap_or(std::path::Path::new("."))
                     .join("state")
             }),
+            state_checkpoint: (cfg.regime.state_checkpoint_secs > 0)
+                .then(|| Duration::from_secs(cfg.regime.state_checkpoint_secs)),
             safe_mode,
         },
         writer,

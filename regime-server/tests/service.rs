@@ -1015,18 +1015,131 @@ fn a_restart_resumes_every_symbol_where_it_stopped() {
         log.contains("1 symbols resumed from"),
         "the resume is logged"
     );
-    // a state that does not end at the store's newest row (here: rows stored after it by a
-    // run that was killed before it could save) is not used: a fresh start, said why
+    // killed (kill -9) after more rows were stored: the state saved at the stop catches up
+    // with the bar journal (the bars since), and the labels after the crash are still those
+    // of an uninterrupted run
     let third = json_bars("R", 500, 4000);
     assert_eq!(s.post_json("/api/v1/bars", key, &third).status, 202);
     s.child.kill().unwrap();
     let _ = s.child.wait();
     let s = Server::start(dir.path(), cfg, &[]);
-    let r = s.post_json("/api/v1/bars", key, &json_bars("R", 10, 4500));
-    assert_eq!(r.status, 202, "{}", r.text());
+    let fourth = json_bars("R", 300, 4500);
+    assert_eq!(s.post_json("/api/v1/bars", key, &fourth).status, 202);
+    // (the uninterrupted run was killed too, before it saved any state: its one symbol
+    // catches up from its first bar, all in the journal)
+    let once = Server::start(once.path(), cfg, &[]);
+    assert_eq!(once.post_json("/api/v1/bars", key, &third).status, 202);
+    assert_eq!(once.post_json("/api/v1/bars", key, &fourth).status, 202);
+    let newest = |s: &Server| {
+        s.get("/api/v1/regime/history?symbol=R&limit=300", None)
+            .json()["rows"]
+            .clone()
+    };
+    assert_eq!(newest(&s), newest(&once), "after a kill -9 as without it");
     let log = std::fs::read_to_string(dir.path().join("logs/system.log")).unwrap();
     assert!(
-        log.contains("saved state not resumed") && log.contains("newest row"),
+        log.contains("1 of them caught up with 1500 journaled bars"),
+        "the catch-up is logged"
+    );
+}
+
+#[test]
+fn a_crash_loses_no_learning() {
+    // states saved every second while running, the bars since in the bar journal
+    let cfg = "feeds: {demo: false}\nregime: {state_checkpoint_secs: 1}\n";
+    let key = Some("dev-key-for-tests");
+    let bars = |sym: &str, n, from| json_bars(sym, n, from);
+    let rows = |s: &Server, sym: &str| {
+        s.get(
+            &format!("/api/v1/regime/history?symbol={sym}&limit=1000"),
+            None,
+        )
+        .json()["rows"]
+            .clone()
+    };
+    // uninterrupted
+    let once = tempfile::tempdir().unwrap();
+    let u = Server::start(once.path(), cfg, &[]);
+    for b in [
+        bars("A", 1500, 0),
+        bars("A", 500, 1500),
+        bars("B", 800, 0),
+        bars("A", 600, 2000),
+    ] {
+        assert_eq!(u.post_json("/api/v1/bars", key, &b).status, 202);
+    }
+    let expected = (rows(&u, "A"), rows(&u, "B"));
+    drop(u);
+    // A checkpointed while running; then more of A and all of B (a symbol new since the
+    // checkpoint: no state of it saved yet); kill -9; then the rest
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("data/state");
+    let mut s = Server::start(dir.path(), cfg, &[]);
+    assert_eq!(
+        s.post_json("/api/v1/bars", key, &bars("A", 1500, 0)).status,
+        202
+    );
+    s.wait_for("a checkpoint of A", 10, |_| state.join("A.state").is_file());
+    assert_eq!(
+        s.post_json("/api/v1/bars", key, &bars("A", 500, 1500))
+            .status,
+        202
+    );
+    assert_eq!(
+        s.post_json("/api/v1/bars", key, &bars("B", 800, 0)).status,
+        202
+    );
+    s.child.kill().unwrap();
+    let _ = s.child.wait();
+    let journals = || {
+        std::fs::read_dir(&state)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("journal-"))
+            .count()
+    };
+    let s = Server::start(dir.path(), cfg, &[]);
+    assert_eq!(
+        journals(),
+        0,
+        "the journals read are removed once the states caught up are saved again"
+    );
+    assert_eq!(
+        s.post_json("/api/v1/bars", key, &bars("A", 600, 2000))
+            .status,
+        202
+    );
+    assert_eq!(rows(&s, "A"), expected.0, "A after the crash as without it");
+    assert_eq!(rows(&s, "B"), expected.1, "B: every stored row once");
+    let log = std::fs::read_to_string(dir.path().join("logs/system.log")).unwrap();
+    assert!(log.contains("2 symbols resumed"), "{log}");
+    // a crash with the journal gone (here: removed by hand): the symbol starts fresh, and
+    // the log says why
+    assert_eq!(
+        s.post_json("/api/v1/bars", key, &bars("B", 50, 800)).status,
+        202
+    );
+    s.wait_for("a checkpoint of B", 10, |_| journals() == 0);
+    assert_eq!(
+        s.post_json("/api/v1/bars", key, &bars("B", 50, 850)).status,
+        202
+    );
+    let mut s = s;
+    s.child.kill().unwrap();
+    let _ = s.child.wait();
+    for e in std::fs::read_dir(&state).unwrap().flatten() {
+        if e.file_name().to_string_lossy().starts_with("journal-") {
+            std::fs::remove_file(e.path()).unwrap();
+        }
+    }
+    let s = Server::start(dir.path(), cfg, &[]);
+    assert_eq!(
+        s.post_json("/api/v1/bars", key, &bars("B", 10, 900)).status,
+        202
+    );
+    let log = std::fs::read_to_string(dir.path().join("logs/system.log")).unwrap();
+    assert!(
+        log.contains("saved state not resumed") && log.contains("does not hold every bar"),
         "the fresh start says why"
     );
 }
