@@ -717,7 +717,12 @@ fn worker_loop(
         }
         if resumed > 0 {
             publish_stale(&shared, &mut symbols);
-            tracing::info!(target: "regime_server::models", "{resumed} symbols resumed from {} in {:.2} s ({replayed} of them caught up with {replayed_bars} journaled bars)", dir.display(), t.elapsed().as_secs_f64());
+            let caught_up = if replayed > 0 {
+                format!(" ({replayed} of them caught up with {replayed_bars} journaled bars)")
+            } else {
+                String::new()
+            };
+            tracing::info!(target: "regime_server::models", "{resumed} symbols resumed from {} in {:.2} s{caught_up}", dir.display(), t.elapsed().as_secs_f64());
         }
     }
     let _ = ready.send(replayed_saved);
