@@ -4,7 +4,8 @@
 //! A backup is one folder `<storage.backup_dir>/<NAME>/` holding the table (`regime_history`
 //! as a consistent SQLite snapshot, or PostgreSQL's binary `COPY` dump), the config file,
 //! the model files, the application state (the spool of acknowledged rows not yet in the
-//! store), the last day's logs, and `manifest.json`. It is written as `.NAME.partial` and
+//! store; each symbol's pipeline state and the bar journals, so a restored service resumes
+//! its learning), the last day's logs, and `manifest.json`. It is written as `.NAME.partial` and
 //! renamed when complete, so a listed backup is always whole. Backups run while the service
 //! runs; restores need it stopped (`regime serve` holds `regime.lock` next to the spool).
 //!
@@ -21,6 +22,15 @@ use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+
+/// Folder of the pipeline states and bar journals in a backup.
+const STATES: &str = "state/pipelines";
+
+/// A symbol's saved pipeline state or a bar journal (not a temporary file being written).
+fn pipeline_state_file(f: &Path) -> bool {
+    let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    !name.starts_with('.') && (name.ends_with(".state") || name.ends_with(".bin"))
+}
 
 /// File name of the embedded table in a backup.
 const TABLE_SQLITE: &str = "regime_history.sqlite";
@@ -313,7 +323,28 @@ fn write_backup(
         );
         files.push((rel.clone(), copy_file(spool, &tmp.join(&rel))?));
     }
-    // 5. recent logs
+    // 5. pipeline states and bar journals, after the table: a state at or before the table's
+    // newest row of its symbol catches up from the journals at start. Journals first: a
+    // checkpoint between the two copies leaves newer states, which the journals copied
+    // before it still cover. A file the service removes meanwhile (a journal after a
+    // checkpoint) is skipped.
+    let sdir = cfg.state_dir();
+    let (journals, states): (Vec<PathBuf>, Vec<PathBuf>) = files_in(&sdir)?
+        .into_iter()
+        .filter(|f| pipeline_state_file(f))
+        .partition(|f| f.extension().is_none_or(|e| e != "state"));
+    for f in journals.iter().chain(&states) {
+        let rel = format!(
+            "{STATES}/{}",
+            f.file_name().unwrap_or_default().to_string_lossy()
+        );
+        match copy_file(f, &tmp.join(&rel)) {
+            Ok(n) => files.push((rel, n)),
+            Err(BackupError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // 6. recent logs
     let recent = std::time::Duration::from_secs(RECENT_LOGS_SECS);
     for f in files_in(&cfg.logging.dir)? {
         let fresh = fs::metadata(&f)
@@ -409,6 +440,8 @@ pub struct Restored {
     pub removed: u64,
     /// Model files restored.
     pub models: usize,
+    /// Symbol pipeline states restored.
+    pub states: usize,
     /// Config file written (path), if any.
     pub config: Option<PathBuf>,
 }
@@ -484,6 +517,20 @@ pub fn restore(
         copy_file(&f, &models_dir.join(f.file_name().unwrap_or_default()))?;
         models += 1;
     }
+    // pipeline states and bar journals: exactly the backup's set (a backup without them
+    // leaves none, and every symbol learns afresh)
+    let sdir = cfg.state_dir();
+    for f in files_in(&sdir)?
+        .into_iter()
+        .filter(|f| pipeline_state_file(f))
+    {
+        fs::remove_file(&f).map_err(io_err(&f))?;
+    }
+    let mut states = 0;
+    for f in files_in(&dir.join(STATES))? {
+        copy_file(&f, &sdir.join(f.file_name().unwrap_or_default()))?;
+        states += usize::from(f.extension().is_some_and(|e| e == "state"));
+    }
     // the spool: acknowledged rows of that moment not yet stored then
     let spool = &cfg.storage.spool_path;
     let saved = dir
@@ -508,6 +555,7 @@ pub fn restore(
         rows: count_rows(cfg)?,
         removed: 0,
         models,
+        states,
         config,
     })
 }
@@ -565,6 +613,7 @@ pub fn restore_to_time(cfg: &Config, t: i64) -> Result<Restored, BackupError> {
         rows: count_rows(cfg)?,
         removed,
         models: 0,
+        states: 0,
         config: None,
     })
 }

@@ -501,6 +501,16 @@ fn kind(v: &Value) -> &'static str {
 }
 
 impl Config {
+    /// Where each symbol's pipeline state and the bar journals are kept: `state/` beside the
+    /// spool (`data/state` by default).
+    pub fn state_dir(&self) -> PathBuf {
+        self.storage
+            .spool_path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("state")
+    }
+
     /// The pipeline settings of `regime.*` (the rest at their defaults): what `serve` runs
     /// with, and `detect` / `evaluate` with `--config`.
     pub fn pipeline(&self) -> regime_core::pipeline::PipelineConfig {

@@ -347,10 +347,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let c = load_or_default(config.as_deref())?;
             let r = regime_server::backup::restore(&c, config.as_deref(), &name)?;
             println!(
-                "restored backup {}: {} rows, {} model files{}; the state before is saved as backup {}",
+                "restored backup {}: {} rows, {} model files, {} symbol states{}; the state before is saved as backup {}",
                 r.from.as_deref().unwrap_or("?"),
                 r.rows,
                 r.models,
+                r.states,
                 r.config
                     .as_ref()
                     .map(|p| format!(", config -> {}", p.display()))

@@ -430,13 +430,7 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
             models_dir: (!safe_mode).then(|| cfg.regime.models_dir.clone()),
             model_save_every: Duration::from_secs(cfg.regime.model_save_interval_secs),
             models_keep: cfg.regime.models_keep,
-            state_dir: (!safe_mode).then(|| {
-                cfg.storage
-                    .spool_path
-                    .parent()
-                    .unwrap_or(std::path::Path::new("."))
-                    .join("state")
-            }),
+            state_dir: (!safe_mode).then(|| cfg.state_dir()),
             state_checkpoint: (cfg.regime.state_checkpoint_secs > 0)
                 .then(|| Duration::from_secs(cfg.regime.state_checkpoint_secs)),
             safe_mode,

@@ -194,10 +194,23 @@ fn backup_restore_and_point_in_time() {
         .collect();
     assert!(!models.iter().any(|m| m == "stray.v1.json"), "{models:?}");
 
-    // the service starts on the restored data and keeps appending
+    // the service starts on the restored data and resumes its learning: b1 holds AAA's bar
+    // journal (the service had saved no state yet), so AAA catches up from its first bar and
+    // labels its next 200 bars exactly as the first run did
+    assert!(dir.join("backups/b1/state/pipelines").is_dir());
     let s = Server::start(dir, CONFIG, &[]);
     assert_eq!(db_rows(&s), 300);
-    ingest(&s, "CCC", 50, 10_000, 350);
+    ingest(&s, "AAA", 200, 10_300, 500);
+    let aaa = |rows: &[String]| -> Vec<String> {
+        rows.iter()
+            .filter(|r| r.contains(",AAA,"))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(aaa(&table(dir)), aaa(&all), "AAA's rows after the restore");
+    let log = std::fs::read_to_string(dir.join("logs/system.log")).expect("log");
+    assert!(log.contains("caught up with 300 journaled bars"), "{log}");
+    ingest(&s, "CCC", 50, 10_000, 550);
     let list = ok(&regime(
         dir,
         &["backup", "--list", "--config", "config.yaml"],
@@ -213,7 +226,7 @@ fn backup_restore_and_point_in_time() {
     std::fs::write(old.join("manifest.json"), m.to_string()).expect("write");
     let out = ok(&script(dir, "backup.sh", &["viascript"]));
     assert!(
-        out.contains("backup viascript") && out.contains("350 rows"),
+        out.contains("backup viascript") && out.contains("550 rows"),
         "{out}"
     );
     let out = ok(&script(dir, "daily_backup.sh", &[]));
@@ -236,7 +249,7 @@ fn backup_restore_and_point_in_time() {
     let env = [("REGIME_URL", url.as_str())];
     let out = ok(&script_env(dir, "system_status.sh", &[], &env));
     assert!(
-        out.contains("status healthy") && out.contains("embedded connected: 350 rows"),
+        out.contains("status healthy") && out.contains("embedded connected: 550 rows"),
         "{out}"
     );
     let out = ok(&script_env(dir, "collect_diagnostics.sh", &["diag"], &env));
