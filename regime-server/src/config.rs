@@ -286,7 +286,7 @@ impl Default for Config {
                 default_symbol: None,
                 model_save_interval_secs: 300,
                 models_keep: 5,
-                state_checkpoint_secs: 60,
+                state_checkpoint_secs: 300,
             },
             logging: LoggingConfig {
                 level: "info".into(),
