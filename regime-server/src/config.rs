@@ -377,7 +377,14 @@ impl Checker {
         match v.as_u64() {
             Some(x) if (min..=max).contains(&x) => *out = x,
             Some(x) => self.bad(&path, format!("{x} is out of range [{min}, {max}]")),
-            None => self.bad(&path, format!("expected a whole number, got {}", kind(v))),
+            // a negative or fractional number: say which, not only that it is a number
+            None => match v.as_f64() {
+                Some(x) => self.bad(
+                    &path,
+                    format!("expected a whole number in [{min}, {max}], got {x}"),
+                ),
+                None => self.bad(&path, format!("expected a whole number, got {}", kind(v))),
+            },
         }
     }
 
@@ -1054,6 +1061,14 @@ mod tests {
         ] {
             assert!(paths.contains(&want), "missing {want} in {paths:?}");
         }
+        // a negative or fractional count says what was wrong with it
+        let ttl = p.iter().find(|p| p.path == "caching.ttl").expect("ttl");
+        assert!(ttl.message.contains("whole number in [") && ttl.message.contains("got -3"));
+        let Err(ParseError::Invalid(p)) = Config::parse("regime: {state_checkpoint_secs: 1.5}")
+        else {
+            panic!("expected a problem")
+        };
+        assert!(p[0].message.ends_with("got 1.5"), "{}", p[0].message);
     }
 
     #[test]
