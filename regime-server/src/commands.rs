@@ -1075,6 +1075,55 @@ pub fn print_evaluation(v: &serde_json::Value) {
         v["mean_duration_bars"]["true"].as_f64().unwrap_or(0.0),
         v["mean_duration_bars"]["detected"].as_f64().unwrap_or(0.0)
     );
+    let Some(m) = v["confusion_matrix"].as_array() else {
+        return;
+    };
+    let counts: Vec<Vec<u64>> = m
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .map(|r| r.iter().map(|x| x.as_u64().unwrap_or(0)).collect())
+                .unwrap_or_default()
+        })
+        .collect();
+    println!("confusion of the final labels (rows: true state, columns: detected; share of each true state's bars; 18 x 18 counts with --json)");
+    for (name, states) in [
+        ("volatility", &["low", "medium", "high"][..]),
+        ("trend", &["down", "neutral", "up"][..]),
+        ("structure", &["trending", "mean_reverting"][..]),
+    ] {
+        let dim = |id: usize| -> usize {
+            match name {
+                "volatility" => id / 6,
+                "trend" => (id / 2) % 3,
+                _ => id % 2,
+            }
+        };
+        let k = states.len();
+        let mut c = vec![vec![0u64; k]; k];
+        for (t, row) in counts.iter().enumerate() {
+            for (d, &n) in row.iter().enumerate() {
+                c[dim(t)][dim(d)] += n;
+            }
+        }
+        print!("  {name:<16}");
+        for s in states {
+            print!(" {s:>14}");
+        }
+        println!(" {:>10}", "bars");
+        for (i, row) in c.iter().enumerate() {
+            let total: u64 = row.iter().sum();
+            print!("    {:<14}", states[i]);
+            for &n in row {
+                if total > 0 {
+                    print!(" {:>14.3}", n as f64 / total as f64);
+                } else {
+                    print!(" {:>14}", "-");
+                }
+            }
+            println!(" {total:>10}");
+        }
+    }
 }
 
 /// `regime export`: every row of `regime_history` to CSV or Parquet (by extension), in

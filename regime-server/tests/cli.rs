@@ -331,6 +331,40 @@ fn generate_detect_evaluate_round_trip_in_both_formats() {
         .as_f64()
         .expect("number");
     assert!(vol > 0.8, "volatility accuracy {vol}");
+    // the table: per-dimension confusion of the final labels, each true state's row of
+    // shares, its bars counted (the same 2,700 bars in every dimension)
+    let o = regime(&[
+        "evaluate",
+        "--input",
+        data.to_str().unwrap(),
+        "--score-last",
+        "0.3",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(table.contains("confusion of the final labels"), "{table}");
+    for dim in ["volatility", "trend", "structure"] {
+        let block: Vec<&str> = table
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with(dim) || !l.contains("bars"))
+            .skip(1)
+            .take_while(|l| l.starts_with("    "))
+            .collect();
+        let bars: u64 = block
+            .iter()
+            .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+            .sum();
+        assert_eq!(bars, 2700, "{dim}: {block:?}");
+        for l in &block {
+            let shares: f64 = l
+                .split_whitespace()
+                .skip(1)
+                .take(block.len())
+                .filter_map(|x| x.parse::<f64>().ok())
+                .sum();
+            assert!((shares - 1.0).abs() < 0.003, "{dim}: {l}");
+        }
+    }
     // the wrong column named as labels: every row refused, and a hint saying what a label is
     let o = regime(&[
         "evaluate",
