@@ -126,6 +126,10 @@ pub struct StorageConfig {
     pub spool_path: PathBuf,
     /// Where `regime backup` writes and `regime restore` looks (one folder per backup).
     pub backup_dir: PathBuf,
+    /// Seconds `regime serve` waits at start for a PostgreSQL server that is not reachable
+    /// yet (a host reboot starts both at once) before running degraded: what the store holds
+    /// is what lets each symbol resume its saved state.
+    pub wait_at_start_secs: u64,
 }
 
 /// `performance.*`
@@ -263,6 +267,7 @@ impl Default for Config {
                 url: String::new(),
                 pool_size: 4,
                 retry_buffer_rows: 1_000_000,
+                wait_at_start_secs: 15,
                 spool_path: "data/spool.jsonl".into(),
                 backup_dir: "backups".into(),
             },
@@ -618,6 +623,7 @@ impl Config {
                 "retry_buffer_rows",
                 "spool_path",
                 "backup_dir",
+                "wait_at_start_secs",
             ],
         ) {
             let s = &mut cfg.storage;
@@ -644,6 +650,14 @@ impl Config {
                 1000,
                 1 << 32,
                 &mut s.retry_buffer_rows,
+            );
+            c.uint(
+                &m,
+                "storage",
+                "wait_at_start_secs",
+                0,
+                3600,
+                &mut s.wait_at_start_secs,
             );
             if s.kind == StorageKind::Postgres && s.url.is_empty() {
                 c.bad("storage.url", "required when storage.type is postgres");

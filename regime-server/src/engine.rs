@@ -153,6 +153,9 @@ pub struct Shared {
     /// Each symbol's newest timestamp in the store and the spool when the service started:
     /// validation resumes after it, and replay feeds skip what it already holds.
     pub stored_at_start: Arc<HashMap<String, i64>>,
+    /// Whether the store could be read at start (else `stored_at_start` holds only the
+    /// spool's part).
+    pub stored_known: bool,
 }
 
 /// Engine settings.
@@ -262,6 +265,9 @@ impl Engine {
             }
             None => (None, Vec::new()),
         };
+        // what the store holds is known (else no saved state can be checked against it: none
+        // is resumed, none removed, no journal removed)
+        let stored_known = matches!(stored, Some(Ok(_)));
         let StoredAtStart { last, currents } = stored_at_start(stored, &spooled_rows);
         let stored = Arc::new(last);
         // each stored symbol's current regime, served before its next bar arrives
@@ -308,6 +314,7 @@ impl Engine {
             closing: AtomicBool::new(false),
             safe_mode: cfg.safe_mode,
             stored_at_start: stored,
+            stored_known,
         });
         let (wtx, wrx) = mpsc::sync_channel::<WriteMsg>(64);
         let mut threads = Vec::new();
@@ -371,7 +378,7 @@ impl Engine {
             }
         }
         // the journals read are behind every saved state now (else kept for the next start)
-        if all_saved && !journal.files.is_empty() {
+        if all_saved && shared.stored_known && !journal.files.is_empty() {
             for f in &journal.files {
                 let _ = std::fs::remove_file(f);
             }
@@ -606,7 +613,7 @@ fn stored_at_start(
             StoredAtStart::default()
         }
         None => {
-            tracing::warn!(target: "regime_server::store", "store down at start: bars already stored cannot be told from new ones until a symbol's first new bar");
+            tracing::warn!(target: "regime_server::store", "store down at start: for a symbol with no rows in the spool, bars already stored cannot be told from new ones until its first new bar, and its saved state is not resumed (it starts fresh; the state and the bar journals are kept for a later start)");
             StoredAtStart::default()
         }
     };
@@ -783,7 +790,7 @@ fn worker_loop(
                     if let Some(dir) = cfg
                         .state_dir
                         .as_deref()
-                        .filter(|_| !stored.contains_key(sym))
+                        .filter(|_| shared.stored_known && !stored.contains_key(sym))
                     {
                         let p = crate::resume::path(dir, sym);
                         if std::fs::remove_file(&p).is_ok() {

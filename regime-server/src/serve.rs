@@ -402,16 +402,39 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
     // the backend in use as a metric label (SPEC §8): an info-style gauge fixed at 1
     metrics::gauge!("regime_compute_backend_info", "backend" => compute.name(), "device" => compute.backend.device())
         .set(1.0);
-    // the synchronous PostgreSQL client must not run on a runtime thread
-    let storage = cfg.storage.clone();
-    let opened = tokio::task::spawn_blocking(move || {
-        store::open(&storage, store::Role::ServiceWriter).map(|mut s| {
-            let at_start = crate::engine::StoredAtStart::read(s.as_mut());
-            (s, at_start)
+    // A PostgreSQL server not reachable yet (a host reboot starts both at once) is waited for
+    // a while: without what the store holds, no symbol can resume its saved state.
+    let wait = match cfg.storage.kind {
+        crate::config::StorageKind::Postgres => Duration::from_secs(cfg.storage.wait_at_start_secs),
+        crate::config::StorageKind::Embedded => Duration::ZERO,
+    };
+    let waiting_since = std::time::Instant::now();
+    let mut waited = false;
+    let opened = loop {
+        // the synchronous PostgreSQL client must not run on a runtime thread
+        let storage = cfg.storage.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            store::open(&storage, store::Role::ServiceWriter).map(|mut s| {
+                let at_start = crate::engine::StoredAtStart::read(s.as_mut());
+                (s, at_start)
+            })
         })
-    })
-    .await
-    .unwrap_or_else(|e| Err(store::StoreError::Corrupt(format!("store open task: {e}"))));
+        .await
+        .unwrap_or_else(|e| Err(store::StoreError::Corrupt(format!("store open task: {e}"))));
+        match r {
+            Err(e) if waiting_since.elapsed() < wait => {
+                if !waited {
+                    tracing::warn!(target: "regime_server::store", "store not reachable yet ({e}); waiting up to {} s (storage.wait_at_start_secs) before running degraded", wait.as_secs());
+                    waited = true;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            r => break r,
+        }
+    };
+    if waited && opened.is_ok() {
+        tracing::info!(target: "regime_server::store", "store reachable after {:.1} s", waiting_since.elapsed().as_secs_f64());
+    }
     let (writer, stored) = match opened {
         Ok((s, last)) => (Some(s), Some(last)),
         Err(e) => {
