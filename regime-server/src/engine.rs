@@ -70,6 +70,9 @@ pub enum Busy {
     QueueFull,
     /// The store is down and its retry buffer is full (503).
     StoreDown,
+    /// The store is down and the spool cannot be written (a full disk): nothing new can be
+    /// acknowledged without a crash losing it (503).
+    NotDurable,
     /// The engine is shutting down (503).
     ShuttingDown,
 }
@@ -156,6 +159,9 @@ pub struct Shared {
     /// Whether the store could be read at start (else `stored_at_start` holds only the
     /// spool's part).
     pub stored_known: bool,
+    /// The store is down and the spool's last append failed: batches are refused before
+    /// detection until either takes rows again.
+    pub not_durable: AtomicBool,
 }
 
 /// Engine settings.
@@ -315,6 +321,7 @@ impl Engine {
             safe_mode: cfg.safe_mode,
             stored_at_start: stored,
             stored_known,
+            not_durable: AtomicBool::new(false),
         });
         let (wtx, wrx) = mpsc::sync_channel::<WriteMsg>(64);
         let mut threads = Vec::new();
@@ -411,7 +418,7 @@ impl Engine {
         loop {
             match self.reserve(&parts) {
                 Ok(()) => return self.send(parts, false).map(|_| ()),
-                Err(Busy::QueueFull) | Err(Busy::StoreDown) => {
+                Err(Busy::QueueFull) | Err(Busy::StoreDown) | Err(Busy::NotDurable) => {
                     if self.shared.closing.load(Ordering::Relaxed) {
                         return Err(Busy::ShuttingDown);
                     }
@@ -437,6 +444,9 @@ impl Engine {
     fn reserve(&self, parts: &[Vec<IngestRow>]) -> Result<(), Busy> {
         let needed = parts.iter().filter(|p| !p.is_empty()).count();
         let s = &self.shared;
+        if s.not_durable.load(Ordering::Acquire) {
+            return Err(Busy::NotDurable);
+        }
         let mut cur = s.queue_depth.load(Ordering::Acquire);
         loop {
             if cur + needed > s.queue_capacity {
@@ -1257,6 +1267,9 @@ fn writer_loop(
                 if !shared.db_up.swap(true, Ordering::Relaxed) {
                     tracing::warn!(target: "regime_server::store", "store is back up");
                 }
+                if shared.not_durable.swap(false, Ordering::AcqRel) {
+                    tracing::warn!(target: "regime_server::store", "rows are durable again (committed): ingest is acknowledged again");
+                }
                 db_gauge.set(1.0);
                 let acks = std::mem::take(&mut waiting);
                 match store.as_ref().and_then(|s| s.sync_file()) {
@@ -1293,9 +1306,17 @@ fn writer_loop(
                             safe = true;
                         }
                         Err(e) => {
-                            tracing::error!(target: "regime_server::store", "spool append failed, buffered rows are in memory only: {e}")
+                            if !shared.not_durable.load(Ordering::Acquire) {
+                                tracing::error!(target: "regime_server::store", "spool append failed ({e}): the store is down and the spool cannot take rows, so new batches are refused (503) until either does; the {} rows already acknowledged are held in memory and retried", pending.len());
+                            }
                         }
                     }
+                }
+                // refuse what is not yet detected; what is (these batches) is answered
+                // with committed and spooled false, and written once the store or the spool
+                // takes it
+                if shared.not_durable.swap(!safe, Ordering::AcqRel) && safe {
+                    tracing::warn!(target: "regime_server::store", "the spool takes rows again: ingest is acknowledged again");
                 }
                 for (o, tx) in waiting.drain(..) {
                     let _ = tx.send(Outcome {

@@ -66,6 +66,13 @@ fn decode(v: &Value) -> Option<HistoryRow> {
     Some(row)
 }
 
+/// Whether the file of length `len` ends with a newline (an unreadable end counts as not).
+fn ends_with_newline(f: &File, len: u64) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut last = [0u8; 1];
+    f.read_exact_at(&mut last, len - 1).is_ok() && last[0] == b'\n'
+}
+
 impl Spool {
     /// Open the spool at `path` and return the rows it holds (from an earlier run).
     pub fn open(path: &Path) -> io::Result<(Spool, Vec<HistoryRow>)> {
@@ -118,19 +125,31 @@ impl Spool {
                 OpenOptions::new()
                     .create(true)
                     .append(true)
+                    .read(true)
                     .open(&self.path)?,
             );
         }
         let Some(f) = self.file.as_mut() else {
             return Err(io::Error::other("spool not open"));
         };
-        let mut buf = Vec::with_capacity(rows.len() * 160);
+        let mut buf = Vec::with_capacity(rows.len() * 160 + 1);
+        // a torn last line (a crash mid-append) stays a line of its own: the first row
+        // appended now must not be glued to it, and lost with it at the next read
+        let len = f.metadata()?.len();
+        if len > 0 && !ends_with_newline(f, len) {
+            buf.push(b'\n');
+        }
         for r in rows {
             serde_json::to_writer(&mut buf, &encode(r)).map_err(io::Error::other)?;
             buf.push(b'\n');
         }
-        f.write_all(&buf)?;
-        f.sync_data()?;
+        if let Err(e) = f.write_all(&buf).and_then(|()| f.sync_data()) {
+            // a full disk may take part of the rows: cut them off again (the caller appends
+            // them again later), and open the file afresh next time
+            let _ = f.set_len(len);
+            self.file = None;
+            return Err(e);
+        }
         if let Some(dir) = new_dir {
             crate::io::fsync_parent(dir);
         }
@@ -182,6 +201,14 @@ mod tests {
         drop(f);
         let (mut s, back) = Spool::open(&p).unwrap();
         assert_eq!(back, rows, "every complete row comes back exactly");
+        // rows appended after the torn line (the store still down after the restart) are
+        // not glued to it
+        let more = crate::store::tests::rows("S", 2, 9_000);
+        s.append(&more).unwrap();
+        drop(s);
+        let (mut s, back) = Spool::open(&p).unwrap();
+        assert_eq!(back.len(), rows.len() + more.len());
+        assert_eq!(&back[rows.len()..], &more[..]);
         s.clear().unwrap();
         assert!(!p.exists());
         let (_, none) = Spool::open(&p).unwrap();

@@ -259,6 +259,83 @@ fn postgres_store_outage_and_recovery() {
     );
 }
 
+/// A full disk during a database outage (database `regime_full`): the spool cannot take the
+/// rows either, so nothing is acknowledged (503 `no_durable_storage`; after the first batch,
+/// before detection) until one of them takes rows again; the rows held meanwhile are written
+/// then, and what was acknowledged survives a `kill -9`.
+#[test]
+fn a_full_disk_during_an_outage_stops_acknowledging() {
+    let Ok(base) = std::env::var("REGIME_TEST_PG") else {
+        regime_kernels::test_support::record_skip(
+            "a_full_disk_during_an_outage_stops_acknowledging",
+            "REGIME_TEST_PG not set (scripts/test.sh starts a server and sets it)",
+        );
+        return;
+    };
+    let host = field(&base, "host").unwrap_or("127.0.0.1");
+    let port = field(&base, "port").unwrap_or("5432");
+    let user = field(&base, "user").unwrap_or("postgres");
+    let mut admin =
+        postgres::Client::connect(&format!("{base} dbname=regime_full"), postgres::NoTls)
+            .expect("connect to the test PostgreSQL");
+    admin
+        .batch_execute("DROP TABLE IF EXISTS regime_history")
+        .unwrap();
+    let proxy = Proxy::start(format!("{host}:{port}"));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = format!(
+        "storage: {{type: postgres, url: \"host=127.0.0.1 port={} user={user} dbname=regime_full connect_timeout=2\", pool_size: 2, wait_at_start_secs: 0}}\nfeeds: {{demo: false}}\n",
+        proxy.port
+    );
+    let key = Some("dev-key-for-tests");
+    let s = Server::start(dir.path(), &cfg, &[]);
+    let r = s.post_json("/api/v1/bars", key, &json_bars("F", 300, 0));
+    assert_eq!(r.json()["committed"], true, "{}", r.text());
+    // the disk is full: every write to the spool fails (ENOSPC), and the database goes away
+    let spool = dir.path().join("data/spool.jsonl");
+    std::os::unix::fs::symlink("/dev/full", &spool).unwrap();
+    proxy.cut();
+    // the batch being written when that is found: detected and held in memory, but not
+    // acknowledged (a crash would lose it)
+    let r = s.post_json("/api/v1/bars", key, &json_bars("F", 100, 300));
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "no_durable_storage");
+    assert_eq!(
+        (r.json()["accepted"].as_u64(), r.json()["spooled"].as_bool()),
+        (Some(100), Some(false))
+    );
+    // the next ones: refused before detection (a retry later is taken as new)
+    let next = json_bars("G", 100, 0);
+    let r = s.post_json("/api/v1/bars", key, &next);
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "no_durable_storage");
+    assert!(r.headers.contains_key("retry-after"));
+    // space again: the held rows go to the spool at the writer's next try, and ingest is
+    // acknowledged again, spooled
+    std::fs::remove_file(&spool).unwrap();
+    s.wait_for("acknowledged again", 15, |s| {
+        let r = s.post_json("/api/v1/bars", key, &next);
+        r.status == 202 && r.json()["spooled"] == true
+    });
+    // kill -9, the database back, start: every acknowledged row is stored, once
+    let mut s = s;
+    s.child.kill().unwrap();
+    let _ = s.child.wait();
+    proxy.restore();
+    let s = Server::start(dir.path(), &cfg, &[]);
+    s.wait_for("the spooled rows written", 30, |s| {
+        s.get("/api/v1/system/database", None).json()["rows"].as_u64() == Some(500)
+    });
+    let n: i64 = admin
+        .query_one(
+            "SELECT COUNT(DISTINCT (symbol, timestamp)) FROM regime_history",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 500, "F's 400 rows and G's 100, each once");
+}
+
 /// Backup, point-in-time restore and restore on PostgreSQL (database `regime_backup`): the
 /// binary `COPY` dump brings every column back exactly, and a point-in-time restore after a
 /// restore comes from the backup taken after that time.

@@ -1,7 +1,9 @@
 //! `POST /api/v1/bars`: JSON rows or an Arrow IPC body. Answers 202 once the batch's rows are
-//! committed to the store (or held in the store's retry buffer while it is down), with
-//! accepted/rejected counts and the rejected rows; 400 when nothing is valid; 429/503 with
-//! `Retry-After` when the queue is full — never a silent drop.
+//! committed to the store (or, while it is down, held in its retry buffer and fsynced to the
+//! spool), with accepted/rejected counts and the rejected rows; 400 when nothing is valid;
+//! 429/503 with `Retry-After` when the queue is full, or when neither the store nor the spool
+//! takes rows (a full disk: nothing is acknowledged that a crash could lose) — never a silent
+//! drop.
 
 use crate::engine::{count_unparsed, Busy, IngestRow, Outcome, RowError};
 use crate::error::AppError;
@@ -225,6 +227,12 @@ pub(crate) async fn bars(State(st): State<AppState>, req: Request) -> Result<Res
                 "the store is down and its retry buffer is full; retry later",
             )
             .retry_after(5),
+            Busy::NotDurable => AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no_durable_storage",
+                "the store is down and the spool cannot be written (disk full?): nothing can be acknowledged safely; retry later",
+            )
+            .retry_after(5),
             Busy::ShuttingDown => AppError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "shutting_down",
@@ -265,6 +273,25 @@ pub(crate) async fn bars(State(st): State<AppState>, req: Request) -> Result<Res
             "errors": body["errors"],
         });
         return Ok((StatusCode::BAD_REQUEST, Json(b)).into_response());
+    }
+    if !total.spooled {
+        // neither committed nor in the spool (the store is down and the disk is full): held
+        // in memory only, which a crash loses — so not acknowledged
+        let b = json!({
+            "error": {"code": "no_durable_storage", "message": format!(
+                "the store is down and the spool cannot be written (disk full?): the {} accepted bars are detected and held in memory, written once the store or the spool takes rows, but a crash before then loses them; not acknowledged (a resend is refused as already seen)",
+                total.accepted
+            )},
+            "accepted": total.accepted,
+            "rejected": total.rejected,
+            "committed": false,
+            "spooled": false,
+            "errors": body["errors"],
+        });
+        let mut r = (StatusCode::SERVICE_UNAVAILABLE, Json(b)).into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        return Ok(r);
     }
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
