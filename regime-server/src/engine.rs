@@ -651,7 +651,6 @@ fn worker_loop(
         (Some(dir), Some(_)) => Some(crate::journal::JournalWriter::new(dir, run_ms, index)),
         _ => None,
     };
-    let mut last_checkpoint = Instant::now();
     let mut replayed_saved = true;
     if let Some(dir) = &cfg.state_dir {
         // this worker's share of the stored symbols, resumed before the first batch so their
@@ -757,13 +756,7 @@ fn worker_loop(
                     publish_stale(&shared, &mut symbols);
                     stale = false;
                 }
-                checkpoint(
-                    &cfg,
-                    &mut symbols,
-                    &validator,
-                    &mut journal,
-                    &mut last_checkpoint,
-                );
+                checkpoint(&cfg, &mut symbols, &validator, &mut journal);
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -925,13 +918,7 @@ fn worker_loop(
             tracing::error!("store writer stopped; worker exits");
             return;
         }
-        checkpoint(
-            &cfg,
-            &mut symbols,
-            &validator,
-            &mut journal,
-            &mut last_checkpoint,
-        );
+        checkpoint(&cfg, &mut symbols, &validator, &mut journal);
     }
     // queue closed (shutdown): save every model that changed since its last save
     if let Some(dir) = &cfg.models_dir {
@@ -961,21 +948,21 @@ fn checkpoint(
     symbols: &mut HashMap<String, SymbolState>,
     validator: &BarValidator,
     journal: &mut Option<crate::journal::JournalWriter>,
-    last: &mut Instant,
 ) {
     let (Some(dir), Some(every), Some(j)) = (&cfg.state_dir, cfg.state_checkpoint, journal) else {
         return;
     };
-    if last.elapsed() < every && j.bytes() < crate::journal::CHECKPOINT_BYTES {
+    if j.last_checkpoint.elapsed() < every && j.bytes() < crate::journal::CHECKPOINT_BYTES {
         return;
     }
-    *last = Instant::now();
+    j.last_checkpoint = Instant::now();
+    let t = Instant::now();
     let (saved, failed) = save_states(dir, symbols, validator, true);
     if failed == 0 {
         j.restart();
     }
     if saved + failed > 0 {
-        tracing::debug!(target: "regime_server::models", "checkpoint: {saved} symbol states saved in {:.3} s ({failed} failed)", last.elapsed().as_secs_f64());
+        tracing::debug!(target: "regime_server::models", "checkpoint: {saved} symbol states saved in {:.3} s ({failed} failed)", t.elapsed().as_secs_f64());
     }
 }
 

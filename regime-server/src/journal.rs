@@ -44,6 +44,9 @@ pub struct JournalWriter {
     /// A write failed: nothing more is appended until the next checkpoint starts it afresh
     /// (a journal with a hole must not be replayed past it; chains through it break).
     broken: bool,
+    /// When the worker last saved its states (or started): the next checkpoint is due
+    /// `regime.state_checkpoint_secs` after it.
+    pub last_checkpoint: std::time::Instant,
 }
 
 impl JournalWriter {
@@ -56,6 +59,7 @@ impl JournalWriter {
             record: Vec::with_capacity(128),
             bytes: 0,
             broken: false,
+            last_checkpoint: std::time::Instant::now(),
         }
     }
 

@@ -68,30 +68,43 @@ fn field<'a>(conn: &'a str, key: &str) -> Option<&'a str> {
         .find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
 }
 
-#[test]
-fn postgres_store_outage_and_recovery() {
+/// The test PostgreSQL's database `db` with an empty table, a proxy to it, and a service
+/// config that reaches it through the proxy (`storage` settings `extra` added); None (the
+/// test `name` recorded as skipped) when no server is configured.
+fn behind_a_proxy(name: &str, db: &str, extra: &str) -> Option<(postgres::Client, Proxy, String)> {
     let Ok(base) = std::env::var("REGIME_TEST_PG") else {
         regime_kernels::test_support::record_skip(
-            "postgres_store_outage_and_recovery",
+            name,
             "REGIME_TEST_PG not set (scripts/test.sh starts a server and sets it)",
         );
-        return;
+        return None;
     };
     let host = field(&base, "host").unwrap_or("127.0.0.1");
     let port = field(&base, "port").unwrap_or("5432");
     let user = field(&base, "user").unwrap_or("postgres");
-    // a clean table
-    let mut admin = postgres::Client::connect(&format!("{base} dbname=regime_it"), postgres::NoTls)
+    let mut admin = postgres::Client::connect(&format!("{base} dbname={db}"), postgres::NoTls)
         .expect("connect to the test PostgreSQL");
     admin
         .batch_execute("DROP TABLE IF EXISTS regime_history")
         .unwrap();
     let proxy = Proxy::start(format!("{host}:{port}"));
-    let dir = tempfile::tempdir().unwrap();
     let cfg = format!(
-        "storage: {{type: postgres, url: \"host=127.0.0.1 port={} user={user} dbname=regime_it connect_timeout=2\", pool_size: 2, wait_at_start_secs: 4}}\nfeeds: {{demo: false}}\n",
+        "storage: {{type: postgres, url: \"host=127.0.0.1 port={} user={user} dbname={db} connect_timeout=2\", pool_size: 2, {extra}}}\nfeeds: {{demo: false}}\n",
         proxy.port
     );
+    Some((admin, proxy, cfg))
+}
+
+#[test]
+fn postgres_store_outage_and_recovery() {
+    let Some((mut admin, proxy, cfg)) = behind_a_proxy(
+        "postgres_store_outage_and_recovery",
+        "regime_it",
+        "wait_at_start_secs: 4",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path(), &cfg, &[]);
     let key = Some("dev-key-for-tests");
     let r = s.post_json("/api/v1/bars", key, &json_bars("PG", 400, 0));
@@ -265,28 +278,14 @@ fn postgres_store_outage_and_recovery() {
 /// then, and what was acknowledged survives a `kill -9`.
 #[test]
 fn a_full_disk_during_an_outage_stops_acknowledging() {
-    let Ok(base) = std::env::var("REGIME_TEST_PG") else {
-        regime_kernels::test_support::record_skip(
-            "a_full_disk_during_an_outage_stops_acknowledging",
-            "REGIME_TEST_PG not set (scripts/test.sh starts a server and sets it)",
-        );
+    let Some((mut admin, proxy, cfg)) = behind_a_proxy(
+        "a_full_disk_during_an_outage_stops_acknowledging",
+        "regime_full",
+        "wait_at_start_secs: 0",
+    ) else {
         return;
     };
-    let host = field(&base, "host").unwrap_or("127.0.0.1");
-    let port = field(&base, "port").unwrap_or("5432");
-    let user = field(&base, "user").unwrap_or("postgres");
-    let mut admin =
-        postgres::Client::connect(&format!("{base} dbname=regime_full"), postgres::NoTls)
-            .expect("connect to the test PostgreSQL");
-    admin
-        .batch_execute("DROP TABLE IF EXISTS regime_history")
-        .unwrap();
-    let proxy = Proxy::start(format!("{host}:{port}"));
     let dir = tempfile::tempdir().unwrap();
-    let cfg = format!(
-        "storage: {{type: postgres, url: \"host=127.0.0.1 port={} user={user} dbname=regime_full connect_timeout=2\", pool_size: 2, wait_at_start_secs: 0}}\nfeeds: {{demo: false}}\n",
-        proxy.port
-    );
     let key = Some("dev-key-for-tests");
     let s = Server::start(dir.path(), &cfg, &[]);
     let r = s.post_json("/api/v1/bars", key, &json_bars("F", 300, 0));
