@@ -728,7 +728,7 @@ fn worker_loop(
         }
         if replayed > 0 {
             // saved again at once: the journals read are removed once every worker is ready
-            let (_, failed) = save_states(dir, &mut symbols, &validator, true);
+            let (_, failed) = save_states(dir, &mut symbols, &validator);
             replayed_saved = failed == 0;
         }
         if resumed > 0 {
@@ -928,7 +928,7 @@ fn worker_loop(
     }
     if let Some(dir) = &cfg.state_dir {
         let t = Instant::now();
-        let (saved, failed) = save_states(dir, &mut symbols, &validator, false);
+        let (saved, failed) = save_states(dir, &mut symbols, &validator);
         if saved + failed > 0 {
             tracing::info!(target: "regime_server::models", "{saved} symbol states saved to {} in {:.2} s ({failed} failed)", dir.display(), t.elapsed().as_secs_f64());
         }
@@ -957,7 +957,7 @@ fn checkpoint(
     }
     j.last_checkpoint = Instant::now();
     let t = Instant::now();
-    let (saved, failed) = save_states(dir, symbols, validator, true);
+    let (saved, failed) = save_states(dir, symbols, validator);
     if failed == 0 {
         j.restart();
     }
@@ -966,15 +966,14 @@ fn checkpoint(
     }
 }
 
-/// Save the pipeline states ([`crate::resume`]) of every symbol, or of those that took bars
-/// since their last save (`only_dirty`); returns (saved, failed). The folder is synced.
+/// Save the pipeline states ([`crate::resume`]) of the symbols that took bars since their
+/// last save (the others' files are current); returns (saved, failed). The folder is synced.
 fn save_states(
     dir: &std::path::Path,
     symbols: &mut HashMap<String, SymbolState>,
     validator: &BarValidator,
-    only_dirty: bool,
 ) -> (usize, usize) {
-    if !symbols.values().any(|s| s.dirty || !only_dirty) {
+    if !symbols.values().any(|s| s.dirty) {
         return (0, 0);
     }
     if let Err(e) = std::fs::create_dir_all(dir) {
@@ -984,7 +983,7 @@ fn save_states(
     let (mut saved, mut failed) = (0usize, 0usize);
     let mut first_error = String::new();
     let build = crate::resume::build_id();
-    for (sym, st) in symbols.iter_mut().filter(|(_, s)| s.dirty || !only_dirty) {
+    for (sym, st) in symbols.iter_mut().filter(|(_, s)| s.dirty) {
         let Some(last_ts) = validator.quality().get(sym).and_then(|q| q.last_ts) else {
             continue;
         };
