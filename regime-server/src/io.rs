@@ -1912,6 +1912,47 @@ fn batch_rows(
     Ok(())
 }
 
+/// The longest symbol the service takes, in bytes (tickers, OCC option symbols, ISINs, FIGIs
+/// and vendor codes are far shorter; every stored row, log line and state file carries it).
+pub const MAX_SYMBOL_BYTES: usize = 128;
+
+/// A symbol the service takes: at most [`MAX_SYMBOL_BYTES`] bytes, no control characters (a
+/// newline in a symbol breaks CSV exports, log lines and the scripts that read them). Err:
+/// the row's rejection, and the symbol shortened for counting and echoing.
+pub fn check_symbol(s: &str) -> Result<(), (RejectReason, String)> {
+    let short = || {
+        let head: String = s.chars().take(32).collect();
+        if head.len() < s.len() {
+            format!("{head}…")
+        } else {
+            head
+        }
+    };
+    if s.len() > MAX_SYMBOL_BYTES {
+        return Err((
+            RejectReason::Unparseable {
+                field: "symbol".into(),
+                value: format!(
+                    "{} ({} bytes; at most {MAX_SYMBOL_BYTES})",
+                    short(),
+                    s.len()
+                ),
+            },
+            short(),
+        ));
+    }
+    if s.chars().any(char::is_control) {
+        return Err((
+            RejectReason::Unparseable {
+                field: "symbol".into(),
+                value: format!("{} (a control character)", s.escape_default()),
+            },
+            short().escape_default().to_string(),
+        ));
+    }
+    Ok(())
+}
+
 /// One row of an ingest body, parsed but not yet validated.
 #[derive(Debug, Clone)]
 pub struct ParsedRow {

@@ -295,6 +295,35 @@ fn every_route_and_auth_case() {
         r#"[{"symbol":"TEST","timestamp":"2031-01-01","close":-1}]"#,
     );
     assert_json_error(&all_bad, 400, "nothing valid");
+    // a symbol of 200 bytes, or with a newline (it would break exports and log lines):
+    // refused per row, named shortened, beside a good row of the same batch
+    let long = "X".repeat(200);
+    let body = format!(
+        r#"[{{"symbol":"{long}","timestamp":"2031-01-01","close":1}},
+            {{"symbol":"A\nB","timestamp":"2031-01-01","close":1}},
+            {{"symbol":"TEST","timestamp":"2031-01-02","close":1.5}}]"#
+    );
+    let r = s.post_json("/api/v1/bars", Some("feeder-key"), &body);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["accepted"], 1, "{v}");
+    let e = v["errors"].as_array().unwrap();
+    assert_eq!(e.len(), 2, "{v}");
+    assert!(
+        e[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("200 bytes; at most 128"),
+        "{v}"
+    );
+    assert_eq!(e[0]["symbol"].as_str().map(|x| x.chars().count()), Some(33));
+    assert!(
+        e[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("a control character"),
+        "{v}"
+    );
 
     // bad JSON, wrong media type, wrong method, oversized body
     assert_json_error(

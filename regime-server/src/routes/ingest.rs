@@ -186,12 +186,19 @@ pub(crate) async fn bars(State(st): State<AppState>, req: Request) -> Result<Res
     let mut errors = Vec::new();
     let mut rows = Vec::with_capacity(parsed.len());
     for p in parsed {
-        let sym = if p.symbol.is_empty() {
+        let mut sym = if p.symbol.is_empty() {
             "default".to_string()
         } else {
             p.symbol
         };
-        match p.bar {
+        let bar = match crate::io::check_symbol(&sym) {
+            Ok(()) => p.bar,
+            Err((reason, short)) => {
+                sym = short;
+                Err(reason)
+            }
+        };
+        match bar {
             Ok(bar) => rows.push(IngestRow {
                 symbol: sym,
                 bar,
