@@ -29,7 +29,7 @@ const STATES: &str = "state/pipelines";
 /// A symbol's saved pipeline state or a bar journal (not a temporary file being written).
 fn pipeline_state_file(f: &Path) -> bool {
     let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    !name.starts_with('.') && (name.ends_with(".state") || name.ends_with(".bin"))
+    !name.starts_with('.') && (name.ends_with(".state") || crate::journal::is_journal(f))
 }
 
 /// File name of the embedded table in a backup.

@@ -665,7 +665,8 @@ fn worker_loop(
                     .map(|n| (s, n))
                     .map_err(Some),
                 // no state saved yet (a symbol new since the last checkpoint): the journal
-                // may hold every bar it ever had
+                // may hold every bar it ever had (a pipeline is built only when it holds some)
+                Err(None) if !journaled.bars.contains_key(sym.as_str()) => Err(None),
                 Err(None) => match SymbolPipeline::new(cfg.pipeline.clone()) {
                     Ok(pipe) => {
                         let mut s = crate::resume::Saved {
@@ -955,8 +956,8 @@ fn checkpoint(
     if j.last_checkpoint.elapsed() < every && j.bytes() < crate::journal::CHECKPOINT_BYTES {
         return;
     }
-    j.last_checkpoint = Instant::now();
     let t = Instant::now();
+    j.last_checkpoint = t;
     let (saved, failed) = save_states(dir, symbols, validator);
     if failed == 0 {
         j.restart();

@@ -182,6 +182,13 @@ impl Journaled {
     }
 }
 
+/// Whether `p` is a bar journal (by its name).
+pub fn is_journal(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with(PREFIX) && n.ends_with(SUFFIX))
+}
+
 /// Read every journal in `dir`, oldest run first, so a bar journaled again by a later run
 /// (resent after a crash that kept it from being stored) replaces the earlier one.
 pub fn read_dir(dir: &Path) -> Journaled {
@@ -189,11 +196,7 @@ pub fn read_dir(dir: &Path) -> Journaled {
         Ok(entries) => entries
             .flatten()
             .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(PREFIX) && n.ends_with(SUFFIX))
-            })
+            .filter(|p| is_journal(p))
             .collect(),
         Err(_) => Vec::new(),
     };

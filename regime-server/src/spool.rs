@@ -113,6 +113,10 @@ impl Spool {
         // a spool file (or folder) created here has a name that is durable only once its
         // folder is synced: the rows it holds are acknowledged when this returns
         let (mut new_dir, mut new_file) = (None, false);
+        // a torn last line (a crash mid-append, before this file was opened) stays a line
+        // of its own: the first row appended now must not be glued to it, and lost with it
+        // at the next read
+        let mut torn = false;
         if self.file.is_none() {
             if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 if !dir.exists() {
@@ -121,24 +125,24 @@ impl Spool {
                 }
             }
             new_file = !self.path.exists();
-            self.file = Some(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .read(true)
-                    .open(&self.path)?,
-            );
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .read(true)
+                .open(&self.path)?;
+            let len = f.metadata()?.len();
+            torn = len > 0 && !ends_with_newline(&f, len);
+            self.file = Some(f);
         }
         let Some(f) = self.file.as_mut() else {
             return Err(io::Error::other("spool not open"));
         };
         let mut buf = Vec::with_capacity(rows.len() * 160 + 1);
-        // a torn last line (a crash mid-append) stays a line of its own: the first row
-        // appended now must not be glued to it, and lost with it at the next read
-        let len = f.metadata()?.len();
-        if len > 0 && !ends_with_newline(f, len) {
+        if torn {
             buf.push(b'\n');
         }
+        // where a failed append is cut back to
+        let len = f.metadata()?.len();
         for r in rows {
             serde_json::to_writer(&mut buf, &encode(r)).map_err(io::Error::other)?;
             buf.push(b'\n');

@@ -316,14 +316,12 @@ fn generate_detect_evaluate_round_trip_in_both_formats() {
     }
     let text = std::fs::read_to_string(&csv_out).expect("csv");
     assert_eq!(text.lines().count(), 1 + 9000);
-    let o = regime(&[
-        "evaluate",
-        "--input",
-        data.to_str().unwrap(),
-        "--score-last",
-        "0.3",
-        "--json",
-    ]);
+    let evaluate = |extra: &[&str]| {
+        let mut args = vec!["evaluate", "--input", data.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        regime(&args)
+    };
+    let o = evaluate(&["--score-last", "0.3", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(v["bars_scored"], 3 * 900);
@@ -333,13 +331,7 @@ fn generate_detect_evaluate_round_trip_in_both_formats() {
     assert!(vol > 0.8, "volatility accuracy {vol}");
     // the table: per-dimension confusion of the final labels, each true state's row of
     // shares, its bars counted (the same 2,700 bars in every dimension)
-    let o = regime(&[
-        "evaluate",
-        "--input",
-        data.to_str().unwrap(),
-        "--score-last",
-        "0.3",
-    ]);
+    let o = evaluate(&["--score-last", "0.3"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let table = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(table.contains("confusion of the final labels"), "{table}");
@@ -366,13 +358,7 @@ fn generate_detect_evaluate_round_trip_in_both_formats() {
         }
     }
     // the wrong column named as labels: every row refused, and a hint saying what a label is
-    let o = regime(&[
-        "evaluate",
-        "--input",
-        data.to_str().unwrap(),
-        "--label-column",
-        "close",
-    ]);
+    let o = evaluate(&["--label-column", "close"]);
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
     assert!(
