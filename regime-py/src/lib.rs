@@ -486,8 +486,8 @@ impl Engine {
     }
 
     /// The whole engine (settings and every symbol's pipeline) as bytes: what pickling
-    /// saves. Loaded only by the same build (the layout is not self-describing; the Python
-    /// side checks that).
+    /// saves. Loaded only under the same state identity (the layout is not self-describing;
+    /// the Python side checks that).
     fn dump<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
         let bytes = postcard::to_stdvec(&(&self.cfg, &self.pipes))
             .map_err(|e| RegimeError::new_err(format!("saving the engine: {e}")))?;
@@ -517,6 +517,19 @@ impl Engine {
     }
 }
 
+/// The identity an engine's pickle carries: the state's format and layout and what the
+/// detection computes (the same in every copy and rebuild of the same code).
+#[pyfunction]
+fn state_identity() -> &'static str {
+    regime_core::pipeline::state_identity()
+}
+
+/// Why a state saved under the identity `written` cannot be loaded here (None: it can).
+#[pyfunction]
+fn identity_mismatch(written: &str) -> Option<String> {
+    regime_core::pipeline::identity_mismatch(written)
+}
+
 #[pymodule]
 fn _regime(m: &Bound<'_, PyModule>) -> PyResult<()> {
     regime_core::check_cpu().map_err(pyo3::exceptions::PyImportError::new_err)?;
@@ -532,6 +545,8 @@ fn _regime(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(select_backend, m)?)?;
     m.add_function(wrap_pyfunction!(last_compute_seconds, m)?)?;
     m.add_function(wrap_pyfunction!(bar_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(state_identity, m)?)?;
+    m.add_function(wrap_pyfunction!(identity_mismatch, m)?)?;
     m.add_class::<Engine>()?;
     Ok(())
 }

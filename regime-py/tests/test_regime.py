@@ -219,6 +219,18 @@ def test_a_pickled_engine_goes_on_where_it_stopped(panel):
     state = e.__getstate__()
     with pytest.raises(regime.BadInputError, match="another build"):
         regime.Engine.__new__(regime.Engine).__setstate__(dict(state, build="0.0.0 1 2"))
+    # the identity is what the detection computes, not the installed file's: a reinstall of
+    # the same code (a new modification time) still reads the pickle
+    so = regime._regime.__file__
+    st = os.stat(so)
+    os.utime(so, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    try:
+        restored = pickle.loads(blob)
+        got = [restored.update("A", b) for b in bars[1000:1010]]
+        assert got == expected[1000:1010]
+    finally:
+        os.utime(so, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert state["build"].startswith("state-v1 layout "), state["build"]
     with pytest.raises(regime.BadInputError, match="engine state"):
         regime.Engine.__new__(regime.Engine).__setstate__(dict(state, engine=state["engine"][:-7]))
 

@@ -340,7 +340,9 @@ impl Engine {
         let mut senders = Vec::new();
         if cfg.state_dir.is_some() {
             // computed once here, not by the first worker to need it
-            crate::resume::build_id();
+            let t = std::time::Instant::now();
+            let id = crate::resume::build_id();
+            tracing::info!(target: "regime_server::models", "states are read and written as {id} (identity taken in {:.0} ms)", t.elapsed().as_secs_f64() * 1e3);
         }
         // the bars journaled since the last states were saved: a state behind the store (a
         // crash) catches up with them

@@ -9,11 +9,15 @@
 //! replaying the journaled bars after it.
 //!
 //! A state is used only when it is certainly the state after the symbol's latest stored
-//! bar: written by this very build (the layout is not self-describing), for this symbol,
+//! bar: written under this binary's state identity (the layout is not self-describing, and
+//! the labels after the resume must be an uninterrupted run's: see
+//! [`regime_core::pipeline::state_identity`]; a copy or rebuild of the same code has it),
+//! for this symbol,
 //! with the settings now configured, and ending at the timestamp the store's newest row of
 //! the symbol has — or before it, with every bar between in the journal and the replayed
 //! label of the newest row equal to the stored one. Anything else (a crash with the journal
-//! missing bars, a restore to before the state, another build, changed settings, a damaged
+//! missing bars, a restore to before the state, a build that detects otherwise, changed
+//! settings, a damaged
 //! file) starts the symbol fresh, with the reason logged.
 
 use crate::journal::Journaled;
@@ -69,90 +73,10 @@ pub struct SavedRef<'a> {
     pub pipe: &'a SymbolPipeline,
 }
 
-/// This binary's identity: version, size and modification time of the executable, and a
-/// fingerprint of the state's layout ([`layout_fingerprint`]: a field added, removed or
-/// retyped changes it even where a build normalizes modification times). A state is never
-/// read by code with another layout.
+/// The identity states are written and read with ([`regime_core::pipeline::state_identity`]:
+/// the state's format and layout and what the detection computes).
 pub fn build_id() -> &'static str {
-    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    ID.get_or_init(|| {
-        let layout = layout_fingerprint();
-        let meta = std::env::current_exe().and_then(std::fs::metadata);
-        let (len, mtime) = match &meta {
-            Ok(m) => (
-                m.len(),
-                m.modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|d| d.as_nanos())
-                    .unwrap_or(0),
-            ),
-            Err(_) => (0, 0),
-        };
-        format!("{} {len} {mtime} {layout:016x}", env!("CARGO_PKG_VERSION"))
-    })
-}
-
-/// A hash of the shape of a pipeline's saved form — its field names and nesting, not its
-/// values (timings are among them) — taken of a default pipeline after 300 fixed bars.
-fn layout_fingerprint() -> u64 {
-    use std::hash::{Hash, Hasher};
-    let Ok(p) = fed_pipeline(&PipelineConfig::default(), 300) else {
-        return 0;
-    };
-    let mut h = std::hash::DefaultHasher::new();
-    match serde_json::to_value(&p) {
-        Ok(v) => shape(&v, &mut h),
-        Err(e) => e.to_string().hash(&mut h),
-    }
-    h.finish()
-}
-
-/// A pipeline fed `bars` fixed one-minute bars ([`fixed_bars`]).
-fn fed_pipeline(cfg: &PipelineConfig, bars: i64) -> regime_core::Result<SymbolPipeline> {
-    let mut p = SymbolPipeline::new(cfg.clone())?;
-    for b in fixed_bars(bars) {
-        p.update(&b);
-    }
-    Ok(p)
-}
-
-/// `n` fixed one-minute bars from time 0 (a slow sine of returns).
-fn fixed_bars(n: i64) -> Vec<regime_core::bars::Bar> {
-    let mut close = 100.0f64;
-    (0..n)
-        .map(|i| {
-            let open = close;
-            close *= 1.0 + 0.01 * ((i as f64) * 0.7).sin();
-            let (hi, lo) = (open.max(close) * 1.002, open.min(close) * 0.998);
-            regime_core::bars::Bar::new(i * 60_000, open, hi, lo, close, 1000.0 + (i % 7) as f64)
-        })
-        .collect()
-}
-
-/// Feed `v`'s shape to `h`: object keys in order and their values' shapes, an array as its
-/// first element's shape, every scalar (a number, NaN's null, a bool, a string) alike.
-fn shape(v: &serde_json::Value, h: &mut impl std::hash::Hasher) {
-    use serde_json::Value;
-    use std::hash::Hash;
-    match v {
-        Value::Object(m) => {
-            '{'.hash(h);
-            for (k, x) in m {
-                k.hash(h);
-                shape(x, h);
-            }
-            '}'.hash(h);
-        }
-        Value::Array(a) => {
-            '['.hash(h);
-            if let Some(x) = a.first() {
-                shape(x, h);
-            }
-            ']'.hash(h);
-        }
-        _ => 's'.hash(h),
-    }
+    regime_core::pipeline::state_identity()
 }
 
 /// The state file of `symbol` in `dir`.
@@ -199,12 +123,8 @@ pub fn load(
         Ok(_) => return why("trailing bytes (damaged)".into()),
         Err(e) => return why(format!("unreadable ({e})")),
     };
-    if s.build != build_id() {
-        return why(format!(
-            "written by another build ({}), this is {}",
-            s.build,
-            build_id()
-        ));
+    if let Some(m) = regime_core::pipeline::identity_mismatch(&s.build) {
+        return why(m);
     }
     if s.symbol != symbol {
         return why(format!("holds symbol {:?}", s.symbol));
@@ -297,7 +217,7 @@ mod tests {
     use regime_core::bars::Bar;
 
     fn pipeline(cfg: &PipelineConfig, bars: i64) -> SymbolPipeline {
-        fed_pipeline(cfg, bars).expect("pipeline")
+        regime_core::pipeline::fed_pipeline(cfg, bars).expect("pipeline")
     }
 
     fn saved(symbol: &str, cfg: &PipelineConfig) -> Saved {
@@ -376,11 +296,26 @@ mod tests {
         assert!(load(d, "L", last, &long).is_ok());
         // another symbol whose file name folds to the same one (A/B and A_B)
         assert!(why(load(d, "A_B", last, &cfg)).contains("holds symbol \"A/B\""));
-        // another build
-        let mut s = saved("A/B", &cfg);
-        s.build = "0.0.0 1 2 3".into();
-        save(d, &s.borrowed()).expect("save");
-        assert!(why(load(d, "A/B", last, &cfg)).contains("another build"));
+        // another build: one from before the identity described the detection, one whose
+        // state has another layout, one whose detection computes otherwise
+        let this: Vec<&str> = build_id().split_whitespace().collect();
+        let layout = format!("{} layout 0 detection {}", this[0], this[4]);
+        let detection = format!("{} layout {} detection 0", this[0], this[2]);
+        for (id, what) in [
+            (
+                "0.1.0 11916376 1764981390123456789 5d3c0f1e2a4b6c8d",
+                "an older kind of binary",
+            ),
+            (layout.as_str(), "another state layout"),
+            (detection.as_str(), "detection computes otherwise"),
+            ("state-v0 layout 0 detection 0", "another state format"),
+        ] {
+            let mut s = saved("A/B", &cfg);
+            s.build = id.into();
+            save(d, &s.borrowed()).expect("save");
+            let w = why(load(d, "A/B", last, &cfg));
+            assert!(w.contains(what) && w.contains(id), "{id}: {w}");
+        }
         // damaged: cut short, or with bytes after the state
         save(d, &saved("A/B", &cfg).borrowed()).expect("save");
         let p = path(d, "A/B");
@@ -391,8 +326,10 @@ mod tests {
         longer.extend_from_slice(&[0, 1, 2]);
         std::fs::write(&p, &longer).expect("write");
         assert!(why(load(d, "A/B", last, &cfg)).contains("trailing bytes"));
-        // the layout fingerprint is the same in every call (values such as timings aside)
-        assert_eq!(layout_fingerprint(), layout_fingerprint());
+        // the identity is the same at every start, though the latencies sampled while the
+        // pipeline it is taken on runs are not
+        assert_eq!(regime_core::pipeline::compute_state_identity(), build_id());
+        assert!(build_id().starts_with("state-v1 layout "), "{}", build_id());
     }
 
     #[test]
@@ -400,7 +337,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let d = dir.path();
         let cfg = PipelineConfig::default();
-        let bars = fixed_bars(700);
+        let bars = regime_core::pipeline::fixed_bars(700);
         // the state saved at bar 399 (a checkpoint), the bars after it journaled, the store
         // at bar 599 when the process died (bars 600.. were never acknowledged)
         save(d, &saved("X", &cfg).borrowed()).expect("save");

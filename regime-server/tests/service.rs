@@ -999,7 +999,12 @@ fn a_restart_resumes_every_symbol_where_it_stopped() {
     s.signal("TERM");
     assert_eq!(s.wait_exit(30), Some(0));
     assert!(dir.path().join("data/state/R.state").is_file());
-    let mut s = Server::start(dir.path(), cfg, &[]);
+    // started from a copy of the binary elsewhere, as a deploy (or a reinstall on another
+    // host) leaves it: another path and modification time, the same detection
+    let deployed = dir.path().join("opt/bin/regime");
+    std::fs::create_dir_all(deployed.parent().unwrap()).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_regime"), &deployed).unwrap();
+    let mut s = Server::start_exe(&deployed, dir.path(), cfg, &[]);
     // before any new bar: the current regime (read from the store: since, duration) and the
     // components (the resumed pipeline's) are what they were before the stop
     assert_eq!(

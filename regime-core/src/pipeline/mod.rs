@@ -1,9 +1,17 @@
 //! The causal detection pipeline for one instrument (the `integration_orchestrator`) and
 //! batch detection over many (rayon). Components and their names follow SPEC §2.
 
+#[cfg(feature = "serde")]
+mod identity;
 pub mod methods;
 mod panel;
 mod status;
+
+#[cfg(feature = "serde")]
+pub use identity::{
+    compute_state_identity, fed_pipeline, fixed_bars, identity_mismatch, state_identity,
+    STATE_FORMAT,
+};
 
 pub use panel::{panel_prefix, pool_events, PanelMember, PanelPrefix, PanelStream, PoolEvent};
 
@@ -951,6 +959,14 @@ impl SymbolPipeline {
         cfg.validate()?;
         self.cfg = cfg;
         Ok(())
+    }
+
+    /// Forget the sampled latencies (the components' `latency_us`, measured with a clock):
+    /// what is left is a function of the bars and the settings alone, so two builds that
+    /// detect alike save such a pipeline as the same bytes.
+    pub fn clear_latencies(&mut self) {
+        let p = &mut self.pool_side;
+        (p.lat_total, p.lat_hmm, p.lat_asl) = (0.0, 0.0, 0.0);
     }
 
     /// The HMM (current parameters, model version).

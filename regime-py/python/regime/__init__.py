@@ -306,25 +306,23 @@ class Engine:
         return self._engine.symbols()
 
     # Pickling (``pickle``, ``copy.deepcopy``, ``multiprocessing``): every symbol's whole
-    # pipeline, so an unpickled engine goes on exactly where this one is. Only the same
-    # build of regime reads it back (the state's layout is not self-describing).
+    # pipeline, so an unpickled engine goes on exactly where this one is. Only an
+    # installation whose detection computes alike reads it back (the state's layout is not
+    # self-describing): any copy or rebuild of the same code, on any machine.
     def __getstate__(self) -> dict:
         return {"build": _build_id(), "engine": self._engine.dump()}
 
     def __setstate__(self, state: dict) -> None:
-        if state.get("build") != _build_id():
+        why = _regime.identity_mismatch(str(state.get("build")))
+        if why is not None:
             raise BadInputError(
-                f"an Engine pickled by another build of regime ({state.get('build')}); "
-                f"this is {_build_id()}: feed the bars again instead"
+                f"an Engine pickled by another build of regime: {why}; feed the bars again instead"
             )
         self._engine = _regime.Engine.load(state["engine"])
         self._fields = {}
 
 
 def _build_id() -> str:
-    """This installation's identity: version, size and modification time of the compiled
-    module (any rebuild or reinstall changes it)."""
-    import os
-
-    st = os.stat(_regime.__file__)
-    return f"{__version__} {st.st_size} {st.st_mtime_ns}"
+    """The identity a pickled Engine carries: the state's format and layout and what the
+    detection computes (not the installed file's: a reinstall of the same code keeps it)."""
+    return _regime.state_identity()

@@ -40,8 +40,13 @@ impl Resp {
 impl Server {
     /// Start `regime serve --config dir/config.yaml --bind 127.0.0.1:0` in `dir`.
     pub fn start(dir: &Path, config: &str, env: &[(&str, &str)]) -> Server {
+        Self::start_exe(Path::new(env!("CARGO_BIN_EXE_regime")), dir, config, env)
+    }
+
+    /// [`Server::start`] with the binary `exe` (a copy of the one built: a deploy).
+    pub fn start_exe(exe: &Path, dir: &Path, config: &str, env: &[(&str, &str)]) -> Server {
         std::fs::write(dir.join("config.yaml"), config).expect("write config");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_regime"));
+        let mut cmd = Command::new(exe);
         cmd.args(["serve", "--config", "config.yaml", "--bind", "127.0.0.1:0"])
             .current_dir(dir)
             .env_remove("DRY_RUN")
