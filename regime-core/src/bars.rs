@@ -185,6 +185,13 @@ pub enum RejectReason {
         /// This bar's timestamp (ms).
         got: i64,
     },
+    /// Timestamp later than the receiving service's clock allows (`server.max_future_secs`).
+    TimestampInFuture {
+        /// This bar's timestamp (ms).
+        got: i64,
+        /// The latest timestamp accepted now (ms).
+        limit: i64,
+    },
     /// A field could not be parsed.
     Unparseable {
         /// Field name.
@@ -225,6 +232,7 @@ impl RejectReason {
             }
             RejectReason::NegativeVolume { .. } => "negative_volume",
             RejectReason::TimestampNotIncreasing { .. } => "timestamp_not_increasing",
+            RejectReason::TimestampInFuture { .. } => "timestamp_in_future",
             RejectReason::Unparseable { .. } | RejectReason::FieldCount { .. } => "unparseable",
             RejectReason::Missing { .. } => "missing_field",
             RejectReason::PartialOhl => "partial_ohl",
@@ -256,6 +264,18 @@ impl fmt::Display for RejectReason {
                 write!(
                     f,
                     "timestamp {g} is not after the previous bar's {p} for this symbol"
+                )
+            }
+            RejectReason::TimestampInFuture { got, limit } => {
+                let (mut g, mut l) = (String::new(), String::new());
+                push_timestamp(&mut g, *got);
+                push_timestamp(&mut l, *limit);
+                write!(
+                    f,
+                    "timestamp {g} is in the future: after {l}, this service's clock plus \
+                     server.max_future_secs (a timestamp in microseconds or nanoseconds read \
+                     as milliseconds? a bar from the future would hold back every later bar \
+                     of the symbol)"
                 )
             }
             RejectReason::Unparseable { field, value } => {

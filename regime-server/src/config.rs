@@ -107,6 +107,10 @@ pub struct ServerConfig {
     pub request_timeout_ms: u64,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Ingest refuses a bar stamped more than this many seconds after the service's clock
+    /// (0: no check). A bar accepted from the future would hold its symbol there: every
+    /// later bar is earlier, so refused as not increasing, until the clock passes it.
+    pub max_future_secs: u64,
 }
 
 /// `storage.*`
@@ -260,6 +264,7 @@ impl Default for Config {
                 bind: "0.0.0.0:8080".into(),
                 request_timeout_ms: 10_000,
                 max_body_bytes: 64 << 20,
+                max_future_secs: 86_400,
             },
             storage: StorageConfig {
                 kind: StorageKind::Embedded,
@@ -587,7 +592,12 @@ impl Config {
         if let Some(m) = sec(
             &mut c,
             "server",
-            &["bind", "request_timeout_ms", "max_body_bytes"],
+            &[
+                "bind",
+                "request_timeout_ms",
+                "max_body_bytes",
+                "max_future_secs",
+            ],
         ) {
             let s = &mut cfg.server;
             if c.string(&m, "server", "bind", &mut s.bind)
@@ -610,6 +620,14 @@ impl Config {
                 1024,
                 1 << 34,
                 &mut s.max_body_bytes,
+            );
+            c.uint(
+                &m,
+                "server",
+                "max_future_secs",
+                0,
+                366 * 86_400,
+                &mut s.max_future_secs,
             );
         }
         if let Some(m) = sec(

@@ -200,8 +200,10 @@ fn text_prefix(head: &[u8]) -> bool {
 
 /// An integer timestamp in ms: a `YYYYMMDD` date (years 1800–2200, as CRSP and many
 /// databases store dates; as epoch seconds those would be 1970–1973, and whole days in
-/// seconds never end in a valid day of the month), else epoch seconds (|x| < 1e11) or
-/// milliseconds.
+/// seconds never end in a valid day of the month), else by its size epoch seconds
+/// (|x| < 1e11: before 5138), milliseconds (< 1e14), microseconds (< 1e17) or nanoseconds
+/// (pandas' and Arrow's default unit) — each unit's present-day values are a thousand
+/// times the last's, so no time from 1973 to 5138 reads as another unit's.
 pub(crate) fn integer_timestamp(i: i64) -> i64 {
     if (18_000_101..=22_001_231).contains(&i) {
         let (y, m, d) = (i / 10_000, (i / 100) % 100, i % 100);
@@ -212,11 +214,26 @@ pub(crate) fn integer_timestamp(i: i64) -> i64 {
                 .timestamp_millis();
         }
     }
-    if i.abs() < 100_000_000_000 {
-        i * 1000
-    } else {
-        i
+    match i.unsigned_abs() {
+        0..100_000_000_000 => i * 1000,
+        100_000_000_000..100_000_000_000_000 => i,
+        100_000_000_000_000..100_000_000_000_000_000 => i.div_euclid(1000),
+        _ => i.div_euclid(1_000_000),
     }
+}
+
+/// A number with a fraction as a timestamp in ms (`time.time()`'s float seconds, or ms
+/// with a fraction), by its size as [`integer_timestamp`] reads whole numbers; None when
+/// not finite or beyond any unit's range.
+pub(crate) fn float_timestamp(x: f64) -> Option<i64> {
+    let ms = match x.abs() {
+        a if a < 1e11 => x * 1e3,
+        a if a < 1e14 => x,
+        a if a < 1e17 => x / 1e3,
+        a if a < 9.2e18 => x / 1e6,
+        _ => return None,
+    };
+    ms.is_finite().then(|| ms.floor() as i64)
 }
 
 /// Parse a timestamp in any accepted form to ms since epoch.
@@ -227,6 +244,15 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     }
     if let Ok(i) = s.parse::<i64>() {
         return Some(integer_timestamp(i));
+    }
+    // epoch time with a fraction (`time.time()`'s seconds)
+    if s.contains('.')
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        if let Ok(x) = s.parse::<f64>() {
+            return float_timestamp(x);
+        }
     }
     if let Ok(d) = DateTime::parse_from_rfc3339(s) {
         return Some(d.timestamp_millis());
@@ -1091,16 +1117,29 @@ fn col_ts(path: &Path, name: &str, a: &ArrayRef) -> Result<Vec<Option<i64>>, IoE
         DataType::Timestamp(TimeUnit::Second, _) => ts!(TimestampSecondArray, |v: i64| v * 1000),
         DataType::Timestamp(TimeUnit::Millisecond, _) => ts!(TimestampMillisecondArray, |v: i64| v),
         DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            ts!(TimestampMicrosecondArray, |v: i64| v / 1000)
+            ts!(TimestampMicrosecondArray, |v: i64| v.div_euclid(1000))
         }
         DataType::Timestamp(TimeUnit::Nanosecond, _) => {
-            ts!(TimestampNanosecondArray, |v: i64| v / 1_000_000)
+            ts!(TimestampNanosecondArray, |v: i64| v.div_euclid(1_000_000))
         }
         DataType::Date32 => ts!(Date32Array, |v: i64| v * 86_400_000),
         DataType::Date64 => ts!(Date64Array, |v: i64| v),
         DataType::Int64 => ts!(Int64Array, integer_timestamp),
         DataType::Int32 => ts!(Int32Array, integer_timestamp),
         DataType::UInt32 => ts!(UInt32Array, integer_timestamp),
+        DataType::Float64 => {
+            let x =
+                a.as_any()
+                    .downcast_ref::<Float64Array>()
+                    .ok_or_else(|| IoError::ColumnType {
+                        path: path.to_path_buf(),
+                        column: name.to_string(),
+                        dtype: a.data_type().to_string(),
+                    })?;
+            (0..n)
+                .map(|i| x.is_valid(i).then(|| float_timestamp(x.value(i))).flatten())
+                .collect()
+        }
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
             let text = TextCol::of(Some(a));
             (0..n).map(|i| parse_timestamp(text.get(i))).collect()
@@ -2154,6 +2193,21 @@ mod tests {
         assert_eq!(integer_timestamp(20_080_915), day.expect("date"));
         assert_eq!(integer_timestamp(1_221_436_800), day.expect("date"));
         assert_eq!(integer_timestamp(1_221_436_800_000), day.expect("date"));
+        // microseconds and nanoseconds (a feed's, pandas' default), and epoch seconds with a
+        // fraction, as time.time() gives them
+        let ms = 1_221_489_000_500;
+        assert_eq!(integer_timestamp(ms * 1000 + 999), ms);
+        assert_eq!(integer_timestamp(ms * 1_000_000 + 999_999), ms);
+        assert_eq!(float_timestamp(1_221_489_000.5), Some(ms));
+        assert_eq!(float_timestamp(1_221_489_000_500.7), Some(ms));
+        assert_eq!(float_timestamp(1.2214890005e15), Some(ms));
+        assert_eq!(float_timestamp(f64::NAN), None);
+        assert_eq!(float_timestamp(1e300), None);
+        assert_eq!(parse_timestamp("1221489000.5"), Some(ms));
+        assert_eq!(parse_timestamp("1221489000500123"), Some(ms));
+        // before 1970 too: the floor, as for later times
+        assert_eq!(integer_timestamp(-1_500), -1_500_000);
+        assert_eq!(integer_timestamp(-100_000_000_000_001), -100_000_000_001);
         // not a date (day 00, month 13): epoch seconds
         assert_eq!(integer_timestamp(20_080_900), 20_080_900_000);
         assert_eq!(integer_timestamp(20_081_301), 20_081_301_000);

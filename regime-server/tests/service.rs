@@ -255,10 +255,10 @@ fn every_route_and_auth_case() {
     );
 
     // bad rows are named, counted, and never labelled
-    let mixed = r#"[{"symbol":"TEST","timestamp":"2030-01-01","open":1,"high":2,"low":0.5,"close":1.5,"volume":1},
-                    {"symbol":"TEST","timestamp":"2030-01-02","open":1,"high":0.4,"low":0.5,"close":1.5},
-                    {"symbol":"TEST","timestamp":"2030-01-03","open":1,"high":2,"low":0.5,"close":"abc"},
-                    {"symbol":"TEST","timestamp":"2029-01-01","close":1.5}]"#;
+    let mixed = r#"[{"symbol":"TEST","timestamp":"2024-01-01","open":1,"high":2,"low":0.5,"close":1.5,"volume":1},
+                    {"symbol":"TEST","timestamp":"2024-01-02","open":1,"high":0.4,"low":0.5,"close":1.5},
+                    {"symbol":"TEST","timestamp":"2024-01-03","open":1,"high":2,"low":0.5,"close":"abc"},
+                    {"symbol":"TEST","timestamp":"2023-01-01","close":1.5}]"#;
     let r = s.post_json("/api/v1/bars", Some("feeder-key"), mixed);
     assert_eq!(r.status, 202, "{}", r.text());
     let v = r.json();
@@ -292,16 +292,16 @@ fn every_route_and_auth_case() {
     let all_bad = s.post_json(
         "/api/v1/bars",
         Some("feeder-key"),
-        r#"[{"symbol":"TEST","timestamp":"2031-01-01","close":-1}]"#,
+        r#"[{"symbol":"TEST","timestamp":"2025-01-01","close":-1}]"#,
     );
     assert_json_error(&all_bad, 400, "nothing valid");
     // a symbol of 200 bytes, or with a newline (it would break exports and log lines):
     // refused per row, named shortened, beside a good row of the same batch
     let long = "X".repeat(200);
     let body = format!(
-        r#"[{{"symbol":"{long}","timestamp":"2031-01-01","close":1}},
-            {{"symbol":"A\nB","timestamp":"2031-01-01","close":1}},
-            {{"symbol":"TEST","timestamp":"2031-01-02","close":1.5}}]"#
+        r#"[{{"symbol":"{long}","timestamp":"2025-01-01","close":1}},
+            {{"symbol":"A\nB","timestamp":"2025-01-01","close":1}},
+            {{"symbol":"TEST","timestamp":"2025-01-02","close":1.5}}]"#
     );
     let r = s.post_json("/api/v1/bars", Some("feeder-key"), &body);
     assert_eq!(r.status, 202, "{}", r.text());
@@ -323,6 +323,63 @@ fn every_route_and_auth_case() {
             .unwrap()
             .contains("a control character"),
         "{v}"
+    );
+
+    // a bar from the future (a garbage year) is refused: accepted, it would have held the
+    // symbol there, every later bar refused as not increasing; a timestamp in microseconds
+    // or nanoseconds is read as such, and one with a fraction as time.time()'s seconds
+    let day = |d: &str| {
+        chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_millis()
+    };
+    let body = format!(
+        r#"[{{"symbol":"TEST","timestamp":"2099-01-01","close":1.5}},
+            {{"symbol":"TEST","timestamp":{},"close":1.6}},
+            {{"symbol":"TEST","timestamp":{},"close":1.7}},
+            {{"symbol":"TEST","timestamp":{}.25,"close":1.8}}]"#,
+        day("2025-01-03") * 1000,
+        day("2025-01-04") * 1_000_000,
+        day("2025-01-05") / 1000,
+    );
+    let r = s.post_json("/api/v1/bars", Some("feeder-key"), &body);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["accepted"], 3, "{v}");
+    assert_eq!(v["errors"][0]["reason"], "timestamp_in_future", "{v}");
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2099-01-01 00:00:00 is in the future"),
+        "{v}"
+    );
+    let h = s
+        .get("/api/v1/regime/history?symbol=TEST&limit=3", None)
+        .json();
+    let ts: Vec<&str> = h["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["timestamp"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ts,
+        [
+            "2025-01-03T00:00:00.000Z",
+            "2025-01-04T00:00:00.000Z",
+            "2025-01-05T00:00:00.250Z"
+        ],
+        "{h}"
+    );
+    let q = s.get("/api/v1/data/quality", None).json();
+    assert_eq!(
+        q["symbols"]["TEST"]["rejected_by_reason"]["timestamp_in_future"], 1,
+        "{}",
+        q["symbols"]["TEST"]
     );
 
     // bad JSON, wrong media type, wrong method, oversized body

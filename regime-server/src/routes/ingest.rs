@@ -46,6 +46,23 @@ fn num(
     }
 }
 
+/// The latest bar timestamp ingest accepts now (ms): the clock plus `max_future_secs`
+/// (None: no check).
+fn latest_accepted(max_future_secs: u64) -> Option<i64> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    (max_future_secs > 0).then(|| now.saturating_add(max_future_secs as i64 * 1000))
+}
+
+/// `b`, unless it is stamped after `latest`.
+fn not_in_future(b: Bar, latest: Option<i64>) -> Result<Bar, RejectReason> {
+    match latest {
+        Some(limit) if b.ts > limit => Err(RejectReason::TimestampInFuture { got: b.ts, limit }),
+        _ => Ok(b),
+    }
+}
+
 fn json_row(row: usize, v: &Value) -> ParsedRow {
     let Some(obj) = v.as_object() else {
         return ParsedRow {
@@ -88,6 +105,7 @@ fn json_row(row: usize, v: &Value) -> ParsedRow {
             _ => tsv
                 .as_i64()
                 .map(integer_timestamp)
+                .or_else(|| tsv.as_f64().and_then(crate::io::float_timestamp))
                 .ok_or_else(|| RejectReason::Unparseable {
                     field: "timestamp".into(),
                     value: tsv.to_string(),
@@ -185,6 +203,7 @@ pub(crate) async fn bars(State(st): State<AppState>, req: Request) -> Result<Res
     }
     let mut errors = Vec::new();
     let mut rows = Vec::with_capacity(parsed.len());
+    let latest = latest_accepted(st.config.load().server.max_future_secs);
     for p in parsed {
         let mut sym = if p.symbol.is_empty() {
             "default".to_string()
@@ -192,7 +211,7 @@ pub(crate) async fn bars(State(st): State<AppState>, req: Request) -> Result<Res
             p.symbol
         };
         let bar = match crate::io::check_symbol(&sym) {
-            Ok(()) => p.bar,
+            Ok(()) => p.bar.and_then(|b| not_in_future(b, latest)),
             Err((reason, short)) => {
                 sym = short;
                 Err(reason)
