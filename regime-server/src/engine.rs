@@ -633,7 +633,40 @@ fn stored_at_start(
         let e = at_start.last.entry(r.symbol.clone()).or_insert(r.ts);
         *e = (*e).max(r.ts);
     }
+    warn_of_future_rows(&at_start.last, crate::store::now_ms());
     at_start
+}
+
+/// Log (as an error) the symbols whose newest stored row lies more than a day ahead of the
+/// clock — stored before ingest refused such bars (`server.max_future_secs`), by a feed
+/// whose timestamps were in microseconds: every bar of theirs until then is refused as not
+/// increasing — and how to remove those rows. Returns how many there are.
+fn warn_of_future_rows(last: &HashMap<String, i64>, now: i64) -> usize {
+    let cutoff = now + 86_400_000;
+    let mut future: Vec<(&String, i64)> = last
+        .iter()
+        .filter(|(_, &t)| t > cutoff)
+        .map(|(s, &t)| (s, t))
+        .collect();
+    if future.is_empty() {
+        return 0;
+    }
+    future.sort();
+    let named: Vec<String> = future
+        .iter()
+        .take(3)
+        .map(|(s, t)| format!("{s} (at {})", crate::io::format_timestamp(*t)))
+        .collect();
+    let more = future.len().saturating_sub(3);
+    let cut = crate::io::format_timestamp(cutoff);
+    tracing::error!(
+        target: "regime_server::store",
+        "{} symbols' newest stored rows lie in the future, so every bar of theirs up to then is refused as not increasing: {}{}. With the service stopped (after a `regime backup`), delete those rows — embedded store: DELETE FROM regime_history WHERE timestamp > {cutoff}; PostgreSQL: DELETE FROM regime_history WHERE timestamp > '{cut}' — and start it again",
+        future.len(),
+        named.join(", "),
+        if more > 0 { format!(" and {more} more") } else { String::new() },
+    );
+    future.len()
 }
 
 fn worker_loop(
@@ -1468,6 +1501,19 @@ pub fn count_unparsed(shared: &Shared, symbol: &str, reason: &RejectReason) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_rows_in_the_future_are_named() {
+        let now = 1_765_000_000_000;
+        let last: HashMap<String, i64> = [
+            ("OK".to_string(), now),
+            ("TOMORROW".to_string(), now + 3_600_000),
+            ("MICROS".to_string(), now * 1000),
+        ]
+        .into();
+        assert_eq!(warn_of_future_rows(&last, now), 1);
+        assert_eq!(warn_of_future_rows(&HashMap::new(), now), 0);
+    }
 
     #[test]
     fn rows_are_grouped_by_symbol_keeping_each_symbols_order() {
