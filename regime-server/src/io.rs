@@ -39,7 +39,7 @@ pub enum IoError {
         source: std::io::Error,
     },
     /// A required column is absent.
-    #[error("{path}: missing required column `{column}` (found: {found})")]
+    #[error("{path}: missing required column `{column}` (found: {found}){hint}")]
     MissingColumn {
         /// File.
         path: PathBuf,
@@ -47,6 +47,8 @@ pub enum IoError {
         column: &'static str,
         /// Columns present.
         found: String,
+        /// What probably happened, when something is known ("" or "; …").
+        hint: &'static str,
     },
     /// A column has a type that cannot be read as needed.
     #[error("{path}: column `{column}` has unsupported type {dtype}")]
@@ -463,7 +465,16 @@ impl Collector {
     }
 }
 
-const TS_NAMES: [&str; 5] = ["timestamp", "datetime", "date", "time", "ts"];
+/// The names a timestamp column goes by; last, pandas' name for an index without one (a
+/// Parquet or Feather file written from a frame whose DatetimeIndex has no name).
+const TS_NAMES: [&str; 6] = [
+    "timestamp",
+    "datetime",
+    "date",
+    "time",
+    "ts",
+    "__index_level_0__",
+];
 /// The names a symbol column goes by.
 const SYMBOL_NAMES: [&str; 2] = ["symbol", "ticker"];
 
@@ -537,16 +548,30 @@ impl Columns {
                     .into(),
             });
         }
-        let missing = |column| IoError::MissingColumn {
+        let missing = |column, hint| IoError::MissingColumn {
             path: path.to_path_buf(),
             column,
             found: headers.join(","),
+            hint,
         };
-        let ts = find(headers, &TS_NAMES).ok_or_else(|| missing("timestamp"))?;
-        let values = value_columns(headers).ok_or_else(|| missing("close"))?;
+        // pandas' to_csv writes an index without a name under an empty header
+        let unnamed_first = headers.first().is_some_and(|h| h.trim().is_empty());
+        let ts = find(headers, &TS_NAMES).ok_or_else(|| {
+            missing(
+                "timestamp",
+                if unnamed_first {
+                    "; the first column has no name — an index written by pandas' to_csv? \
+                     name it (df.index.name = \"timestamp\") before writing"
+                } else {
+                    ""
+                },
+            )
+        })?;
+        let values = value_columns(headers).ok_or_else(|| missing("close", ""))?;
         let label = match label_column {
             Some(l) => Some(
-                find(headers, &[l]).ok_or_else(|| missing("label (as given by --label-column)"))?,
+                find(headers, &[l])
+                    .ok_or_else(|| missing("label (as given by --label-column)", ""))?,
             ),
             None => None,
         };
@@ -2338,6 +2363,24 @@ mod tests {
             11.0
         );
         assert_eq!(read("Date,Adj Close\n2024-01-02,10.5\n").3, 10.5);
+        // pandas' index without a name: `__index_level_0__` in Parquet and Feather (a
+        // nanosecond timestamp with a time zone, as a DatetimeIndex is stored), read as the
+        // timestamp; an empty header in a CSV, named as the likely cause
+        let ts = TimestampNanosecondArray::from(vec![1_704_205_800_000_000_000i64])
+            .with_timezone("America/New_York");
+        let close = Float64Array::from(vec![101.5]);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("close", DataType::Float64, false),
+            Field::new("__index_level_0__", ts.data_type().clone(), false),
+        ]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(close), Arc::new(ts)])
+            .expect("batch");
+        let input = read_batches(&[batch], &schema, Path::new("mem"), None).expect("read");
+        assert_eq!(input.series[0].bars[0].ts, 1_704_205_800_000);
+        let err = read_csv_bytes(",Close\n2024-01-02,10\n".as_bytes(), Path::new("p.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("the first column has no name"), "{err}");
     }
 
     /// Symbols as pandas categoricals (dictionary, int8 keys, large strings) or integer ids,
