@@ -1123,8 +1123,9 @@ fn text_column(path: &Path, name: &str, a: &ArrayRef) -> Result<ArrayRef, IoErro
 /// A batch's timestamps in ms (None where null or unreadable: see [`ts_error`]).
 fn col_ts(path: &Path, name: &str, a: &ArrayRef) -> Result<Vec<Option<i64>>, IoError> {
     let n = a.len();
+    // `$f` maps a value to ms; `opt $f` to ms or None (unreadable)
     macro_rules! ts {
-        ($t:ty, $f:expr) => {{
+        ($t:ty, opt $f:expr) => {{
             let x = a
                 .as_any()
                 .downcast_ref::<$t>()
@@ -1134,9 +1135,12 @@ fn col_ts(path: &Path, name: &str, a: &ArrayRef) -> Result<Vec<Option<i64>>, IoE
                     dtype: a.data_type().to_string(),
                 })?;
             (0..n)
-                .map(|i| x.is_valid(i).then(|| $f(x.value(i) as i64)))
+                .map(|i| x.is_valid(i).then(|| $f(x.value(i))).flatten())
                 .collect()
         }};
+        ($t:ty, $f:expr) => {
+            ts!($t, opt | v | Some($f(v as i64)))
+        };
     }
     Ok(match a.data_type() {
         DataType::Timestamp(TimeUnit::Second, _) => ts!(TimestampSecondArray, |v: i64| v * 1000),
@@ -1152,19 +1156,7 @@ fn col_ts(path: &Path, name: &str, a: &ArrayRef) -> Result<Vec<Option<i64>>, IoE
         DataType::Int64 => ts!(Int64Array, integer_timestamp),
         DataType::Int32 => ts!(Int32Array, integer_timestamp),
         DataType::UInt32 => ts!(UInt32Array, integer_timestamp),
-        DataType::Float64 => {
-            let x =
-                a.as_any()
-                    .downcast_ref::<Float64Array>()
-                    .ok_or_else(|| IoError::ColumnType {
-                        path: path.to_path_buf(),
-                        column: name.to_string(),
-                        dtype: a.data_type().to_string(),
-                    })?;
-            (0..n)
-                .map(|i| x.is_valid(i).then(|| float_timestamp(x.value(i))).flatten())
-                .collect()
-        }
+        DataType::Float64 => ts!(Float64Array, opt float_timestamp),
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
             let text = TextCol::of(Some(a));
             (0..n).map(|i| parse_timestamp(text.get(i))).collect()
@@ -2377,6 +2369,18 @@ mod tests {
             .expect("batch");
         let input = read_batches(&[batch], &schema, Path::new("mem"), None).expect("read");
         assert_eq!(input.series[0].bars[0].ts, 1_704_205_800_000);
+        // a float column of epoch seconds with a fraction
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("timestamp", DataType::Float64, false),
+            Field::new("close", DataType::Float64, false),
+        ]));
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(Float64Array::from(vec![1_704_205_800.25])),
+            Arc::new(Float64Array::from(vec![101.5])),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), cols).expect("batch");
+        let input = read_batches(&[batch], &schema, Path::new("mem"), None).expect("read");
+        assert_eq!(input.series[0].bars[0].ts, 1_704_205_800_250);
         let err = read_csv_bytes(",Close\n2024-01-02,10\n".as_bytes(), Path::new("p.csv"))
             .unwrap_err()
             .to_string();
