@@ -1489,11 +1489,11 @@ fn note_err(shared: &Shared, e: &StoreError) {
 }
 
 /// Count rows that failed to parse (before the engine saw them) in the data-quality table.
-pub fn count_unparsed(shared: &Shared, symbol: &str, reason: &RejectReason) {
+pub fn count_unparsed(shared: &Shared, symbol: &str, reason_key: &str) {
     if let Ok(mut q) = shared.unparsed.lock() {
         *q.entry(symbol.to_string())
             .or_default()
-            .entry(reason.key().to_string())
+            .entry(reason_key.to_string())
             .or_insert(0) += 1;
     }
 }

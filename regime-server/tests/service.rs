@@ -555,12 +555,17 @@ fn full_queue_answers_429_and_drops_nothing() {
     let cfg = "performance: {max_workers: 1, queue_capacity: 1, batch_size: 100000}\nfeeds: {demo: false}\n";
     let s = Server::start(dir.path(), cfg, &[]);
     let addr = s.addr.clone();
-    // 12 clients at once, 20k bars each, one symbol per client: a one-batch queue overflows
+    // 12 clients at once, 20k bars each, one symbol per client: a one-batch queue overflows;
+    // each batch also holds a row refused as it is read (a refused batch must not count it)
     let handles: Vec<_> = (0..12)
         .map(|c| {
             let addr = addr.clone();
             std::thread::spawn(move || {
-                let body = json_bars(&format!("Q{c}"), 20_000, 10_000);
+                let mut body = json_bars(&format!("Q{c}"), 20_000, 0);
+                body.pop();
+                body.push_str(&format!(
+                    r#",{{"symbol":"Q{c}","timestamp":"2024-12-31","close":"abc"}}]"#
+                ));
                 let r = request(
                     &addr,
                     "POST",
@@ -614,12 +619,20 @@ fn full_queue_answers_429_and_drops_nothing() {
         accepted_syms.len(),
         "refused batches left no trace"
     );
+    for c in accepted_syms {
+        assert_eq!(
+            syms[&format!("Q{c}")]["rejected_by_reason"]["unparseable"],
+            1,
+            "{q}"
+        );
+    }
 }
 
 #[test]
 fn acknowledged_rows_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = "performance: {max_workers: 2}\nfeeds: {demo: false}\n";
+    // the writers' daily bars run on past today (60,000 days): no future check
+    let cfg = "performance: {max_workers: 2}\nfeeds: {demo: false}\nserver: {max_future_secs: 0}\n";
     let mut acked = 0u64;
     {
         let s = Server::start(dir.path(), cfg, &[]);

@@ -204,6 +204,9 @@ pub(crate) async fn bars(State(st): State<AppState>, req: Request) -> Result<Res
     let mut errors = Vec::new();
     let mut rows = Vec::with_capacity(parsed.len());
     let latest = latest_accepted(st.config.load().server.max_future_secs);
+    // rows refused here, counted once the batch is taken (a batch refused whole — queue
+    // full, store down — is sent again, and leaves no trace)
+    let mut refused = Vec::new();
     for p in parsed {
         let mut sym = if p.symbol.is_empty() {
             "default".to_string()
@@ -224,7 +227,7 @@ pub(crate) async fn bars(State(st): State<AppState>, req: Request) -> Result<Res
                 row: p.row,
             }),
             Err(reason) => {
-                count_unparsed(&st.engine.shared, &sym, &reason);
+                refused.push((sym.clone(), reason.key()));
                 errors.push(RowError {
                     row: p.row,
                     symbol: sym,
@@ -239,7 +242,14 @@ pub(crate) async fn bars(State(st): State<AppState>, req: Request) -> Result<Res
         spooled: true,
         ..Default::default()
     };
-    if !rows.is_empty() {
+    let count_refused = || {
+        for (sym, key) in &refused {
+            count_unparsed(&st.engine.shared, sym, key);
+        }
+    };
+    if rows.is_empty() {
+        count_refused();
+    } else {
         let waits = st.engine.try_submit(rows).map_err(|b| match b {
             Busy::QueueFull => AppError::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -266,6 +276,7 @@ pub(crate) async fn bars(State(st): State<AppState>, req: Request) -> Result<Res
             )
             .retry_after(5),
         })?;
+        count_refused();
         for w in waits {
             let o = w
                 .await
