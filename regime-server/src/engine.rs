@@ -11,7 +11,7 @@
 use crate::config::StorageConfig;
 use crate::store::{self, HistoryRow, Store, StoreError};
 use arc_swap::ArcSwap;
-use regime_core::bars::{Bar, BarValidator, RejectReason, SymbolQuality};
+use regime_core::bars::{Bar, BarValidator, SymbolQuality};
 use regime_core::pipeline::{ComponentStatus, PipelineConfig, SymbolPipeline, N_METHODS};
 use regime_core::regime::N_REGIMES;
 use std::collections::{BTreeMap, HashMap};
