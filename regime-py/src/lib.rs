@@ -517,6 +517,16 @@ impl Engine {
     }
 }
 
+/// An epoch number as ms, read by its size as the file readers read it (seconds, ms, µs or
+/// ns; a fraction allowed); None when it is no time at all (NaN, beyond any unit).
+#[pyfunction]
+fn epoch_ms(x: &Bound<'_, PyAny>) -> Option<i64> {
+    match x.extract::<i64>() {
+        Ok(i) => Some(io::integer_timestamp(i)),
+        Err(_) => x.extract::<f64>().ok().and_then(io::float_timestamp),
+    }
+}
+
 /// The identity an engine's pickle carries: the state's format and layout and what the
 /// detection computes (the same in every copy and rebuild of the same code).
 #[pyfunction]
@@ -546,6 +556,7 @@ fn _regime(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(last_compute_seconds, m)?)?;
     m.add_function(wrap_pyfunction!(bar_fields, m)?)?;
     m.add_function(wrap_pyfunction!(state_identity, m)?)?;
+    m.add_function(wrap_pyfunction!(epoch_ms, m)?)?;
     m.add_function(wrap_pyfunction!(identity_mismatch, m)?)?;
     m.add_class::<Engine>()?;
     Ok(())

@@ -169,6 +169,17 @@ def test_streaming_engine_equals_batch(panel):
         e.update("SYN000", {"close": 5.0})
     r = regime.Engine().update("X", {"timestamp": "2024-01-02T00:00:00Z", "close": 10.0})
     assert r["timestamp_ms"] == 1704153600000 and r["warming_up"]
+    # a number as the time: by its size (time.time()'s seconds, ms, µs, ns), as detect reads
+    # it; timestamp_ms is ms whatever its size
+    e = regime.Engine()
+    got = [
+        e.update("N", (t, 1.0, 1.0, 1.0, 1.0, 1.0))["timestamp_ms"]
+        for t in (1704153600.25, 1704153601000, 1704153602000000, 1704153603000000000)
+    ]
+    assert got == [1704153600250, 1704153601000, 1704153602000, 1704153603000]
+    assert e.update("N", {"timestamp_ms": 1704153604000.5, "close": 1.0})["timestamp_ms"] == 1704153604000
+    with pytest.raises(regime.BadInputError, match="not a time"):
+        e.update("N", (float("nan"), 1.0, 1.0, 1.0, 1.0, 1.0))
 
 
 def test_streaming_takes_pandas_rows_as_quants_iterate_them(panel):

@@ -206,7 +206,7 @@ fn text_prefix(head: &[u8]) -> bool {
 /// (|x| < 1e11: before 5138), milliseconds (< 1e14), microseconds (< 1e17) or nanoseconds
 /// (pandas' and Arrow's default unit) — each unit's present-day values are a thousand
 /// times the last's, so no time from 1973 to 5138 reads as another unit's.
-pub(crate) fn integer_timestamp(i: i64) -> i64 {
+pub fn integer_timestamp(i: i64) -> i64 {
     if (18_000_101..=22_001_231).contains(&i) {
         let (y, m, d) = (i / 10_000, (i / 100) % 100, i % 100);
         if let Some(day) = NaiveDate::from_ymd_opt(y as i32, m as u32, d as u32) {
@@ -227,7 +227,7 @@ pub(crate) fn integer_timestamp(i: i64) -> i64 {
 /// A number with a fraction as a timestamp in ms (`time.time()`'s float seconds, or ms
 /// with a fraction), by its size as [`integer_timestamp`] reads whole numbers; None when
 /// not finite or beyond any unit's range.
-pub(crate) fn float_timestamp(x: f64) -> Option<i64> {
+pub fn float_timestamp(x: f64) -> Option<i64> {
     let ms = match x.abs() {
         a if a < 1e11 => x * 1e3,
         a if a < 1e14 => x,

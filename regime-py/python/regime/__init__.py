@@ -14,6 +14,7 @@ columns are handed over from Rust without a copy. The work runs with the GIL rel
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Optional
 
 import numpy as np
@@ -205,15 +206,20 @@ def select_backend(backend: Optional[str] = None) -> tuple:
     return _regime.select_backend(backend)
 
 
-def _to_ms(ts: Any) -> int:
-    """A bar time as ms since the epoch (UTC): int/float ms, datetime, numpy datetime64,
-    pandas Timestamp or an ISO string."""
+def _to_ms(ts: Any, unit_ms: bool = False) -> int:
+    """A bar time as ms since the epoch (UTC): a number of seconds, ms, µs or ns (told by
+    its size, as the file readers tell them; ms as given when ``unit_ms``: a
+    ``timestamp_ms`` key), a datetime, numpy datetime64, pandas Timestamp or an ISO string."""
     from datetime import datetime, timezone
 
-    if isinstance(ts, (int, np.integer)):
-        return int(ts)
-    if isinstance(ts, (float, np.floating)):
-        return int(ts)
+    if isinstance(ts, (int, np.integer, float, np.floating)) and not isinstance(ts, bool):
+        if unit_ms:
+            ms = math.floor(ts) if math.isfinite(ts) else None
+        else:
+            ms = _regime.epoch_ms(ts)
+        if ms is None:
+            raise BadInputError(f"timestamp {ts!r}: not a time")
+        return int(ms)
     if isinstance(ts, np.datetime64):
         return int(ts.astype("datetime64[ms]").astype(np.int64))
     if isinstance(ts, str):
@@ -227,7 +233,7 @@ def _to_ms(ts: Any) -> int:
         if ts.tzinfo is None:
             ts = ts.replace(tzinfo=timezone.utc)
         return int(ts.timestamp() * 1000)
-    raise BadInputError(f"timestamp {ts!r}: expected ms since the epoch, a datetime or an ISO string")
+    raise BadInputError(f"timestamp {ts!r}: expected an epoch number, a datetime or an ISO string")
 
 
 class Engine:
@@ -242,7 +248,9 @@ class Engine:
     ``high``, ``low``, ``volume``; names read as ``detect`` reads columns: any case, ``Date``,
     ``Adj Close``, ``PX_LAST``...), a pandas row (``DataFrame.iterrows()``: the time from the
     index when no column holds it) or named tuple (``itertuples()``), a tuple
-    ``(timestamp, open, high, low, close, volume)``, or given as keywords. Returns a dict
+    ``(timestamp, open, high, low, close, volume)``, or given as keywords. A number as the
+    time is read by its size, as ``detect`` reads it: epoch seconds (``time.time()``), ms,
+    µs or ns; ``timestamp_ms`` is always ms. Returns a dict
     with the regime, its dimensions, confidence and per-dimension probabilities. A bad bar
     raises BadInputError and changes nothing.
     """
@@ -271,7 +279,8 @@ class Engine:
                 if len(self._fields) < 64:
                     self._fields[shape] = where
             t_at, v_at = where
-            if "timestamp_ms" in shape:
+            unit_ms = "timestamp_ms" in shape
+            if unit_ms:
                 ts = bar["timestamp_ms"]
             elif t_at is not None:
                 ts = bar[keys[t_at]]
@@ -287,6 +296,7 @@ class Engine:
             names = tuple("?" if i is None else shape[i] for i in v_at)
         elif isinstance(bar, (tuple, list)) and len(bar) == 6:
             ts, *vals = bar
+            unit_ms = False
         else:
             raise BadInputError(
                 "bar: expected a dict, a pandas row, a named tuple or a "
@@ -299,7 +309,7 @@ class Engine:
             except (TypeError, ValueError):
                 raise BadInputError(f"bar field {name!r}: {x!r} is not a number") from None
         o, h, l, c, v = nums
-        return self._engine.update(symbol, _to_ms(ts), c, o, h, l, v)
+        return self._engine.update(symbol, _to_ms(ts, unit_ms), c, o, h, l, v)
 
     def symbols(self) -> list:
         """Symbols seen so far."""
