@@ -217,6 +217,22 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    /// Every [`RejectReason::key`], for counters that should exist before the first
+    /// rejection.
+    pub const KEYS: [&'static str; 11] = [
+        "non_finite",
+        "non_positive_price",
+        "high_below_low",
+        "open_outside_range",
+        "close_outside_range",
+        "negative_volume",
+        "timestamp_not_increasing",
+        "timestamp_in_future",
+        "unparseable",
+        "missing_field",
+        "partial_ohl",
+    ];
+
     /// Stable counter key for `/api/v1/data/quality` and reports.
     pub fn key(&self) -> &'static str {
         match self {
@@ -512,6 +528,50 @@ pub fn push_timestamp(out: &mut String, ms: i64) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_reason_key_is_listed() {
+        let field = || "f".to_string();
+        let all = [
+            RejectReason::NonFinite { field: "close" },
+            RejectReason::NonPositivePrice {
+                field: "close",
+                value: 0.0,
+            },
+            RejectReason::HighBelowLow {
+                high: 1.0,
+                low: 2.0,
+            },
+            RejectReason::OutsideRange {
+                field: "open",
+                value: 3.0,
+                low: 1.0,
+                high: 2.0,
+            },
+            RejectReason::OutsideRange {
+                field: "close",
+                value: 3.0,
+                low: 1.0,
+                high: 2.0,
+            },
+            RejectReason::NegativeVolume { value: -1.0 },
+            RejectReason::TimestampNotIncreasing {
+                previous: 1,
+                got: 0,
+            },
+            RejectReason::TimestampInFuture { got: 2, limit: 1 },
+            RejectReason::Unparseable {
+                field: field(),
+                value: field(),
+            },
+            RejectReason::FieldCount { got: 1, want: 2 },
+            RejectReason::Missing { field: field() },
+            RejectReason::PartialOhl,
+        ];
+        let keys: std::collections::BTreeSet<&str> = all.iter().map(RejectReason::key).collect();
+        let listed: std::collections::BTreeSet<&str> = RejectReason::KEYS.into_iter().collect();
+        assert_eq!(keys, listed);
+    }
+
     use super::*;
 
     fn ok_bar(ts: i64) -> Bar {

@@ -870,6 +870,8 @@ fn worker_loop(
                 let prev_ts = quality.last_ts;
                 if let Err(reason) = BarValidator::check_symbol(quality, &r.bar) {
                     out.rejected += 1;
+                    metrics::counter!("regime_bars_rejected_total", "reason" => reason.key())
+                        .increment(1);
                     out.errors.push(RowError {
                         row: r.row,
                         symbol: sym.to_string(),
@@ -1489,7 +1491,8 @@ fn note_err(shared: &Shared, e: &StoreError) {
 }
 
 /// Count rows that failed to parse (before the engine saw them) in the data-quality table.
-pub fn count_unparsed(shared: &Shared, symbol: &str, reason_key: &str) {
+pub fn count_unparsed(shared: &Shared, symbol: &str, reason_key: &'static str) {
+    metrics::counter!("regime_bars_rejected_total", "reason" => reason_key).increment(1);
     if let Ok(mut q) = shared.unparsed.lock() {
         *q.entry(symbol.to_string())
             .or_default()
