@@ -192,6 +192,11 @@ pub enum RejectReason {
         /// The latest timestamp accepted now (ms).
         limit: i64,
     },
+    /// A new symbol beyond the number of symbols the service holds (`performance.max_symbols`).
+    SymbolLimit {
+        /// The limit.
+        limit: usize,
+    },
     /// A field could not be parsed.
     Unparseable {
         /// Field name.
@@ -219,7 +224,7 @@ pub enum RejectReason {
 impl RejectReason {
     /// Every [`RejectReason::key`], for counters that should exist before the first
     /// rejection.
-    pub const KEYS: [&'static str; 11] = [
+    pub const KEYS: [&'static str; 12] = [
         "non_finite",
         "non_positive_price",
         "high_below_low",
@@ -228,6 +233,7 @@ impl RejectReason {
         "negative_volume",
         "timestamp_not_increasing",
         "timestamp_in_future",
+        "symbol_limit",
         "unparseable",
         "missing_field",
         "partial_ohl",
@@ -249,6 +255,7 @@ impl RejectReason {
             RejectReason::NegativeVolume { .. } => "negative_volume",
             RejectReason::TimestampNotIncreasing { .. } => "timestamp_not_increasing",
             RejectReason::TimestampInFuture { .. } => "timestamp_in_future",
+            RejectReason::SymbolLimit { .. } => "symbol_limit",
             RejectReason::Unparseable { .. } | RejectReason::FieldCount { .. } => "unparseable",
             RejectReason::Missing { .. } => "missing_field",
             RejectReason::PartialOhl => "partial_ohl",
@@ -294,6 +301,12 @@ impl fmt::Display for RejectReason {
                      of the symbol)"
                 )
             }
+            RejectReason::SymbolLimit { limit } => write!(
+                f,
+                "a new symbol, and the service already holds performance.max_symbols = {limit} \
+                 symbols' pipelines (a feed putting something else in the symbol field? for a \
+                 larger universe raise the limit)"
+            ),
             RejectReason::Unparseable { field, value } => {
                 write!(f, "cannot parse {field} from {value:?}")
             }
@@ -559,6 +572,7 @@ mod tests {
                 got: 0,
             },
             RejectReason::TimestampInFuture { got: 2, limit: 1 },
+            RejectReason::SymbolLimit { limit: 3 },
             RejectReason::Unparseable {
                 field: field(),
                 value: field(),

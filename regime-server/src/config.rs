@@ -145,6 +145,11 @@ pub struct PerformanceConfig {
     pub batch_size: usize,
     /// Queued ingest batches before ingest answers 429.
     pub queue_capacity: usize,
+    /// Symbols whose pipelines the service holds at most; a bar of a new symbol beyond them
+    /// is refused (`symbol_limit`). Each takes ~30 KB at its first bar, ~280 KB once warm: a
+    /// feed that puts something else in the symbol field (an order id, a time) would
+    /// otherwise fill the memory in seconds.
+    pub max_symbols: usize,
     /// Compute backend: auto (CUDA, then a hardware wgpu adapter, then the CPU), cpu, cuda
     /// or wgpu. `REGIME_DEVICE` overrides it.
     pub backend: String,
@@ -280,6 +285,7 @@ impl Default for Config {
                 max_workers: 4,
                 batch_size: 1000,
                 queue_capacity: 1024,
+                max_symbols: 10_000,
                 backend: "auto".into(),
             },
             caching: CachingConfig {
@@ -684,7 +690,13 @@ impl Config {
         if let Some(m) = sec(
             &mut c,
             "performance",
-            &["max_workers", "batch_size", "queue_capacity", "backend"],
+            &[
+                "max_workers",
+                "batch_size",
+                "queue_capacity",
+                "max_symbols",
+                "backend",
+            ],
         ) {
             let p = &mut cfg.performance;
             c.usize(
@@ -710,6 +722,14 @@ impl Config {
                 1,
                 1_000_000,
                 &mut p.queue_capacity,
+            );
+            c.usize(
+                &m,
+                "performance",
+                "max_symbols",
+                1,
+                10_000_000,
+                &mut p.max_symbols,
             );
             if c.string(&m, "performance", "backend", &mut p.backend)
                 && p.backend.parse::<regime_kernels::Preference>().is_err()
@@ -1004,6 +1024,9 @@ impl Config {
         }
         if self.performance.queue_capacity != new.performance.queue_capacity {
             out.push("performance.queue_capacity");
+        }
+        if self.performance.max_symbols != new.performance.max_symbols {
+            out.push("performance.max_symbols");
         }
         if self.regime.confidence_threshold != new.regime.confidence_threshold
             || self.regime.switch_margin != new.regime.switch_margin

@@ -11,13 +11,13 @@
 use crate::config::StorageConfig;
 use crate::store::{self, HistoryRow, Store, StoreError};
 use arc_swap::ArcSwap;
-use regime_core::bars::{Bar, BarValidator, SymbolQuality};
+use regime_core::bars::{Bar, BarValidator, RejectReason, SymbolQuality};
 use regime_core::pipeline::{ComponentStatus, PipelineConfig, SymbolPipeline, N_METHODS};
 use regime_core::regime::N_REGIMES;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -131,6 +131,10 @@ pub struct Shared {
     pub queue_depth: AtomicUsize,
     /// Queue capacity in batches.
     pub queue_capacity: usize,
+    /// Symbols whose pipelines the workers hold (resumed or created since start).
+    pub symbols_held: AtomicUsize,
+    /// When a refused new symbol was last logged (ms; at most one line a minute).
+    pub symbol_limit_logged: AtomicI64,
     /// Bars detected since start.
     pub detections: AtomicU64,
     /// Rows committed since start.
@@ -171,6 +175,8 @@ pub struct EngineConfig {
     pub workers: usize,
     /// Queue capacity in batches.
     pub queue_capacity: usize,
+    /// Symbols held at most (`performance.max_symbols`).
+    pub max_symbols: usize,
     /// Rows per store transaction.
     pub batch_size: usize,
     /// Rows held while the store is down.
@@ -306,6 +312,8 @@ impl Engine {
             unparsed: Mutex::new(BTreeMap::new()),
             queue_depth: AtomicUsize::new(0),
             queue_capacity: cfg.queue_capacity.max(1),
+            symbols_held: AtomicUsize::new(0),
+            symbol_limit_logged: AtomicI64::new(i64::MIN),
             detections: AtomicU64::new(0),
             stored_rows: AtomicU64::new(0),
             pending_rows: AtomicUsize::new(0),
@@ -729,6 +737,7 @@ fn worker_loop(
                         replayed_bars += n;
                     }
                     let saved_version = s.pipe.hmm().model_version();
+                    shared.symbols_held.fetch_add(1, Ordering::AcqRel);
                     symbols.insert(
                         sym.clone(),
                         SymbolState {
@@ -818,6 +827,11 @@ fn worker_loop(
             } else {
                 r0.symbol.as_str()
             };
+            // a new symbol beyond the limit: refused before anything of it is kept
+            if !symbols.contains_key(sym) && !take_symbol_slot(&shared, cfg.max_symbols) {
+                refuse_symbol(&shared, cfg.max_symbols, sym, group, &job.rows, &mut out);
+                continue;
+            }
             // the symbol's validation state and pipeline are looked up once per group
             let quality = validator.symbol_mut(sym);
             let st = match symbols.get_mut(sym) {
@@ -840,6 +854,7 @@ fn worker_loop(
                         Ok(p) => p,
                         Err(e) => {
                             tracing::error!(symbol = sym, "pipeline: {e}");
+                            shared.symbols_held.fetch_sub(1, Ordering::AcqRel);
                             continue;
                         }
                     };
@@ -1487,6 +1502,51 @@ fn note_err(shared: &Shared, e: &StoreError) {
             tracing::debug!(target: "regime_server::store", "store still failing: {msg}");
         }
         *l = Some(msg);
+    }
+}
+
+/// Reserve a place for a new symbol's pipeline; false when `max` are held already.
+fn take_symbol_slot(shared: &Shared, max: usize) -> bool {
+    shared
+        .symbols_held
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .is_ok()
+}
+
+/// Refuse the rows `group` of `rows` (a new symbol beyond `max`): named in the answer and
+/// counted in the metric, not in data quality (whose table would grow with every such
+/// symbol); logged at most once a minute.
+fn refuse_symbol(
+    shared: &Shared,
+    max: usize,
+    sym: &str,
+    group: &[u32],
+    rows: &[IngestRow],
+    out: &mut Outcome,
+) {
+    let reason = RejectReason::SymbolLimit { limit: max };
+    for &i in group {
+        out.rejected += 1;
+        out.errors.push(RowError {
+            row: rows[i as usize].row,
+            symbol: sym.to_string(),
+            reason: reason.key().to_string(),
+            message: reason.to_string(),
+        });
+    }
+    metrics::counter!("regime_bars_rejected_total", "reason" => reason.key())
+        .increment(group.len() as u64);
+    let now = now_ms();
+    let last = shared.symbol_limit_logged.load(Ordering::Relaxed);
+    if now.saturating_sub(last) >= 60_000
+        && shared
+            .symbol_limit_logged
+            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::error!(target: "regime_server::ingest", "bars of a new symbol refused ({sym}, and any others within a minute): the service holds performance.max_symbols = {max} symbols' pipelines; a feed putting something else in the symbol field? for a larger universe raise the limit (restart)");
     }
 }
 

@@ -449,6 +449,7 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
         EngineConfig {
             workers: cfg.performance.max_workers,
             queue_capacity: cfg.performance.queue_capacity,
+            max_symbols: cfg.performance.max_symbols,
             batch_size: cfg.performance.batch_size,
             retry_buffer_rows: cfg.storage.retry_buffer_rows,
             spool_path: Some(cfg.storage.spool_path.clone()),

@@ -1271,3 +1271,56 @@ fn components_show_the_end_of_a_burst_not_its_start() {
         c["last_update"].as_str() == Some(last.as_str())
     });
 }
+
+#[test]
+fn symbols_beyond_the_limit_are_refused_and_keep_nothing() {
+    // a feed that puts something else in the symbol field (an order id) would create a
+    // pipeline per row: ~30 KB each at once, 40,000 in 3 s here (1.3 GB)
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = "feeds: {demo: false}\nperformance: {max_symbols: 3}\n";
+    let key = Some("dev-key-for-tests");
+    let mut s = Server::start(dir.path(), cfg, &[]);
+    for sym in ["A", "B", "C"] {
+        assert_eq!(
+            s.post_json("/api/v1/bars", key, &json_bars(sym, 50, 0))
+                .status,
+            202
+        );
+    }
+    let r = s.post_json("/api/v1/bars", key, &json_bars("ORD-1", 5, 0));
+    assert_json_error(&r, 400, "a fourth symbol");
+    let v = r.json();
+    assert_eq!(v["errors"][0]["reason"], "symbol_limit", "{v}");
+    assert!(v["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("performance.max_symbols = 3"));
+    // the symbols held go on; the refused one left no trace but the counter
+    assert_eq!(
+        s.post_json("/api/v1/bars", key, &json_bars("A", 10, 50))
+            .status,
+        202
+    );
+    let q = s.get("/api/v1/data/quality", None).json();
+    assert!(q["symbols"].get("ORD-1").is_none(), "{q}");
+    assert!(s
+        .get("/metrics", None)
+        .text()
+        .contains("regime_bars_rejected_total{reason=\"symbol_limit\"} 5"));
+    // after a restart the resumed symbols count too
+    s.signal("TERM");
+    assert_eq!(s.wait_exit(30), Some(0));
+    let s = Server::start(dir.path(), cfg, &[]);
+    assert_eq!(
+        s.post_json("/api/v1/bars", key, &json_bars("ORD-2", 5, 0))
+            .status,
+        400
+    );
+    assert_eq!(
+        s.post_json("/api/v1/bars", key, &json_bars("B", 10, 50))
+            .status,
+        202
+    );
+    let log = std::fs::read_to_string(dir.path().join("logs/error.log")).unwrap();
+    assert!(log.contains("performance.max_symbols = 3"), "{log}");
+}
