@@ -133,6 +133,8 @@ pub struct Shared {
     pub queue_capacity: usize,
     /// Symbols whose pipelines the workers hold (resumed or created since start).
     pub symbols_held: AtomicUsize,
+    /// `performance.max_symbols`: also the most symbols `unparsed` names.
+    pub max_symbols: usize,
     /// When a refused new symbol was last logged (ms; at most one line a minute).
     pub symbol_limit_logged: AtomicI64,
     /// Bars detected since start.
@@ -313,6 +315,7 @@ impl Engine {
             queue_depth: AtomicUsize::new(0),
             queue_capacity: cfg.queue_capacity.max(1),
             symbols_held: AtomicUsize::new(0),
+            max_symbols: cfg.max_symbols,
             symbol_limit_logged: AtomicI64::new(i64::MIN),
             detections: AtomicU64::new(0),
             stored_rows: AtomicU64::new(0),
@@ -1551,9 +1554,14 @@ fn refuse_symbol(
 }
 
 /// Count rows that failed to parse (before the engine saw them) in the data-quality table.
+/// Past `max_symbols` symbols a new one is counted in the metric only (every row of a
+/// garbage feed could name another).
 pub fn count_unparsed(shared: &Shared, symbol: &str, reason_key: &'static str) {
     metrics::counter!("regime_bars_rejected_total", "reason" => reason_key).increment(1);
     if let Ok(mut q) = shared.unparsed.lock() {
+        if q.len() >= shared.max_symbols && !q.contains_key(symbol) {
+            return;
+        }
         *q.entry(symbol.to_string())
             .or_default()
             .entry(reason_key.to_string())

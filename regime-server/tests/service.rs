@@ -1303,6 +1303,19 @@ fn symbols_beyond_the_limit_are_refused_and_keep_nothing() {
     );
     let q = s.get("/api/v1/data/quality", None).json();
     assert!(q["symbols"].get("ORD-1").is_none(), "{q}");
+    // rows refused as they are read name at most as many symbols in data quality
+    for k in 0..5 {
+        let bad = format!(r#"[{{"symbol":"U{k}","timestamp":"2020-01-01","close":"x"}}]"#);
+        assert_eq!(s.post_json("/api/v1/bars", key, &bad).status, 400);
+    }
+    let q = s.get("/api/v1/data/quality", None).json();
+    let named: Vec<&String> = q["symbols"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| k.starts_with('U'))
+        .collect();
+    assert_eq!(named, ["U0", "U1", "U2"], "{q}");
     assert!(s
         .get("/metrics", None)
         .text()
