@@ -831,8 +831,8 @@ fn worker_loop(
                 r0.symbol.as_str()
             };
             // a new symbol beyond the limit: refused before anything of it is kept
-            if !symbols.contains_key(sym) && !take_symbol_slot(&shared, cfg.max_symbols) {
-                refuse_symbol(&shared, cfg.max_symbols, sym, group, &job.rows, &mut out);
+            if !symbols.contains_key(sym) && !take_symbol_slot(&shared) {
+                refuse_symbol(&shared, sym, group, &job.rows, &mut out);
                 continue;
             }
             // the symbol's validation state and pipeline are looked up once per group
@@ -1508,8 +1508,9 @@ fn note_err(shared: &Shared, e: &StoreError) {
     }
 }
 
-/// Reserve a place for a new symbol's pipeline; false when `max` are held already.
-fn take_symbol_slot(shared: &Shared, max: usize) -> bool {
+/// Reserve a place for a new symbol's pipeline; false when `max_symbols` are held already.
+fn take_symbol_slot(shared: &Shared) -> bool {
+    let max = shared.max_symbols;
     shared
         .symbols_held
         .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
@@ -1518,17 +1519,11 @@ fn take_symbol_slot(shared: &Shared, max: usize) -> bool {
         .is_ok()
 }
 
-/// Refuse the rows `group` of `rows` (a new symbol beyond `max`): named in the answer and
-/// counted in the metric, not in data quality (whose table would grow with every such
-/// symbol); logged at most once a minute.
-fn refuse_symbol(
-    shared: &Shared,
-    max: usize,
-    sym: &str,
-    group: &[u32],
-    rows: &[IngestRow],
-    out: &mut Outcome,
-) {
+/// Refuse the rows `group` of `rows` (a new symbol beyond `max_symbols`): named in the
+/// answer and counted in the metric, not in data quality (whose table would grow with every
+/// such symbol); logged at most once a minute.
+fn refuse_symbol(shared: &Shared, sym: &str, group: &[u32], rows: &[IngestRow], out: &mut Outcome) {
+    let max = shared.max_symbols;
     let reason = RejectReason::SymbolLimit { limit: max };
     for &i in group {
         out.rejected += 1;
