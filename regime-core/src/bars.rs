@@ -192,6 +192,11 @@ pub enum RejectReason {
         /// The latest timestamp accepted now (ms).
         limit: i64,
     },
+    /// Timestamp outside the years 1–9999 ([`MIN_TS`], [`MAX_TS`]).
+    TimestampOutOfRange {
+        /// This bar's timestamp (ms).
+        got: i64,
+    },
     /// A new symbol beyond the number of symbols the service holds (`performance.max_symbols`).
     SymbolLimit {
         /// The limit.
@@ -224,7 +229,7 @@ pub enum RejectReason {
 impl RejectReason {
     /// Every [`RejectReason::key`], for counters that should exist before the first
     /// rejection.
-    pub const KEYS: [&'static str; 12] = [
+    pub const KEYS: [&'static str; 13] = [
         "non_finite",
         "non_positive_price",
         "high_below_low",
@@ -233,6 +238,7 @@ impl RejectReason {
         "negative_volume",
         "timestamp_not_increasing",
         "timestamp_in_future",
+        "timestamp_out_of_range",
         "symbol_limit",
         "unparseable",
         "missing_field",
@@ -255,6 +261,7 @@ impl RejectReason {
             RejectReason::NegativeVolume { .. } => "negative_volume",
             RejectReason::TimestampNotIncreasing { .. } => "timestamp_not_increasing",
             RejectReason::TimestampInFuture { .. } => "timestamp_in_future",
+            RejectReason::TimestampOutOfRange { .. } => "timestamp_out_of_range",
             RejectReason::SymbolLimit { .. } => "symbol_limit",
             RejectReason::Unparseable { .. } | RejectReason::FieldCount { .. } => "unparseable",
             RejectReason::Missing { .. } => "missing_field",
@@ -301,6 +308,11 @@ impl fmt::Display for RejectReason {
                      of the symbol)"
                 )
             }
+            RejectReason::TimestampOutOfRange { got } => {
+                let mut g = String::new();
+                push_timestamp(&mut g, *got);
+                write!(f, "timestamp {g} is outside the years 1-9999")
+            }
             RejectReason::SymbolLimit { limit } => write!(
                 f,
                 "a new symbol, and the service already holds performance.max_symbols = {limit} \
@@ -321,8 +333,19 @@ impl fmt::Display for RejectReason {
     }
 }
 
+/// The earliest bar time accepted: 0001-01-01 00:00:00 UTC (ms). Every store, file format
+/// and four-digit year holds the years 1–9999; a time outside them is a unit or typing
+/// error, and PostgreSQL refuses years before 4713 BC — a row it refuses held back every row
+/// queued after it.
+pub const MIN_TS: i64 = -62_135_596_800_000;
+/// The latest bar time accepted: 9999-12-31 23:59:59.999 UTC (ms).
+pub const MAX_TS: i64 = 253_402_300_799_999;
+
 /// Check one bar on its own (no ordering check).
 pub fn check_bar(b: &Bar) -> Result<(), RejectReason> {
+    if !(MIN_TS..=MAX_TS).contains(&b.ts) {
+        return Err(RejectReason::TimestampOutOfRange { got: b.ts });
+    }
     if !b.close.is_finite() {
         return Err(RejectReason::NonFinite { field: "close" });
     }
@@ -542,6 +565,22 @@ pub fn push_timestamp(out: &mut String, ms: i64) {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn times_outside_the_years_1_to_9999_are_refused() {
+        let bar = |ts| Bar::close_only(ts, 10.0);
+        assert_eq!(check_bar(&bar(MIN_TS)), Ok(()));
+        assert_eq!(check_bar(&bar(MAX_TS)), Ok(()));
+        for ts in [MIN_TS - 1, MAX_TS + 1, i64::MIN, i64::MAX] {
+            let e = check_bar(&bar(ts)).unwrap_err();
+            assert_eq!(e.key(), "timestamp_out_of_range");
+        }
+        let e = check_bar(&bar(MAX_TS + 1)).unwrap_err().to_string();
+        assert!(
+            e.contains("10000-01-01 00:00:00 is outside the years 1-9999"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn every_reason_key_is_listed() {
         let field = || "f".to_string();
         let all = [
@@ -573,6 +612,7 @@ mod tests {
             },
             RejectReason::TimestampInFuture { got: 2, limit: 1 },
             RejectReason::SymbolLimit { limit: 3 },
+            RejectReason::TimestampOutOfRange { got: MIN_TS - 1 },
             RejectReason::Unparseable {
                 field: field(),
                 value: field(),

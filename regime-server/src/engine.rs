@@ -271,7 +271,16 @@ impl Engine {
         let workers = cfg.workers.max(1);
         let (spool, spooled_rows) = match &cfg.spool_path {
             Some(p) => {
-                let (sp, rows) = crate::spool::Spool::open(p).map_err(EngineError::Spawn)?;
+                let (sp, mut rows) = crate::spool::Spool::open(p).map_err(EngineError::Spawn)?;
+                if let Some(Ok(st)) = &stored {
+                    let held = already_stored(&rows, &st.last);
+                    let n = held.iter().filter(|&&h| h).count();
+                    if n > 0 {
+                        tracing::warn!(target: "regime_server::store", "spool {}: {n} rows are in the store already (a stop between a commit and emptying the spool): not written again", p.display());
+                        let mut keep = held.iter().map(|&h| !h);
+                        rows.retain(|_| keep.next().unwrap_or(true));
+                    }
+                }
                 if !rows.is_empty() {
                     tracing::warn!(target: "regime_server::store", "spool {}: {} rows from an earlier run will be written to the store", p.display(), rows.len());
                 }
@@ -1287,16 +1296,28 @@ fn writer_loop(
                 Err(e) => note_err(&shared, &e),
             }
         }
-        // 3. write everything pending in one transaction
+        // 3. write everything pending in one transaction (rows the store refuses as data
+        //    set aside, not retried for ever)
         let result = match store.as_mut() {
-            Some(s) => s.insert(&pending),
+            Some(s) => insert_setting_aside(s.as_mut(), &pending),
             None => Err(StoreError::Corrupt("not connected".into())),
         };
         match result {
-            Ok(()) => {
+            Ok(refused) => {
+                if !refused.is_empty() {
+                    set_aside(&storage, &pending, &refused);
+                }
                 shared
                     .stored_rows
-                    .fetch_add(pending.len() as u64, Ordering::Relaxed);
+                    .fetch_add((pending.len() - refused.len()) as u64, Ordering::Relaxed);
+                // the spooled rows are in the store now: once that is durable, the spool is
+                // emptied (it kept them, and a restart wrote them a second time; and with
+                // `spooled` left counting them, a later outage's rows were answered as
+                // spooled without being written to it)
+                if spooled > 0 || spool.as_ref().is_some_and(|sp| sp.rows > 0) {
+                    empty_spool(store.as_deref(), spool.as_mut());
+                }
+                spooled = 0;
                 pending.clear();
                 shared.pending_rows.store(0, Ordering::Relaxed);
                 shared.store_generation.fetch_add(1, Ordering::Release);
@@ -1506,6 +1527,107 @@ fn note_err(shared: &Shared, e: &StoreError) {
         }
         *l = Some(msg);
     }
+}
+
+/// Empty the spool once what the store just committed is durable (a store that defers its
+/// sync is synced here: this runs once after an outage). On failure the spool keeps its
+/// rows; the next start drops the ones the store holds ([`already_stored`]).
+fn empty_spool(store: Option<&dyn Store>, spool: Option<&mut crate::spool::Spool>) {
+    let Some(sp) = spool else {
+        return;
+    };
+    if let Some(file) = store.and_then(|s| s.sync_file()) {
+        if let Err(e) = fsync_durable(&file) {
+            tracing::error!(target: "regime_server::store", "fsync of {} failed: {e}; the spool keeps its {} rows (a start drops those the store holds)", file.display(), sp.rows);
+            return;
+        }
+    }
+    let n = sp.rows;
+    match sp.clear() {
+        Ok(()) => {
+            tracing::info!(target: "regime_server::store", "spool emptied: its {n} rows are in the store")
+        }
+        Err(e) => {
+            tracing::error!(target: "regime_server::store", "emptying the spool failed ({e}): a start drops the rows the store holds")
+        }
+    }
+}
+
+/// The spooled rows the store already holds (each symbol's rows are written in time order,
+/// a spool's with everything queued with them in one transaction, so a row at or before the
+/// store's newest of its symbol is in it): a crash between a commit and emptying the spool
+/// left them there.
+fn already_stored(spooled: &[HistoryRow], last: &HashMap<String, i64>) -> Vec<bool> {
+    spooled
+        .iter()
+        .map(|r| last.get(&r.symbol).is_some_and(|&t| r.ts <= t))
+        .collect()
+}
+
+/// Insert `rows`; when the store refuses them as data ([`StoreError::is_data_error`]: no
+/// retry would pass), halve the batch until each refused row stands alone and write the
+/// rest. Ok: the refused rows (index, the store's reason); Err: an outage (retry it all).
+/// One refused row used to fail every write after it: all symbols' rows held, the store
+/// reported down for good.
+fn insert_setting_aside(
+    s: &mut dyn Store,
+    rows: &[HistoryRow],
+) -> Result<Vec<(usize, String)>, StoreError> {
+    fn go(
+        s: &mut dyn Store,
+        rows: &[HistoryRow],
+        base: usize,
+        out: &mut Vec<(usize, String)>,
+    ) -> Result<(), StoreError> {
+        match s.insert(rows) {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_data_error() && rows.len() == 1 => {
+                out.push((base, e.to_string()));
+                Ok(())
+            }
+            Err(e) if e.is_data_error() && !rows.is_empty() => {
+                let mid = rows.len() / 2;
+                go(s, &rows[..mid], base, out)?;
+                go(s, &rows[mid..], base + mid, out)
+            }
+            Err(e) => Err(e),
+        }
+    }
+    let mut out = Vec::new();
+    go(s, rows, 0, &mut out)?;
+    Ok(out)
+}
+
+/// Keep the rows the store refused (indexes into `rows`, with its reasons) in
+/// `unwritable.jsonl` beside the spool, synced, and log them: acknowledged rows are never
+/// dropped unseen.
+fn set_aside(storage: &StorageConfig, rows: &[HistoryRow], refused: &[(usize, String)]) {
+    use std::io::Write as _;
+    let path = storage.spool_path.with_file_name("unwritable.jsonl");
+    let mut text = String::new();
+    for (i, why) in refused {
+        let line = serde_json::json!({"row": crate::spool::encode(&rows[*i]), "error": why});
+        text.push_str(&line.to_string());
+        text.push('\n');
+    }
+    let kept = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()));
+    let first = &rows[refused[0].0];
+    let kept = match kept {
+        Ok(()) => format!("kept in {}", path.display()),
+        Err(e) => format!("could not be kept in {} ({e}): lost", path.display()),
+    };
+    tracing::error!(
+        target: "regime_server::store",
+        "the store refused {} rows as data, written without them ({kept}); first: {} at {}: {}",
+        refused.len(),
+        first.symbol,
+        crate::io::format_timestamp(first.ts),
+        refused[0].1
+    );
 }
 
 /// Reserve a place for a new symbol's pipeline; false when `max_symbols` are held already.

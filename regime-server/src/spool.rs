@@ -22,7 +22,8 @@ pub struct Spool {
     pub rows: usize,
 }
 
-fn encode(r: &HistoryRow) -> Value {
+/// A row as the spool writes it (a JSON array; also the unwritable rows' file).
+pub fn encode(r: &HistoryRow) -> Value {
     json!([
         r.ts,
         r.symbol,

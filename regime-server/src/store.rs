@@ -71,7 +71,7 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// PostgreSQL.
-    #[error("postgres: {0}")]
+    #[error("postgres: {}", pg_detail(.0))]
     Postgres(#[from] postgres::Error),
     /// Creating the store's folder failed.
     #[error("embedded store {path}: {source}")]
@@ -201,6 +201,42 @@ pub const STORED_AT: &str = "stored_at";
 
 /// `regime_meta` key: when the table was last restored or rewound (ms).
 pub const LAST_RESTORE_AT: &str = "last_restore_at";
+
+/// A PostgreSQL error with what the server said (its message, SQLSTATE and detail) or the
+/// client-side cause: the error's own text is only "db error" or "error connecting to
+/// server".
+fn pg_detail(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let detail = db.detail().map(|d| format!(": {d}")).unwrap_or_default();
+        return format!("{} (SQLSTATE {}){detail}", db.message(), db.code().code());
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
+impl StoreError {
+    /// Whether the store refused the data itself (SQLSTATE class 22, data exception, or 23,
+    /// integrity; SQLite's constraint and type errors): writing the same rows again fails
+    /// again, where an outage passes.
+    pub fn is_data_error(&self) -> bool {
+        match self {
+            StoreError::Postgres(e) => e
+                .code()
+                .is_some_and(|c| c.code().starts_with("22") || c.code().starts_with("23")),
+            StoreError::Sqlite { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(
+                    rusqlite::ErrorCode::ConstraintViolation
+                        | rusqlite::ErrorCode::TypeMismatch
+                        | rusqlite::ErrorCode::TooBig
+                )
+            ),
+            _ => false,
+        }
+    }
+}
 
 /// Wall clock in ms since the epoch.
 pub fn now_ms() -> i64 {

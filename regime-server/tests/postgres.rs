@@ -335,6 +335,121 @@ fn a_full_disk_during_an_outage_stops_acknowledging() {
     assert_eq!(n, 500, "F's 400 rows and G's 100, each once");
 }
 
+/// Two outages in one run (database `regime_spool`): once the spooled rows are in the
+/// store the spool is emptied, and the second outage's rows go to it too. Before, the spool
+/// kept the first outage's rows (a restart wrote them a second time) and answered the second
+/// outage's as spooled without writing them (a `kill -9` lost them: 50 acknowledged rows). A
+/// spool left holding rows the store has (a stop between a commit and emptying it) is not
+/// written twice.
+#[test]
+fn two_outages_in_one_run_lose_nothing_and_store_nothing_twice() {
+    let Some((mut admin, proxy, cfg)) = behind_a_proxy(
+        "two_outages_in_one_run_lose_nothing_and_store_nothing_twice",
+        "regime_spool",
+        "wait_at_start_secs: 4",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let key = Some("dev-key-for-tests");
+    let spool = dir.path().join("data/spool.jsonl");
+    let rows = |s: &Server| s.get("/api/v1/system/database", None).json()["rows"].as_u64();
+    let s = Server::start(dir.path(), &cfg, &[]);
+    let r = s.post_json("/api/v1/bars", key, &json_bars("A", 100, 0));
+    assert_eq!(r.json()["committed"], true, "{}", r.text());
+    let outage = |s: &Server, body: &str| {
+        proxy.cut();
+        s.wait_for("the outage seen", 15, |s| {
+            s.get("/api/v1/health", None).json()["database"] == "disconnected"
+        });
+        let r = s.post_json("/api/v1/bars", key, body);
+        assert_eq!(r.status, 202, "{}", r.text());
+        assert_eq!(r.json()["spooled"], true, "{}", r.text());
+    };
+    outage(&s, &json_bars("A", 100, 100));
+    proxy.restore();
+    s.wait_for("the first outage's rows written", 30, |s| {
+        rows(s) == Some(200)
+    });
+    s.wait_for("the spool emptied", 10, |_| !spool.exists());
+    outage(&s, &json_bars("B", 50, 0));
+    let lines = std::fs::read_to_string(&spool).expect("the spool holds the second outage's rows");
+    assert_eq!(lines.lines().count(), 50, "only the second outage's rows");
+    proxy.restore();
+    s.wait_for("the second outage's rows written", 30, |s| {
+        rows(s) == Some(250)
+    });
+    s.wait_for("the spool emptied again", 10, |_| !spool.exists());
+    // a stop between the commit and emptying the spool: the spool still holds stored rows
+    let mut s = s;
+    s.child.kill().unwrap();
+    let _ = s.child.wait();
+    drop(s);
+    std::fs::write(&spool, &lines).unwrap();
+    let s = Server::start(dir.path(), &cfg, &[]);
+    let r = s.post_json("/api/v1/bars", key, &json_bars("A", 10, 200));
+    assert_eq!(r.json()["committed"], true, "{}", r.text());
+    let per_symbol: Vec<(String, i64, i64)> = admin
+        .query(
+            "SELECT symbol, COUNT(*), COUNT(DISTINCT timestamp) FROM regime_history \
+             GROUP BY symbol ORDER BY symbol",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        per_symbol,
+        [("A".to_string(), 210, 210), ("B".to_string(), 50, 50)],
+        "every acknowledged row, each once"
+    );
+    let log = std::fs::read_to_string(dir.path().join("logs/system.log")).unwrap();
+    assert!(log.contains("50 rows are in the store already"), "{log}");
+
+    // rows the database refuses as data (here a constraint; before validation refused
+    // them, a year PostgreSQL cannot hold) are set aside, not retried for ever: one such
+    // row used to hold back every row queued after it, the store reported down for good
+    admin
+        .batch_execute(
+            "ALTER TABLE regime_history ADD CONSTRAINT no_poison CHECK (symbol <> 'POISON')",
+        )
+        .unwrap();
+    let both = format!(
+        "[{},{}]",
+        json_bars("C", 30, 0).trim_matches(['[', ']']),
+        json_bars("POISON", 3, 0).trim_matches(['[', ']'])
+    );
+    let r = s.post_json("/api/v1/bars", key, &both);
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.json()["committed"], true, "{}", r.text());
+    let r = s.post_json("/api/v1/bars", key, &json_bars("C", 10, 30));
+    assert_eq!(r.json()["committed"], true, "{}", r.text());
+    let mut n = |sym: &str| -> i64 {
+        admin
+            .query_one(
+                "SELECT COUNT(*) FROM regime_history WHERE symbol = $1",
+                &[&sym],
+            )
+            .unwrap()
+            .get(0)
+    };
+    let counts = (n("C"), n("POISON"));
+    assert_eq!(counts, (40, 0));
+    let kept = std::fs::read_to_string(dir.path().join("data/unwritable.jsonl")).unwrap();
+    assert_eq!(kept.lines().count(), 3, "{kept}");
+    assert!(
+        kept.contains("no_poison") && kept.contains("23514"),
+        "{kept}"
+    );
+    assert_eq!(
+        s.get("/api/v1/health", None).json()["database"],
+        "connected"
+    );
+    let log = std::fs::read_to_string(dir.path().join("logs/error.log")).unwrap();
+    assert!(log.contains("the store refused 3 rows as data"), "{log}");
+}
+
 /// Backup, point-in-time restore and restore on PostgreSQL (database `regime_backup`): the
 /// binary `COPY` dump brings every column back exactly, and a point-in-time restore after a
 /// restore comes from the backup taken after that time.

@@ -340,7 +340,8 @@ fn every_route_and_auth_case() {
         r#"[{{"symbol":"TEST","timestamp":"2099-01-01","close":1.5}},
             {{"symbol":"TEST","timestamp":{},"close":1.6}},
             {{"symbol":"TEST","timestamp":{},"close":1.7}},
-            {{"symbol":"TEST","timestamp":{}.25,"close":1.8}}]"#,
+            {{"symbol":"TEST","timestamp":{}.25,"close":1.8}},
+            {{"symbol":"TEST","timestamp":"-100000-01-01","close":1.9}}]"#,
         day("2025-01-03") * 1000,
         day("2025-01-04") * 1_000_000,
         day("2025-01-05") / 1000,
@@ -350,6 +351,8 @@ fn every_route_and_auth_case() {
     let v = r.json();
     assert_eq!(v["accepted"], 3, "{v}");
     assert_eq!(v["errors"][0]["reason"], "timestamp_in_future", "{v}");
+    // a year no store holds (PostgreSQL's begin 4713 BC): refused, not queued to fail there
+    assert_eq!(v["errors"][1]["reason"], "timestamp_out_of_range", "{v}");
     assert!(
         v["errors"][0]["message"]
             .as_str()
