@@ -135,6 +135,8 @@ pub struct Shared {
     pub symbols_held: AtomicUsize,
     /// `performance.max_symbols`: also the most symbols `unparsed` names.
     pub max_symbols: usize,
+    /// `storage.retry_buffer_rows`: rows held while the store is down.
+    pub retry_buffer_rows: usize,
     /// When a refused new symbol was last logged (ms; at most one line a minute).
     pub symbol_limit_logged: AtomicI64,
     /// Bars detected since start.
@@ -325,6 +327,7 @@ impl Engine {
             queue_capacity: cfg.queue_capacity.max(1),
             symbols_held: AtomicUsize::new(0),
             max_symbols: cfg.max_symbols,
+            retry_buffer_rows: cfg.retry_buffer_rows,
             symbol_limit_logged: AtomicI64::new(i64::MIN),
             detections: AtomicU64::new(0),
             stored_rows: AtomicU64::new(0),
@@ -468,6 +471,14 @@ impl Engine {
         let s = &self.shared;
         if s.not_durable.load(Ordering::Acquire) {
             return Err(Busy::NotDurable);
+        }
+        // the store down and the retry buffer full: the writer takes no more rows, so a
+        // batch queued now would wait for the store (the client saw a 408 at
+        // server.request_timeout_ms, then its retry refused as already seen)
+        if !s.db_up.load(Ordering::Relaxed)
+            && s.pending_rows.load(Ordering::Relaxed) >= s.retry_buffer_rows
+        {
+            return Err(Busy::StoreDown);
         }
         let mut cur = s.queue_depth.load(Ordering::Acquire);
         loop {

@@ -346,7 +346,7 @@ fn two_outages_in_one_run_lose_nothing_and_store_nothing_twice() {
     let Some((mut admin, proxy, cfg)) = behind_a_proxy(
         "two_outages_in_one_run_lose_nothing_and_store_nothing_twice",
         "regime_spool",
-        "wait_at_start_secs: 4",
+        "wait_at_start_secs: 4, retry_buffer_rows: 1000",
     ) else {
         return;
     };
@@ -375,9 +375,26 @@ fn two_outages_in_one_run_lose_nothing_and_store_nothing_twice() {
     outage(&s, &json_bars("B", 50, 0));
     let lines = std::fs::read_to_string(&spool).expect("the spool holds the second outage's rows");
     assert_eq!(lines.lines().count(), 50, "only the second outage's rows");
+    // the retry buffer (1,000 rows) filled: a batch then is answered 503 at once (it waited
+    // for the store, and the client saw a 408 after server.request_timeout_ms)
+    let r = s.post_json("/api/v1/bars", key, &json_bars("C", 1000, 0));
+    assert_eq!(r.json()["spooled"], true, "{}", r.text());
+    s.wait_for("the retry buffer full", 10, |s| {
+        s.get("/api/v1/system/database", None).json()["rows_buffered"].as_u64() == Some(1050)
+    });
+    let t = std::time::Instant::now();
+    let r = s.post_json("/api/v1/bars", key, &json_bars("D", 10, 0));
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "store_unavailable");
+    assert!(r.headers.contains_key("retry-after"));
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
     proxy.restore();
     s.wait_for("the second outage's rows written", 30, |s| {
-        rows(s) == Some(250)
+        rows(s) == Some(1250)
     });
     s.wait_for("the spool emptied again", 10, |_| !spool.exists());
     // a stop between the commit and emptying the spool: the spool still holds stored rows
@@ -401,7 +418,11 @@ fn two_outages_in_one_run_lose_nothing_and_store_nothing_twice() {
         .collect();
     assert_eq!(
         per_symbol,
-        [("A".to_string(), 210, 210), ("B".to_string(), 50, 50)],
+        [
+            ("A".to_string(), 210, 210),
+            ("B".to_string(), 50, 50),
+            ("C".to_string(), 1000, 1000)
+        ],
         "every acknowledged row, each once"
     );
     let log = std::fs::read_to_string(dir.path().join("logs/system.log")).unwrap();
@@ -417,13 +438,13 @@ fn two_outages_in_one_run_lose_nothing_and_store_nothing_twice() {
         .unwrap();
     let both = format!(
         "[{},{}]",
-        json_bars("C", 30, 0).trim_matches(['[', ']']),
+        json_bars("E", 30, 0).trim_matches(['[', ']']),
         json_bars("POISON", 3, 0).trim_matches(['[', ']'])
     );
     let r = s.post_json("/api/v1/bars", key, &both);
     assert_eq!(r.status, 202, "{}", r.text());
     assert_eq!(r.json()["committed"], true, "{}", r.text());
-    let r = s.post_json("/api/v1/bars", key, &json_bars("C", 10, 30));
+    let r = s.post_json("/api/v1/bars", key, &json_bars("E", 10, 30));
     assert_eq!(r.json()["committed"], true, "{}", r.text());
     let mut n = |sym: &str| -> i64 {
         admin
@@ -434,7 +455,7 @@ fn two_outages_in_one_run_lose_nothing_and_store_nothing_twice() {
             .unwrap()
             .get(0)
     };
-    let counts = (n("C"), n("POISON"));
+    let counts = (n("E"), n("POISON"));
     assert_eq!(counts, (40, 0));
     let kept = std::fs::read_to_string(dir.path().join("data/unwritable.jsonl")).unwrap();
     assert_eq!(kept.lines().count(), 3, "{kept}");
