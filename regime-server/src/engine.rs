@@ -1576,21 +1576,23 @@ fn already_stored(spooled: &[HistoryRow], last: &HashMap<String, i64>) -> Vec<bo
 }
 
 /// Insert `rows`; when the store refuses them as data ([`StoreError::is_data_error`]: no
-/// retry would pass), halve the batch until each refused row stands alone and write the
-/// rest. Ok: the refused rows (index, the store's reason); Err: an outage (retry it all).
-/// One refused row used to fail every write after it: all symbols' rows held, the store
+/// retry would pass), find the refused rows by halving the batch in trial transactions
+/// (rolled back: nothing is committed until they are known, so an outage meanwhile leaves
+/// every row to be retried, none stored twice) and write the rest in one transaction. Ok:
+/// the refused rows (index, the store's reason); Err: an outage (retry them all). One
+/// refused row used to fail every write after it: all symbols' rows held, the store
 /// reported down for good.
 fn insert_setting_aside(
     s: &mut dyn Store,
     rows: &[HistoryRow],
 ) -> Result<Vec<(usize, String)>, StoreError> {
-    fn go(
+    fn find(
         s: &mut dyn Store,
         rows: &[HistoryRow],
         base: usize,
         out: &mut Vec<(usize, String)>,
     ) -> Result<(), StoreError> {
-        match s.insert(rows) {
+        match s.trial_insert(rows) {
             Ok(()) => Ok(()),
             Err(e) if e.is_data_error() && rows.len() == 1 => {
                 out.push((base, e.to_string()));
@@ -1598,15 +1600,33 @@ fn insert_setting_aside(
             }
             Err(e) if e.is_data_error() && !rows.is_empty() => {
                 let mid = rows.len() / 2;
-                go(s, &rows[..mid], base, out)?;
-                go(s, &rows[mid..], base + mid, out)
+                find(s, &rows[..mid], base, out)?;
+                find(s, &rows[mid..], base + mid, out)
             }
             Err(e) => Err(e),
         }
     }
-    let mut out = Vec::new();
-    go(s, rows, 0, &mut out)?;
-    Ok(out)
+    match s.insert(rows) {
+        Ok(()) => Ok(Vec::new()),
+        Err(e) if e.is_data_error() => {
+            let mut refused = Vec::new();
+            find(s, rows, 0, &mut refused)?;
+            if refused.is_empty() {
+                // refused together, taken one half at a time: nothing to set aside
+                return Err(e);
+            }
+            let mut skip = refused.iter().map(|r| r.0).peekable();
+            let rest: Vec<HistoryRow> = rows
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| skip.next_if_eq(i).is_none())
+                .map(|(_, r)| r.clone())
+                .collect();
+            s.insert(&rest)?;
+            Ok(refused)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Keep the rows the store refused (indexes into `rows`, with its reasons) in

@@ -111,7 +111,15 @@ pub trait Store: Send {
     /// `"embedded"` or `"postgres"`.
     fn kind(&self) -> &'static str;
     /// Append rows in one transaction; returns once they are durable.
-    fn insert(&mut self, rows: &[HistoryRow]) -> Result<(), StoreError>;
+    fn insert(&mut self, rows: &[HistoryRow]) -> Result<(), StoreError> {
+        self.write_rows(rows, true)
+    }
+    /// Whether the store would take `rows`: written in a transaction that is rolled back.
+    fn trial_insert(&mut self, rows: &[HistoryRow]) -> Result<(), StoreError> {
+        self.write_rows(rows, false)
+    }
+    /// Write rows in one transaction, committed when `commit` (else rolled back).
+    fn write_rows(&mut self, rows: &[HistoryRow], commit: bool) -> Result<(), StoreError>;
     /// Rows matching the query, oldest first.
     fn history(&mut self, q: &HistoryQuery) -> Result<Vec<HistoryRow>, StoreError>;
     /// Row count and latest timestamp.
@@ -634,7 +642,7 @@ impl Store for Embedded {
         Ok(())
     }
 
-    fn insert(&mut self, rows: &[HistoryRow]) -> Result<(), StoreError> {
+    fn write_rows(&mut self, rows: &[HistoryRow], commit: bool) -> Result<(), StoreError> {
         let path = self.path.clone();
         let sq = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -664,7 +672,11 @@ impl Store for Embedded {
                 }
             }
         }
-        tx.commit().map_err(sq)
+        if commit {
+            tx.commit().map_err(sq)
+        } else {
+            tx.rollback().map_err(sq)
+        }
     }
 
     fn history(&mut self, q: &HistoryQuery) -> Result<Vec<HistoryRow>, StoreError> {
@@ -913,7 +925,7 @@ impl Store for Pg {
         "postgres"
     }
 
-    fn insert(&mut self, rows: &[HistoryRow]) -> Result<(), StoreError> {
+    fn write_rows(&mut self, rows: &[HistoryRow], commit: bool) -> Result<(), StoreError> {
         use postgres::binary_copy::BinaryCopyInWriter;
         use postgres::types::Type;
         let stored_at = now_ms();
@@ -967,7 +979,11 @@ impl Store for Pg {
             }
             w.finish()?;
         }
-        tx.commit()?;
+        if commit {
+            tx.commit()?;
+        } else {
+            tx.rollback()?;
+        }
         Ok(())
     }
 
@@ -1095,6 +1111,9 @@ pub(crate) mod tests {
     pub(crate) fn exercise(s: &mut dyn Store) {
         let a = rows("AAA", 250, 1_600_000_000_000);
         let b = rows("BBB", 100, 1_600_000_000_000);
+        // a trial insert is rolled back: nothing of it stays
+        s.trial_insert(&a).unwrap();
+        assert_eq!(s.stats().unwrap().rows, 0);
         s.insert(&a).unwrap();
         s.insert(&b).unwrap();
         s.ping().unwrap();
