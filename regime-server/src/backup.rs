@@ -444,6 +444,8 @@ pub struct Restored {
     pub states: usize,
     /// Config file written (path), if any.
     pub config: Option<PathBuf>,
+    /// Rows of the spool a point-in-time restore set aside (kept in the safety backup).
+    pub spool_set_aside: usize,
 }
 
 /// Put a backup's table in place of the live one (the service is stopped).
@@ -557,6 +559,7 @@ pub fn restore(
         models,
         states,
         config,
+        spool_set_aside: 0,
     })
 }
 
@@ -607,6 +610,17 @@ pub fn restore_to_time(cfg: &Config, t: i64) -> Result<Restored, BackupError> {
         restore_table(cfg, dir, m, now)?;
     }
     let removed = store::open(&cfg.storage, store::Role::Writer)?.rewind(t, now)?;
+    // rows acknowledged during an outage and still in the spool were not in the table at t:
+    // written at the next start, they would leave it otherwise than it was (they are in the
+    // safety backup, which a restore of it puts back)
+    let spool = &cfg.storage.spool_path;
+    let spool_set_aside = match fs::read_to_string(spool) {
+        Ok(text) => {
+            fs::remove_file(spool).map_err(io_err(spool))?;
+            text.lines().filter(|l| !l.trim().is_empty()).count()
+        }
+        Err(_) => 0,
+    };
     Ok(Restored {
         from: source.map(|(_, m)| m.name),
         safety: safety.name,
@@ -615,5 +629,6 @@ pub fn restore_to_time(cfg: &Config, t: i64) -> Result<Restored, BackupError> {
         models: 0,
         states: 0,
         config: None,
+        spool_set_aside,
     })
 }

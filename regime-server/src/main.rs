@@ -364,13 +364,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let t = regime_server::backup::parse_time(&time)?;
             let r = regime_server::backup::restore_to_time(&c, t)?;
             println!(
-                "table returned to {time} UTC{}: {} rows kept, {} removed; the state before is saved as backup {}",
+                "table returned to {time} UTC{}: {} rows kept, {} removed{}; the state before is saved as backup {}",
                 r.from
                     .as_ref()
                     .map(|b| format!(" (from backup {b})"))
                     .unwrap_or_default(),
                 r.rows,
                 r.removed,
+                match r.spool_set_aside {
+                    0 => String::new(),
+                    n => format!(
+                        ", and the spool's {n} acknowledged rows not yet in the table then set aside (in that backup)"
+                    ),
+                },
                 r.safety
             );
         }
