@@ -269,6 +269,19 @@ fn write_backup(
 ) -> Result<Manifest, BackupError> {
     let mut files: Vec<(String, u64)> = Vec::new();
     let size = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    // 0. application state: acknowledged rows waiting in the spool — copied before the
+    // table: the running service empties the spool once its rows are in the store, so a
+    // copy taken after the table's snapshot could miss rows written between the two (in
+    // neither); copied first, rows written meanwhile are in both, and a start drops the
+    // spooled rows the table holds
+    let spool = &cfg.storage.spool_path;
+    if spool.is_file() && size(spool) > 0 {
+        let rel = format!(
+            "state/{}",
+            spool.file_name().unwrap_or_default().to_string_lossy()
+        );
+        files.push((rel.clone(), copy_file(spool, &tmp.join(&rel))?));
+    }
     // 1. the table, from one consistent snapshot
     let (rows, last_restore) = match cfg.storage.kind {
         StorageKind::Embedded => {
@@ -314,16 +327,7 @@ fn write_backup(
         );
         files.push((rel.clone(), copy_file(&f, &tmp.join(&rel))?));
     }
-    // 4. application state: acknowledged rows waiting in the spool
-    let spool = &cfg.storage.spool_path;
-    if spool.is_file() && size(spool) > 0 {
-        let rel = format!(
-            "state/{}",
-            spool.file_name().unwrap_or_default().to_string_lossy()
-        );
-        files.push((rel.clone(), copy_file(spool, &tmp.join(&rel))?));
-    }
-    // 5. pipeline states and bar journals, after the table: a state at or before the table's
+    // 4. pipeline states and bar journals, after the table: a state at or before the table's
     // newest row of its symbol catches up from the journals at start. Journals first: a
     // checkpoint between the two copies leaves newer states, which the journals copied
     // before it still cover. A file the service removes meanwhile (a journal after a
@@ -344,7 +348,7 @@ fn write_backup(
             Err(e) => return Err(e),
         }
     }
-    // 6. recent logs
+    // 5. recent logs
     let recent = std::time::Duration::from_secs(RECENT_LOGS_SECS);
     for f in files_in(&cfg.logging.dir)? {
         let fresh = fs::metadata(&f)
