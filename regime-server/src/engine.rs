@@ -275,12 +275,11 @@ impl Engine {
             Some(p) => {
                 let (sp, mut rows) = crate::spool::Spool::open(p).map_err(EngineError::Spawn)?;
                 if let Some(Ok(st)) = &stored {
-                    let held = already_stored(&rows, &st.last);
-                    let n = held.iter().filter(|&&h| h).count();
+                    let before = rows.len();
+                    rows.retain(|r| !already_stored(r, &st.last));
+                    let n = before - rows.len();
                     if n > 0 {
                         tracing::warn!(target: "regime_server::store", "spool {}: {n} rows are in the store already (a stop between a commit and emptying the spool): not written again", p.display());
-                        let mut keep = held.iter().map(|&h| !h);
-                        rows.retain(|_| keep.next().unwrap_or(true));
                     }
                 }
                 if !rows.is_empty() {
@@ -907,15 +906,7 @@ fn worker_loop(
                 let r = &job.rows[i as usize];
                 let prev_ts = quality.last_ts;
                 if let Err(reason) = BarValidator::check_symbol(quality, &r.bar) {
-                    out.rejected += 1;
-                    metrics::counter!("regime_bars_rejected_total", "reason" => reason.key())
-                        .increment(1);
-                    out.errors.push(RowError {
-                        row: r.row,
-                        symbol: sym.to_string(),
-                        reason: reason.key().to_string(),
-                        message: reason.to_string(),
-                    });
+                    reject_row(&mut out, r.row, sym, &reason);
                     continue;
                 }
                 if let Some(j) = &mut journal {
@@ -1564,15 +1555,12 @@ fn empty_spool(store: Option<&dyn Store>, spool: Option<&mut crate::spool::Spool
     }
 }
 
-/// The spooled rows the store already holds (each symbol's rows are written in time order,
-/// a spool's with everything queued with them in one transaction, so a row at or before the
-/// store's newest of its symbol is in it): a crash between a commit and emptying the spool
-/// left them there.
-fn already_stored(spooled: &[HistoryRow], last: &HashMap<String, i64>) -> Vec<bool> {
-    spooled
-        .iter()
-        .map(|r| last.get(&r.symbol).is_some_and(|&t| r.ts <= t))
-        .collect()
+/// Whether the store already holds a spooled row (each symbol's rows are written in time
+/// order, a spool's with everything queued with them in one transaction, so a row at or
+/// before the store's newest of its symbol is in it): a crash between a commit and emptying
+/// the spool left it there.
+fn already_stored(r: &HistoryRow, last: &HashMap<String, i64>) -> bool {
+    last.get(&r.symbol).is_some_and(|&t| r.ts <= t)
 }
 
 /// Insert `rows`; when the store refuses them as data ([`StoreError::is_data_error`]: no
@@ -1661,6 +1649,18 @@ fn set_aside(storage: &StorageConfig, rows: &[HistoryRow], refused: &[(usize, St
     );
 }
 
+/// A row a worker refuses: named in the batch's answer and counted in the metric.
+fn reject_row(out: &mut Outcome, row: usize, sym: &str, reason: &RejectReason) {
+    out.rejected += 1;
+    metrics::counter!("regime_bars_rejected_total", "reason" => reason.key()).increment(1);
+    out.errors.push(RowError {
+        row,
+        symbol: sym.to_string(),
+        reason: reason.key().to_string(),
+        message: reason.to_string(),
+    });
+}
+
 /// Reserve a place for a new symbol's pipeline; false when `max_symbols` are held already.
 fn take_symbol_slot(shared: &Shared) -> bool {
     let max = shared.max_symbols;
@@ -1679,16 +1679,8 @@ fn refuse_symbol(shared: &Shared, sym: &str, group: &[u32], rows: &[IngestRow], 
     let max = shared.max_symbols;
     let reason = RejectReason::SymbolLimit { limit: max };
     for &i in group {
-        out.rejected += 1;
-        out.errors.push(RowError {
-            row: rows[i as usize].row,
-            symbol: sym.to_string(),
-            reason: reason.key().to_string(),
-            message: reason.to_string(),
-        });
+        reject_row(out, rows[i as usize].row, sym, &reason);
     }
-    metrics::counter!("regime_bars_rejected_total", "reason" => reason.key())
-        .increment(group.len() as u64);
     let now = now_ms();
     let last = shared.symbol_limit_logged.load(Ordering::Relaxed);
     if now.saturating_sub(last) >= 60_000

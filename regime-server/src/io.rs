@@ -200,6 +200,12 @@ fn text_prefix(head: &[u8]) -> bool {
     }
 }
 
+/// Epoch numbers below these magnitudes are seconds, ms and µs (above: ns); see
+/// [`integer_timestamp`].
+const SECONDS_BELOW: u64 = 100_000_000_000;
+const MS_BELOW: u64 = SECONDS_BELOW * 1000;
+const US_BELOW: u64 = MS_BELOW * 1000;
+
 /// An integer timestamp in ms: a `YYYYMMDD` date (years 1800–2200, as CRSP and many
 /// databases store dates; as epoch seconds those would be 1970–1973, and whole days in
 /// seconds never end in a valid day of the month), else by its size epoch seconds
@@ -217,9 +223,9 @@ pub fn integer_timestamp(i: i64) -> i64 {
         }
     }
     match i.unsigned_abs() {
-        0..100_000_000_000 => i * 1000,
-        100_000_000_000..100_000_000_000_000 => i,
-        100_000_000_000_000..100_000_000_000_000_000 => i.div_euclid(1000),
+        a if a < SECONDS_BELOW => i * 1000,
+        a if a < MS_BELOW => i,
+        a if a < US_BELOW => i.div_euclid(1000),
         _ => i.div_euclid(1_000_000),
     }
 }
@@ -229,9 +235,9 @@ pub fn integer_timestamp(i: i64) -> i64 {
 /// not finite or beyond any unit's range.
 pub fn float_timestamp(x: f64) -> Option<i64> {
     let ms = match x.abs() {
-        a if a < 1e11 => x * 1e3,
-        a if a < 1e14 => x,
-        a if a < 1e17 => x / 1e3,
+        a if a < SECONDS_BELOW as f64 => x * 1e3,
+        a if a < MS_BELOW as f64 => x,
+        a if a < US_BELOW as f64 => x / 1e3,
         a if a < 9.2e18 => x / 1e6,
         _ => return None,
     };

@@ -49,10 +49,8 @@ fn num(
 /// The latest bar timestamp ingest accepts now (ms): the clock plus `max_future_secs`
 /// (None: no check).
 fn latest_accepted(max_future_secs: u64) -> Option<i64> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    (max_future_secs > 0).then(|| now.saturating_add(max_future_secs as i64 * 1000))
+    (max_future_secs > 0)
+        .then(|| crate::store::now_ms().saturating_add(max_future_secs as i64 * 1000))
 }
 
 /// `b`, unless it is stamped after `latest`.
