@@ -147,21 +147,25 @@ fn read_input(
                 }
             })
             .collect();
+        // hints first: after ten long row messages they are cut off by whoever prints
+        let mut hints: Vec<String> = Vec::new();
         let order = commands::newest_first(&input, "the table");
-        let mut hint = if order.is_empty() {
+        if !order.is_empty() {
+            hints.push(format!(
+                "the rows of {} run newest first, sort them oldest first",
+                order.join(", ")
+            ));
+        }
+        hints.extend(commands::unread_field_hints(&input));
+        let hint = if hints.is_empty() {
             String::new()
         } else {
-            format!(
-                " (the rows of {} run newest first: sort them oldest first)",
-                order.join(", ")
-            )
+            format!(": {}", hints.join("; "))
         };
-        for h in commands::unread_field_hints(&input) {
-            hint += &format!(" ({h})");
-        }
         return Err(Failure::BadInput(format!(
-            "{} bad rows ({}{}){hint}; pass skip_bad_rows=True to keep the valid ones",
+            "{} bad row{}{hint} ({}{}); pass skip_bad_rows=True to keep the valid ones",
             input.errors.len(),
+            if input.errors.len() == 1 { "" } else { "s" },
             first.join("; "),
             if input.errors.len() > 10 { "; ..." } else { "" }
         )));

@@ -106,6 +106,40 @@ def test_numpy_arrays_without_timestamps():
     assert out.column("regime_id").to_pylist() == ref.column("regime_id").to_pylist()
 
 
+def test_closes_alone_as_a_series_or_array():
+    """A column of closes (``df["Close"]``, a polars Series, a 1-D array) is a close-only
+    series: times from a DatetimeIndex, else bar numbers as a dict of arrays gets."""
+    import pandas as pd
+
+    t = regime.generate(symbols=1, bars=700, seed=98304)
+    closes = t.column("close").to_numpy()
+    times = pd.DatetimeIndex(t.column("timestamp").to_pandas(), name="Date")
+    ref = regime.detect({"timestamp": t.column("timestamp"), "close": closes})
+    ref_ids = ref.column("regime_id").to_pylist()
+    s = pd.Series(closes, index=times, name="Close")
+    got = regime.detect(s)
+    assert got.column("regime_id").to_pylist() == ref_ids
+    assert got.column("timestamp").to_pylist() == ref.column("timestamp").to_pylist()
+    # an unnamed DatetimeIndex too
+    got = regime.detect(pd.Series(closes, index=times.rename(None)))
+    assert got.column("timestamp").to_pylist() == ref.column("timestamp").to_pylist()
+    # no times: the bars in order, as for a dict of numpy arrays
+    by_number = regime.detect({"close": closes}).column("regime_id").to_pylist()
+    assert regime.detect(pd.Series(closes)).column("regime_id").to_pylist() == by_number
+    assert regime.detect(closes).column("regime_id").to_pylist() == by_number
+    import polars as pl
+
+    assert regime.detect(pl.Series("close", closes)).column("regime_id").to_pylist() == by_number
+    # a (time, ticker) index, as df.stack() gives: one series per ticker
+    two = regime.generate(symbols=2, bars=300, seed=98305).to_pandas()
+    stacked = two.set_index(["timestamp", "symbol"])["close"]
+    got = regime.detect(stacked)
+    assert sorted(set(got.column("symbol").to_pylist())) == ["SYN000", "SYN001"]
+    assert got.num_rows == 600
+    with pytest.raises(regime.BadInputError, match="1-D numpy array"):
+        regime.detect(closes.reshape(-1, 1))
+
+
 def test_bad_rows_name_row_and_reason():
     t = pa.table(
         {

@@ -1,7 +1,7 @@
 """regime: causal detection of 18 market regimes (volatility x trend x structure).
 
-Batch detection takes a pyarrow Table, a pandas or polars DataFrame, or a dict of numpy
-arrays, and returns a pyarrow Table (or a polars DataFrame with ``as_polars=True``) whose
+Batch detection takes a pyarrow Table, a pandas or polars DataFrame, a dict of numpy
+arrays, or closes alone (a pandas or polars Series, a 1-D numpy array), and returns a pyarrow Table (or a polars DataFrame with ``as_polars=True``) whose
 columns are handed over from Rust without a copy. The work runs with the GIL released.
 
 >>> import regime
@@ -87,9 +87,26 @@ def _to_arrow(data: Any) -> pa.Table:
     if isinstance(data, pa.RecordBatch):
         return pa.Table.from_batches([data])
     module = type(data).__module__.split(".")[0]
-    if module == "polars":
+    kind = type(data).__name__
+    if module == "pandas" and kind == "Series":
+        # a column of closes (df["Close"], a price series): its times are in the index
+        frame = data.rename("close").to_frame()
+        idx = frame.index
+        if getattr(idx, "nlevels", 1) > 1 or type(idx).__name__ == "DatetimeIndex" or str(
+            idx.name
+        ).lower() in _TIME_NAMES:
+            frame = frame.reset_index()
+            if getattr(idx, "nlevels", 1) == 1 and str(idx.name).lower() not in _TIME_NAMES:
+                frame = frame.rename(columns={frame.columns[0]: "timestamp"})
+            return pa.Table.from_pandas(frame, preserve_index=False)
+        data = {"close": frame["close"].to_numpy()}
+    elif module == "polars" and kind == "Series":
+        data = {"close": data.to_numpy()}
+    elif isinstance(data, np.ndarray) and data.ndim == 1:
+        data = {"close": data}
+    if module == "polars" and kind != "Series":
         return data.to_arrow()
-    if module == "pandas":
+    if module == "pandas" and kind != "Series":
         return pa.Table.from_pandas(_tidy_pandas(data), preserve_index=False)
     if isinstance(data, dict):
         cols = {k: np.asarray(v) if not isinstance(v, (pa.Array, pa.ChunkedArray)) else v for k, v in data.items()}
@@ -106,8 +123,9 @@ def _to_arrow(data: Any) -> pa.Table:
     if hasattr(data, "__arrow_c_stream__"):
         return pa.table(data)
     raise BadInputError(
-        f"unsupported input {type(data).__name__}: pass a pyarrow Table, pandas or polars "
-        "DataFrame, or a dict of numpy arrays"
+        f"unsupported input {type(data).__name__}: pass a pyarrow Table, a pandas or polars "
+        "DataFrame, a dict of numpy arrays, or closes alone (a pandas or polars Series, a 1-D "
+        "numpy array)"
     )
 
 
@@ -133,7 +151,8 @@ def detect(
     """Regime of every bar: the same result as ``regime detect`` on the same rows.
 
     data: columns ``timestamp`` (or date/time), ``close`` and optionally ``symbol``,
-    ``open``, ``high``, ``low``, ``volume``. mode: ``causal`` (bar t sees bars <= t) or
+    ``open``, ``high``, ``low``, ``volume``; or closes alone, a Series (times from its
+    index) or a 1-D array (bar numbers as times). mode: ``causal`` (bar t sees bars <= t) or
     ``ex-post`` (smoothed). model: a model file or directory (``<symbol>.v<N>.json``) to
     score with fixed models on ``backend`` (auto|cpu|cuda|wgpu; default ``REGIME_DEVICE``
     or auto) instead of running the adaptive pipeline.
