@@ -8,7 +8,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3_arrow::PyTable;
-use regime_core::bars::{check_bar, Bar};
+use regime_core::bars::{check_bar, Bar, RejectReason};
 use regime_core::pipeline::{Detection, PipelineConfig, SymbolPipeline};
 use regime_server::commands::{self, CommandError, Mode, ModelSource};
 use regime_server::io::{self, Column, Input, IoError, Table};
@@ -471,6 +471,17 @@ impl Engine {
         let Some(p) = self.pipes.get_mut(symbol) else {
             return Err(RegimeError::new_err("pipeline vanished"));
         };
+        // a bar again (a forming bar updated in place) or an older one would be learned
+        // from as a new bar: refused as every other entry point refuses it
+        if let Some(previous) = p.last_ts().filter(|&prev| timestamp_ms <= prev) {
+            let r = RejectReason::TimestampNotIncreasing {
+                previous,
+                got: timestamp_ms,
+            };
+            return Err(BadInputError::new_err(format!(
+                "{symbol} @ {timestamp_ms}: {r}"
+            )));
+        }
         let d = p.update(&bar);
         let out = pyo3::types::PyDict::new(py);
         out.set_item("symbol", symbol)?;

@@ -195,6 +195,13 @@ def test_streaming_engine_equals_batch(panel):
         else:
             r = e.update("SYN000", **bar)
         got.append(r["regime_id"])
+        if i == 700:
+            # the same bar again (a forming bar updated in place) and an older one are
+            # refused, as detect and the service refuse them, and change nothing
+            with pytest.raises(regime.BadInputError, match="not after the previous bar's"):
+                e.update("SYN000", bar)
+            with pytest.raises(regime.BadInputError, match="timestamp_not_increasing|not after"):
+                e.update("SYN000", (ts[i] - 86_400_000, 1.0, 1.0, 1.0, 1.0, 1.0))
     assert got == batch
     assert e.symbols() == ["SYN000"]
     with pytest.raises(regime.BadInputError, match="close"):

@@ -979,6 +979,13 @@ impl SymbolPipeline {
         self.bar_side.hmm.set_population(prior);
     }
 
+    /// Timestamp of the last bar processed (None before the first). The pipeline itself
+    /// does not check order: callers validate (a bar at or before this one is refused as
+    /// `timestamp_not_increasing` by every entry point).
+    pub fn last_ts(&self) -> Option<i64> {
+        self.pool_side.last_ts
+    }
+
     /// Status of every component (SPEC §2).
     pub fn components(&self) -> Vec<ComponentStatus> {
         let ts = self.pool_side.last_ts;

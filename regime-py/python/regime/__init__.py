@@ -271,7 +271,8 @@ class Engine:
     time is read by its size, as ``detect`` reads it: epoch seconds (``time.time()``), ms,
     µs or ns; ``timestamp_ms`` is always ms. Returns a dict
     with the regime, its dimensions, confidence and per-dimension probabilities. A bad bar
-    raises BadInputError and changes nothing.
+    raises BadInputError and changes nothing; so does a bar not after the symbol's last
+    one (the same bar again, as a forming bar updated in place, would be learned twice).
     """
 
     def __init__(self, *, confidence_threshold: float = 0.7, switch_margin: float = 0.05) -> None:
