@@ -237,3 +237,37 @@ fn warm_up_reports_the_centre_with_low_confidence() {
     assert!((first.confidence - 1.0 / 18.0).abs() < 1e-9);
     assert!(!det[99].warming_up);
 }
+
+/// Bars from outside go through `try_update`: a bad bar, the last bar again (a forming bar
+/// re-sent) or an older one is refused with its reason and changes nothing — the detections
+/// after it are an undisturbed run's.
+#[test]
+fn try_update_refuses_bad_and_repeated_bars_and_changes_nothing() {
+    use regime_core::bars::{Bar, RejectReason};
+    let d = data(1500);
+    let bars = &d[0].bars;
+    let cfg = PipelineConfig::default();
+    let full = detect_series(bars, &cfg).expect("detect");
+    let mut p = SymbolPipeline::new(cfg).expect("valid");
+    let mut got = Vec::new();
+    for (i, b) in bars.iter().enumerate() {
+        got.push(p.try_update(b).expect("a valid bar"));
+        if i == 900 {
+            assert_eq!(p.last_ts(), Some(b.ts));
+            let again = p.try_update(b).expect_err("the same bar again");
+            assert_eq!(again.key(), "timestamp_not_increasing");
+            let older = Bar { ts: b.ts - 1, ..*b };
+            assert!(matches!(
+                p.try_update(&older),
+                Err(RejectReason::TimestampNotIncreasing { previous, got }) if previous == b.ts && got == b.ts - 1
+            ));
+            let nan = Bar {
+                close: f64::NAN,
+                ts: b.ts + 1,
+                ..*b
+            };
+            assert_eq!(p.try_update(&nan).expect_err("NaN").key(), "non_finite");
+        }
+    }
+    assert_eq!(got, full);
+}

@@ -461,8 +461,10 @@ impl Engine {
         volume: f64,
     ) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
         let bar = Bar::new(timestamp_ms, open, high, low, close, volume);
-        check_bar(&bar)
-            .map_err(|r| BadInputError::new_err(format!("{symbol} @ {timestamp_ms}: {r}")))?;
+        let refused =
+            |r: RejectReason| BadInputError::new_err(format!("{symbol} @ {timestamp_ms}: {r}"));
+        // checked before a new symbol's pipeline is made, so a refused first bar leaves none
+        check_bar(&bar).map_err(refused)?;
         if !self.pipes.contains_key(symbol) {
             let p = SymbolPipeline::new(self.cfg.clone())
                 .map_err(|e| RegimeError::new_err(e.to_string()))?;
@@ -471,18 +473,8 @@ impl Engine {
         let Some(p) = self.pipes.get_mut(symbol) else {
             return Err(RegimeError::new_err("pipeline vanished"));
         };
-        // a bar again (a forming bar updated in place) or an older one would be learned
-        // from as a new bar: refused as every other entry point refuses it
-        if let Some(previous) = p.last_ts().filter(|&prev| timestamp_ms <= prev) {
-            let r = RejectReason::TimestampNotIncreasing {
-                previous,
-                got: timestamp_ms,
-            };
-            return Err(BadInputError::new_err(format!(
-                "{symbol} @ {timestamp_ms}: {r}"
-            )));
-        }
-        let d = p.update(&bar);
+        // a bar again (a forming bar updated in place) or an older one is refused
+        let d = p.try_update(&bar).map_err(refused)?;
         let out = pyo3::types::PyDict::new(py);
         out.set_item("symbol", symbol)?;
         out.set_item("timestamp_ms", d.ts)?;

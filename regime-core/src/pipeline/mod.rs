@@ -18,7 +18,7 @@ pub use panel::{panel_prefix, pool_events, PanelMember, PanelPrefix, PanelStream
 pub use methods::{Boundaries, QuantileTracker, Scores, METHOD_NAMES, N_METHODS};
 pub use status::{ComponentState, ComponentStatus, Detail, ALL_COMPONENTS, CRITICAL};
 
-use crate::bars::Bar;
+use crate::bars::{Bar, RejectReason};
 use crate::error::Result;
 use crate::hmm::{HmmStep, OnlineHmm, OnlineHmmConfig};
 use crate::model::NS;
@@ -469,7 +469,22 @@ impl SymbolPipeline {
         })
     }
 
-    /// Process one validated bar (causal: uses this bar and earlier ones only).
+    /// Validate one bar ([`crate::bars::check_bar`], and after the last bar processed), then
+    /// process it: the entry point for bars from outside. A refused bar changes nothing.
+    pub fn try_update(&mut self, bar: &Bar) -> std::result::Result<Detection, RejectReason> {
+        crate::bars::check_bar(bar)?;
+        if let Some(previous) = self.last_ts().filter(|&prev| bar.ts <= prev) {
+            return Err(RejectReason::TimestampNotIncreasing {
+                previous,
+                got: bar.ts,
+            });
+        }
+        Ok(self.update(bar))
+    }
+
+    /// Process one validated bar (causal: uses this bar and earlier ones only). Nothing is
+    /// checked here (a batch is validated once, up front): bars from outside go through
+    /// [`SymbolPipeline::try_update`].
     pub fn update(&mut self, bar: &Bar) -> Detection {
         let (step, ctx, lat_us) = self.bar_side.update(bar);
         let view = BarOutput {
