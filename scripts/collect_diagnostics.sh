@@ -23,10 +23,16 @@ if [ -n "${REGIME_KEY:-}" ]; then HDR=(-H "X-API-Key: $REGIME_KEY"); fi
 for path in health components metrics system/database data/quality asl/metrics regimes \
             regime/current regime/transitions; do
   f="$dest/api/$(echo "$path" | tr / _).json"
-  curl -fsS --max-time 10 "${HDR[@]}" "$URL/api/v1/$path" -o "$f" 2>/dev/null \
-    || { rm -f "$f"; missing "GET /api/v1/$path failed ($URL)"; }
+  # kept whatever the status: an unhealthy service's 503 health body says why, an error
+  # body names what was refused (HTTP status noted in MISSING.txt)
+  code=$(curl -sS --max-time 10 "${HDR[@]}" -w '%{http_code}' "$URL/api/v1/$path" -o "$f" 2>/dev/null)
+  if [ -z "$code" ] || [ "$code" = 000 ]; then
+    rm -f "$f"; missing "GET /api/v1/$path failed: no answer ($URL)"
+  elif [ "$code" != 200 ]; then
+    missing "GET /api/v1/$path answered HTTP $code (body kept in api/$(basename "$f"))"
+  fi
 done
-curl -fsS --max-time 10 "$URL/metrics" -o "$dest/api/prometheus.txt" 2>/dev/null \
+curl -fsS --max-time 10 "${HDR[@]}" "$URL/metrics" -o "$dest/api/prometheus.txt" 2>/dev/null \
   || { rm -f "$dest/api/prometheus.txt"; missing "GET /metrics failed ($URL)"; }
 
 logdir="${REGIME_LOG_DIR:-}"

@@ -1,15 +1,41 @@
 #!/usr/bin/env bash
 # Hourly health check of the manual: service, API latency, components, queue depth, errors.
-# Exit 0 healthy, 1 degraded (warnings), 2 down/critical. REGIME_URL overrides the address.
+# Exit 0 healthy, 1 degraded (warnings), 2 down/critical. REGIME_URL overrides the address;
+# REGIME_KEY is sent when set (auth.require_key_for_reads: the metrics and database reads).
 set -uo pipefail
 URL="${REGIME_URL:-http://localhost:8080}"
+HDR=()
+if [ -n "${REGIME_KEY:-}" ]; then HDR=(-H "X-API-Key: $REGIME_KEY"); fi
 rc=0
 warn() { echo "WARN: $*"; [ "$rc" -lt 1 ] && rc=1; }
 crit() { echo "CRIT: $*"; rc=2; }
+# a read: the body on 200; otherwise the HTTP status and the error's message, and failure
+get() {
+  local out code
+  out=$(curl -sS --max-time 5 "${HDR[@]}" -w '\n%{http_code}' "$URL$1") || return 2
+  code=${out##*$'\n'}
+  out=${out%$'\n'*}
+  if [ "$code" = 200 ]; then printf '%s' "$out"; return 0; fi
+  echo "HTTP $code: $(printf '%s' "$out" | python3 -c 'import json,sys
+try: print(json.load(sys.stdin)["error"]["message"])
+except Exception: print("(no JSON error body)")')" >&2
+  return 1
+}
 t0=$(date +%s%N)
-health=$(curl -fsS --max-time 5 "$URL/api/v1/health") || { crit "service not answering at $URL"; exit 2; }
+# health answers 503 with its body while the service is unhealthy (draining at a stop, a
+# critical component failed): that body says why, so it is read rather than taken as down
+health=$(curl -sS --max-time 5 -w '\n%{http_code}' "$URL/api/v1/health") || {
+  crit "service not answering at $URL (systemctl status adaptive_regime; journalctl -u adaptive_regime -n 100)"
+  exit 2
+}
+code=${health##*$'\n'}
+health=${health%$'\n'*}
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-echo "health answered in ${ms} ms"
+echo "health answered HTTP $code in ${ms} ms"
+if [ "$code" != 200 ] && [ "$code" != 503 ]; then
+  crit "health answered HTTP $code: $health"
+  exit 2
+fi
 [ "$ms" -gt 200 ] && warn "health took ${ms} ms (> 200 ms)"
 status=$(echo "$health" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')
 echo "status: $status"
@@ -23,7 +49,7 @@ import json, sys
 for name, state in sorted(json.load(sys.stdin)["components"].items()):
     if state != "running":
         print(f"component {name}: {state}")'
-metrics=$(curl -fsS --max-time 5 "$URL/api/v1/metrics") || { crit "metrics not answering"; exit 2; }
+metrics=$(get /api/v1/metrics) || { crit "metrics not read (above; a key for reads: REGIME_KEY)"; exit 2; }
 read -r q er acc < <(echo "$metrics" | python3 -c '
 import json, sys
 m = json.load(sys.stdin)
@@ -32,7 +58,9 @@ echo "queue depth $q, error rate $er, regime accuracy $acc"
 [ "$q" -gt 1000 ] && crit "queue depth $q > 1000" || { [ "$q" -gt 500 ] && warn "queue depth $q > 500"; }
 python3 -c "import sys; sys.exit(0 if float('$er') <= 0.05 else 1)" || crit "error rate $er > 5%"
 python3 -c "import sys; sys.exit(0 if float('$er') <= 0.02 else 1)" || warn "error rate $er > 2%"
-db=$(curl -fsS --max-time 5 "$URL/api/v1/system/database" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')
+db=$(get /api/v1/system/database | python3 -c 'import json,sys
+try: print(json.load(sys.stdin)["status"])
+except Exception: print("unknown (not read)")')
 echo "database: $db"
 [ "$db" = connected ] || crit "database $db"
 exit $rc

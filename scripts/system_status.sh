@@ -15,7 +15,9 @@ if command -v systemctl >/dev/null 2>&1 && systemctl cat adaptive_regime.service
   echo "systemd: $(systemctl is-active adaptive_regime 2>/dev/null)"
 fi
 pgrep -a -f "regime serve" | sed 's/^/process: /' || echo "process: none found"
-HEALTH=$(get /api/v1/health) || { echo "service not answering at $URL"; exit 2; }
+# not `get`: health answers 503 with its body while unhealthy (draining at a stop, a critical
+# component failed), and that body is what says why
+HEALTH=$(curl -sS --max-time 5 "$URL/api/v1/health") || { echo "service not answering at $URL"; exit 2; }
 export HEALTH
 METRICS=$(get /api/v1/metrics || echo '{}') DATABASE=$(get /api/v1/system/database || echo '{}') \
   REGIMES=$(get /api/v1/regimes || echo '{}')

@@ -105,3 +105,138 @@ fn rules_and_dashboard_query_exported_metrics() {
         .collect();
     assert!(missing.is_empty(), "{missing:?}");
 }
+
+/// `scripts/health_check.sh` against `url`, with `key` as REGIME_KEY: (exit code, output).
+fn health_check(url: &str, key: Option<&str>) -> (Option<i32>, String) {
+    let mut cmd = Command::new("bash");
+    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/health_check.sh"))
+        .env("REGIME_URL", url)
+        .env_remove("REGIME_KEY");
+    if let Some(k) = key {
+        cmd.env("REGIME_KEY", k);
+    }
+    let out = cmd.output().expect("run health_check.sh");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+/// An installation that requires a key for reads: the hourly check sends REGIME_KEY to the
+/// metrics and database reads (it had no key to send: "metrics not answering", critical, on
+/// a healthy service), and without one says it was refused, not that nothing answers.
+#[test]
+fn health_check_sends_the_read_key() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let s = Server::start(tmp.path(), "auth: {require_key_for_reads: true}\n", &[]);
+    let url = format!("http://{}", s.addr);
+    let (code, out) = health_check(&url, Some("dev-key-for-tests"));
+    assert!(out.contains("database: connected"), "{out}");
+    assert!(!out.contains("CRIT"), "{out}");
+    assert_ne!(code, Some(2), "{out}");
+    let (code, out) = health_check(&url, None);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("HTTP 401: missing API key"), "{out}");
+    assert!(out.contains("REGIME_KEY"), "{out}");
+    assert!(!out.contains("not answering"), "{out}");
+}
+
+/// While unhealthy (draining at a stop, a critical component failed) health answers 503
+/// with the body that says why: the hourly check and the status overview report it (they
+/// took any non-200 for "service not answering"). The state lasts seconds in a real service,
+/// so a loopback stand-in answers with a recorded body of that shape.
+#[test]
+fn ops_scripts_read_an_unhealthy_answer() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        // bounded: the two scripts make at most a dozen requests between them
+        for stream in listener.incoming().take(32).flatten() {
+            let mut reader = BufReader::new(&stream);
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            loop {
+                let mut h = String::new();
+                match reader.read_line(&mut h) {
+                    Ok(n) if n > 2 => {}
+                    _ => break,
+                }
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("");
+            let (status, body) = match path {
+                "/api/v1/health" => (
+                    "503 Service Unavailable",
+                    r#"{"status":"unhealthy","version":"0.1.0","uptime_seconds":5.0,"safe_mode":false,"backend":"cpu","database":"connected","queue_depth":40,"symbols":2,"components":{"base_regime_detector":"running","integration_orchestrator":"stopped"}}"#,
+                ),
+                "/api/v1/metrics" => (
+                    "200 OK",
+                    r#"{"queue_depth":40,"error_rate":0.0,"regime_accuracy":null}"#,
+                ),
+                "/api/v1/system/database" => ("200 OK", r#"{"status":"connected"}"#),
+                _ => (
+                    "404 Not Found",
+                    r#"{"error":{"code":"not_found","message":"no route"}}"#,
+                ),
+            };
+            let _ = write!(
+                &stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let url = format!("http://{addr}");
+    let (code, out) = health_check(&url, None);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("status: unhealthy"), "{out}");
+    assert!(
+        out.contains("component integration_orchestrator: stopped"),
+        "{out}"
+    );
+    assert!(out.contains("CRIT: service unhealthy"), "{out}");
+    assert!(!out.contains("not answering"), "{out}");
+    let st = Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/system_status.sh"))
+        .env("REGIME_URL", &url)
+        .env("REGIME_UNIT", "regime-test-no-such-unit")
+        .output()
+        .expect("run system_status.sh");
+    let text = String::from_utf8_lossy(&st.stdout);
+    assert!(text.contains("status unhealthy"), "{text}");
+    assert!(text.contains("integration_orchestrator=stopped"), "{text}");
+    assert!(!text.contains("not answering"), "{text}");
+    // the incident archive keeps the 503 body (it dropped every non-200 answer)
+    let out = tempfile::tempdir().expect("tmp");
+    let run = Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/collect_diagnostics.sh"))
+        .arg(out.path())
+        .current_dir(out.path())
+        .env("REGIME_URL", &url)
+        .env("REGIME_UNIT", "regime-test-no-such-unit")
+        .env("REGIME_LOG_DIR", out.path().join("no-logs"))
+        .env("REGIME_BIN", env!("CARGO_BIN_EXE_regime"))
+        .output()
+        .expect("run collect_diagnostics.sh");
+    let archive = String::from_utf8_lossy(&run.stdout).trim().to_string();
+    let read = |member: &str| {
+        let o = Command::new("tar")
+            .args(["-xzOf", &archive, "--wildcards", &format!("*/{member}")])
+            .output()
+            .expect("tar");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(
+        read("api/health.json").contains("\"unhealthy\""),
+        "{archive}"
+    );
+    assert!(
+        read("MISSING.txt").contains("GET /api/v1/health answered HTTP 503"),
+        "{}",
+        read("MISSING.txt")
+    );
+}
