@@ -730,6 +730,10 @@ pub struct OnlineHmm {
     gap_n: u64,
     gap2: f64,
     ret2: f64,
+    /// Level of relative volume the volatility states do not explain (a split, a vendor
+    /// switching to consolidated volume): subtracted from the volume channel.
+    vol_offset: f64,
+    vol_offset_n: u64,
     /// Mean squared return (winsorized like `gap2`, same memory): learning clips at up to
     /// `LEARN_CLIP` times its root.
     learn_r2: f64,
@@ -995,6 +999,9 @@ fn blend(x: &mut JointParams, y: &JointParams, a: f64) {
 
 /// Memory (bars) of the gap-scale tracker.
 const GAP_MEMORY: f64 = 500.0;
+
+/// Memory (bars) of the volume channel's unexplained level.
+const VOLUME_OFFSET_MEMORY: f64 = 250.0;
 /// Learning sees returns and gaps clipped at this many root-mean-square returns (fewer in
 /// the first 400 bars: see `OnlineHmm::learning_obs`).
 const LEARN_CLIP: f64 = 20.0;
@@ -1172,6 +1179,8 @@ impl OnlineHmm {
             gap_scale: 0.0,
             gap_n: 0,
             gap2: 0.0,
+            vol_offset: 0.0,
+            vol_offset_n: 0,
             ret2: 0.0,
             learn_r2: 0.0,
             learn_n: 0,
@@ -1368,7 +1377,8 @@ impl OnlineHmm {
 
     /// Process one (validated) bar.
     pub fn update(&mut self, bar: &Bar) -> HmmStep {
-        let o = self.extractor.update(bar);
+        let mut o = self.extractor.update(bar);
+        o.rel_volume -= self.vol_offset;
         self.n += 1;
         self.smoothed.clear();
         if self.smoothed.capacity() > 4 * SMOOTH_EMITS {
@@ -1498,6 +1508,14 @@ impl OnlineHmm {
         let level = c.emission_scaled(o, &mut b);
         let z = correct(&pred, &b, &mut self.alpha);
         self.last_surprise = c.excess_surprise(o, &pred, z, level);
+        if learn && !o.rel_volume.is_nan() && z > 0.0 {
+            let (pv, _, _) = crate::model::marginals(&self.alpha);
+            let vm = &c.params().volume_mean;
+            let expected = pv[0] * vm[0] + pv[1] * vm[1] + pv[2] * vm[2];
+            self.vol_offset_n += 1;
+            let a = 1.0 / (self.vol_offset_n as f64).min(VOLUME_OFFSET_MEMORY);
+            self.vol_offset += a * (o.rel_volume - expected);
+        }
         if learn {
             self.profile.step(&b);
         }
