@@ -341,6 +341,16 @@ pub const MIN_TS: i64 = -62_135_596_800_000;
 /// The latest bar time accepted: 9999-12-31 23:59:59.999 UTC (ms).
 pub const MAX_TS: i64 = 253_402_300_799_999;
 
+/// A symbol's next bar must come after its last one (`previous`; None before the first).
+pub fn check_after(previous: Option<i64>, ts: i64) -> Result<(), RejectReason> {
+    match previous {
+        Some(previous) if ts <= previous => {
+            Err(RejectReason::TimestampNotIncreasing { previous, got: ts })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Check one bar on its own (no ordering check).
 pub fn check_bar(b: &Bar) -> Result<(), RejectReason> {
     if !(MIN_TS..=MAX_TS).contains(&b.ts) {
@@ -458,14 +468,7 @@ impl BarValidator {
     /// Validate one bar against a symbol's counters (from [`BarValidator::symbol_mut`]); on
     /// success it becomes the symbol's latest bar.
     pub fn check_symbol(q: &mut SymbolQuality, bar: &Bar) -> Result<(), RejectReason> {
-        let order = match q.last_ts {
-            Some(prev) if bar.ts <= prev => Err(RejectReason::TimestampNotIncreasing {
-                previous: prev,
-                got: bar.ts,
-            }),
-            _ => Ok(()),
-        };
-        let res = check_bar(bar).and(order);
+        let res = check_bar(bar).and(check_after(q.last_ts, bar.ts));
         match &res {
             Ok(()) => {
                 if let Some(prev) = q.last_ts {

@@ -1002,6 +1002,7 @@ const GAP_MEMORY: f64 = 500.0;
 
 /// Memory (bars) of the volume channel's unexplained level.
 const VOLUME_OFFSET_MEMORY: f64 = 250.0;
+
 /// Learning sees returns and gaps clipped at this many root-mean-square returns (fewer in
 /// the first 400 bars: see `OnlineHmm::learning_obs`).
 const LEARN_CLIP: f64 = 20.0;

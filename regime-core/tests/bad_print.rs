@@ -10,12 +10,17 @@ fn volatility_agreement(bars: &[Bar], tick_at: usize, from: usize) -> f64 {
     let mut bad = bars.to_vec();
     let b = &mut bad[tick_at];
     (b.open, b.high, b.low, b.close) = (b.open * 10.0, b.high * 10.0, b.low * 10.0, b.close * 10.0);
+    agreement_from(bars, &bad, from)
+}
+
+/// Share of bars from `from` on whose volatility label agrees between `bars` and `changed`.
+fn agreement_from(bars: &[Bar], changed: &[Bar], from: usize) -> f64 {
     let cfg = PipelineConfig::default();
     let clean = detect_series(bars, &cfg).expect("clean run");
-    let ticked = detect_series(&bad, &cfg).expect("run with the bad print");
+    let other = detect_series(changed, &cfg).expect("run with the change");
     let same = clean[from..]
         .iter()
-        .zip(&ticked[from..])
+        .zip(&other[from..])
         .filter(|(a, b)| a.regime.indices()[0] == b.regime.indices()[0])
         .count();
     same as f64 / (bars.len() - from) as f64
@@ -63,15 +68,7 @@ fn volume_step_agreement(bars: &[Bar], at: usize, factor: f64, from: usize) -> f
     for b in &mut stepped[at..] {
         b.volume *= factor;
     }
-    let cfg = PipelineConfig::default();
-    let clean = detect_series(bars, &cfg).expect("clean run");
-    let moved = detect_series(&stepped, &cfg).expect("run with the step");
-    let same = clean[from..]
-        .iter()
-        .zip(&moved[from..])
-        .filter(|(a, b)| a.regime.indices()[0] == b.regime.indices()[0])
-        .count();
-    same as f64 / (bars.len() - from) as f64
+    agreement_from(bars, &stepped, from)
 }
 
 /// A permanent step in the volume level (a 3:1 split triples the share count; a feed that

@@ -8,7 +8,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3_arrow::PyTable;
-use regime_core::bars::{check_bar, Bar, RejectReason};
+use regime_core::bars::{Bar, RejectReason};
 use regime_core::pipeline::{Detection, PipelineConfig, SymbolPipeline};
 use regime_server::commands::{self, CommandError, Mode, ModelSource};
 use regime_server::io::{self, Column, Input, IoError, Table};
@@ -463,18 +463,18 @@ impl Engine {
         let bar = Bar::new(timestamp_ms, open, high, low, close, volume);
         let refused =
             |r: RejectReason| BadInputError::new_err(format!("{symbol} @ {timestamp_ms}: {r}"));
-        // checked before a new symbol's pipeline is made, so a refused first bar leaves none
-        check_bar(&bar).map_err(refused)?;
-        if !self.pipes.contains_key(symbol) {
-            let p = SymbolPipeline::new(self.cfg.clone())
-                .map_err(|e| RegimeError::new_err(e.to_string()))?;
-            self.pipes.insert(symbol.to_string(), p);
-        }
-        let Some(p) = self.pipes.get_mut(symbol) else {
-            return Err(RegimeError::new_err("pipeline vanished"));
+        // validated by the pipeline (a bar again, as a forming bar updated in place, or an
+        // older one is refused too); a new symbol's pipeline is kept only if its bar passes
+        let d = match self.pipes.get_mut(symbol) {
+            Some(p) => p.try_update(&bar).map_err(refused)?,
+            None => {
+                let mut p = SymbolPipeline::new(self.cfg.clone())
+                    .map_err(|e| RegimeError::new_err(e.to_string()))?;
+                let d = p.try_update(&bar).map_err(refused)?;
+                self.pipes.insert(symbol.to_string(), p);
+                d
+            }
         };
-        // a bar again (a forming bar updated in place) or an older one is refused
-        let d = p.try_update(&bar).map_err(refused)?;
         let out = pyo3::types::PyDict::new(py);
         out.set_item("symbol", symbol)?;
         out.set_item("timestamp_ms", d.ts)?;

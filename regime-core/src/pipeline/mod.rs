@@ -473,12 +473,7 @@ impl SymbolPipeline {
     /// process it: the entry point for bars from outside. A refused bar changes nothing.
     pub fn try_update(&mut self, bar: &Bar) -> std::result::Result<Detection, RejectReason> {
         crate::bars::check_bar(bar)?;
-        if let Some(previous) = self.last_ts().filter(|&prev| bar.ts <= prev) {
-            return Err(RejectReason::TimestampNotIncreasing {
-                previous,
-                got: bar.ts,
-            });
-        }
+        crate::bars::check_after(self.last_ts(), bar.ts)?;
         Ok(self.update(bar))
     }
 

@@ -1,8 +1,9 @@
 """regime: causal detection of 18 market regimes (volatility x trend x structure).
 
 Batch detection takes a pyarrow Table, a pandas or polars DataFrame, a dict of numpy
-arrays, or closes alone (a pandas or polars Series, a 1-D numpy array), and returns a pyarrow Table (or a polars DataFrame with ``as_polars=True``) whose
-columns are handed over from Rust without a copy. The work runs with the GIL released.
+arrays, or closes alone (a pandas or polars Series, a 1-D numpy array), and returns a
+pyarrow Table (or a polars DataFrame with ``as_polars=True``) whose columns are handed over
+from Rust without a copy. The work runs with the GIL released.
 
 >>> import regime
 >>> bars = regime.generate(symbols=2, bars=500, seed=1)
@@ -87,27 +88,23 @@ def _to_arrow(data: Any) -> pa.Table:
     if isinstance(data, pa.RecordBatch):
         return pa.Table.from_batches([data])
     module = type(data).__module__.split(".")[0]
-    kind = type(data).__name__
-    if module == "pandas" and kind == "Series":
-        # a column of closes (df["Close"], a price series): its times are in the index
+    series = type(data).__name__ == "Series"
+    if module == "pandas" and series:
+        # a column of closes (df["Close"], a price series): times from its index, as a
+        # frame's (a (time, ticker) index: one series per ticker); none: bar numbers
         frame = data.rename("close").to_frame()
-        idx = frame.index
-        if getattr(idx, "nlevels", 1) > 1 or type(idx).__name__ == "DatetimeIndex" or str(
-            idx.name
-        ).lower() in _TIME_NAMES:
-            frame = frame.reset_index()
-            if getattr(idx, "nlevels", 1) == 1 and str(idx.name).lower() not in _TIME_NAMES:
-                frame = frame.rename(columns={frame.columns[0]: "timestamp"})
+        frame = frame.reset_index() if frame.index.nlevels > 1 else _tidy_pandas(frame)
+        if len(frame.columns) > 1:
             return pa.Table.from_pandas(frame, preserve_index=False)
         data = {"close": frame["close"].to_numpy()}
-    elif module == "polars" and kind == "Series":
+    elif module == "polars" and series:
         data = {"close": data.to_numpy()}
+    elif module == "polars":
+        return data.to_arrow()
+    elif module == "pandas":
+        return pa.Table.from_pandas(_tidy_pandas(data), preserve_index=False)
     elif isinstance(data, np.ndarray) and data.ndim == 1:
         data = {"close": data}
-    if module == "polars" and kind != "Series":
-        return data.to_arrow()
-    if module == "pandas" and kind != "Series":
-        return pa.Table.from_pandas(_tidy_pandas(data), preserve_index=False)
     if isinstance(data, dict):
         cols = {k: np.asarray(v) if not isinstance(v, (pa.Array, pa.ChunkedArray)) else v for k, v in data.items()}
         if "close" not in cols:
