@@ -105,8 +105,8 @@ pub struct Insight {
     pub weights: [[f64; N_METHODS]; 3],
     /// Per-method accuracy `[method][dimension]`.
     pub method_accuracy: [[f64; 3]; N_METHODS],
-    /// Causal vs ex-post accuracy of the final label (`regime_accuracy`: share of the three
-    /// dimensions that agree).
+    /// Causal vs ex-post accuracy of the final label (`regime_accuracy`, see
+    /// [`SymbolPipeline::regime_accuracy`]; None while too few bars were evaluated).
     pub accuracy: Option<f64>,
     /// Share of bars whose label agrees in all three dimensions.
     pub exact_accuracy: Option<f64>,
