@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Hourly health check of the manual: service, API latency, components, queue depth, errors.
+# Hourly health check of the manual: service, API latency, components, queue depth, errors,
+# regime accuracy (the manual's lines: warning < 85%, critical < 80%).
 # Exit 0 healthy, 1 degraded (warnings), 2 down/critical. REGIME_URL overrides the address;
 # REGIME_KEY is sent when set (auth.require_key_for_reads: the metrics and database reads).
 set -uo pipefail
@@ -58,6 +59,13 @@ echo "queue depth $q, error rate $er, regime accuracy $acc"
 [ "$q" -gt 1000 ] && crit "queue depth $q > 1000" || { [ "$q" -gt 500 ] && warn "queue depth $q > 500"; }
 python3 -c "import sys; sys.exit(0 if float('$er') <= 0.05 else 1)" || crit "error rate $er > 5%"
 python3 -c "import sys; sys.exit(0 if float('$er') <= 0.02 else 1)" || warn "error rate $er > 2%"
+# nan: no bar evaluated yet (a fresh start: the ex-post reference needs ~130 later bars)
+if [ "$acc" = nan ]; then
+  echo "regime accuracy not measured yet"
+else
+  python3 -c "import sys; sys.exit(0 if float('$acc') >= 0.80 else 1)" || crit "regime accuracy $acc < 0.80 (per dimension: curl $URL/api/v1/components/performance_feedback_system)"
+  python3 -c "import sys; sys.exit(0 if float('$acc') >= 0.80 and float('$acc') < 0.85 else 1)" && warn "regime accuracy $acc < 0.85"
+fi
 db=$(get /api/v1/system/database | python3 -c 'import json,sys
 try: print(json.load(sys.stdin)["status"])
 except Exception: print("unknown (not read)")')

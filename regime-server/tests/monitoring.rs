@@ -143,17 +143,14 @@ fn health_check_sends_the_read_key() {
     assert!(!out.contains("not answering"), "{out}");
 }
 
-/// While unhealthy (draining at a stop, a critical component failed) health answers 503
-/// with the body that says why: the hourly check and the status overview report it (they
-/// took any non-200 for "service not answering"). The state lasts seconds in a real service,
-/// so a loopback stand-in answers with a recorded body of that shape.
-#[test]
-fn ops_scripts_read_an_unhealthy_answer() {
+/// A loopback stand-in for the service that answers health with `health` (status line,
+/// body) and the metrics read with `metrics`, for states a real service holds for seconds
+/// or only after hours. Bounded: it answers 32 requests, then stops listening.
+fn stand_in(health: (&'static str, &'static str), metrics: &'static str) -> std::net::SocketAddr {
     use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let addr = listener.local_addr().expect("addr");
     std::thread::spawn(move || {
-        // bounded: the two scripts make at most a dozen requests between them
         for stream in listener.incoming().take(32).flatten() {
             let mut reader = BufReader::new(&stream);
             let mut line = String::new();
@@ -169,14 +166,8 @@ fn ops_scripts_read_an_unhealthy_answer() {
             }
             let path = line.split_whitespace().nth(1).unwrap_or("");
             let (status, body) = match path {
-                "/api/v1/health" => (
-                    "503 Service Unavailable",
-                    r#"{"status":"unhealthy","version":"0.1.0","uptime_seconds":5.0,"safe_mode":false,"backend":"cpu","database":"connected","queue_depth":40,"symbols":2,"components":{"base_regime_detector":"running","integration_orchestrator":"stopped"}}"#,
-                ),
-                "/api/v1/metrics" => (
-                    "200 OK",
-                    r#"{"queue_depth":40,"error_rate":0.0,"regime_accuracy":null}"#,
-                ),
+                "/api/v1/health" => health,
+                "/api/v1/metrics" => ("200 OK", metrics),
                 "/api/v1/system/database" => ("200 OK", r#"{"status":"connected"}"#),
                 _ => (
                     "404 Not Found",
@@ -190,6 +181,22 @@ fn ops_scripts_read_an_unhealthy_answer() {
             );
         }
     });
+    addr
+}
+
+/// While unhealthy (draining at a stop, a critical component failed) health answers 503
+/// with the body that says why: the hourly check and the status overview report it (they
+/// took any non-200 for "service not answering"). The state lasts seconds in a real service,
+/// so a loopback stand-in answers with a recorded body of that shape.
+#[test]
+fn ops_scripts_read_an_unhealthy_answer() {
+    let addr = stand_in(
+        (
+            "503 Service Unavailable",
+            r#"{"status":"unhealthy","version":"0.1.0","uptime_seconds":5.0,"safe_mode":false,"backend":"cpu","database":"connected","queue_depth":40,"symbols":2,"components":{"base_regime_detector":"running","integration_orchestrator":"stopped"}}"#,
+        ),
+        r#"{"queue_depth":40,"error_rate":0.0,"regime_accuracy":null}"#,
+    );
     let url = format!("http://{addr}");
     let (code, out) = health_check(&url, None);
     assert_eq!(code, Some(2), "{out}");
@@ -239,4 +246,41 @@ fn ops_scripts_read_an_unhealthy_answer() {
         "{}",
         read("MISSING.txt")
     );
+}
+
+/// The hourly check judges regime accuracy on the manual's lines (warning < 85%, critical
+/// < 80%; it printed the number and judged nothing) and says when there is none yet.
+#[test]
+fn health_check_judges_regime_accuracy() {
+    const HEALTHY: (&str, &str) = (
+        "200 OK",
+        r#"{"status":"healthy","components":{"base_regime_detector":"running"}}"#,
+    );
+    for (metrics, code, says) in [
+        (
+            r#"{"queue_depth":0,"error_rate":0.0,"regime_accuracy":0.91}"#,
+            0,
+            "regime accuracy 0.91",
+        ),
+        (
+            r#"{"queue_depth":0,"error_rate":0.0,"regime_accuracy":0.83}"#,
+            1,
+            "WARN: regime accuracy 0.83 < 0.85",
+        ),
+        (
+            r#"{"queue_depth":0,"error_rate":0.0,"regime_accuracy":0.62}"#,
+            2,
+            "CRIT: regime accuracy 0.62 < 0.80",
+        ),
+        (
+            r#"{"queue_depth":0,"error_rate":0.0,"regime_accuracy":null}"#,
+            0,
+            "regime accuracy not measured yet",
+        ),
+    ] {
+        let addr = stand_in(HEALTHY, metrics);
+        let (got, out) = health_check(&format!("http://{addr}"), None);
+        assert_eq!(got, Some(code), "{out}");
+        assert!(out.contains(says), "{out}");
+    }
 }
