@@ -110,6 +110,9 @@ pub struct Insight {
     pub accuracy: Option<f64>,
     /// Share of bars whose label agrees in all three dimensions.
     pub exact_accuracy: Option<f64>,
+    /// Share of bars whose label agrees, per dimension, since the start: the measure of
+    /// `method_accuracy`, so the ensemble and its members compare.
+    pub plain_accuracy: Option<[f64; 3]>,
     /// Bars seen.
     pub bars: u64,
     /// Agreement: share of methods agreeing with the final label on the last bar, per dimension.
@@ -1206,6 +1209,7 @@ fn insight_of(p: &SymbolPipeline, agreement: [f64; 3]) -> Insight {
         method_accuracy: p.method_accuracy(),
         accuracy: p.regime_accuracy(),
         exact_accuracy: p.exact_accuracy(),
+        plain_accuracy: p.agreement_all_bars(),
         bars: p.hmm().n(),
         agreement,
     }

@@ -145,8 +145,27 @@ fn every_route_and_auth_case() {
     assert!(db["rows"].as_u64().unwrap() > 0);
     let q = s.get("/api/v1/data/quality", None).json();
     assert!(q["symbols"][&sym]["bars_accepted"].as_u64().unwrap() > 0);
+    // the demo warms every symbol with 1,000 bars: accuracy is measured once they are in
+    s.wait_for("regime accuracy of every demo symbol", 60, |s| {
+        s.get("/api/v1/asl/metrics", None).json()["all_symbols"]["mean_regime_accuracy"].is_number()
+    });
     let asl = s.get("/api/v1/asl/metrics", None).json();
     assert_eq!(asl["methods"].as_array().unwrap().len(), 6);
+    // a healthy install does not sit under the manual's warning line (85%)
+    let mean = asl["all_symbols"]["mean_regime_accuracy"].as_f64().unwrap();
+    assert!(mean >= 0.85, "{asl}");
+    // the ensemble's accuracy is the members' measure, so the two compare: the pool follows
+    // its model-based member closely on the demo
+    let hmm: f64 = ["volatility", "trend", "structure"]
+        .iter()
+        .map(|d| asl["method_accuracy"]["hmm"][d].as_f64().unwrap())
+        .sum::<f64>()
+        / 3.0;
+    let ens = asl["ensemble_accuracy"].as_f64().unwrap();
+    assert!(
+        (ens - hmm).abs() < 0.05,
+        "ensemble {ens} vs hmm {hmm}: {asl}"
+    );
     assert!(asl["weights"]["hmm"]["volatility"].is_number());
     assert!(asl["weights"]["hmm_averaged"]["trend"].is_number());
 

@@ -327,19 +327,32 @@ pub(crate) async fn asl(
         .filter(|x| x.is_finite())
         .collect();
     let agreement = (!agree.is_empty()).then(|| agree.iter().sum::<f64>() / agree.len() as f64);
-    let accs: Vec<f64> = all.values().filter_map(|i| i.accuracy).collect();
+    let mean = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    let plain = |i: &Insight| i.plain_accuracy.map(|a| a.iter().sum::<f64>() / 3.0);
+    let by_dim = ins.plain_accuracy.map(|a| {
+        DIM_NAMES
+            .iter()
+            .zip(a)
+            .map(|(d, x)| (d.to_string(), finite(x)))
+            .collect::<Map<_, _>>()
+    });
     Ok(Json(json!({
         "symbol": sym,
         "methods": METHOD_NAMES,
         "weights": Value::Object(weights),
         "method_accuracy": Value::Object(accuracy),
-        "ensemble_accuracy": ins.accuracy,
+        // the members' measure (agreement with the ex-post label, since the start), so the
+        // two compare; `regime_accuracy` is the manual's (see `/api/v1/metrics`)
+        "ensemble_accuracy": plain(&ins),
+        "ensemble_accuracy_by_dimension": by_dim,
+        "regime_accuracy": ins.accuracy,
         "agreement_score": agreement,
         "agreement_by_dimension": ins.agreement.iter().map(|x| finite(*x)).collect::<Vec<_>>(),
         "bars": ins.bars,
         "all_symbols": {
             "symbols": all.len(),
-            "mean_ensemble_accuracy": (!accs.is_empty()).then(|| accs.iter().sum::<f64>() / accs.len() as f64),
+            "mean_ensemble_accuracy": mean(all.values().filter_map(|i| plain(i)).collect()),
+            "mean_regime_accuracy": mean(all.values().filter_map(|i| i.accuracy).collect()),
         },
     })))
 }
