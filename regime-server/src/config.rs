@@ -241,6 +241,34 @@ pub struct FeedsConfig {
     pub replay: Vec<ReplayFeed>,
 }
 
+/// A PostgreSQL connection string with its password replaced by `***` (`password=…` of a
+/// key-value string, `user:…@` of a URL), for printing.
+pub fn mask_password(url: &str) -> String {
+    if let Some(scheme) = url.find("://") {
+        let rest = &url[scheme + 3..];
+        let auth_end = rest.find('@');
+        let slash = rest.find('/').unwrap_or(rest.len());
+        if let Some(at) = auth_end.filter(|&at| at < slash) {
+            if let Some(colon) = rest[..at].find(':') {
+                return format!(
+                    "{}{}***{}",
+                    &url[..scheme + 3],
+                    &rest[..=colon],
+                    &rest[at..]
+                );
+            }
+        }
+        return url.to_string();
+    }
+    url.split(' ')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+            _ => kv.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The whole config.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -1083,6 +1111,23 @@ pub enum ParseError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_are_masked_for_printing() {
+        assert_eq!(
+            mask_password("host=db user=regime password=s3cret dbname=regime"),
+            "host=db user=regime password=*** dbname=regime"
+        );
+        assert_eq!(
+            mask_password("postgres://regime:s3cret@db:5432/regime"),
+            "postgres://regime:***@db:5432/regime"
+        );
+        assert_eq!(
+            mask_password("postgres://regime@db/regime"),
+            "postgres://regime@db/regime"
+        );
+        assert_eq!(mask_password("host=db user=regime"), "host=db user=regime");
+    }
 
     #[test]
     fn empty_is_defaults() {

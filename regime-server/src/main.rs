@@ -53,6 +53,10 @@ enum Cmd {
     ValidateConfig {
         /// The file.
         file: PathBuf,
+        /// Print the effective settings (defaults filled in, connection-string passwords
+        /// masked) as JSON, for scripts (`deploy/validate_deployment.py`)
+        #[arg(long)]
+        json: bool,
     },
     /// Write regime_history to a file HeavyDB's COPY FROM loads (or Parquet).
     Export {
@@ -194,12 +198,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("starting the async runtime")?;
             rt.block_on(serve::run(opts))?;
         }
-        Cmd::ValidateConfig { file } => {
-            let c = Config::load(&file)?;
+        Cmd::ValidateConfig { file, json } => {
+            let mut c = Config::load(&file)?;
             // the ranges the pipeline itself holds (`regime.confidence_threshold` >= 0.34)
             c.pipeline()
                 .validate()
                 .with_context(|| format!("{}", file.display()))?;
+            if json {
+                c.storage.url = regime_server::config::mask_password(&c.storage.url);
+                println!("{}", serde_json::to_string_pretty(&c)?);
+                return Ok(());
+            }
             println!(
                 "{}: valid (storage {:?}, {} workers, {} API keys, {} replay feeds)",
                 file.display(),

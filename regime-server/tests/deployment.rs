@@ -1,0 +1,106 @@
+//! `deploy/validate_deployment.py`, the manual's full system validation (quarterly, and the
+//! "Verify" after a full system recovery): it passes a healthy keyed install with a fresh
+//! backup, and fails — naming what — a damaged backup, a stopped service and a bad config.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use support::Server;
+
+/// sha256 of "validate-ops-key"
+const OPS_KEY_SHA: &str = "8bc82c13aa1a8d3e5fde6a9566ebae37cfc450aaf97c4907e0beba8582c4c297";
+
+fn validate(dir: &Path, config: &str, url: &str, extra: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/validate_deployment.py"))
+        .args(["--bin", env!("CARGO_BIN_EXE_regime"), "--config", config])
+        .args(["--url", url, "--workdir"])
+        .arg(dir)
+        .args(extra)
+        .env_remove("REGIME_KEY")
+        .env_remove("REGIME_URL")
+        .current_dir(dir)
+        .output()
+        .expect("run validate_deployment.py");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+#[test]
+fn validate_deployment_passes_a_healthy_install_and_names_what_is_broken() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let config = format!(
+        "storage: {{type: embedded, path: data/regime.sqlite, backup_dir: backups}}\n\
+         logging: {{dir: logs}}\n\
+         regime: {{models_dir: models}}\n\
+         auth: {{keys: [{{name: ops, sha256: \"{OPS_KEY_SHA}\", scopes: [read, ingest, admin]}}]}}\n\
+         feeds: {{demo: true}}\n"
+    );
+    let s = Server::start(dir, &config, &[]);
+    let url = format!("http://{}", s.addr);
+    s.wait_for("the demo's rows stored and models written", 60, |s| {
+        let db = s.get("/api/v1/system/database", None).json();
+        db["rows"].as_u64().unwrap_or(0) > 0
+            && std::fs::read_dir(s.dir.join("models")).is_ok_and(|d| d.count() > 0)
+    });
+    let b = Command::new(env!("CARGO_BIN_EXE_regime"))
+        .args(["backup", "--config", "config.yaml", "q1"])
+        .current_dir(dir)
+        .output()
+        .expect("regime backup");
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+
+    let (code, out) = validate(dir, "config.yaml", &url, &[]);
+    println!("{out}");
+    // warnings may come from the host (disk free, CPU): no failure, every check of the
+    // install itself passing
+    assert_ne!(code, Some(2), "{out}");
+    assert!(!out.contains("FAIL"), "{out}");
+    for check in [
+        "binary",
+        "config",
+        "service",
+        "version",
+        "auth",
+        "database",
+        "detection",
+        "backups",
+        "logs",
+        "models",
+    ] {
+        assert!(out.contains(&format!("PASS  {check:<9}")), "{check}: {out}");
+    }
+    assert!(
+        out.contains("ingest without a key refused (HTTP 401)"),
+        "{out}"
+    );
+
+    // a backup whose table file is not what its manifest says
+    let table = dir.join("backups/q1/regime_history.sqlite");
+    let mut bytes = std::fs::read(&table).expect("backup table");
+    bytes.truncate(bytes.len() / 2);
+    std::fs::write(&table, bytes).expect("damage it");
+    let (code, out) = validate(dir, "config.yaml", &url, &["--skip-detection"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("FAIL  backups"), "{out}");
+    assert!(out.contains("DAMAGED: regime_history.sqlite"), "{out}");
+
+    // the service stopped
+    drop(s);
+    let (code, out) = validate(dir, "config.yaml", &url, &["--skip-detection"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("FAIL  service    not answering"), "{out}");
+
+    // a config the service would refuse: the key named
+    std::fs::write(dir.join("bad.yaml"), "performance: {max_workers: many}\n").expect("write");
+    let (code, out) = validate(dir, "bad.yaml", &url, &["--skip-detection"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("FAIL  config"), "{out}");
+    assert!(out.contains("performance.max_workers"), "{out}");
+}
