@@ -104,3 +104,86 @@ fn validate_deployment_passes_a_healthy_install_and_names_what_is_broken() {
     assert!(out.contains("FAIL  config"), "{out}");
     assert!(out.contains("performance.max_workers"), "{out}");
 }
+
+/// `scripts/safe_mode.sh`: the manual's `SAFE_MODE=1 systemctl start adaptive_regime` starts
+/// the service in normal mode (systemd passes its own environment, not the caller's); the
+/// script sets the variable in the manager, restarts, and confirms from health. systemd is
+/// not run here: a `systemctl` on PATH records what it is asked, and real services (one in
+/// safe mode, one not) answer health as the restarted unit would.
+#[test]
+fn safe_mode_script_sets_the_managers_environment_and_confirms_from_health() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir(&bin).expect("bin dir");
+    let calls = tmp.path().join("calls.txt");
+    let stub = bin.join("systemctl");
+    std::fs::write(
+        &stub,
+        format!("#!/bin/sh\necho \"$*\" >> '{}'\n", calls.display()),
+    )
+    .expect("stub");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let script = |arg: &str, url: &str| {
+        let out = Command::new("bash")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/safe_mode.sh"))
+            .arg(arg)
+            .env("PATH", &path)
+            .env("REGIME_URL", url)
+            .env("REGIME_WAIT_SECS", "3")
+            .env_remove("REGIME_UNIT")
+            .output()
+            .expect("run safe_mode.sh");
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+
+    let safe_dir = tempfile::tempdir().expect("tmp");
+    let safe = Server::start(
+        safe_dir.path(),
+        "feeds: {demo: false}\n",
+        &[("SAFE_MODE", "1")],
+    );
+    let (code, out) = script("on", &format!("http://{}", safe.addr));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("safe mode on"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&calls).expect("calls"),
+        "set-environment SAFE_MODE=1\nrestart adaptive_regime\n"
+    );
+    let (code, out) = script("status", &format!("http://{}", safe.addr));
+    assert_eq!((code, out.trim()), (Some(0), "safe_mode true"));
+
+    // what the manual's own command leads to: the unit back in normal mode, said loudly
+    let normal_dir = tempfile::tempdir().expect("tmp");
+    let normal = Server::start(normal_dir.path(), "feeds: {demo: false}\n", &[]);
+    let url = format!("http://{}", normal.addr);
+    let (code, out) = script("on", &url);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("answers with safe_mode false, not true"),
+        "{out}"
+    );
+    std::fs::write(&calls, "").expect("reset");
+    let (code, out) = script("off", &url);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&calls).expect("calls"),
+        "unset-environment SAFE_MODE\nrestart adaptive_regime\n"
+    );
+    drop(normal);
+    let (code, out) = script("status", &url);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("does not answer"), "{out}");
+}
