@@ -1034,6 +1034,32 @@ impl Config {
         }
     }
 
+    /// Hot-reloadable keys ([`HOT_RELOADABLE`]) whose values differ between `self`
+    /// (running) and `new`.
+    pub fn hot_changed(&self, new: &Config) -> Vec<&'static str> {
+        let same = |a: &dyn erased::Ser, b: &dyn erased::Ser| a.json() == b.json();
+        let mut out = Vec::new();
+        if self.logging.level != new.logging.level {
+            out.push("logging.level");
+        }
+        if self.logging.components != new.logging.components {
+            out.push("logging.components");
+        }
+        if !same(&self.auth, &new.auth) {
+            out.push("auth");
+        }
+        if !same(&self.caching, &new.caching) {
+            out.push("caching");
+        }
+        if self.regime.default_symbol != new.regime.default_symbol {
+            out.push("regime.default_symbol");
+        }
+        if self.performance.batch_size != new.performance.batch_size {
+            out.push("performance.batch_size");
+        }
+        out
+    }
+
     /// Keys whose values differ between `self` (running) and `new` and that need a restart.
     pub fn restart_needed(&self, new: &Config) -> Vec<&'static str> {
         let mut out = Vec::new();

@@ -6,6 +6,7 @@ pub mod backup;
 pub mod commands;
 pub mod compute;
 pub mod config;
+pub mod deployments;
 pub mod engine;
 pub mod error;
 pub mod feeds;

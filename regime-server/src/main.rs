@@ -355,6 +355,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Restore { name, config } => {
             let c = load_or_default(config.as_deref())?;
             let r = regime_server::backup::restore(&c, config.as_deref(), &name)?;
+            note_deployment(
+                &c.logging.dir,
+                "restore",
+                &[
+                    ("backup", r.from.clone().unwrap_or_default()),
+                    ("rows", r.rows.to_string()),
+                    ("before_restore_backup", r.safety.clone()),
+                ],
+            );
             println!(
                 "restored backup {}: {} rows, {} model files, {} symbol states{}; the state before is saved as backup {}",
                 r.from.as_deref().unwrap_or("?"),
@@ -372,6 +381,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let c = load_or_default(config.as_deref())?;
             let t = regime_server::backup::parse_time(&time)?;
             let r = regime_server::backup::restore_to_time(&c, t)?;
+            note_deployment(
+                &c.logging.dir,
+                "restore-to-time",
+                &[
+                    ("to", time.clone()),
+                    ("rows", r.rows.to_string()),
+                    ("removed", r.removed.to_string()),
+                    ("before_restore_backup", r.safety.clone()),
+                ],
+            );
             println!(
                 "table returned to {time} UTC{}: {} rows kept, {} removed{}; the state before is saved as backup {}",
                 r.from
@@ -500,4 +519,15 @@ fn one_line(e: &anyhow::Error) -> String {
         }
     }
     line
+}
+
+/// A line in `deployments.log` (the manual's deployment history); a failure is said on
+/// stderr, and what was recorded stands.
+fn note_deployment(dir: &std::path::Path, event: &str, fields: &[(&str, String)]) {
+    if let Err(e) = regime_server::deployments::record(dir, event, fields) {
+        eprintln!(
+            "warning: {}: not written ({e})",
+            dir.join(regime_server::deployments::FILE).display()
+        );
+    }
 }

@@ -142,6 +142,7 @@ pub fn reload(st: &AppState) -> Result<Value, String> {
     })?;
     let old = st.config.load_full();
     let restart = old.restart_needed(&new);
+    let applied = old.hot_changed(&new);
     let mut merged = (*old).clone();
     merged.auth = new.auth.clone();
     merged.caching = new.caching.clone();
@@ -160,8 +161,15 @@ pub fn reload(st: &AppState) -> Result<Value, String> {
     if !merged.caching.enabled {
         st.cache.clear();
     }
+    let log_dir = merged.logging.dir.clone();
     st.config.store(Arc::new(merged));
     st.reloads.fetch_add(1, Ordering::Relaxed);
+    if !applied.is_empty() || !restart.is_empty() {
+        let mut f = crate::deployments::config_fields(Some(path));
+        f.push(("applied", applied.join(",")));
+        f.push(("restart_required", restart.join(",")));
+        crate::deployments::record_or_warn(&log_dir, "reload", &f);
+    }
     if restart.is_empty() {
         tracing::info!(target: "regime_server::config", "config reloaded from {}", path.display());
     } else {
@@ -466,6 +474,14 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
         cfg.storage.clone(),
         stored,
     )?);
+    crate::deployments::record_start(
+        &cfg.logging.dir,
+        crate::deployments::start_fields(
+            opts.config.as_deref(),
+            regime_core::pipeline::state_identity(),
+            safe_mode,
+        ),
+    );
     let dev = dev_secret();
     let table = auth_table(&cfg, dev);
     if cfg.auth.keys.is_empty() {

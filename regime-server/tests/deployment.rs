@@ -187,3 +187,74 @@ fn safe_mode_script_sets_the_managers_environment_and_confirms_from_health() {
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("does not answer"), "{out}");
 }
+
+/// `deployments.log` (the manual: "Check deployment history"): every start says what changed
+/// since the previous one — nothing, the binary (a deploy), the config — and reloads that
+/// change keys and restores are there too, in order.
+#[test]
+fn deployments_log_records_starts_reloads_and_restores() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let config = "storage: {type: embedded, path: data/regime.sqlite, backup_dir: backups}\n\
+                  logging: {dir: logs}\n\
+                  feeds: {demo: true}\n";
+    let s = Server::start(dir, config, &[]);
+    s.wait_for("the demo's rows stored", 60, |s| {
+        s.get("/api/v1/system/database", None).json()["rows"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+    });
+    let regime = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_regime"))
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("regime");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    regime(&["backup", "--config", "config.yaml", "q1"]);
+    drop(s);
+    // a plain restart
+    drop(Server::start(dir, config, &[]));
+    // a deploy: a new binary file, and a changed config
+    let exe = dir.join("regime-new");
+    std::fs::copy(env!("CARGO_BIN_EXE_regime"), &exe).expect("copy the binary");
+    let changed = format!("{config}caching: {{ttl: 60}}\n");
+    let s = Server::start_exe(&exe, dir, &changed, &[]);
+    // a reload: one hot key and one that needs a restart
+    std::fs::write(
+        dir.join("config.yaml"),
+        format!(
+            "{changed}server: {{request_timeout_ms: 5000}}\nregime: {{default_symbol: SYN001}}\n"
+        ),
+    )
+    .expect("write");
+    let r = s.post_json("/api/v1/admin/reload", Some("dev-key-for-tests"), "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    drop(s);
+    regime(&["restore", "latest", "--config", "config.yaml"]);
+
+    let log = std::fs::read_to_string(dir.join("logs/deployments.log")).expect("deployments.log");
+    println!("{log}");
+    let lines: Vec<&str> = log.lines().collect();
+    let event = |l: &str| l.split(' ').nth(1).unwrap_or("").to_string();
+    assert_eq!(
+        lines.iter().map(|l| event(l)).collect::<Vec<_>>(),
+        ["start", "start", "start", "reload", "restore"],
+        "{log}"
+    );
+    assert!(lines[0].ends_with("changed=first"), "{log}");
+    assert!(lines[1].ends_with("changed=none"), "{log}");
+    assert!(lines[2].ends_with("changed=binary,config"), "{log}");
+    assert!(lines[2].contains("regime-new"), "{log}");
+    assert!(
+        lines[3].contains("applied=regime.default_symbol restart_required=server"),
+        "{log}"
+    );
+    assert!(lines[4].contains("backup=q1"), "{log}");
+    assert!(
+        lines[4].contains("before_restore_backup=before-restore-"),
+        "{log}"
+    );
+}
