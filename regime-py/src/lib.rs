@@ -468,6 +468,15 @@ impl Engine {
         let d = match self.pipes.get_mut(symbol) {
             Some(p) => p.try_update(&bar).map_err(refused)?,
             None => {
+                // a symbol the service would take (an empty one is a caller's missing field,
+                // not a series: the service files symbol-less rows under "default")
+                if symbol.trim().is_empty() {
+                    return Err(BadInputError::new_err(format!(
+                        "symbol is empty (bar @ {timestamp_ms}): name the series"
+                    )));
+                }
+                regime_server::io::check_symbol(symbol)
+                    .map_err(|(r, short)| BadInputError::new_err(format!("{short}: {r}")))?;
                 let mut p = SymbolPipeline::new(self.cfg.clone())
                     .map_err(|e| RegimeError::new_err(e.to_string()))?;
                 let d = p.try_update(&bar).map_err(refused)?;

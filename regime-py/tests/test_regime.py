@@ -208,6 +208,12 @@ def test_streaming_engine_equals_batch(panel):
         e.update("SYN000", {"timestamp_ms": ts[-1] + 1, "close": -5.0})
     with pytest.raises(regime.BadInputError, match="timestamp"):
         e.update("SYN000", {"close": 5.0})
+    # a symbol the service would not take starts no series (an empty one was a series "")
+    with pytest.raises(regime.BadInputError, match="symbol is empty"):
+        e.update("", {"timestamp_ms": ts[-1] + 1, "close": 5.0})
+    with pytest.raises(regime.BadInputError, match="symbol"):
+        e.update("A\nB", {"timestamp_ms": ts[-1] + 1, "close": 5.0})
+    assert e.symbols() == ["SYN000"]
     r = regime.Engine().update("X", {"timestamp": "2024-01-02T00:00:00Z", "close": 10.0})
     assert r["timestamp_ms"] == 1704153600000 and r["warming_up"]
     # a number as the time: by its size (time.time()'s seconds, ms, µs, ns), as detect reads

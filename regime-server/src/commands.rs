@@ -1126,10 +1126,39 @@ pub fn print_evaluation(v: &serde_json::Value) {
     }
 }
 
+/// Which rows `regime export` writes (everything when empty).
+#[derive(Debug, Clone, Default)]
+pub struct ExportFilter {
+    /// Only these symbols (all when empty).
+    pub symbols: std::collections::BTreeSet<String>,
+    /// From this time (ms, inclusive).
+    pub from: Option<i64>,
+    /// Up to this time (ms, inclusive).
+    pub to: Option<i64>,
+}
+
+impl ExportFilter {
+    /// No condition at all.
+    pub fn is_empty(&self) -> bool {
+        self.symbols.is_empty() && self.from.is_none() && self.to.is_none()
+    }
+
+    /// Whether `r` is exported.
+    pub fn keeps(&self, r: &crate::store::HistoryRow) -> bool {
+        (self.symbols.is_empty() || self.symbols.contains(&r.symbol))
+            && self.from.is_none_or(|t| r.ts >= t)
+            && self.to.is_none_or(|t| r.ts <= t)
+    }
+}
+
 /// `regime export`: every row of `regime_history` to CSV or Parquet (by extension), in
 /// `(symbol, timestamp)` order, streamed in batches. The CSV loads with HeavyDB's
 /// `COPY regime_history FROM '…' WITH (header='true')` (timestamps `YYYY-MM-DD HH:MM:SS.fff`).
-pub fn export(storage: &crate::config::StorageConfig, output: &Path) -> Result<u64> {
+pub fn export(
+    storage: &crate::config::StorageConfig,
+    output: &Path,
+    filter: &ExportFilter,
+) -> Result<u64> {
     use crate::store::HistoryRow;
     crate::store::require_store(storage, "export")
         .map_err(|e| CommandError::Argument(e.to_string()))?;
@@ -1138,7 +1167,13 @@ pub fn export(storage: &crate::config::StorageConfig, output: &Path) -> Result<u
     let mut w = io::TableWriter::create(output)?;
     let mut n = 0u64;
     let mut write_err: Option<io::IoError> = None;
-    let res = store.scan(65_536, &mut |rows: Vec<HistoryRow>| {
+    let res = store.scan(65_536, &mut |mut rows: Vec<HistoryRow>| {
+        if !filter.is_empty() {
+            rows.retain(|r| filter.keeps(r));
+            if rows.is_empty() {
+                return Ok(());
+            }
+        }
         n += rows.len() as u64;
         let mut t = Table::default();
         t.push("timestamp", Column::Ts(rows.iter().map(|r| r.ts).collect()));

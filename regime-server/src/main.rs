@@ -68,6 +68,17 @@ enum Cmd {
         /// config.yaml naming the store; defaults when absent.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Only these symbols (repeat the flag, or separate with commas).
+        #[arg(long, value_delimiter = ',')]
+        symbol: Vec<String>,
+        /// Only rows at or after this time, UTC: "YYYY-MM-DD" (the day's start) or
+        /// "YYYY-MM-DD HH:MM:SS".
+        #[arg(long)]
+        from: Option<String>,
+        /// Only rows at or before this time, UTC: "YYYY-MM-DD" (the whole day) or
+        /// "YYYY-MM-DD HH:MM:SS".
+        #[arg(long)]
+        to: Option<String>,
     },
     /// Detect regimes for every bar of a CSV, Parquet or Arrow IPC (Feather) file (multi-symbol, in parallel).
     Detect {
@@ -222,7 +233,47 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             format,
             output,
             config,
+            symbol,
+            from,
+            to,
         } => {
+            // a date alone: its first millisecond for --from, its last for --to
+            let when = |s: &str, end_of_day: bool| -> anyhow::Result<i64> {
+                let t = s.trim();
+                if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+                    let start = d
+                        .and_hms_opt(0, 0, 0)
+                        .map(|n| n.and_utc().timestamp_millis());
+                    return start
+                        .map(|ms| if end_of_day { ms + 86_399_999 } else { ms })
+                        .ok_or_else(|| anyhow::anyhow!("{s}: not a date"));
+                }
+                regime_server::backup::parse_time(t).map_err(|_| {
+                    anyhow::anyhow!(
+                        "{s:?}: expected \"YYYY-MM-DD\" or \"YYYY-MM-DD HH:MM:SS\" (UTC)"
+                    )
+                })
+            };
+            let filter = commands::ExportFilter {
+                symbols: symbol
+                    .iter()
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+                from: from
+                    .as_deref()
+                    .map(|s| when(s, false))
+                    .transpose()
+                    .context("--from")?,
+                to: to
+                    .as_deref()
+                    .map(|s| when(s, true))
+                    .transpose()
+                    .context("--to")?,
+            };
+            if let (Some(a), Some(b)) = (filter.from, filter.to) {
+                anyhow::ensure!(a <= b, "--from is after --to: nothing to export");
+            }
             let c = match &config {
                 Some(p) => Config::load(p)?,
                 None => Config::default(),
@@ -246,7 +297,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 output.display()
             );
             let t = std::time::Instant::now();
-            let n = commands::export(&c.storage, &output)?;
+            let n = commands::export(&c.storage, &output, &filter)?;
             eprintln!(
                 "exported {n} rows in {:.2} s -> {}",
                 t.elapsed().as_secs_f64(),
