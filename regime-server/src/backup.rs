@@ -99,6 +99,9 @@ fn io_err(path: &Path) -> impl Fn(io::Error) -> BackupError + '_ {
     }
 }
 
+/// The refused rows' file in a backup's `state/` (see [`crate::engine::unwritable_path`]).
+const UNWRITABLE: &str = "unwritable.jsonl";
+
 /// What a backup holds (`manifest.json`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
@@ -281,6 +284,13 @@ fn write_backup(
             spool.file_name().unwrap_or_default().to_string_lossy()
         );
         files.push((rel.clone(), copy_file(spool, &tmp.join(&rel))?));
+    }
+    // acknowledged rows the store refused as data (kept for an operator to see to): a host
+    // lost with them lost the only copy
+    let unwritable = crate::engine::unwritable_path(&cfg.storage);
+    if unwritable.is_file() && size(&unwritable) > 0 {
+        let rel = format!("state/{UNWRITABLE}");
+        files.push((rel.clone(), copy_file(&unwritable, &tmp.join(&rel))?));
     }
     // 1. the table, from one consistent snapshot
     let (rows, last_restore) = match cfg.storage.kind {
@@ -546,6 +556,14 @@ pub fn restore(
         copy_file(&saved, spool)?;
     } else if spool.exists() {
         fs::remove_file(spool).map_err(io_err(spool))?;
+    }
+    // the refused rows: a record, not state — one here is kept as it is (it holds at least
+    // the backup's, or an operator has seen to them); restored where there is none (a new
+    // host)
+    let unwritable = crate::engine::unwritable_path(&cfg.storage);
+    let saved = dir.join("state").join(UNWRITABLE);
+    if saved.is_file() && !unwritable.exists() {
+        copy_file(&saved, &unwritable)?;
     }
     // the config file, written atomically where the service reads it
     let mut config = None;

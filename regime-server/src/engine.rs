@@ -1621,12 +1621,17 @@ fn insert_setting_aside(
     }
 }
 
+/// Where rows the store refused as data are kept: `unwritable.jsonl` beside the spool.
+pub fn unwritable_path(storage: &StorageConfig) -> std::path::PathBuf {
+    storage.spool_path.with_file_name("unwritable.jsonl")
+}
+
 /// Keep the rows the store refused (indexes into `rows`, with its reasons) in
 /// `unwritable.jsonl` beside the spool, synced, and log them: acknowledged rows are never
 /// dropped unseen.
 fn set_aside(storage: &StorageConfig, rows: &[HistoryRow], refused: &[(usize, String)]) {
     use std::io::Write as _;
-    let path = storage.spool_path.with_file_name("unwritable.jsonl");
+    let path = unwritable_path(storage);
     let mut text = String::new();
     for (i, why) in refused {
         let line = serde_json::json!({"row": crate::spool::encode(&rows[*i]), "error": why});

@@ -379,3 +379,30 @@ fn export_takes_symbols_and_a_time_range() {
         "--from",
     );
 }
+
+/// Rows the store refused as data (`unwritable.jsonl` beside the spool, acknowledged and
+/// kept for an operator) are in the backup; a restore puts them back where there are none
+/// (a new host) and leaves a file that is there as it is.
+#[test]
+fn refused_rows_are_backed_up_and_restored_to_a_new_host() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let s = Server::start(dir, CONFIG, &[]);
+    ingest(&s, "AAA", 30, 10_000, 30);
+    drop(s);
+    let refused = dir.join("data/unwritable.jsonl");
+    let line = "{\"row\":[\"AAA\",864000000000],\"error\":\"value out of range\"}\n";
+    std::fs::write(&refused, line).expect("write");
+    let out = ok(&regime(dir, &["backup", "u1", "--config", "config.yaml"]));
+    assert!(out.contains("backup u1"), "{out}");
+    let manifest = std::fs::read_to_string(dir.join("backups/u1/manifest.json")).expect("manifest");
+    assert!(manifest.contains("state/unwritable.jsonl"), "{manifest}");
+    // a new host: the file is gone
+    std::fs::remove_file(&refused).expect("remove");
+    ok(&regime(dir, &["restore", "u1", "--config", "config.yaml"]));
+    assert_eq!(std::fs::read_to_string(&refused).expect("restored"), line);
+    // an operator saw to them and emptied it: a restore does not bring them back
+    std::fs::write(&refused, "").expect("empty");
+    ok(&regime(dir, &["restore", "u1", "--config", "config.yaml"]));
+    assert_eq!(std::fs::read_to_string(&refused).expect("kept"), "");
+}
