@@ -258,3 +258,110 @@ fn deployments_log_records_starts_reloads_and_restores() {
         "{log}"
     );
 }
+
+/// `deploy/install.sh --root DIR`: the manual's layout (binary, scripts, deployment/,
+/// config, unit, logrotate, the 02:00 backup in cron), a config the installed binary
+/// passes; an upgrade keeps the operator's config; a config the new binary refuses stops
+/// the upgrade before anything is replaced.
+#[test]
+fn install_lays_out_the_manuals_paths_and_an_upgrade_keeps_the_config() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("root");
+    let install = |bin: &Path| {
+        let o = Command::new("bash")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/install.sh"))
+            .arg("--root")
+            .arg(&root)
+            .arg("--bin")
+            .arg(bin)
+            .output()
+            .expect("run install.sh");
+        (
+            o.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        )
+    };
+    let built = Path::new(env!("CARGO_BIN_EXE_regime"));
+    let (code, out) = install(built);
+    assert_eq!(code, Some(0), "{out}");
+    let opt = root.join("opt/adaptive_regime");
+    for f in [
+        "bin/regime",
+        "scripts/health_check.sh",
+        "scripts/daily_backup.sh",
+        "scripts/system_status.sh",
+        "scripts/daily_report.py",
+        "scripts/safe_mode.sh",
+        "deployment/validate_deployment.py",
+    ] {
+        assert!(opt.join(f).is_file(), "{f} missing: {out}");
+    }
+    assert!(
+        !opt.join("scripts/test.sh").exists(),
+        "development tools stay out"
+    );
+    for d in ["data", "models"] {
+        assert!(opt.join(d).is_dir(), "{d}");
+    }
+    assert!(root.join("var/log/adaptive_regime").is_dir());
+    assert!(root.join("backup/adaptive_regime").is_dir());
+    assert!(root
+        .join("etc/systemd/system/adaptive_regime.service")
+        .is_file());
+    assert!(root.join("etc/logrotate.d/adaptive_regime").is_file());
+    let cron = std::fs::read_to_string(root.join("etc/cron.d/adaptive_regime")).expect("cron");
+    assert!(
+        cron.contains("0 2 * * * regime /opt/adaptive_regime/scripts/daily_backup.sh"),
+        "{cron}"
+    );
+    let config = root.join("etc/adaptive_regime/config.yaml");
+    let v = Command::new(opt.join("bin/regime"))
+        .arg("validate-config")
+        .arg(&config)
+        .output()
+        .expect("installed binary");
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+
+    // an upgrade: the operator's config stays, the release's example goes beside it
+    let mut mine = std::fs::read_to_string(&config).expect("config");
+    mine.push_str("# edited by the operator\n");
+    std::fs::write(&config, &mine).expect("edit");
+    let (code, out) = install(built);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(std::fs::read_to_string(&config).expect("config"), mine);
+    assert!(root
+        .join("etc/adaptive_regime/config.example.yaml")
+        .is_file());
+
+    // a config the new binary refuses: nothing replaced
+    let installed = std::fs::read(opt.join("bin/regime")).expect("installed binary");
+    // the next release: a different file that runs the same code
+    let newer = tmp.path().join("regime-next");
+    std::fs::write(
+        &newer,
+        format!("#!/bin/sh\nexec '{}' \"$@\"\n", built.display()),
+    )
+    .expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&newer, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    assert!(mine.contains("max_workers: 4"), "{mine}");
+    std::fs::write(&config, mine.replace("max_workers: 4", "max_workers: many")).expect("edit");
+    let (code, out) = install(&newer);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("nothing was changed"), "{out}");
+    assert!(out.contains("performance.max_workers"), "{out}");
+    assert!(std::fs::read(opt.join("bin/regime")).expect("binary") == installed);
+
+    let log = std::fs::read_to_string(root.join("var/log/adaptive_regime/deployments.log"))
+        .expect("deployments.log");
+    let installs: Vec<&str> = log.lines().filter(|l| l.contains(" install ")).collect();
+    assert_eq!(installs.len(), 2, "{log}");
+    assert!(
+        installs[0].contains("first=1") && installs[1].contains("first=0"),
+        "{log}"
+    );
+}
