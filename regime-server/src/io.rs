@@ -50,6 +50,16 @@ pub enum IoError {
         /// What probably happened, when something is known ("" or "; …").
         hint: &'static str,
     },
+    /// The label column `evaluate` scores against is not in the file.
+    #[error("{path}: missing the label column `{column}` (found: {found}); name another with --label-column (label_column= in Python)")]
+    MissingLabel {
+        /// File.
+        path: PathBuf,
+        /// The column looked for.
+        column: String,
+        /// Columns present.
+        found: String,
+    },
     /// A column has a type that cannot be read as needed.
     #[error("{path}: column `{column}` has unsupported type {dtype}")]
     ColumnType {
@@ -575,10 +585,11 @@ impl Columns {
         })?;
         let values = value_columns(headers).ok_or_else(|| missing("close", ""))?;
         let label = match label_column {
-            Some(l) => Some(
-                find(headers, &[l])
-                    .ok_or_else(|| missing("label (as given by --label-column)", ""))?,
-            ),
+            Some(l) => Some(find(headers, &[l]).ok_or_else(|| IoError::MissingLabel {
+                path: path.to_path_buf(),
+                column: l.to_string(),
+                found: headers.join(","),
+            })?),
             None => None,
         };
         Ok(Columns {

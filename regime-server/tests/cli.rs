@@ -365,6 +365,15 @@ fn generate_detect_evaluate_round_trip_in_both_formats() {
         e.contains("hint: 9000 labels were not read; a label is a regime id 0-17"),
         "{e}"
     );
+    // a label column that is not there: named, with the columns found and how to name another
+    let o = evaluate(&["--label-column", "regime_truth"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("missing the label column `regime_truth` (found: timestamp,symbol,open"),
+        "{e}"
+    );
+    assert!(e.contains("--label-column"), "{e}");
     // versioned model files, one per symbol
     let models = dir.path().join("models");
     let o = detect(
