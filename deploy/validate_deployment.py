@@ -182,23 +182,29 @@ def check_auth(url: str, cfg: dict | None, rep: Report) -> None:
         rep.add("FAIL", "auth", f"ingest without a key answered HTTP {status} ({error_message(body)}): anyone can send bars")
 
 
-def check_database(url: str, key: str, rep: Report) -> None:
-    status, d = http(url + "/api/v1/system/database", key)
+def read(url: str, path: str, key: str, check: str, rep: Report) -> dict | None:
+    """A read's JSON object; None (a FAIL said) when it is refused; None silently when nothing
+    answers (the service check said so)."""
+    status, body = http(url + path, key)
     if status == 0:
-        return
-    if status != 200 or not isinstance(d, dict):
-        rep.add("FAIL", "database", f"HTTP {status}: {error_message(d)} (a key for reads: REGIME_KEY)")
+        return None
+    if status != 200 or not isinstance(body, dict):
+        rep.add("FAIL", check, f"HTTP {status}: {error_message(body)} (a key for reads: REGIME_KEY)")
+        return None
+    return body
+
+
+def check_database(url: str, key: str, rep: Report) -> None:
+    d = read(url, "/api/v1/system/database", key, "database", rep)
+    if d is None:
         return
     what = f"{d.get('type')} {d.get('status')}: {d.get('rows')} rows, newest {d.get('latest_timestamp')}"
     rep.add("PASS" if d.get("status") == "connected" else "FAIL", "database", what)
 
 
 def check_metrics(url: str, key: str, rep: Report) -> None:
-    status, m = http(url + "/api/v1/metrics", key)
-    if status == 0:
-        return
-    if status != 200 or not isinstance(m, dict):
-        rep.add("FAIL", "metrics", f"HTTP {status}: {error_message(m)} (a key for reads: REGIME_KEY)")
+    m = read(url, "/api/v1/metrics", key, "metrics", rep)
+    if m is None:
         return
     acc = m.get("regime_accuracy")
     lines = [

@@ -41,18 +41,22 @@ fn fails_with(o: &Output, what: &str) {
 
 /// Rows of the table as `regime export` writes them (header dropped), in (symbol, ts) order.
 fn table(dir: &Path) -> Vec<String> {
+    exported(dir, &[])
+}
+
+/// [`table`] with `regime export`'s filters `args`.
+fn exported(dir: &Path, args: &[&str]) -> Vec<String> {
     let out = dir.join("export.csv");
     let _ = std::fs::remove_file(&out);
-    ok(&regime(
-        dir,
-        &[
-            "export",
-            "--config",
-            "config.yaml",
-            "--output",
-            out.to_str().unwrap(),
-        ],
-    ));
+    let mut all = vec![
+        "export",
+        "--config",
+        "config.yaml",
+        "--output",
+        out.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    ok(&regime(dir, &all));
     let text = std::fs::read_to_string(&out).expect("export");
     text.lines().skip(1).map(str::to_string).collect()
 }
@@ -323,15 +327,9 @@ fn export_takes_symbols_and_a_time_range() {
     let all = table(dir);
     assert_eq!(all.len(), 180);
     // day 10,010 is 1997-05-29, day 10,020 1997-06-08
-    let out = dir.join("part.csv");
-    ok(&regime(
+    let part = exported(
         dir,
         &[
-            "export",
-            "--config",
-            "config.yaml",
-            "--output",
-            out.to_str().unwrap(),
             "--symbol",
             "BBB,CCC",
             "--from",
@@ -339,13 +337,7 @@ fn export_takes_symbols_and_a_time_range() {
             "--to",
             "1997-06-08",
         ],
-    ));
-    let part: Vec<String> = std::fs::read_to_string(&out)
-        .expect("part")
-        .lines()
-        .skip(1)
-        .map(str::to_string)
-        .collect();
+    );
     let want: Vec<String> = all
         .iter()
         .filter(|l| {

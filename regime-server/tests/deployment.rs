@@ -12,23 +12,17 @@ use support::Server;
 const OPS_KEY_SHA: &str = "8bc82c13aa1a8d3e5fde6a9566ebae37cfc450aaf97c4907e0beba8582c4c297";
 
 fn validate(dir: &Path, config: &str, url: &str, extra: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/validate_deployment.py"))
-        .args(["--bin", env!("CARGO_BIN_EXE_regime"), "--config", config])
-        .args(["--url", url, "--workdir"])
-        .arg(dir)
-        .args(extra)
-        .env_remove("REGIME_KEY")
-        .env_remove("REGIME_URL")
-        .current_dir(dir)
-        .output()
-        .expect("run validate_deployment.py");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code(), text)
+    support::run_text(
+        Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/validate_deployment.py"))
+            .args(["--bin", env!("CARGO_BIN_EXE_regime"), "--config", config])
+            .args(["--url", url, "--workdir"])
+            .arg(dir)
+            .args(extra)
+            .env_remove("REGIME_KEY")
+            .env_remove("REGIME_URL")
+            .current_dir(dir),
+    )
 }
 
 #[test]
@@ -130,22 +124,14 @@ fn safe_mode_script_sets_the_managers_environment_and_confirms_from_health() {
         std::env::var("PATH").unwrap_or_default()
     );
     let script = |arg: &str, url: &str| {
-        let out = Command::new("bash")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/safe_mode.sh"))
-            .arg(arg)
-            .env("PATH", &path)
-            .env("REGIME_URL", url)
-            .env("REGIME_WAIT_SECS", "3")
-            .env_remove("REGIME_UNIT")
-            .output()
-            .expect("run safe_mode.sh");
-        (
-            out.status.code(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
+        support::run_text(
+            Command::new("bash")
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/safe_mode.sh"))
+                .arg(arg)
+                .env("PATH", &path)
+                .env("REGIME_URL", url)
+                .env("REGIME_WAIT_SECS", "3")
+                .env_remove("REGIME_UNIT"),
         )
     };
 
@@ -268,21 +254,13 @@ fn install_lays_out_the_manuals_paths_and_an_upgrade_keeps_the_config() {
     let tmp = tempfile::tempdir().expect("tmp");
     let root = tmp.path().join("root");
     let install = |bin: &Path| {
-        let o = Command::new("bash")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/install.sh"))
-            .arg("--root")
-            .arg(&root)
-            .arg("--bin")
-            .arg(bin)
-            .output()
-            .expect("run install.sh");
-        (
-            o.status.code(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            ),
+        support::run_text(
+            Command::new("bash")
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/install.sh"))
+                .arg("--root")
+                .arg(&root)
+                .arg("--bin")
+                .arg(bin),
         )
     };
     let built = Path::new(env!("CARGO_BIN_EXE_regime"));

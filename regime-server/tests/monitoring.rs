@@ -115,13 +115,7 @@ fn health_check(url: &str, key: Option<&str>) -> (Option<i32>, String) {
     if let Some(k) = key {
         cmd.env("REGIME_KEY", k);
     }
-    let out = cmd.output().expect("run health_check.sh");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code(), text)
+    support::run_text(&mut cmd)
 }
 
 /// An installation that requires a key for reads: the hourly check sends REGIME_KEY to the
