@@ -8,7 +8,8 @@
 #                                                install only (edit storage.url, auth.keys)
 #   /var/log/adaptive_regime, /backup/adaptive_regime
 #   /etc/systemd/system/adaptive_regime.service, /etc/logrotate.d/adaptive_regime,
-#   /etc/cron.d/adaptive_regime                  daily_backup.sh at 02:00 as the service user
+#   /etc/cron.d/adaptive_regime                  daily_backup.sh at 02:00 and health_check.sh
+#                                                hourly, as the service user (ops.env: a key)
 #
 #   deploy/install.sh [--bin PATH] [--root DIR] [--python]
 #
@@ -93,8 +94,10 @@ install -m 755 "$SRC/deploy/validate_deployment.py" "$OPT/deployment/"
 install -m 644 "$SRC/deploy/adaptive_regime.service" "$ROOT/etc/systemd/system/adaptive_regime.service"
 install -m 644 "$SRC/deploy/logrotate.adaptive_regime" "$ROOT/etc/logrotate.d/adaptive_regime"
 cat > "$ROOT/etc/cron.d/adaptive_regime" <<'CRON'
-# Adaptive Market Regime System (deploy/install.sh): the manual's daily backup at 02:00
+# Adaptive Market Regime System (deploy/install.sh): the manual's daily backup at 02:00 and
+# its hourly automated health check (REGIME_KEY / REGIME_URL from ops.env when present)
 0 2 * * * regime /opt/adaptive_regime/scripts/daily_backup.sh >> /var/log/adaptive_regime/backup.log 2>&1
+0 * * * * regime { [ -r /etc/adaptive_regime/ops.env ] && . /etc/adaptive_regime/ops.env; date -Is; /opt/adaptive_regime/scripts/health_check.sh; } >> /var/log/adaptive_regime/health_check.log 2>&1
 CRON
 chmod 644 "$ROOT/etc/cron.d/adaptive_regime"
 if [ "$first" = 1 ]; then
@@ -103,6 +106,17 @@ if [ "$first" = 1 ]; then
 else
   # the release's example beside it, to compare with
   install -m 644 "$SRC/deploy/config.example.yaml" "$ETC/config.example.yaml"
+fi
+if [ ! -f "$ETC/ops.env" ]; then
+  # what the cron'd checks (and an operator's shell: . /etc/adaptive_regime/ops.env) send
+  cat > "$ETC/ops.env" <<'ENV'
+# Sourced by the hourly health check in /etc/cron.d/adaptive_regime.
+# A read key, when auth.require_key_for_reads is true (a key with the read scope):
+# export REGIME_KEY=...
+# export REGIME_URL=http://localhost:8080
+ENV
+  chmod 640 "$ETC/ops.env"
+  if [ "$staging" = 0 ]; then chgrp regime "$ETC/ops.env"; fi
 fi
 
 # 4. the binary, swapped atomically (a running service keeps its open file until restarted)

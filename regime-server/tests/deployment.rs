@@ -296,6 +296,36 @@ fn install_lays_out_the_manuals_paths_and_an_upgrade_keeps_the_config() {
         cron.contains("0 2 * * * regime /opt/adaptive_regime/scripts/daily_backup.sh"),
         "{cron}"
     );
+    // the hourly check as cron runs it (/bin/sh, the staged paths for the real ones),
+    // against a live service named in ops.env
+    let hourly = cron
+        .lines()
+        .find(|l| l.starts_with("0 * * * * regime "))
+        .expect("an hourly line")
+        .trim_start_matches("0 * * * * regime ")
+        .replace("/opt/adaptive_regime", &opt.display().to_string())
+        .replace(
+            "/etc/adaptive_regime",
+            &root.join("etc/adaptive_regime").display().to_string(),
+        )
+        .replace(
+            "/var/log/adaptive_regime",
+            &root.join("var/log/adaptive_regime").display().to_string(),
+        );
+    let svc_dir = tempfile::tempdir().expect("tmp");
+    let svc = Server::start(svc_dir.path(), "feeds: {demo: false}\n", &[]);
+    let env_file = root.join("etc/adaptive_regime/ops.env");
+    let mut env = std::fs::read_to_string(&env_file).expect("ops.env");
+    env.push_str(&format!("export REGIME_URL=http://{}\n", svc.addr));
+    std::fs::write(&env_file, env).expect("ops.env");
+    let (code, out) = support::run_text(Command::new("sh").arg("-c").arg(&hourly));
+    // (a warning, exit 1, is the host's: a slow answer on a loaded machine)
+    assert!(matches!(code, Some(0 | 1)), "{hourly}: {out}");
+    let log = std::fs::read_to_string(root.join("var/log/adaptive_regime/health_check.log"))
+        .expect("health_check.log");
+    assert!(log.contains("status: healthy"), "{log}");
+    drop(svc);
+
     let config = root.join("etc/adaptive_regime/config.yaml");
     let v = Command::new(opt.join("bin/regime"))
         .arg("validate-config")
