@@ -63,7 +63,7 @@ python3 -c "import sys; sys.exit(0 if float('$er') <= 0.02 else 1)" || warn "err
 if [ "$acc" = nan ]; then
   echo "regime accuracy not measured yet"
 else
-  python3 -c "import sys; sys.exit(0 if float('$acc') >= 0.80 else 1)" || crit "regime accuracy $acc < 0.80 (per dimension: curl $URL/api/v1/components/performance_feedback_system)"
+  python3 -c "import sys; sys.exit(0 if float('$acc') >= 0.80 else 1)" || crit "regime accuracy $acc < 0.80 (which symbols, by dimension: curl $URL/api/v1/components/performance_feedback_system)"
   python3 -c "import sys; sys.exit(0 if float('$acc') >= 0.80 and float('$acc') < 0.85 else 1)" && warn "regime accuracy $acc < 0.85"
 fi
 db=$(get /api/v1/system/database | python3 -c 'import json,sys

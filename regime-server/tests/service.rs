@@ -146,8 +146,14 @@ fn every_route_and_auth_case() {
     let q = s.get("/api/v1/data/quality", None).json();
     assert!(q["symbols"][&sym]["bars_accepted"].as_u64().unwrap() > 0);
     // the demo warms every symbol with 1,000 bars: accuracy is measured once they are in
+    let lowest = |s: &Server| {
+        s.get("/api/v1/components/performance_feedback_system", None)
+            .json()["details"]["lowest_regime_accuracy"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
     s.wait_for("regime accuracy of every demo symbol", 60, |s| {
-        s.get("/api/v1/asl/metrics", None).json()["all_symbols"]["mean_regime_accuracy"].is_number()
+        lowest(s) == 4
     });
     let asl = s.get("/api/v1/asl/metrics", None).json();
     assert_eq!(asl["methods"].as_array().unwrap().len(), 6);
@@ -165,6 +171,39 @@ fn every_route_and_auth_case() {
     assert!(
         (ens - hmm).abs() < 0.05,
         "ensemble {ens} vs hmm {hmm}: {asl}"
+    );
+    // where the accuracy alert points: the lowest symbols, lowest first, each with its
+    // dimensions; any symbol's own details by ?symbol=
+    let pf = s
+        .get("/api/v1/components/performance_feedback_system", None)
+        .json();
+    let low = pf["details"]["lowest_regime_accuracy"].as_array().unwrap();
+    assert_eq!(low.len(), 4, "{pf}");
+    let accs: Vec<f64> = low
+        .iter()
+        .map(|x| x["regime_accuracy"].as_f64().unwrap())
+        .collect();
+    assert!(accs.windows(2).all(|w| w[0] <= w[1]), "{pf}");
+    assert_eq!(
+        low[0]["accuracy_by_dimension"].as_array().unwrap().len(),
+        3,
+        "{pf}"
+    );
+    let worst = low[0]["symbol"].as_str().unwrap();
+    let one = s
+        .get(
+            &format!("/api/v1/components/performance_feedback_system?symbol={worst}"),
+            None,
+        )
+        .json();
+    assert_eq!(one["details"]["details_symbol"], worst, "{one}");
+    assert_json_error(
+        &s.get(
+            "/api/v1/components/performance_feedback_system?symbol=NOPE",
+            None,
+        ),
+        404,
+        "no symbol",
     );
     assert!(asl["weights"]["hmm"]["volatility"].is_number());
     assert!(asl["weights"]["hmm_averaged"]["trend"].is_number());

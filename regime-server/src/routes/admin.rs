@@ -73,7 +73,7 @@ pub(crate) async fn debug_state(
     State(st): State<AppState>,
     Path(component): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    let agg = component_view(&st, &component).ok_or_else(|| {
+    let agg = component_view(&st, &component, None).ok_or_else(|| {
         AppError::not_found(format!(
             "unknown component {component:?} (known: {})",
             ALL_COMPONENTS.join(", ")

@@ -3,12 +3,13 @@
 use super::{overall_accuracy, overall_exact_accuracy, queue_depth};
 use crate::error::AppError;
 use crate::state::{mem_total_bytes, rss_bytes, AppState};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use regime_core::pipeline::{ComponentState, ComponentStatus, Detail, ALL_COMPONENTS, CRITICAL};
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -50,15 +51,18 @@ pub(crate) fn iso_ms(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Symbols listed by `performance_feedback_system` as the lowest `regime_accuracy`.
+const LOWEST_LISTED: usize = 5;
+
 /// One component aggregated over every symbol: worst state, latest update, mean latency,
-/// details of the default symbol plus symbol counts.
-pub(crate) fn component_view(st: &AppState, name: &str) -> Option<Value> {
+/// details of `symbol` (default: the default symbol) plus symbol counts.
+pub(crate) fn component_view(st: &AppState, name: &str, symbol: Option<&str>) -> Option<Value> {
     let critical = CRITICAL.contains(&name);
     if !ALL_COMPONENTS.contains(&name) {
         return None;
     }
     let insight = st.engine.shared.insight.load();
-    let default_sym = default_symbol(st);
+    let default_sym = symbol.map(str::to_string).or_else(|| default_symbol(st));
     let mut state = ComponentState::Running;
     let mut last: Option<i64> = None;
     let mut lat_sum = 0.0;
@@ -118,6 +122,35 @@ pub(crate) fn component_view(st: &AppState, name: &str) -> Option<Value> {
                 state = ComponentState::Degraded;
             }
         }
+        "performance_feedback_system" => {
+            // where an accuracy alert points: the symbols reading lowest, with what their
+            // own details say per dimension
+            let mut low: Vec<(&String, f64, Value)> = insight
+                .iter()
+                .filter_map(|(sym, ins)| {
+                    let a = ins.accuracy?;
+                    let dims = ins
+                        .components
+                        .iter()
+                        .find(|c| c.name == name)
+                        .and_then(|c| c.details.get("accuracy_by_dimension"))
+                        .map_or(Value::Null, detail_json);
+                    Some((sym, a, dims))
+                })
+                .collect();
+            low.sort_by(|a, b| a.1.total_cmp(&b.1));
+            low.truncate(LOWEST_LISTED);
+            d.insert(
+                "lowest_regime_accuracy".into(),
+                Value::Array(
+                    low.into_iter()
+                        .map(|(sym, a, dims)| {
+                            json!({"symbol": sym, "regime_accuracy": a, "accuracy_by_dimension": dims})
+                        })
+                        .collect(),
+                ),
+            );
+        }
         "integration_orchestrator" => {
             d.insert(
                 "queue_depth".into(),
@@ -163,7 +196,7 @@ pub(crate) async fn health(State(st): State<AppState>) -> Response {
     let mut comps = Map::new();
     let mut worst_critical = 0u8;
     for name in ALL_COMPONENTS {
-        let v = component_view(&st, name).unwrap_or(Value::Null);
+        let v = component_view(&st, name, None).unwrap_or(Value::Null);
         let s = v["state"].as_str().unwrap_or("failed").to_string();
         if CRITICAL.contains(&name) {
             let sev = match s.as_str() {
@@ -287,7 +320,7 @@ pub(crate) async fn json_metrics(State(st): State<AppState>) -> Json<Value> {
 pub(crate) async fn components(State(st): State<AppState>) -> Json<Value> {
     let mut m = Map::new();
     for name in ALL_COMPONENTS {
-        if let Some(v) = component_view(&st, name) {
+        if let Some(v) = component_view(&st, name, None) {
             m.insert(name.to_string(), v);
         }
     }
@@ -298,11 +331,18 @@ pub(crate) async fn components(State(st): State<AppState>) -> Json<Value> {
 pub(crate) async fn component(
     State(st): State<AppState>,
     Path(name): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, AppError> {
     if name == "compute_backend" {
         return Ok(Json(st.compute.view()));
     }
-    component_view(&st, &name).map(Json).ok_or_else(|| {
+    let symbol = q.get("symbol").map(String::as_str);
+    if let Some(s) = symbol {
+        if !st.engine.shared.insight.load().contains_key(s) {
+            return Err(AppError::not_found(format!("no symbol {s:?} seen")));
+        }
+    }
+    component_view(&st, &name, symbol).map(Json).ok_or_else(|| {
         AppError::not_found(format!(
             "unknown component {name:?} (known: {})",
             ALL_COMPONENTS.join(", ")
