@@ -65,7 +65,11 @@ class Report:
 
 
 def find_bin(arg: str | None) -> str | None:
-    for c in [arg, os.environ.get("REGIME_BIN"), "/opt/adaptive_regime/bin/regime", shutil.which("regime")]:
+    # a checkout's build last: a service started from the source tree
+    checkout = Path(__file__).resolve().parent.parent
+    target = os.environ.get("CARGO_TARGET_DIR") or str(checkout / "target")
+    for c in [arg, os.environ.get("REGIME_BIN"), "/opt/adaptive_regime/bin/regime", shutil.which("regime"),
+              os.path.join(target, "release", "regime")]:
         if c and Path(c).is_file() and os.access(c, os.X_OK):
             return c
     return None
@@ -330,7 +334,8 @@ def main() -> int:
     rep = Report()
     rbin = find_bin(a.bin)
     if rbin is None:
-        rep.add("FAIL", "binary", "regime not found: not /opt/adaptive_regime/bin/regime, not on PATH (--bin, REGIME_BIN)")
+        rep.add("FAIL", "binary", "regime not found: not /opt/adaptive_regime/bin/regime, not on PATH, "
+                "not built in this checkout (--bin, REGIME_BIN)")
         return 2
     config = a.config or os.environ.get("REGIME_CONFIG")
     if config is None and Path("/etc/adaptive_regime/config.yaml").is_file():
