@@ -417,6 +417,10 @@ pub struct SymbolQuality {
     pub rejected: BTreeMap<String, u64>,
     /// Timestamp (ms) of the last accepted bar.
     pub last_ts: Option<i64>,
+    /// Bars received again (a resend of an accepted bar, recognized by the service): neither
+    /// accepted twice nor rejected.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub duplicates: u64,
     /// Gaps: intervals more than 3× the median spacing seen so far (approximated by the running minimum spacing × 3).
     pub gaps: u64,
     #[cfg_attr(feature = "serde", serde(skip))]

@@ -55,6 +55,9 @@ pub struct Outcome {
     pub accepted: usize,
     /// Bars rejected by validation.
     pub rejected: usize,
+    /// Bars received before (a resend of an accepted bar: same time, same values), taken as
+    /// already there: neither detected again nor rejected.
+    pub duplicates: usize,
     /// The rejected rows.
     pub errors: Vec<RowError>,
     /// True once committed to the store; false while held in the retry buffer.
@@ -573,6 +576,41 @@ struct SymbolState {
     agreement: [f64; 3],
     /// Bars taken since its state was last saved.
     dirty: bool,
+    /// The last bars taken, to know a resend of them.
+    recent: RecentBars,
+}
+
+/// Accepted bars a resend is recognized within, per symbol (a retried batch after a
+/// timeout, a feed redelivering after a reconnect): 16 bytes each.
+const RECENT_BARS: usize = 256;
+
+/// The last [`RECENT_BARS`] accepted bars of a symbol: time and a fingerprint of the
+/// values, in time order.
+#[derive(Debug, Default)]
+struct RecentBars(std::collections::VecDeque<(i64, u64)>);
+
+impl RecentBars {
+    fn fingerprint(b: &Bar) -> u64 {
+        [b.open, b.high, b.low, b.close, b.volume]
+            .iter()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, x| {
+                (h ^ x.to_bits()).wrapping_mul(0x0100_0000_01b3)
+            })
+    }
+
+    fn push(&mut self, b: &Bar) {
+        if self.0.len() == RECENT_BARS {
+            self.0.pop_front();
+        }
+        self.0.push_back((b.ts, Self::fingerprint(b)));
+    }
+
+    /// Whether `b` is one of the recent bars again, values and all.
+    fn holds(&self, b: &Bar) -> bool {
+        self.0
+            .binary_search_by_key(&b.ts, |&(ts, _)| ts)
+            .is_ok_and(|i| self.0[i].1 == Self::fingerprint(b))
+    }
 }
 
 /// Row indices grouped by symbol: groups in order of first appearance, rows in arrival
@@ -776,6 +814,7 @@ fn worker_loop(
                             saved_files: Default::default(),
                             agreement: [f64::NAN; 3],
                             dirty,
+                            recent: RecentBars::default(),
                         },
                     );
                     resumed += 1;
@@ -817,6 +856,7 @@ fn worker_loop(
     drop(journaled);
     let hist = metrics::histogram!("regime_detection_latency_seconds");
     let det_counter = metrics::counter!("regime_detection_total");
+    let dup_counter = metrics::counter!("regime_bars_duplicate_total");
     let mut stale = false;
     loop {
         let job = match rx.recv_timeout(INSIGHT_EVERY) {
@@ -836,6 +876,7 @@ fn worker_loop(
         let mut out = Outcome::default();
         let mut rows = Vec::with_capacity(job.rows.len());
         let mut touched: Vec<String> = Vec::new();
+        let mut dup_syms: Vec<String> = Vec::new();
         let arrived = now_ms();
         let t_job = Instant::now();
         // One symbol's rows at a time (each in arrival order): a pipeline's state (tens of
@@ -901,6 +942,7 @@ fn worker_loop(
                         saved_files: Default::default(),
                         agreement: [f64::NAN; 3],
                         dirty: true,
+                        recent: RecentBars::default(),
                     })
                 }
             };
@@ -908,10 +950,22 @@ fn worker_loop(
             for &i in group {
                 let r = &job.rows[i as usize];
                 let prev_ts = quality.last_ts;
+                if prev_ts.is_some_and(|t| r.bar.ts <= t) && st.recent.holds(&r.bar) {
+                    // a resend of a bar taken: already there (a retry after a timeout or a
+                    // 503 must not read as bad data), not learned twice
+                    out.duplicates += 1;
+                    quality.duplicates += 1;
+                    dup_counter.increment(1);
+                    if !dup_syms.iter().any(|x| x == sym) {
+                        dup_syms.push(sym.to_string());
+                    }
+                    continue;
+                }
                 if let Err(reason) = BarValidator::check_symbol(quality, &r.bar) {
                     reject_row(&mut out, r.row, sym, &reason);
                     continue;
                 }
+                st.recent.push(&r.bar);
                 if let Some(j) = &mut journal {
                     j.append(sym, prev_ts, &r.bar);
                 }
@@ -969,7 +1023,11 @@ fn worker_loop(
         publish(&shared, &mut symbols, &touched, &rows, arrived, &cfg);
         if let Ok(mut q) = shared.quality.lock() {
             let vq = validator.quality();
-            for sym in touched.iter().chain(out.errors.iter().map(|e| &e.symbol)) {
+            for sym in touched
+                .iter()
+                .chain(&dup_syms)
+                .chain(out.errors.iter().map(|e| &e.symbol))
+            {
                 if let Some(v) = vq.get(sym) {
                     q.insert(sym.clone(), v.clone());
                 }

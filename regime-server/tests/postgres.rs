@@ -303,6 +303,12 @@ fn a_full_disk_during_an_outage_stops_acknowledging() {
         (r.json()["accepted"].as_u64(), r.json()["spooled"].as_bool()),
         (Some(100), Some(false))
     );
+    // the client resends it (as a 503 asks): refused at the door like any batch while nothing
+    // is durable — the same 503, not a 400 calling the bars bad
+    let held = json_bars("F", 100, 300);
+    let r = s.post_json("/api/v1/bars", key, &held);
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "no_durable_storage");
     // the next ones: refused before detection (a retry later is taken as new)
     let next = json_bars("G", 100, 0);
     let r = s.post_json("/api/v1/bars", key, &next);
@@ -316,6 +322,19 @@ fn a_full_disk_during_an_outage_stops_acknowledging() {
         let r = s.post_json("/api/v1/bars", key, &next);
         r.status == 202 && r.json()["spooled"] == true
     });
+    // and F's resend now: received before, durable (spooled) — 200, nothing learned twice
+    let r = s.post_json("/api/v1/bars", key, &held);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        (
+            r.json()["duplicates"].as_u64(),
+            r.json()["rejected"].as_u64(),
+            r.json()["spooled"].as_bool()
+        ),
+        (Some(100), Some(0), Some(true)),
+        "{}",
+        r.text()
+    );
     // kill -9, the database back, start: every acknowledged row is stored, once
     let mut s = s;
     s.child.kill().unwrap();

@@ -1398,3 +1398,71 @@ fn symbols_beyond_the_limit_are_refused_and_keep_nothing() {
     let log = std::fs::read_to_string(dir.path().join("logs/error.log")).unwrap();
     assert!(log.contains("performance.max_symbols = 3"), "{log}");
 }
+
+/// A resend of bars already taken (a client retrying after a timeout, a feed redelivering
+/// after a reconnect) is answered 200 with `duplicates` — not 400 "no valid bars", which
+/// told the client its data was bad — and nothing is learned or stored twice; a different
+/// bar at a time already taken (a correction) is still refused.
+#[test]
+fn a_resent_batch_is_recognized_not_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let s = Server::start(dir.path(), "feeds: {demo: false}\n", &[]);
+    let key = Some("dev-key-for-tests");
+    let batch = json_bars("RTY", 50, 0);
+    let r = s.post_json("/api/v1/bars", key, &batch);
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.json()["accepted"], 50);
+    let r = s.post_json("/api/v1/bars", key, &batch);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        (
+            r.json()["accepted"].as_u64(),
+            r.json()["duplicates"].as_u64(),
+            r.json()["rejected"].as_u64()
+        ),
+        (Some(0), Some(50), Some(0)),
+        "{}",
+        r.text()
+    );
+    // part resent, part new: the new ones taken
+    let r = s.post_json("/api/v1/bars", key, &json_bars("RTY", 60, 0));
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(
+        (
+            r.json()["accepted"].as_u64(),
+            r.json()["duplicates"].as_u64()
+        ),
+        (Some(10), Some(50))
+    );
+    s.wait_for("60 rows stored", 30, |s| {
+        s.get("/api/v1/system/database", None).json()["rows"].as_u64() == Some(60)
+    });
+    let q = s.get("/api/v1/data/quality", None).json();
+    let rty = &q["symbols"]["RTY"];
+    assert_eq!(
+        (
+            rty["bars_accepted"].as_u64(),
+            rty["bars_received_again"].as_u64(),
+            rty["bars_rejected"].as_u64()
+        ),
+        (Some(60), Some(100), Some(0)),
+        "{q}"
+    );
+    // the last bar again with another close (its low: still a valid bar): a correction, not
+    // a resend — refused
+    let mut last: serde_json::Value = serde_json::from_str(&json_bars("RTY", 60, 0)).expect("json");
+    let bar = last.as_array_mut().and_then(|a| a.pop()).expect("a bar");
+    let mut changed = bar.clone();
+    changed["close"] = bar["low"].clone();
+    let r = s.post_json(
+        "/api/v1/bars",
+        key,
+        &serde_json::json!([changed]).to_string(),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().contains("timestamp_not_increasing"),
+        "{}",
+        r.text()
+    );
+}

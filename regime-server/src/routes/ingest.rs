@@ -1,6 +1,8 @@
 //! `POST /api/v1/bars`: JSON rows or an Arrow IPC body. Answers 202 once the batch's rows are
 //! committed to the store (or, while it is down, held in its retry buffer and fsynced to the
-//! spool), with accepted/rejected counts and the rejected rows; 400 when nothing is valid;
+//! spool), with accepted/rejected counts and the rejected rows; 200 when every bar is a resend
+//! of one taken (a retry after a timeout or a 503: `duplicates`, nothing learned twice, nothing
+//! called bad); 400 when nothing is valid;
 //! 429/503 with `Retry-After` when the queue is full, or when neither the store nor the spool
 //! takes rows (a full disk: nothing is acknowledged that a crash could lose) — never a silent
 //! drop.
@@ -281,6 +283,7 @@ pub(crate) async fn bars(State(st): State<AppState>, req: Request) -> Result<Res
                 .map_err(|_| AppError::internal("a detection worker stopped"))?;
             total.accepted += o.accepted;
             total.rejected += o.rejected;
+            total.duplicates += o.duplicates;
             total.committed &= o.committed;
             total.spooled &= o.committed || o.spooled;
             total.errors.extend(o.errors);
@@ -292,12 +295,13 @@ pub(crate) async fn bars(State(st): State<AppState>, req: Request) -> Result<Res
     let body = json!({
         "accepted": total.accepted,
         "rejected": total.rejected,
+        "duplicates": total.duplicates,
         "committed": total.committed,
         "spooled": !total.committed && total.spooled,
         "errors": errors.iter().take(MAX_LISTED_ERRORS).map(error_json).collect::<Vec<_>>(),
         "errors_truncated": errors.len() > MAX_LISTED_ERRORS,
     });
-    if total.accepted == 0 {
+    if total.accepted == 0 && total.duplicates == 0 {
         let first = errors
             .first()
             .map(|e| format!(" (first: row {}: {})", e.row, e.message))
@@ -314,11 +318,13 @@ pub(crate) async fn bars(State(st): State<AppState>, req: Request) -> Result<Res
         // in memory only, which a crash loses — so not acknowledged
         let b = json!({
             "error": {"code": "no_durable_storage", "message": format!(
-                "the store is down and the spool cannot be written (disk full?): the {} accepted bars are detected and held in memory, written once the store or the spool takes rows, but a crash before then loses them; not acknowledged (a resend is refused as already seen)",
-                total.accepted
+                "the store is down and the spool cannot be written (disk full?): the {} accepted bars (and {} received before) are detected and held in memory, written once the store or the spool takes rows, but a crash before then loses them; not acknowledged (a resend is recognized and answered this way until they are durable)",
+                total.accepted,
+                total.duplicates
             )},
             "accepted": total.accepted,
             "rejected": total.rejected,
+            "duplicates": total.duplicates,
             "committed": false,
             "spooled": false,
             "errors": body["errors"],
@@ -328,7 +334,13 @@ pub(crate) async fn bars(State(st): State<AppState>, req: Request) -> Result<Res
             .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
         return Ok(r);
     }
-    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+    // a resend of bars already taken: nothing new, nothing wrong
+    let status = if total.accepted == 0 {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, Json(body)).into_response())
 }
 
 #[cfg(test)]

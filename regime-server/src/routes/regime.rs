@@ -256,14 +256,14 @@ pub(crate) async fn quality(State(st): State<AppState>) -> Json<Value> {
     let (mut acc_all, mut rej_all) = (0u64, 0u64);
     for s in syms {
         let mut rejected: BTreeMap<String, u64> = BTreeMap::new();
-        let (accepted, gaps, last_ts) = match q.get(s) {
+        let (accepted, gaps, last_ts, duplicates) = match q.get(s) {
             Some(x) => {
                 for (k, v) in &x.rejected {
                     *rejected.entry(k.clone()).or_insert(0) += v;
                 }
-                (x.accepted, x.gaps, x.last_ts)
+                (x.accepted, x.gaps, x.last_ts, x.duplicates)
             }
-            None => (0, 0, None),
+            None => (0, 0, None, 0),
         };
         if let Some(u) = un.get(s) {
             for (k, v) in u {
@@ -280,6 +280,7 @@ pub(crate) async fn quality(State(st): State<AppState>) -> Json<Value> {
             json!({
                 "bars_accepted": accepted,
                 "bars_rejected": rej,
+                "bars_received_again": duplicates,
                 "rejected_by_reason": rejected,
                 "gaps": gaps,
                 "last_bar": last_ts.map(iso_ms),
