@@ -383,6 +383,7 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
     // alert) have data before the first error or detection
     metrics::counter!("regime_errors_total").increment(0);
     metrics::counter!("regime_detection_total").increment(0);
+    metrics::counter!("regime_bars_duplicate_total").increment(0);
     for reason in regime_core::bars::RejectReason::KEYS {
         metrics::counter!("regime_bars_rejected_total", "reason" => reason).increment(0);
     }
