@@ -433,6 +433,39 @@ fn select_backend(py: Python<'_>, backend: Option<String>) -> PyResult<(String, 
 struct Engine {
     cfg: PipelineConfig,
     pipes: HashMap<String, SymbolPipeline>,
+    /// Each symbol's last bar taken (time, the values' bits) and what it gave: the same bar
+    /// again is answered with it, as the service answers a resend (not kept in a pickle).
+    last: HashMap<String, (i64, [u64; 5], Detection)>,
+}
+
+/// The bits of a bar's values (NaN for an absent field compares equal to itself).
+fn bar_bits(b: &Bar) -> [u64; 5] {
+    [b.open, b.high, b.low, b.close, b.volume].map(f64::to_bits)
+}
+
+/// One detection as the dict `Engine.update` returns.
+fn detection_dict<'py>(
+    py: Python<'py>,
+    symbol: &str,
+    d: &Detection,
+    duplicate: bool,
+) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+    let out = pyo3::types::PyDict::new(py);
+    out.set_item("symbol", symbol)?;
+    out.set_item("timestamp_ms", d.ts)?;
+    out.set_item("regime_id", d.regime.id())?;
+    out.set_item("regime", d.regime.snake_name())?;
+    out.set_item("volatility", d.regime.volatility.as_str())?;
+    out.set_item("trend", d.regime.trend.as_str())?;
+    out.set_item("structure", d.regime.structure.as_str())?;
+    out.set_item("confidence", d.confidence)?;
+    out.set_item("p_volatility", d.p_volatility.to_vec())?;
+    out.set_item("p_trend", d.p_trend.to_vec())?;
+    out.set_item("p_structure", d.p_structure.to_vec())?;
+    out.set_item("warming_up", d.warming_up)?;
+    out.set_item("model_version", d.model_version)?;
+    out.set_item("duplicate", duplicate)?;
+    Ok(out)
 }
 
 #[pymethods]
@@ -443,6 +476,7 @@ impl Engine {
         Ok(Engine {
             cfg: settings(confidence_threshold, switch_margin)?,
             pipes: HashMap::new(),
+            last: HashMap::new(),
         })
     }
 
@@ -465,6 +499,12 @@ impl Engine {
             |r: RejectReason| BadInputError::new_err(format!("{symbol} @ {timestamp_ms}: {r}"));
         // validated by the pipeline (a bar again, as a forming bar updated in place, or an
         // older one is refused too); a new symbol's pipeline is kept only if its bar passes
+        // the same bar again (a feed polled twice, a retry): what it gave, nothing learned
+        if let Some((ts, bits, d)) = self.last.get(symbol) {
+            if *ts == bar.ts && *bits == bar_bits(&bar) {
+                return detection_dict(py, symbol, d, true);
+            }
+        }
         let d = match self.pipes.get_mut(symbol) {
             Some(p) => p.try_update(&bar).map_err(refused)?,
             None => {
@@ -484,21 +524,9 @@ impl Engine {
                 d
             }
         };
-        let out = pyo3::types::PyDict::new(py);
-        out.set_item("symbol", symbol)?;
-        out.set_item("timestamp_ms", d.ts)?;
-        out.set_item("regime_id", d.regime.id())?;
-        out.set_item("regime", d.regime.snake_name())?;
-        out.set_item("volatility", d.regime.volatility.as_str())?;
-        out.set_item("trend", d.regime.trend.as_str())?;
-        out.set_item("structure", d.regime.structure.as_str())?;
-        out.set_item("confidence", d.confidence)?;
-        out.set_item("p_volatility", d.p_volatility.to_vec())?;
-        out.set_item("p_trend", d.p_trend.to_vec())?;
-        out.set_item("p_structure", d.p_structure.to_vec())?;
-        out.set_item("warming_up", d.warming_up)?;
-        out.set_item("model_version", d.model_version)?;
-        Ok(out)
+        self.last
+            .insert(symbol.to_string(), (bar.ts, bar_bits(&bar), d));
+        detection_dict(py, symbol, &d, false)
     }
 
     /// The whole engine (settings and every symbol's pipeline) as bytes: what pickling
@@ -515,7 +543,11 @@ impl Engine {
     fn load(bytes: &[u8]) -> PyResult<Self> {
         match postcard::take_from_bytes::<(PipelineConfig, HashMap<String, SymbolPipeline>)>(bytes)
         {
-            Ok(((cfg, pipes), [])) => Ok(Engine { cfg, pipes }),
+            Ok(((cfg, pipes), [])) => Ok(Engine {
+                cfg,
+                pipes,
+                last: HashMap::new(),
+            }),
             Ok(_) => Err(BadInputError::new_err(
                 "engine state: trailing bytes (damaged)",
             )),

@@ -196,10 +196,18 @@ def test_streaming_engine_equals_batch(panel):
             r = e.update("SYN000", **bar)
         got.append(r["regime_id"])
         if i == 700:
-            # the same bar again (a forming bar updated in place) and an older one are
+            # the same bar again (a feed polled twice, a retry): what it gave, flagged, and
+            # nothing learned — as the service answers a resend
+            again = e.update("SYN000", bar)
+            assert again["duplicate"] and not r["duplicate"]
+            assert {k: v for k, v in again.items() if k != "duplicate"} == {
+                k: v for k, v in r.items() if k != "duplicate"
+            }
+            # a forming bar updated in place (same time, other values) and an older one are
             # refused, as detect and the service refuse them, and change nothing
+            other = bar["low"] if bar["close"] != bar["low"] else bar["high"]
             with pytest.raises(regime.BadInputError, match="not after the previous bar's"):
-                e.update("SYN000", bar)
+                e.update("SYN000", dict(bar, close=other))
             with pytest.raises(regime.BadInputError, match="timestamp_not_increasing|not after"):
                 e.update("SYN000", (ts[i] - 86_400_000, 1.0, 1.0, 1.0, 1.0, 1.0))
     assert got == batch

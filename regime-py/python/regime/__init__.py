@@ -267,9 +267,11 @@ class Engine:
     ``(timestamp, open, high, low, close, volume)``, or given as keywords. A number as the
     time is read by its size, as ``detect`` reads it: epoch seconds (``time.time()``), ms,
     µs or ns; ``timestamp_ms`` is always ms. Returns a dict
-    with the regime, its dimensions, confidence and per-dimension probabilities. A bad bar
-    raises BadInputError and changes nothing; so does a bar not after the symbol's last
-    one (the same bar again, as a forming bar updated in place, would be learned twice).
+    with the regime, its dimensions, confidence and per-dimension probabilities, and
+    ``duplicate``: True when the bar is the symbol's last one again (same time and values: a
+    feed polled twice, a retry), answered with what it gave and learned from once. A bad bar
+    raises BadInputError and changes nothing; so does another bar not after the symbol's
+    last one (a forming bar updated in place, an older one: it would be learned twice).
     """
 
     def __init__(self, *, confidence_threshold: float = 0.7, switch_margin: float = 0.05) -> None:
