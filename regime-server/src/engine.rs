@@ -792,7 +792,15 @@ fn worker_loop(
                 Err(Some(why)) => Err(Some(why)),
             };
             match caught_up {
-                Ok((s, n)) => {
+                Ok((s, replayed_now)) => {
+                    let n = replayed_now.len();
+                    // the replayed bars are stored: a resend of them (a client retrying a
+                    // batch the crash left unanswered) is known as one
+                    let mut recent = RecentBars::default();
+                    let skip = n.saturating_sub(RECENT_BARS);
+                    for b in &replayed_now[skip..] {
+                        recent.push(b);
+                    }
                     validator.symbol_mut(sym).last_ts = Some(ts);
                     let dirty = n > 0;
                     if dirty {
@@ -814,7 +822,7 @@ fn worker_loop(
                             saved_files: Default::default(),
                             agreement: [f64::NAN; 3],
                             dirty,
-                            recent: RecentBars::default(),
+                            recent,
                         },
                     );
                     resumed += 1;

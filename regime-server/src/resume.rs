@@ -22,6 +22,7 @@
 
 use crate::journal::Journaled;
 use crate::store::HistoryRow;
+use regime_core::bars::Bar;
 use regime_core::pipeline::{PipelineConfig, SymbolPipeline};
 use std::path::{Path, PathBuf};
 
@@ -158,7 +159,8 @@ pub fn load(
 }
 
 /// Bring `s` up to the store's newest row of its symbol (at `stored_last`; `newest`: that
-/// row, when known) with the journal's bars after it. Ok: the bars replayed. Err: why the
+/// row, when known) with the journal's bars after it. Ok: the bars replayed (every one of
+/// them stored: they lead exactly to the store's newest row). Err: why the
 /// symbol starts fresh (a bar missing from the journal, or a replayed label that is not the
 /// stored one).
 pub fn catch_up(
@@ -166,9 +168,9 @@ pub fn catch_up(
     stored_last: i64,
     journal: &Journaled,
     newest: Option<&HistoryRow>,
-) -> Result<usize, String> {
+) -> Result<Vec<Bar>, String> {
     if s.last_ts == stored_last {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let when = |t: i64| {
         if t == i64::MIN {
@@ -208,7 +210,7 @@ pub fn catch_up(
         }
     }
     s.last_ts = stored_last;
-    Ok(bars.len())
+    Ok(bars)
 }
 
 #[cfg(test)]
@@ -365,7 +367,10 @@ mod tests {
             model_version: 0,
         };
         let mut s = load(d, "X", Some(stored), &cfg).expect("loaded");
-        assert_eq!(catch_up(&mut s, stored, &journal, Some(&row)), Ok(200));
+        assert_eq!(
+            catch_up(&mut s, stored, &journal, Some(&row)).map(|b| b.len()),
+            Ok(200)
+        );
         assert_eq!(s.last_ts, stored);
         for b in &bars[600..] {
             assert_eq!(

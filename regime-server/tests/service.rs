@@ -1466,3 +1466,38 @@ fn a_resent_batch_is_recognized_not_refused() {
         r.text()
     );
 }
+
+/// A client whose batch the service took and then crashed before answering (kill -9) resends
+/// it to the restarted service: the journal's replay at start knows those bars, so the
+/// resend is recognized (200, duplicates), not refused as not increasing, and stored once.
+#[test]
+fn a_batch_resent_after_a_crash_is_recognized() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = "feeds: {demo: false}\n";
+    let key = Some("dev-key-for-tests");
+    let mut s = Server::start(dir.path(), config, &[]);
+    let r = s.post_json("/api/v1/bars", key, &json_bars("CRS", 40, 0));
+    assert_eq!(r.json()["committed"], true, "{}", r.text());
+    let last = json_bars("CRS", 70, 0);
+    let r = s.post_json("/api/v1/bars", key, &last);
+    assert_eq!(r.json()["accepted"], 30, "{}", r.text());
+    s.child.kill().expect("kill -9");
+    let _ = s.child.wait();
+    drop(s);
+    let s = Server::start(dir.path(), config, &[]);
+    let r = s.post_json("/api/v1/bars", key, &last);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        (
+            r.json()["duplicates"].as_u64(),
+            r.json()["rejected"].as_u64()
+        ),
+        (Some(70), Some(0)),
+        "{}",
+        r.text()
+    );
+    assert_eq!(
+        s.get("/api/v1/system/database", None).json()["rows"].as_u64(),
+        Some(70)
+    );
+}
