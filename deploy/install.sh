@@ -85,6 +85,7 @@ fi
 
 # 3. files: scripts and unit files are the release's; the config only on a first install
 for f in "$SRC"/scripts/*; do
+  [ -f "$f" ] || continue  # files only: running a script in the tree leaves __pycache__/
   case "$(basename "$f")" in
     test.sh|test-postgres.sh|soak.sh) ;;  # development tools
     *) install -m 755 "$f" "$OPT/scripts/" ;;
