@@ -44,9 +44,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-# the thresholds of scripts/test_regime_detection.py (below what the engine reaches on this
-# data, far above chance)
-DETECTION_MIN = {"volatility": 0.70, "trend": 0.45, "structure": 0.60, "regime": 0.30}
+# the operations scripts' shared helpers: scripts/ beside deployment/ (installed) or deploy/
+# (the source tree)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import reportlib as rl  # noqa: E402
+
 BACKUP_MAX_AGE_H = 26
 LOG_MAX_AGE_S = 600
 
@@ -210,29 +212,16 @@ def check_metrics(url: str, key: str, rep: Report) -> None:
     m = read(url, "/api/v1/metrics", key, "metrics", rep)
     if m is None:
         return
-    acc = m.get("regime_accuracy")
-    lines = [
-        # name, value, warning, critical, high is bad
-        ("cpu %", m.get("cpu_usage_percent"), 70, 85, True),
-        ("memory %", m.get("memory_usage_percent"), 70, 90, True),
-        ("disk free %", m.get("disk_free_percent"), 20, 10, False),
-        ("latency p99 ms", (m.get("latency_ms") or {}).get("p99"), 150, 200, True),
-        ("error rate %", 100 * (m.get("error_rate") or 0), 2, 5, True),
-        ("queue depth", m.get("queue_depth"), 500, 1000, True),
-        ("regime accuracy %", None if acc is None else 100 * acc, 85, 80, False),
-    ]
     worst, parts = "PASS", []
-    for name, v, w, c, high_bad in lines:
+    for name, v, _, flag in rl.manual_metrics(m):
         if v is None:
             parts.append(f"{name} n/a")
             continue
-        bad_c = v > c if high_bad else v < c
-        bad_w = v > w if high_bad else v < w
-        mark = " CRITICAL" if bad_c else " warning" if bad_w else ""
-        if bad_c:
+        if flag == "CRITICAL":
             worst = "FAIL"
-        elif bad_w and worst == "PASS":
+        elif flag == "WARNING" and worst == "PASS":
             worst = "WARN"
+        mark = {"CRITICAL": " CRITICAL", "WARNING": " warning"}.get(flag, "")
         parts.append(f"{name} {v:.1f}{mark}")
     rep.add(worst, "metrics", ", ".join(parts))
 
@@ -257,8 +246,8 @@ def check_detection(rbin: str, rep: Report) -> None:
     except (ValueError, KeyError):
         rep.add("FAIL", "detection", "regime evaluate --json printed no accuracy")
         return
-    low = [f"{k} {acc.get(k, 0):.2f} < {v}" for k, v in DETECTION_MIN.items() if acc.get(k, 0) < v]
-    got = ", ".join(f"{k} {acc.get(k, 0):.2f}" for k in DETECTION_MIN)
+    low = [f"{k} {acc.get(k, 0):.2f} < {v}" for k, v in rl.DETECTION_MIN.items() if acc.get(k, 0) < v]
+    got = ", ".join(f"{k} {acc.get(k, 0):.2f}" for k in rl.DETECTION_MIN)
     if low:
         rep.add("FAIL", "detection", "known data below the thresholds: " + ", ".join(low))
     else:

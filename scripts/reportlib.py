@@ -24,6 +24,38 @@ REGIME_NAMES = [
 ]
 
 
+# Detection on known data (a seeded synthetic panel, last 30% scored): thresholds below what
+# the engine reaches there (volatility 0.98, trend 0.60, structure 0.80, all 18 0.48; trend
+# varies most between seeds, 0.50-0.60) and far above chance (1/3, 1/3, 1/2, 1/18): a
+# broken detector falls to chance and fails. test_regime_detection.py and
+# deploy/validate_deployment.py judge with them.
+DETECTION_MIN = {"volatility": 0.70, "trend": 0.45, "structure": 0.60, "regime": 0.30}
+
+
+def manual_metrics(m: dict) -> list:
+    """The manual's metric table judged on an `/api/v1/metrics` answer: (name, value or
+    None, display format, "ok" | "WARNING" | "CRITICAL" (None without a value)) per row."""
+    acc = m.get("regime_accuracy")
+    rows = [
+        # name, value, warning, critical, high is bad, format
+        ("cpu %", m.get("cpu_usage_percent"), 70, 85, True, "{:.1f}"),
+        ("memory %", m.get("memory_usage_percent"), 70, 90, True, "{:.1f}"),
+        ("disk free %", m.get("disk_free_percent"), 20, 10, False, "{:.1f}"),
+        ("latency p99 ms", (m.get("latency_ms") or {}).get("p99"), 150, 200, True, "{:.1f}"),
+        ("error rate %", 100 * (m.get("error_rate") or 0), 2, 5, True, "{:.2f}"),
+        ("queue depth", m.get("queue_depth"), 500, 1000, True, "{:.0f}"),
+        ("regime accuracy %", None if acc is None else 100 * acc, 85, 80, False, "{:.1f}"),
+    ]
+    out = []
+    for name, v, warn, crit, high_is_bad, fmt in rows:
+        if v is None:
+            out.append((name, None, fmt, None))
+            continue
+        bad = (lambda t: v > t) if high_is_bad else (lambda t: v < t)
+        out.append((name, v, fmt, "CRITICAL" if bad(crit) else "WARNING" if bad(warn) else "ok"))
+    return out
+
+
 def fail(msg: str, code: int = 2) -> "NoReturn":  # noqa: F821
     print(f"error: {msg}", file=sys.stderr)
     sys.exit(code)

@@ -22,8 +22,11 @@ export HEALTH
 METRICS=$(get /api/v1/metrics || echo '{}') DATABASE=$(get /api/v1/system/database || echo '{}') \
   REGIMES=$(get /api/v1/regimes || echo '{}')
 export METRICS DATABASE REGIMES
-python3 - <<'PY'
-import json, os
+SCRIPTS="$(cd "$(dirname "$0")" && pwd)" python3 - <<'PY'
+import json, os, sys
+
+sys.path.insert(0, os.environ["SCRIPTS"])
+import reportlib as rl  # noqa: E402
 
 h = json.loads(os.environ["HEALTH"])
 print(f'status {h["status"]}, version {h.get("version")}, up {h.get("uptime_seconds", 0):.0f} s, '
@@ -35,23 +38,8 @@ print("== metrics (manual thresholds)")
 m = json.loads(os.environ["METRICS"])
 
 
-def line(name, v, warn, crit, high_is_bad=True, fmt="{:.1f}"):
-    if v is None:
-        print(f"{name:<18} {'n/a':>10}")
-        return
-    bad = (lambda t: v > t) if high_is_bad else (lambda t: v < t)
-    flag = "CRITICAL" if bad(crit) else "WARNING" if bad(warn) else "ok"
-    print(f"{name:<18} {fmt.format(v):>10}   {flag}")
-
-
-line("cpu %", m.get("cpu_usage_percent"), 70, 85)
-line("memory %", m.get("memory_usage_percent"), 70, 90)
-line("disk free %", m.get("disk_free_percent"), 20, 10, high_is_bad=False)
-line("latency p99 ms", (m.get("latency_ms") or {}).get("p99"), 150, 200)
-line("error rate %", 100 * (m.get("error_rate") or 0), 2, 5, fmt="{:.2f}")
-line("queue depth", m.get("queue_depth"), 500, 1000, fmt="{:.0f}")
-a = m.get("regime_accuracy")
-line("regime accuracy %", None if a is None else 100 * a, 85, 80, high_is_bad=False)
+for name, v, fmt, flag in rl.manual_metrics(m):
+    print(f"{name:<18} {'n/a':>10}" if v is None else f"{name:<18} {fmt.format(v):>10}   {flag}")
 print(f'{"detections":<18} {m.get("detections_total", 0):>10}')
 
 print("== database")

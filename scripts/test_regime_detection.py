@@ -18,11 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reportlib as rl  # noqa: E402
 
-# Thresholds below what the engine reaches on this data (measured on the default panel:
-# volatility 0.98, trend 0.60, structure 0.80, all 18 0.48; trend is the weakest
-# dimension and varies most between seeds, 0.50-0.60) and far above chance (1/3, 1/3,
-# 1/2, 1/18): a broken detector falls to chance and fails.
-DEFAULTS = {"volatility": 0.70, "trend": 0.45, "structure": 0.60, "regime": 0.30}
+DEFAULTS = rl.DETECTION_MIN  # (see reportlib)
 
 
 def main() -> int:

@@ -40,6 +40,16 @@ impl Bar {
     pub fn close_only(ts: i64, close: f64) -> Self {
         Bar::new(ts, f64::NAN, f64::NAN, f64::NAN, close, f64::NAN)
     }
+    /// A fingerprint of the values (open, high, low, close, volume, bit for bit: an absent
+    /// field's NaN equals itself), to know the same bar when it comes again.
+    pub fn fingerprint(&self) -> u64 {
+        [self.open, self.high, self.low, self.close, self.volume]
+            .iter()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, x| {
+                (h ^ x.to_bits()).wrapping_mul(0x0100_0000_01b3)
+            })
+    }
+
     /// Whether open/high/low are present.
     pub fn has_ohl(&self) -> bool {
         !(self.open.is_nan() && self.high.is_nan() && self.low.is_nan())

@@ -433,14 +433,9 @@ fn select_backend(py: Python<'_>, backend: Option<String>) -> PyResult<(String, 
 struct Engine {
     cfg: PipelineConfig,
     pipes: HashMap<String, SymbolPipeline>,
-    /// Each symbol's last bar taken (time, the values' bits) and what it gave: the same bar
-    /// again is answered with it, as the service answers a resend (not kept in a pickle).
-    last: HashMap<String, (i64, [u64; 5], Detection)>,
-}
-
-/// The bits of a bar's values (NaN for an absent field compares equal to itself).
-fn bar_bits(b: &Bar) -> [u64; 5] {
-    [b.open, b.high, b.low, b.close, b.volume].map(f64::to_bits)
+    /// Each symbol's last bar taken (time, [`Bar::fingerprint`]) and what it gave: the same
+    /// bar again is answered with it, as the service answers a resend (not kept in a pickle).
+    last: HashMap<String, (i64, u64, Detection)>,
 }
 
 /// One detection as the dict `Engine.update` returns.
@@ -497,14 +492,14 @@ impl Engine {
         let bar = Bar::new(timestamp_ms, open, high, low, close, volume);
         let refused =
             |r: RejectReason| BadInputError::new_err(format!("{symbol} @ {timestamp_ms}: {r}"));
-        // validated by the pipeline (a bar again, as a forming bar updated in place, or an
-        // older one is refused too); a new symbol's pipeline is kept only if its bar passes
         // the same bar again (a feed polled twice, a retry): what it gave, nothing learned
-        if let Some((ts, bits, d)) = self.last.get(symbol) {
-            if *ts == bar.ts && *bits == bar_bits(&bar) {
+        if let Some((ts, fp, d)) = self.last.get(symbol) {
+            if *ts == bar.ts && *fp == bar.fingerprint() {
                 return detection_dict(py, symbol, d, true);
             }
         }
+        // validated by the pipeline (another bar not after the last, as a forming bar updated
+        // in place, is refused too); a new symbol's pipeline is kept only if its bar passes
         let d = match self.pipes.get_mut(symbol) {
             Some(p) => p.try_update(&bar).map_err(refused)?,
             None => {
@@ -525,7 +520,7 @@ impl Engine {
             }
         };
         self.last
-            .insert(symbol.to_string(), (bar.ts, bar_bits(&bar), d));
+            .insert(symbol.to_string(), (bar.ts, bar.fingerprint(), d));
         detection_dict(py, symbol, &d, false)
     }
 

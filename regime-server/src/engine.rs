@@ -590,26 +590,18 @@ const RECENT_BARS: usize = 256;
 struct RecentBars(std::collections::VecDeque<(i64, u64)>);
 
 impl RecentBars {
-    fn fingerprint(b: &Bar) -> u64 {
-        [b.open, b.high, b.low, b.close, b.volume]
-            .iter()
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, x| {
-                (h ^ x.to_bits()).wrapping_mul(0x0100_0000_01b3)
-            })
-    }
-
     fn push(&mut self, b: &Bar) {
         if self.0.len() == RECENT_BARS {
             self.0.pop_front();
         }
-        self.0.push_back((b.ts, Self::fingerprint(b)));
+        self.0.push_back((b.ts, b.fingerprint()));
     }
 
     /// Whether `b` is one of the recent bars again, values and all.
     fn holds(&self, b: &Bar) -> bool {
         self.0
             .binary_search_by_key(&b.ts, |&(ts, _)| ts)
-            .is_ok_and(|i| self.0[i].1 == Self::fingerprint(b))
+            .is_ok_and(|i| self.0[i].1 == b.fingerprint())
     }
 }
 
@@ -797,10 +789,7 @@ fn worker_loop(
                     // the replayed bars are stored: a resend of them (a client retrying a
                     // batch the crash left unanswered) is known as one
                     let mut recent = RecentBars::default();
-                    let skip = n.saturating_sub(RECENT_BARS);
-                    for b in &replayed_now[skip..] {
-                        recent.push(b);
-                    }
+                    replayed_now.iter().for_each(|b| recent.push(b));
                     validator.symbol_mut(sym).last_ts = Some(ts);
                     let dirty = n > 0;
                     if dirty {
