@@ -177,6 +177,7 @@ pub fn generate_symbol(cfg: &SynthConfig, seed: u64, index: usize) -> SymbolData
         gap_var: sigma.map(|x| (GAP_SD * x).powi(2)),
         range_mean: sigma.map(|x| x.ln() + RANGE_LOG_MEAN),
         range_var: RANGE_LOG_SD * RANGE_LOG_SD,
+        range_weight: 1.0,
         volume_mean: VOLUME_LEVEL.map(|l| l - mean_level),
         volume_var: VOLUME_SD * VOLUME_SD,
         a_vol: transition::<3>(cfg.persistence[0]),

@@ -237,6 +237,11 @@ pub struct JointParams {
     pub range_mean: [f64; 3],
     /// Variance of the log excess range (shared).
     pub range_var: f64,
+    /// How much the range channel's log-density counts, in (0, 1]: less than 1 where the
+    /// range only repeats what the return said (see `hmm::range_weight`). Model files
+    /// written before it existed read as 1.
+    #[cfg_attr(feature = "serde", serde(default = "full_weight"))]
+    pub range_weight: f64,
     /// Mean of relative log volume per volatility state.
     pub volume_mean: [f64; 3],
     /// Variance of relative log volume (shared).
@@ -247,6 +252,11 @@ pub struct JointParams {
     pub a_trend: [[f64; 3]; 3],
     /// Structure transition matrix.
     pub a_struct: [[f64; 2]; 2],
+}
+
+#[cfg(feature = "serde")]
+fn full_weight() -> f64 {
+    1.0
 }
 
 fn persistent3(p: f64) -> [[f64; 3]; 3] {
@@ -274,6 +284,7 @@ impl JointParams {
                 range_center + 1.8f64.ln(),
             ],
             range_var: 0.3,
+            range_weight: 1.0,
             volume_mean: [volume_center - 0.3, volume_center, volume_center + 0.4],
             volume_var: 0.3,
             a_vol: persistent3(0.985),
@@ -294,6 +305,12 @@ impl JointParams {
             return Err(Error::InvalidModel(
                 "variances must be finite and > 0".into(),
             ));
+        }
+        if !(self.range_weight > 0.0 && self.range_weight <= 1.0) {
+            return Err(Error::InvalidModel(format!(
+                "range_weight {} must lie in (0, 1]",
+                self.range_weight
+            )));
         }
         let rows3 = self.a_vol.iter().chain(self.a_trend.iter());
         for row in rows3 {
@@ -449,8 +466,8 @@ impl Compiled {
             mu,
             gap_c: p.gap_var.map(|g| -0.5 * (LN_2PI + g.ln())),
             gap_k: p.gap_var.map(|g| -0.5 / g),
-            range_c: -0.5 * (LN_2PI + p.range_var.ln()),
-            range_k: -0.5 / p.range_var,
+            range_c: -0.5 * p.range_weight * (LN_2PI + p.range_var.ln()),
+            range_k: -0.5 * p.range_weight / p.range_var,
             vol_c: -0.5 * (LN_2PI + p.volume_var.ln()),
             vol_k: -0.5 / p.volume_var,
             p,

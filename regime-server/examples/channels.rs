@@ -38,7 +38,8 @@ fn main() -> anyhow::Result<()> {
                 sums[1][v] += -0.5 * p.gap_var[v].ln() - 0.5 * o.gap * o.gap / p.gap_var[v];
             }
             if !o.log_range.is_nan() {
-                sums[2][v] += -0.5 * (o.log_range - p.range_mean[v]).powi(2) / p.range_var;
+                sums[2][v] +=
+                    -0.5 * p.range_weight * (o.log_range - p.range_mean[v]).powi(2) / p.range_var;
             }
             if !o.rel_volume.is_nan() {
                 sums[3][v] += -0.5 * (o.rel_volume - p.volume_mean[v]).powi(2) / p.volume_var;
