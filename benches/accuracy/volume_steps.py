@@ -4,7 +4,8 @@
 arch's S&P 500 and NASDAQ daily bars 1999–2018, each run through `regime detect` as they are
 and with prices divided by f and volume multiplied by v from a date on (a split: f = v; a
 feed switching to consolidated volume: f = 1). Prints the share of the bars from that date
-on whose volatility label differs, in all, in the first 252 bars and after them.
+on whose volatility label differs, in all, in the first 252 bars and after them, and the
+shares whose trend and structure labels differ.
 
     cargo build --release -p regime-server --bin regime
     python3 benches/accuracy/volume_steps.py [--exe PATH]
@@ -46,9 +47,11 @@ def main():
                 moved.iloc[at:, 4] = moved.iloc[at:, 4] * v
                 got = detect(a.exe, moved, tmp, "moved")
                 diff = (got.volatility.values != base.volatility.values)[at:]
+                other = ", ".join(f"{d} {(got[d].values != base[d].values)[at:].mean():.3f}"
+                                  for d in ("trend", "structure"))
                 print(f"{name}: prices ÷{f:g}, volume ×{v:.3g} from {when}: volatility labels differ on "
                       f"{diff.mean():.3f} of the later bars ({diff[:252].mean():.2f} in the first 252, "
-                      f"{diff[252:].mean():.3f} after)")
+                      f"{diff[252:].mean():.3f} after); {other}")
 
 
 if __name__ == "__main__":
