@@ -378,6 +378,27 @@ impl ObsExtractor {
     /// Observation for the next bar (bars must already be validated).
     pub fn update(&mut self, b: &Bar) -> Obs {
         let lc = b.close.ln();
+        // A bar with no trade — open, high, low and close all the previous close, no volume
+        // (an illiquid instrument's quiet day, a feed's heartbeat) — says nothing of
+        // volatility, trend or structure: all its channels are absent. Read as a return of
+        // exactly 0 and a range of 0, it was strong evidence of low volatility, and with 40%
+        // such bars the volatility label flipped ~110 times a year.
+        if self.started
+            && lc == self.prev_close
+            && b.open == b.close
+            && b.high == b.close
+            && b.low == b.close
+            && (b.volume.is_nan() || b.volume <= 0.0)
+        {
+            self.prev_r = f64::NAN;
+            return Obs {
+                r: f64::NAN,
+                r_prev: f64::NAN,
+                gap: f64::NAN,
+                log_range: f64::NAN,
+                rel_volume: f64::NAN,
+            };
+        }
         let r = if self.started {
             lc - self.prev_close
         } else {
@@ -606,7 +627,8 @@ impl Compiled {
                 h += 0.5 - self.gap_c[v];
             }
             if !o.log_range.is_nan() {
-                h += 0.5 - self.range_c;
+                // the range's log-density counts `range_weight` times
+                h += 0.5 * self.p.range_weight - self.range_c;
             }
             if !o.rel_volume.is_nan() {
                 h += 0.5 - self.vol_c;

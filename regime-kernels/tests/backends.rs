@@ -20,7 +20,7 @@ fn seed() -> u64 {
 }
 
 /// Series of different lengths with their true models, a close-only series, a series
-/// with gaps in its volume, and an empty one.
+/// with gaps in its volume, one with bars that saw no trade, and an empty one.
 fn panel(seed: u64, symbols: usize, bars: usize) -> (Panel, ParamTable) {
     let cfg = datasets::SynthConfig {
         symbols,
@@ -49,6 +49,26 @@ fn panel(seed: u64, symbols: usize, bars: usize) -> (Panel, ParamTable) {
     }
     series.push(holes);
     models.push(models[1].clone());
+    // bars with no trade (open, high, low, close all the previous close; no volume, or
+    // none given), in runs of two: every channel absent, and the next bar has no previous
+    // return — chunk hand-offs land on them too
+    let mut quiet = series[2].clone();
+    for i in 1..quiet.len() {
+        if i % 5 == 1 || i % 5 == 2 {
+            let c = quiet[i - 1].close;
+            let volume = if i % 2 == 0 { 0.0 } else { f64::NAN };
+            quiet[i] = Bar {
+                open: c,
+                high: c,
+                low: c,
+                close: c,
+                volume,
+                ..quiet[i]
+            };
+        }
+    }
+    series.push(quiet);
+    models.push(models[2].clone());
     series.push(Vec::new());
     models.push(models[0].clone());
     let refs: Vec<&[Bar]> = series.iter().map(|s| s.as_slice()).collect();

@@ -57,6 +57,15 @@ __device__ __forceinline__ float col(const float* src, u32 n_rows, u32 k, u32 i)
     return src[(size_t)k * n_rows + i];
 }
 
+// Row i (after its series' first) is a bar with no trade: open, high, low and close all the
+// previous close, no volume (ObsExtractor::update): all its channels are absent.
+__device__ bool no_trade(const float* src, u32 n_rows, u32 i) {
+    float c = col(src, n_rows, 3, i);
+    float v = col(src, n_rows, 4, i);
+    return c == col(src, n_rows, 3, i - 1) && col(src, n_rows, 0, i) == c && col(src, n_rows, 1, i) == c &&
+           col(src, n_rows, 2, i) == c && !(v > 0.0f);
+}
+
 __device__ ObsState obs_state_at(const float* src, u32 n_rows, Chunk ch) {
     ObsState st;
     st.vol_avg = ch.vol_avg;
@@ -68,7 +77,7 @@ __device__ ObsState obs_state_at(const float* src, u32 n_rows, Chunk ch) {
     if (ch.start > ch.series_start) {
         st.started = true;
         st.prev_close = col(src, n_rows, 3, ch.start - 1);
-        if (ch.start - 1 > ch.series_start) {
+        if (ch.start - 1 > ch.series_start && !no_trade(src, n_rows, ch.start - 1)) {
             st.prev_r = ln_ratio(col(src, n_rows, 3, ch.start - 1), col(src, n_rows, 3, ch.start - 2));
         }
     }
@@ -81,6 +90,11 @@ __device__ void obs_update(ObsState* st, const float* src, u32 n_rows, u32 i, fl
     float l = col(src, n_rows, 2, i);
     float c = col(src, n_rows, 3, i);
     float v = col(src, n_rows, 4, i);
+    if (st->started && c == st->prev_close && o == c && h == c && l == c && !(v > 0.0f)) {
+        st->prev_r = nan_f();
+        for (int k = 0; k < 5; k++) o_out[k] = nan_f();
+        return;
+    }
     float r = nan_f();
     if (st->started) r = ln_ratio(c, st->prev_close);
     float gap = nan_f();

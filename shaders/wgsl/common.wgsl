@@ -81,6 +81,20 @@ fn col(k: u32, i: u32) -> f32 {
     return src[k * info.n_rows + i];
 }
 
+// Row i (after its series' first) is a bar with no trade: open, high, low and close all the
+// previous close, no volume (ObsExtractor::update): all its channels are absent.
+fn no_trade(i: u32) -> bool {
+    let c = col(3u, i);
+    let v = col(4u, i);
+    return flat_no_volume(col(0u, i), col(1u, i), col(2u, i), c, v) && c == col(3u, i - 1u);
+}
+
+// Open, high and low present and equal to the close, and no volume (NaN-safe: WGSL may
+// assume no NaN in comparisons, so NaNs are tested by their bits).
+fn flat_no_volume(o: f32, h: f32, l: f32, c: f32, v: f32) -> bool {
+    return !is_nan(o) && !is_nan(h) && !is_nan(l) && o == c && h == c && l == c && (is_nan(v) || v <= 0.0);
+}
+
 // The extractor's state just before row `ch.start`.
 fn obs_state_at(ch: Chunk) -> ObsState {
     var st: ObsState;
@@ -93,7 +107,7 @@ fn obs_state_at(ch: Chunk) -> ObsState {
     if (ch.start > ch.series_start) {
         st.started = true;
         st.prev_close = col(3u, ch.start - 1u);
-        if (ch.start - 1u > ch.series_start) {
+        if (ch.start - 1u > ch.series_start && !no_trade(ch.start - 1u)) {
             st.prev_r = ln_ratio(col(3u, ch.start - 1u), col(3u, ch.start - 2u));
         }
     }
@@ -106,6 +120,10 @@ fn obs_update(st: ptr<function, ObsState>, i: u32) -> array<f32, 5> {
     let l = col(2u, i);
     let c = col(3u, i);
     let v = col(4u, i);
+    if ((*st).started && c == (*st).prev_close && flat_no_volume(o, h, l, c, v)) {
+        (*st).prev_r = nan();
+        return array<f32, 5>(nan(), nan(), nan(), nan(), nan());
+    }
     var r = nan();
     if ((*st).started) {
         r = ln_ratio(c, (*st).prev_close);
