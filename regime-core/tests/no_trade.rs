@@ -5,27 +5,10 @@
 //! right on 0.531 of the bars (0.978 and 8.4 without them); now all their channels are
 //! absent: 0.946, 7.6.
 
-use datasets::{generate, SymbolData, SynthConfig};
+mod common;
+
+use common::{series, uniform, volatility_run};
 use regime_core::bars::Bar;
-use regime_core::pipeline::{PipelineConfig, SymbolPipeline};
-
-fn series(bars: usize, seed: u64) -> SymbolData {
-    let cfg = SynthConfig {
-        symbols: 1,
-        bars,
-        ..SynthConfig::default()
-    };
-    generate(&cfg, seed).remove(0)
-}
-
-/// A uniform number in (0, 1) from a counter (splitmix64): deterministic noise.
-fn uniform(i: u64) -> f64 {
-    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    ((z >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-}
 
 /// The series with a share of its bars replaced by bars with no trade (the move of such a
 /// bar is lost: later prices are shifted so that every other bar keeps its own return).
@@ -58,31 +41,16 @@ fn with_quiet_bars(bars: &[Bar], share: f64, seed: u64) -> Vec<Bar> {
     out
 }
 
-/// Share of the last 70% of bars whose volatility label is the true one, and volatility
-/// label changes per 252 bars there.
-fn volatility(bars: &[Bar], labels: &[[u8; 3]]) -> (f64, f64) {
-    let mut p = SymbolPipeline::new(PipelineConfig::default()).expect("default settings");
-    let from = bars.len() * 3 / 10;
-    let (mut hits, mut switches, mut last) = (0usize, 0usize, None);
-    for (t, b) in bars.iter().enumerate() {
-        let v = p.update(b).regime.indices()[0];
-        if t >= from {
-            hits += usize::from(v == labels[t][0] as usize);
-            switches += usize::from(last.is_some_and(|l| l != v));
-        }
-        last = Some(v);
-    }
-    let n = (bars.len() - from) as f64;
-    (hits as f64 / n, switches as f64 / n * 252.0)
-}
-
 #[test]
 fn bars_with_no_trade_do_not_read_as_low_volatility() {
     for seed in [98411u64, 98414, 98416] {
         let d = series(5_000, seed);
-        let (plain, plain_switches) = volatility(&d.bars, &d.labels);
+        let from = d.bars.len() * 3 / 10;
+        let run = volatility_run(&d.bars, &d.labels, from);
+        let (plain, plain_switches) = (run.accuracy, run.switches_a_year);
         let quiet = with_quiet_bars(&d.bars, 0.4, seed);
-        let (acc, switches) = volatility(&quiet, &d.labels);
+        let run = volatility_run(&quiet, &d.labels, from);
+        let (acc, switches) = (run.accuracy, run.switches_a_year);
         println!(
             "seed {seed}: volatility right on {plain:.3} ({plain_switches:.1} switches a year); with 40% of the bars without trade {acc:.3} ({switches:.1})"
         );

@@ -3,27 +3,10 @@
 //! bar after bar: the range then repeats what the return said, and counted in full as
 //! independent evidence it made every quiet bar read as low volatility twice over.
 
-use datasets::{generate, SymbolData, SynthConfig};
+mod common;
+
+use common::{series, uniform, volatility_run};
 use regime_core::bars::Bar;
-use regime_core::pipeline::{PipelineConfig, SymbolPipeline};
-
-fn series(bars: usize, seed: u64) -> SymbolData {
-    let cfg = SynthConfig {
-        symbols: 1,
-        bars,
-        ..SynthConfig::default()
-    };
-    generate(&cfg, seed).remove(0)
-}
-
-/// A uniform number in (0, 1) from a counter (splitmix64): deterministic noise.
-fn uniform(i: u64) -> f64 {
-    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    ((z >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-}
 
 /// The same bars with each wick `|ln(close/prev close)| + 0.0005` times a noise factor in
 /// (0, 1): open at the previous close, close kept, the range made of the bar's own move.
@@ -48,38 +31,16 @@ fn tied_ranges(bars: &[Bar]) -> Vec<Bar> {
         .collect()
 }
 
-struct Run {
-    /// Share of the last 30% of bars whose volatility label is the true one.
-    accuracy: f64,
-    /// Volatility label changes per 252 bars over the last 30%.
-    switches_a_year: f64,
-    /// The model's range weight at the end.
-    range_weight: f64,
-}
-
-fn run(bars: &[Bar], labels: &[[u8; 3]]) -> Run {
-    let mut p = SymbolPipeline::new(PipelineConfig::default()).expect("default settings");
-    let from = bars.len() * 7 / 10;
-    let (mut hits, mut switches, mut last) = (0usize, 0usize, None);
-    for (t, b) in bars.iter().enumerate() {
-        let v = p.update(b).regime.indices()[0];
-        if t >= from {
-            hits += usize::from(v == labels[t][0] as usize);
-            switches += usize::from(last.is_some_and(|l| l != v));
-        }
-        last = Some(v);
-    }
-    let n = (bars.len() - from) as f64;
-    let range_weight = p
+/// Volatility accuracy and switches over the last 30%, and the model's range weight.
+fn run(bars: &[Bar], labels: &[[u8; 3]]) -> (f64, f64, f64) {
+    let r = volatility_run(bars, labels, bars.len() * 7 / 10);
+    let weight = r
+        .pipeline
         .hmm()
         .params()
         .map(|q| q.range_weight)
         .expect("a model after the warm-up");
-    Run {
-        accuracy: hits as f64 / n,
-        switches_a_year: switches as f64 / n * 252.0,
-        range_weight,
-    }
+    (r.accuracy, r.switches_a_year, weight)
 }
 
 #[test]
@@ -97,28 +58,21 @@ fn ranges_made_of_the_bars_own_move_do_not_make_the_volatility_flicker() {
             .count() as f64
             / (d.labels.len() * 3 / 10) as f64
             * 252.0;
-        let plain = run(&d.bars, &d.labels);
-        let tied = run(&tied_ranges(&d.bars), &d.labels);
+        let (plain, plain_switches, plain_weight) = run(&d.bars, &d.labels);
+        let (acc, switches, weight) = run(&tied_ranges(&d.bars), &d.labels);
         println!(
-            "seed {seed}: true volatility switches {truth:.1}/year; generator's bars: accuracy {:.3}, {:.1} switches/year, range weight {:.2}; tied ranges: accuracy {:.3}, {:.1} switches/year, range weight {:.2}",
-            plain.accuracy, plain.switches_a_year, plain.range_weight, tied.accuracy, tied.switches_a_year, tied.range_weight
+            "seed {seed}: true volatility switches {truth:.1}/year; generator's bars: accuracy {plain:.3}, {plain_switches:.1} switches/year, range weight {plain_weight:.2}; tied ranges: accuracy {acc:.3}, {switches:.1} switches/year, range weight {weight:.2}"
         );
         // the generator's ranges are independent of the return given the state: full weight
-        assert_eq!(plain.range_weight, 1.0, "seed {seed}");
+        assert_eq!(plain_weight, 1.0, "seed {seed}");
+        assert!(weight < 0.6, "seed {seed}: {weight:.2}");
         assert!(
-            tied.range_weight < 0.6,
-            "seed {seed}: {:.2}",
-            tied.range_weight
+            switches <= truth + 8.0,
+            "seed {seed}: {switches:.1} volatility switches a year on tied ranges, truth {truth:.1}"
         );
         assert!(
-            tied.switches_a_year <= truth + 8.0,
-            "seed {seed}: {:.1} volatility switches a year on tied ranges, truth {truth:.1}",
-            tied.switches_a_year
-        );
-        assert!(
-            tied.accuracy >= 0.89,
-            "seed {seed}: volatility right on {:.3} of the bars with tied ranges",
-            tied.accuracy
+            acc >= 0.89,
+            "seed {seed}: volatility right on {acc:.3} of the bars with tied ranges"
         );
     }
 }
