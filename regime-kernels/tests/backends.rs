@@ -20,7 +20,8 @@ fn seed() -> u64 {
 }
 
 /// Series of different lengths with their true models, a close-only series, a series
-/// with gaps in its volume, one with bars that saw no trade, and an empty one.
+/// with gaps in its volume, one with bars that saw no trade or were one print, and an
+/// empty one.
 fn panel(seed: u64, symbols: usize, bars: usize) -> (Panel, ParamTable) {
     let cfg = datasets::SynthConfig {
         symbols,
@@ -51,10 +52,13 @@ fn panel(seed: u64, symbols: usize, bars: usize) -> (Panel, ParamTable) {
     models.push(models[1].clone());
     // bars with no trade (open, high, low, close all the previous close; no volume, or
     // none given), in runs of two: every channel absent, and the next bar has no previous
-    // return — chunk hand-offs land on them too
+    // return — chunk hand-offs land on them too; and bars made of one print (no gap)
     let mut quiet = series[2].clone();
     for i in 1..quiet.len() {
-        if i % 5 == 1 || i % 5 == 2 {
+        if i % 5 == 3 {
+            let c = quiet[i].close;
+            (quiet[i].open, quiet[i].high, quiet[i].low) = (c, c, c);
+        } else if i % 5 == 1 || i % 5 == 2 {
             let c = quiet[i - 1].close;
             let volume = if i % 2 == 0 { 0.0 } else { f64::NAN };
             quiet[i] = Bar {

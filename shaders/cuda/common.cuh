@@ -100,7 +100,9 @@ __device__ void obs_update(ObsState* st, const float* src, u32 n_rows, u32 i, fl
     float gap = nan_f();
     float lr = nan_f();
     if (!(is_nan_f(o) && is_nan_f(h) && is_nan_f(l))) {
-        if (st->started) {
+        // a bar made of one print (open = high = low = close): its open is no gap of its own
+        bool single_print = o == c && h == c && l == c;
+        if (st->started && !single_print) {
             float g = ln_ratio(o, st->prev_close);
             if (fabsf(g) > 1e-12f) gap = g;
         }

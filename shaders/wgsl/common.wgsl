@@ -92,7 +92,13 @@ fn no_trade(i: u32) -> bool {
 // Open, high and low present and equal to the close, and no volume (NaN-safe: WGSL may
 // assume no NaN in comparisons, so NaNs are tested by their bits).
 fn flat_no_volume(o: f32, h: f32, l: f32, c: f32, v: f32) -> bool {
-    return !is_nan(o) && !is_nan(h) && !is_nan(l) && o == c && h == c && l == c && (is_nan(v) || v <= 0.0);
+    return single_print(o, h, l, c) && (is_nan(v) || v <= 0.0);
+}
+
+// Open, high and low present and equal to the close: a bar made of one print, whose open
+// is no gap of its own (ObsExtractor::update).
+fn single_print(o: f32, h: f32, l: f32, c: f32) -> bool {
+    return !is_nan(o) && !is_nan(h) && !is_nan(l) && o == c && h == c && l == c;
 }
 
 // The extractor's state just before row `ch.start`.
@@ -131,7 +137,7 @@ fn obs_update(st: ptr<function, ObsState>, i: u32) -> array<f32, 5> {
     var gap = nan();
     var lr = nan();
     if (!(is_nan(o) && is_nan(h) && is_nan(l))) {
-        if ((*st).started) {
+        if ((*st).started && !single_print(o, h, l, c)) {
             let g = ln_ratio(o, (*st).prev_close);
             if (abs(g) > 1e-12) {
                 gap = g;
