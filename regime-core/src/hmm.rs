@@ -1585,11 +1585,12 @@ impl OnlineHmm {
         // gap as large) leaves learning out, and the next bar's autoregression sees no
         // previous move
         let is_break = |x: f64| x.abs() > brk;
-        if !is_break(o.r) {
-            self.learn_n += 1;
-            let a = 1.0 / (self.learn_n as f64).min(GAP_MEMORY);
-            self.learn_r2 += a * ((o.r * o.r).min(bound * bound) - self.learn_r2);
-        }
+        // the scale still takes a break in, clipped: where moves really grew (a series that
+        // starts with a price barely moving) it catches up within a few bars, and later
+        // moves are learned; left out of it, every later move read as a break
+        self.learn_n += 1;
+        let a = 1.0 / (self.learn_n as f64).min(GAP_MEMORY);
+        self.learn_r2 += a * ((o.r * o.r).min(bound * bound) - self.learn_r2);
         Obs {
             r: if is_break(o.r) { f64::NAN } else { clip(o.r) },
             r_prev: if is_break(o.r_prev) {

@@ -157,3 +157,44 @@ fn a_unit_change_in_the_prices_costs_the_later_labels_nothing() {
         }
     }
 }
+
+/// A series that starts with its price barely moving (ten bars of 0.001% moves: a new
+/// listing before its first trades, a pinned price) and then moves as markets do: the
+/// return scale learning clips against catches up within a few bars. Had a break (see the
+/// test above) been kept out of that scale, every later move would have read as a break
+/// and never been learned (volatility right on 0.861 of the bars instead of 0.966).
+#[test]
+fn a_series_that_starts_without_moving_is_learned_once_it_moves() {
+    let cfg = SynthConfig {
+        symbols: 1,
+        bars: 5_000,
+        ..SynthConfig::default()
+    };
+    let d = generate(&cfg, 98410).remove(0);
+    let first = d.bars[0];
+    let mut bars: Vec<Bar> = (0..10)
+        .map(|k| {
+            let c = first.close * (-(10 - k) as f64 * 1e-5).exp();
+            Bar {
+                ts: first.ts - (10 - k) * 86_400_000,
+                open: c,
+                high: c * 1.00001,
+                low: c * 0.99999,
+                close: c,
+                volume: 1_000.0,
+            }
+        })
+        .collect();
+    bars.extend_from_slice(&d.bars);
+    let mut labels = vec![[1u8, 1, 0]; 10];
+    labels.extend_from_slice(&d.labels);
+    let plain = accuracy_from(&d.labels, &d.bars, 0, 1_500);
+    let late = accuracy_from(&labels, &bars, 0, 1_510);
+    println!(
+        "volatility right on {late:.3} of the bars from 1,500 (without the quiet start {plain:.3})"
+    );
+    assert!(
+        late >= plain - 0.03,
+        "a quiet start took the volatility labels from {plain:.3} to {late:.3}"
+    );
+}
