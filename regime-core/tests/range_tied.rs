@@ -7,6 +7,7 @@ mod common;
 
 use common::{series, uniform, volatility_run};
 use regime_core::bars::Bar;
+use regime_core::pipeline::Detail;
 
 /// The same bars with each wick `|ln(close/prev close)| + 0.0005` times a noise factor in
 /// (0, 1): open at the previous close, close kept, the range made of the bar's own move.
@@ -40,6 +41,14 @@ fn run(bars: &[Bar], labels: &[[u8; 3]]) -> (f64, f64, f64) {
         .params()
         .map(|q| q.range_weight)
         .expect("a model after the warm-up");
+    // what an operator sees: the base detector's status shows the weight
+    let shown = r
+        .pipeline
+        .components()
+        .into_iter()
+        .find(|c| c.name == "base_regime_detector")
+        .and_then(|c| c.details.get("range_weight").cloned());
+    assert_eq!(shown, Some(Detail::Num(weight)));
     (r.accuracy, r.switches_a_year, weight)
 }
 

@@ -1055,6 +1055,11 @@ impl SymbolPipeline {
         if let Some(d) = self.bar_side.hmm.trend_duration() {
             base = base.num("trend_duration_bars", d);
         }
+        if let Some(p) = self.bar_side.hmm.params() {
+            // below 1 where the feed's high and low mostly repeat the bar's own move (see
+            // `hmm::range_weight`): a sign of synthetic or vendor-built ranges
+            base = base.num("range_weight", p.range_weight);
+        }
         let base = base.state(if warming {
             ComponentState::Degraded
         } else {
