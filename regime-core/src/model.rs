@@ -378,6 +378,8 @@ impl ObsExtractor {
     /// Observation for the next bar (bars must already be validated).
     pub fn update(&mut self, b: &Bar) -> Obs {
         let lc = b.close.ln();
+        // one print: open, high and low equal to the close (false when they are absent)
+        let single_print = b.open == b.close && b.high == b.close && b.low == b.close;
         // A bar with no trade — open, high, low and close all the previous close, no volume
         // (an illiquid instrument's quiet day, a feed's heartbeat) — says nothing of
         // volatility, trend or structure: all its channels are absent. Read as a return of
@@ -385,9 +387,7 @@ impl ObsExtractor {
         // such bars the volatility label flipped ~110 times a year.
         if self.started
             && lc == self.prev_close
-            && b.open == b.close
-            && b.high == b.close
-            && b.low == b.close
+            && single_print
             && (b.volume.is_nan() || b.volume <= 0.0)
         {
             self.prev_r = f64::NAN;
@@ -413,7 +413,6 @@ impl ObsExtractor {
             // the volatility label switched twice as often; with all bars so, 40–73 times a
             // year and right on 0.58–0.82 of the bars, below what closes alone give (0.81).
             let g = b.open.ln() - self.prev_close;
-            let single_print = b.open == b.close && b.high == b.close && b.low == b.close;
             let gap = if self.started && g.abs() > 1e-12 && !single_print {
                 g
             } else {

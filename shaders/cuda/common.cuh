@@ -57,13 +57,24 @@ __device__ __forceinline__ float col(const float* src, u32 n_rows, u32 k, u32 i)
     return src[(size_t)k * n_rows + i];
 }
 
+// Open, high and low equal to the close: a bar made of one print, whose open is no gap of
+// its own (ObsExtractor::update; false when they are absent, NaN).
+__device__ __forceinline__ bool single_print(float o, float h, float l, float c) {
+    return o == c && h == c && l == c;
+}
+
+// One print and no volume.
+__device__ __forceinline__ bool flat_no_volume(float o, float h, float l, float c, float v) {
+    return single_print(o, h, l, c) && !(v > 0.0f);
+}
+
 // Row i (after its series' first) is a bar with no trade: open, high, low and close all the
 // previous close, no volume (ObsExtractor::update): all its channels are absent.
 __device__ bool no_trade(const float* src, u32 n_rows, u32 i) {
     float c = col(src, n_rows, 3, i);
-    float v = col(src, n_rows, 4, i);
-    return c == col(src, n_rows, 3, i - 1) && col(src, n_rows, 0, i) == c && col(src, n_rows, 1, i) == c &&
-           col(src, n_rows, 2, i) == c && !(v > 0.0f);
+    return flat_no_volume(col(src, n_rows, 0, i), col(src, n_rows, 1, i), col(src, n_rows, 2, i), c,
+                          col(src, n_rows, 4, i)) &&
+           c == col(src, n_rows, 3, i - 1);
 }
 
 __device__ ObsState obs_state_at(const float* src, u32 n_rows, Chunk ch) {
@@ -90,7 +101,7 @@ __device__ void obs_update(ObsState* st, const float* src, u32 n_rows, u32 i, fl
     float l = col(src, n_rows, 2, i);
     float c = col(src, n_rows, 3, i);
     float v = col(src, n_rows, 4, i);
-    if (st->started && c == st->prev_close && o == c && h == c && l == c && !(v > 0.0f)) {
+    if (st->started && c == st->prev_close && flat_no_volume(o, h, l, c, v)) {
         st->prev_r = nan_f();
         for (int k = 0; k < 5; k++) o_out[k] = nan_f();
         return;
@@ -100,9 +111,7 @@ __device__ void obs_update(ObsState* st, const float* src, u32 n_rows, u32 i, fl
     float gap = nan_f();
     float lr = nan_f();
     if (!(is_nan_f(o) && is_nan_f(h) && is_nan_f(l))) {
-        // a bar made of one print (open = high = low = close): its open is no gap of its own
-        bool single_print = o == c && h == c && l == c;
-        if (st->started && !single_print) {
+        if (st->started && !single_print(o, h, l, c)) {
             float g = ln_ratio(o, st->prev_close);
             if (fabsf(g) > 1e-12f) gap = g;
         }
