@@ -17,6 +17,7 @@ pub mod bars;
 pub mod error;
 pub mod features;
 pub mod hmm;
+pub mod intraday;
 pub mod model;
 pub mod pipeline;
 pub mod regime;

@@ -21,6 +21,7 @@ pub use status::{ComponentState, ComponentStatus, Detail, ALL_COMPONENTS, CRITIC
 use crate::bars::{Bar, RejectReason};
 use crate::error::Result;
 use crate::hmm::{HmmStep, OnlineHmm, OnlineHmmConfig};
+use crate::intraday::IntradayAdjuster;
 use crate::model::NS;
 use crate::regime::{Regime, DIM_SIZES, N_REGIMES};
 use methods::{
@@ -322,6 +323,9 @@ pub struct SymbolPipeline {
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct BarSide {
+    /// Intraday bars' overnight gaps and time-of-day profile taken out first.
+    #[cfg_attr(feature = "serde", serde(default))]
+    intraday: IntradayAdjuster,
     hmm: OnlineHmm,
     ctx: ContextBuilder,
     n: u64,
@@ -438,6 +442,7 @@ impl SymbolPipeline {
         let weights = [PRIOR_WEIGHTS; 3];
         Ok(SymbolPipeline {
             bar_side: BarSide {
+                intraday: IntradayAdjuster::new(),
                 hmm: OnlineHmm::new(cfg.hmm.clone())?,
                 ctx: ContextBuilder::default(),
                 n: 0,
@@ -598,6 +603,7 @@ impl BarSide {
             .is_multiple_of(LATENCY_SAMPLE_EVERY)
             .then(Instant::now);
         self.n += 1;
+        let bar = &self.intraday.adjust(bar);
         // base_regime_detector
         let step = self.hmm.update(bar);
         let hmm_us = t0.map_or(f64::NAN, |t| t.elapsed().as_secs_f64() * 1e6);
@@ -1059,6 +1065,21 @@ impl SymbolPipeline {
             // below 1 where the feed's high and low mostly repeat the bar's own move (see
             // `hmm::range_weight`): a sign of synthetic or vendor-built ranges
             base = base.num("range_weight", p.range_weight);
+        }
+        // what the bars' timestamps say: intraday bars have their sessions' shape taken out
+        let day = self.bar_side.intraday.status();
+        base = base.text(
+            "session_adjustment",
+            if day.intraday { "intraday" } else { "off" },
+        );
+        if let Some(s) = day.spacing_secs {
+            base = base.num("bar_spacing_secs", s);
+        }
+        if day.intraday {
+            base = base.int("sessions", day.sessions as i64);
+            if let Some((lo, hi)) = day.vol_factor_range {
+                base = base.list("time_of_day_vol_factor", vec![lo, hi]);
+            }
         }
         let base = base.state(if warming {
             ComponentState::Degraded
