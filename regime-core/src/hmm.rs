@@ -646,7 +646,12 @@ pub fn m_step(
     for i in 0..3 {
         let mut pr = [0.015 / 2.0; 3];
         pr[i] = 0.985;
-        p.a_vol[i] = normalize_row(st.tv[i], pr, kt);
+        // A volatility state's row shrinks toward what the model last knew of it, not toward
+        // a fixed 67-bar stay: a state left for longer than the statistics' memory (minute
+        // bars, regimes lasting days) kept no counts and fell back to that prior, and when
+        // the market returned to it the label flickered (1.5 switches a session where the
+        // truth had 0.05; `tests/intraday.rs`). The first fit starts from the same prior.
+        p.a_vol[i] = normalize_row(st.tv[i], prev.a_vol[i], kt);
         p.a_trend[i] = normalize_row(st.td[i], pr, kt);
     }
     p.a_trend = even_out_exits(p.a_trend);

@@ -98,7 +98,9 @@ fn minute_bars_read_the_sessions_volatility_not_the_clock() {
             run.accuracy
         );
         assert!(run.accuracy > 0.95, "seed {seed}: {:.3}", run.accuracy);
-        assert!(per_session < 2.0, "seed {seed}: {per_session:.2}");
+        // 1.48 and 0.65 while a volatility state left alone for weeks fell back to the
+        // daily-bar prior of 67-bar stays
+        assert!(per_session < 0.5, "seed {seed}: {per_session:.2}");
         assert!(status.contains("Text(\"intraday\")"), "{status}");
 
         // the same bars a day apart: the clock's shape and the gaps read as regimes
