@@ -304,6 +304,28 @@ impl IntradayAdjuster {
     }
 }
 
+/// A whole series as the pipeline's model sees it: `None` when every bar passes untouched
+/// (daily and slower bars), else the adjusted bars. Scoring with a fixed model learned by
+/// the pipeline (`regime detect --model`) reads the bars the model was learned on.
+pub fn adjust_series(bars: &[Bar]) -> Option<Vec<Bar>> {
+    let mut a = IntradayAdjuster::new();
+    let mut out: Option<Vec<Bar>> = None;
+    for (i, b) in bars.iter().enumerate() {
+        let x = a.adjust(b);
+        match &mut out {
+            Some(v) => v.push(x),
+            None if x != *b => {
+                let mut v = Vec::with_capacity(bars.len());
+                v.extend_from_slice(&bars[..i]);
+                v.push(x);
+                out = Some(v);
+            }
+            None => {}
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,6 +354,23 @@ mod tests {
         }
         assert!(!a.is_intraday());
         assert_eq!(a.status().spacing_secs, Some(86400.0));
+    }
+
+    #[test]
+    fn a_whole_series_is_adjusted_as_bar_by_bar() {
+        let daily: Vec<Bar> = (0..50i64)
+            .map(|i| bar(i * DAY_MS, 100.0, 101.0, 99.0, 100.5))
+            .collect();
+        assert_eq!(adjust_series(&daily), None);
+        let minutes: Vec<Bar> = (0..50i64)
+            .map(|i| {
+                let c = 100.0 + (i % 7) as f64 * 0.1;
+                bar(i * 60_000, c, c + 0.2, c - 0.2, c + 0.05)
+            })
+            .collect();
+        let mut a = IntradayAdjuster::new();
+        let one_by_one: Vec<Bar> = minutes.iter().map(|b| a.adjust(b)).collect();
+        assert_eq!(adjust_series(&minutes), Some(one_by_one));
     }
 
     #[test]

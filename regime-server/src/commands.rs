@@ -252,8 +252,19 @@ pub fn score_input(
         params.push(p);
         versions.push(v);
     }
-    let refs: Vec<&[regime_core::bars::Bar]> =
-        input.series.iter().map(|s| s.bars.as_slice()).collect();
+    // intraday series as the pipeline that learned the models saw them (overnight gaps
+    // and the time-of-day profile out); daily ones as they are
+    let adjusted: Vec<Option<Vec<regime_core::bars::Bar>>> = input
+        .series
+        .par_iter()
+        .map(|s| regime_core::intraday::adjust_series(&s.bars))
+        .collect();
+    let refs: Vec<&[regime_core::bars::Bar]> = input
+        .series
+        .iter()
+        .zip(&adjusted)
+        .map(|(s, a)| a.as_deref().unwrap_or(&s.bars))
+        .collect();
     let panel = Panel::from_series(&refs)?;
     let table = ParamTable::new(&params)?;
     let post = backend.detect(&panel, &table)?;

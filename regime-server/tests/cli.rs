@@ -859,3 +859,63 @@ fn an_input_without_a_known_extension_is_read_by_its_content() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("labels.txt: unknown format"));
 }
+
+/// Models learned from intraday bars (the pipeline takes the overnight gaps and the
+/// time-of-day profile out) score intraday bars the same way under `--model`.
+#[test]
+fn fixed_models_score_intraday_bars_as_the_pipeline_learned_them() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (bars, labels) = datasets::minute_sessions(60, 4, false);
+    let mut csv = String::from("timestamp,open,high,low,close,volume\n");
+    for b in &bars {
+        csv += &format!(
+            "{},{},{},{},{},{}\n",
+            b.ts / 1000,
+            b.open,
+            b.high,
+            b.low,
+            b.close,
+            b.volume
+        );
+    }
+    let input = dir.path().join("minutes.csv");
+    std::fs::write(&input, csv).expect("write");
+    let models = dir.path().join("models");
+    let learned = dir.path().join("learned.csv");
+    let o = detect(
+        &input,
+        &learned,
+        &["--models-dir", models.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let scored = dir.path().join("scored.csv");
+    let o = detect(&input, &scored, &["--model", models.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&scored).expect("read");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "volatility")
+        .expect("volatility column");
+    let names = ["low", "medium", "high"];
+    let got: Vec<usize> = lines
+        .map(|l| {
+            let v = l.split(',').nth(col).expect("field");
+            names
+                .iter()
+                .position(|n| *n == v)
+                .expect("a volatility name")
+        })
+        .collect();
+    assert_eq!(got.len(), bars.len());
+    let from = got.len() / 2;
+    let right = (from..got.len())
+        .filter(|&t| got[t] == labels[t][0] as usize)
+        .count() as f64
+        / (got.len() - from) as f64;
+    println!(
+        "fixed-model scoring of minute bars: volatility right on {right:.3} of the second half"
+    );
+    assert!(right > 0.97, "{right:.3}");
+}
