@@ -604,6 +604,7 @@ impl BarSide {
             .then(Instant::now);
         self.n += 1;
         let bar = &self.intraday.adjust(bar);
+        self.hmm.set_intraday(self.intraday.is_intraday());
         // base_regime_detector
         let step = self.hmm.update(bar);
         let hmm_us = t0.map_or(f64::NAN, |t| t.elapsed().as_secs_f64() * 1e6);
