@@ -166,6 +166,9 @@ pub struct IntradayAdjuster {
     /// ln of the previous bar's close, as it came and as handed on.
     raw_prev: f64,
     adj_prev: f64,
+    /// The previous close as it came, while the bars pass untouched (no logarithm taken).
+    #[cfg_attr(feature = "serde", serde(default))]
+    passed_close: Option<f64>,
     /// Start of the current session (ms).
     anchor: i64,
     sessions: u64,
@@ -220,12 +223,10 @@ impl IntradayAdjuster {
     /// The bar the model sees for `bar` (validated, timestamps increasing): `bar` itself
     /// unless the series is intraday.
     pub fn adjust(&mut self, bar: &Bar) -> Bar {
-        let lc = bar.close.ln();
         let Some(prev_ts) = self.prev_ts.replace(bar.ts) else {
             self.anchor = bar.ts;
             self.sessions = 1;
-            self.raw_prev = lc;
-            self.adj_prev = lc;
+            self.passed_close = Some(bar.close);
             return *bar;
         };
         let dt = bar.ts - prev_ts;
@@ -234,11 +235,16 @@ impl IntradayAdjuster {
             Some(t) if t <= INTRADAY_MAX_SPACING_MS => t,
             _ => {
                 // not intraday (yet): untouched, and the handed-on path follows the bars
-                self.raw_prev = lc;
-                self.adj_prev = lc;
+                self.passed_close = Some(bar.close);
                 return *bar;
             }
         };
+        if let Some(c) = self.passed_close.take() {
+            // the first adjusted bar: the handed-on path continues from the bars so far
+            self.raw_prev = c.ln();
+            self.adj_prev = self.raw_prev;
+        }
+        let lc = bar.close.ln();
         let new_session = dt >= (SESSION_PAUSE_SPACINGS * typical).max(SESSION_MIN_PAUSE_MS);
         if new_session {
             self.anchor = bar.ts;
