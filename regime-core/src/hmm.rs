@@ -792,6 +792,8 @@ fn tie_channels(st: &Stats, prev: &JointParams, p: &mut JointParams, k: f64) {
 
 /// Adjacent volatility levels closer than this ratio are one level split in two.
 const SPLIT_LEVEL_RATIO: f64 = 1.4;
+/// The step either side of a lone level (the generator's; markets' 1.6–2.2).
+const ONE_LEVEL_STEP: f64 = 2.0;
 /// Two levels closer than this ratio are neighbours (markets' steps: 1.6–2.2).
 const ADJACENT_LEVELS_RATIO: f64 = 2.8;
 
@@ -806,8 +808,19 @@ const ADJACENT_LEVELS_RATIO: f64 = 2.8;
 fn middle_between_levels(p: &mut JointParams) -> bool {
     let (lo, hi) = (p.sigma[1] / p.sigma[0], p.sigma[2] / p.sigma[1]);
     let outer = p.sigma[2] / p.sigma[0];
-    if lo.min(hi) >= SPLIT_LEVEL_RATIO || outer < SPLIT_LEVEL_RATIO * SPLIT_LEVEL_RATIO {
+    if lo.min(hi) >= SPLIT_LEVEL_RATIO {
         return false;
+    }
+    if outer < SPLIT_LEVEL_RATIO * SPLIT_LEVEL_RATIO {
+        // all three on one level: the middle keeps it, the others wait a step either side
+        let r = ONE_LEVEL_STEP;
+        p.sigma[0] = p.sigma[1] / r;
+        p.sigma[2] = p.sigma[1] * r;
+        p.gap_var[0] = p.gap_var[1] / (r * r);
+        p.gap_var[2] = p.gap_var[1] * r * r;
+        p.range_mean[0] = p.range_mean[1] - r.ln();
+        p.range_mean[2] = p.range_mean[1] + r.ln();
+        return true;
     }
     if outer < ADJACENT_LEVELS_RATIO {
         // two neighbouring levels: the lower two states take them, the top waits above

@@ -30,6 +30,15 @@ fn scored(seed: u64, daily_stamps: bool) -> (Scored, String) {
     (s, status)
 }
 
+/// Seeds 1–12, or `INTRADAY_SEEDS=FROM-TO` to look at others (e.g. fresh ones).
+fn seeds() -> std::ops::RangeInclusive<u64> {
+    let range = std::env::var("INTRADAY_SEEDS").ok().and_then(|s| {
+        let (a, b) = s.split_once('-')?;
+        Some(a.parse().ok()?..=b.parse().ok()?)
+    });
+    range.unwrap_or(1..=12)
+}
+
 fn median(mut x: Vec<f64>) -> f64 {
     x.sort_by(f64::total_cmp);
     0.5 * (x[(x.len() - 1) / 2] + x[x.len() / 2])
@@ -44,7 +53,7 @@ fn median(mut x: Vec<f64>) -> f64 {
 #[test]
 fn minute_bars_read_the_sessions_volatility_not_the_clock() {
     let (mut acc, mut sw, mut blind_acc, mut blind_sw) = (vec![], vec![], vec![], vec![]);
-    for seed in 1..=12 {
+    for seed in seeds() {
         let (s, status) = scored(seed, false);
         let (b, _) = scored(seed, true);
         println!(
