@@ -797,14 +797,19 @@ const ONE_LEVEL_STEP: f64 = 2.0;
 /// Two levels closer than this ratio are neighbours (markets' steps: 1.6–2.2).
 const ADJACENT_LEVELS_RATIO: f64 = 2.8;
 
-/// When the history has shown two volatility levels, EM spends two states on one of them
-/// (σ ratio 1.1–1.35, the lower two held apart only by the ordering) and the label flickers between the
-/// two bar after bar (minute bars, 40 sessions of a low level: 10–40 switches a session)
-/// — and a third level, when it comes, reads as the far one. Such a split level gives its
-/// middle state the midpoint between the outer two (σ, gap and range geometric, volume
-/// level arithmetic): bars on either level then read as that level, and the middle waits
-/// where a third one would be. Levels as far apart as markets' (S&P 500 / NASDAQ: 1.6–2.2)
-/// and the generator's (2) are untouched. Returns whether it spread them.
+/// When the history has shown one or two volatility levels, EM spends two or three states
+/// on one of them (σ ratio 1.1–1.35, held apart only by the ordering) and the label
+/// flickers between them bar after bar (minute bars, weeks of one level: 10–40 switches a
+/// session), and a level that comes later reads as a far one. Intraday series (where
+/// regimes last thousands of bars) get their states spread instead, σ with gap and range
+/// alike: all three on one level — the middle keeps it (a lone level is called medium), the
+/// others wait a step of [`ONE_LEVEL_STEP`] either side; two neighbouring levels (outer
+/// ratio under [`ADJACENT_LEVELS_RATIO`]) — the lower two states take them, the top waits
+/// one step above; two levels far apart — the outer two take them, the middle waits
+/// between. Levels as far apart as markets' (S&P 500 / NASDAQ: 1.6–2.2) and the
+/// generator's (2) are untouched. Which two of three levels a history has shown cannot be
+/// told from the bars of one instrument: the names follow these rules. Returns whether it
+/// spread them.
 fn middle_between_levels(p: &mut JointParams) -> bool {
     let (lo, hi) = (p.sigma[1] / p.sigma[0], p.sigma[2] / p.sigma[1]);
     let outer = p.sigma[2] / p.sigma[0];

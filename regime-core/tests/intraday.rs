@@ -47,9 +47,10 @@ fn median(mut x: Vec<f64>) -> f64 {
 /// Twelve years of minute sessions (120 sessions each): the median series reads its
 /// volatility right and switches seldom; the same bars without their times of day (the
 /// clock's shape and the overnight gaps read as regimes) do much worse. Not every series:
-/// a history that has shown two levels names them as it can (a level a factor of two above
-/// the only other one seen reads "high" where the truth calls it "medium"), and a level
-/// left for weeks can be taken by another; the medians say what a user can expect.
+/// a history that has shown one or two levels names them as it can (a lone level is
+/// called medium: seeds 9 and 12, a low level first, read every label one off), and a level
+/// left for weeks can be pulled toward another (seeds 1 and 3 flicker ~5 times a session);
+/// the medians say what a user can expect.
 #[test]
 fn minute_bars_read_the_sessions_volatility_not_the_clock() {
     let (mut acc, mut sw, mut blind_acc, mut blind_sw) = (vec![], vec![], vec![], vec![]);
