@@ -114,8 +114,10 @@ def _to_arrow(data: Any) -> pa.Table:
             if len(v) != n:
                 raise BadInputError(f"column `{k}` has {len(v)} values, `close` has {n}")
         if not any(k in cols for k in ("timestamp", "date", "time", "datetime")):
-            # numpy input without time: bar numbers as seconds since the epoch
-            cols["timestamp"] = np.arange(n, dtype=np.int64)
+            # numpy input without time: bar i is day i after the epoch (seconds), so that a
+            # series with no clock is not taken for intraday bars (whose time-of-day shape
+            # and overnight gaps the engine takes out)
+            cols["timestamp"] = np.arange(n, dtype=np.int64) * 86_400
         return pa.table(cols)
     if hasattr(data, "__arrow_c_stream__"):
         return pa.table(data)
@@ -149,7 +151,7 @@ def detect(
 
     data: columns ``timestamp`` (or date/time), ``close`` and optionally ``symbol``,
     ``open``, ``high``, ``low``, ``volume``; or closes alone, a Series (times from its
-    index) or a 1-D array (bar numbers as times). mode: ``causal`` (bar t sees bars <= t) or
+    index) or a 1-D array (bar numbers as times, a day apart). mode: ``causal`` (bar t sees bars <= t) or
     ``ex-post`` (smoothed). model: a model file or directory (``<symbol>.v<N>.json``) to
     score with fixed models on ``backend`` (auto|cpu|cuda|wgpu; default ``REGIME_DEVICE``
     or auto) instead of running the adaptive pipeline.
