@@ -8,7 +8,8 @@
 //! 0.46–0.69 of the bars (`benches/accuracy/intraday.py`).
 //!
 //! [`IntradayAdjuster`] learns from the timestamps alone whether a series is intraday (its
-//! most common bar spacing at most [`INTRADAY_MAX_SPACING_MS`]) and, when it is, hands on
+//! most common bar spacing from [`INTRADAY_MIN_SPACING_MS`] to [`INTRADAY_MAX_SPACING_MS`])
+//! and, when it is, hands on
 //! an adjusted bar: a session's first bar (a pause of at least twelve spacings and three
 //! hours) opens at the previous close (its overnight gap left out: the extractor reads an
 //! open equal to the previous close as no gap), and every bar's moves (open, high, low and
@@ -24,6 +25,11 @@ use crate::bars::Bar;
 
 /// The longest most-common spacing that makes a series intraday: 4 hours, in ms.
 pub const INTRADAY_MAX_SPACING_MS: i64 = 4 * 3600 * 1000;
+/// The shortest: 1 second. Bars closer than that are stamped by something other than an
+/// exchange's clock (the service's demo feed replays daily bars a few hundred ms apart;
+/// numbered bars) or are tick bars, whose time of day this does not model: they pass as
+/// they are.
+pub const INTRADAY_MIN_SPACING_MS: i64 = 1000;
 /// A pause of at least this many typical spacings (and [`SESSION_MIN_PAUSE_MS`]) starts a
 /// new session.
 const SESSION_PAUSE_SPACINGS: i64 = 12;
@@ -198,7 +204,7 @@ impl IntradayAdjuster {
     pub fn is_intraday(&self) -> bool {
         self.spacing
             .typical()
-            .is_some_and(|t| t <= INTRADAY_MAX_SPACING_MS)
+            .is_some_and(|t| (INTRADAY_MIN_SPACING_MS..=INTRADAY_MAX_SPACING_MS).contains(&t))
     }
 
     /// What it knows.
@@ -232,7 +238,7 @@ impl IntradayAdjuster {
         let dt = bar.ts - prev_ts;
         self.spacing.add(dt);
         let typical = match self.spacing.typical() {
-            Some(t) if t <= INTRADAY_MAX_SPACING_MS => t,
+            Some(t) if (INTRADAY_MIN_SPACING_MS..=INTRADAY_MAX_SPACING_MS).contains(&t) => t,
             _ => {
                 // not intraday (yet): untouched, and the handed-on path follows the bars
                 self.passed_close = Some(bar.close);
@@ -360,6 +366,19 @@ mod tests {
         }
         assert!(!a.is_intraday());
         assert_eq!(a.status().spacing_secs, Some(86400.0));
+    }
+
+    #[test]
+    fn bars_a_few_ms_apart_pass_untouched() {
+        // the demo feed's warm start (1 ms apart) and its live bars (~200 ms apart)
+        let mut a = IntradayAdjuster::new();
+        for i in 0..3000i64 {
+            let ts = if i < 2000 { i } else { 2000 + (i - 2000) * 200 };
+            let c = 100.0 + (i % 11) as f64 * 0.3;
+            let b = bar(ts, c, c + 0.5, c - 0.5, c + 0.1);
+            assert_eq!(a.adjust(&b), b);
+        }
+        assert!(!a.is_intraday());
     }
 
     #[test]
