@@ -35,14 +35,19 @@ def bars(seed, per, step_min, days=250, overnight=True, season=True, crypto=Fals
         dates=pd.bdate_range("2020-01-02",periods=days); start=np.timedelta64(9*3600+30*60,'s')
     ts=(dates.values[:,None]+start+(m*step_min*60).astype('timedelta64[s]')[None,:]).ravel()
     return pd.DataFrame(dict(timestamp=pd.to_datetime(ts),open=p(path[:,0]),high=p(path.max(1)),low=p(path.min(1)),close=p(path[:,-1]),volume=vol)), np.repeat(st,per)
-reg = sys.argv[1] if len(sys.argv)>1 else REG
-with tempfile.TemporaryDirectory() as tmp:
-    for name,per,step,crypto in (("hourly equity",7,60,False),("5-min equity",78,5,False),("crypto 15-min 24/7",96,15,True),("crypto hourly 24/7",24,60,True)):
-        res=[]
-        for seed in (98610,98611,98612,98613):
-            df,st=bars(seed,per,step,crypto=crypto)
-            df.to_csv(f"{tmp}/i.csv",index=False)
-            subprocess.run([reg,"detect","--input",f"{tmp}/i.csv","--output",f"{tmp}/o.csv"],check=True,capture_output=True)
-            v=pd.read_csv(f"{tmp}/o.csv")["volatility"].map(NAMES).to_numpy(); n=len(v); t=slice(int(.3*n),n)
-            res.append((np.mean(v[t]==st[t]), np.sum(v[1:]!=v[:-1])/(n/per)))
-        print(f"{name:20} right {' '.join(f'{a:.3f}' for a,_ in res)}  switches/day {' '.join(f'{b:.2f}' for _,b in res)}")
+def main():
+    reg = sys.argv[1] if len(sys.argv)>1 else REG
+    with tempfile.TemporaryDirectory() as tmp:
+        for name,per,step,crypto in (("hourly equity",7,60,False),("5-min equity",78,5,False),("crypto 15-min 24/7",96,15,True),("crypto hourly 24/7",24,60,True)):
+            res=[]
+            for seed in (98610,98611,98612,98613):
+                df,st=bars(seed,per,step,crypto=crypto)
+                df.to_csv(f"{tmp}/i.csv",index=False)
+                subprocess.run([reg,"detect","--input",f"{tmp}/i.csv","--output",f"{tmp}/o.csv"],check=True,capture_output=True)
+                v=pd.read_csv(f"{tmp}/o.csv")["volatility"].map(NAMES).to_numpy(); n=len(v); t=slice(int(.3*n),n)
+                res.append((np.mean(v[t]==st[t]), np.sum(v[1:]!=v[:-1])/(n/per)))
+            print(f"{name:20} right {' '.join(f'{a:.3f}' for a,_ in res)}  switches/day {' '.join(f'{b:.2f}' for _,b in res)}")
+
+
+if __name__ == "__main__":
+    main()
