@@ -16,35 +16,17 @@ import os, subprocess, sys, tempfile
 import numpy as np
 import pandas as pd
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from intraday_spacings import bars  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PER = 390
 NAMES = {"low": 0, "medium": 1, "high": 2}
 
 
 def minute_bars(seed, days=250, season=True, overnight=True):
-    rng = np.random.default_rng(seed)
-    st = np.zeros(days, int)
-    for d in range(1, days):
-        st[d] = st[d - 1] if rng.random() < 0.95 else rng.choice([x for x in range(3) if x != st[d - 1]])
-    sday = np.array([0.007, 0.014, 0.028])[st]
-    m = np.arange(PER)
-    f = 1 + 1.5 * np.exp(-m / 30) + 0.8 * np.exp(-(PER - 1 - m) / 30) if season else np.ones(PER)
-    f = f / np.sqrt(np.mean(f ** 2))
-    n = days * PER
-    smin = (sday[:, None] / np.sqrt(PER) * f[None, :]).ravel()
-    steps = 20
-    sub = rng.standard_normal((n, steps)) * (smin / np.sqrt(steps))[:, None]
-    if overnight:
-        sub[::PER, 0] += rng.standard_t(4, days) / np.sqrt(2) * 0.5 * sday
-    path = np.cumsum(sub.ravel()).reshape(n, steps)
-    p = lambda x: 100 * np.exp(x)
-    vol = rng.lognormal(8, 0.5, n) * np.repeat(np.array([1, 1.3, 1.8])[st], PER) * np.tile(f ** 1.5, days)
-    dates = pd.bdate_range("2020-01-02", periods=days)
-    ts = (dates.values[:, None] + np.timedelta64(9 * 3600 + 30 * 60, "s")
-          + (m * 60).astype("timedelta64[s]")[None, :]).ravel()
-    df = pd.DataFrame(dict(timestamp=pd.to_datetime(ts), open=p(path[:, 0]), high=p(path.max(1)),
-                           low=p(path.min(1)), close=p(path[:, -1]), volume=vol))
-    return df, np.repeat(st, PER)
+    """A year of minute sessions (the generator `intraday_spacings.py` shares)."""
+    return bars(seed, PER, 1, days=days, overnight=overnight, season=season)
 
 
 def main():

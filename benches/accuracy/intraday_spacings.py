@@ -20,7 +20,7 @@ def bars(seed, per, step_min, days=250, overnight=True, season=True, crypto=Fals
     for d in range(1,days):
         st[d]=st[d-1] if rng.random()<0.95 else rng.choice([x for x in range(3) if x!=st[d-1]])
     sday=np.array([0.007,0.014,0.028])[st]
-    m=np.arange(per); x=m/per*390
+    m=np.arange(per); x=m*(390/per)
     f=1+1.5*np.exp(-x/30)+0.8*np.exp(-(389-x)/30) if season else np.ones(per)
     if crypto: f = 1 + 0.5*np.sin(2*np.pi*m/per)  # daily cycle
     f=f/np.sqrt(np.mean(f**2)); n=days*per
