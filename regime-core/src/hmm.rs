@@ -627,8 +627,8 @@ pub fn m_step(
         p.sigma[2] = p.sigma[2].max(p.sigma[1] * 1.1);
     }
     tie_channels(st, prev, &mut p, k);
-    if intraday && pop.is_none() {
-        middle_between_levels(&mut p);
+    if intraday && pop.is_none() && !middle_between_levels(&mut p) {
+        empty_state_between_levels(&mut p, &vol_w);
     }
 
     // --- transitions, with a weak persistent prior (or the population's)
@@ -849,6 +849,43 @@ fn middle_between_levels(p: &mut JointParams) -> bool {
         p.volume_mean[1] = 0.5 * (p.volume_mean[0] + p.volume_mean[2]);
     }
     true
+}
+
+/// A volatility state below this share of the window's bars is empty.
+const EMPTY_LEVEL_SHARE: f64 = 0.02;
+
+/// An outer volatility state left empty beside two occupied levels far apart (ratio at least
+/// [`ADJACENT_LEVELS_RATIO`]) is a placeholder set before a level arrived on the other side
+/// (a lone low level called medium waits for high a step above; then medium and high
+/// arrive): the occupied levels take the outer states and the empty one moves between them,
+/// where the level they straddle is. Intraday series only, like [`middle_between_levels`].
+fn empty_state_between_levels(p: &mut JointParams, w: &[f64; 3]) {
+    let total: f64 = w.iter().sum();
+    let empty = |v: usize| w[v] < EMPTY_LEVEL_SHARE * total;
+    let (from, to) = if empty(2) && !empty(0) && !empty(1) {
+        (1, 2)
+    } else if empty(0) && !empty(1) && !empty(2) {
+        (1, 0)
+    } else {
+        return;
+    };
+    let other = 2 - to; // the occupied outer level that stays
+    let (lo, hi) = if other < from {
+        (other, from)
+    } else {
+        (from, other)
+    };
+    if p.sigma[hi] / p.sigma[lo] < ADJACENT_LEVELS_RATIO {
+        return;
+    }
+    p.sigma[to] = p.sigma[from];
+    p.gap_var[to] = p.gap_var[from];
+    p.range_mean[to] = p.range_mean[from];
+    p.volume_mean[to] = p.volume_mean[from];
+    p.sigma[1] = (p.sigma[0] * p.sigma[2]).sqrt();
+    p.gap_var[1] = (p.gap_var[0] * p.gap_var[2]).sqrt();
+    p.range_mean[1] = 0.5 * (p.range_mean[0] + p.range_mean[2]);
+    p.volume_mean[1] = 0.5 * (p.volume_mean[0] + p.volume_mean[2]);
 }
 
 /// Causal online HMM for one instrument.
