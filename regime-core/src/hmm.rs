@@ -843,12 +843,18 @@ fn middle_between_levels(p: &mut JointParams) -> bool {
         p.volume_mean[1] = p.volume_mean[2];
         p.volume_mean[2] += dv;
     } else {
-        p.sigma[1] = (p.sigma[0] * p.sigma[2]).sqrt();
-        p.gap_var[1] = (p.gap_var[0] * p.gap_var[2]).sqrt();
-        p.range_mean[1] = 0.5 * (p.range_mean[0] + p.range_mean[2]);
-        p.volume_mean[1] = 0.5 * (p.volume_mean[0] + p.volume_mean[2]);
+        middle_state_between(p);
     }
     true
+}
+
+/// The middle volatility state midway between the outer two: σ and gap geometric, range and
+/// volume levels arithmetic.
+fn middle_state_between(p: &mut JointParams) {
+    p.sigma[1] = (p.sigma[0] * p.sigma[2]).sqrt();
+    p.gap_var[1] = (p.gap_var[0] * p.gap_var[2]).sqrt();
+    p.range_mean[1] = 0.5 * (p.range_mean[0] + p.range_mean[2]);
+    p.volume_mean[1] = 0.5 * (p.volume_mean[0] + p.volume_mean[2]);
 }
 
 /// A volatility state below this share of the window's bars is empty.
@@ -882,10 +888,7 @@ fn empty_state_between_levels(p: &mut JointParams, w: &[f64; 3]) {
     p.gap_var[to] = p.gap_var[from];
     p.range_mean[to] = p.range_mean[from];
     p.volume_mean[to] = p.volume_mean[from];
-    p.sigma[1] = (p.sigma[0] * p.sigma[2]).sqrt();
-    p.gap_var[1] = (p.gap_var[0] * p.gap_var[2]).sqrt();
-    p.range_mean[1] = 0.5 * (p.range_mean[0] + p.range_mean[2]);
-    p.volume_mean[1] = 0.5 * (p.volume_mean[0] + p.volume_mean[2]);
+    middle_state_between(p);
 }
 
 /// Causal online HMM for one instrument.
@@ -1948,8 +1951,9 @@ impl OnlineHmm {
         self.version += 1;
     }
 
-    /// Intraday series get a split volatility level spread at every M-step (see
-    /// [`middle_between_levels`]): with days-long regimes a history often holds two levels
+    /// Intraday series get a split volatility level or an empty outer state re-placed at
+    /// every M-step (see [`middle_between_levels`], [`empty_state_between_levels`]): with
+    /// days-long regimes a history often holds two levels
     /// for weeks. Daily series are left as EM fits them (there the rule was neutral on
     /// synthetic series and took NASDAQ alone from 0.868 to 0.816 high volatility in late
     /// 2008).

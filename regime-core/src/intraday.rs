@@ -51,6 +51,11 @@ const FACTOR_MAX: f64 = 2.0;
 /// log2 buckets of bar spacings in ms (2^47 ms is 4,000 years).
 const SPACING_BUCKETS: usize = 48;
 
+/// Whether bars this far apart (ms, the typical spacing) are intraday bars.
+fn intraday_spacing(t: i64) -> bool {
+    (INTRADAY_MIN_SPACING_MS..=INTRADAY_MAX_SPACING_MS).contains(&t)
+}
+
 /// Most common bar spacing, by log2 bucket, and the shortest spacing seen in each bucket.
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -162,6 +167,27 @@ struct Profile {
     volume: SlotTable,
 }
 
+impl Profile {
+    fn new() -> Self {
+        Profile {
+            range: SlotTable::new(),
+            ret: SlotTable::new(),
+            volume: SlotTable::new(),
+        }
+    }
+
+    /// A slot's log volatility factor: from the ranges, else the returns.
+    fn vol_factor(&self, slot: usize) -> Option<f64> {
+        self.range.factor(slot).or_else(|| self.ret.factor(slot))
+    }
+
+    fn resum(&mut self) {
+        self.range.resum();
+        self.ret.resum();
+        self.volume.resum();
+    }
+}
+
 /// Takes the overnight gap and the time-of-day profile out of intraday bars (see the module
 /// documentation); other bars pass untouched.
 #[derive(Debug, Clone, Default)]
@@ -202,16 +228,14 @@ impl IntradayAdjuster {
 
     /// Whether the series is intraday (so far).
     pub fn is_intraday(&self) -> bool {
-        self.spacing
-            .typical()
-            .is_some_and(|t| (INTRADAY_MIN_SPACING_MS..=INTRADAY_MAX_SPACING_MS).contains(&t))
+        self.spacing.typical().is_some_and(intraday_spacing)
     }
 
     /// What it knows.
     pub fn status(&self) -> IntradayStatus {
         let range = self.profile.as_ref().and_then(|p| {
             let f: Vec<f64> = (0..SLOTS)
-                .filter_map(|s| p.range.factor(s).or_else(|| p.ret.factor(s)))
+                .filter_map(|s| p.vol_factor(s))
                 .map(f64::exp)
                 .collect();
             let lo = f.iter().copied().fold(f64::INFINITY, f64::min);
@@ -238,7 +262,7 @@ impl IntradayAdjuster {
         let dt = bar.ts - prev_ts;
         self.spacing.add(dt);
         let typical = match self.spacing.typical() {
-            Some(t) if (INTRADAY_MIN_SPACING_MS..=INTRADAY_MAX_SPACING_MS).contains(&t) => t,
+            Some(t) if intraday_spacing(t) => t,
             _ => {
                 // not intraday (yet): untouched, and the handed-on path follows the bars
                 self.passed_close = Some(bar.close);
@@ -257,24 +281,12 @@ impl IntradayAdjuster {
             self.sessions += 1;
         }
         let slot = (((bar.ts - self.anchor).rem_euclid(DAY_MS)) / SLOT_MS) as usize;
-        let p = self.profile.get_or_insert_with(|| {
-            Box::new(Profile {
-                range: SlotTable::new(),
-                ret: SlotTable::new(),
-                volume: SlotTable::new(),
-            })
-        });
+        let p = self.profile.get_or_insert_with(|| Box::new(Profile::new()));
         if new_session {
-            p.range.resum();
-            p.ret.resum();
-            p.volume.resum();
+            p.resum();
         }
         // this bar's factors come from earlier bars
-        let f = p
-            .range
-            .factor(slot)
-            .or_else(|| p.ret.factor(slot))
-            .unwrap_or(0.0);
+        let f = p.vol_factor(slot).unwrap_or(0.0);
         let fv = p.volume.factor(slot).unwrap_or(0.0);
         // learn from this bar
         let has_range = bar.has_ohl() && bar.high > bar.low;
