@@ -294,6 +294,105 @@ pub fn minute_sessions(sessions: usize, seed: u64, daily_stamps: bool) -> (Vec<B
     (bars, labels)
 }
 
+/// Three markets unlike each other, as a universe mixes them in one file (index funds,
+/// single stocks, crypto): the default market; a slow one (every regime lasting ~200 bars,
+/// volatility levels 1.6× apart, a drift of ±0.3σ); a fast one (regimes of 20–33 bars,
+/// levels 2.5× apart). Each with `bars` bars a symbol.
+pub fn unlike_markets(bars: usize) -> [(&'static str, SynthConfig); 3] {
+    let base = SynthConfig {
+        bars,
+        ..SynthConfig::default()
+    };
+    [
+        ("default", base.clone()),
+        (
+            "slow",
+            SynthConfig {
+                sigma: [0.0075, 0.012, 0.0192],
+                drift: [-0.3, 0.0, 0.3],
+                persistence: [0.995, 0.995, 0.995],
+                ..base.clone()
+            },
+        ),
+        (
+            "fast",
+            SynthConfig {
+                sigma: [0.005, 0.0125, 0.031],
+                persistence: [0.95, 0.97, 0.96],
+                ..base
+            },
+        ),
+    ]
+}
+
+/// Right labels per dimension (volatility, trend, structure) and for all three, of some
+/// detections and of the oracle (the exact forward filter under the generator's true
+/// parameters), over the last 30% of a series; sums over series with [`Hits::add`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Hits {
+    /// Right labels of the detections.
+    pub ours: [usize; 4],
+    /// Right labels of the oracle.
+    pub oracle: [usize; 4],
+    /// Bars scored.
+    pub bars: usize,
+}
+
+/// Chance per dimension and for the full label (3, 3, 2 and 18 regimes).
+pub const CHANCE: [f64; 4] = [1.0 / 3.0, 1.0 / 3.0, 0.5, 1.0 / 18.0];
+
+impl Hits {
+    /// Score `labels` (one per bar of `d`) against the truth, beside the oracle.
+    pub fn score(d: &SymbolData, labels: &[[u8; 3]]) -> Hits {
+        let argmax = |x: &[f64]| {
+            (0..x.len())
+                .max_by(|&i, &j| x[i].total_cmp(&x[j]))
+                .unwrap_or(0) as u8
+        };
+        let mut oracle = regime_core::hmm::OnlineHmm::fixed(d.true_params.clone())
+            .expect("the generator's parameters are valid");
+        let start = d.bars.len() * 7 / 10;
+        let mut h = Hits::default();
+        for (t, (b, got)) in d.bars.iter().zip(labels).enumerate() {
+            let step = oracle.update(b);
+            if t < start {
+                continue;
+            }
+            let (pv, pd, ps) = regime_core::hmm::dims(&step.joint);
+            let o = [argmax(&pv), argmax(&pd), argmax(&ps)];
+            let truth = d.labels[t];
+            for k in 0..3 {
+                h.ours[k] += usize::from(got[k] == truth[k]);
+                h.oracle[k] += usize::from(o[k] == truth[k]);
+            }
+            h.ours[3] += usize::from(*got == truth);
+            h.oracle[3] += usize::from(o == truth);
+            h.bars += 1;
+        }
+        h
+    }
+
+    /// Add another series' hits.
+    pub fn add(&mut self, o: &Hits) {
+        for k in 0..4 {
+            self.ours[k] += o.ours[k];
+            self.oracle[k] += o.oracle[k];
+        }
+        self.bars += o.bars;
+    }
+
+    /// Share right of column `k` (0–2 a dimension, 3 the full label).
+    pub fn accuracy(&self, k: usize) -> f64 {
+        self.ours[k] as f64 / self.bars.max(1) as f64
+    }
+
+    /// Share of the oracle's lift over chance, `(ours − chance) / (oracle − chance)`.
+    pub fn lift_share(&self, k: usize) -> f64 {
+        let o = self.oracle[k] as f64 / self.bars.max(1) as f64;
+        (self.accuracy(k) - CHANCE[k]) / (o - CHANCE[k])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

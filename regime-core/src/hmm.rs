@@ -389,6 +389,46 @@ impl SharedMoments {
         self.instruments += o.instruments;
     }
 
+    /// What tells instruments apart, each estimate with its sampling variance: the stay
+    /// log-odds of each dimension, the low and high volatility levels against the medium
+    /// one, the two drifts and the two AR(1) coefficients (see `pipeline::panel`).
+    pub fn summary(&self) -> Summary {
+        let mut x = [0.0; SUMMARY_LEN];
+        let mut var = [f64::INFINITY; SUMMARY_LEN];
+        let stay_log_odds = |c: &[&[f64]]| {
+            let (mut stay, mut exit) = (0.5, 0.5);
+            for (i, row) in c.iter().enumerate() {
+                for (j, n) in row.iter().enumerate() {
+                    if i == j {
+                        stay += n;
+                    } else {
+                        exit += n;
+                    }
+                }
+            }
+            ((stay / exit).ln(), 1.0 / stay + 1.0 / exit)
+        };
+        (x[0], var[0]) = stay_log_odds(&[&self.tv[0][..], &self.tv[1][..], &self.tv[2][..]]);
+        (x[1], var[1]) = stay_log_odds(&[&self.td[0][..], &self.td[1][..], &self.td[2][..]]);
+        (x[2], var[2]) = stay_log_odds(&[&self.ts[0][..], &self.ts[1][..]]);
+        // a mean of (num/den) with den the information: ln σ ratios of fat-tailed returns
+        // carry about twice a Gaussian's variance
+        let mean = |(num, den): (f64, f64), scale: f64| {
+            if den >= 1.0 {
+                (num / den, scale / den)
+            } else {
+                (0.0, f64::INFINITY)
+            }
+        };
+        (x[3], var[3]) = mean(self.sigma_ratio[0], 2.0);
+        (x[4], var[4]) = mean(self.sigma_ratio[2], 2.0);
+        (x[5], var[5]) = mean(self.drift[0], 1.0);
+        (x[6], var[6]) = mean(self.drift[2], 1.0);
+        (x[7], var[7]) = mean(self.phi[0], 1.0);
+        (x[8], var[8]) = mean(self.phi[1], 1.0);
+        Summary { x, var }
+    }
+
     /// Instruments summed so far.
     pub fn instruments(&self) -> usize {
         self.instruments
@@ -424,6 +464,19 @@ impl SharedMoments {
             trend_duration: None,
         }
     }
+}
+
+/// Components of a [`Summary`].
+pub const SUMMARY_LEN: usize = 9;
+
+/// One instrument's shared parameters as estimates with sampling variances
+/// ([`SharedMoments::summary`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    /// The estimates.
+    pub(crate) x: [f64; SUMMARY_LEN],
+    /// Their sampling variances (infinite where the instrument has no estimate yet).
+    pub(crate) var: [f64; SUMMARY_LEN],
 }
 
 fn add_counts<const N: usize>(a: &mut [[f64; N]; N], b: &[[f64; N]; N]) {

@@ -118,8 +118,8 @@ fn streaming_interleaved_symbols_equals_batch_panel() {
     // each instrument alone, replaying the panel's pooling events: the same labels
     let events = pool_events(&series, &cfg).expect("events");
     assert!(!events.is_empty(), "3000 timestamps include pooling points");
-    for (s, want) in series.iter().zip(&batch) {
-        let mut m = PanelMember::new(cfg.clone(), &events).expect("member");
+    for (i, (s, want)) in series.iter().zip(&batch).enumerate() {
+        let mut m = PanelMember::new(cfg.clone(), &events, i).expect("member");
         let got: Vec<_> = s.iter().map(|b| m.update(b)).collect();
         assert_eq!(&got, want);
     }

@@ -425,10 +425,11 @@ pub fn run_detection(
         let events = pool_events(&series, cfg)?;
         out.par_iter_mut()
             .zip(series.par_iter())
-            .try_for_each(|(dets, bars)| -> Result<()> {
+            .enumerate()
+            .try_for_each(|(i, (dets, bars))| -> Result<()> {
                 // learn the model causally (as in the panel), then smooth the whole series
                 // with it
-                let mut p = PanelMember::new(cfg.clone(), &events)?;
+                let mut p = PanelMember::new(cfg.clone(), &events, i)?;
                 for b in bars.iter() {
                     p.update(b);
                 }
@@ -480,7 +481,7 @@ fn start<'e>(
 ) -> Result<Start<'e>> {
     match resumed.get_mut(i).and_then(Option::take) {
         Some((m, d, n)) => Ok((PanelMember::resume(m), d, n)),
-        None => Ok((PanelMember::new(cfg.clone(), events)?, Vec::new(), 0)),
+        None => Ok((PanelMember::new(cfg.clone(), events, i)?, Vec::new(), 0)),
     }
 }
 
@@ -755,7 +756,7 @@ fn stream_fed(
             Feed::Bars(symbol, bars) => {
                 let m = match member.as_mut() {
                     Some(m) => m,
-                    None => member.insert((symbol, PanelMember::new(cfg.clone(), &[])?)),
+                    None => member.insert((symbol, PanelMember::new(cfg.clone(), &[], 0)?)),
                 };
                 if pending.is_empty() {
                     pending = bars;

@@ -18,8 +18,8 @@ use super::{Detection, PipelineConfig, SymbolPipeline, N_METHODS};
 use crate::bars::Bar;
 use crate::error::Result;
 use crate::hmm::{
-    mean_duration, parabola_peak, with_mean_duration, PopulationPrior, SharedMoments,
-    TREND_SPREAD_KEPT,
+    mean_duration, parabola_peak, with_mean_duration, PopulationPrior, SharedMoments, Summary,
+    SUMMARY_LEN, TREND_SPREAD_KEPT,
 };
 use rayon::prelude::*;
 
@@ -35,20 +35,25 @@ fn pool_ordinal(k: usize) -> Option<u64> {
     }
 }
 
-/// What one pooling hands every member of a panel, in this order: the population priors
-/// (the EM estimate, then the one with the profiled trend persistence) and the averaged
-/// ensemble weights.
+/// What one pooling hands the members of a panel, in this order: the population priors of
+/// each member's group (the EM estimate, then the one with the profiled trend persistence)
+/// and the averaged ensemble weights.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoolEvent {
     /// The event applies before the first bar with this timestamp or a later one.
     pub ts: i64,
-    priors: Vec<PopulationPrior>,
+    /// Per group of like instruments ([`groups`]).
+    priors: Vec<Vec<PopulationPrior>>,
+    /// Each member's group (its index in the panel; None: no model yet, the whole panel's).
+    group_of: Vec<Option<usize>>,
+    /// From the whole panel: for a member that had no model yet or joined later.
+    shared: Vec<PopulationPrior>,
     weights: Option<[[f64; N_METHODS]; 3]>,
 }
 
 impl PoolEvent {
-    fn apply(&self, m: &mut SymbolPipeline) {
-        for p in &self.priors {
+    fn apply(&self, i: usize, m: &mut SymbolPipeline) {
+        for p in self.priors_of(i) {
             m.set_population(Some(p.clone()));
         }
         if let Some(w) = self.weights {
@@ -56,48 +61,239 @@ impl PoolEvent {
         }
     }
 
-    /// The population prior members shrink toward after this event.
-    pub fn prior(&self) -> Option<&PopulationPrior> {
-        self.priors.last()
+    fn priors_of(&self, i: usize) -> &[PopulationPrior] {
+        match self.group_of.get(i).copied().flatten() {
+            Some(g) => &self.priors[g],
+            None => &self.shared,
+        }
+    }
+
+    /// The population prior member `i` shrinks toward after this event.
+    pub fn prior(&self, i: usize) -> Option<&PopulationPrior> {
+        self.priors_of(i).last()
+    }
+
+    /// How many groups of like instruments the panel was split into.
+    pub fn groups(&self) -> usize {
+        self.priors.len()
     }
 }
 
+/// At most this many groups of like instruments.
+const MAX_GROUPS: usize = 8;
+/// A group holds at least this share of the instruments with a model, and at least
+/// [`MIN_GROUP`] of them: a few members in a poor optimum of their own (a level missed in
+/// their first bars) look unlike the rest too, and a group of their own would keep them
+/// there (a panel of 40 like instruments split off two such at 1,536 bars with a floor of
+/// 5% and two).
+const MIN_GROUP_SHARE: f64 = 0.1;
+/// See [`MIN_GROUP_SHARE`].
+const MIN_GROUP: usize = 4;
+
+/// The panel's instruments in groups of like ones: each member's group (None without a
+/// summary) and the number of groups.
+///
+/// A panel is often a universe of unlike instruments — index funds and single stocks, slow
+/// and fast markets — and one prior for all pulled each toward the others' persistence and
+/// spacing of volatility levels (`datasets/examples/mixed_panel.rs`: a slow market's
+/// volatility 0.97 of the oracle's lift in a panel of its own, 0.94 alone, 0.86 among
+/// unlike ones). A group is split in two (2-means on the [`Summary`] estimates, each
+/// component in units of one instrument's median sampling variance) when the two halves'
+/// centres lie further apart than two unlike instruments would: beyond χ²'s mean plus three
+/// standard deviations, over the components the members have. A cloud of like
+/// instruments splits at some 2–4 there, unlike markets at 20–90 once they have a thousand
+/// bars. Groups, not a similarity weight per pair: an instrument stuck in a poor optimum of
+/// its own (one level missed in its first bars) is pulled out of it by its whole group's
+/// prior, where a prior from its nearest neighbours held it there (tried: a slow market's
+/// volatility 0.99 → 0.92 of the oracle's lift in its own panel, one member 0.98 → 0.13).
+fn groups(summaries: &[Option<Summary>]) -> (Vec<Option<usize>>, usize) {
+    let with: Vec<usize> = (0..summaries.len())
+        .filter(|&i| summaries[i].is_some())
+        .collect();
+    let x: Vec<Summary> = summaries.iter().flatten().copied().collect();
+    let min = ((MIN_GROUP_SHARE * x.len() as f64).ceil() as usize).max(MIN_GROUP);
+    let mut parts: Vec<Vec<usize>> = vec![(0..x.len()).collect()];
+    while parts.len() < MAX_GROUPS {
+        let mut order: Vec<usize> = (0..parts.len()).collect();
+        order.sort_by_key(|&g| std::cmp::Reverse(parts[g].len()));
+        let Some((g, (a, b))) = order
+            .into_iter()
+            .find_map(|g| split(&parts[g], &x, min).map(|ab| (g, ab)))
+        else {
+            break;
+        };
+        parts[g] = a;
+        parts.push(b);
+    }
+    let mut group_of = vec![None; summaries.len()];
+    for (g, part) in parts.iter().enumerate() {
+        for &k in part {
+            group_of[with[k]] = Some(g);
+        }
+    }
+    (group_of, parts.len())
+}
+
+/// Two halves of `part` (indices into `x`) by 2-means, when both hold at least `min`
+/// members and their centres are far apart (see [`groups`]).
+fn split(part: &[usize], x: &[Summary], min: usize) -> Option<(Vec<usize>, Vec<usize>)> {
+    if part.len() < 2 * min {
+        return None;
+    }
+    // each component in units of one member's median sampling variance (left out where
+    // most members have no estimate)
+    let scale: [f64; SUMMARY_LEN] = std::array::from_fn(|c| {
+        let mut v: Vec<f64> = part
+            .iter()
+            .map(|&i| x[i].var[c])
+            .filter(|v| v.is_finite())
+            .collect();
+        if 2 * v.len() <= part.len() {
+            return f64::INFINITY;
+        }
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    });
+    let dist = |s: &Summary, c: &[f64; SUMMARY_LEN]| -> f64 {
+        (0..SUMMARY_LEN)
+            .filter(|&k| scale[k].is_finite() && s.var[k].is_finite())
+            .map(|k| (s.x[k] - c[k]).powi(2) / scale[k])
+            .sum()
+    };
+    let centre = |members: &mut dyn Iterator<Item = usize>| -> [f64; SUMMARY_LEN] {
+        let (mut sum, mut n) = ([0.0; SUMMARY_LEN], [0usize; SUMMARY_LEN]);
+        for i in members {
+            for k in 0..SUMMARY_LEN {
+                if x[i].var[k].is_finite() {
+                    sum[k] += x[i].x[k];
+                    n[k] += 1;
+                }
+            }
+        }
+        std::array::from_fn(|k| if n[k] > 0 { sum[k] / n[k] as f64 } else { 0.0 })
+    };
+    // start from the member furthest from the centre and the one furthest from it
+    let all = centre(&mut part.iter().copied());
+    let furthest = |c: &[f64; SUMMARY_LEN]| {
+        part.iter()
+            .copied()
+            .max_by(|&i, &j| dist(&x[i], c).total_cmp(&dist(&x[j], c)))
+    };
+    let a = furthest(&all)?;
+    let b = furthest(&x[a].x)?;
+    let (mut ca, mut cb) = (x[a].x, x[b].x);
+    let mut in_b: Vec<bool> = Vec::new();
+    for _ in 0..20 {
+        let next: Vec<bool> = part
+            .iter()
+            .map(|&i| dist(&x[i], &cb) < dist(&x[i], &ca))
+            .collect();
+        if next == in_b {
+            break;
+        }
+        in_b = next;
+        let side = |b: bool| {
+            part.iter()
+                .zip(&in_b)
+                .filter(move |(_, &s)| s == b)
+                .map(|(&i, _)| i)
+        };
+        ca = centre(&mut side(false));
+        cb = centre(&mut side(true));
+    }
+    let nb = in_b.iter().filter(|&&s| s).count();
+    if nb < min || part.len() - nb < min {
+        return None;
+    }
+    let n = scale.iter().filter(|v| v.is_finite()).count();
+    let d2: f64 = (0..SUMMARY_LEN)
+        .filter(|&k| scale[k].is_finite())
+        .map(|k| (ca[k] - cb[k]).powi(2) / scale[k])
+        .sum();
+    let far = n as f64 + 3.0 * (2.0 * n as f64).sqrt();
+    if n == 0 || d2 < far {
+        return None;
+    }
+    let (mut pa, mut pb) = (Vec::new(), Vec::new());
+    for (&i, &s) in part.iter().zip(&in_b) {
+        if s {
+            pb.push(i);
+        } else {
+            pa.push(i);
+        }
+    }
+    Some((pa, pb))
+}
+
 /// Pool the members and apply the result to every one (None when fewer than two members
-/// have a model yet).
+/// have a model yet). The members are pooled in groups of like instruments ([`groups`]);
+/// in a panel of like instruments that is one group of all.
 ///
 /// EM moves persistence slowly when the emissions say little (a trend's drift is a fraction
 /// of σ): each pooling is one EM step from statistics gathered under the members' previous
 /// models, and the pooled trend persistence lags far behind its maximum-likelihood value.
 /// So the trend persistence is then chosen by the pooled profile likelihood instead: the
-/// members' kept histories are filtered under a few candidate durations around the EM value
-/// and the best one (refined by a parabola in log duration) is used.
+/// members' kept histories are filtered under a few candidate durations around the panel's
+/// EM value, and each group takes the best one (refined by a parabola in log duration) of
+/// its members' summed likelihoods.
 fn pool(members: &mut [SymbolPipeline], weight: f64, ts: i64) -> Option<PoolEvent> {
+    let moments: Vec<Option<SharedMoments>> = members
+        .par_iter()
+        .map(|m| m.hmm().shared_moments())
+        .collect();
     let mut sum = SharedMoments::default();
-    for m in members.iter() {
-        if let Some(x) = m.hmm().shared_moments() {
-            sum.add(&x);
-        }
+    for m in moments.iter().flatten() {
+        sum.add(m);
     }
     if sum.instruments() < 2 {
         return None;
     }
-    let mut prior = sum.prior(weight.min(sum.bars()));
-    let mut ev = PoolEvent {
-        ts,
-        priors: vec![prior.clone()],
-        weights: None,
-    };
-    let set = |members: &mut [SymbolPipeline], p: &PopulationPrior| {
+    let shared = sum.prior(weight.min(sum.bars()));
+    let summaries: Vec<Option<Summary>> = moments
+        .iter()
+        .map(|m| m.as_ref().map(SharedMoments::summary))
+        .collect();
+    let (group_of, n_groups) = groups(&summaries);
+    let mut sums = vec![SharedMoments::default(); n_groups];
+    for (m, g) in moments.iter().zip(&group_of) {
+        if let (Some(m), Some(g)) = (m, g) {
+            sums[*g].add(m);
+        }
+    }
+    let mut priors: Vec<PopulationPrior> =
+        sums.iter().map(|s| s.prior(weight.min(s.bars()))).collect();
+    // the members whose latest prior is the `n`-th
+    let set = |members: &mut [SymbolPipeline], ev: &PoolEvent, n: usize| {
         members
             .par_iter_mut()
-            .for_each(|m| m.set_population(Some(p.clone())))
+            .enumerate()
+            .filter(|(i, _)| ev.priors_of(*i).len() == n)
+            .for_each(|(i, m)| m.set_population(ev.prior(i).cloned()))
     };
-    set(members, &prior);
-    if let Some(a) = profile_trend(members, &prior.a_trend) {
-        prior.a_trend = a;
-        prior.trend_duration = Some(mean_duration(&a));
-        set(members, &prior);
-        ev.priors.push(prior);
+    let mut ev = PoolEvent {
+        ts,
+        priors: priors.iter().map(|p| vec![p.clone()]).collect(),
+        group_of,
+        shared: vec![shared.clone()],
+        weights: None,
+    };
+    set(members, &ev, 1);
+    if let Some(profiled) = profile_trend(members, &shared.a_trend, &ev.group_of, n_groups) {
+        let with = |p: &mut PopulationPrior, d: f64| {
+            p.a_trend = with_mean_duration(&p.a_trend, d, TREND_SPREAD_KEPT);
+            p.trend_duration = Some(mean_duration(&p.a_trend));
+        };
+        // a group none of whose members keeps a history yet keeps its EM prior
+        for ((p, list), d) in priors.iter_mut().zip(&mut ev.priors).zip(&profiled.own) {
+            if let Some(d) = *d {
+                with(p, d);
+                list.push(p.clone());
+            }
+        }
+        let mut s = shared;
+        with(&mut s, profiled.shared);
+        ev.shared.push(s);
+        set(members, &ev, 2);
     }
     ev.weights = average_weights(members);
     if let Some(w) = ev.weights {
@@ -128,38 +324,118 @@ fn average_weights(members: &[SymbolPipeline]) -> Option<[[f64; N_METHODS]; 3]> 
     (k >= 2).then(|| sum.map(|row| row.map(|x| (x / k as f64).clamp(0.0, 3.0))))
 }
 
-/// Factors of the expected trend duration tried around the EM estimate.
+/// Factors of the expected trend duration tried around the EM estimate first.
 const DURATION_FACTORS: [f64; 5] = [0.7, 1.0, 1.4, 2.0, 2.8];
+/// The grid grows by this factor past an edge where a member's likelihood peaks, ...
+const DURATION_STEP: f64 = std::f64::consts::SQRT_2;
+/// ... up to this far from the EM estimate either way.
+const DURATION_REACH: f64 = 8.0;
 /// Bars of each member's history the profile likelihood filters.
 const PROFILE_BARS: usize = 1024;
 
-/// The trend transitions of best pooled profile likelihood (None when too few members
-/// keep a history).
-fn profile_trend(members: &[SymbolPipeline], a: &[[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
-    let base = mean_duration(a);
-    let cands: Vec<[[f64; 3]; 3]> = DURATION_FACTORS
-        .iter()
-        .map(|&f| with_mean_duration(a, f * base, TREND_SPREAD_KEPT))
-        .collect();
-    let per: Vec<Option<Vec<f64>>> = members
-        .par_iter()
-        .map(|m| m.hmm().trend_profile(&cands, PROFILE_BARS))
-        .collect();
-    let mut total = vec![0.0; cands.len()];
+/// The trend durations of best pooled profile likelihood ([`profile_trend`]).
+struct Profiled {
+    /// Per group (None: none of its members keeps a history yet).
+    own: Vec<Option<f64>>,
+    /// From the whole panel.
+    shared: f64,
+}
+
+/// The members' log-likelihoods per candidate summed over those `take` admits, None when
+/// fewer than `min_used` of them have any.
+fn summed(
+    per: &[Option<Vec<f64>>],
+    take: impl Fn(usize) -> bool,
+    min_used: usize,
+) -> Option<Vec<f64>> {
+    let mut total: Vec<f64> = Vec::new();
     let mut used = 0;
-    for ll in per.iter().flatten() {
+    for (j, ll) in per.iter().enumerate() {
+        let Some(ll) = ll.as_ref().filter(|_| take(j)) else {
+            continue;
+        };
+        total.resize(ll.len(), 0.0);
         used += 1;
         for (t, l) in total.iter_mut().zip(ll) {
             *t += l;
         }
     }
-    if used < 2 {
-        return None;
+    (used >= min_used).then_some(total)
+}
+
+/// The mean trend durations of best pooled profile likelihood around that of `a`, per group
+/// of members (`group_of`, `n_groups` of them) and for the whole panel (None when fewer
+/// than two members keep a history). The grid of candidates grows past an edge while a
+/// group's likelihood peaks there: in a panel of unlike markets one group's trends may last
+/// a third of the panel's.
+fn profile_trend(
+    members: &[SymbolPipeline],
+    a: &[[f64; 3]; 3],
+    group_of: &[Option<usize>],
+    n_groups: usize,
+) -> Option<Profiled> {
+    let base = mean_duration(a);
+    let profiles = |factors: &[f64]| -> Vec<Option<Vec<f64>>> {
+        let cands: Vec<[[f64; 3]; 3]> = factors
+            .iter()
+            .map(|&f| with_mean_duration(a, f * base, TREND_SPREAD_KEPT))
+            .collect();
+        members
+            .par_iter()
+            .map(|m| m.hmm().trend_profile(&cands, PROFILE_BARS))
+            .collect()
+    };
+    let mut factors = DURATION_FACTORS.to_vec();
+    let mut per = profiles(&factors);
+    let totals = |per: &[Option<Vec<f64>>]| -> (Option<Vec<f64>>, Vec<Option<Vec<f64>>>) {
+        let own = (0..n_groups)
+            .map(|g| summed(per, |j| group_of[j] == Some(g), 1))
+            .collect();
+        (summed(per, |_| true, 2), own)
+    };
+    let (mut shared, mut own) = totals(&per);
+    loop {
+        let last = factors.len() - 1;
+        let (mut low, mut high) = (false, false);
+        for t in own.iter().chain([&shared]).flatten() {
+            let best = (0..t.len()).max_by(|&i, &j| t[i].total_cmp(&t[j]));
+            low |= best == Some(0);
+            high |= best == Some(last);
+        }
+        low &= factors[0] / DURATION_STEP >= 1.0 / DURATION_REACH;
+        high &= factors[last] * DURATION_STEP <= DURATION_REACH;
+        if !low && !high {
+            break;
+        }
+        if low {
+            let f = factors[0] / DURATION_STEP;
+            factors.insert(0, f);
+            for (p, q) in per.iter_mut().zip(profiles(&[f])) {
+                if let (Some(p), Some(q)) = (p.as_mut(), q) {
+                    p.insert(0, q[0]);
+                }
+            }
+        }
+        if high {
+            let f = factors[factors.len() - 1] * DURATION_STEP;
+            factors.push(f);
+            for (p, q) in per.iter_mut().zip(profiles(&[f])) {
+                if let (Some(p), Some(q)) = (p.as_mut(), q) {
+                    p.push(q[0]);
+                }
+            }
+        }
+        (shared, own) = totals(&per);
     }
     // the best factor, refined by a parabola through it and its neighbours in log duration
-    let (best, vertex) = parabola_peak(&DURATION_FACTORS.map(f64::ln), &total)?;
-    let factor = vertex.map_or(DURATION_FACTORS[best], f64::exp);
-    Some(with_mean_duration(a, factor * base, TREND_SPREAD_KEPT))
+    let ln_factors: Vec<f64> = factors.iter().map(|f| f.ln()).collect();
+    let duration = |total: &[f64]| -> Option<f64> {
+        let (best, vertex) = parabola_peak(&ln_factors, total)?;
+        Some(vertex.map_or(factors[best], f64::exp) * base)
+    };
+    let shared = duration(&shared?)?;
+    let own = own.iter().map(|t| duration(t.as_ref()?)).collect();
+    Some(Profiled { own, shared })
 }
 
 /// Streaming detection over a panel: feed bars of all instruments in time order
@@ -194,7 +470,7 @@ impl PanelStream {
     pub fn add_member(&mut self) -> Result<usize> {
         let mut m = SymbolPipeline::new(self.cfg.clone())?;
         if let Some(ev) = &self.last {
-            ev.apply(&mut m);
+            ev.apply(self.members.len(), &mut m);
         }
         self.members.push(m);
         Ok(self.members.len() - 1)
@@ -347,14 +623,17 @@ pub fn panel_prefix(
 pub struct PanelMember<'a> {
     pipeline: SymbolPipeline,
     events: &'a [PoolEvent],
+    index: usize,
 }
 
 impl<'a> PanelMember<'a> {
-    /// A member that will receive `events`.
-    pub fn new(cfg: PipelineConfig, events: &'a [PoolEvent]) -> Result<Self> {
+    /// Member `index` of the panel (its position among the series [`pool_events`] was
+    /// given), which will receive `events`.
+    pub fn new(cfg: PipelineConfig, events: &'a [PoolEvent], index: usize) -> Result<Self> {
         Ok(PanelMember {
             pipeline: SymbolPipeline::new(cfg)?,
             events,
+            index,
         })
     }
 
@@ -364,6 +643,7 @@ impl<'a> PanelMember<'a> {
         PanelMember {
             pipeline,
             events: &[],
+            index: 0,
         }
     }
 
@@ -400,7 +680,7 @@ impl<'a> PanelMember<'a> {
             if ts < ev.ts {
                 break;
             }
-            ev.apply(&mut self.pipeline);
+            ev.apply(self.index, &mut self.pipeline);
             self.events = rest;
         }
     }
