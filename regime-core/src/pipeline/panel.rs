@@ -326,7 +326,7 @@ fn average_weights(members: &[SymbolPipeline]) -> Option<[[f64; N_METHODS]; 3]> 
 
 /// Factors of the expected trend duration tried around the EM estimate first.
 const DURATION_FACTORS: [f64; 5] = [0.7, 1.0, 1.4, 2.0, 2.8];
-/// The grid grows by this factor past an edge where a member's likelihood peaks, ...
+/// The grid grows by this factor past an edge where a group's likelihood peaks, ...
 const DURATION_STEP: f64 = std::f64::consts::SQRT_2;
 /// ... up to this far from the EM estimate either way.
 const DURATION_REACH: f64 = 8.0;
@@ -407,21 +407,19 @@ fn profile_trend(
         if !low && !high {
             break;
         }
-        if low {
-            let f = factors[0] / DURATION_STEP;
-            factors.insert(0, f);
-            for (p, q) in per.iter_mut().zip(profiles(&[f])) {
-                if let (Some(p), Some(q)) = (p.as_mut(), q) {
-                    p.insert(0, q[0]);
-                }
+        for (grow, front) in [(low, true), (high, false)] {
+            if !grow {
+                continue;
             }
-        }
-        if high {
-            let f = factors[factors.len() - 1] * DURATION_STEP;
-            factors.push(f);
+            let (f, at) = if front {
+                (factors[0] / DURATION_STEP, 0)
+            } else {
+                (factors[factors.len() - 1] * DURATION_STEP, factors.len())
+            };
+            factors.insert(at, f);
             for (p, q) in per.iter_mut().zip(profiles(&[f])) {
                 if let (Some(p), Some(q)) = (p.as_mut(), q) {
-                    p.push(q[0]);
+                    p.insert(at, q[0]);
                 }
             }
         }
