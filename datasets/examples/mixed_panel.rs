@@ -2,9 +2,10 @@
 //! the markets are detected together, each market as a panel of its own, and each symbol
 //! alone.
 //!
-//!     cargo run --release -p datasets --example mixed_panel -- [SYMBOLS_PER_MARKET] [BARS] [SEED]
+//!     cargo run --release -p datasets --example mixed_panel -- [SYMBOLS_PER_MARKET] [BARS] [SEED] [LATE]
 //!
 //! The markets are [`datasets::unlike_markets`]: the default one, a slow one and a fast one.
+//! With `LATE` the fast market's symbols list late: their first `LATE` bars are left out.
 use datasets::{generate_symbol, unlike_markets, Hits, SymbolData};
 use regime_core::pipeline::{detect_panel, Detection, PipelineConfig};
 
@@ -13,6 +14,7 @@ fn main() {
     let per: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(40);
     let bars: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2000);
     let seed: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(99000);
+    let late: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(0);
     let markets = unlike_markets(bars);
     // symbol i of market g: distinct streams across markets
     let data: Vec<Vec<SymbolData>> = markets
@@ -20,7 +22,15 @@ fn main() {
         .enumerate()
         .map(|(g, (_, cfg))| {
             (0..per)
-                .map(|i| generate_symbol(cfg, seed, g * per + i))
+                .map(|i| {
+                    let mut d = generate_symbol(cfg, seed, g * per + i);
+                    if g == 2 {
+                        let n = late.min(d.bars.len());
+                        d.bars.drain(..n);
+                        d.labels.drain(..n);
+                    }
+                    d
+                })
                 .collect()
         })
         .collect();

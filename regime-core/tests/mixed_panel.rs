@@ -56,6 +56,8 @@ fn unlike_markets_are_pooled_apart() {
         "three markets, {} groups",
         last.groups()
     );
+    // a member joining after the split cannot be placed in a group: it learns alone
+    assert!(last.prior(all.len()).is_none());
     // the volatility persistence each member is pulled toward, per market
     let stay = |i: usize| {
         let p = last.prior(i).expect("every member has a prior");
