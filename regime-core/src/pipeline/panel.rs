@@ -133,6 +133,29 @@ fn groups(summaries: &[Option<Summary>]) -> (Vec<Option<usize>>, usize) {
         parts[g] = a;
         parts.push(b);
     }
+    // each member to the nearest group's centre (an early split sends members near its
+    // boundary either way, and a later one cannot take them back)
+    if parts.len() > 1 {
+        let all: Vec<usize> = (0..x.len()).collect();
+        let m = Metric::of(&all, &x);
+        for _ in 0..10 {
+            let centres: Vec<[f64; SUMMARY_LEN]> = parts
+                .iter()
+                .map(|p| centre(&x, p.iter().copied()))
+                .collect();
+            let mut next = vec![Vec::new(); parts.len()];
+            for (i, s) in x.iter().enumerate() {
+                let g = (0..centres.len())
+                    .min_by(|&a, &b| m.dist(s, &centres[a]).total_cmp(&m.dist(s, &centres[b])))
+                    .unwrap_or(0);
+                next[g].push(i);
+            }
+            if next == parts || next.iter().any(|p| p.len() < min) {
+                break;
+            }
+            parts = next;
+        }
+    }
     let mut group_of = vec![None; summaries.len()];
     for (g, part) in parts.iter().enumerate() {
         for &k in part {
@@ -142,50 +165,78 @@ fn groups(summaries: &[Option<Summary>]) -> (Vec<Option<usize>>, usize) {
     (group_of, parts.len())
 }
 
+/// Distances between [`Summary`] estimates, each component in units of one member's median
+/// sampling variance (left out where most members have no estimate).
+struct Metric {
+    scale: [f64; SUMMARY_LEN],
+}
+
+impl Metric {
+    /// The metric of the members `part` (indices into `x`).
+    fn of(part: &[usize], x: &[Summary]) -> Metric {
+        Metric {
+            scale: std::array::from_fn(|c| {
+                let mut v: Vec<f64> = part
+                    .iter()
+                    .map(|&i| x[i].var[c])
+                    .filter(|v| v.is_finite())
+                    .collect();
+                if 2 * v.len() <= part.len() {
+                    return f64::INFINITY;
+                }
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2]
+            }),
+        }
+    }
+
+    /// Squared distance of a member's estimates from a centre (over the components both
+    /// have).
+    fn dist(&self, s: &Summary, c: &[f64; SUMMARY_LEN]) -> f64 {
+        (0..SUMMARY_LEN)
+            .filter(|&k| self.scale[k].is_finite() && s.var[k].is_finite())
+            .map(|k| (s.x[k] - c[k]).powi(2) / self.scale[k])
+            .sum()
+    }
+
+    /// Squared distance between two centres, and the number of components it sums.
+    fn between(&self, a: &[f64; SUMMARY_LEN], b: &[f64; SUMMARY_LEN]) -> (f64, usize) {
+        let ks = (0..SUMMARY_LEN).filter(|&k| self.scale[k].is_finite());
+        let d2 = ks
+            .clone()
+            .map(|k| (a[k] - b[k]).powi(2) / self.scale[k])
+            .sum();
+        (d2, ks.count())
+    }
+}
+
+/// The mean estimates of `members` (indices into `x`), per component over those that have it.
+fn centre(x: &[Summary], members: impl Iterator<Item = usize>) -> [f64; SUMMARY_LEN] {
+    let (mut sum, mut n) = ([0.0; SUMMARY_LEN], [0usize; SUMMARY_LEN]);
+    for i in members {
+        for k in 0..SUMMARY_LEN {
+            if x[i].var[k].is_finite() {
+                sum[k] += x[i].x[k];
+                n[k] += 1;
+            }
+        }
+    }
+    std::array::from_fn(|k| if n[k] > 0 { sum[k] / n[k] as f64 } else { 0.0 })
+}
+
 /// Two halves of `part` (indices into `x`) by 2-means, when both hold at least `min`
 /// members and their centres are far apart (see [`groups`]).
 fn split(part: &[usize], x: &[Summary], min: usize) -> Option<(Vec<usize>, Vec<usize>)> {
     if part.len() < 2 * min {
         return None;
     }
-    // each component in units of one member's median sampling variance (left out where
-    // most members have no estimate)
-    let scale: [f64; SUMMARY_LEN] = std::array::from_fn(|c| {
-        let mut v: Vec<f64> = part
-            .iter()
-            .map(|&i| x[i].var[c])
-            .filter(|v| v.is_finite())
-            .collect();
-        if 2 * v.len() <= part.len() {
-            return f64::INFINITY;
-        }
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    });
-    let dist = |s: &Summary, c: &[f64; SUMMARY_LEN]| -> f64 {
-        (0..SUMMARY_LEN)
-            .filter(|&k| scale[k].is_finite() && s.var[k].is_finite())
-            .map(|k| (s.x[k] - c[k]).powi(2) / scale[k])
-            .sum()
-    };
-    let centre = |members: &mut dyn Iterator<Item = usize>| -> [f64; SUMMARY_LEN] {
-        let (mut sum, mut n) = ([0.0; SUMMARY_LEN], [0usize; SUMMARY_LEN]);
-        for i in members {
-            for k in 0..SUMMARY_LEN {
-                if x[i].var[k].is_finite() {
-                    sum[k] += x[i].x[k];
-                    n[k] += 1;
-                }
-            }
-        }
-        std::array::from_fn(|k| if n[k] > 0 { sum[k] / n[k] as f64 } else { 0.0 })
-    };
+    let m = Metric::of(part, x);
     // start from the member furthest from the centre and the one furthest from it
-    let all = centre(&mut part.iter().copied());
+    let all = centre(x, part.iter().copied());
     let furthest = |c: &[f64; SUMMARY_LEN]| {
         part.iter()
             .copied()
-            .max_by(|&i, &j| dist(&x[i], c).total_cmp(&dist(&x[j], c)))
+            .max_by(|&i, &j| m.dist(&x[i], c).total_cmp(&m.dist(&x[j], c)))
     };
     let a = furthest(&all)?;
     let b = furthest(&x[a].x)?;
@@ -194,7 +245,7 @@ fn split(part: &[usize], x: &[Summary], min: usize) -> Option<(Vec<usize>, Vec<u
     for _ in 0..20 {
         let next: Vec<bool> = part
             .iter()
-            .map(|&i| dist(&x[i], &cb) < dist(&x[i], &ca))
+            .map(|&i| m.dist(&x[i], &cb) < m.dist(&x[i], &ca))
             .collect();
         if next == in_b {
             break;
@@ -206,18 +257,14 @@ fn split(part: &[usize], x: &[Summary], min: usize) -> Option<(Vec<usize>, Vec<u
                 .filter(move |(_, &s)| s == b)
                 .map(|(&i, _)| i)
         };
-        ca = centre(&mut side(false));
-        cb = centre(&mut side(true));
+        ca = centre(x, side(false));
+        cb = centre(x, side(true));
     }
     let nb = in_b.iter().filter(|&&s| s).count();
     if nb < min || part.len() - nb < min {
         return None;
     }
-    let n = scale.iter().filter(|v| v.is_finite()).count();
-    let d2: f64 = (0..SUMMARY_LEN)
-        .filter(|&k| scale[k].is_finite())
-        .map(|k| (ca[k] - cb[k]).powi(2) / scale[k])
-        .sum();
+    let (d2, n) = m.between(&ca, &cb);
     let far = n as f64 + 3.0 * (2.0 * n as f64).sqrt();
     if n == 0 || d2 < far {
         return None;
