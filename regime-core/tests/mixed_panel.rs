@@ -7,7 +7,9 @@
 
 use datasets::{generate, generate_symbol, unlike_markets, Hits, SymbolData, SynthConfig};
 use regime_core::bars::Bar;
-use regime_core::pipeline::{detect_panel, pool_events, Detection, PipelineConfig};
+use regime_core::pipeline::{
+    detect_panel, pool_events, Detection, PanelMember, PanelStream, PipelineConfig,
+};
 
 const PER: usize = 16;
 const BARS: usize = 2_000;
@@ -76,6 +78,29 @@ fn unlike_markets_are_pooled_apart() {
     // and the labels: every market at least as well placed as detected alone (full label),
     // the fast market's trend near what a panel of its own gets
     let dets = detect_panel(&series, &cfg).expect("panel");
+    // each symbol alone replaying the events with its own index (how `regime detect` runs a
+    // large panel), and one stream fed in time order: the same labels as the panel's
+    for (i, (s, want)) in series.iter().zip(&dets).enumerate() {
+        let mut m = PanelMember::new(cfg.clone(), &events, i).expect("member");
+        let got: Vec<Detection> = s.iter().map(|b| m.update(b)).collect();
+        assert!(
+            &got == want,
+            "member {i} replayed alone differs from the panel"
+        );
+    }
+    let mut stream = PanelStream::new(cfg.clone()).expect("stream");
+    for _ in &series {
+        stream.add_member().expect("member");
+    }
+    for t in 0..BARS {
+        for (i, s) in series.iter().enumerate() {
+            let d = stream.update(i, &s[t]).expect("member exists");
+            assert!(
+                d == dets[i][t],
+                "member {i}, bar {t}: the stream differs from the panel"
+            );
+        }
+    }
     let alone_cfg = PipelineConfig {
         population_weight: 0.0,
         ..PipelineConfig::default()
