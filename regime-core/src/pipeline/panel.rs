@@ -44,14 +44,8 @@ pub struct PoolEvent {
     pub ts: i64,
     /// Per group of like instruments ([`groups`]).
     priors: Vec<Vec<PopulationPrior>>,
-    /// Each member's group (its index in the panel; None: no model yet, the whole panel's).
+    /// Each member's group (its index in the panel; None: no model yet).
     group_of: Vec<Option<usize>>,
-    /// From the whole panel, for a member that had no model yet or joins later — while the
-    /// panel is one group. Once it has split such a member cannot be placed in a group, and
-    /// the whole panel's prior mixes unlike markets (a fast market listed after the last
-    /// pooling: full label 0.914 of the oracle's lift under it, 0.946 alone,
-    /// `mixed_panel` with its symbols from bar 5,000 of 8,000): empty, it learns alone.
-    shared: Vec<PopulationPrior>,
     weights: Option<[[f64; N_METHODS]; 3]>,
 }
 
@@ -69,10 +63,19 @@ impl PoolEvent {
         }
     }
 
+    /// Member `i`'s priors. A member that had no model yet, or joins later, takes the
+    /// panel's while the panel is one group; once it has split such a member cannot be
+    /// placed in a group, and the whole panel's prior mixes unlike markets (a fast market
+    /// listed after the last pooling: full label 0.914 of the oracle's lift under it, 0.946
+    /// alone, `mixed_panel` with its symbols from bar 5,000 of 8,000): none, it learns alone.
     fn priors_of(&self, i: usize) -> &[PopulationPrior] {
-        match self.group_of.get(i).copied().flatten() {
-            Some(g) => &self.priors[g],
-            None => &self.shared,
+        match (
+            self.group_of.get(i).copied().flatten(),
+            self.priors.as_slice(),
+        ) {
+            (Some(g), _) => &self.priors[g],
+            (None, [one]) => one,
+            (None, _) => &[],
         }
     }
 
@@ -304,7 +307,8 @@ fn pool(members: &mut [SymbolPipeline], weight: f64, ts: i64) -> Option<PoolEven
     if sum.instruments() < 2 {
         return None;
     }
-    let shared = sum.prior(weight.min(sum.bars()));
+    // the whole panel's trend transitions: the profile's grid is built around them
+    let panel_trend = sum.prior(weight.min(sum.bars())).a_trend;
     let summaries: Vec<Option<Summary>> = moments
         .iter()
         .map(|m| m.as_ref().map(SharedMoments::summary))
@@ -334,30 +338,20 @@ fn pool(members: &mut [SymbolPipeline], weight: f64, ts: i64) -> Option<PoolEven
         ts,
         priors: priors.iter().map(|p| vec![p.clone()]).collect(),
         group_of,
-        shared: if n_groups == 1 {
-            vec![shared.clone()]
-        } else {
-            Vec::new()
-        },
         weights: None,
     };
     set(members, &ev, 1);
-    if let Some(profiled) = profile_trend(members, &shared.a_trend, &ev.group_of, n_groups) {
+    if let Some(profiled) = profile_trend(members, &panel_trend, &ev.group_of, n_groups) {
         let with = |p: &mut PopulationPrior, d: f64| {
             p.a_trend = with_mean_duration(&p.a_trend, d, TREND_SPREAD_KEPT);
             p.trend_duration = Some(mean_duration(&p.a_trend));
         };
         // a group none of whose members keeps a history yet keeps its EM prior
-        for ((p, list), d) in priors.iter_mut().zip(&mut ev.priors).zip(&profiled.own) {
-            if let Some(d) = *d {
+        for ((p, list), d) in priors.iter_mut().zip(&mut ev.priors).zip(profiled) {
+            if let Some(d) = d {
                 with(p, d);
                 list.push(p.clone());
             }
-        }
-        if !ev.shared.is_empty() {
-            let mut s = shared;
-            with(&mut s, profiled.shared);
-            ev.shared.push(s);
         }
         set(members, &ev, 2);
     }
@@ -399,39 +393,9 @@ const DURATION_REACH: f64 = 8.0;
 /// Bars of each member's history the profile likelihood filters.
 const PROFILE_BARS: usize = 1024;
 
-/// The trend durations of best pooled profile likelihood ([`profile_trend`]).
-struct Profiled {
-    /// Per group (None: none of its members keeps a history yet).
-    own: Vec<Option<f64>>,
-    /// From the whole panel.
-    shared: f64,
-}
-
-/// The members' log-likelihoods per candidate summed over those `take` admits, None when
-/// fewer than `min_used` of them have any.
-fn summed(
-    per: &[Option<Vec<f64>>],
-    take: impl Fn(usize) -> bool,
-    min_used: usize,
-) -> Option<Vec<f64>> {
-    let mut total: Vec<f64> = Vec::new();
-    let mut used = 0;
-    for (j, ll) in per.iter().enumerate() {
-        let Some(ll) = ll.as_ref().filter(|_| take(j)) else {
-            continue;
-        };
-        total.resize(ll.len(), 0.0);
-        used += 1;
-        for (t, l) in total.iter_mut().zip(ll) {
-            *t += l;
-        }
-    }
-    (used >= min_used).then_some(total)
-}
-
 /// The mean trend durations of best pooled profile likelihood around that of `a`, per group
-/// of members (`group_of`, `n_groups` of them) and for the whole panel (None when fewer
-/// than two members keep a history). The grid of candidates grows past an edge while a
+/// of members (`group_of`, `n_groups` of them; None for a group none of whose members keeps
+/// a history yet), or None when fewer than two members keep one. The grid of candidates grows past an edge while a
 /// group's likelihood peaks there: in a panel of unlike markets one group's trends may last
 /// a third of the panel's.
 fn profile_trend(
@@ -439,7 +403,7 @@ fn profile_trend(
     a: &[[f64; 3]; 3],
     group_of: &[Option<usize>],
     n_groups: usize,
-) -> Option<Profiled> {
+) -> Option<Vec<Option<f64>>> {
     let base = mean_duration(a);
     let profiles = |factors: &[f64]| -> Vec<Option<Vec<f64>>> {
         let cands: Vec<[[f64; 3]; 3]> = factors
@@ -453,17 +417,27 @@ fn profile_trend(
     };
     let mut factors = DURATION_FACTORS.to_vec();
     let mut per = profiles(&factors);
-    let totals = |per: &[Option<Vec<f64>>]| -> (Option<Vec<f64>>, Vec<Option<Vec<f64>>>) {
-        let own = (0..n_groups)
-            .map(|g| summed(per, |j| group_of[j] == Some(g), 1))
-            .collect();
-        (summed(per, |_| true, 2), own)
+    if per.iter().flatten().count() < 2 {
+        return None;
+    }
+    // each group's members' log-likelihoods per candidate, summed
+    let totals = |per: &[Option<Vec<f64>>]| -> Vec<Option<Vec<f64>>> {
+        let mut totals: Vec<Option<Vec<f64>>> = vec![None; n_groups];
+        for (ll, g) in per.iter().zip(group_of) {
+            if let (Some(ll), Some(g)) = (ll, g) {
+                let t = totals[*g].get_or_insert_with(|| vec![0.0; ll.len()]);
+                for (x, l) in t.iter_mut().zip(ll) {
+                    *x += l;
+                }
+            }
+        }
+        totals
     };
-    let (mut shared, mut own) = totals(&per);
+    let mut own = totals(&per);
     loop {
         let last = factors.len() - 1;
         let (mut low, mut high) = (false, false);
-        for t in own.iter().chain([&shared]).flatten() {
+        for t in own.iter().flatten() {
             let best = (0..t.len()).max_by(|&i, &j| t[i].total_cmp(&t[j]));
             low |= best == Some(0);
             high |= best == Some(last);
@@ -489,7 +463,7 @@ fn profile_trend(
                 }
             }
         }
-        (shared, own) = totals(&per);
+        own = totals(&per);
     }
     // the best factor, refined by a parabola through it and its neighbours in log duration
     let ln_factors: Vec<f64> = factors.iter().map(|f| f.ln()).collect();
@@ -497,9 +471,7 @@ fn profile_trend(
         let (best, vertex) = parabola_peak(&ln_factors, total)?;
         Some(vertex.map_or(factors[best], f64::exp) * base)
     };
-    let shared = duration(&shared?)?;
-    let own = own.iter().map(|t| duration(t.as_ref()?)).collect();
-    Some(Profiled { own, shared })
+    Some(own.iter().map(|t| duration(t.as_ref()?)).collect())
 }
 
 /// Streaming detection over a panel: feed bars of all instruments in time order
