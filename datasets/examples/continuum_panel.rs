@@ -52,11 +52,7 @@ fn main() {
         for third in 0..3 {
             let mut h = Hits::default();
             for i in (third * n / 3)..((third + 1) * n / 3) {
-                let labels: Vec<[u8; 3]> = dets[i]
-                    .iter()
-                    .map(|x| x.regime.indices().map(|k| k as u8))
-                    .collect();
-                h.add(&Hits::score(&data[i], &labels));
+                h.add(&Hits::score(&data[i], &dets[i]));
             }
             let name = ["fast third", "middle third", "slow third"][third];
             let mut line = format!("{name:>13} {mode:>6}");

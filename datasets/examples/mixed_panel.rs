@@ -60,11 +60,7 @@ fn main() {
         for (mode, dets) in modes.iter() {
             let mut h = Hits::default();
             for (d, det) in own.iter().zip(dets.iter()) {
-                let labels: Vec<[u8; 3]> = det
-                    .iter()
-                    .map(|x| x.regime.indices().map(|i| i as u8))
-                    .collect();
-                h.add(&Hits::score(d, &labels));
+                h.add(&Hits::score(d, det));
             }
             let mut line = format!("{name:>8} {mode:>12}");
             for k in 0..4 {

@@ -342,8 +342,9 @@ pub struct Hits {
 pub const CHANCE: [f64; 4] = [1.0 / 3.0, 1.0 / 3.0, 0.5, 1.0 / 18.0];
 
 impl Hits {
-    /// Score `labels` (one per bar of `d`) against the truth, beside the oracle.
-    pub fn score(d: &SymbolData, labels: &[[u8; 3]]) -> Hits {
+    /// Score the final labels of `dets` (one per bar of `d`) against the truth, beside the
+    /// oracle.
+    pub fn score(d: &SymbolData, dets: &[regime_core::pipeline::Detection]) -> Hits {
         let argmax = |x: &[f64]| {
             (0..x.len())
                 .max_by(|&i, &j| x[i].total_cmp(&x[j]))
@@ -353,8 +354,9 @@ impl Hits {
             .expect("the generator's parameters are valid");
         let start = d.bars.len() * 7 / 10;
         let mut h = Hits::default();
-        for (t, (b, got)) in d.bars.iter().zip(labels).enumerate() {
+        for (t, (b, det)) in d.bars.iter().zip(dets).enumerate() {
             let step = oracle.update(b);
+            let got = &det.regime.indices().map(|k| k as u8);
             if t < start {
                 continue;
             }

@@ -30,11 +30,7 @@ fn markets() -> Vec<Vec<SymbolData>> {
 fn hits(data: &[&SymbolData], dets: &[Vec<Detection>]) -> Hits {
     let mut h = Hits::default();
     for (d, det) in data.iter().zip(dets) {
-        let labels: Vec<[u8; 3]> = det
-            .iter()
-            .map(|x| x.regime.indices().map(|i| i as u8))
-            .collect();
-        h.add(&Hits::score(d, &labels));
+        h.add(&Hits::score(d, det));
     }
     h
 }
