@@ -144,7 +144,11 @@ __device__ void log_emission(const float o[5], const float* P, float ll[18]) {
     float lv[3];
     for (u32 v = 0; v < 3; v++) {
         float acc = 0.0f;
-        if (!is_nan_f(o[2])) acc += P[17 + v] + P[20 + v] * o[2] * o[2];
+        if (!is_nan_f(o[2])) {
+            // normal (P[55] = 0) or Student t(5): Compiled::level_terms
+            float q = P[20 + v] * o[2] * o[2];
+            acc += P[17 + v] + (P[55] == 0.0f ? q : P[55] * log1pf(q));
+        }
         if (!is_nan_f(o[3])) {
             float e = o[3] - P[23 + v];
             acc += P[26] + P[27] * e * e;

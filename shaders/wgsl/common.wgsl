@@ -178,7 +178,10 @@ fn log_emission(o: array<f32, 5>, p: u32) -> array<f32, 18> {
     for (var v = 0u; v < 3u; v++) {
         var acc = 0.0;
         if (!is_nan(o[2])) {
-            acc += prm(p, 17u + v) + prm(p, 20u + v) * o[2] * o[2];
+            // normal (slot 55 = 0) or Student t(5): Compiled::level_terms
+            let q = prm(p, 20u + v) * o[2] * o[2];
+            let m = prm(p, 55u);
+            acc += prm(p, 17u + v) + select(m * log(1.0 + q), q, m == 0.0);
         }
         if (!is_nan(o[3])) {
             let e = o[3] - prm(p, 23u + v);

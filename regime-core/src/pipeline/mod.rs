@@ -1066,6 +1066,16 @@ impl SymbolPipeline {
             // below 1 where the feed's high and low mostly repeat the bar's own move (see
             // `hmm::range_weight`): a sign of synthetic or vendor-built ranges
             base = base.num("range_weight", p.range_weight);
+            // below 1 where the return already carries the gap (market opens), and the
+            // gap's density: Student t(5) for fat-tailed opens (see `hmm::gap_weight`)
+            base = base.num("gap_weight", p.gap_weight).text(
+                "gap_density",
+                if p.gap_student {
+                    "student_t5"
+                } else {
+                    "normal"
+                },
+            );
         }
         // what the bars' timestamps say: intraday bars have their sessions' shape taken out
         let day = self.bar_side.intraday.status();
