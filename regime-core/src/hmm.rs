@@ -1886,9 +1886,9 @@ impl OnlineHmm {
             // which density fits the gaps better, each in its predicted state's deviations
             // (before the bar: it does not judge itself)
             if let Some(c) = self.compiled.as_ref() {
-                let (pv, _, _) = crate::model::marginals(&pred);
+                let pv = |v: usize| pred[v * 6..v * 6 + 6].iter().sum::<f64>();
                 let gv = &c.params().gap_var;
-                let prec = pv[0] / gv[0] + pv[1] / gv[1] + pv[2] / gv[2];
+                let prec = pv(0) / gv[0] + pv(1) / gv[1] + pv(2) / gv[2];
                 let e = crate::model::gap_tail_evidence(o.gap * o.gap * prec);
                 self.gap_tail += a * (e - self.gap_tail);
             }
