@@ -35,7 +35,14 @@ fn main() -> anyhow::Result<()> {
                 sums[0][v] += -sg.ln() - 3.0 * (1.0 + z * z / 3.0).ln();
             }
             if !o.gap.is_nan() {
-                sums[1][v] += -0.5 * p.gap_var[v].ln() - 0.5 * o.gap * o.gap / p.gap_var[v];
+                // the model's density (Student t(5) or normal) and weight
+                let q = o.gap * o.gap / p.gap_var[v];
+                let kernel = if p.gap_student {
+                    3.0 * (q / 3.0).ln_1p()
+                } else {
+                    0.5 * q
+                };
+                sums[1][v] += p.gap_weight * (-0.5 * p.gap_var[v].ln() - kernel);
             }
             if !o.log_range.is_nan() {
                 sums[2][v] +=
