@@ -796,12 +796,19 @@ fn range_weight(st: &Stats) -> f64 {
     if n < RANGE_CORR_MIN_BARS || sxx <= 0.0 || syy <= 0.0 {
         return 1.0;
     }
-    let rho = (sxy / (sxx * syy).sqrt()).clamp(-1.0, 0.999);
-    if rho <= RANGE_CORR_FREE {
+    weight_for_correlation(sxy / (sxx * syy).sqrt(), RANGE_CORR_FREE, RANGE_WEIGHT_MIN)
+}
+
+/// A second channel's weight for its correlation `rho` with the first: for two equally
+/// informative Gaussian channels the second adds `(1−ρ)/(1+ρ)` of what it would alone;
+/// relative to that at `free` (full weight up to it), at least `min`.
+fn weight_for_correlation(rho: f64, free: f64, min: f64) -> f64 {
+    let rho = rho.clamp(-1.0, 0.999);
+    if rho <= free {
         return 1.0;
     }
     let adds = |r: f64| (1.0 - r) / (1.0 + r);
-    (adds(rho) / adds(RANGE_CORR_FREE)).clamp(RANGE_WEIGHT_MIN, 1.0)
+    (adds(rho) / adds(free)).clamp(min, 1.0)
 }
 
 /// Gaps seen before their density is chosen (Student t(5) until then).
@@ -831,21 +838,15 @@ const GAP_WEIGHT_MIN: f64 = 0.05;
 /// return contains the gap (the close-to-close move is the gap plus the session's move):
 /// S&P 500 / NASDAQ daily, correlation of gap and return 0.43–0.53, so a large gap was
 /// counted once in the return and again, in full, as a gap (the generator draws the two
-/// independently: 0). As for the range ([`range_weight`]), two equally informative
-/// Gaussian channels correlated `ρ` add `(1−ρ)/(1+ρ)` of what the second would alone; the
-/// gap is weighted so, relative to that at [`GAP_CORR_FREE`] (below it, and over fewer
-/// than 100 bars, in full). `gr`, `g2`, `r2`: the tracker's mean product, squared gap and
+/// independently: 0). As for the range ([`range_weight`]), the gap is weighted by
+/// [`weight_for_correlation`] relative to [`GAP_CORR_FREE`] (in full over fewer than 100
+/// bars). `gr`, `g2`, `r2`: the tracker's mean product, squared gap and
 /// squared return.
 fn gap_weight(gr: f64, g2: f64, r2: f64, n: u64) -> f64 {
     if n < 100 || g2 <= 0.0 || r2 <= 0.0 {
         return 1.0;
     }
-    let rho = (gr / (g2 * r2).sqrt()).clamp(-1.0, 0.999);
-    if rho <= GAP_CORR_FREE {
-        return 1.0;
-    }
-    let adds = |r: f64| (1.0 - r) / (1.0 + r);
-    (adds(rho) / adds(GAP_CORR_FREE)).clamp(GAP_WEIGHT_MIN, 1.0)
+    weight_for_correlation(gr / (g2 * r2).sqrt(), GAP_CORR_FREE, GAP_WEIGHT_MIN)
 }
 
 /// Smallest variance of the relative-volume channel (log units²).

@@ -5,8 +5,9 @@
 //! channel independent of the return, one news gap moved the volatility state by itself
 //! and every large gap counted twice: the labels switched far more often than the truth.
 
-use datasets::{generate, SynthConfig};
+use datasets::{generate, SymbolData, SynthConfig};
 use regime_core::bars::Bar;
+use regime_core::model::JointParams;
 use regime_core::pipeline::{detect_series, PipelineConfig, SymbolPipeline};
 
 const BARS: usize = 5_000;
@@ -55,17 +56,31 @@ fn market_opens(bars: &[Bar], sigma: &[f64], seed: u64) -> Vec<Bar> {
     out
 }
 
+/// One generated series of [`BARS`] bars.
+fn series(seed: u64) -> SymbolData {
+    let cfg = SynthConfig {
+        symbols: 1,
+        bars: BARS,
+        ..SynthConfig::default()
+    };
+    generate(&cfg, seed).remove(0)
+}
+
+/// The model's parameters after a causal run over `bars`.
+fn final_params(bars: &[Bar]) -> JointParams {
+    let mut p = SymbolPipeline::new(PipelineConfig::default()).expect("pipeline");
+    for b in bars {
+        p.update(b);
+    }
+    p.hmm().params().expect("a model after 5,000 bars").clone()
+}
+
 #[test]
 fn market_opens_do_not_move_the_volatility_state_by_themselves() {
     let (mut right, mut scored, mut switches, mut true_switches) = (0usize, 0usize, 0usize, 0usize);
     let mut weights = Vec::new();
     for seed in 99_870u64..99_878 {
-        let cfg = SynthConfig {
-            symbols: 1,
-            bars: BARS,
-            ..SynthConfig::default()
-        };
-        let d = generate(&cfg, seed).remove(0);
+        let d = series(seed);
         let sigma: Vec<f64> = d
             .labels
             .iter()
@@ -83,11 +98,7 @@ fn market_opens_do_not_move_the_volatility_state_by_themselves() {
                 true_switches += usize::from(d.labels[t][0] != d.labels[t - 1][0]);
             }
         }
-        let mut p = SymbolPipeline::new(PipelineConfig::default()).expect("pipeline");
-        for b in &bars {
-            p.update(b);
-        }
-        let q = p.hmm().params().expect("a model after 5,000 bars");
+        let q = final_params(&bars);
         weights.push((q.gap_student, q.gap_weight));
     }
     let acc = right as f64 / scored as f64;
@@ -111,17 +122,8 @@ fn the_generators_gaps_stay_normal_and_count_in_full() {
     // normal gaps drawn apart from the return: the tracker keeps the normal density and the
     // full weight (the oracle's form), so synthetic accuracy is what it was
     for seed in 99_880u64..99_884 {
-        let cfg = SynthConfig {
-            symbols: 1,
-            bars: BARS,
-            ..SynthConfig::default()
-        };
-        let d = generate(&cfg, seed).remove(0);
-        let mut p = SymbolPipeline::new(PipelineConfig::default()).expect("pipeline");
-        for b in &d.bars {
-            p.update(b);
-        }
-        let q = p.hmm().params().expect("a model after 5,000 bars");
+        let d = series(seed);
+        let q = final_params(&d.bars);
         println!(
             "seed {seed}: Student t5 {}, weight {:.3}",
             q.gap_student, q.gap_weight
