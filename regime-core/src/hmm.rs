@@ -1646,6 +1646,13 @@ impl OnlineHmm {
         self.slow.as_ref().map_or(0, |s| s.k)
     }
 
+    /// The gap tracker's evidence for fat-tailed gaps: the running mean of
+    /// [`crate::model::gap_tail_evidence`] and the gaps it has seen (Student t(5) is read
+    /// above [`GAP_TAIL_EVIDENCE`], and while fewer than [`GAP_TAIL_MIN_BARS`] were seen).
+    pub fn gap_tail_evidence(&self) -> (f64, u64) {
+        (self.gap_tail, self.gap_n)
+    }
+
     /// The mean trend duration (bars) the profile likelihood chose and the trend transitions
     /// are scaled to at each online refit (None until it has ~3 refits' worth of bars, and
     /// again after a drift alarm).

@@ -1068,14 +1068,19 @@ impl SymbolPipeline {
             base = base.num("range_weight", p.range_weight);
             // below 1 where the return already carries the gap (market opens), and the
             // gap's density: Student t(5) for fat-tailed opens (see `hmm::gap_weight`)
-            base = base.num("gap_weight", p.gap_weight).text(
-                "gap_density",
-                if p.gap_student {
-                    "student_t5"
-                } else {
-                    "normal"
-                },
-            );
+            let (tail, seen) = self.bar_side.hmm.gap_tail_evidence();
+            base = base
+                .num("gap_weight", p.gap_weight)
+                .text(
+                    "gap_density",
+                    if p.gap_student {
+                        "student_t5"
+                    } else {
+                        "normal"
+                    },
+                )
+                .num("gap_tail_evidence", tail)
+                .int("gap_bars_seen", seen as i64);
         }
         // what the bars' timestamps say: intraday bars have their sessions' shape taken out
         let day = self.bar_side.intraday.status();
