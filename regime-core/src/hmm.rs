@@ -811,8 +811,9 @@ fn weight_for_correlation(rho: f64, free: f64, min: f64) -> f64 {
     (adds(rho) / adds(free)).clamp(min, 1.0)
 }
 
-/// Gaps seen before their density is chosen (Student t(5) until then).
-const GAP_TAIL_MIN_BARS: u64 = 100;
+/// Gaps seen before the tracker chooses the gap's density (Student t(5) until then) and
+/// weighs it by its correlation with the return (in full until then).
+const GAP_SHAPE_MIN_BARS: u64 = 100;
 /// Mean of [`crate::model::gap_tail_evidence`] above which the gaps are read as Student
 /// t(5), else normal: normal gaps give −0.024 with a standard error of 0.009 over
 /// [`GAP_MEMORY`] bars, market opens +0.04–0.07.
@@ -839,11 +840,11 @@ const GAP_WEIGHT_MIN: f64 = 0.05;
 /// S&P 500 / NASDAQ daily, correlation of gap and return 0.43–0.53, so a large gap was
 /// counted once in the return and again, in full, as a gap (the generator draws the two
 /// independently: 0). As for the range ([`range_weight`]), the gap is weighted by
-/// [`weight_for_correlation`] relative to [`GAP_CORR_FREE`] (in full over fewer than 100
-/// bars). `gr`, `g2`, `r2`: the tracker's mean product, squared gap and
+/// [`weight_for_correlation`] relative to [`GAP_CORR_FREE`] (in full over fewer than
+/// [`GAP_SHAPE_MIN_BARS`] bars). `gr`, `g2`, `r2`: the tracker's mean product, squared gap and
 /// squared return.
 fn gap_weight(gr: f64, g2: f64, r2: f64, n: u64) -> f64 {
-    if n < 100 || g2 <= 0.0 || r2 <= 0.0 {
+    if n < GAP_SHAPE_MIN_BARS || g2 <= 0.0 || r2 <= 0.0 {
         return 1.0;
     }
     weight_for_correlation(gr / (g2 * r2).sqrt(), GAP_CORR_FREE, GAP_WEIGHT_MIN)
@@ -1648,7 +1649,7 @@ impl OnlineHmm {
 
     /// The gap tracker's evidence for fat-tailed gaps: the running mean of
     /// [`crate::model::gap_tail_evidence`] and the gaps it has seen (Student t(5) is read
-    /// above [`GAP_TAIL_EVIDENCE`], and while fewer than [`GAP_TAIL_MIN_BARS`] were seen).
+    /// above [`GAP_TAIL_EVIDENCE`], and while fewer than [`GAP_SHAPE_MIN_BARS`] were seen).
     pub fn gap_tail_evidence(&self) -> (f64, u64) {
         (self.gap_tail, self.gap_n)
     }
@@ -1909,19 +1910,19 @@ impl OnlineHmm {
             if self.gap_n >= 20 && self.ret2 > 0.0 {
                 self.gap_scale = self.gap2 / self.ret2;
                 self.gap_shape = GapShape {
-                    student: self.gap_n < GAP_TAIL_MIN_BARS || self.gap_tail > GAP_TAIL_EVIDENCE,
+                    student: self.gap_n < GAP_SHAPE_MIN_BARS || self.gap_tail > GAP_TAIL_EVIDENCE,
                     weight: gap_weight(self.gap_ret, self.gap2, self.ret2, self.gap_n),
                 };
-                let (g2, ln_g2, w) = (self.gap_scale, self.gap_scale.ln(), self.gap_shape);
+                let (g2, ln_g2, shape) = (self.gap_scale, self.gap_scale.ln(), self.gap_shape);
                 if g2.is_finite() && g2 > 0.0 {
                     if let Some(cm) = self.compiled.as_mut() {
-                        cm.set_gap_scale_ln(g2, ln_g2, w);
+                        cm.set_gap_scale_ln(g2, ln_g2, shape);
                     }
                     // the gap scale is the data source's, not a parameter to average: the
                     // second filter follows it too (with the one at its last refit, S&P
                     // 500's volatility labels in 2017 moved on 92 days)
                     if let Some(s) = self.slow.as_mut() {
-                        s.compiled.set_gap_scale_ln(g2, ln_g2, w);
+                        s.compiled.set_gap_scale_ln(g2, ln_g2, shape);
                     }
                 }
             }

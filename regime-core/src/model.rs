@@ -535,6 +535,15 @@ fn gap_consts(g: f64, ln_g: f64, weight: f64, student: bool) -> (f64, f64) {
     }
 }
 
+/// The multiplier of the gap's `ln(1 + gap_k·g²)` term (`gap_m`; 0 selects the normal).
+fn gap_multiplier(weight: f64, student: bool) -> f64 {
+    if student {
+        -3.0 * weight
+    } else {
+        0.0
+    }
+}
+
 impl Compiled {
     /// Precompute from parameters (validated first).
     pub fn new(p: JointParams) -> Result<Self> {
@@ -554,11 +563,7 @@ impl Compiled {
             mu,
             gap_c: gap.map(|x| x.0),
             gap_k: gap.map(|x| x.1),
-            gap_m: if p.gap_student {
-                -3.0 * p.gap_weight
-            } else {
-                0.0
-            },
+            gap_m: gap_multiplier(p.gap_weight, p.gap_student),
             range_c: -0.5 * p.range_weight * (LN_2PI + p.range_var.ln()),
             range_k: -0.5 * p.range_weight / p.range_var,
             vol_c: -0.5 * (LN_2PI + p.volume_var.ln()),
@@ -588,11 +593,7 @@ impl Compiled {
             self.p.gap_weight = shape.weight;
         }
         self.p.gap_student = shape.student;
-        self.gap_m = if shape.student {
-            -3.0 * self.p.gap_weight
-        } else {
-            0.0
-        };
+        self.gap_m = gap_multiplier(self.p.gap_weight, shape.student);
         for v in 0..3 {
             let g = g2 * self.p.sigma[v] * self.p.sigma[v];
             let (g, ln_g) = if g >= 1e-16 {
