@@ -383,12 +383,6 @@ struct PoolSide {
     /// In a panel: the members' learned weights averaged, which the pool uses instead.
     pooled: Option<[[f64; N_METHODS]; 3]>,
     label: [u8; 3],
-    /// Per dimension, the pool's best probability averaged over recent bars (its
-    /// [`information`] sets the margin, see [`UNINFORMATIVE_BELOW`]).
-    #[cfg_attr(feature = "serde", serde(default))]
-    best_p: [f64; 3],
-    #[cfg_attr(feature = "serde", serde(default))]
-    information_n: u64,
     suppressed: u64,
     lag: VecDeque<LagItem>,
     feedback: Feedback,
@@ -412,34 +406,6 @@ struct PoolSide {
     lat_total: f64,
     lat_hmm: f64,
     lat_asl: f64,
-}
-
-/// A dimension whose pooled posterior has stood less than this far above chance (see
-/// [`information`]) over the last [`INFORMATION_MEMORY`] bars says little about its state,
-/// and its near-ties are noise: the lead a new state needs grows from the configured margin
-/// here to the whole way (only `confidence_threshold` switches) at chance. Daily index bars'
-/// structure (lag-one autocorrelation) reads 0.10–0.20 on most histories, and so does their
-/// trend on some; the generator's dimensions 0.4–0.97 after their first few hundred bars:
-/// S&P 500 / NASDAQ 1999–2018 (one panel) 9.6 / 10.6 → 8.1 / 9.2 switches a year, NASDAQ
-/// from 2005 alone 19.6 → 11.9, WTI crude closes from 1986 18.7 → 10.9; synthetic shares of
-/// the oracle's lift unchanged (`benches/accuracy/README.md`, "Uninformative dimensions").
-const UNINFORMATIVE_BELOW: f64 = 0.2;
-/// Bars the information of a dimension is averaged over (exact mean while fewer).
-const INFORMATION_MEMORY: f64 = 500.0;
-
-/// How far a posterior's best probability `p` over `k` states stands above chance: 0 at
-/// `1/k` (no information), 1 at certainty. (Linear in `p`: the information of the mean best
-/// probability is the mean information.)
-fn information(p: f64, k: usize) -> f64 {
-    let chance = 1.0 / k as f64;
-    (p - chance) / (1.0 - chance)
-}
-
-/// The lead a new state needs in a dimension with this recent `information`: the
-/// configured `margin`, raised toward 1 below [`UNINFORMATIVE_BELOW`].
-fn switch_margin(margin: f64, information: f64) -> f64 {
-    let short = (1.0 - information / UNINFORMATIVE_BELOW).max(0.0);
-    margin + (1.0 - margin) * short
 }
 
 /// Every this many bars each side times itself (the components' `latency_us`).
@@ -499,8 +465,6 @@ impl SymbolPipeline {
                 pool_weights: weights,
                 pooled: None,
                 label: [1, 1, 0],
-                best_p: [0.0; 3],
-                information_n: 0,
                 suppressed: 0,
                 lag: VecDeque::new(),
                 feedback: Feedback::default(),
@@ -730,16 +694,10 @@ impl PoolSide {
             // uniform distribution; the confidence (1/18) says it is a guess
             self.label = WARMUP_LABEL;
         } else {
-            let th = cfg.confidence_threshold;
-            self.information_n += 1;
-            let a = 1.0 / (self.information_n as f64).min(INFORMATION_MEMORY);
-            for d in 0..3 {
-                self.best_p[d] += a * (ens[d][raw[d] as usize] - self.best_p[d]);
-            }
+            let (th, margin) = (cfg.confidence_threshold, cfg.switch_margin);
             for d in 0..3 {
                 let (new, old) = (raw[d] as usize, self.label[d] as usize);
                 if new != old {
-                    let margin = switch_margin(cfg.switch_margin, self.information(d));
                     if ens[d][new] >= th || ens[d][new] - ens[d][old] >= margin {
                         self.label[d] = new as u8;
                     } else {
@@ -812,14 +770,6 @@ impl PoolSide {
             warming_up: step.warming_up,
             model_version: m.version,
         }
-    }
-
-    /// The recent [`information`] of dimension `d`'s pooled posterior (0 before any bar).
-    fn information(&self, d: usize) -> f64 {
-        if self.information_n == 0 {
-            return 0.0;
-        }
-        information(self.best_p[d], DIM_SIZES[d])
     }
 
     fn track_regime(&mut self, cfg: &PipelineConfig, r: Regime, ts: i64) {
@@ -1247,17 +1197,10 @@ impl SymbolPipeline {
             ts,
             0.0,
         ));
-        let info = [0, 1, 2].map(|d| self.pool_side.information(d));
         v.push(with_lat(
             ComponentStatus::new("intelligent_transition_manager", false)
                 .num("confidence_threshold", self.cfg.confidence_threshold)
                 .num("switch_margin", self.cfg.switch_margin)
-                .list("information", info.to_vec())
-                .list(
-                    "effective_margin",
-                    info.map(|i| switch_margin(self.cfg.switch_margin, i))
-                        .to_vec(),
-                )
                 .int("suppressed_switches", self.pool_side.suppressed as i64),
             ts,
             0.0,
