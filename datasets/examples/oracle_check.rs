@@ -18,11 +18,18 @@ fn main() {
     let symbols: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1);
     let bars: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let seed: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(42);
-    let cfg = SynthConfig {
+    let mut cfg = SynthConfig {
         symbols,
         bars,
         ..SynthConfig::default()
     };
+    // the trend chain's stay probability (`TREND_PERSISTENCE`; default 0.99, 100-bar trends)
+    if let Some(p) = std::env::var("TREND_PERSISTENCE")
+        .ok()
+        .and_then(|p| p.parse().ok())
+    {
+        cfg.persistence[1] = p;
+    }
     let data = generate(&cfg, seed);
     // rows: oracle, final, raw ensemble, methods...
     let rows = 3 + METHOD_NAMES.len();

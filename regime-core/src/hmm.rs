@@ -1086,7 +1086,7 @@ pub struct OnlineHmm {
 
 /// Mean expected durations of the trend states (bars) whose likelihood the online phase
 /// accumulates, a factor 2 apart.
-const TREND_DURATIONS: [f64; 4] = [30.0, 60.0, 120.0, 240.0];
+pub(crate) const TREND_DURATIONS: [f64; 4] = [30.0, 60.0, 120.0, 240.0];
 /// Weight each earlier window keeps at every refit (~10 windows, ~20,000 bars).
 const PROFILE_KEEP: f64 = 0.9;
 /// Effective windows accumulated before the profile sets the trend durations.
