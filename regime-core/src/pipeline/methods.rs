@@ -437,10 +437,26 @@ impl JumpMethod {
             self.count[d][best] += 1.0;
             let eta = 1.0 / self.count[d][best].min(500.0);
             self.cent[d][best] += eta * (x - self.cent[d][best]);
-            if k == 3 {
-                self.cent[d].sort_by(|a, b| a.total_cmp(b));
-            } else if self.cent[d][0] < self.cent[d][1] {
-                self.cent[d].swap(0, 1);
+            // the state follows its centroid through the reordering (left on the old
+            // index, it named whichever centroid moved there: with one cluster in the
+            // data — S&P 500's daily trend — the label sat on `up` for 11 years, then on
+            // `down` for 7, as the one moving centroid passed the others)
+            // the centroids were in order before this update, which moved `best` alone
+            let c = self.cent[d];
+            let structure_swapped = k == 2 && c[0] < c[1];
+            let passed = k == 3
+                && ((best > 0 && c[best] < c[best - 1]) || (best < 2 && c[best] > c[best + 1]));
+            if structure_swapped || passed {
+                let mut order = [0, 1, 2];
+                if k == 3 {
+                    order.sort_by(|&a, &b| c[a].total_cmp(&c[b]));
+                } else {
+                    order = [1, 0, 2];
+                }
+                let n = self.count[d];
+                self.cent[d] = order.map(|i| c[i]);
+                self.count[d] = order.map(|i| n[i]);
+                self.state[d] = order.iter().position(|&i| i == best).unwrap_or(best);
             }
             for j in 0..k {
                 rel[LANE0[d] + j] = -(cost[j] - cost[best]) as f32;
