@@ -437,11 +437,11 @@ impl JumpMethod {
             self.count[d][best] += 1.0;
             let eta = 1.0 / self.count[d][best].min(500.0);
             self.cent[d][best] += eta * (x - self.cent[d][best]);
-            // the state follows its centroid through the reordering (left on the old
-            // index, it named whichever centroid moved there: with one cluster in the
-            // data — S&P 500's daily trend — the label sat on `up` for 11 years, then on
-            // `down` for 7, as the one moving centroid passed the others)
-            // the centroids were in order before this update, which moved `best` alone
+            // Reordered only if this update moved `best` past a neighbour (they were in
+            // order before it); the state and the counts follow their centroid (left on the
+            // old index, the state named whichever centroid moved there: with one cluster
+            // in the data — S&P 500's daily trend — the label sat on `up` for 11 years,
+            // then on `down` for 7, as the one moving centroid passed the others)
             let c = self.cent[d];
             let structure_swapped = k == 2 && c[0] < c[1];
             let passed = k == 3
