@@ -1,7 +1,10 @@
 //! A batch refit must not trade a volatility level for a state that holds one extreme bar.
 
+mod common;
+
+use common::volatility;
 use datasets::{generate, SymbolData, SynthConfig};
-use regime_core::hmm::{dims, HmmStep, OnlineHmm, OnlineHmmConfig};
+use regime_core::hmm::{OnlineHmm, OnlineHmmConfig};
 
 fn series(symbols: usize, bars: usize, seed: u64) -> Vec<SymbolData> {
     let cfg = SynthConfig {
@@ -10,12 +13,6 @@ fn series(symbols: usize, bars: usize, seed: u64) -> Vec<SymbolData> {
         ..SynthConfig::default()
     };
     generate(&cfg, seed)
-}
-
-/// The volatility state a filter step names.
-fn volatility(s: &HmmStep) -> usize {
-    let (pv, _, _) = dims(&s.joint);
-    (0..3).max_by(|&x, &y| pv[x].total_cmp(&pv[y])).unwrap_or(1)
 }
 
 #[test]

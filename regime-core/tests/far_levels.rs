@@ -4,14 +4,11 @@
 //! persistence's choice (monthly US market returns 1926–2018: the post-war decades medium,
 //! low on no month).
 
-use datasets::{generate, SynthConfig};
-use regime_core::hmm::{dims, HmmStep, OnlineHmm, OnlineHmmConfig};
+mod common;
 
-/// The volatility state a filter step names.
-fn volatility(s: &HmmStep) -> usize {
-    let (pv, _, _) = dims(&s.joint);
-    (0..3).max_by(|&x, &y| pv[x].total_cmp(&pv[y])).unwrap_or(1)
-}
+use common::volatility;
+use datasets::{generate, SynthConfig};
+use regime_core::hmm::{OnlineHmm, OnlineHmmConfig};
 
 #[test]
 fn two_levels_far_apart_are_named_low_and_high() {

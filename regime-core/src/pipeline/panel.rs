@@ -489,10 +489,8 @@ fn profile_trend(
         let measured = at_base.is_none_or(|b| total[best] - total[b] >= PROFILE_MIN_GAIN);
         Some(if measured {
             d
-        } else if d > base {
-            base.max(d.min(longest))
         } else {
-            base
+            d.clamp(base, base.max(longest))
         })
     };
     Some(own.iter().map(|t| duration(t.as_ref()?)).collect())

@@ -1,11 +1,18 @@
-//! Helpers the robustness tests share: a generated series, deterministic noise, and one
-//! causal run scored on its volatility labels.
+//! Helpers the robustness tests share: a generated series, deterministic noise, one causal
+//! run scored on its volatility labels, and the volatility state a filter step names.
 // each test crate that includes this module uses part of it
 #![allow(dead_code)]
 
 use datasets::{generate, SymbolData, SynthConfig};
 use regime_core::bars::Bar;
+use regime_core::hmm::{dims, HmmStep};
 use regime_core::pipeline::{PipelineConfig, SymbolPipeline};
+
+/// The volatility state a filter step names (its marginal's argmax).
+pub(crate) fn volatility(s: &HmmStep) -> usize {
+    let (pv, _, _) = dims(&s.joint);
+    (0..3).max_by(|&x, &y| pv[x].total_cmp(&pv[y])).unwrap_or(1)
+}
 
 /// One generated symbol with the default settings.
 pub(crate) fn series(bars: usize, seed: u64) -> SymbolData {
