@@ -47,7 +47,7 @@ def main():
     dims = ["volatility", "trend", "structure", "all 18"]
     print(f"| seed | {' | '.join(dims)} | all 18: ensemble / HMM / HMM averaged |")
     print("|---|" + "---|" * (len(dims) + 1))
-    finals, members = [], []
+    finals, members, skipped = [], [], []
     for s in seeds(a.seeds):
         txt = subprocess.run([exe, str(a.symbols), str(a.bars), str(s)], check=True,
                              capture_output=True, text=True).stdout
@@ -55,9 +55,14 @@ def main():
         f = r["final"]
         e, h, v = (r[k][3] for k in ("ensemble_raw", "hmm", "hmm_averaged"))
         finals.append(f)
-        members.append((e, h, v))
-        print(f"| {s} | " + " | ".join(f"{x:.3f}" for x in f) + f" | {e:.3f} / {h:.3f} / {v:.3f} |")
-    cols = list(zip(*finals))
+        fmt = lambda x, p=3: "n/a" if x is None else f"{x:.{p}f}"
+        if None not in (e, h, v):
+            members.append((e, h, v))
+        else:
+            skipped.append(s)
+        print(f"| {s} | " + " | ".join(fmt(x) for x in f) + f" | {fmt(e)} / {fmt(h)} / {fmt(v)} |")
+    # a dimension whose oracle is at chance on a series has no lift to share (n/a): left out
+    cols = [[x for x in c if x is not None] for c in zip(*finals)]
     n = len(members)
     e, h, v = (list(c) for c in zip(*members))
     mean = lambda c: sum(c) / len(c)
@@ -65,6 +70,10 @@ def main():
           f" | {min(e):.3f} / {min(h):.3f} / {min(v):.3f} |")
     print("| mean | " + " | ".join(f"{mean(c):.3f}" for c in cols) +
           f" | {mean(e):.4f} / {mean(h):.4f} / {mean(v):.4f} |")
+    if skipped or any(len(c) < len(finals) for c in cols):
+        print(f"\n(n/a: the oracle at chance; per dimension left out on "
+              f"{', '.join(str(len(finals) - len(c)) for c in cols)} series; all 18 of the "
+              f"members on {skipped or 'none'})")
     ahead = lambda m: sum(x > y for x, y in zip(e, m))
     print(f"\nensemble ahead of the HMM on {ahead(h)} of {n} (level on "
           f"{sum(x == y for x, y in zip(e, h))}), of the averaged HMM on {ahead(v)}, "
@@ -76,7 +85,6 @@ def main():
         t = f", t {mean(d) / sd * n ** 0.5:.2f}" if sd > 0 else ""
         print(f"against the best member on average ({name}): mean difference {mean(d):+.4f}, "
               f"sd {sd:.4f}{t}")
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -108,6 +108,11 @@ fn main() {
                 continue;
             }
             let a = hit[k][dim] as f64 / covered[k][dim] as f64;
+            // no share of a lift the oracle does not have (its accuracy at chance or below)
+            if o - chance[dim] <= 1e-9 {
+                line += &format!("  {a:.4} (  n/a)");
+                continue;
+            }
             line += &format!("  {a:.4} ({:.3})", (a - chance[dim]) / (o - chance[dim]));
         }
         println!("{line}");
