@@ -47,3 +47,67 @@ fn members_the_model_covers_keep_no_weight_on_long_series() {
         "members that add nothing hold a mean weight of {mean:.5} in the pool"
     );
 }
+
+#[test]
+fn method_scores_are_what_each_member_said_of_the_latest_bar() {
+    // `method_scores` is read back from what the pool took in (its f32 logs); it must be the
+    // bar just detected, not one before, none while the model warms up, none while off.
+    let cfg = SynthConfig {
+        symbols: 1,
+        bars: 1_500,
+        ..SynthConfig::default()
+    };
+    let data = generate(&cfg, 101_200);
+    let mut p = SymbolPipeline::new(PipelineConfig::default()).expect("default config");
+    let (mut scored, mut compared) = (0usize, 0usize);
+    for (t, b) in data[0].bars.iter().enumerate() {
+        if t == 1_000 {
+            p.keep_method_scores(false);
+        }
+        if t == 1_100 || t == 0 {
+            p.keep_method_scores(true);
+        }
+        let det = p.update(b);
+        if (1_000..1_100).contains(&t) {
+            assert!(p.method_scores().is_none(), "bar {t}: kept while off");
+            continue;
+        }
+        let Some(scores) = p.method_scores() else {
+            assert!(
+                det.warming_up,
+                "bar {t}: no member scores after the warm-up"
+            );
+            continue;
+        };
+        assert!(!det.warming_up, "bar {t}: member scores during the warm-up");
+        scored += 1;
+        for (m, s) in scores.iter().enumerate() {
+            for (d, n) in [3usize, 3, 2].into_iter().enumerate() {
+                if !s.has[d] {
+                    assert_eq!(det.methods[m][d], 255, "bar {t}, {}", METHOD_NAMES[m]);
+                    continue;
+                }
+                let row = &s.p[d][..n];
+                let sum: f64 = row.iter().sum();
+                assert!(
+                    (sum - 1.0).abs() < 1e-3,
+                    "bar {t}, {}: {row:?}",
+                    METHOD_NAMES[m]
+                );
+                let mut order: Vec<usize> = (0..n).collect();
+                order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
+                // the detection's argmax was taken in f64, these are f32: skip near-ties
+                if row[order[0]] - row[order[1]] > 1e-4 {
+                    assert_eq!(
+                        det.methods[m][d] as usize, order[0],
+                        "bar {t}, {} dimension {d}: {row:?}",
+                        METHOD_NAMES[m]
+                    );
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert!(scored > 1_300, "scored {scored} bars");
+    assert!(compared > 15_000, "compared {compared}");
+}

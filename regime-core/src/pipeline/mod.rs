@@ -385,6 +385,12 @@ struct PoolSide {
     label: [u8; 3],
     suppressed: u64,
     lag: VecDeque<LagItem>,
+    /// Whether to keep what the members said of each bar, and the latest bar's (None while
+    /// the model warms up): for [`SymbolPipeline::method_scores`], off unless asked for.
+    #[cfg_attr(feature = "serde", serde(default))]
+    keep_logs: bool,
+    #[cfg_attr(feature = "serde", serde(default))]
+    last_logs: Option<MethodLogs>,
     feedback: Feedback,
     // stability / history
     n: u64,
@@ -467,6 +473,8 @@ impl SymbolPipeline {
                 label: [1, 1, 0],
                 suppressed: 0,
                 lag: VecDeque::new(),
+                keep_logs: false,
+                last_logs: None,
                 feedback: Feedback::default(),
                 n: 0,
                 last_ts: None,
@@ -680,6 +688,9 @@ impl PoolSide {
             step.averaged,
         ];
         let logs = method_logs(&scores);
+        if self.keep_logs {
+            self.last_logs = (!step.warming_up).then_some(logs);
+        }
         let ens = combine(self.pooled.as_ref().unwrap_or(&self.pool_weights), &logs);
         let t2 = sample.then(Instant::now);
 
@@ -992,6 +1003,38 @@ impl SymbolPipeline {
             }
         }
         out
+    }
+
+    /// Keep what each method says of every bar from now on, for
+    /// [`SymbolPipeline::method_scores`] (off by default: a copy per bar that detection
+    /// does not need).
+    pub fn keep_method_scores(&mut self, on: bool) {
+        self.pool_side.keep_logs = on;
+        if !on {
+            self.pool_side.last_logs = None;
+        }
+    }
+
+    /// What each method (in [`METHOD_NAMES`] order) said of the latest bar, as the pool
+    /// took it in: probabilities floored at 1e-4, to `f32` precision (the pool's logs);
+    /// `has` false where the method abstained. None unless
+    /// [`SymbolPipeline::keep_method_scores`] is on, while the model warms up, and before
+    /// the first bar. For evaluation: what any pooling of the members could reach
+    /// (`benches/accuracy/pool_bound.py`).
+    pub fn method_scores(&self) -> Option<[Scores; N_METHODS]> {
+        let logs = self.pool_side.last_logs.as_ref()?;
+        Some(std::array::from_fn(|m| {
+            let mut s = Scores {
+                has: logs.has[m],
+                ..Scores::default()
+            };
+            for d in (0..3).filter(|&d| s.has[d]) {
+                for k in 0..DIM_SIZES[d] {
+                    s.p[d][k] = f64::from(logs.l[m][LANE0[d] + k].exp());
+                }
+            }
+            s
+        }))
     }
 
     /// The settings it runs with ([`PipelineConfig::effective`] of those it was made with).
