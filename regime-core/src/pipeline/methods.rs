@@ -386,6 +386,12 @@ impl Default for JumpMethod {
 }
 
 impl JumpMethod {
+    /// The state each dimension is in (volatility, trend, structure; the index of its
+    /// centroid in order), as the last bar left it.
+    pub fn states(&self) -> [usize; 3] {
+        self.state
+    }
+
     /// Score one bar.
     pub fn score(&mut self, c: &BarContext, bounds: &Boundaries) -> Scores {
         let mut s = Scores::default();
@@ -442,6 +448,7 @@ impl JumpMethod {
             // old index, the state named whichever centroid moved there: with one cluster
             // in the data — S&P 500's daily trend — the label sat on `up` for 11 years,
             // then on `down` for 7, as the one moving centroid passed the others)
+            let mut rel_d = cost.map(|cj| -(cj - cost[best]));
             let c = self.cent[d];
             let structure_swapped = k == 2 && c[0] < c[1];
             let passed = k == 3
@@ -457,9 +464,12 @@ impl JumpMethod {
                 self.cent[d] = order.map(|i| c[i]);
                 self.count[d] = order.map(|i| n[i]);
                 self.state[d] = order.iter().position(|&i| i == best).unwrap_or(best);
+                // this bar's scores name the states by their new places too (written by
+                // the old ones, the bar's label was the state the centroid had left)
+                rel_d = order.map(|i| rel_d[i]);
             }
             for j in 0..k {
-                rel[LANE0[d] + j] = -(cost[j] - cost[best]) as f32;
+                rel[LANE0[d] + j] = rel_d[j] as f32;
             }
             s.has[d] = true;
         }
