@@ -73,3 +73,86 @@ fn the_jump_members_scores_name_its_state_on_every_bar() {
         }
     }
 }
+
+#[test]
+fn every_member_gives_probabilities_on_extreme_valid_bars() {
+    // Bars validation lets through, at their extremes: prices from 1e-300 to 1e300 and
+    // jumps between them, flat stretches (high = low = open = close, no volume), close-only
+    // bars, alternating huge moves, ordinary generated bars between. Through the shared
+    // features and boundaries as the pipeline feeds them, each member answers with finite
+    // probabilities that sum to 1 on the dimensions it covers, or abstains.
+    use regime_core::bars::Bar;
+    use regime_core::pipeline::methods::{ChangePointMethod, KalmanMethod, ThresholdMethod};
+    let normal = common::series(2_000, 101_213).bars;
+    let mut bars: Vec<Bar> = Vec::new();
+    let push = |o: f64, h: f64, l: f64, c: f64, v: f64, bars: &mut Vec<Bar>| {
+        let ts = 86_400_000 * (bars.len() as i64 + 1);
+        bars.push(Bar::new(ts, o, h, l, c, v));
+    };
+    for b in &normal[..500] {
+        push(b.open, b.high, b.low, b.close, b.volume, &mut bars);
+    }
+    for _ in 0..300 {
+        push(5.0, 5.0, 5.0, 5.0, 0.0, &mut bars); // flat, no volume
+    }
+    for t in 0..300u64 {
+        let p = if t % 2 == 0 { 1e-300 } else { 1e300 }; // alternating extremes
+        push(p, p, p, p, 1.0, &mut bars);
+    }
+    for t in 0..300u64 {
+        let p = 1e-300 * (1.0 + common::uniform(t)); // tiny prices that move
+        push(p, p * 1.5, p * 0.5, p, 1e18, &mut bars);
+    }
+    for b in &normal[500..1_000] {
+        push(b.open, b.high, b.low, b.close, b.volume, &mut bars);
+    }
+    for t in 0..300u64 {
+        let ts = 86_400_000 * (bars.len() as i64 + 1);
+        bars.push(Bar::close_only(ts, 1e300 * (0.5 + common::uniform(t + 99))));
+    }
+    for b in &normal[1_000..] {
+        push(b.open, b.high, b.low, b.close, b.volume, &mut bars);
+    }
+    let (threshold, mut kalman, mut jump, mut cp) = (
+        ThresholdMethod,
+        KalmanMethod::default(),
+        JumpMethod::default(),
+        ChangePointMethod::default(),
+    );
+    let mut cb = ContextBuilder::default();
+    let mut bounds = Boundaries::default();
+    let mut answered = 0usize;
+    for (t, b) in bars.iter().enumerate() {
+        let c = cb.update(b);
+        // as the pipeline's pool side updates them
+        if !c.log_vol.is_nan() {
+            bounds.vol[0].update(c.log_vol);
+            bounds.vol[1].update(c.log_vol);
+        }
+        if !c.t_stat.is_nan() {
+            bounds.trend_band.update(c.t_stat.abs());
+        }
+        let all = [
+            ("threshold", threshold.score(&c, &bounds)),
+            ("kalman", kalman.score(&c, &bounds)),
+            ("jump", jump.score(&c, &bounds)),
+            ("changepoint", cp.score(&c, &bounds)),
+        ];
+        for (name, s) in &all {
+            for (d, n) in [3usize, 3, 2].into_iter().enumerate() {
+                if !s.has[d] {
+                    continue;
+                }
+                answered += 1;
+                let row = &s.p[d][..n];
+                let sum: f64 = row.iter().sum();
+                assert!(
+                    row.iter().all(|p| p.is_finite() && (0.0..=1.0).contains(p))
+                        && (sum - 1.0).abs() < 1e-6,
+                    "bar {t}, {name}, dimension {d}: {row:?} from {c:?}"
+                );
+            }
+        }
+    }
+    assert!(answered > 20_000, "answered {answered}");
+}
