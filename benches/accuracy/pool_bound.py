@@ -15,24 +15,19 @@ beats the best member, the members hold little the best one lacks.
 
 Needs numpy and pandas.
 """
-import argparse, io, os, subprocess
+import argparse, io, os, subprocess, sys
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from seeds import seeds  # noqa: E402  (the seed-list syntax, shared)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 METHODS = ["hmm", "threshold", "kalman", "jump", "changepoint", "hmm_averaged"]
 DIMS = [("volatility", slice(0, 3)), ("trend", slice(3, 6)), ("structure", slice(6, 8))]
 CELLS = ["v_low", "v_med", "v_high", "d_down", "d_neutral", "d_up", "s_trend", "s_mr"]
 CHANCE = np.array([1 / 3, 1 / 3, 1 / 2, 1 / 18])
-
-
-def seeds(spec):
-    out = []
-    for part in spec.split(","):
-        a, _, b = part.partition("-")
-        out.extend(range(int(a), int(b or a) + 1))
-    return out
 
 
 def load(exe, bars, seed):

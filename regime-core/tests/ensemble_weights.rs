@@ -1,5 +1,8 @@
 //! The ensemble's weights on one instrument: a noisy step per ex-post reference must not
-//! turn into weight for members that carry nothing the model has not.
+//! turn into weight for members that carry nothing the model has not. And what the members
+//! said of each bar, as the evaluation reads it (`method_scores`).
+
+mod common;
 
 use datasets::{generate, SynthConfig};
 use regime_core::pipeline::{PipelineConfig, SymbolPipeline, METHOD_NAMES};
@@ -52,15 +55,10 @@ fn members_the_model_covers_keep_no_weight_on_long_series() {
 fn method_scores_are_what_each_member_said_of_the_latest_bar() {
     // `method_scores` is read back from what the pool took in (its f32 logs); it must be the
     // bar just detected, not one before, none while the model warms up, none while off.
-    let cfg = SynthConfig {
-        symbols: 1,
-        bars: 1_500,
-        ..SynthConfig::default()
-    };
-    let data = generate(&cfg, 101_200);
+    let data = common::series(1_500, 101_200);
     let mut p = SymbolPipeline::new(PipelineConfig::default()).expect("default config");
     let (mut scored, mut compared) = (0usize, 0usize);
-    for (t, b) in data[0].bars.iter().enumerate() {
+    for (t, b) in data.bars.iter().enumerate() {
         if t == 1_000 {
             p.keep_method_scores(false);
         }
