@@ -387,9 +387,11 @@ struct PoolSide {
     lag: VecDeque<LagItem>,
     /// Whether to keep what the members said of each bar, and the latest bar's (None while
     /// the model warms up): for [`SymbolPipeline::method_scores`], off unless asked for.
-    #[cfg_attr(feature = "serde", serde(default))]
+    /// An evaluation's setting, not the detection's: not saved with the state (its layout
+    /// stays as it was; a resumed pipeline has it off).
+    #[cfg_attr(feature = "serde", serde(skip))]
     keep_logs: bool,
-    #[cfg_attr(feature = "serde", serde(default))]
+    #[cfg_attr(feature = "serde", serde(skip))]
     last_logs: Option<MethodLogs>,
     feedback: Feedback,
     // stability / history
