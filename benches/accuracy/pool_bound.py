@@ -5,20 +5,23 @@ The ensemble pools its six members log-linearly with per-dimension weights it le
 against an ex-post reference. How far could *any* fixed weights go? This script fits the
 weights on the **true labels** — once for the log-loss, once for accuracy itself (coordinate
 search from the best member alone) — on half of the seeds and scores them on the other half
-(two folds: even seeds → odd and back), and reports, beside them, the ensemble as it runs
+(two folds: every other series → the rest and back; a panel's members pooled as `detect`
+pools them), and reports, beside them, the ensemble as it runs
 and its two model-based members, as shares of the oracle's lift on the last 30% of each
 series. A pool fitted on truth is something no causal method can have; where it too barely
 beats the best member, the members hold little the best one lacks.
 
     cargo build --release -p datasets --example member_probs
     python3 benches/accuracy/pool_bound.py --bars 2500 --seeds 100800-100879
+    python3 benches/accuracy/pool_bound.py --bars 2000 --seeds 100500 --symbols 500   # a panel
 
-Needs numpy and pandas.
+Needs numpy, pandas and scipy.
 """
 import argparse, io, os, subprocess, sys
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import minimize
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from seeds import seeds  # noqa: E402  (the seed-list syntax, shared)
@@ -30,16 +33,20 @@ CELLS = ["v_low", "v_med", "v_high", "d_down", "d_neutral", "d_up", "s_trend", "
 CHANCE = np.array([1 / 3, 1 / 3, 1 / 2, 1 / 18])
 
 
-def load(exe, bars, seed):
-    csv = subprocess.run([exe, str(bars), str(seed)], check=True, capture_output=True, text=True).stdout
+def load(exe, bars, seed, symbols):
+    """One (truth, oracle, ensemble, member logs) tuple per series of the run."""
+    csv = subprocess.run([exe, str(bars), str(seed), str(symbols)], check=True,
+                         capture_output=True, text=True).stdout
     df = pd.read_csv(io.StringIO(csv))
-    truth = df[["truth_v", "truth_d", "truth_s"]].to_numpy()
-    oracle = df[["oracle_v", "oracle_d", "oracle_s"]].to_numpy()
-    ens = df[[f"ensemble_{c}" for c in CELLS]].to_numpy()
-    # members' log-probabilities; an abstaining member's cells hold ln 1 = 0 (as in the pool)
-    logs = np.stack([np.log(df[[f"{m}_{c}" for c in CELLS]].to_numpy()) for m in METHODS], axis=1)
-    logs = np.nan_to_num(logs, nan=0.0)
-    return truth, oracle, ens, logs
+    out = []
+    for _, g in df.groupby("symbol", sort=True):
+        truth = g[["truth_v", "truth_d", "truth_s"]].to_numpy()
+        oracle = g[["oracle_v", "oracle_d", "oracle_s"]].to_numpy()
+        ens = g[[f"ensemble_{c}" for c in CELLS]].to_numpy()
+        # members' log-probabilities; an abstaining member's cells hold ln 1 = 0 (as in the pool)
+        logs = np.stack([np.log(g[[f"{m}_{c}" for c in CELLS]].to_numpy()) for m in METHODS], axis=1)
+        out.append((truth, oracle, ens, np.nan_to_num(logs, nan=0.0)))
+    return out
 
 
 def hits(pred, truth):
@@ -59,17 +66,24 @@ def pooled(w, logs):
                      for d, (_, sl) in enumerate(DIMS)], axis=1)
 
 
-def fit_logloss(logs, y, sl, iters=400, lr=0.5):
+def fit_logloss(logs, y, sl):
+    """Weights of least log-loss on (logs, y): convex in w, minimized to convergence
+    (L-BFGS with the exact gradient)."""
     x = logs[:, :, sl]
-    w = np.zeros(len(METHODS))
-    w[0] = 1.0
     onehot = np.eye(x.shape[2])[y]
-    for _ in range(iters):
+
+    def loss(w):
         z = np.einsum("m,nmk->nk", w, x)
-        p = np.exp(z - z.max(1, keepdims=True))
-        p /= p.sum(1, keepdims=True)
-        w += lr * np.einsum("nk,nmk->m", onehot - p, x) / len(y)
-    return w
+        z = z - z.max(1, keepdims=True)
+        lse = np.log(np.exp(z).sum(1, keepdims=True))
+        p = np.exp(z - lse)
+        nll = -(onehot * (z - lse)).sum() / len(y)
+        return nll, -np.einsum("nk,nmk->m", onehot - p, x) / len(y)
+
+    w0 = np.zeros(len(METHODS))
+    w0[0] = 1.0
+    r = minimize(loss, w0, jac=True, method="L-BFGS-B")
+    return r.x
 
 
 def fit_accuracy(logs, y, sl, start):
@@ -95,10 +109,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bars", type=int, default=2500)
     ap.add_argument("--seeds", default="100800-100879")
+    ap.add_argument("--symbols", type=int, default=1,
+                    help="series per seed: a panel, pooled as `detect` pools it")
     a = ap.parse_args()
     exe = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")),
                        "release", "examples", "member_probs")
-    runs = [load(exe, a.bars, s) for s in seeds(a.seeds)]
+    runs = [r for s in seeds(a.seeds) for r in load(exe, a.bars, s, a.symbols)]
     # which model-based member is best on the full label over all seeds
     tot = {i: sum(hits(member(r[3], i), r[0])[3] for r in runs) for i in (0, 5)}
     best_i = 0 if tot[0] >= tot[5] else 5
@@ -123,8 +139,9 @@ def main():
     # a dimension whose oracle is at chance on a series has no lift to share: NaN, left out
     lift = np.where(orc - CHANCE > 1e-9, orc - CHANCE, np.nan)
     share = {k: (np.array(v) - CHANCE) / lift for k, v in rows.items()}
-    print(f"{len(runs)} series of {a.bars} bars (seeds {a.seeds}), scored on the last 30%; "
-          f"best member {METHODS[best_i]}; weights fitted on truth, two folds by seed")
+    print(f"{len(runs)} series of {a.bars} bars (seeds {a.seeds}, {a.symbols} a seed), scored on "
+          f"the last 30%; best member {METHODS[best_i]}; weights fitted on truth, two folds "
+          f"(series by turn)")
     print("| pool | volatility | trend | structure | all 18 | all 18 minus best member (t) |")
     print("|---|---|---|---|---|---|")
     base = share["best member"][:, 3]

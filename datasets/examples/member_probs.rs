@@ -1,14 +1,16 @@
 //! Per-bar probabilities of the pooled ensemble and of each method, with the true labels and
-//! the oracle's, on the scored part (last 30%) of one synthetic series, as CSV on stdout:
-//! the input of `benches/accuracy/pool_bound.py` (what any weighting of the members could
-//! reach). Columns: `truth_{v,d,s}`, `oracle_{v,d,s}`, then for `ensemble` and each method
-//! eight probabilities — volatility low/medium/high, trend down/neutral/up, structure
-//! trending/mean-reverting — empty where the method abstains on that dimension.
+//! the oracle's, on the scored part (last 30%) of a synthetic series — or of every member of
+//! a panel, pooled as `detect` pools it — as CSV on stdout: the input of
+//! `benches/accuracy/pool_bound.py` (what any weighting of the members could reach).
+//! Columns: `symbol` (the member's index), `truth_{v,d,s}`, `oracle_{v,d,s}`, then for
+//! `ensemble` and each method eight probabilities — volatility low/medium/high, trend
+//! down/neutral/up, structure trending/mean-reverting — empty where the method abstains on
+//! that dimension.
 //!
-//!     cargo run --release -p datasets --example member_probs -- BARS SEED > seed.csv
+//!     cargo run --release -p datasets --example member_probs -- BARS SEED [SYMBOLS] > seed.csv
 use datasets::{generate, SynthConfig};
 use regime_core::hmm::{dims, OnlineHmm};
-use regime_core::pipeline::{PipelineConfig, SymbolPipeline, METHOD_NAMES};
+use regime_core::pipeline::{pool_events, PanelMember, PipelineConfig, METHOD_NAMES};
 use regime_core::regime::DIM_SIZES;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -33,18 +35,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let bars: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2_500);
     let seed: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(42);
+    let symbols: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
     let cfg = SynthConfig {
-        symbols: 1,
+        symbols,
         bars,
         ..SynthConfig::default()
     };
     let data = generate(&cfg, seed);
-    let d = &data[0];
-    let mut pipe = SymbolPipeline::new(PipelineConfig::default())?;
-    pipe.keep_method_scores(true);
-    let mut oracle = OnlineHmm::fixed(d.true_params.clone())?;
+    // a panel's pooling events, replayed member by member: `detect_panel`'s labels
+    let series: Vec<&[regime_core::bars::Bar]> = data.iter().map(|d| d.bars.as_slice()).collect();
+    let events = pool_events(&series, &PipelineConfig::default())?;
     let start = bars * 7 / 10;
-    let mut out = String::from("truth_v,truth_d,truth_s,oracle_v,oracle_d,oracle_s");
+    let mut out = String::from("symbol,truth_v,truth_d,truth_s,oracle_v,oracle_d,oracle_s");
     let groups = std::iter::once("ensemble").chain(METHOD_NAMES.iter().copied());
     for g in groups {
         for c in [
@@ -61,35 +63,40 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     out.push('\n');
-    for (t, b) in d.bars.iter().enumerate() {
-        let det = pipe.update(b);
-        let so = oracle.update(b);
-        if t < start {
-            continue;
+    for (i, d) in data.iter().enumerate() {
+        let mut member = PanelMember::new(PipelineConfig::default(), &events, i)?;
+        member.keep_method_scores(true);
+        let mut oracle = OnlineHmm::fixed(d.true_params.clone())?;
+        for (t, b) in d.bars.iter().enumerate() {
+            let det = member.update(b);
+            let so = oracle.update(b);
+            if t < start {
+                continue;
+            }
+            // bars of a warm-up (none this late on these series) have no member scores
+            let Some(members) = member.pipeline().method_scores() else {
+                continue;
+            };
+            let (pv, pd, ps) = dims(&so.joint);
+            let l = d.labels[t];
+            let _ = write!(
+                out,
+                "{i},{},{},{},{},{},{}",
+                l[0],
+                l[1],
+                l[2],
+                argmax(&pv),
+                argmax(&pd),
+                argmax(&ps)
+            );
+            let s = det.p_structure;
+            let ens = [det.p_volatility, det.p_trend, [s[0], s[1], 0.0]];
+            cells(&mut out, &ens, [true; 3]);
+            for m in &members {
+                cells(&mut out, &m.p, m.has);
+            }
+            out.push('\n');
         }
-        // bars of a warm-up (none this late on these series) have no member scores
-        let Some(members) = pipe.method_scores() else {
-            continue;
-        };
-        let (pv, pd, ps) = dims(&so.joint);
-        let l = d.labels[t];
-        let _ = write!(
-            out,
-            "{},{},{},{},{},{}",
-            l[0],
-            l[1],
-            l[2],
-            argmax(&pv),
-            argmax(&pd),
-            argmax(&ps)
-        );
-        let s = det.p_structure;
-        let ens = [det.p_volatility, det.p_trend, [s[0], s[1], 0.0]];
-        cells(&mut out, &ens, [true; 3]);
-        for m in &members {
-            cells(&mut out, &m.p, m.has);
-        }
-        out.push('\n');
     }
     std::io::stdout().lock().write_all(out.as_bytes())?;
     Ok(())

@@ -747,6 +747,12 @@ impl<'a> PanelMember<'a> {
     pub fn pipeline(&self) -> &SymbolPipeline {
         &self.pipeline
     }
+
+    /// Keep what each method says of every bar ([`SymbolPipeline::keep_method_scores`]),
+    /// read through [`PanelMember::pipeline`] (for evaluation).
+    pub fn keep_method_scores(&mut self, on: bool) {
+        self.pipeline.keep_method_scores(on);
+    }
 }
 
 /// [`super::detect_panel`] with pooling: epochs between pooling times run in parallel over
