@@ -371,6 +371,12 @@ def test_evaluate_reports_accuracy(panel):
     for dim in ["volatility", "trend", "structure", "regime"]:
         assert 0.0 <= r["accuracy"]["final"][dim] <= 1.0
     assert r["accuracy"]["final"]["volatility"] > 0.6
+    # the reported probabilities, binned: every scored bar counted once per dimension
+    for dim in ["volatility", "trend", "structure", "regime"]:
+        bins = r["calibration"][dim]
+        assert sum(b["bars"] for b in bins) == r["bars_scored"]
+        assert all(b["from"] <= b["mean_probability"] <= b["to"] for b in bins)
+        assert all(0.0 <= b["share_right"] <= 1.0 for b in bins)
 
 
 def test_gil_is_released_during_detection():

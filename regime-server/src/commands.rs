@@ -923,6 +923,52 @@ pub fn generate_table(cfg: &SynthConfig, seed: u64) -> (Table, usize) {
     (t, n)
 }
 
+/// Edges of the probability bins of [`Calibration`].
+const CALIBRATION_EDGES: [f64; 10] = [0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0];
+
+/// Whether a reported probability means what it says: per bin of the probability given for
+/// the final label, the bars, the sum of those probabilities and how many were right.
+#[derive(Debug, Clone, Copy, Default)]
+struct Calibration {
+    bars: [u64; 9],
+    sum_p: [f64; 9],
+    right: [u64; 9],
+}
+
+impl Calibration {
+    fn add(&mut self, p: f64, right: bool) {
+        if !p.is_finite() {
+            return;
+        }
+        // the bin whose upper edge is the first above p (1.0 falls in the last)
+        let b = CALIBRATION_EDGES[1..]
+            .iter()
+            .position(|&e| p < e)
+            .unwrap_or(self.bars.len() - 1);
+        self.bars[b] += 1;
+        self.sum_p[b] += p;
+        self.right[b] += u64::from(right);
+    }
+
+    /// The non-empty bins: `from`, `to`, `bars`, `mean_probability`, `share_right`.
+    fn json(&self) -> serde_json::Value {
+        let bins: Vec<serde_json::Value> = (0..self.bars.len())
+            .filter(|&b| self.bars[b] > 0)
+            .map(|b| {
+                let n = self.bars[b] as f64;
+                json!({
+                    "from": CALIBRATION_EDGES[b],
+                    "to": CALIBRATION_EDGES[b + 1],
+                    "bars": self.bars[b],
+                    "mean_probability": self.sum_p[b] / n,
+                    "share_right": self.right[b] as f64 / n,
+                })
+            })
+            .collect();
+        serde_json::Value::Array(bins)
+    }
+}
+
 fn runs(labels: &[u8]) -> (usize, f64) {
     if labels.is_empty() {
         return (0, 0.0);
@@ -932,7 +978,8 @@ fn runs(labels: &[u8]) -> (usize, f64) {
 }
 
 /// `regime evaluate`: accuracy against a label column, per dimension and for all 18, for the
-/// final labels, the raw ensemble and each method; confusion matrix; durations; switches.
+/// final labels, the raw ensemble and each method; confusion matrix; calibration of the
+/// reported probabilities; durations; switches.
 pub fn evaluate(
     input_path: &Path,
     label_column: &str,
@@ -973,6 +1020,7 @@ pub fn evaluate_input(
     let mut covered = vec![[0u64; 4]; rows];
     let mut n = 0u64;
     let mut confusion = vec![vec![0u64; N_REGIMES]; N_REGIMES];
+    let mut calibration = [Calibration::default(); 4];
     let (mut true_sw, mut det_sw, mut true_dur, mut det_dur, mut nser) = (0, 0, 0.0, 0.0, 0.0);
     for (s, (_, d)) in input.series.iter().zip(&dets) {
         let start = ((1.0 - score_last) * s.bars.len() as f64).floor() as usize;
@@ -1013,6 +1061,21 @@ pub fn evaluate_input(
                 }
             }
             confusion[*y as usize][d[t].regime.id() as usize] += 1;
+            // the probability reported for each final label, against whether it is right
+            let p = [
+                d[t].p_volatility[r[0]],
+                d[t].p_trend[r[1]],
+                d[t].p_structure[r[2]],
+                d[t].confidence,
+            ];
+            for (k, cal) in calibration.iter_mut().enumerate() {
+                let right = if k < 3 {
+                    r[k] == ty[k]
+                } else {
+                    d[t].regime == truth
+                };
+                cal.add(p[k], right);
+            }
             tl.push(*y);
             dl.push(d[t].regime.id());
         }
@@ -1048,6 +1111,12 @@ pub fn evaluate_input(
         "symbols": input.series.len(),
         "accuracy": acc,
         "confusion_matrix": confusion,
+        "calibration": {
+            "volatility": calibration[0].json(),
+            "trend": calibration[1].json(),
+            "structure": calibration[2].json(),
+            "regime": calibration[3].json(),
+        },
         "switches": {"true": true_sw, "detected": det_sw},
         "mean_duration_bars": {"true": true_dur / nser, "detected": det_dur / nser},
         "rejected_rows": input.errors.len(),
@@ -1087,6 +1156,30 @@ pub fn print_evaluation(v: &serde_json::Value) {
         v["mean_duration_bars"]["true"].as_f64().unwrap_or(0.0),
         v["mean_duration_bars"]["detected"].as_f64().unwrap_or(0.0)
     );
+    println!(
+        "calibration of the final labels (per bin of the probability reported for the label: \
+         mean probability / share right, bars; `regime` is the confidence)"
+    );
+    for dim in ["volatility", "trend", "structure", "regime"] {
+        let bins = v["calibration"][dim]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let cells: Vec<String> = bins
+            .iter()
+            .map(|b| {
+                format!(
+                    "{:.2}-{:.2}: {:.3} / {:.3} ({})",
+                    b["from"].as_f64().unwrap_or(0.0),
+                    b["to"].as_f64().unwrap_or(0.0),
+                    b["mean_probability"].as_f64().unwrap_or(0.0),
+                    b["share_right"].as_f64().unwrap_or(0.0),
+                    b["bars"].as_u64().unwrap_or(0)
+                )
+            })
+            .collect();
+        println!("  {dim:<11} {}", cells.join("; "));
+    }
     let Some(m) = v["confusion_matrix"].as_array() else {
         return;
     };

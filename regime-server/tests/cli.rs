@@ -329,12 +329,39 @@ fn generate_detect_evaluate_round_trip_in_both_formats() {
         .as_f64()
         .expect("number");
     assert!(vol > 0.8, "volatility accuracy {vol}");
+    // calibration of the reported probabilities: every scored bar in a bin of its dimension,
+    // each bin's mean inside the bin, and over all bars the probability said is the share
+    // right within a few points (the generator's own model: the pipeline's probabilities
+    // should mean what they say)
+    for dim in ["volatility", "trend", "structure", "regime"] {
+        let bins = v["calibration"][dim].as_array().expect("bins");
+        let (mut bars, mut said, mut right) = (0u64, 0.0, 0.0);
+        for b in bins {
+            let n = b["bars"].as_u64().expect("bars");
+            let p = b["mean_probability"].as_f64().expect("p");
+            let (from, to) = (
+                b["from"].as_f64().expect("from"),
+                b["to"].as_f64().expect("to"),
+            );
+            assert!(n > 0 && (from..=to).contains(&p), "{dim}: {b}");
+            bars += n;
+            said += p * n as f64;
+            right += b["share_right"].as_f64().expect("share") * n as f64;
+        }
+        assert_eq!(bars, 3 * 900, "{dim}");
+        let (said, right) = (said / bars as f64, right / bars as f64);
+        assert!(
+            (said - right).abs() < 0.06,
+            "{dim}: said {said:.3}, right {right:.3}"
+        );
+    }
     // the table: per-dimension confusion of the final labels, each true state's row of
     // shares, its bars counted (the same 2,700 bars in every dimension)
     let o = evaluate(&["--score-last", "0.3"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let table = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(table.contains("confusion of the final labels"), "{table}");
+    assert!(table.contains("calibration of the final labels"), "{table}");
     for dim in ["volatility", "trend", "structure"] {
         let block: Vec<&str> = table
             .lines()

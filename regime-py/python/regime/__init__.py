@@ -194,8 +194,9 @@ def evaluate(
     switch_margin: float = 0.05,
 ) -> dict:
     """Accuracy of causal detection against a label column: per dimension, all 18, per
-    method, confusion matrix, durations and switches (as ``regime evaluate --json``);
-    the transition manager's settings as in :func:`detect`."""
+    method, confusion matrix, calibration of the reported probabilities (per bin: mean
+    probability against the share right), durations and switches (as ``regime evaluate
+    --json``); the transition manager's settings as in :func:`detect`."""
     return json.loads(
         _regime.evaluate(
             _to_arrow(data), label_column, score_last, confidence_threshold, switch_margin
