@@ -3,7 +3,7 @@
 //! of the full causal pipeline on one long series, and the same pipeline with its bar side
 //! on a second thread ([`SymbolPipeline::update_batch`]).
 //! `cargo run --release -p regime-benches --example throughput [bars]`
-use datasets::{generate, SynthConfig};
+use regime_benches::generated;
 use regime_core::hmm::{OnlineHmm, OnlineHmmConfig};
 use regime_core::pipeline::{detect_series, PipelineConfig, SymbolPipeline};
 use std::time::Instant;
@@ -14,12 +14,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
     // the series `regime_benches::panel(1, n)` gives, with its true parameters
-    let cfg = SynthConfig {
-        symbols: 1,
-        bars: n,
-        ..SynthConfig::default()
-    };
-    let data = generate(&cfg, 777).remove(0);
+    let data = generated(1, n).remove(0);
     let bars = data.bars;
     let mut best = [f64::MAX; 4];
     for _ in 0..3 {

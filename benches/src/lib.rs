@@ -1,16 +1,24 @@
 //! Shared inputs for the benchmarks.
 
-use datasets::{generate, SynthConfig};
+use datasets::{generate, SymbolData, SynthConfig};
 use regime_core::bars::Bar;
 
 /// `symbols` synthetic series of `bars` bars (fixed seed).
 pub fn panel(symbols: usize, bars: usize) -> Vec<Vec<Bar>> {
+    generated(symbols, bars)
+        .into_iter()
+        .map(|d| d.bars)
+        .collect()
+}
+
+/// The series of [`panel`] with their true labels and parameters.
+pub fn generated(symbols: usize, bars: usize) -> Vec<SymbolData> {
     let cfg = SynthConfig {
         symbols,
         bars,
         ..SynthConfig::default()
     };
-    generate(&cfg, 777).into_iter().map(|d| d.bars).collect()
+    generate(&cfg, 777)
 }
 
 /// A panel of `symbols` × `bars` for the compute backends, tiled from `distinct` generated

@@ -924,15 +924,17 @@ pub fn generate_table(cfg: &SynthConfig, seed: u64) -> (Table, usize) {
 }
 
 /// Edges of the probability bins of [`Calibration`].
-const CALIBRATION_EDGES: [f64; 10] = [0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0];
+const CALIBRATION_EDGES: [f64; CALIBRATION_BINS + 1] =
+    [0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0];
+const CALIBRATION_BINS: usize = 9;
 
 /// Whether a reported probability means what it says: per bin of the probability given for
 /// the final label, the bars, the sum of those probabilities and how many were right.
 #[derive(Debug, Clone, Copy, Default)]
 struct Calibration {
-    bars: [u64; 9],
-    sum_p: [f64; 9],
-    right: [u64; 9],
+    bars: [u64; CALIBRATION_BINS],
+    sum_p: [f64; CALIBRATION_BINS],
+    right: [u64; CALIBRATION_BINS],
 }
 
 impl Calibration {
@@ -944,7 +946,7 @@ impl Calibration {
         let b = CALIBRATION_EDGES[1..]
             .iter()
             .position(|&e| p < e)
-            .unwrap_or(self.bars.len() - 1);
+            .unwrap_or(CALIBRATION_BINS - 1);
         self.bars[b] += 1;
         self.sum_p[b] += p;
         self.right[b] += u64::from(right);
@@ -952,7 +954,7 @@ impl Calibration {
 
     /// The non-empty bins: `from`, `to`, `bars`, `mean_probability`, `share_right`.
     fn json(&self) -> serde_json::Value {
-        let bins: Vec<serde_json::Value> = (0..self.bars.len())
+        let bins: Vec<serde_json::Value> = (0..CALIBRATION_BINS)
             .filter(|&b| self.bars[b] > 0)
             .map(|b| {
                 let n = self.bars[b] as f64;
@@ -1163,8 +1165,7 @@ pub fn print_evaluation(v: &serde_json::Value) {
     for dim in ["volatility", "trend", "structure", "regime"] {
         let bins = v["calibration"][dim]
             .as_array()
-            .cloned()
-            .unwrap_or_default();
+            .map_or(&[][..], Vec::as_slice);
         let cells: Vec<String> = bins
             .iter()
             .map(|b| {
