@@ -592,27 +592,47 @@ impl Columns {
             })?),
             None => None,
         };
-        Ok(Columns {
+        let cols = Columns {
             ts,
             values,
             symbol: find(headers, &SYMBOL_NAMES),
             label,
-        })
+        };
+        // two columns of one name (`Close` and `close`): reading either would be a guess
+        for i in cols.used() {
+            let twin =
+                (0..headers.len()).find(|&j| j != i && norm(&headers[j]) == norm(&headers[i]));
+            if let Some(j) = twin {
+                return Err(IoError::Format {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "column `{}` appears twice (columns {} and {}): rename or drop one",
+                        headers[i].trim(),
+                        i.min(j) + 1,
+                        i.max(j) + 1
+                    ),
+                });
+            }
+        }
+        Ok(cols)
     }
+}
+
+/// A column name as the readers compare it: without case, spaces and dashes read as
+/// underscores (`Adj Close` is `adj_close`).
+fn norm(h: &str) -> String {
+    h.trim()
+        .chars()
+        .map(|c| match c {
+            ' ' | '-' => '_',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
 }
 
 /// The first of `names` among `headers`, compared without case and with spaces and dashes
 /// read as underscores (`Adj Close` is `adj_close`).
 fn find(headers: &[String], names: &[&str]) -> Option<usize> {
-    let norm = |h: &str| -> String {
-        h.trim()
-            .chars()
-            .map(|c| match c {
-                ' ' | '-' => '_',
-                c => c.to_ascii_lowercase(),
-            })
-            .collect()
-    };
     let headers: Vec<String> = headers.iter().map(|h| norm(h)).collect();
     names.iter().find_map(|n| {
         let n = norm(n);
@@ -2372,6 +2392,42 @@ mod tests {
             11.0
         );
         assert_eq!(read("Date,Adj Close\n2024-01-02,10.5\n").3, 10.5);
+        // two columns of one name: an error naming both, not a silent pick (CSV and Arrow)
+        let twice = |text: &str| {
+            read_csv_bytes(text.as_bytes(), Path::new("mem.csv"))
+                .err()
+                .map(|e| e.to_string())
+        };
+        assert_eq!(
+            twice("Date,Close,close\n2024-01-02,10,11\n").as_deref(),
+            Some("mem.csv: column `Close` appears twice (columns 2 and 3): rename or drop one")
+        );
+        assert_eq!(
+            twice("date,close,Date\n2024-01-02,10,2024-01-03\n").as_deref(),
+            Some("mem.csv: column `date` appears twice (columns 1 and 3): rename or drop one")
+        );
+        // a duplicate among the columns not read is no one's business
+        assert_eq!(twice("Date,Close,note,Note\n2024-01-02,10,a,b\n"), None);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("timestamp", DataType::Int64, false),
+            Field::new("Close", DataType::Float64, false),
+            Field::new("close", DataType::Float64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![20240102])),
+                Arc::new(Float64Array::from(vec![10.0])),
+                Arc::new(Float64Array::from(vec![11.0])),
+            ],
+        )
+        .expect("batch");
+        let err = read_batches(&[batch], &schema, Path::new("mem"), None).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("column `Close` appears twice (columns 2 and 3)"),
+            "{err}"
+        );
         // pandas' index without a name: `__index_level_0__` in Parquet and Feather (a
         // nanosecond timestamp with a time zone, as a DatetimeIndex is stored), read as the
         // timestamp; an empty header in a CSV, named as the likely cause
