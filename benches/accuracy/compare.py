@@ -94,17 +94,24 @@ def main():
     data = os.path.join(a.out, f"syn_{a.symbols}x{a.bars}_{a.seed}.parquet")
     subprocess.run([os.path.join(regime, "regime"), "generate", "--output", data, "--symbols", str(a.symbols),
                     "--bars", str(a.bars), "--seed", str(a.seed)], check=True)
+    n_anchor = min(a.anchor_symbols or a.symbols, a.symbols)
+
+    def ours(scored):
+        """oracle_check's rows (oracle, final, members), scoring the first `scored` symbols."""
+        env = dict(os.environ, SCORE_SYMBOLS=str(scored))
+        txt = subprocess.run([os.path.join(regime, "examples", "oracle_check"), str(a.symbols), str(a.bars),
+                              str(a.seed)], check=True, capture_output=True, text=True, env=env).stdout
+        rows = {}
+        for line in txt.strip().splitlines():
+            parts = line.replace("(  n/a)", "(n/a)").split()
+            vals = [float(p) if p != "n/a" else float("nan") for p in parts[1::2]]
+            rows[parts[0]] = dict(zip(["volatility", "trend", "structure", "regime"], vals))
+        return rows
+
     t0 = time.time()
-    txt = subprocess.run([os.path.join(regime, "examples", "oracle_check"), str(a.symbols), str(a.bars), str(a.seed)],
-                         check=True, capture_output=True, text=True).stdout
+    rows = ours(a.symbols)
     t_ours = time.time() - t0
-    rows = {}
-    for line in txt.strip().splitlines():
-        parts = line.replace("(  n/a)", "(n/a)").split()
-        vals = [float(p) if p != "n/a" else float("nan") for p in parts[1::2]]
-        rows[parts[0]] = dict(zip(["volatility", "trend", "structure", "regime"], vals))
     df = pd.read_parquet(data)
-    n_anchor = a.anchor_symbols or a.symbols
     # Two gifts: the best mapping on the scored bars themselves (with few bars per series it
     # also fits noise and can beat the oracle), and the best mapping on the fit window (70%),
     # applied to the scored bars.
@@ -127,21 +134,36 @@ def main():
             acc[name].append((len(truth), mapped_accuracy(pred, truth)))
             fit_map = best_mapping(full[:n_train], all_truth[:n_train])
             acc[f"{name} (fit-window map)"].append((len(truth), mapped_accuracy(pred, truth, fit_map)))
+    anchors = {}
     for name, lst in acc.items():
         w = sum(n for n, _ in lst)
-        rows[name] = {d: sum(n * r[d] for n, r in lst) / w for d in CHANCE}
-    oracle = rows["oracle"]
+        anchors[name] = {d: sum(n * r[d] for n, r in lst) / w for d in CHANCE}
+
+    def table(rows):
+        oracle = rows["oracle"]
+        print(f"{'':>28} " + " ".join(f"{d:>20}" for d in CHANCE))
+        for name, r in rows.items():
+            cells = []
+            for d in CHANCE:
+                if r[d] != r[d]:
+                    cells.append("n/a")
+                    continue
+                share = (r[d] - CHANCE[d]) / (oracle[d] - CHANCE[d])
+                cells.append(f"{r[d]:.4f} ({share:6.3f})")
+            print(f"{name:>28} " + " ".join(f"{c:>20}" for c in cells))
+
     print(f"data: {a.symbols} symbols x {a.bars} bars, seed {a.seed}; anchors on {n_anchor} symbols")
-    print(f"{'':>28} " + " ".join(f"{d:>20}" for d in CHANCE))
-    for name, r in rows.items():
-        cells = []
-        for d in CHANCE:
-            if r[d] != r[d]:
-                cells.append("n/a")
-                continue
-            share = (r[d] - CHANCE[d]) / (oracle[d] - CHANCE[d])
-            cells.append(f"{r[d]:.4f} ({share:6.3f})")
-        print(f"{name:>28} " + " ".join(f"{c:>20}" for c in cells))
+    if n_anchor == a.symbols:
+        rows.update(anchors)
+        table(rows)
+    else:
+        # the anchors beside our rows on the same symbols (the panel detected whole, as above)
+        print(f"all {a.symbols} symbols:")
+        table(rows)
+        sub = ours(n_anchor)
+        print(f"the anchors' {n_anchor} symbols (the first; ours and the oracle scored on the same bars):")
+        table({k: sub[k] for k in ["oracle", "final", "ensemble_raw", "hmm"]} | anchors)
+        rows = {"all": rows, "anchor_symbols": sub | anchors}
     print(f"time: regime+oracle {t_ours:.1f}s; hmmlearn fit+decode {t_anchor['hmmlearn']:.1f}s; "
           f"jumpmodels {t_anchor['jumpmodels']:.1f}s (anchors on {n_anchor} symbols)")
     json.dump({"rows": rows, "args": vars(a)}, open(os.path.join(a.out, f"result_{a.symbols}x{a.bars}_{a.seed}.json"), "w"), indent=1)

@@ -51,9 +51,16 @@ fn main() {
     {
         pc.switch_margin = m;
     }
+    // score only the first N symbols (`SCORE_SYMBOLS`; the panel is detected whole): the
+    // anchors of `compare.py` are fitted on the first few symbols of a panel, and the rows
+    // compared with theirs must be those symbols' too
+    let scored = std::env::var("SCORE_SYMBOLS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(symbols);
     let series: Vec<&[regime_core::bars::Bar]> = data.iter().map(|d| d.bars.as_slice()).collect();
     let dets = detect_panel(&series, &pc).unwrap();
-    for (i, d) in data.iter().enumerate() {
+    for (i, d) in data.iter().enumerate().take(scored) {
         let mut oracle = OnlineHmm::fixed(d.true_params.clone()).unwrap();
         let det = &dets[i];
         let start = bars * 7 / 10;
