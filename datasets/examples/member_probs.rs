@@ -31,6 +31,31 @@ fn cells(line: &mut String, p: &[[f64; 3]; 3], has: [bool; 3]) {
     }
 }
 
+/// Data the model's form does not fit (`WANDER=SD`): every bar's moves from the previous close
+/// (open, high, low, close, in logs) scaled by `exp(x_t)`, where `x` is a stationary AR(1) of
+/// standard deviation SD and half-life ~140 bars — volatility that wanders within each state,
+/// as real volatility does. Labels stay the generator's; the oracle (the true discrete model)
+/// is no longer exact.
+fn wander(bars: &mut [regime_core::bars::Bar], sd: f64, seed: u64) {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, Normal};
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
+    let normal = Normal::new(0.0, 1.0).expect("unit normal is valid");
+    let rho: f64 = 0.995;
+    let mut x = sd * normal.sample(&mut rng);
+    let (mut old_prev, mut new_prev) = (bars[0].close, bars[0].close);
+    for b in bars.iter_mut().skip(1) {
+        x = rho * x + (1.0 - rho * rho).sqrt() * sd * normal.sample(&mut rng);
+        let f = x.exp();
+        let at = |p: f64| new_prev * ((p / old_prev).ln() * f).exp();
+        let (o, c) = (at(b.open), at(b.close));
+        let (h, l) = (at(b.high).max(o.max(c)), at(b.low).min(o.min(c)));
+        old_prev = b.close;
+        (b.open, b.high, b.low, b.close) = (o, h, l, c);
+        new_prev = c;
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let bars: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2_500);
@@ -41,7 +66,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         bars,
         ..SynthConfig::default()
     };
-    let data = generate(&cfg, seed);
+    let mut data = generate(&cfg, seed);
+    if let Some(sd) = std::env::var("WANDER")
+        .ok()
+        .and_then(|w| w.parse::<f64>().ok())
+    {
+        for (i, d) in data.iter_mut().enumerate() {
+            wander(
+                &mut d.bars,
+                sd,
+                seed ^ (i as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D),
+            );
+        }
+    }
     // a panel's pooling events, replayed member by member: `detect_panel`'s labels
     let series: Vec<&[regime_core::bars::Bar]> = data.iter().map(|d| d.bars.as_slice()).collect();
     let events = pool_events(&series, &PipelineConfig::default())?;
