@@ -59,9 +59,17 @@ fn timed_detach<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> T {
 
 /// Where a bar's timestamp and values are among `keys` (the file readers' column rules):
 /// (timestamp position, [open, high, low, close, volume] positions), None where absent.
+/// Two keys read as one field (`close` and `Close`) raise BadInputError naming both.
 #[pyfunction]
-fn bar_fields(keys: Vec<String>) -> (Option<usize>, [Option<usize>; 5]) {
-    io::bar_fields(&keys)
+fn bar_fields(keys: Vec<String>) -> PyResult<(Option<usize>, [Option<usize>; 5])> {
+    let (ts, values, twin) = io::bar_fields(&keys);
+    if let Some((i, j)) = twin {
+        return Err(BadInputError::new_err(format!(
+            "bar has two fields of one name: '{}' and '{}'; rename or drop one",
+            keys[i], keys[j]
+        )));
+    }
+    Ok((ts, values))
 }
 
 /// Seconds the last batch call (detect, generate, evaluate, history) spent in Rust.

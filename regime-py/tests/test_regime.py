@@ -175,6 +175,13 @@ def test_bad_rows_name_row_and_reason():
     with pytest.raises(regime.BadInputError, match="2 timestamps were not read; timestamps are read as YYYY-MM-DD") as e:
         regime.detect(us)
     assert "row 1: cannot parse timestamp" in str(e.value), str(e.value)
+    # two columns read as one (a frame joined with its own lower-cased copy): both named
+    both = pa.Table.from_arrays(
+        [pa.array(["2020-01-02", "2020-01-03"]), pa.array([1.0, 2.0]), pa.array([3.0, 4.0])],
+        names=["date", "Close", "close"],
+    )
+    with pytest.raises(regime.BadInputError, match=r"column `Close` appears twice \(columns 2 and 3\)"):
+        regime.detect(both)
 
 
 def test_streaming_engine_equals_batch(panel):
@@ -259,6 +266,8 @@ def test_streaming_takes_pandas_rows_as_quants_iterate_them(panel):
         regime.Engine().update("X", {"Date": "2024-01-02", "Open": 1.0})
     with pytest.raises(regime.BadInputError, match="'Close': 'n/a' is not a number"):
         regime.Engine().update("X", {"Date": "2024-01-02", "Close": "n/a"})
+    with pytest.raises(regime.BadInputError, match="two fields of one name: 'Close' and 'close'"):
+        regime.Engine().update("X", {"Date": "2024-01-02", "Close": 1.0, "close": 2.0})
 
 
 def test_a_pickled_engine_goes_on_where_it_stopped(panel):

@@ -516,15 +516,21 @@ fn value_columns(names: &[String]) -> Option<[Option<usize>; 5]> {
     v[3].map(|_| v)
 }
 
+/// The positions a bar's fields take among `names` (a header, or one bar's keys), read as
+/// [`bar_fields`] reads them, with the positions of two names read as one field.
+pub type BarFields = (Option<usize>, [Option<usize>; 5], Option<(usize, usize)>);
+
 /// Where a bar's fields are among `names` (a header, or one bar's keys), by the rules the
 /// file readers use (any case, spaces as `_`, `date`/`datetime`, Bloomberg's `PX_` names,
 /// `Adj Close` without a close): the timestamp's position and the value columns' in `Bar`
-/// order, each None when absent (the close is the only value a bar needs).
-pub fn bar_fields(names: &[String]) -> (Option<usize>, [Option<usize>; 5]) {
-    (
-        find(names, &TS_NAMES),
-        std::array::from_fn(|k| find(names, VALUE_ALIASES[k])),
-    )
+/// order, each None when absent (the close is the only value a bar needs); and the
+/// positions of two names that would both be read as one of them (`close` and `Close`),
+/// which the readers refuse.
+pub fn bar_fields(names: &[String]) -> BarFields {
+    let ts = find(names, &TS_NAMES);
+    let values: [Option<usize>; 5] = std::array::from_fn(|k| find(names, VALUE_ALIASES[k]));
+    let used = std::iter::once(ts).chain(values).flatten();
+    (ts, values, twin(names, used))
 }
 
 /// Positions of the input columns in a header, shared by the CSV and Parquet readers.
@@ -599,23 +605,30 @@ impl Columns {
             label,
         };
         // two columns of one name (`Close` and `close`): reading either would be a guess
-        for i in cols.used() {
-            let twin =
-                (0..headers.len()).find(|&j| j != i && norm(&headers[j]) == norm(&headers[i]));
-            if let Some(j) = twin {
-                return Err(IoError::Format {
-                    path: path.to_path_buf(),
-                    message: format!(
-                        "column `{}` appears twice (columns {} and {}): rename or drop one",
-                        headers[i].trim(),
-                        i.min(j) + 1,
-                        i.max(j) + 1
-                    ),
-                });
-            }
+        if let Some((i, j)) = twin(headers, cols.used()) {
+            return Err(IoError::Format {
+                path: path.to_path_buf(),
+                message: format!(
+                    "column `{}` appears twice (columns {} and {}): rename or drop one",
+                    headers[i].trim(),
+                    i + 1,
+                    j + 1
+                ),
+            });
         }
         Ok(cols)
     }
+}
+
+/// The first of the `used` names that another of `names` repeats (as the readers compare
+/// names), as `(first, second)` positions, in order.
+fn twin(names: &[String], used: impl IntoIterator<Item = usize>) -> Option<(usize, usize)> {
+    used.into_iter().find_map(|i| {
+        let n = norm(&names[i]);
+        (0..names.len())
+            .find(|&j| j != i && norm(&names[j]) == n)
+            .map(|j| (i.min(j), i.max(j)))
+    })
 }
 
 /// A column name as the readers compare it: without case, spaces and dashes read as
