@@ -1125,13 +1125,17 @@ pub fn evaluate_input(
     }))
 }
 
-/// Print an evaluation as a table.
-pub fn print_evaluation(v: &serde_json::Value) {
-    println!(
+/// An evaluation as a table (lines of text).
+pub fn format_evaluation(v: &serde_json::Value) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
         "bars scored: {}  symbols: {}",
         v["bars_scored"], v["symbols"]
     );
-    println!(
+    let _ = writeln!(
+        o,
         "{:<22} {:>10} {:>8} {:>10} {:>8}",
         "labels", "volatility", "trend", "structure", "all 18"
     );
@@ -1141,7 +1145,8 @@ pub fn print_evaluation(v: &serde_json::Value) {
                 Some(x) => format!("{x:.4}"),
                 None => "n/a".to_string(),
             };
-            println!(
+            let _ = writeln!(
+                o,
                 "{:<22} {:>10} {:>8} {:>10} {:>8}",
                 name,
                 g("volatility"),
@@ -1151,14 +1156,16 @@ pub fn print_evaluation(v: &serde_json::Value) {
             );
         }
     }
-    println!(
+    let _ = writeln!(
+        o,
         "switches: true {} detected {}; mean duration (bars): true {:.1} detected {:.1}",
         v["switches"]["true"],
         v["switches"]["detected"],
         v["mean_duration_bars"]["true"].as_f64().unwrap_or(0.0),
         v["mean_duration_bars"]["detected"].as_f64().unwrap_or(0.0)
     );
-    println!(
+    let _ = writeln!(
+        o,
         "calibration of the final labels (per bin of the probability reported for the label: \
          mean probability / share right, bars; `regime` is the confidence)"
     );
@@ -1179,10 +1186,10 @@ pub fn print_evaluation(v: &serde_json::Value) {
                 )
             })
             .collect();
-        println!("  {dim:<11} {}", cells.join("; "));
+        let _ = writeln!(o, "  {dim:<11} {}", cells.join("; "));
     }
     let Some(m) = v["confusion_matrix"].as_array() else {
-        return;
+        return o;
     };
     let counts: Vec<Vec<u64>> = m
         .iter()
@@ -1192,7 +1199,7 @@ pub fn print_evaluation(v: &serde_json::Value) {
                 .unwrap_or_default()
         })
         .collect();
-    println!("confusion of the final labels (rows: true state, columns: detected; share of each true state's bars; 18 x 18 counts with --json)");
+    let _ = writeln!(o, "confusion of the final labels (rows: true state, columns: detected; share of each true state's bars; 18 x 18 counts with --json)");
     for (name, states) in [
         ("volatility", &["low", "medium", "high"][..]),
         ("trend", &["down", "neutral", "up"][..]),
@@ -1212,24 +1219,25 @@ pub fn print_evaluation(v: &serde_json::Value) {
                 c[dim(t)][dim(d)] += n;
             }
         }
-        print!("  {name:<16}");
+        let _ = write!(o, "  {name:<16}");
         for s in states {
-            print!(" {s:>14}");
+            let _ = write!(o, " {s:>14}");
         }
-        println!(" {:>10}", "bars");
+        let _ = writeln!(o, " {:>10}", "bars");
         for (i, row) in c.iter().enumerate() {
             let total: u64 = row.iter().sum();
-            print!("    {:<14}", states[i]);
+            let _ = write!(o, "    {:<14}", states[i]);
             for &n in row {
                 if total > 0 {
-                    print!(" {:>14.3}", n as f64 / total as f64);
+                    let _ = write!(o, " {:>14.3}", n as f64 / total as f64);
                 } else {
-                    print!(" {:>14}", "-");
+                    let _ = write!(o, " {:>14}", "-");
                 }
             }
-            println!(" {total:>10}");
+            let _ = writeln!(o, " {total:>10}");
         }
     }
+    o
 }
 
 /// Which rows `regime export` writes (everything when empty).

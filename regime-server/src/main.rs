@@ -186,6 +186,24 @@ enum Cmd {
     },
 }
 
+/// Write to stdout; a reader that has gone (`regime evaluate | head`) ends the output
+/// quietly instead of a panic with a backtrace.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("writing to stdout"),
+    }
+}
+
+/// `println!` through [`emit`] (inside functions returning `anyhow::Result`).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        emit(&format!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
 fn env_flag(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
 }
@@ -200,7 +218,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 safe_mode: env_flag("SAFE_MODE"),
             };
             if opts.dry_run {
-                println!("{}", serve::dry_run(&opts)?);
+                out!("{}", serve::dry_run(&opts)?);
                 return Ok(());
             }
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -217,10 +235,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("{}", file.display()))?;
             if json {
                 c.storage.url = regime_server::config::mask_password(&c.storage.url);
-                println!("{}", serde_json::to_string_pretty(&c)?);
+                out!("{}", serde_json::to_string_pretty(&c)?);
                 return Ok(());
             }
-            println!(
+            out!(
                 "{}: valid (storage {:?}, {} workers, {} API keys, {} replay feeds)",
                 file.display(),
                 c.storage.kind,
@@ -380,7 +398,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let c = load_or_default(config.as_deref())?;
             if list {
                 for (dir, m) in regime_server::backup::list(&c)? {
-                    println!(
+                    out!(
                         "{}\t{}\t{} rows\t{}",
                         m.name,
                         m.created_at,
@@ -393,7 +411,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let t = std::time::Instant::now();
             let m = regime_server::backup::create(&c, config.as_deref(), name.as_deref())?;
             let bytes: u64 = m.files.iter().map(|f| f.1).sum();
-            println!(
+            out!(
                 "backup {} written to {}: {} rows, {} files, {} bytes, {:.2} s",
                 m.name,
                 c.storage.backup_dir.join(&m.name).display(),
@@ -415,7 +433,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     ("before_restore_backup", r.safety.clone()),
                 ],
             );
-            println!(
+            out!(
                 "restored backup {}: {} rows, {} model files, {} symbol states{}; the state before is saved as backup {}",
                 r.from.as_deref().unwrap_or("?"),
                 r.rows,
@@ -442,7 +460,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     ("before_restore_backup", r.safety.clone()),
                 ],
             );
-            println!(
+            out!(
                 "table returned to {time} UTC{}: {} rows kept, {} removed{}; the state before is saved as backup {}",
                 r.from
                     .as_ref()
@@ -469,9 +487,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = pipeline_settings(config.as_deref())?;
             let v = commands::evaluate(&input, &label_column, score_last, &cfg)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&v).context("json")?);
+                out!("{}", serde_json::to_string_pretty(&v).context("json")?);
             } else {
-                commands::print_evaluation(&v);
+                emit(&commands::format_evaluation(&v))?;
             }
         }
         Cmd::Generate {

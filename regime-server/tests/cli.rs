@@ -946,3 +946,29 @@ fn fixed_models_score_intraday_bars_as_the_pipeline_learned_them() {
     );
     assert!(right > 0.97, "{right:.3}");
 }
+
+/// A reader that goes away before the report is written (`regime evaluate | head -0`, a
+/// pager quit early): the report ends quietly, exit 0 — not a panic with a backtrace.
+#[test]
+fn a_report_into_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (input, _) = generated_input(dir.path(), 2_000, 3);
+    for json in [false, true] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_regime"));
+        cmd.args(["evaluate", "--input", input.to_str().unwrap()]);
+        if json {
+            cmd.arg("--json");
+        }
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run regime");
+        // the read end closed before the child has detected anything: its write meets EPIPE
+        drop(child.stdout.take());
+        let o = child.wait_with_output().expect("wait");
+        let err = stderr(&o);
+        assert!(o.status.success(), "json {json}: {:?} {err}", o.status);
+        assert!(!err.contains("panicked"), "json {json}: {err}");
+    }
+}
