@@ -226,6 +226,14 @@ pub enum RejectReason {
     },
     /// Only some of open/high/low are present.
     PartialOhl,
+    /// Two fields of one row read as one (`Close` and `close` in one JSON object; counted as
+    /// `unparseable`: which one is meant cannot be told).
+    DuplicateField {
+        /// The first name.
+        first: String,
+        /// The other name.
+        second: String,
+    },
     /// A text row with more or fewer fields than its file's header (counted as
     /// `unparseable`: its fields cannot be told apart).
     FieldCount {
@@ -273,7 +281,9 @@ impl RejectReason {
             RejectReason::TimestampInFuture { .. } => "timestamp_in_future",
             RejectReason::TimestampOutOfRange { .. } => "timestamp_out_of_range",
             RejectReason::SymbolLimit { .. } => "symbol_limit",
-            RejectReason::Unparseable { .. } | RejectReason::FieldCount { .. } => "unparseable",
+            RejectReason::Unparseable { .. }
+            | RejectReason::FieldCount { .. }
+            | RejectReason::DuplicateField { .. } => "unparseable",
             RejectReason::Missing { .. } => "missing_field",
             RejectReason::PartialOhl => "partial_ohl",
         }
@@ -339,6 +349,10 @@ impl fmt::Display for RejectReason {
             RejectReason::FieldCount { got, want } => {
                 write!(f, "row has {got} fields where the header has {want}")
             }
+            RejectReason::DuplicateField { first, second } => write!(
+                f,
+                "fields {first:?} and {second:?} both name one field: rename or drop one"
+            ),
         }
     }
 }
@@ -635,6 +649,10 @@ mod tests {
                 value: field(),
             },
             RejectReason::FieldCount { got: 1, want: 2 },
+            RejectReason::DuplicateField {
+                first: field(),
+                second: field(),
+            },
             RejectReason::Missing { field: field() },
             RejectReason::PartialOhl,
         ];

@@ -494,6 +494,12 @@ const TS_NAMES: [&str; 6] = [
 /// The names a symbol column goes by.
 const SYMBOL_NAMES: [&str; 2] = ["symbol", "ticker"];
 
+/// Where the symbol is among `names` (a header, or one bar's keys: `symbol` or `ticker`, in
+/// any case), as the readers find it.
+pub fn symbol_field(names: &[String]) -> Option<usize> {
+    find(names, &SYMBOL_NAMES)
+}
+
 /// The names of a schema's fields, in order.
 fn field_names(schema: &Schema) -> Vec<String> {
     schema.fields().iter().map(|f| f.name().clone()).collect()
@@ -622,7 +628,10 @@ impl Columns {
 
 /// The first of the `used` names that another of `names` repeats (as the readers compare
 /// names), as `(first, second)` positions, in order.
-fn twin(names: &[String], used: impl IntoIterator<Item = usize>) -> Option<(usize, usize)> {
+pub(crate) fn twin(
+    names: &[String],
+    used: impl IntoIterator<Item = usize>,
+) -> Option<(usize, usize)> {
     used.into_iter().find_map(|i| {
         let n = norm(&names[i]);
         (0..names.len())

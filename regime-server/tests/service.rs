@@ -443,6 +443,32 @@ fn every_route_and_auth_case() {
         q["symbols"]["TEST"]
     );
 
+    // keys as the file readers read column names: pandas' `to_json(orient="records")` of a
+    // yfinance frame is taken; two keys naming one field are that row's error, with both names
+    let body = r#"[{"Symbol":"YF","Date":"2025-01-02","Open":10,"High":11,"Low":9,"Close":10.5,"Adj Close":10.4,"Volume":100},
+            {"ticker":"YF","timestamp":"2025-01-03","PX_LAST":10.6},
+            {"symbol":"YF","timestamp":"2025-01-06","close":10.7,"Close":10.8},
+            {"symbol":"YF","Symbol":"ZZ","timestamp":"2025-01-07","close":10.7}]"#;
+    let r = s.post_json("/api/v1/bars", Some("feeder-key"), body);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["accepted"], 2, "{v}");
+    assert_eq!(v["errors"][0]["row"], 3, "{v}");
+    assert_eq!(v["errors"][0]["reason"], "unparseable", "{v}");
+    assert_eq!(
+        v["errors"][0]["message"],
+        "fields \"Close\" and \"close\" both name one field: rename or drop one",
+        "{v}"
+    );
+    assert_eq!(v["errors"][1]["row"], 4, "{v}");
+    assert!(
+        v["errors"][1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"Symbol\" and \"symbol\""),
+        "{v}"
+    );
+
     // bad JSON, wrong media type, wrong method, oversized body
     assert_json_error(
         &s.post_json("/api/v1/bars", Some("feeder-key"), "{\"bars\": [1,"),

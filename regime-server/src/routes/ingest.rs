@@ -22,12 +22,9 @@ use std::path::Path;
 /// Rejected rows listed in one answer (the counts cover all of them).
 const MAX_LISTED_ERRORS: usize = 100;
 
-fn num(
-    obj: &serde_json::Map<String, Value>,
-    field: &'static str,
-    required: bool,
-) -> Result<f64, RejectReason> {
-    match obj.get(field) {
+/// The number in `value` (a bar's `field`; absent or null: NaN, or missing when `required`).
+fn num(value: Option<&Value>, field: &'static str, required: bool) -> Result<f64, RejectReason> {
+    match value {
         None | Some(Value::Null) if required => Err(RejectReason::Missing {
             field: field.to_string(),
         }),
@@ -63,6 +60,54 @@ fn not_in_future(b: Bar, latest: Option<i64>) -> Result<Bar, RejectReason> {
     }
 }
 
+/// The keys a bar object usually has, spelled as the API documents them: an object with
+/// no other key is read by name at once; any other key (`Close`, `Date`, `Adj Close`,
+/// `PX_LAST`, `Ticker`, an extra field) sends it through the file readers' column rules.
+const PLAIN_KEYS: [&str; 11] = [
+    "symbol",
+    "timestamp",
+    "ts",
+    "time",
+    "datetime",
+    "date",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+];
+/// The timestamp's plain keys, in the order they are looked for.
+const PLAIN_TS_KEYS: [&str; 5] = ["timestamp", "ts", "time", "datetime", "date"];
+/// The value fields in `Bar` order.
+const VALUE_FIELDS: [&str; 5] = ["open", "high", "low", "close", "volume"];
+
+/// Where a bar object's fields are: the symbol's, the timestamp's and the values' (in `Bar`
+/// order) entries, each None when absent; or the two keys that name one field.
+#[allow(clippy::type_complexity)]
+fn locate_fields(
+    obj: &serde_json::Map<String, Value>,
+) -> Result<(Option<&Value>, Option<&Value>, [Option<&Value>; 5]), RejectReason> {
+    if obj.keys().all(|k| PLAIN_KEYS.contains(&k.as_str())) {
+        return Ok((
+            obj.get("symbol"),
+            PLAIN_TS_KEYS.iter().find_map(|k| obj.get(*k)),
+            VALUE_FIELDS.map(|k| obj.get(k)),
+        ));
+    }
+    let names: Vec<String> = obj.keys().cloned().collect();
+    let (ts, values, twin) = crate::io::bar_fields(&names);
+    let symbol = crate::io::symbol_field(&names);
+    let twin = twin.or_else(|| crate::io::twin(&names, symbol));
+    if let Some((i, j)) = twin {
+        return Err(RejectReason::DuplicateField {
+            first: names[i].clone(),
+            second: names[j].clone(),
+        });
+    }
+    let at = |i: Option<usize>| i.and_then(|i| obj.get(&names[i]));
+    Ok((at(symbol), at(ts), values.map(at)))
+}
+
 fn json_row(row: usize, v: &Value) -> ParsedRow {
     let Some(obj) = v.as_object() else {
         return ParsedRow {
@@ -74,9 +119,23 @@ fn json_row(row: usize, v: &Value) -> ParsedRow {
             }),
         };
     };
+    let (sym, tsv, values) = match locate_fields(obj) {
+        Ok(f) => f,
+        Err(reason) => {
+            let symbol = match obj.get("symbol") {
+                Some(Value::String(s)) => s.trim().to_string(),
+                _ => String::new(),
+            };
+            return ParsedRow {
+                row,
+                symbol,
+                bar: Err(reason),
+            };
+        }
+    };
     // an integer id (e.g. a PERMNO) is its decimal text; anything else that is not text is
     // a bad row (it used to fall into the "default" series with every other such row)
-    let (symbol, bad_symbol) = match obj.get("symbol") {
+    let (symbol, bad_symbol) = match sym {
         None | Some(Value::Null) => (String::new(), None),
         Some(Value::String(s)) => (s.trim().to_string(), None),
         Some(Value::Number(n)) if n.is_i64() || n.is_u64() => (n.to_string(), None),
@@ -89,12 +148,9 @@ fn json_row(row: usize, v: &Value) -> ParsedRow {
                 value,
             });
         }
-        let tsv = ["timestamp", "ts", "time", "datetime", "date"]
-            .iter()
-            .find_map(|k| obj.get(*k))
-            .ok_or(RejectReason::Missing {
-                field: "timestamp".into(),
-            })?;
+        let tsv = tsv.ok_or(RejectReason::Missing {
+            field: "timestamp".into(),
+        })?;
         let ts = match tsv {
             Value::String(s) => timestamp_field(s)?,
             Value::Null => {
@@ -111,13 +167,14 @@ fn json_row(row: usize, v: &Value) -> ParsedRow {
                     value: tsv.to_string(),
                 })?,
         };
+        let [o, h, l, c, vol] = values;
         Ok(Bar::new(
             ts,
-            num(obj, "open", false)?,
-            num(obj, "high", false)?,
-            num(obj, "low", false)?,
-            num(obj, "close", true)?,
-            num(obj, "volume", false)?,
+            num(o, "open", false)?,
+            num(h, "high", false)?,
+            num(l, "low", false)?,
+            num(c, "close", true)?,
+            num(vol, "volume", false)?,
         ))
     })();
     ParsedRow { row, symbol, bar }
@@ -139,7 +196,7 @@ fn parse_json(bytes: &[u8]) -> Result<Vec<ParsedRow>, AppError> {
             // a client meant as the bars (`{"rows": [...]}`, `{"data": [...]}`): say so
             // rather than reject it as one bar with no timestamp
             None => match o.iter().find(|(_, x)| x.is_array()) {
-                Some((k, _)) if !o.contains_key("close") => {
+                Some((k, _)) if locate_fields(o).is_ok_and(|(_, _, v)| v[3].is_none()) => {
                     return Err(AppError::bad_request(format!(
                         "expected a list of bars, {{\"bars\": [...]}}, or one bar object; \
                          this object's list is under {k:?}: send it as \"bars\" or as the body"
