@@ -3,7 +3,8 @@
 pool's per-dimension weights fitted (in-sample, no labels) to the one-step predictive log-score
 — each bar's emission likelihoods under the model, weighted by the pool's posterior of the bar
 before moved one step by the model's transitions — then scored against the true labels
-beside the HMM alone and the causal ensemble (raw accuracy: volatility, trend, structure, all 18).
+beside the HMM alone and the causal ensemble: raw accuracy (volatility, trend, structure, all
+18), then the mean probability of the chosen state per dimension (what the pool says).
 
     cargo build --release -p datasets --example member_probs
     WANDER=0.4 python3 benches/accuracy/predictive_teacher.py 10000 102700 102710   # BARS FIRST_SEED END_SEED
@@ -48,7 +49,9 @@ def score(W):
     return tot / n
 
 def acc(W=None):
-    hits = np.zeros(4); n = 0
+    """Accuracy (volatility, trend, structure, all 18), then the mean probability of the
+    chosen state per dimension (said: calibrated where it equals the accuracy)."""
+    hits = np.zeros(4); said = np.zeros(3); n = 0
     for logs, ens, lb, A, truth in series:
         if W is None:
             p = [ens[:, sl] for sl in DS]
@@ -57,13 +60,14 @@ def acc(W=None):
         lab = np.stack([p[d].argmax(1) for d in range(3)], 1)
         h = lab == truth
         hits[:3] += h.sum(0); hits[3] += h.all(1).sum(); n += len(truth)
-    return hits / n
+        said += [p[d].max(1).sum() for d in range(3)]
+    return np.round(np.concatenate([hits / n, said / n]), 4)
 
 hmm = np.zeros((3, 6)); hmm[:, 0] = 1.0
-print("ensemble (causal)  ", acc(None).round(4))
-print("hmm alone          ", acc(hmm).round(4), "score", round(score(hmm), 5))
+print("ensemble (causal)  ", acc(None))
+print("hmm alone          ", acc(hmm), "score", round(score(hmm), 5))
 res = minimize(lambda w: -score(w.reshape(3, 6)), hmm.ravel(), method="L-BFGS-B", bounds=[(-1, 3)] * 18, options={"maxiter": 60})
 W = res.x.reshape(3, 6)
-print("predictive-fitted  ", acc(W).round(4), "score", round(score(W), 5))
+print("predictive-fitted  ", acc(W), "score", round(score(W), 5))
 for d, name in enumerate(["vol", "trend", "struct"]):
     print(f"  {name}: " + " ".join(f"{m}={w:.2f}" for m, w in zip(M, W[d])))
