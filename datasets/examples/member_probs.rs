@@ -104,14 +104,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // score members by how well their posterior at t-1 predicts bar t (an experiment)
     let predictive = std::env::var("PREDICTIVE").is_ok_and(|v| v == "1");
     if predictive {
-        for j in 0..18 {
-            let _ = write!(out, ",lb{j}");
-        }
-        for (name, n) in [("av", 3), ("ad", 3), ("as", 2)] {
-            for j in 0..n * n {
-                let _ = write!(out, ",{name}{j}");
-            }
-        }
+        datasets::predictive_header(&mut out);
     }
     out.push('\n');
     for (i, d) in data.iter().enumerate() {
@@ -146,23 +139,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             for m in &members {
                 cells(&mut out, &m.p, m.has);
             }
-            if predictive {
-                let hmm = member.pipeline().hmm();
-                let (_, b) = hmm.last_emission();
-                for x in b {
-                    let _ = write!(out, ",{:.6}", x.max(1e-300).ln());
-                }
-                let p = hmm.params().ok_or("no model on a scored bar")?;
-                for row in p.a_vol.iter().chain(&p.a_trend) {
-                    for x in row {
-                        let _ = write!(out, ",{x:.6}");
-                    }
-                }
-                for row in &p.a_struct {
-                    for x in row {
-                        let _ = write!(out, ",{x:.6}");
-                    }
-                }
+            if predictive && !datasets::predictive_cells(&mut out, member.pipeline().hmm()) {
+                return Err("no model on a scored bar".into());
             }
             out.push('\n');
         }

@@ -397,6 +397,43 @@ impl Hits {
     }
 }
 
+/// Columns an experiment needs to score a posterior by how well it predicts the next bar
+/// (`benches/accuracy/predictive_teacher.py`): the model's emission log-likelihoods of the
+/// bar (`lb0`..`lb17`, up to a per-bar constant, index `volatility*6 + trend*2 + structure`)
+/// and its transition matrices (`av*`, `ad*`, `as*`, row-major). The header cells, each
+/// with its leading comma.
+pub fn predictive_header(out: &mut String) {
+    use std::fmt::Write as _;
+    for j in 0..18 {
+        let _ = write!(out, ",lb{j}");
+    }
+    for (name, n) in [("av", 3), ("ad", 3), ("as", 2)] {
+        for j in 0..n * n {
+            let _ = write!(out, ",{name}{j}");
+        }
+    }
+}
+
+/// The cells of [`predictive_header`] for the bar `hmm` has just taken; false (nothing
+/// written) while it has no model.
+pub fn predictive_cells(out: &mut String, hmm: &regime_core::hmm::OnlineHmm) -> bool {
+    use std::fmt::Write as _;
+    let Some(p) = hmm.params() else {
+        return false;
+    };
+    let (_, b) = hmm.last_emission();
+    for x in b {
+        let _ = write!(out, ",{:.6}", x.max(1e-300).ln());
+    }
+    let rows = p.a_vol.iter().chain(&p.a_trend).map(|r| &r[..]);
+    for row in rows.chain(p.a_struct.iter().map(|r| &r[..])) {
+        for x in row {
+            let _ = write!(out, ",{x:.6}");
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
