@@ -86,16 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut out = String::from("symbol,truth_v,truth_d,truth_s,oracle_v,oracle_d,oracle_s");
     let groups = std::iter::once("ensemble").chain(METHOD_NAMES.iter().copied());
     for g in groups {
-        for c in [
-            "v_low",
-            "v_med",
-            "v_high",
-            "d_down",
-            "d_neutral",
-            "d_up",
-            "s_trend",
-            "s_mr",
-        ] {
+        for c in datasets::PROB_CELLS {
             let _ = write!(out, ",{g}_{c}");
         }
     }

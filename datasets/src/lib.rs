@@ -397,6 +397,20 @@ impl Hits {
     }
 }
 
+/// The eight per-bar probability columns of the experiments' CSV files (`member_probs`,
+/// `pooled_rows`), each after a group's name (`ensemble_v_low`, `hmm_d_up`, ...): volatility
+/// low/medium/high, trend down/neutral/up, structure trending/mean-reverting.
+pub const PROB_CELLS: [&str; 8] = [
+    "v_low",
+    "v_med",
+    "v_high",
+    "d_down",
+    "d_neutral",
+    "d_up",
+    "s_trend",
+    "s_mr",
+];
+
 /// Columns an experiment needs to score a posterior by how well it predicts the next bar
 /// (`benches/accuracy/predictive_teacher.py`): the model's emission log-likelihoods of the
 /// bar (`lb0`..`lb17`, up to a per-bar constant, index `volatility*6 + trend*2 + structure`)

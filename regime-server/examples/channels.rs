@@ -10,13 +10,8 @@ use regime_core::model::ObsExtractor;
 fn main() -> anyhow::Result<()> {
     let a: Vec<String> = std::env::args().collect();
     anyhow::ensure!(a.len() == 5, "usage: channels FILE SYMBOL FROM_MS TO_MS");
-    let input = regime_server::io::read_bars(std::path::Path::new(&a[1]), None)?;
     let (from, to): (i64, i64) = (a[3].parse()?, a[4].parse()?);
-    let s = input
-        .series
-        .iter()
-        .find(|s| s.symbol == a[2])
-        .ok_or_else(|| anyhow::anyhow!("no symbol {}", a[2]))?;
+    let s = regime_server::io::read_symbol(std::path::Path::new(&a[1]), &a[2])?;
     let mut h = OnlineHmm::new(OnlineHmmConfig::default())?;
     let mut ex = ObsExtractor::new();
     let mut sums = [[0.0f64; 3]; 4]; // channel x state

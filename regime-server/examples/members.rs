@@ -12,12 +12,7 @@ fn main() -> anyhow::Result<()> {
     );
     let dim: usize = a.get(3).map_or(Ok(1), |s| s.parse())?;
     anyhow::ensure!(dim < 3, "dimension is 0, 1 or 2");
-    let input = regime_server::io::read_bars(std::path::Path::new(&a[1]), None)?;
-    let s = input
-        .series
-        .iter()
-        .find(|s| s.symbol == a[2])
-        .ok_or_else(|| anyhow::anyhow!("no symbol {}", a[2]))?;
+    let s = regime_server::io::read_symbol(std::path::Path::new(&a[1]), &a[2])?;
     let mut p = SymbolPipeline::new(PipelineConfig::default())?;
     // year -> [member or pooled label][state] counts
     let mut years: std::collections::BTreeMap<i32, [[u32; 3]; N_METHODS + 1]> = Default::default();

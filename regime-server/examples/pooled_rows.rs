@@ -11,24 +11,10 @@ use std::io::Write as _;
 fn main() -> anyhow::Result<()> {
     let a: Vec<String> = std::env::args().collect();
     anyhow::ensure!(a.len() == 3, "usage: pooled_rows FILE SYMBOL");
-    let input = regime_server::io::read_bars(std::path::Path::new(&a[1]), None)?;
-    let s = input
-        .series
-        .iter()
-        .find(|s| s.symbol == a[2])
-        .ok_or_else(|| anyhow::anyhow!("no symbol {}", a[2]))?;
+    let s = regime_server::io::read_symbol(std::path::Path::new(&a[1]), &a[2])?;
     let mut p = SymbolPipeline::new(PipelineConfig::default())?;
     let mut out = String::from("timestamp");
-    for c in [
-        "v_low",
-        "v_med",
-        "v_high",
-        "d_down",
-        "d_neutral",
-        "d_up",
-        "s_trend",
-        "s_mr",
-    ] {
+    for c in datasets::PROB_CELLS {
         let _ = write!(out, ",ensemble_{c}");
     }
     datasets::predictive_header(&mut out);

@@ -715,6 +715,21 @@ fn parse_label(s: &str) -> Result<u8, RejectReason> {
         .ok_or_else(bad)
 }
 
+/// One symbol's bars of a bar file (read and validated as [`read_bars`] does; bad rows
+/// skipped); an error naming the symbols there are when it holds no such symbol.
+pub fn read_symbol(path: &Path, symbol: &str) -> Result<SymbolBars, IoError> {
+    let input = read_bars(path, None)?;
+    let names: Vec<String> = input.series.iter().map(|s| s.symbol.clone()).collect();
+    input
+        .series
+        .into_iter()
+        .find(|s| s.symbol == symbol)
+        .ok_or_else(|| IoError::Format {
+            path: path.to_path_buf(),
+            message: format!("no symbol {symbol:?} (it holds {})", names.join(", ")),
+        })
+}
+
 /// Read a CSV, Parquet or Arrow IPC file of bars (rows failing validation go to `Input::errors`).
 pub fn read_bars(path: &Path, label_column: Option<&str>) -> Result<Input, IoError> {
     read_bars_watched(path, label_column, &mut |_| {})
