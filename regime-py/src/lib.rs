@@ -295,21 +295,9 @@ fn generate(
     step_secs: i64,
     start_ms: Option<i64>,
 ) -> PyResult<Bound<'_, PyAny>> {
-    if symbols == 0 || bars == 0 || step_secs < 1 {
-        return Err(BadInputError::new_err(
-            "symbols and bars must be > 0 and step_secs >= 1",
-        ));
-    }
+    let cfg = commands::synth_config(symbols, bars, step_secs, start_ms)
+        .map_err(|e| BadInputError::new_err(format!("generate: {e}")))?;
     let batch = timed_detach(py, || -> Res<RecordBatch> {
-        let mut cfg = datasets::SynthConfig {
-            symbols,
-            bars,
-            step_ms: step_secs * 1000,
-            ..Default::default()
-        };
-        if let Some(s) = start_ms {
-            cfg.start_ms = s;
-        }
         let (t, _) = commands::generate_table(&cfg, seed);
         Ok(io::into_record_batch(t)?)
     })?;

@@ -182,6 +182,11 @@ def test_bad_rows_name_row_and_reason():
     )
     with pytest.raises(regime.BadInputError, match=r"column `Close` appears twice \(columns 2 and 3\)"):
         regime.detect(both)
+    # generated bars past the year 9999 (ten million days from 2000) are refused up front
+    with pytest.raises(regime.BadInputError, match="run outside the years 1-9999"):
+        regime.generate(symbols=1, bars=10_000_000)
+    with pytest.raises(regime.BadInputError, match="step must be >= 1 second"):
+        regime.generate(step_secs=0)
 
 
 def test_streaming_engine_equals_batch(panel):

@@ -868,6 +868,49 @@ pub fn save_model(dir: &Path, symbol: &str, p: &SymbolPipeline, source: &Path) -
     Ok(path)
 }
 
+/// The generator's settings for `regime generate` and `regime.generate`, checked: at least
+/// one symbol and one bar, a step of a second or more, and every bar's time within the years
+/// 1–9999 that every store and file format holds (10 million daily bars from 2000 would run
+/// into the year 29,000, and `detect` would refuse them as out of range).
+pub fn synth_config(
+    symbols: usize,
+    bars: usize,
+    step_secs: i64,
+    start_ms: Option<i64>,
+) -> std::result::Result<SynthConfig, String> {
+    if symbols == 0 || bars == 0 {
+        return Err("symbols and bars must be >= 1".into());
+    }
+    if step_secs < 1 {
+        return Err(format!("the step must be >= 1 second, got {step_secs}"));
+    }
+    let mut cfg = SynthConfig {
+        symbols,
+        bars,
+        ..Default::default()
+    };
+    if let Some(s) = start_ms {
+        cfg.start_ms = s;
+    }
+    let last = step_secs
+        .checked_mul(1000)
+        .inspect(|&ms| cfg.step_ms = ms)
+        .and_then(|ms| ms.checked_mul(bars as i64 - 1))
+        .and_then(|span| span.checked_add(cfg.start_ms));
+    let in_range = |t: i64| (regime_core::bars::MIN_TS..=regime_core::bars::MAX_TS).contains(&t);
+    match last {
+        Some(t) if in_range(cfg.start_ms) && in_range(t) => Ok(cfg),
+        _ => {
+            let mut start = String::new();
+            regime_core::bars::push_timestamp(&mut start, cfg.start_ms);
+            Err(format!(
+                "{bars} bars {step_secs} s apart from {start} run outside the years 1-9999 \
+                 (what stores and files hold): fewer bars, a shorter step or an earlier start"
+            ))
+        }
+    }
+}
+
 /// `regime generate`.
 pub fn generate_file(output: &Path, cfg: &SynthConfig, seed: u64) -> Result<usize> {
     io::Format::of(output)?;

@@ -500,22 +500,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             step_secs,
             start,
         } => {
-            anyhow::ensure!(
-                symbols >= 1 && bars >= 1,
-                "--symbols and --bars must be >= 1"
-            );
-            anyhow::ensure!(step_secs >= 1, "--step-secs must be >= 1");
-            let mut cfg = datasets::SynthConfig {
-                symbols,
-                bars,
-                step_ms: step_secs * 1000,
-                ..Default::default()
-            };
-            if let Some(s) = start {
-                cfg.start_ms = regime_server::io::parse_timestamp(&s).ok_or_else(|| {
+            let start_ms = match start {
+                Some(s) => Some(regime_server::io::parse_timestamp(&s).ok_or_else(|| {
                     anyhow::anyhow!("--start {s:?}: expected YYYY-MM-DD or YYYY-MM-DD HH:MM:SS")
-                })?;
-            }
+                })?),
+                None => None,
+            };
+            let cfg = commands::synth_config(symbols, bars, step_secs, start_ms)
+                .map_err(|e| anyhow::anyhow!("generate: {e}"))?;
             let n = commands::generate_file(&output, &cfg, seed)?;
             eprintln!(
                 "wrote {n} bars ({symbols} symbols, seed {seed}) -> {}",

@@ -972,3 +972,49 @@ fn a_report_into_a_closed_pipe_ends_quietly() {
         assert!(!err.contains("panicked"), "json {json}: {err}");
     }
 }
+
+/// `regime generate` refuses settings whose bars would run past the year 9999 (ten million
+/// daily bars from 2000): one line, exit 2, no file — not a file that `detect` then rejects
+/// row by row as out of range. The same bars six hours apart fit, and the boundary is exact.
+#[test]
+fn generate_refuses_bars_past_the_year_9999() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("g.parquet");
+    let gen = |bars: &str, step: &str, start: &str| {
+        regime(&[
+            "generate",
+            "--output",
+            out.to_str().unwrap(),
+            "--bars",
+            bars,
+            "--step-secs",
+            step,
+            "--start",
+            start,
+        ])
+    };
+    let o = gen("10000000", "86400", "2000-01-03");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+    assert!(
+        e.contains(
+            "10000000 bars 86400 s apart from 2000-01-03 00:00:00 run outside the years 1-9999"
+        ),
+        "{e}"
+    );
+    assert!(!out.exists());
+    // an i64 overflow of the span is the same error, not a wrapped time
+    let o = gen("3", &i64::MAX.to_string(), "2000-01-03");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("outside the years 1-9999"),
+        "{}",
+        stderr(&o)
+    );
+    // the last second of 9999 holds a bar; one more step does not fit
+    let o = gen("2", "1", "9999-12-31 23:59:58");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = gen("3", "1", "9999-12-31 23:59:58");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
