@@ -448,11 +448,13 @@ fn every_route_and_auth_case() {
     let body = r#"[{"Symbol":"YF","Date":"2025-01-02","Open":10,"High":11,"Low":9,"Close":10.5,"Adj Close":10.4,"Volume":100},
             {"ticker":"YF","timestamp":"2025-01-03","PX_LAST":10.6},
             {"symbol":"YF","timestamp":"2025-01-06","close":10.7,"Close":10.8},
-            {"symbol":"YF","Symbol":"ZZ","timestamp":"2025-01-07","close":10.7}]"#;
+            {"symbol":"YF","Symbol":"ZZ","timestamp":"2025-01-07","close":10.7},
+            {"symbol":"YF","date":"2025-01-08","time":"09:30","close":10.9}]"#;
     let r = s.post_json("/api/v1/bars", Some("feeder-key"), body);
     assert_eq!(r.status, 202, "{}", r.text());
     let v = r.json();
-    assert_eq!(v["accepted"], 2, "{v}");
+    // (the last row: dated by `date`, as a file's columns are, not by its `time` of day)
+    assert_eq!(v["accepted"], 3, "{v}");
     assert_eq!(v["errors"][0]["row"], 3, "{v}");
     assert_eq!(v["errors"][0]["reason"], "unparseable", "{v}");
     assert_eq!(

@@ -80,8 +80,10 @@ fn plain_key(k: &str) -> bool {
             | "volume"
     )
 }
-/// The timestamp's plain keys, in the order they are looked for.
-const PLAIN_TS_KEYS: [&str; 5] = ["timestamp", "ts", "time", "datetime", "date"];
+
+/// The timestamp's plain keys, in the order they are looked for (the file readers' order:
+/// a row with `date` and `time` is dated by `date`).
+const PLAIN_TS_KEYS: [&str; 5] = ["timestamp", "datetime", "date", "time", "ts"];
 /// The value fields in `Bar` order.
 const VALUE_FIELDS: [&str; 5] = ["open", "high", "low", "close", "volume"];
 
