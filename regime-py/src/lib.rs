@@ -58,18 +58,30 @@ fn timed_detach<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> T {
 }
 
 /// Where a bar's timestamp and values are among `keys` (the file readers' column rules):
-/// (timestamp position, [open, high, low, close, volume] positions), None where absent.
-/// Two keys read as one field (`close` and `Close`) raise BadInputError naming both.
+/// (timestamp position, [open, high, low, close, volume] positions, the position of a
+/// time-of-day key beside a `date`), None where absent. Two keys read as one field (`close`
+/// and `Close`) raise BadInputError naming both.
+#[allow(clippy::type_complexity)]
 #[pyfunction]
-fn bar_fields(keys: Vec<String>) -> PyResult<(Option<usize>, [Option<usize>; 5])> {
+fn bar_fields(keys: Vec<String>) -> PyResult<(Option<usize>, [Option<usize>; 5], Option<usize>)> {
     let (ts, values, twin) = io::bar_fields(&keys);
+    let time = ts.and_then(|t| io::time_of_day_field(&keys, t));
+    let twin = twin.or_else(|| io::twin(&keys, time));
     if let Some((i, j)) = twin {
         return Err(BadInputError::new_err(format!(
             "bar has two fields of one name: '{}' and '{}'; rename or drop one",
             keys[i], keys[j]
         )));
     }
-    Ok((ts, values))
+    Ok((ts, values, time))
+}
+
+/// A date (ms, midnight) with a time of day's text added, as the file readers add a `time`
+/// column to a `date` column.
+#[pyfunction]
+fn date_and_time(date_ms: i64, time: &str) -> PyResult<i64> {
+    io::date_and_time(date_ms, time)
+        .map_err(|reason| BadInputError::new_err(format!("bar field time: {reason}")))
 }
 
 /// Seconds the last batch call (detect, generate, evaluate, history) spent in Rust.
@@ -594,6 +606,7 @@ fn _regime(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(select_backend, m)?)?;
     m.add_function(wrap_pyfunction!(last_compute_seconds, m)?)?;
     m.add_function(wrap_pyfunction!(bar_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(date_and_time, m)?)?;
     m.add_function(wrap_pyfunction!(state_identity, m)?)?;
     m.add_function(wrap_pyfunction!(epoch_ms, m)?)?;
     m.add_function(wrap_pyfunction!(identity_mismatch, m)?)?;

@@ -273,6 +273,19 @@ def test_streaming_takes_pandas_rows_as_quants_iterate_them(panel):
         regime.Engine().update("X", {"Date": "2024-01-02", "Close": "n/a"})
     with pytest.raises(regime.BadInputError, match="two fields of one name: 'Close' and 'close'"):
         regime.Engine().update("X", {"Date": "2024-01-02", "Close": 1.0, "close": 2.0})
+    # a time of day beside the date (an intraday export's Date, Time), as the files read it:
+    # text, a datetime.time or HHMM digits; the same minutes again are the same bars
+    import datetime
+
+    e = regime.Engine()
+    for t in ["09:30", datetime.time(9, 31), 932]:
+        assert not e.update("X", {"Date": "2024-01-02", "Time": t, "Close": 1.0})["duplicate"]
+    assert e.update("X", {"Date": "2024-01-02", "Time": "09:32", "Close": 1.0})["duplicate"]
+    with pytest.raises(regime.BadInputError, match='bar field time: cannot parse time from "9h33"'):
+        e.update("X", {"Date": "2024-01-02", "Time": "9h33", "Close": 1.0})
+    table = pa.table({"Date": ["2024-01-02", "2024-01-02"], "Time": ["09:30", "09:31"], "Close": [1.0, 1.1]})
+    got = regime.detect(table).column("timestamp").to_pylist()
+    assert [t.strftime("%H:%M") for t in got] == ["09:30", "09:31"], got
 
 
 def test_a_pickled_engine_goes_on_where_it_stopped(panel):

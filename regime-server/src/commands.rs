@@ -378,6 +378,23 @@ pub fn unread_field_hints(input: &Input) -> Vec<String> {
             was(n)
         ));
     }
+    let n = unread("time");
+    if n > 0 {
+        hints.push(format!(
+            "{n} time{} of day {} not read; a time column beside a date column is read as \
+             HH:MM[:SS[.fff]] or HHMM[SS]",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "was" } else { "were" }
+        ));
+    }
+    let n = repeated_timestamps(input).count();
+    if n > 0 {
+        hints.push(format!(
+            "{n} row{} the timestamp of the bar before (same symbol): times of day in a \
+             column not read (a `time` column beside `date` is), or rows given twice",
+            if n == 1 { " repeats" } else { "s repeat" }
+        ));
+    }
     let n = unread("label");
     if n > 0 {
         hints.push(format!(
@@ -390,17 +407,31 @@ pub fn unread_field_hints(input: &Input) -> Vec<String> {
     hints
 }
 
+/// The rejected rows whose timestamp equals their symbol's bar before.
+fn repeated_timestamps(input: &Input) -> impl Iterator<Item = &io::RowError> {
+    input.errors.iter().filter(|e| {
+        matches!(e.reason, RejectReason::TimestampNotIncreasing { previous, got } if got == previous)
+    })
+}
+
 /// Symbols whose rows all came in descending time order: one bar accepted (the newest),
-/// every other one rejected as not after it. The series of an input without a symbol
-/// column is called `unnamed` ("the file", "the table").
+/// every other one rejected as before it (not equal: a day's intraday rows whose times were
+/// not read look the same by the counts). The series of an input without a symbol column
+/// is called `unnamed` ("the file", "the table").
 pub fn newest_first(input: &Input, unnamed: &str) -> Vec<String> {
+    let repeats: std::collections::HashSet<&str> = repeated_timestamps(input)
+        .map(|e| e.symbol.as_str())
+        .collect();
     input
         .validator
         .quality()
         .iter()
-        .filter(|(_, q)| {
+        .filter(|(s, q)| {
             let back = q.rejected.get("timestamp_not_increasing").copied();
-            q.accepted == 1 && back >= Some(2) && back == Some(q.rejected_total())
+            q.accepted == 1
+                && back >= Some(2)
+                && back == Some(q.rejected_total())
+                && !repeats.contains(s.as_str())
         })
         .map(|(s, _)| {
             if s.is_empty() {

@@ -542,6 +542,9 @@ pub fn bar_fields(names: &[String]) -> BarFields {
 /// Positions of the input columns in a header, shared by the CSV and Parquet readers.
 struct Columns {
     ts: usize,
+    /// A time-of-day column beside a `date` timestamp column (intraday exports: `Date,Time,
+    /// Open,...`), added to the date.
+    time: Option<usize>,
     /// open, high, low, close (always present), volume.
     values: [Option<usize>; 5],
     symbol: Option<usize>,
@@ -551,7 +554,7 @@ struct Columns {
 impl Columns {
     /// The columns read, in any order.
     fn used(&self) -> Vec<usize> {
-        let mut v: Vec<usize> = [Some(self.ts), self.symbol, self.label]
+        let mut v: Vec<usize> = [Some(self.ts), self.time, self.symbol, self.label]
             .into_iter()
             .chain(self.values)
             .flatten()
@@ -606,6 +609,7 @@ impl Columns {
         };
         let cols = Columns {
             ts,
+            time: time_of_day_field(headers, ts),
             values,
             symbol: find(headers, &SYMBOL_NAMES),
             label,
@@ -628,10 +632,7 @@ impl Columns {
 
 /// The first of the `used` names that another of `names` repeats (as the readers compare
 /// names), as `(first, second)` positions, in order.
-pub(crate) fn twin(
-    names: &[String],
-    used: impl IntoIterator<Item = usize>,
-) -> Option<(usize, usize)> {
+pub fn twin(names: &[String], used: impl IntoIterator<Item = usize>) -> Option<(usize, usize)> {
     used.into_iter().find_map(|i| {
         let n = norm(&names[i]);
         (0..names.len())
@@ -650,6 +651,88 @@ fn norm(h: &str) -> String {
             c => c.to_ascii_lowercase(),
         })
         .collect()
+}
+
+/// Where a time-of-day column is among `names` when the timestamp (at `ts`) is a `date`: a
+/// column named `time`, as intraday exports split them (`Date,Time,Open,...`). None otherwise
+/// (a `timestamp` or `datetime` column holds the time already).
+pub fn time_of_day_field(names: &[String], ts: usize) -> Option<usize> {
+    (norm(&names[ts]) == "date")
+        .then(|| find(names, &["time"]))
+        .flatten()
+}
+
+/// A time of day as ms after midnight: `H:MM`, `HH:MM:SS`, `HH:MM:SS.fff` (any digits of a
+/// fraction), or digits alone as `HMM`/`HHMM`/`HMMSS`/`HHMMSS` (`930`, `093000`, as
+/// TradeStation and NinjaTrader write them); hours 0-23.
+pub fn parse_time_of_day(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let num = |t: &str| -> Option<i64> {
+        (!t.is_empty() && t.len() <= 2 && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse().ok())
+            .flatten()
+    };
+    let (h, m, sec, frac) = if s.contains(':') {
+        let (hms, frac) = s.split_once('.').unwrap_or((s, ""));
+        let mut it = hms.split(':');
+        let (h, m) = (num(it.next()?)?, num(it.next()?)?);
+        let sec = match it.next() {
+            Some(t) => num(t)?,
+            None => 0,
+        };
+        if it.next().is_some() {
+            return None;
+        }
+        (h, m, sec, frac)
+    } else {
+        if !(3..=6).contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let v: i64 = s.parse().ok()?;
+        if s.len() <= 4 {
+            (v / 100, v % 100, 0, "")
+        } else {
+            (v / 10_000, v / 100 % 100, v % 100, "")
+        }
+    };
+    if h > 23 || m > 59 || sec > 59 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // the fraction's first three digits are the ms
+    let ms = frac
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(3)
+        .fold(0, |a, b| a * 10 + i64::from(b - b'0'));
+    Some(((h * 60 + m) * 60 + sec) * 1000 + ms)
+}
+
+/// A `date` timestamp (ms) with a time-of-day field's text added; the reasons name `time`.
+pub fn date_and_time(date_ms: i64, time: &str) -> Result<i64, RejectReason> {
+    if time.trim().is_empty() {
+        return Err(RejectReason::Missing {
+            field: "time".into(),
+        });
+    }
+    let tod = parse_time_of_day(time).ok_or_else(|| RejectReason::Unparseable {
+        field: "time".into(),
+        value: time.to_string(),
+    })?;
+    add_time_of_day(date_ms, tod).ok_or_else(|| time_on_a_datetime(time))
+}
+
+/// `date_ms` (a day's midnight) plus `tod` ms; None for a date that holds a time already
+/// (adding would count the time twice).
+fn add_time_of_day(date_ms: i64, tod: i64) -> Option<i64> {
+    (date_ms.rem_euclid(86_400_000) == 0).then(|| date_ms + tod)
+}
+
+/// The reason for a time-of-day field (its `text`) beside a date that holds a time already.
+fn time_on_a_datetime(text: &str) -> RejectReason {
+    RejectReason::Unparseable {
+        field: "time".into(),
+        value: format!("{text} (its date holds a time of day already)"),
+    }
 }
 
 /// The first of `names` among `headers`, compared without case and with spaces and dashes
@@ -936,8 +1019,8 @@ fn read_csv_from<R: std::io::Read>(
     };
     // the timestamp column, and the records already read: a two-level header's ticker and
     // date rows
-    let (sources, ts_col, mut row) = match two_level {
-        Some(s) => (s, 0, 2),
+    let (sources, ts_col, time_col, mut row) = match two_level {
+        Some(s) => (s, 0, None, 2),
         None => {
             let cols = Columns::locate(path, &headers, label_column)?;
             let flat = RowSource {
@@ -945,7 +1028,7 @@ fn read_csv_from<R: std::io::Read>(
                 values: cols.values,
                 label: cols.label,
             };
-            (vec![flat], cols.ts, 0)
+            (vec![flat], cols.ts, cols.time, 0)
         }
     };
     let symbol_column = sources
@@ -976,7 +1059,8 @@ fn read_csv_from<R: std::io::Read>(
             );
             continue;
         }
-        let ts = timestamp_field(get(Some(ts_col)));
+        let ts = timestamp_field(get(Some(ts_col)))
+            .and_then(|d| time_col.map_or(Ok(d), |t| date_and_time(d, get(Some(t)))));
         for src in &sources {
             if matches!(src.symbol, SymbolOf::Fixed(_))
                 && src.values.iter().all(|v| get(*v).trim().is_empty())
@@ -1234,6 +1318,51 @@ fn col_ts(path: &Path, name: &str, a: &ArrayRef) -> Result<Vec<Option<i64>>, IoE
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
             let text = TextCol::of(Some(a));
             (0..n).map(|i| parse_timestamp(text.get(i))).collect()
+        }
+        d => {
+            return Err(IoError::ColumnType {
+                path: path.to_path_buf(),
+                column: name.to_string(),
+                dtype: d.to_string(),
+            })
+        }
+    })
+}
+
+/// A time-of-day column as ms after midnight per row (None: null or unreadable): Arrow
+/// `time32`/`time64` columns, or text as [`parse_time_of_day`] reads it.
+fn col_time_of_day(path: &Path, name: &str, a: &ArrayRef) -> Result<Vec<Option<i64>>, IoError> {
+    use arrow::array::{
+        Time32MillisecondArray, Time32SecondArray, Time64MicrosecondArray, Time64NanosecondArray,
+    };
+    let n = a.len();
+    macro_rules! tod {
+        ($t:ty, $f:expr) => {{
+            let x = a
+                .as_any()
+                .downcast_ref::<$t>()
+                .ok_or_else(|| IoError::ColumnType {
+                    path: path.to_path_buf(),
+                    column: name.to_string(),
+                    dtype: a.data_type().to_string(),
+                })?;
+            (0..n)
+                .map(|i| x.is_valid(i).then(|| $f(i64::from(x.value(i)))))
+                .collect()
+        }};
+    }
+    Ok(match a.data_type() {
+        DataType::Time32(TimeUnit::Second) => tod!(Time32SecondArray, |v: i64| v * 1000),
+        DataType::Time32(TimeUnit::Millisecond) => tod!(Time32MillisecondArray, |v: i64| v),
+        DataType::Time64(TimeUnit::Microsecond) => {
+            tod!(Time64MicrosecondArray, |v: i64| v.div_euclid(1000))
+        }
+        DataType::Time64(TimeUnit::Nanosecond) => {
+            tod!(Time64NanosecondArray, |v: i64| v.div_euclid(1_000_000))
+        }
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            let text = TextCol::of(Some(a));
+            (0..n).map(|i| parse_time_of_day(text.get(i))).collect()
         }
         d => {
             return Err(IoError::ColumnType {
@@ -1966,6 +2095,11 @@ fn batch_rows(
     let n = batch.num_rows();
     let ts_col = batch.column(loc.ts);
     let ts = col_ts(path, &headers[loc.ts], ts_col)?;
+    let time_col = loc.time.map(|i| batch.column(i));
+    let time = match (loc.time, time_col) {
+        (Some(i), Some(a)) => Some(col_time_of_day(path, &headers[i], a)?),
+        _ => None,
+    };
     let mut cols: [Option<Vec<f64>>; 5] = Default::default();
     for (k, i) in loc.values.iter().enumerate() {
         if let Some(i) = i {
@@ -1991,7 +2125,15 @@ fn batch_rows(
     let value = |k: usize, r: usize| cols[k].as_ref().map_or(f64::NAN, |c| c[r]);
     // the checks of `RawRow::parse`, in its order: timestamp, close, label
     let parse = |r: usize| -> Parsed {
-        let ts = ts[r].ok_or_else(|| ts_error(ts_col, r))?;
+        let mut ts = ts[r].ok_or_else(|| ts_error(ts_col, r))?;
+        if let (Some(tod), Some(a)) = (&time, time_col) {
+            let text = || TextCol::of(Some(a)).get(r);
+            ts = match tod[r] {
+                Some(t) => add_time_of_day(ts, t).ok_or_else(|| time_on_a_datetime(text()))?,
+                // text that does not read as a time: its reason; a null: missing
+                None => date_and_time(ts, text())?,
+            };
+        }
         let close = value(3, r);
         if cols[3].is_some() && close.is_nan() {
             return Err(RejectReason::Missing {
@@ -2409,6 +2551,102 @@ mod tests {
                 .contains("missing required column `timestamp`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_time_column_beside_a_date_column_is_added_to_it() {
+        // the forms of a time of day
+        for (t, ms) in [
+            ("09:30", 34_200_000),
+            ("9:30", 34_200_000),
+            ("09:30:15", 34_215_000),
+            ("09:30:15.5", 34_215_500),
+            ("23:59:59.999999", 86_399_999),
+            ("0930", 34_200_000),
+            ("930", 34_200_000),
+            ("093015", 34_215_000),
+            ("00:00", 0),
+        ] {
+            assert_eq!(parse_time_of_day(t), Some(ms), "{t}");
+        }
+        for t in [
+            "24:00",
+            "09:60",
+            "9",
+            "09:30:15:00",
+            "1234567",
+            "ab:cd",
+            "09:30.x",
+            "",
+        ] {
+            assert_eq!(parse_time_of_day(t), None, "{t}");
+        }
+        // CSV (Stooq's and many intraday exports' shape): the rows' times, and the bad ones
+        // named by the time field
+        let text = "Date,Time,Open,High,Low,Close,Volume\n\
+                    2024-01-02,09:30,10,11,9,10.5,100\n\
+                    2024-01-02,09:31:00,10.5,11,10,10.7,120\n\
+                    2024-01-02,,10.7,11,10,10.6,90\n\
+                    2024-01-02,9h32,10.7,11,10,10.6,90\n\
+                    2024-01-02 09:33,09:33,10.7,11,10,10.6,90\n\
+                    2024-01-02,0934,10.7,11,10,10.6,90\n";
+        let input = read_csv_bytes(text.as_bytes(), Path::new("m.csv")).expect("read");
+        let ts: Vec<i64> = input.series[0].bars.iter().map(|b| b.ts).collect();
+        let day = 1_704_153_600_000; // 2024-01-02
+        assert_eq!(ts, [day + 34_200_000, day + 34_260_000, day + 34_440_000]);
+        let why: Vec<String> = input
+            .errors
+            .iter()
+            .map(|e| format!("{} {}", e.row, e.reason))
+            .collect();
+        assert_eq!(
+            why,
+            [
+                "3 time is missing",
+                "4 cannot parse time from \"9h32\"",
+                "5 cannot parse time from \"09:33 (its date holds a time of day already)\""
+            ]
+        );
+        // a timestamp column keeps its own time: a `time` column beside it is not read
+        let plain = "timestamp,time,close\n2024-01-02 10:00,09:30,1\n";
+        let input = read_csv_bytes(plain.as_bytes(), Path::new("p.csv")).expect("read");
+        assert_eq!(input.series[0].bars[0].ts, day + 36_000_000);
+        // Arrow: a date32 column with a time64 column, and with text times
+        use arrow::array::{StringArray, Time64MicrosecondArray};
+        let dates = Date32Array::from(vec![19_724, 19_724, 19_724]);
+        let close = Float64Array::from(vec![1.0, 1.1, 1.2]);
+        for times in [
+            Arc::new(Time64MicrosecondArray::from(vec![
+                Some(34_200_000_000),
+                Some(34_260_000_000),
+                None,
+            ])) as ArrayRef,
+            Arc::new(StringArray::from(vec![Some("09:30"), Some("09:31"), None])),
+        ] {
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("Date", DataType::Date32, false),
+                Field::new("Time", times.data_type().clone(), true),
+                Field::new("Close", DataType::Float64, false),
+            ]));
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(dates.clone()),
+                    times.clone(),
+                    Arc::new(close.clone()),
+                ],
+            )
+            .expect("batch");
+            let input = read_batches(&[batch], &schema, Path::new("mem"), None).expect("read");
+            let ts: Vec<i64> = input.series[0].bars.iter().map(|b| b.ts).collect();
+            assert_eq!(
+                ts,
+                [day + 34_200_000, day + 34_260_000],
+                "{}",
+                times.data_type()
+            );
+            assert_eq!(input.errors[0].reason.to_string(), "time is missing");
+        }
     }
 
     #[test]

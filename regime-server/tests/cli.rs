@@ -841,6 +841,47 @@ fn rows_newest_first_get_a_hint() {
     assert!(!e.contains("BBB run newest first"), "{e}");
 }
 
+/// Intraday exports that split the time from the date (`Date,Time,Open,...`: Stooq, Kibot,
+/// TradeStation) are read with the time added; a day's rows whose time is not read at all
+/// get a hint naming that, not the newest-first one their counts alone would suggest.
+#[test]
+fn a_time_column_beside_the_date_is_read_and_a_missing_one_is_named() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (split, dated) = (dir.path().join("split.csv"), dir.path().join("dated.csv"));
+    let (mut a, mut b) = (
+        String::from("Date,Time,Open,High,Low,Close,Volume\n"),
+        String::from("Date,Open,High,Low,Close,Volume\n"),
+    );
+    for i in 0..60 {
+        let c = 100.0 + (i % 7) as f64 * 0.1;
+        let (h, m) = (9 + (30 + i) / 60, (30 + i) % 60);
+        a += &format!(
+            "2024-01-02,{h:02}{m:02},{c},{},{},{c},100\n",
+            c + 0.2,
+            c - 0.2
+        );
+        b += &format!("2024-01-02,{c},{},{},{c},100\n", c + 0.2, c - 0.2);
+    }
+    std::fs::write(&split, a).expect("write");
+    std::fs::write(&dated, b).expect("write");
+    let out = dir.path().join("out.csv");
+    let o = detect(&split, &out, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&out).expect("out");
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 60);
+    assert!(rows[0].starts_with("2024-01-02 09:30:00,"), "{}", rows[0]);
+    assert!(rows[59].starts_with("2024-01-02 10:29:00,"), "{}", rows[59]);
+    let o = detect(&dated, &out, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("hint: 59 rows repeat the timestamp of the bar before (same symbol)"),
+        "{e}"
+    );
+    assert!(!e.contains("newest first"), "{e}");
+}
+
 #[test]
 fn an_input_without_a_known_extension_is_read_by_its_content() {
     let dir = tempfile::tempdir().expect("tmp");

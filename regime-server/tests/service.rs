@@ -453,7 +453,7 @@ fn every_route_and_auth_case() {
     let r = s.post_json("/api/v1/bars", Some("feeder-key"), body);
     assert_eq!(r.status, 202, "{}", r.text());
     let v = r.json();
-    // (the last row: dated by `date`, as a file's columns are, not by its `time` of day)
+    // (the last row: its `time` of day added to its `date`, as a file's columns are)
     assert_eq!(v["accepted"], 3, "{v}");
     assert_eq!(v["errors"][0]["row"], 3, "{v}");
     assert_eq!(v["errors"][0]["reason"], "unparseable", "{v}");
@@ -469,6 +469,24 @@ fn every_route_and_auth_case() {
             .unwrap()
             .contains("\"Symbol\" and \"symbol\""),
         "{v}"
+    );
+    let h = s
+        .get("/api/v1/regime/history?symbol=YF&limit=10", None)
+        .json();
+    let ts: Vec<&str> = h["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["timestamp"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ts,
+        [
+            "2025-01-02T00:00:00.000Z",
+            "2025-01-03T00:00:00.000Z",
+            "2025-01-08T09:30:00.000Z"
+        ],
+        "{h}"
     );
 
     // bad JSON, wrong media type, wrong method, oversized body

@@ -225,6 +225,18 @@ def select_backend(backend: Optional[str] = None) -> tuple:
     return _regime.select_backend(backend)
 
 
+def _time_text(t: Any) -> str:
+    """A time-of-day field as the readers' text: a ``datetime.time`` as HH:MM:SS.ffffff,
+    anything else (``"09:30"``, ``930``) as its text; None as empty (a missing time)."""
+    from datetime import time
+
+    if t is None:
+        return ""
+    if isinstance(t, time):
+        return t.strftime("%H:%M:%S.%f")
+    return str(t)
+
+
 def _to_ms(ts: Any, unit_ms: bool = False) -> int:
     """A bar time as ms since the epoch (UTC): a number of seconds, ms, µs or ns (told by
     its size, as the file readers tell them; ms as given when ``unit_ms``: a
@@ -300,7 +312,7 @@ class Engine:
                 where = _regime.bar_fields(list(shape))
                 if len(self._fields) < 64:
                     self._fields[shape] = where
-            t_at, v_at = where
+            t_at, v_at, time_at = where
             unit_ms = "timestamp_ms" in shape
             if unit_ms:
                 ts = bar["timestamp_ms"]
@@ -316,6 +328,10 @@ class Engine:
                 raise BadInputError(f"bar has no close; its keys: {', '.join(shape)}")
             vals = [nan if i is None else bar[keys[i]] for i in v_at]
             names = tuple("?" if i is None else shape[i] for i in v_at)
+            if time_at is not None and not unit_ms:
+                # a time of day beside a date (`Date`, `Time`), as the file readers add them
+                ts = _regime.date_and_time(_to_ms(ts), _time_text(bar[keys[time_at]]))
+                unit_ms = True
         elif isinstance(bar, (tuple, list)) and len(bar) == 6:
             ts, *vals = bar
             unit_ms = False

@@ -87,23 +87,32 @@ const PLAIN_TS_KEYS: [&str; 5] = ["timestamp", "datetime", "date", "time", "ts"]
 /// The value fields in `Bar` order.
 const VALUE_FIELDS: [&str; 5] = ["open", "high", "low", "close", "volume"];
 
-/// Where a bar object's fields are: the symbol's, the timestamp's and the values' (in `Bar`
-/// order) entries, each None when absent; or the two keys that name one field.
-#[allow(clippy::type_complexity)]
-fn locate_fields(
-    obj: &serde_json::Map<String, Value>,
-) -> Result<(Option<&Value>, Option<&Value>, [Option<&Value>; 5]), RejectReason> {
+/// A bar object's fields, each None when absent.
+struct Fields<'a> {
+    symbol: Option<&'a Value>,
+    ts: Option<&'a Value>,
+    /// A time of day beside a `date` (`{"date": "2024-01-02", "time": "09:30", ...}`).
+    time: Option<&'a Value>,
+    /// open, high, low, close, volume.
+    values: [Option<&'a Value>; 5],
+}
+
+/// Where a bar object's fields are; or the two keys that name one field.
+fn locate_fields(obj: &serde_json::Map<String, Value>) -> Result<Fields<'_>, RejectReason> {
     if obj.keys().all(|k| plain_key(k)) {
-        return Ok((
-            obj.get("symbol"),
-            PLAIN_TS_KEYS.iter().find_map(|k| obj.get(*k)),
-            VALUE_FIELDS.map(|k| obj.get(k)),
-        ));
+        let ts_key = PLAIN_TS_KEYS.iter().find(|k| obj.contains_key(**k));
+        return Ok(Fields {
+            symbol: obj.get("symbol"),
+            ts: ts_key.and_then(|k| obj.get(*k)),
+            time: (ts_key == Some(&"date")).then(|| obj.get("time")).flatten(),
+            values: VALUE_FIELDS.map(|k| obj.get(k)),
+        });
     }
     let names: Vec<String> = obj.keys().cloned().collect();
     let (ts, values, twin) = crate::io::bar_fields(&names);
     let symbol = crate::io::symbol_field(&names);
-    let twin = twin.or_else(|| crate::io::twin(&names, symbol));
+    let time = ts.and_then(|t| crate::io::time_of_day_field(&names, t));
+    let twin = twin.or_else(|| crate::io::twin(&names, symbol.into_iter().chain(time)));
     if let Some((i, j)) = twin {
         return Err(RejectReason::DuplicateField {
             first: names[i].clone(),
@@ -111,7 +120,12 @@ fn locate_fields(
         });
     }
     let at = |i: Option<usize>| i.and_then(|i| obj.get(&names[i]));
-    Ok((at(symbol), at(ts), values.map(at)))
+    Ok(Fields {
+        symbol: at(symbol),
+        ts: at(ts),
+        time: at(time),
+        values: values.map(at),
+    })
 }
 
 fn json_row(row: usize, v: &Value) -> ParsedRow {
@@ -125,7 +139,12 @@ fn json_row(row: usize, v: &Value) -> ParsedRow {
             }),
         };
     };
-    let (sym, tsv, values) = match locate_fields(obj) {
+    let Fields {
+        symbol: sym,
+        ts: tsv,
+        time,
+        values,
+    } = match locate_fields(obj) {
         Ok(f) => f,
         Err(reason) => {
             let symbol = match obj.get("symbol") {
@@ -173,6 +192,19 @@ fn json_row(row: usize, v: &Value) -> ParsedRow {
                     value: tsv.to_string(),
                 })?,
         };
+        // a time of day beside a date: its text (a number, `930`, by its digits)
+        let ts = match time {
+            None => ts,
+            Some(Value::String(t)) => crate::io::date_and_time(ts, t)?,
+            Some(Value::Null) => crate::io::date_and_time(ts, "")?,
+            Some(Value::Number(n)) => crate::io::date_and_time(ts, &n.to_string())?,
+            Some(other) => {
+                return Err(RejectReason::Unparseable {
+                    field: "time".into(),
+                    value: other.to_string(),
+                })
+            }
+        };
         let [o, h, l, c, vol] = values;
         Ok(Bar::new(
             ts,
@@ -202,7 +234,7 @@ fn parse_json(bytes: &[u8]) -> Result<Vec<ParsedRow>, AppError> {
             // a client meant as the bars (`{"rows": [...]}`, `{"data": [...]}`): say so
             // rather than reject it as one bar with no timestamp
             None => match o.iter().find(|(_, x)| x.is_array()) {
-                Some((k, _)) if locate_fields(o).is_ok_and(|(_, _, v)| v[3].is_none()) => {
+                Some((k, _)) if locate_fields(o).is_ok_and(|f| f.values[3].is_none()) => {
                     return Err(AppError::bad_request(format!(
                         "expected a list of bars, {{\"bars\": [...]}}, or one bar object; \
                          this object's list is under {k:?}: send it as \"bars\" or as the body"
