@@ -372,7 +372,7 @@ pub fn unread_field_hints(input: &Input) -> Vec<String> {
     if n > 0 {
         hints.push(format!(
             "{n} timestamp{} not read; timestamps are read as YYYY-MM-DD (or YYYY/MM/DD, \
-             YYYYMMDD) with an optional time HH:MM[:SS[.fff]] after a space or T, RFC 3339 \
+             YYYY.MM.DD, YYYYMMDD) with an optional time HH:MM[:SS[.fff]] after a space or T, RFC 3339 \
              with an offset, or Unix seconds / milliseconds; dates such as 01/02/2020 are \
              ambiguous (day or month first): write them as YYYY-MM-DD",
             was(n)

@@ -286,12 +286,15 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
         "%Y-%m-%dT%H:%M:%S%.f",
         "%Y-%m-%d %H:%M",
         "%Y/%m/%d %H:%M:%S",
+        // MetaTrader's exports: 2024.01.02 09:30[:00]
+        "%Y.%m.%d %H:%M:%S",
+        "%Y.%m.%d %H:%M",
     ] {
         if let Ok(d) = NaiveDateTime::parse_from_str(s, f) {
             return Some(d.and_utc().timestamp_millis());
         }
     }
-    for f in ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d"] {
+    for f in ["%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d"] {
         if let Ok(d) = NaiveDate::parse_from_str(s, f) {
             return d
                 .and_hms_opt(0, 0, 0)
@@ -642,8 +645,14 @@ pub fn twin(names: &[String], used: impl IntoIterator<Item = usize>) -> Option<(
 }
 
 /// A column name as the readers compare it: without case, spaces and dashes read as
-/// underscores (`Adj Close` is `adj_close`).
+/// underscores (`Adj Close` is `adj_close`), and without the angle brackets MetaTrader puts
+/// around its names (`<DATE>`, `<TIME>`, `<CLOSE>`).
 fn norm(h: &str) -> String {
+    let h = h.trim();
+    let h = h
+        .strip_prefix('<')
+        .and_then(|x| x.strip_suffix('>'))
+        .unwrap_or(h);
     h.trim()
         .chars()
         .map(|c| match c {
@@ -2607,6 +2616,19 @@ mod tests {
                 "5 cannot parse time from \"09:33 (its date holds a time of day already)\""
             ]
         );
+        // MetaTrader 5's export: tab-separated, names in angle brackets, dotted dates
+        let mt5 = "<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>\n\
+                   2024.01.02\t09:30:00\t1.1\t1.2\t1.0\t1.15\t120\t0\t2\n\
+                   2024.01.02\t09:31:00\t1.15\t1.2\t1.1\t1.12\t80\t0\t2\n";
+        let input = read_csv_bytes(mt5.as_bytes(), Path::new("mt5.csv")).expect("read");
+        assert!(input.errors.is_empty(), "{:?}", input.errors);
+        let bars = &input.series[0].bars;
+        assert_eq!(
+            (bars[0].ts, bars[1].ts),
+            (day + 34_200_000, day + 34_260_000)
+        );
+        assert_eq!((bars[1].open, bars[1].close), (1.15, 1.12));
+        assert_eq!(parse_timestamp("2024.01.02 09:30"), Some(day + 34_200_000));
         // a timestamp column keeps its own time: a `time` column beside it is not read
         let plain = "timestamp,time,close\n2024-01-02 10:00,09:30,1\n";
         let input = read_csv_bytes(plain.as_bytes(), Path::new("p.csv")).expect("read");
