@@ -730,17 +730,21 @@ pub fn date_and_time(date_ms: i64, time: &str) -> Result<i64, RejectReason> {
     add_time_of_day(date_ms, tod).ok_or_else(|| time_on_a_datetime(time))
 }
 
-/// `date_ms` (a day's midnight) plus `tod` ms; None for a date that holds a time already
-/// (adding would count the time twice).
+/// `date_ms` (a day's midnight) plus `tod` ms. A date that holds a time already is taken as
+/// it is where that time is `tod` (a datetime column beside its own time of day), and is
+/// None otherwise (which of the two times is meant cannot be told).
 fn add_time_of_day(date_ms: i64, tod: i64) -> Option<i64> {
-    (date_ms.rem_euclid(86_400_000) == 0).then(|| date_ms + tod)
+    match date_ms.rem_euclid(86_400_000) {
+        0 => Some(date_ms + tod),
+        t => (t == tod).then_some(date_ms),
+    }
 }
 
 /// The reason for a time-of-day field (its `text`) beside a date that holds a time already.
 fn time_on_a_datetime(text: &str) -> RejectReason {
     RejectReason::Unparseable {
         field: "time".into(),
-        value: format!("{text} (its date holds a time of day already)"),
+        value: format!("{text} (its date holds another time of day)"),
     }
 }
 
@@ -2597,12 +2601,22 @@ mod tests {
                     2024-01-02,09:31:00,10.5,11,10,10.7,120\n\
                     2024-01-02,,10.7,11,10,10.6,90\n\
                     2024-01-02,9h32,10.7,11,10,10.6,90\n\
-                    2024-01-02 09:33,09:33,10.7,11,10,10.6,90\n\
-                    2024-01-02,0934,10.7,11,10,10.6,90\n";
+                    2024-01-02 09:33,09:34,10.7,11,10,10.6,90\n\
+                    2024-01-02,0934,10.7,11,10,10.6,90\n\
+                    2024-01-02 09:35,09:35,10.7,11,10,10.6,90\n";
         let input = read_csv_bytes(text.as_bytes(), Path::new("m.csv")).expect("read");
         let ts: Vec<i64> = input.series[0].bars.iter().map(|b| b.ts).collect();
         let day = 1_704_153_600_000; // 2024-01-02
-        assert_eq!(ts, [day + 34_200_000, day + 34_260_000, day + 34_440_000]);
+        assert_eq!(
+            ts,
+            [
+                day + 34_200_000,
+                day + 34_260_000,
+                day + 34_440_000,
+                // a datetime beside its own time of day: taken as it is
+                day + 34_500_000
+            ]
+        );
         let why: Vec<String> = input
             .errors
             .iter()
@@ -2613,7 +2627,7 @@ mod tests {
             [
                 "3 time is missing",
                 "4 cannot parse time from \"9h32\"",
-                "5 cannot parse time from \"09:33 (its date holds a time of day already)\""
+                "5 cannot parse time from \"09:34 (its date holds another time of day)\""
             ]
         );
         // MetaTrader 5's export: tab-separated, names in angle brackets, dotted dates
