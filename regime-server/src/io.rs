@@ -6,10 +6,9 @@
 //! offsets), integer `YYYYMMDD` dates, or integer epoch seconds (|x| < 1e11) / milliseconds.
 
 use arrow::array::{
-    Array, ArrayRef, Date32Array, Date64Array, Float32Array, Float64Array, Int32Array, Int64Array,
-    LargeStringArray, RecordBatch, RecordBatchReader as _, StringArray, StringViewArray,
-    TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray,
-    TimestampSecondArray, UInt32Array, UInt64Array, UInt8Array,
+    Array, ArrayRef, Float32Array, Float64Array, Int32Array, Int64Array, LargeStringArray,
+    RecordBatch, RecordBatchReader as _, StringArray, StringViewArray, TimestampMillisecondArray,
+    UInt32Array, UInt64Array, UInt8Array,
 };
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
@@ -1291,100 +1290,99 @@ fn text_column(path: &Path, name: &str, a: &ArrayRef) -> Result<ArrayRef, IoErro
     })
 }
 
+/// A column of a type the readers do not take for `name`.
+fn column_type_error(path: &Path, name: &str, a: &ArrayRef) -> IoError {
+    IoError::ColumnType {
+        path: path.to_path_buf(),
+        column: name.to_string(),
+        dtype: a.data_type().to_string(),
+    }
+}
+
+/// A primitive column's values mapped by `f` (ms), per row: None where null or `f` gives None.
+fn map_values<T: arrow::datatypes::ArrowPrimitiveType>(
+    path: &Path,
+    name: &str,
+    a: &ArrayRef,
+    f: impl Fn(T::Native) -> Option<i64>,
+) -> Result<Vec<Option<i64>>, IoError> {
+    use arrow::array::AsArray as _;
+    let x = a
+        .as_primitive_opt::<T>()
+        .ok_or_else(|| column_type_error(path, name, a))?;
+    Ok((0..x.len())
+        .map(|i| x.is_valid(i).then(|| f(x.value(i))).flatten())
+        .collect())
+}
+
+/// A text column's values read by `f`, per row (null: `f("")`).
+fn map_text(a: &ArrayRef, f: impl Fn(&str) -> Option<i64>) -> Vec<Option<i64>> {
+    let text = TextCol::of(Some(a));
+    (0..a.len()).map(|i| f(text.get(i))).collect()
+}
+
 /// A batch's timestamps in ms (None where null or unreadable: see [`ts_error`]).
 fn col_ts(path: &Path, name: &str, a: &ArrayRef) -> Result<Vec<Option<i64>>, IoError> {
-    let n = a.len();
-    // `$f` maps a value to ms; `opt $f` to ms or None (unreadable)
-    macro_rules! ts {
-        ($t:ty, opt $f:expr) => {{
-            let x = a
-                .as_any()
-                .downcast_ref::<$t>()
-                .ok_or_else(|| IoError::ColumnType {
-                    path: path.to_path_buf(),
-                    column: name.to_string(),
-                    dtype: a.data_type().to_string(),
-                })?;
-            (0..n)
-                .map(|i| x.is_valid(i).then(|| $f(x.value(i))).flatten())
-                .collect()
-        }};
-        ($t:ty, $f:expr) => {
-            ts!($t, opt | v | Some($f(v as i64)))
-        };
-    }
-    Ok(match a.data_type() {
-        DataType::Timestamp(TimeUnit::Second, _) => ts!(TimestampSecondArray, |v: i64| v * 1000),
-        DataType::Timestamp(TimeUnit::Millisecond, _) => ts!(TimestampMillisecondArray, |v: i64| v),
+    use arrow::datatypes::{
+        Date32Type, Date64Type, Float64Type, Int32Type, Int64Type, TimestampMicrosecondType,
+        TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt32Type,
+    };
+    let (p, n) = (path, name);
+    match a.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            map_values::<TimestampSecondType>(p, n, a, |v| Some(v * 1000))
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            map_values::<TimestampMillisecondType>(p, n, a, Some)
+        }
         DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            ts!(TimestampMicrosecondArray, |v: i64| v.div_euclid(1000))
+            map_values::<TimestampMicrosecondType>(p, n, a, |v| Some(v.div_euclid(1000)))
         }
         DataType::Timestamp(TimeUnit::Nanosecond, _) => {
-            ts!(TimestampNanosecondArray, |v: i64| v.div_euclid(1_000_000))
+            map_values::<TimestampNanosecondType>(p, n, a, |v| Some(v.div_euclid(1_000_000)))
         }
-        DataType::Date32 => ts!(Date32Array, |v: i64| v * 86_400_000),
-        DataType::Date64 => ts!(Date64Array, |v: i64| v),
-        DataType::Int64 => ts!(Int64Array, integer_timestamp),
-        DataType::Int32 => ts!(Int32Array, integer_timestamp),
-        DataType::UInt32 => ts!(UInt32Array, integer_timestamp),
-        DataType::Float64 => ts!(Float64Array, opt float_timestamp),
+        DataType::Date32 => map_values::<Date32Type>(p, n, a, |v| Some(i64::from(v) * 86_400_000)),
+        DataType::Date64 => map_values::<Date64Type>(p, n, a, Some),
+        DataType::Int64 => map_values::<Int64Type>(p, n, a, |v| Some(integer_timestamp(v))),
+        DataType::Int32 => {
+            map_values::<Int32Type>(p, n, a, |v| Some(integer_timestamp(i64::from(v))))
+        }
+        DataType::UInt32 => {
+            map_values::<UInt32Type>(p, n, a, |v| Some(integer_timestamp(i64::from(v))))
+        }
+        DataType::Float64 => map_values::<Float64Type>(p, n, a, float_timestamp),
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-            let text = TextCol::of(Some(a));
-            (0..n).map(|i| parse_timestamp(text.get(i))).collect()
+            Ok(map_text(a, parse_timestamp))
         }
-        d => {
-            return Err(IoError::ColumnType {
-                path: path.to_path_buf(),
-                column: name.to_string(),
-                dtype: d.to_string(),
-            })
-        }
-    })
+        _ => Err(column_type_error(p, n, a)),
+    }
 }
 
 /// A time-of-day column as ms after midnight per row (None: null or unreadable): Arrow
 /// `time32`/`time64` columns, or text as [`parse_time_of_day`] reads it.
 fn col_time_of_day(path: &Path, name: &str, a: &ArrayRef) -> Result<Vec<Option<i64>>, IoError> {
-    use arrow::array::{
-        Time32MillisecondArray, Time32SecondArray, Time64MicrosecondArray, Time64NanosecondArray,
+    use arrow::datatypes::{
+        Time32MillisecondType, Time32SecondType, Time64MicrosecondType, Time64NanosecondType,
     };
-    let n = a.len();
-    macro_rules! tod {
-        ($t:ty, $f:expr) => {{
-            let x = a
-                .as_any()
-                .downcast_ref::<$t>()
-                .ok_or_else(|| IoError::ColumnType {
-                    path: path.to_path_buf(),
-                    column: name.to_string(),
-                    dtype: a.data_type().to_string(),
-                })?;
-            (0..n)
-                .map(|i| x.is_valid(i).then(|| $f(i64::from(x.value(i)))))
-                .collect()
-        }};
-    }
-    Ok(match a.data_type() {
-        DataType::Time32(TimeUnit::Second) => tod!(Time32SecondArray, |v: i64| v * 1000),
-        DataType::Time32(TimeUnit::Millisecond) => tod!(Time32MillisecondArray, |v: i64| v),
+    let (p, n) = (path, name);
+    match a.data_type() {
+        DataType::Time32(TimeUnit::Second) => {
+            map_values::<Time32SecondType>(p, n, a, |v| Some(i64::from(v) * 1000))
+        }
+        DataType::Time32(TimeUnit::Millisecond) => {
+            map_values::<Time32MillisecondType>(p, n, a, |v| Some(i64::from(v)))
+        }
         DataType::Time64(TimeUnit::Microsecond) => {
-            tod!(Time64MicrosecondArray, |v: i64| v.div_euclid(1000))
+            map_values::<Time64MicrosecondType>(p, n, a, |v| Some(v.div_euclid(1000)))
         }
         DataType::Time64(TimeUnit::Nanosecond) => {
-            tod!(Time64NanosecondArray, |v: i64| v.div_euclid(1_000_000))
+            map_values::<Time64NanosecondType>(p, n, a, |v| Some(v.div_euclid(1_000_000)))
         }
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-            let text = TextCol::of(Some(a));
-            (0..n).map(|i| parse_time_of_day(text.get(i))).collect()
+            Ok(map_text(a, parse_time_of_day))
         }
-        d => {
-            return Err(IoError::ColumnType {
-                path: path.to_path_buf(),
-                column: name.to_string(),
-                dtype: d.to_string(),
-            })
-        }
-    })
+        _ => Err(column_type_error(p, n, a)),
+    }
 }
 
 /// A timestamp field's text read as ms: empty is a missing timestamp, anything else that
@@ -2286,6 +2284,7 @@ pub fn read_arrow_ipc(bytes: &[u8], what: &Path) -> Result<Vec<ParsedRow>, IoErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::{Date32Array, TimestampNanosecondArray};
 
     #[test]
     fn fast_timestamp_text_matches_chrono() {
