@@ -34,6 +34,22 @@ const SECURITY_HEADERS: [&str; 3] = [
     "content-security-policy",
 ];
 
+/// The timestamps of a symbol's stored rows, oldest first (at most `limit`).
+fn history_times(s: &support::Server, symbol: &str, limit: usize) -> Vec<String> {
+    let h = s
+        .get(
+            &format!("/api/v1/regime/history?symbol={symbol}&limit={limit}"),
+            None,
+        )
+        .json();
+    h["rows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{h}"))
+        .iter()
+        .map(|r| r["timestamp"].as_str().unwrap_or("?").to_string())
+        .collect()
+}
+
 fn assert_json_error(r: &support::Resp, status: u16, what: &str) {
     assert_eq!(r.status, status, "{what}: {}", r.text());
     let v = r.json();
@@ -418,23 +434,13 @@ fn every_route_and_auth_case() {
             .contains("2099-01-01 00:00:00 is in the future"),
         "{v}"
     );
-    let h = s
-        .get("/api/v1/regime/history?symbol=TEST&limit=3", None)
-        .json();
-    let ts: Vec<&str> = h["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["timestamp"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        ts,
+        history_times(&s, "TEST", 3),
         [
             "2025-01-03T00:00:00.000Z",
             "2025-01-04T00:00:00.000Z",
             "2025-01-05T00:00:00.250Z"
-        ],
-        "{h}"
+        ]
     );
     let q = s.get("/api/v1/data/quality", None).json();
     assert_eq!(
@@ -470,23 +476,13 @@ fn every_route_and_auth_case() {
             .contains("\"Symbol\" and \"symbol\""),
         "{v}"
     );
-    let h = s
-        .get("/api/v1/regime/history?symbol=YF&limit=10", None)
-        .json();
-    let ts: Vec<&str> = h["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["timestamp"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        ts,
+        history_times(&s, "YF", 10),
         [
             "2025-01-02T00:00:00.000Z",
             "2025-01-03T00:00:00.000Z",
             "2025-01-08T09:30:00.000Z"
-        ],
-        "{h}"
+        ]
     );
 
     // bad JSON, wrong media type, wrong method, oversized body
