@@ -311,6 +311,14 @@ pub enum Mode {
     ExPost,
 }
 
+/// A line to stderr for whoever runs the command. A stderr that has gone (`regime detect
+/// ... 2>&1 | head -3`) loses the line, not the run: `eprintln!` panics there, and a panic in
+/// the rejected-rows listing stopped a `--skip-bad-rows` run before its output was written.
+pub fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
 /// Print rejected rows (first 20) and the counts per reason to stderr.
 pub fn report_rejects(input: &Input, path: &Path) {
     for e in input.errors.iter().take(20) {
@@ -319,10 +327,10 @@ pub fn report_rejects(input: &Input, path: &Path) {
         } else {
             format!(" [{}]", e.symbol)
         };
-        eprintln!("{}: row {}{}: {}", path.display(), e.row, sym, e.reason);
+        crate::say!("{}: row {}{}: {}", path.display(), e.row, sym, e.reason);
     }
     if input.errors.len() > 20 {
-        eprintln!("... {} more rejected rows", input.errors.len() - 20);
+        crate::say!("... {} more rejected rows", input.errors.len() - 20);
     }
     if !input.errors.is_empty() {
         let counts: Vec<String> = input
@@ -331,7 +339,7 @@ pub fn report_rejects(input: &Input, path: &Path) {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        eprintln!(
+        crate::say!(
             "{}: {} of {} rows rejected ({})",
             path.display(),
             input.errors.len(),
@@ -339,11 +347,11 @@ pub fn report_rejects(input: &Input, path: &Path) {
             counts.join(", ")
         );
         for hint in unread_field_hints(input) {
-            eprintln!("{}: hint: {hint}", path.display());
+            crate::say!("{}: hint: {hint}", path.display());
         }
         let newest_first = newest_first(input, "the file");
         if !newest_first.is_empty() {
-            eprintln!(
+            crate::say!(
                 "{}: hint: the rows of {} run newest first (many vendors' downloads do); \
                  sort them oldest first",
                 path.display(),

@@ -2,6 +2,15 @@
 //! (`detect`, `evaluate`, `generate`, `export`), and the HTTP service (`regime serve`):
 //! config, engine, store, routes, feeds, logs.
 
+/// `eprintln!` through [`commands::say`]: a stderr that has gone (`2>&1 | head`) loses the
+/// line, not the run.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::commands::say(format_args!($($arg)*))
+    };
+}
+
 pub mod backup;
 pub mod commands;
 pub mod compute;

@@ -316,7 +316,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             let t = std::time::Instant::now();
             let n = commands::export(&c.storage, &output, &filter)?;
-            eprintln!(
+            regime_server::say!(
                 "exported {n} rows in {:.2} s -> {}",
                 t.elapsed().as_secs_f64(),
                 output.display()
@@ -347,7 +347,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
                 let models = commands::ModelSource::open(&model)?;
                 let selected = regime_kernels::select(pref)?;
-                eprintln!("{}", selected.reason);
+                regime_server::say!("{}", selected.reason);
                 let t = std::time::Instant::now();
                 let (n, bad) = commands::detect_with_models(
                     &input,
@@ -357,7 +357,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     selected.backend.as_ref(),
                 )?;
                 let s = t.elapsed().as_secs_f64();
-                eprintln!(
+                regime_server::say!(
                     "detected {n} bars ({bad} rejected) in {s:.3} s ({:.0} bars/s), backend {} [{}] -> {}",
                     n as f64 / s.max(1e-9),
                     selected.backend.name(),
@@ -388,7 +388,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &cfg,
             )?;
             let s = t.elapsed().as_secs_f64();
-            eprintln!(
+            regime_server::say!(
                 "detected {n} bars ({bad} rejected) in {s:.3} s ({:.0} bars/s), backend cpu -> {}",
                 n as f64 / s.max(1e-9),
                 output.display()
@@ -509,7 +509,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = commands::synth_config(symbols, bars, step_secs, start_ms)
                 .map_err(|e| anyhow::anyhow!("generate: {e}"))?;
             let n = commands::generate_file(&output, &cfg, seed)?;
-            eprintln!(
+            regime_server::say!(
                 "wrote {n} bars ({symbols} symbols, seed {seed}) -> {}",
                 output.display()
             );
@@ -553,7 +553,7 @@ fn quiet_vulkan_display_probe() {
 
 fn main() -> ExitCode {
     if let Err(e) = regime_core::check_cpu() {
-        eprintln!("error: {e}");
+        regime_server::say!("error: {e}");
         return ExitCode::from(2);
     }
     quiet_vulkan_display_probe();
@@ -561,7 +561,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", one_line(&e));
+            regime_server::say!("error: {}", one_line(&e));
             ExitCode::from(2)
         }
     }
@@ -586,7 +586,7 @@ fn one_line(e: &anyhow::Error) -> String {
 /// stderr, and what was recorded stands.
 fn note_deployment(dir: &std::path::Path, event: &str, fields: &[(&str, String)]) {
     if let Err(e) = regime_server::deployments::record(dir, event, fields) {
-        eprintln!(
+        regime_server::say!(
             "warning: {}: not written ({e})",
             dir.join(regime_server::deployments::FILE).display()
         );

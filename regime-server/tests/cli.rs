@@ -1059,3 +1059,36 @@ fn generate_refuses_bars_past_the_year_9999() {
     let o = gen("3", "1", "9999-12-31 23:59:58");
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+/// Messages into a stderr that has gone (`regime detect ... 2>&1 | head -3`): the run goes
+/// on and writes its output. (A panic in the rejected-rows listing used to stop a
+/// `--skip-bad-rows` run before its output was written.)
+#[test]
+fn a_closed_stderr_loses_the_messages_not_the_run() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let input = dir.path().join("some_bad.csv");
+    let mut csv = String::from(HEADER);
+    csv += &good_rows("AAA", 100, 0);
+    for i in 0..30 {
+        csv += &format!("{},AAA,1,1,1,-1,5\n", 2_000_000_000 + i);
+    }
+    std::fs::write(&input, csv).expect("write");
+    let out = dir.path().join("out.csv");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_regime"))
+        .args(["detect", "--skip-bad-rows", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run regime");
+    drop(child.stderr.take());
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status:?}");
+    let rows = std::fs::read_to_string(&out)
+        .expect("output written")
+        .lines()
+        .count();
+    assert_eq!(rows, 101);
+}
