@@ -64,16 +64,14 @@ fn timed_detach<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> T {
 #[allow(clippy::type_complexity)]
 #[pyfunction]
 fn bar_fields(keys: Vec<String>) -> PyResult<(Option<usize>, [Option<usize>; 5], Option<usize>)> {
-    let (ts, values, twin) = io::bar_fields(&keys);
-    let time = ts.and_then(|t| io::time_of_day_field(&keys, t));
-    let twin = twin.or_else(|| io::twin(&keys, time));
-    if let Some((i, j)) = twin {
+    let f = io::bar_fields(&keys);
+    if let Some((i, j)) = f.twin {
         return Err(BadInputError::new_err(format!(
             "bar has two fields of one name: '{}' and '{}'; rename or drop one",
             keys[i], keys[j]
         )));
     }
-    Ok((ts, values, time))
+    Ok((f.ts, f.values, f.time))
 }
 
 /// A date (ms, midnight) with a time of day's text added, as the file readers add a `time`

@@ -496,12 +496,6 @@ const TS_NAMES: [&str; 6] = [
 /// The names a symbol column goes by.
 const SYMBOL_NAMES: [&str; 2] = ["symbol", "ticker"];
 
-/// Where the symbol is among `names` (a header, or one bar's keys: `symbol` or `ticker`, in
-/// any case), as the readers find it.
-pub fn symbol_field(names: &[String]) -> Option<usize> {
-    find(names, &SYMBOL_NAMES)
-}
-
 /// The names of a schema's fields, in order.
 fn field_names(schema: &Schema) -> Vec<String> {
     schema.fields().iter().map(|f| f.name().clone()).collect()
@@ -524,21 +518,43 @@ fn value_columns(names: &[String]) -> Option<[Option<usize>; 5]> {
     v[3].map(|_| v)
 }
 
-/// The positions a bar's fields take among `names` (a header, or one bar's keys), read as
-/// [`bar_fields`] reads them, with the positions of two names read as one field.
-pub type BarFields = (Option<usize>, [Option<usize>; 5], Option<(usize, usize)>);
+/// Where a bar's fields are among one bar's keys (or a header), by the rules the file readers
+/// use (any case, spaces as `_`, `date`/`datetime`, Bloomberg's `PX_` names, `Adj Close`
+/// without a close, a `time` beside a `date`): each None when absent (the close is the only
+/// value a bar needs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BarFields {
+    /// The timestamp.
+    pub ts: Option<usize>,
+    /// A time of day beside a `date` timestamp ([`time_of_day_field`]).
+    pub time: Option<usize>,
+    /// open, high, low, close, volume.
+    pub values: [Option<usize>; 5],
+    /// `symbol` or `ticker`.
+    pub symbol: Option<usize>,
+    /// Two names that would both be read as the timestamp, the time or a value (`close` and
+    /// `Close`), which the readers refuse.
+    pub twin: Option<(usize, usize)>,
+    /// The same for the symbol (`symbol` and `Symbol`).
+    pub symbol_twin: Option<(usize, usize)>,
+}
 
-/// Where a bar's fields are among `names` (a header, or one bar's keys), by the rules the
-/// file readers use (any case, spaces as `_`, `date`/`datetime`, Bloomberg's `PX_` names,
-/// `Adj Close` without a close): the timestamp's position and the value columns' in `Bar`
-/// order, each None when absent (the close is the only value a bar needs); and the
-/// positions of two names that would both be read as one of them (`close` and `Close`),
-/// which the readers refuse.
+/// [`BarFields`] of `names`, each name normalized once (JSON ingest asks this of every row
+/// whose keys are not the plain ones).
 pub fn bar_fields(names: &[String]) -> BarFields {
-    let ts = find(names, &TS_NAMES);
-    let values: [Option<usize>; 5] = std::array::from_fn(|k| find(names, VALUE_ALIASES[k]));
-    let used = std::iter::once(ts).chain(values).flatten();
-    (ts, values, twin(names, used))
+    let normed: Vec<String> = names.iter().map(|h| norm(h)).collect();
+    let ts = position(&normed, &TS_NAMES);
+    let time = ts.and_then(|t| time_beside(&normed, t));
+    let values: [Option<usize>; 5] = std::array::from_fn(|k| position(&normed, VALUE_ALIASES[k]));
+    let symbol = position(&normed, &SYMBOL_NAMES);
+    BarFields {
+        ts,
+        time,
+        values,
+        symbol,
+        twin: twin_normed(&normed, [ts, time].into_iter().chain(values).flatten()),
+        symbol_twin: twin_normed(&normed, symbol),
+    }
 }
 
 /// Positions of the input columns in a header, shared by the CSV and Parquet readers.
@@ -634,11 +650,16 @@ impl Columns {
 
 /// The first of the `used` names that another of `names` repeats (as the readers compare
 /// names), as `(first, second)` positions, in order.
-pub fn twin(names: &[String], used: impl IntoIterator<Item = usize>) -> Option<(usize, usize)> {
+fn twin(names: &[String], used: impl IntoIterator<Item = usize>) -> Option<(usize, usize)> {
+    let normed: Vec<String> = names.iter().map(|h| norm(h)).collect();
+    twin_normed(&normed, used)
+}
+
+/// [`twin`] among names already normalized.
+fn twin_normed(normed: &[String], used: impl IntoIterator<Item = usize>) -> Option<(usize, usize)> {
     used.into_iter().find_map(|i| {
-        let n = norm(&names[i]);
-        (0..names.len())
-            .find(|&j| j != i && norm(&names[j]) == n)
+        (0..normed.len())
+            .find(|&j| j != i && normed[j] == normed[i])
             .map(|j| (i.min(j), i.max(j)))
     })
 }
@@ -664,9 +685,15 @@ fn norm(h: &str) -> String {
 /// Where a time-of-day column is among `names` when the timestamp (at `ts`) is a `date`: a
 /// column named `time`, as intraday exports split them (`Date,Time,Open,...`). None otherwise
 /// (a `timestamp` or `datetime` column holds the time already).
-pub fn time_of_day_field(names: &[String], ts: usize) -> Option<usize> {
-    (norm(&names[ts]) == "date")
-        .then(|| find(names, &["time"]))
+fn time_of_day_field(names: &[String], ts: usize) -> Option<usize> {
+    let normed: Vec<String> = names.iter().map(|h| norm(h)).collect();
+    time_beside(&normed, ts)
+}
+
+/// [`time_of_day_field`] among names already normalized.
+fn time_beside(normed: &[String], ts: usize) -> Option<usize> {
+    (normed[ts] == "date")
+        .then(|| position(normed, &["time"]))
         .flatten()
 }
 
@@ -755,6 +782,14 @@ fn find(headers: &[String], names: &[&str]) -> Option<usize> {
         let n = norm(n);
         headers.iter().position(|h| *h == n)
     })
+}
+
+/// The first of `names` (written as [`norm`] writes them, as the readers' name lists are)
+/// among headers already normalized.
+fn position(normed: &[String], names: &[&str]) -> Option<usize> {
+    names
+        .iter()
+        .find_map(|n| normed.iter().position(|h| h == n))
 }
 
 /// A number of a CSV field; with `decimal_comma` (a `;`-separated file) `101,25` is 101.25.

@@ -109,11 +109,8 @@ fn locate_fields(obj: &serde_json::Map<String, Value>) -> Result<Fields<'_>, Rej
         });
     }
     let names: Vec<String> = obj.keys().cloned().collect();
-    let (ts, values, twin) = crate::io::bar_fields(&names);
-    let symbol = crate::io::symbol_field(&names);
-    let time = ts.and_then(|t| crate::io::time_of_day_field(&names, t));
-    let twin = twin.or_else(|| crate::io::twin(&names, symbol.into_iter().chain(time)));
-    if let Some((i, j)) = twin {
+    let f = crate::io::bar_fields(&names);
+    if let Some((i, j)) = f.twin.or(f.symbol_twin) {
         return Err(RejectReason::DuplicateField {
             first: names[i].clone(),
             second: names[j].clone(),
@@ -121,10 +118,10 @@ fn locate_fields(obj: &serde_json::Map<String, Value>) -> Result<Fields<'_>, Rej
     }
     let at = |i: Option<usize>| i.and_then(|i| obj.get(&names[i]));
     Ok(Fields {
-        symbol: at(symbol),
-        ts: at(ts),
-        time: at(time),
-        values: values.map(at),
+        symbol: at(f.symbol),
+        ts: at(f.ts),
+        time: at(f.time),
+        values: f.values.map(at),
     })
 }
 
