@@ -923,18 +923,17 @@ pub fn synth_config(
     if step_secs < 1 {
         return Err(format!("the step must be >= 1 second, got {step_secs}"));
     }
-    let mut cfg = SynthConfig {
+    let cfg = SynthConfig {
         symbols,
         bars,
+        start_ms: start_ms.unwrap_or(SynthConfig::default().start_ms),
+        step_ms: step_secs.saturating_mul(1000),
         ..Default::default()
     };
-    if let Some(s) = start_ms {
-        cfg.start_ms = s;
-    }
-    let last = step_secs
-        .checked_mul(1000)
-        .inspect(|&ms| cfg.step_ms = ms)
-        .and_then(|ms| ms.checked_mul(bars as i64 - 1))
+    // the last bar's time; None where the span overflows
+    let last = i64::try_from(bars - 1)
+        .ok()
+        .and_then(|n| step_secs.checked_mul(1000)?.checked_mul(n))
         .and_then(|span| span.checked_add(cfg.start_ms));
     let in_range = |t: i64| (regime_core::bars::MIN_TS..=regime_core::bars::MAX_TS).contains(&t);
     match last {
