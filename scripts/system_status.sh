@@ -51,7 +51,8 @@ print("== current regimes")
 r = json.loads(os.environ["REGIMES"]).get("regimes", [])
 for x in sorted(r, key=lambda x: str(x.get("symbol"))):
     print(f'{x.get("symbol", "?"):<12} {x.get("regime_name", "?"):<32} '
-          f'confidence {x.get("confidence", 0):.2f}, {x.get("duration_bars", "?")} bars')
+          f'confidence {x.get("confidence", 0):.2f}, {x.get("duration_bars", "?")} bars'
+          + (' (model warming up)' if x.get("warming_up") else ''))
 if not r:
     print("(none yet)")
 PY

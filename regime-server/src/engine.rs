@@ -93,6 +93,10 @@ pub struct Current {
     pub since: i64,
     /// Bars in the current regime.
     pub duration_bars: u64,
+    /// Whether the label came while the model was still warming up (its first
+    /// `hmm.warmup` bars: no fitted model yet, the label is the other members' alone) — as
+    /// `warming_up` in the Python engine's updates.
+    pub warming_up: bool,
     /// Wall-clock time the last bar arrived (ms since epoch).
     pub arrived_ms: i64,
 }
@@ -632,12 +636,14 @@ pub struct StoredAtStart {
 impl StoredAtStart {
     /// Read it (a blocking call: the PostgreSQL client must not run on a runtime thread).
     /// The run behind each symbol's newest row is read back in growing steps (64 rows, then
-    /// 4× more, up to 65,536: a longer run shows as that many bars).
-    pub fn read(store: &mut dyn Store) -> Result<Self, StoreError> {
+    /// 4× more, up to 65,536: a longer run shows as that many bars). `warmup` is the model's
+    /// warm-up in bars: a symbol with fewer rows stored was still warming up at its newest.
+    pub fn read(store: &mut dyn Store, warmup: usize) -> Result<Self, StoreError> {
         let last = store.last_timestamps()?;
         let mut currents = Vec::with_capacity(last.len());
         for (sym, &ts) in &last {
-            let mut k = 64;
+            // at least the warm-up's rows at once, so a full first read means it has passed
+            let mut k = warmup.max(64);
             loop {
                 let rows = store.history(&store::HistoryQuery {
                     symbol: Some(sym.clone()),
@@ -661,6 +667,8 @@ impl StoredAtStart {
                         since: rows[rows.len() - run].ts,
                         // bars after the one the regime began with, as the pipeline counts
                         duration_bars: run as u64 - 1,
+                        // every row the symbol has when fewer than asked for came back
+                        warming_up: rows.len() < k && rows.len() < warmup,
                         arrived_ms: 0,
                     });
                     break;
@@ -1171,6 +1179,9 @@ fn publish(
             row: (*r).clone(),
             since: st.since_ts,
             duration_bars: st.pipe.current_duration(),
+            // the model is fitted at the last bar of its warm-up, so none yet after the
+            // last bar means that bar's label was a warm-up one
+            warming_up: st.pipe.hmm().params().is_none(),
             arrived_ms: arrived,
         }));
         let due = st.last_insight.is_none_or(|t| t.elapsed() >= INSIGHT_EVERY);

@@ -425,9 +425,10 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
     let opened = loop {
         // the synchronous PostgreSQL client must not run on a runtime thread
         let storage = cfg.storage.clone();
+        let warmup = cfg.pipeline().hmm.warmup;
         let r = tokio::task::spawn_blocking(move || {
             store::open(&storage, store::Role::ServiceWriter).map(|mut s| {
-                let at_start = crate::engine::StoredAtStart::read(s.as_mut());
+                let at_start = crate::engine::StoredAtStart::read(s.as_mut(), warmup);
                 (s, at_start)
             })
         })

@@ -106,6 +106,7 @@ fn every_route_and_auth_case() {
         "since",
         "duration_bars",
         "model_version",
+        "warming_up",
     ] {
         assert!(!cur[k].is_null(), "current.{k} in {cur}");
     }
@@ -1138,6 +1139,52 @@ fn a_port_in_use_is_refused_before_anything_starts() {
     }
     // the first service is untouched
     assert_eq!(s.get("/api/v1/health", None).status, 200);
+}
+
+#[test]
+fn a_new_symbols_warm_up_is_reported_before_and_after_a_restart() {
+    let cfg = "feeds: {demo: false}\n";
+    let key = Some("dev-key-for-tests");
+    let dir = tempfile::tempdir().unwrap();
+    let warming = |s: &Server| {
+        let c = s.get("/api/v1/regime/current?symbol=W", None).json();
+        c["warming_up"].as_bool().unwrap_or_else(|| panic!("{c}"))
+    };
+    let mut s = Server::start(dir.path(), cfg, &[]);
+    // the model's first 20 bars (hmm.warmup) are its warm-up
+    assert_eq!(
+        s.post_json("/api/v1/bars", key, &json_bars("W", 5, 0))
+            .status,
+        202
+    );
+    assert!(warming(&s), "5 bars in");
+    let before = s.get("/api/v1/regime/current?symbol=W", None).json();
+    s.signal("TERM");
+    assert_eq!(s.wait_exit(30), Some(0));
+    // read back from the store: the same answer, the warm-up flag included
+    let s = Server::start(dir.path(), cfg, &[]);
+    assert_eq!(
+        s.get("/api/v1/regime/current?symbol=W", None).json(),
+        before
+    );
+    assert_eq!(
+        s.post_json("/api/v1/bars", key, &json_bars("W", 14, 5))
+            .status,
+        202
+    );
+    assert!(warming(&s), "19 bars in");
+    assert_eq!(
+        s.post_json("/api/v1/bars", key, &json_bars("W", 1, 19))
+            .status,
+        202
+    );
+    assert!(!warming(&s), "the 20th bar fits the model");
+    // a symbol stored past its warm-up reads back as past it
+    drop(s);
+    let s = Server::start(dir.path(), cfg, &[]);
+    assert!(!warming(&s), "20 rows stored");
+    let all = s.get("/api/v1/regimes", None).json();
+    assert_eq!(all["regimes"][0]["warming_up"], false, "{all}");
 }
 
 #[test]

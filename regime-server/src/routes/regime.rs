@@ -51,6 +51,7 @@ fn current_json(c: &Current) -> Value {
     regime_fields(&c.row, &mut m);
     m.insert("since".into(), json!(iso_ms(c.since)));
     m.insert("duration_bars".into(), json!(c.duration_bars));
+    m.insert("warming_up".into(), json!(c.warming_up));
     Value::Object(m)
 }
 
