@@ -884,7 +884,7 @@ pub fn known_multi_symbol(path: &Path) -> bool {
 fn arrow_multi_symbol(path: &Path) -> Option<bool> {
     use arrow::array::{Array as _, AsArray as _};
     let open = |projection| {
-        let file = std::io::BufReader::new(File::open(path).ok()?);
+        let file = std::io::BufReader::new(open_input(path).ok()?);
         arrow::ipc::reader::FileReader::try_new(file, projection).ok()
     };
     // the footer first (schema, batch count), then the symbol column alone
@@ -909,7 +909,7 @@ fn arrow_multi_symbol(path: &Path) -> Option<bool> {
 
 fn parquet_multi_symbol(path: &Path) -> Option<bool> {
     use parquet::file::statistics::Statistics;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path).ok()?).ok()?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(open_input(path).ok()?).ok()?;
     let headers = field_names(builder.schema());
     let name = &headers[find(&headers, &SYMBOL_NAMES)?];
     let meta = builder.metadata();
@@ -944,7 +944,7 @@ fn csv_multi_symbol(path: &Path) -> Option<bool> {
             .from_reader(bytes)
             .into_records()
     }
-    let mut f = File::open(path).ok()?;
+    let mut f = open_input(path).ok()?;
     let len = f.metadata().ok()?.len();
     let mut head = Vec::new();
     (&mut f).take(PEEK).read_to_end(&mut head).ok()?;
@@ -988,9 +988,10 @@ pub fn read_bars_watched(
     Ok(input)
 }
 
-/// Open an input file, the error naming it.
+/// Open an input file, the error naming it (a stream's copy when it was spooled:
+/// [`crate::streams`]).
 fn open_input(path: &Path) -> Result<File, IoError> {
-    File::open(path).map_err(|e| IoError::Open {
+    File::open(crate::streams::resolve(path)).map_err(|e| IoError::Open {
         path: path.to_path_buf(),
         source: e,
     })

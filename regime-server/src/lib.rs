@@ -28,3 +28,4 @@ pub mod serve;
 pub mod spool;
 pub mod state;
 pub mod store;
+pub mod streams;

@@ -84,10 +84,12 @@ enum Cmd {
     Detect {
         /// Bars: CSV (also .csv.gz), Parquet or Arrow IPC/Feather, by extension or content;
         /// columns timestamp|date, open, high, low, close (required), volume, symbol|ticker.
+        /// `-` reads standard input (a pipe, `<(...)`, works too).
         #[arg(long)]
         input: PathBuf,
         /// Labels and probabilities per bar, in the format its extension names (.csv,
         /// .csv.gz, .parquet, .arrow/.feather); written atomically, never over the input.
+        /// `-` writes CSV to standard output once the run has succeeded (nothing on failure).
         #[arg(long)]
         output: PathBuf,
         #[arg(long, value_enum, default_value = "causal")]
@@ -114,7 +116,8 @@ enum Cmd {
     },
     /// Accuracy against a label column: per dimension and all 18, per method, confusion matrix.
     Evaluate {
-        /// Bars with a label column (e.g. `regime generate`'s output); formats as `detect`.
+        /// Bars with a label column (e.g. `regime generate`'s output); formats as `detect`
+        /// (`-`: standard input).
         #[arg(long)]
         input: PathBuf,
         /// The true regime id (0–17) of each bar.
@@ -333,6 +336,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             config,
         } => {
             let cfg = pipeline_settings(config.as_deref())?;
+            // `-`, pipes and devices: read through a copy, written through one
+            let spooled = regime_server::streams::SpooledInput::new(&input)?;
+            let input = spooled.path();
+            let streamed = regime_server::streams::StreamedOutput::new(&output)?;
+            let output = streamed.path();
+            let shown = streamed.shown();
             let pref = match backend {
                 Some(BackendArg::Auto) => regime_kernels::Preference::Auto,
                 Some(BackendArg::Cpu) => regime_kernels::Preference::Cpu,
@@ -350,8 +359,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 regime_server::say!("{}", selected.reason);
                 let t = std::time::Instant::now();
                 let (n, bad) = commands::detect_with_models(
-                    &input,
-                    &output,
+                    input,
+                    output,
                     skip_bad_rows,
                     &models,
                     selected.backend.as_ref(),
@@ -362,8 +371,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     n as f64 / s.max(1e-9),
                     selected.backend.name(),
                     selected.backend.device(),
-                    output.display()
+                    shown
                 );
+                streamed.deliver()?;
                 return Ok(());
             }
             anyhow::ensure!(
@@ -380,8 +390,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let t = std::time::Instant::now();
             let (n, bad) = commands::detect(
-                &input,
-                &output,
+                input,
+                output,
                 mode,
                 skip_bad_rows,
                 models_dir.as_deref(),
@@ -391,8 +401,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             regime_server::say!(
                 "detected {n} bars ({bad} rejected) in {s:.3} s ({:.0} bars/s), backend cpu -> {}",
                 n as f64 / s.max(1e-9),
-                output.display()
+                shown
             );
+            streamed.deliver()?;
         }
         Cmd::Backup { name, config, list } => {
             let c = load_or_default(config.as_deref())?;
@@ -485,7 +496,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             config,
         } => {
             let cfg = pipeline_settings(config.as_deref())?;
-            let v = commands::evaluate(&input, &label_column, score_last, &cfg)?;
+            let spooled = regime_server::streams::SpooledInput::new(&input)?;
+            let v = commands::evaluate(spooled.path(), &label_column, score_last, &cfg)?;
             if json {
                 out!("{}", serde_json::to_string_pretty(&v).context("json")?);
             } else {

@@ -1092,3 +1092,89 @@ fn a_closed_stderr_loses_the_messages_not_the_run() {
         .count();
     assert_eq!(rows, 101);
 }
+
+/// `regime ARGS` with `input` on its standard input.
+fn regime_fed(args: &[&str], input: Vec<u8>) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_regime"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run regime");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let feeder = std::thread::spawn(move || {
+        // the child may stop reading early (an error): a broken pipe here is its answer
+        let _ = stdin.write_all(&input);
+    });
+    let o = child.wait_with_output().expect("wait");
+    feeder.join().expect("feeder");
+    o
+}
+
+/// `--input -` reads standard input and `--output -` writes CSV to standard output, once
+/// the run has succeeded: the same bytes as a run on files, for Parquet piped in (its
+/// format told by its content) and for a CSV of two symbols (read twice: first and last
+/// rows, then whole). A bad row is named under `<stdin>` and nothing reaches standard
+/// output; `evaluate` reads standard input too. (A named pipe, as `<(...)` hands over:
+/// `streams` unit test.)
+#[test]
+fn standard_input_and_output_stand_for_files() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (input, out_dir) = generated_input(dir.path(), 2_000, 5);
+    let file_out = out_dir.join("o.csv");
+    let o = detect(&input, &file_out, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let expected = std::fs::read(&file_out).expect("output");
+    let o = regime_fed(
+        &["detect", "--input", "-", "--output", "-"],
+        std::fs::read(&input).expect("input"),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        o.stdout == expected,
+        "stdout differs from the file run's output"
+    );
+    assert!(stderr(&o).contains("-> <stdout>"), "{}", stderr(&o));
+
+    let two = format!(
+        "{HEADER}{}{}",
+        good_rows("X", 300, 0),
+        good_rows("Y", 300, 0)
+    );
+    let csv = dir.path().join("two.csv");
+    std::fs::write(&csv, &two).expect("write");
+    let csv_out = out_dir.join("two_out.csv");
+    assert!(detect(&csv, &csv_out, &[]).status.success());
+    let o = regime_fed(
+        &["detect", "--input", "-", "--output", "-"],
+        two.clone().into_bytes(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.stdout == std::fs::read(&csv_out).expect("output"));
+
+    let bad = two.replacen(",X,", ",X,abc", 1);
+    let o = regime_fed(
+        &["detect", "--input", "-", "--output", "-"],
+        bad.into_bytes(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(o.stdout.is_empty(), "nothing on stdout for a failed run");
+    assert!(
+        stderr(&o).contains("<stdin>: row 1 [X]"),
+        "rows named under <stdin>: {}",
+        stderr(&o)
+    );
+
+    let e = dir.path().join("e");
+    std::fs::create_dir(&e).expect("mkdir");
+    let (labelled, _) = generated_input(&e, 1_000, 6);
+    let on_file = regime(&["evaluate", "--input", labelled.to_str().unwrap()]);
+    let fed = regime_fed(
+        &["evaluate", "--input", "-"],
+        std::fs::read(&labelled).expect("input"),
+    );
+    assert!(fed.status.success(), "{}", stderr(&fed));
+    assert!(!fed.stdout.is_empty() && fed.stdout == on_file.stdout);
+}
