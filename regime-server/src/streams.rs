@@ -75,9 +75,12 @@ impl SpooledInput {
         } else {
             path.to_path_buf()
         };
-        let failed = |e: std::io::Error| IoError::Open {
+        let failed = |e: std::io::Error| IoError::Format {
             path: name.clone(),
-            source: e,
+            message: format!(
+                "copying it to a temporary file in {} (TMPDIR): {e}",
+                std::env::temp_dir().display()
+            ),
         };
         if stdin && std::io::stdin().is_terminal() {
             return Err(IoError::Format {
