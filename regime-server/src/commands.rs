@@ -319,8 +319,23 @@ pub fn say(line: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
-/// Print rejected rows (first 20) and the counts per reason to stderr.
+/// Print rejected rows (first 20) and the counts per reason to stderr; before them, how
+/// numeric dates were read where the file held them (`01/02/2020`: a guess would be silent).
 pub fn report_rejects(input: &Input, path: &Path) {
+    if let Some(d) = &input.date_order {
+        match &d.shown_by {
+            Some((row, text)) => crate::say!(
+                "{}: dates read {} (row {row}'s {text:?} can only be read so)",
+                path.display(),
+                d.order.form()
+            ),
+            None => crate::say!(
+                "{}: dotted dates read day first, DD.MM.YYYY (none of them shows the order, \
+                 and dotted dates are not written month first)",
+                path.display()
+            ),
+        }
+    }
     for e in input.errors.iter().take(20) {
         let sym = if e.symbol.is_empty() {
             String::new()
@@ -381,8 +396,9 @@ pub fn unread_field_hints(input: &Input) -> Vec<String> {
         hints.push(format!(
             "{n} timestamp{} not read; timestamps are read as YYYY-MM-DD (or YYYY/MM/DD, \
              YYYY.MM.DD, YYYYMMDD) with an optional time HH:MM[:SS[.fff]] after a space or T, RFC 3339 \
-             with an offset, or Unix seconds / milliseconds; dates such as 01/02/2020 are \
-             ambiguous (day or month first): write them as YYYY-MM-DD",
+             with an offset, or Unix seconds / milliseconds; a CSV file's dates such as \
+             01/02/2020 are read day or month first where one of them shows which (a field \
+             above 12), else they are ambiguous: write them as YYYY-MM-DD",
             was(n)
         ));
     }

@@ -131,6 +131,8 @@ pub struct Input {
     pub validator: BarValidator,
     /// Rows read.
     pub rows: usize,
+    /// How numeric dates (`01/02/2020`) were read, where the file held them and showed how.
+    pub date_order: Option<DateOrderSeen>,
 }
 
 /// Input format from the extension.
@@ -697,6 +699,164 @@ fn time_beside(normed: &[String], ts: usize) -> Option<usize> {
         .flatten()
 }
 
+/// Which of a numeric date's first two fields is the day: `01/02/2020` is 1 February
+/// day-first (most of the world, and `DD.MM.YYYY` everywhere) and 2 January month-first
+/// (US spreadsheets). Read only where a file shows which ([`csv_date_order`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateOrder {
+    /// `DD/MM/YYYY`.
+    DayFirst,
+    /// `MM/DD/YYYY`.
+    MonthFirst,
+}
+
+impl DateOrder {
+    /// The form, as a person writes it.
+    pub fn form(self) -> &'static str {
+        match self {
+            DateOrder::DayFirst => "day first, DD/MM/YYYY",
+            DateOrder::MonthFirst => "month first, MM/DD/YYYY",
+        }
+    }
+}
+
+/// How a file's numeric dates were read, and what showed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DateOrderSeen {
+    /// The order.
+    pub order: DateOrder,
+    /// The first data row whose date can be read one way only, and its text (None: dotted
+    /// dates none of which tells, read day-first as they are written everywhere).
+    pub shown_by: Option<(usize, String)>,
+}
+
+/// A date `A/B/YYYY` (or `.` or `-` between the fields), with an optional time after a
+/// space or `T`: (A, B, year, separator, time text); None for any other form.
+fn numeric_date(s: &str) -> Option<(u32, u32, i32, char, &str)> {
+    let s = s.trim();
+    let (date, time) = match s.find([' ', 'T']) {
+        Some(i) => (&s[..i], s[i + 1..].trim()),
+        None => (s, ""),
+    };
+    let sep = date.chars().find(|c| matches!(c, '/' | '.' | '-'))?;
+    let mut it = date.split(sep);
+    let (a, b, y) = (it.next()?, it.next()?, it.next()?);
+    let digits = |t: &str, len: std::ops::RangeInclusive<usize>| {
+        len.contains(&t.len()) && t.bytes().all(|c| c.is_ascii_digit())
+    };
+    if it.next().is_some() || !digits(a, 1..=2) || !digits(b, 1..=2) || !digits(y, 4..=4) {
+        return None;
+    }
+    Some((a.parse().ok()?, b.parse().ok()?, y.parse().ok()?, sep, time))
+}
+
+/// The order a numeric date's fields allow: a field above 12 can only be the day.
+fn order_shown(a: u32, b: u32) -> Option<DateOrder> {
+    match (a > 12, b > 12) {
+        (true, false) => Some(DateOrder::DayFirst),
+        (false, true) => Some(DateOrder::MonthFirst),
+        _ => None,
+    }
+}
+
+/// A timestamp's time of day after a numeric date: `H:MM[:SS[.fff]]`, and `AM`/`PM` after
+/// it as US spreadsheets write it (`9:30:00 AM`; hours 1-12 then).
+fn clock_time(t: &str) -> Option<i64> {
+    let upper = t.trim().to_ascii_uppercase();
+    let (body, half) = match (upper.strip_suffix("AM"), upper.strip_suffix("PM")) {
+        (Some(b), _) => (b.trim_end(), Some(false)),
+        (_, Some(b)) => (b.trim_end(), Some(true)),
+        _ => (upper.as_str(), None),
+    };
+    if !body.contains(':') {
+        return None;
+    }
+    let ms = parse_time_of_day(body)?;
+    const HOUR: i64 = 3_600_000;
+    match half {
+        None => Some(ms),
+        Some(_) if !(HOUR..13 * HOUR).contains(&ms) => None,
+        // 12:xx AM is just after midnight, 12:xx PM just after noon
+        Some(pm) => Some(ms % (12 * HOUR) + if pm { 12 * HOUR } else { 0 }),
+    }
+}
+
+/// [`parse_timestamp`], and besides its forms a numeric date (`01/02/2020 09:30`) read in
+/// `order` when one is given.
+pub fn parse_timestamp_in(s: &str, order: Option<DateOrder>) -> Option<i64> {
+    parse_timestamp(s).or_else(|| {
+        let order = order?;
+        let (a, b, y, _, time) = numeric_date(s)?;
+        let (d, m) = match order {
+            DateOrder::DayFirst => (a, b),
+            DateOrder::MonthFirst => (b, a),
+        };
+        let day = NaiveDate::from_ymd_opt(y, m, d)?;
+        let ms = if time.is_empty() {
+            0
+        } else {
+            clock_time(time)?
+        };
+        Some(
+            day.and_time(chrono::NaiveTime::MIN)
+                .and_utc()
+                .timestamp_millis()
+                + ms,
+        )
+    })
+}
+
+/// How a CSV file's numeric dates (`01/02/2020`) are to be read, when its timestamps are in
+/// that form: the first date with a field above 12 shows the order (the file is read up to
+/// it: within a fortnight of daily bars), and dotted dates none of which tells are
+/// day-first (no one writes MM.DD.YYYY). None when the first timestamp is in another form
+/// (most files: one row read), the file cannot be read (reading it proper says why) or its
+/// slashed dates never tell — they are then refused with a hint.
+fn csv_date_order(path: &Path, fmt: Format) -> Option<DateOrderSeen> {
+    let file = open_input(path).ok()?;
+    let reader: Box<dyn std::io::Read> = match fmt {
+        Format::Csv => Box::new(file),
+        Format::CsvGz => Box::new(Gunzip(flate2::read::MultiGzDecoder::new(file))),
+        Format::Parquet | Format::Arrow => return None,
+    };
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, reader);
+    let delimiter = sniff_delimiter(std::io::BufRead::fill_buf(&mut reader).ok()?);
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(reader);
+    let headers: Vec<String> = rdr.headers().ok()?.iter().map(String::from).collect();
+    let ts = Columns::locate(path, &headers, None).ok()?.ts;
+    let mut rec = csv::StringRecord::new();
+    let (mut row, mut seen, mut dotted) = (0usize, false, false);
+    while rdr.read_record(&mut rec).ok()? {
+        row += 1;
+        let text = rec.get(ts).unwrap_or("").trim();
+        if text.is_empty() {
+            continue;
+        }
+        let Some((a, b, _, sep, _)) = numeric_date(text) else {
+            if !seen {
+                // the first timestamp is in another form: the file's dates are not these
+                return None;
+            }
+            continue;
+        };
+        seen = true;
+        dotted |= sep == '.';
+        if let Some(order) = order_shown(a, b) {
+            return Some(DateOrderSeen {
+                order,
+                shown_by: Some((row, text.to_string())),
+            });
+        }
+    }
+    dotted.then_some(DateOrderSeen {
+        order: DateOrder::DayFirst,
+        shown_by: None,
+    })
+}
+
 /// A time of day as ms after midnight: `H:MM`, `HH:MM:SS`, `HH:MM:SS.fff` (any digits of a
 /// fraction), or digits alone as `HMM`/`HHMM`/`HMMSS`/`HHMMSS` (`930`, `093000`, as
 /// TradeStation and NinjaTrader write them); hours 0-23.
@@ -975,15 +1135,19 @@ pub fn read_bars_watched(
     label_column: Option<&str>,
     watch: &mut dyn FnMut(&mut Input),
 ) -> Result<Input, IoError> {
-    let mut input = match Format::of_input(path)? {
-        Format::Csv => read_csv_from(open_input(path)?, path, label_column, watch)?,
+    let fmt = Format::of_input(path)?;
+    let dates = csv_date_order(path, fmt);
+    let order = dates.as_ref().map(|d| d.order);
+    let mut input = match fmt {
+        Format::Csv => read_csv_from(open_input(path)?, path, label_column, order, watch)?,
         Format::CsvGz => {
             let gz = Gunzip(flate2::read::MultiGzDecoder::new(open_input(path)?));
-            read_csv_from(gz, path, label_column, watch)?
+            read_csv_from(gz, path, label_column, order, watch)?
         }
         Format::Parquet => read_parquet(path, label_column, watch)?,
         Format::Arrow => read_arrow_file(path, label_column, watch)?,
     };
+    input.date_order = dates;
     watch(&mut input);
     Ok(input)
 }
@@ -1029,13 +1193,14 @@ fn sniff_delimiter(head: &[u8]) -> u8 {
 
 /// Read CSV bars from memory (the demo feed's built-in sample); `what` names it in errors.
 pub fn read_csv_bytes(bytes: &[u8], what: &Path) -> Result<Input, IoError> {
-    read_csv_from(bytes, what, None, &mut |_| {})
+    read_csv_from(bytes, what, None, None, &mut |_| {})
 }
 
 fn read_csv_from<R: std::io::Read>(
     reader: R,
     path: &Path,
     label_column: Option<&str>,
+    order: Option<DateOrder>,
     watch: &mut dyn FnMut(&mut Input),
 ) -> Result<Input, IoError> {
     let mut reader = std::io::BufReader::with_capacity(1 << 16, reader);
@@ -1107,7 +1272,7 @@ fn read_csv_from<R: std::io::Read>(
             );
             continue;
         }
-        let ts = timestamp_field(get(Some(ts_col)))
+        let ts = timestamp_field_in(get(Some(ts_col)), order)
             .and_then(|d| time_col.map_or(Ok(d), |t| date_and_time(d, get(Some(t)))));
         for src in &sources {
             if matches!(src.symbol, SymbolOf::Fixed(_))
@@ -1424,13 +1589,18 @@ fn col_time_of_day(path: &Path, name: &str, a: &ArrayRef) -> Result<Vec<Option<i
 /// A timestamp field's text read as ms: empty is a missing timestamp, anything else that
 /// does not parse is reported with its text.
 pub fn timestamp_field(s: &str) -> Result<i64, RejectReason> {
+    timestamp_field_in(s, None)
+}
+
+/// [`timestamp_field`], numeric dates read in `order` when one is given.
+fn timestamp_field_in(s: &str, order: Option<DateOrder>) -> Result<i64, RejectReason> {
     let t = s.trim();
     if t.is_empty() {
         return Err(RejectReason::Missing {
             field: "timestamp".into(),
         });
     }
-    parse_timestamp(t).ok_or_else(|| RejectReason::Unparseable {
+    parse_timestamp_in(t, order).ok_or_else(|| RejectReason::Unparseable {
         field: "timestamp".into(),
         value: t.to_string(),
     })
@@ -2599,6 +2769,113 @@ mod tests {
                 .contains("missing required column `timestamp`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn numeric_dates_are_read_in_the_order_their_file_shows() {
+        let ms = |s: &str| parse_timestamp(s).expect(s);
+        let jan13 = ms("2024-01-13");
+        let (day, mf) = (Some(DateOrder::DayFirst), Some(DateOrder::MonthFirst));
+        // the forms, in each order; a time after the date, US spreadsheets' AM/PM too
+        assert_eq!(parse_timestamp_in("13/01/2024", day), Some(jan13));
+        assert_eq!(parse_timestamp_in("1/13/2024", mf), Some(jan13));
+        assert_eq!(parse_timestamp_in("13.01.2024", day), Some(jan13));
+        assert_eq!(parse_timestamp_in("13-1-2024", day), Some(jan13));
+        assert_eq!(
+            parse_timestamp_in("01/02/2024", day),
+            Some(ms("2024-02-01"))
+        );
+        assert_eq!(parse_timestamp_in("01/02/2024", mf), Some(ms("2024-01-02")));
+        for (t, at) in [
+            ("1/13/2024 09:30", "2024-01-13 09:30:00"),
+            ("1/13/2024 9:30:15 AM", "2024-01-13 09:30:15"),
+            ("1/13/2024 12:05 AM", "2024-01-13 00:05:00"),
+            ("1/13/2024 12:05 PM", "2024-01-13 12:05:00"),
+            ("1/13/2024 4:00:00 pm", "2024-01-13 16:00:00"),
+            ("1/13/2024T16:00", "2024-01-13 16:00:00"),
+        ] {
+            assert_eq!(parse_timestamp_in(t, mf), Some(ms(at)), "{t}");
+        }
+        for t in [
+            "13/01/2024",         // no 13th month
+            "1/13/24",            // two-digit years are not read
+            "1/13/2024 13:00 PM", // no 13 PM
+            "1/13/2024 0:30 AM",
+            "1/13/2024 0930",
+            "1/2/3/2024",
+            "100/1/2024",
+        ] {
+            assert_eq!(parse_timestamp_in(t, mf), None, "{t}");
+        }
+        // no order given: refused, as before
+        assert_eq!(parse_timestamp_in("13/01/2024", None), None);
+
+        // a file's order: the first date only one order reads
+        let dir = tempfile::tempdir().expect("tmp");
+        let order_of = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).expect("write");
+            csv_date_order(&p, Format::of_input(&p).expect("format"))
+        };
+        let rows = |dates: &[&str]| {
+            let mut t = String::from("Date,Close\n");
+            for (i, d) in dates.iter().enumerate() {
+                t += &format!("{d},{}\n", 100 + i);
+            }
+            t
+        };
+        let us = rows(&["01/11/2024", "01/12/2024", "01/13/2024", "01/14/2024"]);
+        assert_eq!(
+            order_of("us.csv", &us),
+            Some(DateOrderSeen {
+                order: DateOrder::MonthFirst,
+                shown_by: Some((3, "01/13/2024".into())),
+            })
+        );
+        let uk = rows(&["11/01/2024", "12/01/2024", "13/01/2024"]);
+        assert_eq!(
+            order_of("uk.csv", &uk).map(|d| d.order),
+            Some(DateOrder::DayFirst)
+        );
+        // dotted dates none of which tells: day first; slashed ones: not known
+        let dotted = order_of("de.csv", "Date;Close\n02.01.2024;1,5\n03.01.2024;1,6\n");
+        assert_eq!(
+            dotted,
+            Some(DateOrderSeen {
+                order: DateOrder::DayFirst,
+                shown_by: None,
+            })
+        );
+        assert_eq!(
+            order_of("amb.csv", &rows(&["01/02/2024", "01/03/2024"])),
+            None
+        );
+        // a file in a form read anyway is not looked into past its first row
+        assert_eq!(
+            order_of("iso.csv", &rows(&["2024-01-02", "13/01/2024"])),
+            None
+        );
+        // compressed too; and read through, each row in the file's order
+        let gz = dir.path().join("us.csv.gz");
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(us.as_bytes()).expect("gz");
+        std::fs::write(&gz, e.finish().expect("gz")).expect("write");
+        let input = read_bars(&gz, None).expect("read");
+        assert!(input.errors.is_empty(), "{:?}", input.errors);
+        assert_eq!(
+            input.date_order.map(|d| d.order),
+            Some(DateOrder::MonthFirst)
+        );
+        let ts: Vec<i64> = input.series[0].bars.iter().map(|b| b.ts).collect();
+        assert_eq!(ts[2], jan13);
+        assert_eq!(ts[0], ms("2024-01-11"));
+        // a row the file's order cannot read is that row's error, with its text
+        let mixed = dir.path().join("mixed.csv");
+        std::fs::write(&mixed, rows(&["01/12/2024", "01/13/2024", "14/01/2024"])).expect("w");
+        let input = read_bars(&mixed, None).expect("read");
+        assert_eq!(input.errors.len(), 1);
+        assert_eq!(input.errors[0].row, 3);
+        assert!(input.errors[0].reason.to_string().contains("14/01/2024"));
     }
 
     #[test]

@@ -1178,3 +1178,69 @@ fn standard_input_and_output_stand_for_files() {
     assert!(fed.status.success(), "{}", stderr(&fed));
     assert!(!fed.stdout.is_empty() && fed.stdout == on_file.stdout);
 }
+
+/// A spreadsheet's dates (`01/13/2024 9:30:00 AM`, `13/01/2024`) are read in the order the
+/// file shows — said on stderr, with the row that shows it — and give the labels of the
+/// same bars dated YYYY-MM-DD; a file whose dates never show the order is refused with
+/// the hint, as before.
+#[test]
+fn spreadsheet_dates_are_read_in_the_order_the_file_shows() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let iso = good_rows("X", 60, 19_723); // from 2024-01-01
+    let days: Vec<(String, String)> = iso
+        .lines()
+        .map(|l| {
+            let (ts, rest) = l.split_once(',').expect("row");
+            let secs: i64 = ts.parse().expect("ts");
+            let d = chrono::DateTime::from_timestamp(secs - 1_000_000_000 + 34_200, 0).expect("d");
+            (d.format("%Y-%m-%d %H:%M:%S").to_string(), rest.to_string())
+        })
+        .collect();
+    let write = |name: &str, fmt: &dyn Fn(&str) -> String| {
+        let mut t = String::from(HEADER);
+        for (d, rest) in &days {
+            t += &format!("{},{rest}\n", fmt(d));
+        }
+        let p = dir.path().join(name);
+        std::fs::write(&p, t).expect("write");
+        p
+    };
+    let parse = |d: &str| chrono::NaiveDateTime::parse_from_str(d, "%Y-%m-%d %H:%M:%S").expect("d");
+    let plain = write("iso.csv", &|d| d.to_string());
+    let us = write("us.csv", &|d| {
+        parse(d).format("%m/%d/%Y %-I:%M:%S %p").to_string()
+    });
+    let uk = write("uk.csv", &|d| parse(d).format("%d/%m/%Y %H:%M").to_string());
+    let labels = |p: &Path| {
+        let out = p.with_extension("out.csv");
+        let o = detect(p, &out, &[]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        (std::fs::read_to_string(&out).expect("out"), stderr(&o))
+    };
+    let (want, _) = labels(&plain);
+    let (got, err) = labels(&us);
+    assert_eq!(got, want);
+    assert!(
+        err.contains("dates read month first, MM/DD/YYYY (row 13's \"01/13/2024 9:30:00 AM\""),
+        "{err}"
+    );
+    let (got, err) = labels(&uk);
+    assert_eq!(got, want);
+    assert!(err.contains("dates read day first"), "{err}");
+    // twelve days, never a field above 12: refused, the hint naming the form
+    let short: String = std::fs::read_to_string(&uk)
+        .expect("uk")
+        .lines()
+        .take(13)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let amb = dir.path().join("amb.csv");
+    std::fs::write(&amb, short).expect("write");
+    let o = detect(&amb, &dir.path().join("amb.out.csv"), &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("where one of them shows which"),
+        "{}",
+        stderr(&o)
+    );
+}
