@@ -319,9 +319,16 @@ pub fn say(line: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
-/// Print rejected rows (first 20) and the counts per reason to stderr; before them, how
-/// numeric dates were read where the file held them (`01/02/2020`: a guess would be silent).
+/// Print rejected rows (first 20) and the counts per reason to stderr; before them, how a
+/// file was read where it was not plain (newest first, numeric dates `01/02/2020`): what
+/// the reader settled should not be silent.
 pub fn report_rejects(input: &Input, path: &Path) {
+    if input.newest_first {
+        crate::say!(
+            "{}: rows run newest first (as web downloads do): read oldest first",
+            path.display()
+        );
+    }
     if let Some(d) = &input.date_order {
         match &d.shown_by {
             Some((row, text)) => crate::say!(

@@ -133,6 +133,8 @@ pub struct Input {
     pub rows: usize,
     /// How numeric dates (`01/02/2020`) were read, where the file held them and showed how.
     pub date_order: Option<DateOrderSeen>,
+    /// The rows ran newest first and were read last row first (a CSV file only).
+    pub newest_first: bool,
 }
 
 /// Input format from the extension.
@@ -510,8 +512,15 @@ const VALUE_ALIASES: [&[&str]; 5] = [
     &["open", "px_open"],
     &["high", "px_high"],
     &["low", "px_low"],
-    &["close", "px_last", "last", "adj_close", "price"],
-    &["volume", "px_volume"],
+    &[
+        "close",
+        "px_last",
+        "last",
+        "adj_close",
+        "price",
+        "close/last",
+    ],
+    &["volume", "px_volume", "vol."],
 ];
 
 /// Positions of the value columns among `names` in `Bar` order; None without a close.
@@ -806,13 +815,13 @@ pub fn parse_timestamp_in(s: &str, order: Option<DateOrder>) -> Option<i64> {
     })
 }
 
-/// How a CSV file's numeric dates (`01/02/2020`) are to be read, when its timestamps are in
-/// that form: the first date with a field above 12 shows the order (the file is read up to
-/// it: within a fortnight of daily bars), and dotted dates none of which tells are
-/// day-first (no one writes MM.DD.YYYY). None when the first timestamp is in another form
-/// (most files: one row read), the file cannot be read (reading it proper says why) or its
-/// slashed dates never tell — they are then refused with a hint.
-fn csv_date_order(path: &Path, fmt: Format) -> Option<DateOrderSeen> {
+/// Records of a CSV file, plain or gzipped.
+type CsvRecords = csv::Reader<std::io::BufReader<Box<dyn std::io::Read>>>;
+
+/// A CSV file (plain or gzipped) opened for a look ahead of reading it: its records and
+/// where its columns are. None for any other format, or a file the readers would refuse
+/// (reading it proper says why).
+fn csv_records(path: &Path, fmt: Format) -> Option<(CsvRecords, Columns)> {
     let file = open_input(path).ok()?;
     let reader: Box<dyn std::io::Read> = match fmt {
         Format::Csv => Box::new(file),
@@ -826,7 +835,53 @@ fn csv_date_order(path: &Path, fmt: Format) -> Option<DateOrderSeen> {
         .delimiter(delimiter)
         .from_reader(reader);
     let headers: Vec<String> = rdr.headers().ok()?.iter().map(String::from).collect();
-    let ts = Columns::locate(path, &headers, None).ok()?.ts;
+    let cols = Columns::locate(path, &headers, None).ok()?;
+    Some((rdr, cols))
+}
+
+/// Whether a CSV file's rows run newest first, as web pages' downloads do (Investing.com,
+/// Nasdaq.com, many brokers): every symbol's timestamps strictly decreasing, and some
+/// symbol's at least twice. Rows whose timestamp does not read do not count. A file whose
+/// first two rows of a symbol rise is known at once (most files: two rows read); one that
+/// runs newest first is read through.
+fn csv_newest_first(path: &Path, fmt: Format, order: Option<DateOrder>) -> bool {
+    let Some((mut rdr, cols)) = csv_records(path, fmt) else {
+        return false;
+    };
+    let mut newest: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    let mut fell = false;
+    let mut rec = csv::StringRecord::new();
+    while rdr.read_record(&mut rec).unwrap_or(false) {
+        let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).unwrap_or("");
+        let ts = timestamp_field_in(get(Some(cols.ts)), order)
+            .and_then(|d| cols.time.map_or(Ok(d), |t| date_and_time(d, get(Some(t)))));
+        let Ok(ts) = ts else {
+            continue;
+        };
+        let symbol = get(cols.symbol).trim();
+        match newest.get_mut(symbol) {
+            Some(prev) if ts < *prev => {
+                *prev = ts;
+                fell = true;
+            }
+            Some(_) => return false,
+            None => {
+                newest.insert(symbol.to_string(), ts);
+            }
+        }
+    }
+    fell
+}
+
+/// How a CSV file's numeric dates (`01/02/2020`) are to be read, when its timestamps are in
+/// that form: the first date with a field above 12 shows the order (the file is read up to
+/// it: within a fortnight of daily bars), and dotted dates none of which tells are
+/// day-first (no one writes MM.DD.YYYY). None when the first timestamp is in another form
+/// (most files: one row read), the file cannot be read (reading it proper says why) or its
+/// slashed dates never tell — they are then refused with a hint.
+fn csv_date_order(path: &Path, fmt: Format) -> Option<DateOrderSeen> {
+    let (mut rdr, cols) = csv_records(path, fmt)?;
+    let ts = cols.ts;
     let mut rec = csv::StringRecord::new();
     let (mut row, mut seen, mut dotted) = (0usize, false, false);
     while rdr.read_record(&mut rec).ok()? {
@@ -953,6 +1008,10 @@ fn position(normed: &[String], names: &[&str]) -> Option<usize> {
 }
 
 /// A number of a CSV field; with `decimal_comma` (a `;`-separated file) `101,25` is 101.25.
+/// Spreadsheets' and web pages' exports are read too: digits grouped in thousands
+/// (`4,697.24`, `1,234,567`; `4.697,24` with `decimal_comma`), a dollar sign (`$182.52`), a
+/// volume with a K/M/B suffix (`2.93B`, as Investing.com writes it), and `-` in an optional
+/// field as absent.
 fn parse_f64(
     field: &'static str,
     s: &str,
@@ -960,7 +1019,7 @@ fn parse_f64(
     decimal_comma: bool,
 ) -> Result<f64, RejectReason> {
     let t = s.trim();
-    if t.is_empty() {
+    if t.is_empty() || optional && t == "-" {
         return if optional {
             Ok(f64::NAN)
         } else {
@@ -979,6 +1038,12 @@ fn parse_f64(
                 None
             }
         })
+        .or_else(|| grouped_number(t, decimal_comma))
+        .or_else(|| {
+            (field == "volume")
+                .then(|| suffixed_count(t, decimal_comma))
+                .flatten()
+        })
         .ok_or_else(|| RejectReason::Unparseable {
             field: field.to_string(),
             value: t.to_string(),
@@ -989,6 +1054,63 @@ fn parse_f64(
     } else {
         Err(RejectReason::NonFinite { field })
     }
+}
+
+/// A number whose integer digits are grouped in threes (`4,697.24`, `1,234,567`; with
+/// `decimal_comma` `4.697,24`): None unless every group is exactly that, and None for one
+/// group without a fraction (`1,234` is 1.234 where commas are decimal points, and a quoted
+/// field of a comma-separated file can be either). A dollar sign before it is dropped
+/// (Nasdaq.com's `$182.52`).
+fn grouped_number(t: &str, decimal_comma: bool) -> Option<f64> {
+    let (group, point) = if decimal_comma {
+        ('.', ',')
+    } else {
+        (',', '.')
+    };
+    let t = t.strip_prefix('$').unwrap_or(t);
+    if let Ok(x) = t.parse::<f64>() {
+        // `$182.52`
+        return Some(x);
+    }
+    let (int, frac) = match t.split_once(point) {
+        Some((i, f)) => (i, Some(f)),
+        None => (t, None),
+    };
+    let digits = int.strip_prefix(['-', '+']).unwrap_or(int);
+    let mut groups = digits.split(group);
+    let first = groups.next()?;
+    let all_digits = |g: &str| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit());
+    let mut n = 0;
+    for g in groups {
+        if g.len() != 3 || !all_digits(g) {
+            return None;
+        }
+        n += 1;
+    }
+    let frac_ok = frac.is_none_or(all_digits);
+    if n == 0 || n == 1 && frac.is_none() || first.len() > 3 || !all_digits(first) || !frac_ok {
+        return None;
+    }
+    let plain: String = t.chars().filter(|&c| c != group).collect();
+    plain.replace(point, ".").parse().ok()
+}
+
+/// A count with a thousand, million or billion suffix: `850.50K`, `2.93M`, `1.2B`.
+fn suffixed_count(t: &str, decimal_comma: bool) -> Option<f64> {
+    let scale = match t.chars().last()?.to_ascii_uppercase() {
+        'K' => 1e3,
+        'M' => 1e6,
+        'B' => 1e9,
+        _ => return None,
+    };
+    let body = &t[..t.len() - 1];
+    let body = if decimal_comma {
+        body.replace(',', ".")
+    } else {
+        body.to_string()
+    };
+    let x: f64 = body.parse().ok()?;
+    Some(x * scale)
 }
 
 fn parse_label(s: &str) -> Result<u8, RejectReason> {
@@ -1137,12 +1259,15 @@ pub fn read_bars_watched(
 ) -> Result<Input, IoError> {
     let fmt = Format::of_input(path)?;
     let dates = csv_date_order(path, fmt);
-    let order = dates.as_ref().map(|d| d.order);
+    let layout = CsvLayout {
+        order: dates.as_ref().map(|d| d.order),
+        newest_first: csv_newest_first(path, fmt, dates.as_ref().map(|d| d.order)),
+    };
     let mut input = match fmt {
-        Format::Csv => read_csv_from(open_input(path)?, path, label_column, order, watch)?,
+        Format::Csv => read_csv_from(open_input(path)?, path, label_column, layout, watch)?,
         Format::CsvGz => {
             let gz = Gunzip(flate2::read::MultiGzDecoder::new(open_input(path)?));
-            read_csv_from(gz, path, label_column, order, watch)?
+            read_csv_from(gz, path, label_column, layout, watch)?
         }
         Format::Parquet => read_parquet(path, label_column, watch)?,
         Format::Arrow => read_arrow_file(path, label_column, watch)?,
@@ -1193,14 +1318,22 @@ fn sniff_delimiter(head: &[u8]) -> u8 {
 
 /// Read CSV bars from memory (the demo feed's built-in sample); `what` names it in errors.
 pub fn read_csv_bytes(bytes: &[u8], what: &Path) -> Result<Input, IoError> {
-    read_csv_from(bytes, what, None, None, &mut |_| {})
+    read_csv_from(bytes, what, None, CsvLayout::default(), &mut |_| {})
+}
+
+/// What a look ahead found of a CSV file: how its numeric dates read, and whether its rows
+/// run newest first (they are then read last row first, each under its own row number).
+#[derive(Debug, Clone, Copy, Default)]
+struct CsvLayout {
+    order: Option<DateOrder>,
+    newest_first: bool,
 }
 
 fn read_csv_from<R: std::io::Read>(
     reader: R,
     path: &Path,
     label_column: Option<&str>,
-    order: Option<DateOrder>,
+    layout: CsvLayout,
     watch: &mut dyn FnMut(&mut Input),
 ) -> Result<Input, IoError> {
     let mut reader = std::io::BufReader::with_capacity(1 << 16, reader);
@@ -1248,17 +1381,8 @@ fn read_csv_from<R: std::io::Read>(
         .iter()
         .any(|s| matches!(s.symbol, SymbolOf::Column(Some(_))));
     let mut col = Collector::new(label_column.is_some(), symbol_column);
-    let mut rec = csv::StringRecord::new();
-    loop {
-        match rdr.read_record(&mut rec) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => return Err(fmt_err(e)),
-        }
-        row += 1;
-        if row % WATCH_ROWS == 0 {
-            watch(&mut col.input);
-        }
+    let order = layout.order;
+    let take = |col: &mut Collector, row: usize, rec: &csv::StringRecord| {
         let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).unwrap_or("");
         if rec.len() != headers.len() {
             let reason = RejectReason::FieldCount {
@@ -1267,10 +1391,10 @@ fn read_csv_from<R: std::io::Read>(
             };
             // a row of a two-level file belongs to every ticker: counted once, under the first
             col.push_run(
-                sources[0].symbol(&rec),
+                sources[0].symbol(rec),
                 &mut std::iter::once((row, Err(reason))),
             );
-            continue;
+            return;
         }
         let ts = timestamp_field_in(get(Some(ts_col)), order)
             .and_then(|d| time_col.map_or(Ok(d), |t| date_and_time(d, get(Some(t)))));
@@ -1288,13 +1412,40 @@ fn read_csv_from<R: std::io::Read>(
             col.push(
                 row,
                 RawRow {
-                    symbol: src.symbol(&rec),
+                    symbol: src.symbol(rec),
                     ts: ts.clone(),
                     vals,
                     label: src.label.map(|i| parse_label(get(Some(i)))),
                 },
             );
         }
+    };
+    let mut rec = csv::StringRecord::new();
+    // newest first: every record held, then taken last row first
+    let mut held = Vec::new();
+    loop {
+        match rdr.read_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(fmt_err(e)),
+        }
+        row += 1;
+        if layout.newest_first {
+            held.push((row, rec.clone()));
+            continue;
+        }
+        if row % WATCH_ROWS == 0 {
+            watch(&mut col.input);
+        }
+        take(&mut col, row, &rec);
+    }
+    for (row, rec) in held.iter().rev() {
+        take(&mut col, *row, rec);
+    }
+    if layout.newest_first {
+        // rejected rows listed in the file's order, as always
+        col.input.errors.sort_by_key(|e| e.row);
+        col.input.newest_first = true;
     }
     Ok(col.input)
 }
@@ -2769,6 +2920,45 @@ mod tests {
                 .contains("missing required column `timestamp`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn exported_numbers_are_read_as_spreadsheets_write_them() {
+        let f = |field: &'static str, s: &str, dc: bool| parse_f64(field, s, field != "close", dc);
+        for (s, dc, v) in [
+            ("4,697.24", false, 4697.24),
+            ("1,234,567", false, 1_234_567.0),
+            ("-1,234.5", false, -1234.5),
+            ("$182.52", false, 182.52),
+            ("$1,182.52", false, 1182.52),
+            ("4.697,24", true, 4697.24),
+            ("1.234.567", true, 1_234_567.0),
+            ("101,25", true, 101.25),
+            ("4697.24", false, 4697.24),
+        ] {
+            assert_eq!(f("close", s, dc), Ok(v), "{s}");
+        }
+        // groups that are not thousands are not numbers
+        for (s, dc) in [
+            ("4,69.24", false),
+            ("46,97", false),
+            ("1,234", false), // 1.234 with decimal commas: not guessed
+            ("1.234,", true),
+            ("1234,567", false),
+            (",123", false),
+            ("4.69,2", true),
+            ("2.93B", false),
+        ] {
+            assert!(f("close", s, dc).is_err(), "{s}");
+        }
+        // a volume's K/M/B; "-" is an absent optional field, never an absent close
+        assert_eq!(f("volume", "2.93B", false), Ok(2.93e9));
+        assert_eq!(f("volume", "850.50K", false), Ok(850_500.0));
+        assert_eq!(f("volume", "1,5M", true), Ok(1.5e6));
+        assert!(f("volume", "-", false).is_ok_and(f64::is_nan));
+        assert!(f("open", "-", false).is_ok_and(f64::is_nan));
+        assert!(f("close", "-", false).is_err());
+        assert!(f("volume", "3X", false).is_err());
     }
 
     #[test]

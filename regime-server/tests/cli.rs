@@ -822,8 +822,9 @@ fn every_parquet_codec_and_arrow_ipc_and_gzip_csv_give_the_same_labels() {
     assert_eq!(e.trim().lines().count(), 1, "{e}");
 }
 
-/// A file whose rows run newest first (as many vendors' downloads do) is refused like any
-/// rows out of order, with a hint that says what is wrong with the file as a whole.
+/// A file whose rows run newest first (as many vendors' downloads do) for some symbols only
+/// is refused like any rows out of order, with a hint that says what is wrong with the
+/// file as a whole; a CSV file that runs newest first throughout is read oldest first.
 #[test]
 fn rows_newest_first_get_a_hint() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -839,6 +840,46 @@ fn rows_newest_first_get_a_hint() {
     assert!(e.contains("timestamp_not_increasing=29"), "{e}");
     assert!(e.contains("hint: the rows of AAA run newest first"), "{e}");
     assert!(!e.contains("BBB run newest first"), "{e}");
+    // a CSV file all of whose symbols run newest first (a web page's download) is read
+    // oldest first: the labels of the same rows sorted, and said on stderr; a bad row keeps
+    // its row number in the file
+    let mut both: Vec<String> = ok.lines().map(String::from).collect();
+    both.reverse();
+    let all_desc = dir.path().join("all_desc.csv");
+    std::fs::write(
+        &all_desc,
+        format!("{HEADER}{}\n{}\n", rows.join("\n"), both.join("\n")),
+    )
+    .expect("write");
+    let sorted = dir.path().join("sorted.csv");
+    // read last row first, BBB's rows come first (the output lists symbols as they appear)
+    std::fs::write(&sorted, format!("{HEADER}{ok}{}", good_rows("AAA", 30, 0))).expect("write");
+    let (o1, o2) = (dir.path().join("o1.csv"), dir.path().join("o2.csv"));
+    let o = detect(&all_desc, &o1, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "all_desc.csv: rows run newest first (as web downloads do): read oldest first"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(detect(&sorted, &o2, &[]).status.success());
+    let (a, b) = (
+        std::fs::read_to_string(&o1).unwrap(),
+        std::fs::read_to_string(&o2).unwrap(),
+    );
+    assert!(a == b, "the sorted file's labels");
+    let broken = std::fs::read_to_string(&all_desc)
+        .unwrap()
+        .replacen(",AAA,", ",AAA,x", 1);
+    std::fs::write(&all_desc, broken).expect("write");
+    let e = stderr(&detect(&all_desc, &o1, &[]));
+    assert!(
+        e.contains("all_desc.csv: row 1 [AAA]: cannot parse open"),
+        "{e}"
+    );
+    assert!(e.contains("1 of 60 rows rejected"), "{e}");
 }
 
 /// Intraday exports that split the time from the date (`Date,Time,Open,...`: Stooq, Kibot,
@@ -1243,4 +1284,75 @@ fn spreadsheet_dates_are_read_in_the_order_the_file_shows() {
         "{}",
         stderr(&o)
     );
+}
+
+/// The downloads of two web pages quants use, as they come: Investing.com's (`"Price"`,
+/// `"4,697.24"`, `"2.93B"` under `"Vol."`, a `"Change %"`) and Nasdaq.com's (`Close/Last`,
+/// `$182.52`), both newest first with month-first dates: the labels of the same bars
+/// written plainly (volumes to the three digits the K/M/B form keeps).
+#[test]
+fn web_page_downloads_are_read_as_they_come() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // (date, open, high, low, close, volume) oldest first, prices in the thousands
+    let bars: Vec<(chrono::NaiveDate, [f64; 4], f64)> = good_rows("X", 40, 0)
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let v: Vec<f64> = l.split(',').skip(2).map(|x| x.parse().unwrap()).collect();
+            let day =
+                chrono::NaiveDate::from_ymd_opt(2024, 3, 1).unwrap() + chrono::Days::new(i as u64);
+            let px = |x: f64| (x * 40.0 * 100.0).round() / 100.0;
+            (
+                day,
+                [px(v[0]), px(v[1]), px(v[2]), px(v[3])],
+                2.5e9 + i as f64 * 1e7,
+            )
+        })
+        .collect();
+    let grouped = |x: f64| {
+        let s = format!("{x:.2}");
+        let (int, frac) = s.split_once('.').unwrap();
+        let n = int.len();
+        let mut g = String::new();
+        for (i, c) in int.chars().enumerate() {
+            if i > 0 && (n - i) % 3 == 0 {
+                g.push(',');
+            }
+            g.push(c);
+        }
+        format!("{g}.{frac}")
+    };
+    let mut plain = String::from("Date,Open,High,Low,Close,Volume\n");
+    let mut inv =
+        String::from("\"Date\",\"Price\",\"Open\",\"High\",\"Low\",\"Vol.\",\"Change %\"\n");
+    let mut nasdaq = String::from("Date,Close/Last,Volume,Open,High,Low\n");
+    for (d, [o, h, l, c], v) in &bars {
+        plain += &format!("{},{o:.2},{h:.2},{l:.2},{c:.2},{v}\n", d.format("%Y-%m-%d"));
+    }
+    for (d, [o, h, l, c], v) in bars.iter().rev() {
+        let us = d.format("%m/%d/%Y");
+        inv += &format!(
+            "\"{us}\",\"{}\",\"{}\",\"{}\",\"{}\",\"{:.2}B\",\"0.10%\"\n",
+            grouped(*c),
+            grouped(*o),
+            grouped(*h),
+            grouped(*l),
+            v / 1e9
+        );
+        nasdaq += &format!("{us},${c:.2},{v},${o:.2},${h:.2},${l:.2}\n");
+    }
+    let run = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        let out = dir.path().join(format!("{name}.out.csv"));
+        let o = detect(&p, &out, &[]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        std::fs::read_to_string(&out).expect("out")
+    };
+    let want = run("plain.csv", &plain);
+    assert!(
+        run("investing.csv", &inv) == want,
+        "Investing.com's download"
+    );
+    assert!(run("nasdaq.csv", &nasdaq) == want, "Nasdaq.com's download");
 }
