@@ -144,14 +144,55 @@ impl From<IoError> for Failure {
 
 type Res<T> = Result<T, Failure>;
 
-/// Validated bars from an Arrow table; rejected rows are an error naming them unless skipped.
-fn read_input(
-    batches: &[RecordBatch],
-    schema: &arrow::datatypes::Schema,
-    label: Option<&str>,
-    skip_bad_rows: bool,
-) -> Res<Input> {
-    let input = io::read_batches(batches, schema, Path::new(SOURCE), label)?;
+/// What `detect` and `evaluate` read: an Arrow table, or a file by its path (CSV, Parquet,
+/// Arrow IPC, read as `regime detect` reads it).
+#[derive(FromPyObject)]
+enum Source {
+    Path(PathBuf),
+    Table(PyTable),
+}
+
+/// A [`Source`]'s data, taken out of Python's objects so that it can be read with the GIL
+/// released.
+enum Data {
+    Path(PathBuf),
+    Table(Vec<RecordBatch>, arrow::datatypes::SchemaRef),
+}
+
+impl From<Source> for Data {
+    fn from(s: Source) -> Data {
+        match s {
+            Source::Path(p) => Data::Path(p),
+            Source::Table(t) => {
+                let (batches, schema) = t.into_inner();
+                Data::Table(batches, schema)
+            }
+        }
+    }
+}
+
+/// Validated bars and the [`commands::reading_notes`] of a file; rejected rows are an error
+/// naming them unless skipped.
+fn read_input(data: &Data, label: Option<&str>, skip_bad_rows: bool) -> Res<(Input, Vec<String>)> {
+    let input = match data {
+        Data::Table(batches, schema) => {
+            io::read_batches(batches, schema, Path::new(SOURCE), label)?
+        }
+        Data::Path(p) => io::read_bars(p, label)?,
+    };
+    let notes = commands::reading_notes(&input);
+    checked(input, skip_bad_rows)
+        .map(|i| (i, notes))
+        .map_err(|e| match (data, e) {
+            (Data::Path(p), Failure::BadInput(m)) => {
+                Failure::BadInput(format!("{}: {m}", p.display()))
+            }
+            (_, e) => e,
+        })
+}
+
+/// The input, or an error naming its rejected rows (unless skipped) or saying it has none.
+fn checked(input: Input, skip_bad_rows: bool) -> Res<Input> {
     if !input.errors.is_empty() && !skip_bad_rows {
         let first: Vec<String> = input
             .errors
@@ -225,16 +266,16 @@ fn settings(confidence_threshold: f64, switch_margin: f64) -> PyResult<PipelineC
 #[allow(clippy::too_many_arguments)]
 fn detect<'py>(
     py: Python<'py>,
-    table: PyTable,
+    table: Source,
     mode: &str,
     model: Option<PathBuf>,
     backend: Option<String>,
     skip_bad_rows: bool,
     confidence_threshold: f64,
     switch_margin: f64,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> PyResult<(Bound<'py, PyAny>, Vec<String>)> {
     let cfg = settings(confidence_threshold, switch_margin)?;
-    let (batches, schema) = table.into_inner();
+    let data = Data::from(table);
     let mode = match mode {
         "causal" => Mode::Causal,
         "ex-post" | "ex_post" => Mode::ExPost,
@@ -244,8 +285,10 @@ fn detect<'py>(
             )))
         }
     };
+    let mut notes = Vec::new();
     let batch = timed_detach(py, || -> Res<RecordBatch> {
-        let input = read_input(&batches, &schema, None, skip_bad_rows)?;
+        let (input, said) = read_input(&data, None, skip_bad_rows)?;
+        notes = said;
         let dets: Vec<(String, Vec<Detection>)> = match model {
             Some(path) => {
                 if mode != Mode::Causal {
@@ -291,7 +334,7 @@ fn detect<'py>(
         };
         Ok(io::into_record_batch(io::detections_table(&dets))?)
     })?;
-    to_pyarrow(py, batch)
+    Ok((to_pyarrow(py, batch)?, notes))
 }
 
 /// A synthetic OHLCV panel with its true labels.
@@ -319,19 +362,23 @@ fn generate(
 #[pyo3(signature = (table, label_column = "true_regime_id", score_last = 1.0, confidence_threshold = 0.7, switch_margin = 0.05))]
 fn evaluate(
     py: Python<'_>,
-    table: PyTable,
+    table: Source,
     label_column: &str,
     score_last: f64,
     confidence_threshold: f64,
     switch_margin: f64,
-) -> PyResult<String> {
+) -> PyResult<(String, Vec<String>)> {
     let cfg = settings(confidence_threshold, switch_margin)?;
-    let (batches, schema) = table.into_inner();
+    let data = Data::from(table);
     let label = label_column.to_string();
-    Ok(timed_detach(py, || -> Res<String> {
-        let input = read_input(&batches, &schema, Some(&label), false)?;
-        let v = commands::evaluate_input(&input, Path::new(SOURCE), score_last, &cfg)?;
-        Ok(v.to_string())
+    Ok(timed_detach(py, || -> Res<(String, Vec<String>)> {
+        let (input, notes) = read_input(&data, Some(&label), false)?;
+        let shown = match &data {
+            Data::Path(p) => p.as_path(),
+            Data::Table(..) => Path::new(SOURCE),
+        };
+        let v = commands::evaluate_input(&input, shown, score_last, &cfg)?;
+        Ok((v.to_string(), notes))
     })?)
 }
 

@@ -46,6 +46,39 @@ def test_detect_equals_the_cli_on_the_same_file(tmp_path, panel):
         assert np.max(np.abs(a - e)) <= 5e-7, c
 
 
+def test_a_files_path_is_read_as_the_cli_reads_it(tmp_path, panel):
+    import pyarrow.parquet as pq
+
+    # Parquet and CSV by path: the table's labels, evaluate's report too
+    base = regime.detect(panel)
+    pq.write_table(panel, tmp_path / "bars.parquet")
+    for p in [str(tmp_path / "bars.parquet"), tmp_path / "bars.parquet"]:
+        assert regime.detect(p).column("regime_id").to_pylist() == base.column("regime_id").to_pylist()
+    assert regime.evaluate(tmp_path / "bars.parquet", score_last=0.3) == regime.evaluate(panel, score_last=0.3)
+    # a web page's download (newest first, month-first dates, $ prices): read, and how is said
+    one = regime.generate(symbols=1, bars=300, seed=5).to_pandas()
+    lines = ["Date,Close/Last,Volume,Open,High,Low"]
+    for r in one.iloc[::-1].itertuples():
+        lines.append(
+            f"{r.timestamp:%m/%d/%Y},${r.close:.4f},{int(r.volume)},${r.open:.4f},${r.high:.4f},${r.low:.4f}"
+        )
+    (tmp_path / "nasdaq.csv").write_text("\n".join(lines) + "\n")
+    plain = one[["timestamp", "open", "high", "low", "close", "volume"]].copy()
+    plain[["open", "high", "low", "close"]] = plain[["open", "high", "low", "close"]].round(4)
+    plain["volume"] = plain["volume"].astype("int64")
+    with pytest.warns(regime.InputNote) as notes:
+        got = regime.detect(tmp_path / "nasdaq.csv")
+    said = " | ".join(str(n.message) for n in notes)
+    assert "newest first" in said and "month first" in said, said
+    assert got.column("regime_id").to_pylist() == regime.detect(plain).column("regime_id").to_pylist()
+    # a bad row: the file and the row named
+    (tmp_path / "bad.csv").write_text("timestamp,close\n2024-01-02,1\n2024-01-03,abc\n")
+    with pytest.raises(regime.BadInputError, match=r"bad.csv: 1 bad row.*row 2: cannot parse close"):
+        regime.detect(tmp_path / "bad.csv")
+    with pytest.raises(regime.BadInputError, match="nope.csv"):
+        regime.detect(tmp_path / "nope.csv")
+
+
 def test_every_input_kind_gives_the_same_labels(panel):
     import pandas as pd
     import polars as pl

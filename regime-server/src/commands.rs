@@ -319,29 +319,32 @@ pub fn say(line: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
-/// Print rejected rows (first 20) and the counts per reason to stderr; before them, how a
-/// file was read where it was not plain (newest first, numeric dates `01/02/2020`): what
-/// the reader settled should not be silent.
-pub fn report_rejects(input: &Input, path: &Path) {
+/// What the reader settled about a file that was not plain — rows newest first read
+/// oldest first, numeric dates (`01/02/2020`) read in the order the file shows — one line
+/// each: what was settled should not be silent.
+pub fn reading_notes(input: &Input) -> Vec<String> {
+    let mut notes = Vec::new();
     if input.newest_first {
-        crate::say!(
-            "{}: rows run newest first (as web downloads do): read oldest first",
-            path.display()
-        );
+        notes.push("rows run newest first (as web downloads do): read oldest first".to_string());
     }
     if let Some(d) = &input.date_order {
-        match &d.shown_by {
-            Some((row, text)) => crate::say!(
-                "{}: dates read {} (row {row}'s {text:?} can only be read so)",
-                path.display(),
+        notes.push(match &d.shown_by {
+            Some((row, text)) => format!(
+                "dates read {} (row {row}'s {text:?} can only be read so)",
                 d.order.form()
             ),
-            None => crate::say!(
-                "{}: dotted dates read day first, DD.MM.YYYY (none of them shows the order, \
-                 and dotted dates are not written month first)",
-                path.display()
-            ),
-        }
+            None => "dotted dates read day first, DD.MM.YYYY (none of them shows the order, \
+                     and dotted dates are not written month first)"
+                .to_string(),
+        });
+    }
+    notes
+}
+
+/// Print the [`reading_notes`], rejected rows (first 20) and the counts per reason to stderr.
+pub fn report_rejects(input: &Input, path: &Path) {
+    for note in reading_notes(input) {
+        crate::say!("{}: {note}", path.display());
     }
     for e in input.errors.iter().take(20) {
         let sym = if e.symbol.is_empty() {

@@ -1,7 +1,8 @@
 """regime: causal detection of 18 market regimes (volatility x trend x structure).
 
 Batch detection takes a pyarrow Table, a pandas or polars DataFrame, a dict of numpy
-arrays, or closes alone (a pandas or polars Series, a 1-D numpy array), and returns a
+arrays, closes alone (a pandas or polars Series, a 1-D numpy array), or a file's path
+(CSV, Parquet, Arrow IPC, read as ``regime detect`` reads it), and returns a
 pyarrow Table (or a polars DataFrame with ``as_polars=True``) whose columns are handed over
 from Rust without a copy. The work runs with the GIL released.
 
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import warnings
 from typing import Any, Optional
 
 import numpy as np
@@ -41,6 +44,7 @@ __all__ = [
     "BadInputError",
     "BackendError",
     "StoreError",
+    "InputNote",
     "__version__",
 ]
 
@@ -128,6 +132,24 @@ def _to_arrow(data: Any) -> pa.Table:
     )
 
 
+def _source(data: Any) -> Any:
+    """A file's path as it is (the engine reads it as ``regime detect`` does), anything else
+    as a pyarrow Table."""
+    if isinstance(data, (str, os.PathLike)):
+        return os.fspath(data)
+    return _to_arrow(data)
+
+
+class InputNote(UserWarning):
+    """How a file was read where it was not plain: rows newest first read oldest first,
+    dates such as 01/02/2024 read in the order the file shows."""
+
+
+def _say(notes: list) -> None:
+    for n in notes:
+        warnings.warn(n, InputNote, stacklevel=3)
+
+
 def _out(table: pa.Table, as_polars: bool):
     if as_polars:
         import polars as pl
@@ -151,7 +173,10 @@ def detect(
 
     data: columns ``timestamp`` (or date/time), ``close`` and optionally ``symbol``,
     ``open``, ``high``, ``low``, ``volume``; or closes alone, a Series (times from its
-    index) or a 1-D array (bar numbers as times, a day apart). mode: ``causal`` (bar t sees bars <= t) or
+    index) or a 1-D array (bar numbers as times, a day apart); or a file's path (str or
+    os.PathLike: CSV, Parquet or Arrow IPC, read as ``regime detect`` reads it — web pages'
+    downloads newest first, dates such as 01/13/2024 —, how it was read said by an
+    :class:`InputNote` warning). mode: ``causal`` (bar t sees bars <= t) or
     ``ex-post`` (smoothed). model: a model file or directory (``<symbol>.v<N>.json``) to
     score with fixed models on ``backend`` (auto|cpu|cuda|wgpu; default ``REGIME_DEVICE``
     or auto) instead of running the adaptive pipeline.
@@ -163,12 +188,11 @@ def detect(
     ``skip_bad_rows``) or the setting out of range, BackendError when a requested backend
     is unavailable.
     """
-    return _out(
-        _regime.detect(
-            _to_arrow(data), mode, model, backend, skip_bad_rows, confidence_threshold, switch_margin
-        ),
-        as_polars,
+    table, notes = _regime.detect(
+        _source(data), mode, model, backend, skip_bad_rows, confidence_threshold, switch_margin
     )
+    _say(notes)
+    return _out(table, as_polars)
 
 
 def generate(
@@ -197,11 +221,11 @@ def evaluate(
     method, confusion matrix, calibration of the reported probabilities (per bin: mean
     probability against the share right), durations and switches (as ``regime evaluate
     --json``); the transition manager's settings as in :func:`detect`."""
-    return json.loads(
-        _regime.evaluate(
-            _to_arrow(data), label_column, score_last, confidence_threshold, switch_margin
-        )
+    report, notes = _regime.evaluate(
+        _source(data), label_column, score_last, confidence_threshold, switch_margin
     )
+    _say(notes)
+    return json.loads(report)
 
 
 def history(

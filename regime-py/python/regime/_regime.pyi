@@ -1,6 +1,6 @@
 """Typed stub of the compiled module ``regime._regime``."""
 
-from typing import Optional
+from typing import List, Optional, Tuple, Union
 
 import pyarrow as pa
 
@@ -12,14 +12,14 @@ class BackendError(RegimeError): ...
 class StoreError(RegimeError): ...
 
 def detect(
-    table: pa.Table,
+    table: Union[pa.Table, str],
     mode: str = "causal",
     model: Optional[str] = None,
     backend: Optional[str] = None,
     skip_bad_rows: bool = False,
     confidence_threshold: float = 0.7,
     switch_margin: float = 0.05,
-) -> pa.Table: ...
+) -> Tuple[pa.Table, List[str]]: ...
 def generate(
     symbols: int = 1,
     bars: int = 2000,
@@ -28,12 +28,12 @@ def generate(
     start_ms: Optional[int] = None,
 ) -> pa.Table: ...
 def evaluate(
-    table: pa.Table,
+    table: Union[pa.Table, str],
     label_column: str = "true_regime_id",
     score_last: float = 1.0,
     confidence_threshold: float = 0.7,
     switch_margin: float = 0.05,
-) -> str: ...
+) -> Tuple[str, List[str]]: ...
 def history(
     store: str,
     symbol: Optional[str] = None,
