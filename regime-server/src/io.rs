@@ -191,7 +191,10 @@ impl Format {
                 })?;
         }
         let head = head.as_slice();
-        if head.starts_with(b"PAR1") {
+        if utf16(head) {
+            // text, though not the kind read: the CSV reader says what it is
+            Ok(Format::Csv)
+        } else if head.starts_with(b"PAR1") {
             Ok(Format::Parquet)
         } else if head.starts_with(b"ARROW1") || head.starts_with(&[0xff, 0xff, 0xff, 0xff]) {
             Ok(Format::Arrow)
@@ -203,6 +206,12 @@ impl Format {
             by_name
         }
     }
+}
+
+/// Whether `head` (a file's first bytes) starts with a UTF-16 byte-order mark: text as
+/// Excel's "Unicode Text" and some Windows tools save it.
+fn utf16(head: &[u8]) -> bool {
+    head.starts_with(&[0xff, 0xfe]) || head.starts_with(&[0xfe, 0xff])
 }
 
 /// Whether `head` (a file's first bytes) is UTF-8 text, allowing a character cut at its end.
@@ -1341,6 +1350,14 @@ fn read_csv_from<R: std::io::Read>(
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
+    if utf16(head) {
+        return Err(IoError::Format {
+            path: path.to_path_buf(),
+            message: "the file is UTF-16 text (Excel's \"Unicode Text\" saves it so): save it \
+                      as \"CSV UTF-8\", or convert it (iconv -f UTF-16 -t UTF-8)"
+                .into(),
+        });
+    }
     let delimiter = sniff_delimiter(head);
     let decimal_comma = delimiter == b';';
     // flexible: a row with the wrong number of fields is one bad row, not a failed file

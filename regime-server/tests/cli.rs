@@ -228,6 +228,27 @@ fn file_level_errors_are_one_clear_line() {
     let e = stderr(&o);
     assert_eq!(e.trim().lines().count(), 1, "{e}");
     assert!(e.contains("missing required column `timestamp`"), "{e}");
+
+    // UTF-16 text (Excel's "Unicode Text"), under either extension: what it is and what to
+    // do, not "invalid utf-8 in field 0"
+    let utf16: Vec<u8> = [0xff, 0xfe]
+        .into_iter()
+        .chain(
+            "Date,Close\n2024-01-02,1\n"
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes),
+        )
+        .collect();
+    for name in ["u16.csv", "u16.txt"] {
+        let input = dir.path().join(name);
+        std::fs::write(&input, &utf16).expect("write");
+        let e = stderr(&detect(&input, &out, &[]));
+        assert_eq!(e.trim().lines().count(), 1, "{e}");
+        assert!(
+            e.contains(&format!("{name}: the file is UTF-16 text")),
+            "{e}"
+        );
+    }
 }
 
 #[test]
