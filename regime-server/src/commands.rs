@@ -14,7 +14,7 @@ use regime_core::pipeline::{
 use regime_core::regime::N_REGIMES;
 use regime_core::Regime;
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -221,18 +221,73 @@ fn check_for_detect(input: Input, input_path: &Path, skip_bad: bool) -> Result<I
     Ok(input)
 }
 
+/// The symbol of a file's bars when it has no symbol column, from its name: `AAPL.csv`,
+/// `AAPL.csv.gz`, `AAPL.parquet` → `AAPL` (`BRK.B.csv` → `BRK.B`).
+pub fn file_symbol(path: &Path) -> String {
+    const EXTENSIONS: [&str; 10] = [
+        "gz", "csv", "txt", "tsv", "parquet", "pq", "arrow", "feather", "ipc", "arrows",
+    ];
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    while let Some((stem, ext)) = name.rsplit_once('.') {
+        if stem.is_empty() || !EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()) {
+            break;
+        }
+        name = stem.to_string();
+    }
+    name
+}
+
+/// Several files read as one panel (`regime detect --input a.csv b.csv ...`): each read and
+/// checked as one input is (its bad rows listed under its name), the bars of a file without
+/// a symbol column named by [`file_symbol`], and where each symbol came from. A symbol in
+/// two files is refused, naming both: which of its bars to take would be a guess.
+pub fn read_many(paths: &[PathBuf], skip_bad: bool) -> Result<(Input, BTreeMap<String, PathBuf>)> {
+    let mut all = Input::default();
+    let mut from: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for p in paths {
+        let mut input = read_for_detect(p, skip_bad)?;
+        for s in &mut input.series {
+            if s.symbol.is_empty() {
+                s.symbol = file_symbol(p);
+            }
+            if let Some(q) = from.insert(s.symbol.clone(), p.clone()) {
+                return Err(CommandError::Argument(format!(
+                    "symbol `{}` is in both {} and {}: give each file its own symbols (a file \
+                     without a symbol column is named by its file name)",
+                    s.symbol,
+                    q.display(),
+                    p.display()
+                )));
+            }
+        }
+        all.series.append(&mut input.series);
+        all.errors.append(&mut input.errors);
+        all.rows += input.rows;
+    }
+    Ok((all, from))
+}
+
 /// `regime detect --model`: score every bar with fixed models on a compute backend (the
-/// causal forward filter of SPEC §8; parallel over symbols and time on a GPU).
+/// causal forward filter of SPEC §8; parallel over symbols and time on a GPU). Several
+/// inputs are read as one panel ([`read_many`]).
 pub fn detect_with_models(
-    input_path: &Path,
+    inputs: &[PathBuf],
     output_path: &Path,
     skip_bad: bool,
     models: &ModelSource,
     backend: &dyn ComputeBackend,
 ) -> Result<(usize, usize)> {
     io::Format::of(output_path)?;
-    refuse_output_over_input(input_path, output_path)?;
-    let input = read_for_detect(input_path, skip_bad)?;
+    for p in inputs {
+        refuse_output_over_input(p, output_path)?;
+    }
+    let input = match inputs {
+        [one] => read_for_detect(one, skip_bad)?,
+        many => read_many(many, skip_bad)?.0,
+    };
     let out = score_input(&input, models, backend)?;
     io::write_table(output_path, io::detections_table(&out))?;
     let n = out.iter().map(|s| s.1.len()).sum();
@@ -724,6 +779,31 @@ pub fn detect(
         input
     };
     let input = check_for_detect(input, input_path, skip_bad)?;
+    detect_read(&input, output_path, mode, cfg, &mut save)
+}
+
+/// `regime detect` of several files as one panel ([`read_many`]): their symbols detected
+/// together (pooled, as a multi-symbol file's are), written to one output.
+pub fn detect_many(
+    inputs: &[PathBuf],
+    output_path: &Path,
+    mode: Mode,
+    skip_bad: bool,
+    models_dir: Option<&Path>,
+    cfg: &PipelineConfig,
+) -> Result<(usize, usize)> {
+    io::Format::of(output_path)?;
+    for p in inputs {
+        refuse_output_over_input(p, output_path)?;
+    }
+    if let Some(dir) = models_dir {
+        io::remove_stale_temps(dir, None);
+    }
+    let (input, from) = read_many(inputs, skip_bad)?;
+    let mut save = |symbol: &str, p: &SymbolPipeline| match (models_dir, from.get(symbol)) {
+        (Some(dir), Some(source)) => save_model(dir, symbol, p, source).map(|_| ()),
+        _ => Ok(()),
+    };
     detect_read(&input, output_path, mode, cfg, &mut save)
 }
 
@@ -1526,6 +1606,21 @@ mod tests {
     /// the whole input read again. A Parquet, CSV or Arrow file known to hold several
     /// symbols is read whole first. Each way the labels are those of detecting the whole
     /// input at once, and a refused input leaves no file.
+    #[test]
+    fn a_files_symbol_is_its_name_without_the_formats_extensions() {
+        for (name, sym) in [
+            ("AAPL.csv", "AAPL"),
+            ("data/AAPL.csv.gz", "AAPL"),
+            ("SPY.parquet", "SPY"),
+            ("BRK.B.csv", "BRK.B"),
+            ("aapl.us.txt", "aapl.us"),
+            ("QQQ", "QQQ"),
+            (".csv", ".csv"),
+        ] {
+            assert_eq!(file_symbol(Path::new(name)), sym, "{name}");
+        }
+    }
+
     #[test]
     fn detecting_while_reading_gives_the_labels_of_the_whole_input() {
         let dir = tempfile::tempdir().expect("tmp");

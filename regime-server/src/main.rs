@@ -84,9 +84,11 @@ enum Cmd {
     Detect {
         /// Bars: CSV (also .csv.gz), Parquet or Arrow IPC/Feather, by extension or content;
         /// columns timestamp|date, open, high, low, close (required), volume, symbol|ticker.
-        /// `-` reads standard input (a pipe, `<(...)`, works too).
-        #[arg(long)]
-        input: PathBuf,
+        /// `-` reads standard input (a pipe, `<(...)`, works too). Several files
+        /// (`--input data/*.csv`) are detected as one panel, each file's bars named by its
+        /// symbol column or, without one, by its file name (`AAPL.csv` → AAPL).
+        #[arg(long, num_args = 1.., required = true)]
+        input: Vec<PathBuf>,
         /// Labels and probabilities per bar, in the format its extension names (.csv,
         /// .csv.gz, .parquet, .arrow/.feather); written atomically, never over the input.
         /// `-` writes CSV to standard output once the run has succeeded (nothing on failure).
@@ -336,9 +338,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             config,
         } => {
             let cfg = pipeline_settings(config.as_deref())?;
+            anyhow::ensure!(
+                input.iter().filter(|p| p.as_os_str() == "-").count() <= 1,
+                "--input -: standard input can be read once"
+            );
             // `-`, pipes and devices: read through a copy, written through one
-            let spooled = regime_server::streams::SpooledInput::new(&input)?;
-            let input = spooled.path();
+            let spooled = input
+                .iter()
+                .map(|p| regime_server::streams::SpooledInput::new(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let inputs: Vec<PathBuf> = spooled.iter().map(|s| s.path().to_path_buf()).collect();
             let streamed = regime_server::streams::StreamedOutput::new(&output)?;
             let output = streamed.path();
             let shown = streamed.shown();
@@ -359,7 +368,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 regime_server::say!("{}", selected.reason);
                 let t = std::time::Instant::now();
                 let (n, bad) = commands::detect_with_models(
-                    input,
+                    &inputs,
                     output,
                     skip_bad_rows,
                     &models,
@@ -389,14 +398,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ModeArg::ExPost => Mode::ExPost,
             };
             let t = std::time::Instant::now();
-            let (n, bad) = commands::detect(
-                input,
-                output,
-                mode,
-                skip_bad_rows,
-                models_dir.as_deref(),
-                &cfg,
-            )?;
+            let (n, bad) = match inputs.as_slice() {
+                [one] => commands::detect(
+                    one,
+                    output,
+                    mode,
+                    skip_bad_rows,
+                    models_dir.as_deref(),
+                    &cfg,
+                )?,
+                many => commands::detect_many(
+                    many,
+                    output,
+                    mode,
+                    skip_bad_rows,
+                    models_dir.as_deref(),
+                    &cfg,
+                )?,
+            };
             let s = t.elapsed().as_secs_f64();
             regime_server::say!(
                 "detected {n} bars ({bad} rejected) in {s:.3} s ({:.0} bars/s), backend cpu -> {}",

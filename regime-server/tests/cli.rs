@@ -1377,3 +1377,96 @@ fn web_page_downloads_are_read_as_they_come() {
     );
     assert!(run("nasdaq.csv", &nasdaq) == want, "Nasdaq.com's download");
 }
+
+/// Several files are one panel: `--input AAA.csv BBB.csv` gives the labels of one file
+/// holding both symbols (a file without a symbol column is named by its file name), a bad
+/// row is named under its own file, and a symbol in two files is refused naming both.
+#[test]
+fn several_input_files_are_detected_as_one_panel() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    let plain = |sym: &str| {
+        good_rows(sym, 400, 0)
+            .lines()
+            .map(|l| l.replacen(&format!(",{sym},"), ",", 1))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    std::fs::write(
+        d.join("AAA.csv"),
+        format!("timestamp,open,high,low,close,volume\n{}\n", plain("AAA")),
+    )
+    .unwrap();
+    std::fs::write(d.join("BBB.csv.gz"), {
+        use std::io::Write as _;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(format!("timestamp,open,high,low,close,volume\n{}\n", plain("BBB")).as_bytes())
+            .unwrap();
+        e.finish().unwrap()
+    })
+    .unwrap();
+    let one = d.join("both.csv");
+    std::fs::write(
+        &one,
+        format!(
+            "{HEADER}{}{}",
+            good_rows("AAA", 400, 0),
+            good_rows("BBB", 400, 0)
+        ),
+    )
+    .unwrap();
+    let (o1, o2) = (d.join("o1.csv"), d.join("o2.csv"));
+    let o = regime(&[
+        "detect",
+        "--input",
+        d.join("AAA.csv").to_str().unwrap(),
+        d.join("BBB.csv.gz").to_str().unwrap(),
+        "--output",
+        o1.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("detected 800 bars"), "{}", stderr(&o));
+    assert!(detect(&one, &o2, &[]).status.success());
+    assert!(
+        std::fs::read(&o1).unwrap() == std::fs::read(&o2).unwrap(),
+        "the one-file panel's labels"
+    );
+    // a bad row: named under its file, nothing written
+    std::fs::write(
+        d.join("CCC.csv"),
+        "timestamp,close\n2024-01-02,1\n2024-01-03,x\n",
+    )
+    .unwrap();
+    let o3 = d.join("o3.csv");
+    let o = regime(&[
+        "detect",
+        "--input",
+        d.join("AAA.csv").to_str().unwrap(),
+        d.join("CCC.csv").to_str().unwrap(),
+        "--output",
+        o3.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("CCC.csv: row 2: cannot parse close"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!o3.exists());
+    // one symbol in two files
+    let o = regime(&[
+        "detect",
+        "--input",
+        one.to_str().unwrap(),
+        d.join("AAA.csv").to_str().unwrap(),
+        "--output",
+        o3.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("symbol `AAA` is in both"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!o3.exists());
+}
