@@ -484,6 +484,26 @@ pub fn unread_field_hints(input: &Input) -> Vec<String> {
             if n == 1 { " repeats" } else { "s repeat" }
         ));
     }
+    // a value written as a word for "none": Yahoo's downloads mark days without trading
+    // with `null` in every field
+    let n = input
+        .errors
+        .iter()
+        .filter(|e| {
+            matches!(&e.reason, RejectReason::Unparseable { field, value }
+                if field != "timestamp" && field != "time" && field != "label"
+                    && ["null", "none", "nan", "n/a", "na", "#n/a"]
+                        .contains(&value.to_ascii_lowercase().as_str()))
+        })
+        .count();
+    if n > 0 {
+        hints.push(format!(
+            "{n} row{} a value as `null` or `N/A` (days without trading, in Yahoo's \
+             downloads): a bar with no close is no bar; pass --skip-bad-rows to leave {} out",
+            if n == 1 { " holds" } else { "s hold" },
+            if n == 1 { "it" } else { "them" }
+        ));
+    }
     let n = unread("label");
     if n > 0 {
         hints.push(format!(

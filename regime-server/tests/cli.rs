@@ -1470,3 +1470,26 @@ fn several_input_files_are_detected_as_one_panel() {
     );
     assert!(!o3.exists());
 }
+
+/// Yahoo's `null` rows (days without trading): rejected as any unreadable value, with a
+/// hint that says what they are and how to leave them out.
+#[test]
+fn null_rows_get_a_hint() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let input = dir.path().join("yahoo.csv");
+    std::fs::write(
+        &input,
+        "Date,Open,High,Low,Close,Adj Close,Volume\n2024-01-02,1,2,0.5,1.5,1.5,100\n\
+         2024-01-03,null,null,null,null,null,null\n2024-01-04,1.5,2,1,1.8,1.8,100\n",
+    )
+    .expect("write");
+    let out = dir.path().join("o.csv");
+    let e = stderr(&detect(&input, &out, &[]));
+    assert!(
+        e.contains("hint: 1 row holds a value as `null` or `N/A` (days without trading"),
+        "{e}"
+    );
+    let o = detect(&input, &out, &["--skip-bad-rows"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 3);
+}
