@@ -461,7 +461,8 @@ pub fn unread_field_hints(input: &Input) -> Vec<String> {
         hints.push(format!(
             "{n} timestamp{} not read; timestamps are read as YYYY-MM-DD (or YYYY/MM/DD, \
              YYYY.MM.DD, YYYYMMDD) with an optional time HH:MM[:SS[.fff]] after a space or T, RFC 3339 \
-             with an offset, or Unix seconds / milliseconds; a CSV file's dates such as \
+             with an offset, Unix seconds / milliseconds, or with the month named (02-Jan-2024, \
+             Jan 2, 2024); a CSV file's dates such as \
              01/02/2020 are read day or month first where one of them shows which (a field \
              above 12), else they are ambiguous: write them as YYYY-MM-DD",
             was(n)

@@ -301,6 +301,10 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
         // MetaTrader's exports: 2024.01.02 09:30[:00]
         "%Y.%m.%d %H:%M:%S",
         "%Y.%m.%d %H:%M",
+        // Interactive Brokers': 20240102 09:30:00 (two spaces between in TWS's)
+        "%Y%m%d %H:%M:%S",
+        "%Y%m%d  %H:%M:%S",
+        "%Y%m%d %H:%M",
     ] {
         if let Ok(d) = NaiveDateTime::parse_from_str(s, f) {
             return Some(d.and_utc().timestamp_millis());
@@ -313,7 +317,69 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
                 .map(|x| x.and_utc().timestamp_millis());
         }
     }
-    None
+    named_month_date(s)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|x| x.and_utc().timestamp_millis())
+}
+
+/// A date whose month is named, which leaves no doubt which number is the day:
+/// `02-Jan-2024`, `02-Jan-24` (spreadsheets, NSE), `2 Jan 2024`, `Jan 2, 2024`, `January 2,
+/// 2024` (US web pages); the year last, four digits or two (00-68: 2000s, 69-99: 1900s).
+fn named_month_date(s: &str) -> Option<NaiveDate> {
+    const MONTHS: [&str; 12] = [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ];
+    if !s.bytes().any(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    let parts: Vec<&str> = s
+        .split([' ', '-', ',', '/', '.'])
+        .filter(|p| !p.is_empty())
+        .collect();
+    let [a, b, y] = parts.as_slice() else {
+        return None;
+    };
+    let month = |t: &str| {
+        let t = t.to_ascii_lowercase();
+        (t.len() >= 3)
+            .then(|| MONTHS.iter().position(|m| m.starts_with(&t)))
+            .flatten()
+            .map(|i| i as u32 + 1)
+    };
+    let number = |t: &str, len: std::ops::RangeInclusive<usize>| {
+        (len.contains(&t.len()) && t.bytes().all(|c| c.is_ascii_digit()))
+            .then(|| t.parse::<u32>().ok())
+            .flatten()
+    };
+    let (m, d) = match (month(a), month(b)) {
+        (None, Some(m)) => (m, number(a, 1..=2)?),
+        (Some(m), None) => (m, number(b, 1..=2)?),
+        _ => return None,
+    };
+    let year = match y.len() {
+        4 => number(y, 4..=4)? as i32,
+        2 => {
+            let yy = number(y, 2..=2)? as i32;
+            if yy < 69 {
+                2000 + yy
+            } else {
+                1900 + yy
+            }
+        }
+        _ => return None,
+    };
+    NaiveDate::from_ymd_opt(year, m, d)
 }
 
 /// `YYYY-MM-DD`, `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DDTHH:MM:SS` (the forms files mostly
@@ -2937,6 +3003,31 @@ mod tests {
                 .contains("missing required column `timestamp`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn dates_with_month_names_and_brokers_forms_parse() {
+        let day = parse_timestamp("2024-01-02").expect("day");
+        for s in [
+            "02-Jan-2024",
+            "2-Jan-2024",
+            "02-Jan-24",
+            "02-JAN-2024",
+            "2 Jan 2024",
+            "Jan 2, 2024",
+            "January 2, 2024",
+            "2 January 2024",
+            "Jan 02 2024",
+        ] {
+            assert_eq!(parse_timestamp(s), Some(day), "{s}");
+        }
+        let at = parse_timestamp("2024-01-02 09:30:00").expect("at");
+        for s in ["20240102 09:30:00", "20240102  09:30:00", "20240102 09:30"] {
+            assert_eq!(parse_timestamp(s), Some(at), "{s}");
+        }
+        for s in ["32-Jan-2024", "Jan 32, 2024", "02-Foo-2024", "Jan 2024"] {
+            assert_eq!(parse_timestamp(s), None, "{s}");
+        }
     }
 
     #[test]
