@@ -144,11 +144,12 @@ impl From<IoError> for Failure {
 
 type Res<T> = Result<T, Failure>;
 
-/// What `detect` and `evaluate` read: an Arrow table, or a file by its path (CSV, Parquet,
-/// Arrow IPC, read as `regime detect` reads it).
+/// What `detect` and `evaluate` read: an Arrow table, a file by its path (CSV, Parquet,
+/// Arrow IPC, read as `regime detect` reads it), or several files as one panel.
 #[derive(FromPyObject)]
 enum Source {
     Path(PathBuf),
+    Paths(Vec<PathBuf>),
     Table(PyTable),
 }
 
@@ -156,6 +157,7 @@ enum Source {
 /// released.
 enum Data {
     Path(PathBuf),
+    Paths(Vec<PathBuf>),
     Table(Vec<RecordBatch>, arrow::datatypes::SchemaRef),
 }
 
@@ -163,6 +165,7 @@ impl From<Source> for Data {
     fn from(s: Source) -> Data {
         match s {
             Source::Path(p) => Data::Path(p),
+            Source::Paths(p) => Data::Paths(p),
             Source::Table(t) => {
                 let (batches, schema) = t.into_inner();
                 Data::Table(batches, schema)
@@ -179,6 +182,7 @@ fn read_input(data: &Data, label: Option<&str>, skip_bad_rows: bool) -> Res<(Inp
             io::read_batches(batches, schema, Path::new(SOURCE), label)?
         }
         Data::Path(p) => io::read_bars(p, label)?,
+        Data::Paths(paths) => return read_panel(paths, label, skip_bad_rows),
     };
     let notes = commands::reading_notes(&input);
     checked(input, skip_bad_rows)
@@ -189,6 +193,44 @@ fn read_input(data: &Data, label: Option<&str>, skip_bad_rows: bool) -> Res<(Inp
             }
             (_, e) => e,
         })
+}
+
+/// Several files as one panel, as `regime detect --input a.csv b.csv` reads them: each
+/// checked on its own, a file's bars without a symbol column named by the file
+/// ([`commands::file_symbol`]), a symbol in two files refused; notes carry their file's name.
+fn read_panel(
+    paths: &[PathBuf],
+    label: Option<&str>,
+    skip_bad_rows: bool,
+) -> Res<(Input, Vec<String>)> {
+    let mut all = Input::default();
+    let mut notes = Vec::new();
+    let mut from: HashMap<String, &Path> = HashMap::new();
+    for p in paths {
+        let (mut input, said) = read_input(&Data::Path(p.clone()), label, skip_bad_rows)?;
+        notes.extend(said.into_iter().map(|n| format!("{}: {n}", p.display())));
+        for s in &mut input.series {
+            if s.symbol.is_empty() {
+                s.symbol = commands::file_symbol(p);
+            }
+            if let Some(q) = from.insert(s.symbol.clone(), p) {
+                return Err(Failure::BadInput(format!(
+                    "symbol `{}` is in both {} and {}: give each file its own symbols (a \
+                     file without a symbol column is named by its file name)",
+                    s.symbol,
+                    q.display(),
+                    p.display()
+                )));
+            }
+        }
+        all.series.append(&mut input.series);
+        all.errors.append(&mut input.errors);
+        all.rows += input.rows;
+    }
+    if all.series.is_empty() {
+        return Err(Failure::BadInput("no valid bars in the input".into()));
+    }
+    Ok((all, notes))
 }
 
 /// The input, or an error naming its rejected rows (unless skipped) or saying it has none.
@@ -375,7 +417,7 @@ fn evaluate(
         let (input, notes) = read_input(&data, Some(&label), false)?;
         let shown = match &data {
             Data::Path(p) => p.as_path(),
-            Data::Table(..) => Path::new(SOURCE),
+            Data::Paths(_) | Data::Table(..) => Path::new(SOURCE),
         };
         let v = commands::evaluate_input(&input, shown, score_last, &cfg)?;
         Ok((v.to_string(), notes))

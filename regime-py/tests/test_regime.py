@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute
 import pyarrow.csv as pacsv
 import pytest
 
@@ -77,6 +78,19 @@ def test_a_files_path_is_read_as_the_cli_reads_it(tmp_path, panel):
         regime.detect(tmp_path / "bad.csv")
     with pytest.raises(regime.BadInputError, match="nope.csv"):
         regime.detect(tmp_path / "nope.csv")
+    # a list of per-ticker files: one panel, each file's bars named by its file name
+    paths = []
+    for sym in ["SYN000", "SYN001"]:
+        part = panel.filter(pa.compute.equal(panel.column("symbol"), sym)).drop_columns(["symbol"])
+        pq.write_table(part, tmp_path / f"{sym}.parquet")
+        paths.append(tmp_path / f"{sym}.parquet")
+    two = panel.filter(pa.compute.is_in(panel.column("symbol"), pa.array(["SYN000", "SYN001"])))
+    got = regime.detect(paths)
+    want = regime.detect(two)
+    assert got.column("symbol").to_pylist() == want.column("symbol").to_pylist()
+    assert got.column("regime_id").to_pylist() == want.column("regime_id").to_pylist()
+    with pytest.raises(regime.BadInputError, match="symbol `SYN000` is in both"):
+        regime.detect([paths[0], str(paths[0])])
 
 
 def test_every_input_kind_gives_the_same_labels(panel):

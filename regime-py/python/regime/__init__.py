@@ -133,10 +133,12 @@ def _to_arrow(data: Any) -> pa.Table:
 
 
 def _source(data: Any) -> Any:
-    """A file's path as it is (the engine reads it as ``regime detect`` does), anything else
-    as a pyarrow Table."""
+    """A file's path as it is (the engine reads it as ``regime detect`` does), a list of
+    paths as a list of them (one panel), anything else as a pyarrow Table."""
     if isinstance(data, (str, os.PathLike)):
         return os.fspath(data)
+    if isinstance(data, (list, tuple)) and data and all(isinstance(p, (str, os.PathLike)) for p in data):
+        return [os.fspath(p) for p in data]
     return _to_arrow(data)
 
 
@@ -176,7 +178,8 @@ def detect(
     index) or a 1-D array (bar numbers as times, a day apart); or a file's path (str or
     os.PathLike: CSV, Parquet or Arrow IPC, read as ``regime detect`` reads it — web pages'
     downloads newest first, dates such as 01/13/2024 —, how it was read said by an
-    :class:`InputNote` warning). mode: ``causal`` (bar t sees bars <= t) or
+    :class:`InputNote` warning), or a list of paths detected as one panel (a file without a
+    symbol column named by its file name: ``AAPL.csv`` is AAPL). mode: ``causal`` (bar t sees bars <= t) or
     ``ex-post`` (smoothed). model: a model file or directory (``<symbol>.v<N>.json``) to
     score with fixed models on ``backend`` (auto|cpu|cuda|wgpu; default ``REGIME_DEVICE``
     or auto) instead of running the adaptive pipeline.

@@ -12,7 +12,7 @@ class BackendError(RegimeError): ...
 class StoreError(RegimeError): ...
 
 def detect(
-    table: Union[pa.Table, str],
+    table: Union[pa.Table, str, List[str]],
     mode: str = "causal",
     model: Optional[str] = None,
     backend: Optional[str] = None,
@@ -28,7 +28,7 @@ def generate(
     start_ms: Optional[int] = None,
 ) -> pa.Table: ...
 def evaluate(
-    table: Union[pa.Table, str],
+    table: Union[pa.Table, str, List[str]],
     label_column: str = "true_regime_id",
     score_last: float = 1.0,
     confidence_threshold: float = 0.7,
