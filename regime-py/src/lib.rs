@@ -196,37 +196,20 @@ fn read_input(data: &Data, label: Option<&str>, skip_bad_rows: bool) -> Res<(Inp
 }
 
 /// Several files as one panel, as `regime detect --input a.csv b.csv` reads them: each
-/// checked on its own, a file's bars without a symbol column named by the file
-/// ([`commands::file_symbol`]), a symbol in two files refused; notes carry their file's name.
+/// checked on its own, then [`commands::panel_of`]; notes carry their file's name.
 fn read_panel(
     paths: &[PathBuf],
     label: Option<&str>,
     skip_bad_rows: bool,
 ) -> Res<(Input, Vec<String>)> {
-    let mut all = Input::default();
+    let mut files = Vec::with_capacity(paths.len());
     let mut notes = Vec::new();
-    let mut from: HashMap<String, &Path> = HashMap::new();
     for p in paths {
-        let (mut input, said) = read_input(&Data::Path(p.clone()), label, skip_bad_rows)?;
+        let (input, said) = read_input(&Data::Path(p.clone()), label, skip_bad_rows)?;
         notes.extend(said.into_iter().map(|n| format!("{}: {n}", p.display())));
-        for s in &mut input.series {
-            if s.symbol.is_empty() {
-                s.symbol = commands::file_symbol(p);
-            }
-            if let Some(q) = from.insert(s.symbol.clone(), p) {
-                return Err(Failure::BadInput(format!(
-                    "symbol `{}` is in both {} and {}: give each file its own symbols (a \
-                     file without a symbol column is named by its file name)",
-                    s.symbol,
-                    q.display(),
-                    p.display()
-                )));
-            }
-        }
-        all.series.append(&mut input.series);
-        all.errors.append(&mut input.errors);
-        all.rows += input.rows;
+        files.push((p.clone(), input));
     }
+    let (all, _) = commands::panel_of(files)?;
     if all.series.is_empty() {
         return Err(Failure::BadInput("no valid bars in the input".into()));
     }

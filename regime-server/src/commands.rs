@@ -241,17 +241,25 @@ pub fn file_symbol(path: &Path) -> String {
 }
 
 /// Several files read as one panel (`regime detect --input a.csv b.csv ...`): each read and
-/// checked as one input is (its bad rows listed under its name), the bars of a file without
-/// a symbol column named by [`file_symbol`], and where each symbol came from. A symbol in
-/// two files is refused, naming both: which of its bars to take would be a guess.
+/// checked as one input is (its bad rows listed under its name), then [`panel_of`].
 pub fn read_many(paths: &[PathBuf], skip_bad: bool) -> Result<(Input, BTreeMap<String, PathBuf>)> {
+    let files = paths
+        .iter()
+        .map(|p| read_for_detect(p, skip_bad).map(|input| (p.clone(), input)))
+        .collect::<Result<Vec<_>>>()?;
+    panel_of(files)
+}
+
+/// Inputs read from several files, as one: the bars of a file without a symbol column named
+/// by [`file_symbol`], and where each symbol came from. A symbol in two files is refused,
+/// naming both: which of its bars to take would be a guess.
+pub fn panel_of(files: Vec<(PathBuf, Input)>) -> Result<(Input, BTreeMap<String, PathBuf>)> {
     let mut all = Input::default();
     let mut from: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for p in paths {
-        let mut input = read_for_detect(p, skip_bad)?;
+    for (p, mut input) in files {
         for s in &mut input.series {
             if s.symbol.is_empty() {
-                s.symbol = file_symbol(p);
+                s.symbol = file_symbol(&p);
             }
             if let Some(q) = from.insert(s.symbol.clone(), p.clone()) {
                 return Err(CommandError::Argument(format!(
