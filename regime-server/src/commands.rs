@@ -738,9 +738,9 @@ fn grouped(
     Ok(())
 }
 
-/// `regime detect`.
+/// `regime detect`: one input, or several read as one panel ([`read_many`]).
 pub fn detect(
-    input_path: &Path,
+    inputs: &[PathBuf],
     output_path: &Path,
     mode: Mode,
     skip_bad: bool,
@@ -748,11 +748,28 @@ pub fn detect(
     cfg: &PipelineConfig,
 ) -> Result<(usize, usize)> {
     io::Format::of(output_path)?;
-    refuse_output_over_input(input_path, output_path)?;
+    for p in inputs {
+        refuse_output_over_input(p, output_path)?;
+    }
     if let Some(dir) = models_dir {
         // once per run, not per model saved: model files left half-written by a killed run
         io::remove_stale_temps(dir, None);
     }
+    match inputs {
+        [one] => detect_one(one, output_path, mode, skip_bad, models_dir, cfg),
+        many => detect_many(many, output_path, mode, skip_bad, models_dir, cfg),
+    }
+}
+
+/// [`detect`] of one input: a one-symbol file streamed through the pipeline as it is read.
+fn detect_one(
+    input_path: &Path,
+    output_path: &Path,
+    mode: Mode,
+    skip_bad: bool,
+    models_dir: Option<&Path>,
+    cfg: &PipelineConfig,
+) -> Result<(usize, usize)> {
     let mut save = |symbol: &str, p: &SymbolPipeline| match models_dir {
         Some(dir) => save_model(dir, symbol, p, input_path).map(|_| ()),
         None => Ok(()),
@@ -811,9 +828,9 @@ pub fn detect(
     detect_read(&input, output_path, mode, cfg, &mut save)
 }
 
-/// `regime detect` of several files as one panel ([`read_many`]): their symbols detected
+/// [`detect`] of several files as one panel ([`read_many`]): their symbols detected
 /// together (pooled, as a multi-symbol file's are), written to one output.
-pub fn detect_many(
+fn detect_many(
     inputs: &[PathBuf],
     output_path: &Path,
     mode: Mode,
@@ -821,13 +838,6 @@ pub fn detect_many(
     models_dir: Option<&Path>,
     cfg: &PipelineConfig,
 ) -> Result<(usize, usize)> {
-    io::Format::of(output_path)?;
-    for p in inputs {
-        refuse_output_over_input(p, output_path)?;
-    }
-    if let Some(dir) = models_dir {
-        io::remove_stale_temps(dir, None);
-    }
     let (input, from) = read_many(inputs, skip_bad)?;
     let mut save = |symbol: &str, p: &SymbolPipeline| match (models_dir, from.get(symbol)) {
         (Some(dir), Some(source)) => save_model(dir, symbol, p, source).map(|_| ()),
@@ -1677,7 +1687,15 @@ mod tests {
                 ext != "csv.gz" && symbols > 1
             );
             let out = dir.path().join(format!("out{symbols}{ext}.parquet"));
-            let (n, bad) = detect(&input, &out, Mode::Causal, false, None, &cfg).expect("detect");
+            let (n, bad) = detect(
+                std::slice::from_ref(&input),
+                &out,
+                Mode::Causal,
+                false,
+                None,
+                &cfg,
+            )
+            .expect("detect");
             assert_eq!((n, bad), (symbols * 70_000, 0));
             let data = generate(&synth, 5);
             let bars: Vec<&[regime_core::bars::Bar]> =
@@ -1714,7 +1732,14 @@ mod tests {
         std::fs::write(&two, csv.replace(",X,", ",Y,").replacen(",Y,", ",X,", 1)).expect("write");
         assert!(io::known_multi_symbol(&two));
         let out = dir.path().join("bad_out.parquet");
-        let refused = detect(&input, &out, Mode::Causal, false, None, &cfg);
+        let refused = detect(
+            std::slice::from_ref(&input),
+            &out,
+            Mode::Causal,
+            false,
+            None,
+            &cfg,
+        );
         assert!(
             matches!(refused, Err(CommandError::BadRows { count: 1, .. })),
             "{refused:?}"
@@ -1730,7 +1755,15 @@ mod tests {
             0,
             "no temporary file left"
         );
-        let (n, bad) = detect(&input, &out, Mode::Causal, true, None, &cfg).expect("skip");
+        let (n, bad) = detect(
+            std::slice::from_ref(&input),
+            &out,
+            Mode::Causal,
+            true,
+            None,
+            &cfg,
+        )
+        .expect("skip");
         assert_eq!((n, bad), (69_999, 1));
         let mut kept = data[0].bars.clone();
         kept.remove(bad_at);

@@ -398,24 +398,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ModeArg::ExPost => Mode::ExPost,
             };
             let t = std::time::Instant::now();
-            let (n, bad) = match inputs.as_slice() {
-                [one] => commands::detect(
-                    one,
-                    output,
-                    mode,
-                    skip_bad_rows,
-                    models_dir.as_deref(),
-                    &cfg,
-                )?,
-                many => commands::detect_many(
-                    many,
-                    output,
-                    mode,
-                    skip_bad_rows,
-                    models_dir.as_deref(),
-                    &cfg,
-                )?,
-            };
+            let (n, bad) = commands::detect(
+                &inputs,
+                output,
+                mode,
+                skip_bad_rows,
+                models_dir.as_deref(),
+                &cfg,
+            )?;
             let s = t.elapsed().as_secs_f64();
             regime_server::say!(
                 "detected {n} bars ({bad} rejected) in {s:.3} s ({:.0} bars/s), backend cpu -> {}",
