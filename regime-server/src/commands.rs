@@ -1209,7 +1209,7 @@ fn runs(labels: &[u8]) -> (usize, f64) {
 /// final labels, the raw ensemble and each method; confusion matrix; calibration of the
 /// reported probabilities; durations; switches.
 pub fn evaluate(
-    input_path: &Path,
+    inputs: &[PathBuf],
     label_column: &str,
     score_last: f64,
     cfg: &PipelineConfig,
@@ -1219,9 +1219,21 @@ pub fn evaluate(
             "--score-last must be in (0, 1], got {score_last}"
         )));
     }
-    let input = io::read_bars(input_path, Some(label_column))?;
-    report_rejects(&input, input_path);
-    evaluate_input(&input, input_path, score_last, cfg)
+    let mut files = Vec::with_capacity(inputs.len());
+    for p in inputs {
+        let input = io::read_bars(p, Some(label_column))?;
+        report_rejects(&input, p);
+        files.push((p.clone(), input));
+    }
+    match files.pop() {
+        Some((p, input)) if files.is_empty() => evaluate_input(&input, &p, score_last, cfg),
+        last => {
+            // several files: one panel, as `detect` reads them
+            files.extend(last);
+            let (input, _) = panel_of(files)?;
+            evaluate_input(&input, Path::new("(the input files)"), score_last, cfg)
+        }
+    }
 }
 
 /// [`evaluate`] on input already read (with its label column); `source` names it in errors.

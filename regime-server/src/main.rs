@@ -119,9 +119,9 @@ enum Cmd {
     /// Accuracy against a label column: per dimension and all 18, per method, confusion matrix.
     Evaluate {
         /// Bars with a label column (e.g. `regime generate`'s output); formats as `detect`
-        /// (`-`: standard input).
-        #[arg(long)]
-        input: PathBuf,
+        /// (`-`: standard input; several files: one panel, as `detect` reads them).
+        #[arg(long, num_args = 1.., required = true)]
+        input: Vec<PathBuf>,
         /// The true regime id (0–17) of each bar.
         #[arg(long, default_value = "true_regime_id")]
         label_column: String,
@@ -338,15 +338,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             config,
         } => {
             let cfg = pipeline_settings(config.as_deref())?;
-            anyhow::ensure!(
-                input.iter().filter(|p| p.as_os_str() == "-").count() <= 1,
-                "--input -: standard input can be read once"
-            );
             // `-`, pipes and devices: read through a copy, written through one
-            let spooled = input
-                .iter()
-                .map(|p| regime_server::streams::SpooledInput::new(p))
-                .collect::<Result<Vec<_>, _>>()?;
+            let spooled = spool_inputs(&input)?;
             let inputs: Vec<PathBuf> = spooled.iter().map(|s| s.path().to_path_buf()).collect();
             let streamed = regime_server::streams::StreamedOutput::new(&output)?;
             let output = streamed.path();
@@ -505,8 +498,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             config,
         } => {
             let cfg = pipeline_settings(config.as_deref())?;
-            let spooled = regime_server::streams::SpooledInput::new(&input)?;
-            let v = commands::evaluate(spooled.path(), &label_column, score_last, &cfg)?;
+            let spooled = spool_inputs(&input)?;
+            let inputs: Vec<PathBuf> = spooled.iter().map(|s| s.path().to_path_buf()).collect();
+            let v = commands::evaluate(&inputs, &label_column, score_last, &cfg)?;
             if json {
                 out!("{}", serde_json::to_string_pretty(&v).context("json")?);
             } else {
@@ -586,6 +580,19 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The `--input` files, a stream among them (`-`, a pipe) copied aside to be read as a file
+/// ([`regime_server::streams`]) while the result lives.
+fn spool_inputs(paths: &[PathBuf]) -> anyhow::Result<Vec<regime_server::streams::SpooledInput>> {
+    anyhow::ensure!(
+        paths.iter().filter(|p| p.as_os_str() == "-").count() <= 1,
+        "--input -: standard input can be read once"
+    );
+    Ok(paths
+        .iter()
+        .map(|p| regime_server::streams::SpooledInput::new(p))
+        .collect::<Result<Vec<_>, _>>()?)
 }
 
 /// The error and its causes on one line, each said once: most messages already quote their

@@ -1493,3 +1493,60 @@ fn null_rows_get_a_hint() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 3);
 }
+
+/// `evaluate` reads several files as one panel too: two per-symbol files without a symbol
+/// column report what the two-symbol file they came from reports.
+#[test]
+fn evaluate_reads_several_files_as_one_panel() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let both = dir.path().join("both.csv");
+    let o = regime(&[
+        "generate",
+        "--output",
+        both.to_str().unwrap(),
+        "--symbols",
+        "2",
+        "--bars",
+        "1500",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&both).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap().replacen(",symbol", "", 1);
+    let mut files: Vec<(String, String)> = Vec::new();
+    for l in lines {
+        let mut f: Vec<&str> = l.split(',').collect();
+        let sym = f.remove(1).to_string();
+        match files.iter_mut().find(|(s, _)| *s == sym) {
+            Some((_, body)) => *body += &format!("{}\n", f.join(",")),
+            None => files.push((sym, format!("{header}\n{}\n", f.join(",")))),
+        }
+    }
+    assert_eq!(files.len(), 2);
+    let mut args = vec!["evaluate".to_string(), "--input".to_string()];
+    for (sym, body) in &files {
+        let p = dir.path().join(format!("{sym}.csv"));
+        std::fs::write(&p, body).unwrap();
+        args.push(p.to_str().unwrap().to_string());
+    }
+    args.extend(["--score-last", "0.3", "--json"].map(String::from));
+    let split = Command::new(env!("CARGO_BIN_EXE_regime"))
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(split.status.success(), "{}", stderr(&split));
+    let whole = regime(&[
+        "evaluate",
+        "--input",
+        both.to_str().unwrap(),
+        "--score-last",
+        "0.3",
+        "--json",
+    ]);
+    let (a, b): (serde_json::Value, serde_json::Value) = (
+        serde_json::from_slice(&split.stdout).unwrap(),
+        serde_json::from_slice(&whole.stdout).unwrap(),
+    );
+    assert_eq!(a["accuracy"], b["accuracy"]);
+    assert_eq!(a["bars_scored"], b["bars_scored"]);
+}
