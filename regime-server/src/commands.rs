@@ -183,22 +183,28 @@ fn read_for_detect(input_path: &Path, skip_bad: bool) -> Result<Input> {
     check_for_detect(io::read_bars(input_path, None)?, input_path, skip_bad)
 }
 
-/// `--output` naming the input file (by any path: a link, `./`, `..`) would replace the
-/// bars with their labels once the output is renamed into place: refused before anything
-/// is read or written.
-fn refuse_output_over_input(input: &Path, output: &Path) -> Result<()> {
+/// `detect`'s output, checked before anything is read or written: a format its extension
+/// names, and not one of the inputs — `--output` naming an input file (by any path: a link,
+/// `./`, `..`) would replace the bars with their labels once the output is renamed into place.
+fn check_output(inputs: &[PathBuf], output: &Path) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
-    let (Ok(i), Ok(o)) = (std::fs::metadata(input), std::fs::metadata(output)) else {
-        // an output that does not exist yet cannot be the input
+    io::Format::of(output)?;
+    // an output that does not exist yet cannot be an input
+    let Ok(o) = std::fs::metadata(output) else {
         return Ok(());
     };
-    if (i.dev(), i.ino()) == (o.dev(), o.ino()) {
-        return Err(CommandError::Argument(format!(
-            "--output {} is the input file {}: writing there would replace the bars with \
-             their labels; choose another output path",
-            output.display(),
-            input.display()
-        )));
+    for input in inputs {
+        let Ok(i) = std::fs::metadata(input) else {
+            continue;
+        };
+        if (i.dev(), i.ino()) == (o.dev(), o.ino()) {
+            return Err(CommandError::Argument(format!(
+                "--output {} is the input file {}: writing there would replace the bars with \
+                 their labels; choose another output path",
+                output.display(),
+                input.display()
+            )));
+        }
     }
     Ok(())
 }
@@ -288,10 +294,7 @@ pub fn detect_with_models(
     models: &ModelSource,
     backend: &dyn ComputeBackend,
 ) -> Result<(usize, usize)> {
-    io::Format::of(output_path)?;
-    for p in inputs {
-        refuse_output_over_input(p, output_path)?;
-    }
+    check_output(inputs, output_path)?;
     let input = match inputs {
         [one] => read_for_detect(one, skip_bad)?,
         many => read_many(many, skip_bad)?.0,
@@ -747,10 +750,7 @@ pub fn detect(
     models_dir: Option<&Path>,
     cfg: &PipelineConfig,
 ) -> Result<(usize, usize)> {
-    io::Format::of(output_path)?;
-    for p in inputs {
-        refuse_output_over_input(p, output_path)?;
-    }
+    check_output(inputs, output_path)?;
     if let Some(dir) = models_dir {
         // once per run, not per model saved: model files left half-written by a killed run
         io::remove_stale_temps(dir, None);
