@@ -1225,15 +1225,12 @@ pub fn evaluate(
         report_rejects(&input, p);
         files.push((p.clone(), input));
     }
-    match files.pop() {
-        Some((p, input)) if files.is_empty() => evaluate_input(&input, &p, score_last, cfg),
-        last => {
-            // several files: one panel, as `detect` reads them
-            files.extend(last);
-            let (input, _) = panel_of(files)?;
-            evaluate_input(&input, Path::new("(the input files)"), score_last, cfg)
-        }
+    if let [(p, input)] = files.as_slice() {
+        return evaluate_input(input, p, score_last, cfg);
     }
+    // several files: one panel, as `detect` reads them
+    let (input, _) = panel_of(files)?;
+    evaluate_input(&input, Path::new("(the input files)"), score_last, cfg)
 }
 
 /// [`evaluate`] on input already read (with its label column); `source` names it in errors.
