@@ -178,6 +178,7 @@ pub fn generate_symbol(cfg: &SynthConfig, seed: u64, index: usize) -> SymbolData
         range_mean: sigma.map(|x| x.ln() + RANGE_LOG_MEAN),
         range_var: RANGE_LOG_SD * RANGE_LOG_SD,
         range_weight: 1.0,
+        range_log_gamma: false,
         gap_student: false,
         gap_weight: 1.0,
         volume_mean: VOLUME_LEVEL.map(|l| l - mean_level),

@@ -821,6 +821,18 @@ fn weight_for_correlation(rho: f64, free: f64, min: f64) -> f64 {
 /// Gaps seen before the tracker chooses the gap's density (Student t(5) until then) and
 /// weighs it by its correlation with the return (in full until then).
 const GAP_SHAPE_MIN_BARS: u64 = 100;
+/// Ranges seen before the tracker chooses the range's density (log-gamma until then).
+const RANGE_SHAPE_MIN_BARS: u64 = 100;
+/// Mean of [`Compiled::range_shape_evidence`] above which the log excess range is read as
+/// log-gamma, else normal (over [`GAP_MEMORY`] bars).
+const RANGE_TAIL_EVIDENCE: f64 = 0.0;
+/// Bars the range evidence gathered under the model before a batch refit counts as after
+/// it. A model still finding its levels (the first few hundred bars) mixes states, and a
+/// mixture of log-normal ranges has a left tail of its own: on the generator's series the
+/// evidence leaned log-gamma (+0.06–0.09) until ~400 bars and, kept at full memory, held it
+/// for 1,000 bars after the states had separated (then −0.03 to −0.04).
+const RANGE_EVIDENCE_KEPT: u64 = 50;
+
 /// Mean of [`crate::model::gap_tail_evidence`] above which the gaps are read as Student
 /// t(5), else normal: normal gaps give −0.024 with a standard error of 0.009 over
 /// [`GAP_MEMORY`] bars, market opens +0.04–0.07.
@@ -1056,6 +1068,16 @@ pub struct OnlineHmm {
     #[cfg_attr(feature = "serde", serde(default))]
     gap_tail: f64,
     gap_n: u64,
+    /// Running mean of [`Compiled::range_shape_evidence`] and the ranges it has seen (see
+    /// [`RANGE_TAIL_EVIDENCE`]).
+    #[cfg_attr(feature = "serde", serde(default))]
+    range_tail: f64,
+    #[cfg_attr(feature = "serde", serde(default))]
+    range_n: u64,
+    /// Bars the running mean `range_tail` weighs as (at most [`GAP_MEMORY`]; cut back to
+    /// [`RANGE_EVIDENCE_KEPT`] at a batch refit).
+    #[cfg_attr(feature = "serde", serde(default))]
+    range_mem: u64,
     gap2: f64,
     ret2: f64,
     /// Mean product of gap and return (each winsorized like `gap2`, same memory): their
@@ -1527,6 +1549,9 @@ impl OnlineHmm {
             },
             gap_tail: 0.0,
             gap_n: 0,
+            range_tail: 0.0,
+            range_n: 0,
+            range_mem: 0,
             gap2: 0.0,
             gap_ret: 0.0,
             vol_offset: 0.0,
@@ -1681,6 +1706,18 @@ impl OnlineHmm {
     /// above [`GAP_TAIL_EVIDENCE`], and while fewer than [`GAP_SHAPE_MIN_BARS`] were seen).
     pub fn gap_tail_evidence(&self) -> (f64, u64) {
         (self.gap_tail, self.gap_n)
+    }
+
+    /// The running mean of [`Compiled::range_shape_evidence`] and the ranges it has seen
+    /// (log-gamma is read above [`RANGE_TAIL_EVIDENCE`], and while fewer than
+    /// [`RANGE_SHAPE_MIN_BARS`] were seen).
+    pub fn range_tail_evidence(&self) -> (f64, u64) {
+        (self.range_tail, self.range_n)
+    }
+
+    /// The range density the tracker chooses now.
+    fn range_choice(&self) -> bool {
+        self.range_n < RANGE_SHAPE_MIN_BARS || self.range_tail > RANGE_TAIL_EVIDENCE
     }
 
     /// The mean trend duration (bars) the profile likelihood chose and the trend transitions
@@ -1956,6 +1993,25 @@ impl OnlineHmm {
                 }
             }
         }
+        if learn && self.next_refit != u64::MAX && !o.log_range.is_nan() {
+            // which density fits the ranges better, under the predicted volatility state
+            // (before the bar, as for the gaps)
+            let pv = |v: usize| pred[v * 6..v * 6 + 6].iter().sum::<f64>();
+            let e = self.compiled.as_ref().map_or(0.0, |c| {
+                c.range_shape_evidence(o.log_range, [pv(0), pv(1), pv(2)])
+            });
+            self.range_n += 1;
+            self.range_mem += 1;
+            let a = 1.0 / (self.range_mem as f64).min(GAP_MEMORY);
+            self.range_tail += a * (e - self.range_tail);
+            let lg = self.range_choice();
+            if let Some(c) = self.compiled.as_mut() {
+                c.set_range_shape(lg);
+            }
+            if let Some(s) = self.slow.as_mut() {
+                s.compiled.set_range_shape(lg);
+            }
+        }
         let lo = if learn { self.learning_obs(o) } else { *o };
         if learn && self.next_refit != u64::MAX {
             if self.n <= self.cfg.batch_em_until as u64 {
@@ -1981,7 +2037,11 @@ impl OnlineHmm {
         self.last_b = b;
         self.last_z = z;
         let lp = if z > 0.0 { z.ln() } else { 0.0 };
-        self.loglik += lp;
+        // the bar's log predictive density (less the return's t(5) constant): `emission`
+        // left the factor exp(level) out of z
+        if z > 0.0 {
+            self.loglik += lp + level;
+        }
         lp
     }
 
@@ -2119,6 +2179,7 @@ impl OnlineHmm {
         self.job.clear();
         self.compiled = Some(c);
         self.version += 1;
+        self.range_mem = self.range_mem.min(RANGE_EVIDENCE_KEPT);
     }
 
     /// Intraday series get a split volatility level re-placed at every M-step (see
@@ -2135,6 +2196,9 @@ impl OnlineHmm {
         if let Ok(mut nc) = Compiled::new(p) {
             if self.gap_scale > 0.0 {
                 nc.set_gap_scale(self.gap_scale, self.gap_shape);
+            }
+            if self.range_n > 0 {
+                nc.set_range_shape(self.range_choice());
             }
             self.compiled = Some(nc);
             self.version += 1;
@@ -2164,6 +2228,9 @@ impl OnlineHmm {
         if let Ok(mut compiled) = Compiled::new(avg.clone()) {
             if self.gap_scale > 0.0 {
                 compiled.set_gap_scale(self.gap_scale, self.gap_shape);
+            }
+            if self.range_n > 0 {
+                compiled.set_range_shape(self.range_choice());
             }
             self.slow = Some(SlowFilter {
                 avg,
@@ -2731,6 +2798,8 @@ mod tests {
         // factor out, and starts that differ in it were compared wrongly)
         let mut p = JointParams::initial(0.01, -4.5, 0.0);
         p.range_mean = [-4.5; 3];
+        // the normal density (the log-gamma's own check: model.rs)
+        p.range_log_gamma = false;
         let o = Obs {
             r: 0.001,
             r_prev: f64::NAN,

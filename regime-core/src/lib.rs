@@ -21,6 +21,7 @@ pub mod intraday;
 pub mod model;
 pub mod pipeline;
 pub mod regime;
+pub mod special;
 
 pub use error::{Error, Result};
 pub use regime::{Regime, Structure, Trend, Volatility};

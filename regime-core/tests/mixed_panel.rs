@@ -14,17 +14,39 @@ use regime_core::pipeline::{
 const PER: usize = 16;
 const BARS: usize = 2_000;
 const SEED: u64 = 99_300;
+/// Further panels for the fast market's trend, whose share of the oracle's lift on 16
+/// series of 2,000 bars moves by several points with any change to what the members learn
+/// early (mixed against own panel, at 4fffc19, before the range read as log-gamma: 0.926 / 0.975, 0.932 / 0.815, 0.978 / 0.961
+/// on seeds 99,300–99,302): the check is on their mean.
+const MORE_SEEDS: [u64; 2] = [99_301, 99_302];
 
-fn markets() -> Vec<Vec<SymbolData>> {
+fn markets(seed: u64) -> Vec<Vec<SymbolData>> {
     unlike_markets(BARS)
         .iter()
         .enumerate()
         .map(|(g, (_, cfg))| {
             (0..PER)
-                .map(|i| generate_symbol(cfg, SEED, g * PER + i))
+                .map(|i| generate_symbol(cfg, seed, g * PER + i))
                 .collect()
         })
         .collect()
+}
+
+/// The fast market's trend (share of the oracle's lift) in the mixed panel and in a panel
+/// of its own, on the panel of `seed`.
+fn fast_trend(seed: u64) -> (f64, f64) {
+    let data = markets(seed);
+    let all: Vec<&SymbolData> = data.iter().flatten().collect();
+    let series: Vec<&[Bar]> = all.iter().map(|d| d.bars.as_slice()).collect();
+    let cfg = PipelineConfig::default();
+    let dets = detect_panel(&series, &cfg).expect("panel");
+    let fast: Vec<&SymbolData> = data[2].iter().collect();
+    let fast_series: Vec<&[Bar]> = fast.iter().map(|d| d.bars.as_slice()).collect();
+    let own = detect_panel(&fast_series, &cfg).expect("own panel");
+    (
+        hits(&fast, &dets[2 * PER..]).lift_share(1),
+        hits(&fast, &own).lift_share(1),
+    )
 }
 
 fn hits(data: &[&SymbolData], dets: &[Vec<Detection>]) -> Hits {
@@ -37,7 +59,7 @@ fn hits(data: &[&SymbolData], dets: &[Vec<Detection>]) -> Hits {
 
 #[test]
 fn unlike_markets_are_pooled_apart() {
-    let data = markets();
+    let data = markets(SEED);
     let all: Vec<&SymbolData> = data.iter().flatten().collect();
     let series: Vec<&[Bar]> = all.iter().map(|d| d.bars.as_slice()).collect();
     let cfg = PipelineConfig::default();
@@ -101,6 +123,7 @@ fn unlike_markets_are_pooled_apart() {
         population_weight: 0.0,
         ..PipelineConfig::default()
     };
+    let mut fast = Vec::new();
     for (g, (name, _)) in unlike_markets(BARS).iter().enumerate() {
         let own: Vec<&SymbolData> = data[g].iter().collect();
         let own_series: Vec<&[Bar]> = own.iter().map(|d| d.bars.as_slice()).collect();
@@ -125,14 +148,17 @@ fn unlike_markets_are_pooled_apart() {
             alone.lift_share(3)
         );
         if *name == "fast" {
-            assert!(
-                mixed.lift_share(1) >= own_panel.lift_share(1) - 0.08,
-                "fast market's trend {:.3} mixed, {:.3} in a panel of its own",
-                mixed.lift_share(1),
-                own_panel.lift_share(1)
-            );
+            fast.push((mixed.lift_share(1), own_panel.lift_share(1)));
         }
     }
+    fast.extend(MORE_SEEDS.map(fast_trend));
+    println!("fast market's trend (mixed, own panel) on seeds {SEED}, {MORE_SEEDS:?}: {fast:.3?}");
+    let mean = |f: fn(&(f64, f64)) -> f64| fast.iter().map(f).sum::<f64>() / fast.len() as f64;
+    let (mixed, own) = (mean(|x| x.0), mean(|x| x.1));
+    assert!(
+        mixed >= own - 0.08,
+        "fast market's trend {mixed:.3} mixed, {own:.3} in a panel of its own (means)"
+    );
 }
 
 #[test]

@@ -20,7 +20,7 @@ fn seed() -> u64 {
 }
 
 /// Series of different lengths with their true models, a close-only series, a series
-/// with gaps in its volume, one with bars that saw no trade or were one print, and an
+/// with gaps in its volume (its range read as log-gamma), one with bars that saw no trade or were one print, and an
 /// empty one.
 fn panel(seed: u64, symbols: usize, bars: usize) -> (Panel, ParamTable) {
     let cfg = datasets::SynthConfig {
@@ -49,7 +49,10 @@ fn panel(seed: u64, symbols: usize, bars: usize) -> (Panel, ParamTable) {
         }
     }
     series.push(holes);
-    models.push(models[1].clone());
+    // scored with the range read as log-gamma, as learned models of market bars read it
+    let mut log_gamma = models[1].clone();
+    log_gamma.range_log_gamma = true;
+    models.push(log_gamma);
     // bars with no trade (open, high, low, close all the previous close; no volume, or
     // none given), in runs of two: every channel absent, and the next bar has no previous
     // return — chunk hand-offs land on them too; and bars made of one print (no gap)

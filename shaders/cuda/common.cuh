@@ -150,8 +150,9 @@ __device__ void log_emission(const float o[5], const float* P, float ll[18]) {
             acc += P[17 + v] + (P[55] == 0.0f ? q : P[55] * log1pf(q));
         }
         if (!is_nan_f(o[3])) {
+            // normal (P[27] < 0) or log-gamma (P[27] > 0): Compiled::level_terms
             float e = o[3] - P[23 + v];
-            acc += P[26] + P[27] * e * e;
+            acc += P[26] + (P[27] < 0.0f ? P[27] * e * e : P[27] * e - expf(e));
         }
         if (!is_nan_f(o[4])) {
             float e = o[4] - P[28 + v];

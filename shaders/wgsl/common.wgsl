@@ -184,8 +184,10 @@ fn log_emission(o: array<f32, 5>, p: u32) -> array<f32, 18> {
             acc += prm(p, 17u + v) + select(m * log(1.0 + q), q, m == 0.0);
         }
         if (!is_nan(o[3])) {
+            // normal (slot 27 < 0) or log-gamma (slot 27 > 0): Compiled::level_terms
             let e = o[3] - prm(p, 23u + v);
-            acc += prm(p, 26u) + prm(p, 27u) * e * e;
+            let k = prm(p, 27u);
+            acc += prm(p, 26u) + select(k * e - exp(e), k * e * e, k < 0.0);
         }
         if (!is_nan(o[4])) {
             let e = o[4] - prm(p, 28u + v);

@@ -1126,6 +1126,21 @@ impl SymbolPipeline {
                 )
                 .num("gap_tail_evidence", tail)
                 .int("gap_bars_seen", seen as i64);
+            // the range's density: log-gamma where the bars' ranges have market bars' long
+            // left tail, normal for log-normal ranges (see `model::RangeLogGamma`)
+            let (tail, seen) = self.bar_side.hmm.range_tail_evidence();
+            let log_gamma = self
+                .bar_side
+                .hmm
+                .compiled()
+                .is_some_and(|c| c.range_is_log_gamma());
+            base = base
+                .text(
+                    "range_density",
+                    if log_gamma { "log_gamma" } else { "normal" },
+                )
+                .num("range_tail_evidence", tail)
+                .int("range_bars_seen", seen as i64);
         }
         // what the bars' timestamps say: intraday bars have their sessions' shape taken out
         let day = self.bar_side.intraday.status();
