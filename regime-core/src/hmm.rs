@@ -40,6 +40,38 @@ pub struct OnlineHmmConfig {
     pub batch_em_until: usize,
     /// EM iterations per batch refit (each refit warm-starts from the previous model).
     pub batch_em_iters: usize,
+    /// The log excess range's density: chosen by the bars (default), or fixed.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub range_density: RangeDensity,
+}
+
+/// How the model reads the log excess range (see `RangeLogGamma` in `model.rs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum RangeDensity {
+    /// Log-gamma or normal, whichever fits the bars' ranges better (a running
+    /// log-likelihood ratio; log-gamma for the first ranges).
+    #[default]
+    Auto,
+    /// Always normal in log space (the generator's log-normal ranges).
+    Normal,
+    /// Always log-gamma (market bars' left-skewed ranges).
+    LogGamma,
+}
+
+impl std::str::FromStr for RangeDensity {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "auto" => Ok(RangeDensity::Auto),
+            "normal" => Ok(RangeDensity::Normal),
+            "log_gamma" => Ok(RangeDensity::LogGamma),
+            _ => Err(format!(
+                "range density {s:?}: expected auto, normal or log_gamma"
+            )),
+        }
+    }
 }
 
 impl Default for OnlineHmmConfig {
@@ -52,6 +84,7 @@ impl Default for OnlineHmmConfig {
             learn_lag: 128,
             batch_em_until: 4096,
             batch_em_iters: 6,
+            range_density: RangeDensity::Auto,
         }
     }
 }
@@ -1717,7 +1750,13 @@ impl OnlineHmm {
 
     /// The range density the tracker chooses now.
     fn range_choice(&self) -> bool {
-        self.range_n < RANGE_SHAPE_MIN_BARS || self.range_tail > RANGE_TAIL_EVIDENCE
+        match self.cfg.range_density {
+            RangeDensity::Auto => {
+                self.range_n < RANGE_SHAPE_MIN_BARS || self.range_tail > RANGE_TAIL_EVIDENCE
+            }
+            RangeDensity::Normal => false,
+            RangeDensity::LogGamma => true,
+        }
     }
 
     /// The mean trend duration (bars) the profile likelihood chose and the trend transitions
@@ -1844,6 +1883,7 @@ impl OnlineHmm {
             lr.iter().sum::<f64>() / lr.len() as f64
         };
         let mut p = JointParams::initial(scale, rc, 0.0);
+        p.range_log_gamma = self.range_choice();
         if let Some(q) = &self.population {
             p.drift = q.drift;
             p.phi = q.phi;
@@ -2197,7 +2237,7 @@ impl OnlineHmm {
             if self.gap_scale > 0.0 {
                 nc.set_gap_scale(self.gap_scale, self.gap_shape);
             }
-            if self.range_n > 0 {
+            if self.range_n > 0 || self.cfg.range_density != RangeDensity::Auto {
                 nc.set_range_shape(self.range_choice());
             }
             self.compiled = Some(nc);
@@ -2229,7 +2269,7 @@ impl OnlineHmm {
             if self.gap_scale > 0.0 {
                 compiled.set_gap_scale(self.gap_scale, self.gap_shape);
             }
-            if self.range_n > 0 {
+            if self.range_n > 0 || self.cfg.range_density != RangeDensity::Auto {
                 compiled.set_range_shape(self.range_choice());
             }
             self.slow = Some(SlowFilter {
