@@ -2237,9 +2237,7 @@ impl OnlineHmm {
             if self.gap_scale > 0.0 {
                 nc.set_gap_scale(self.gap_scale, self.gap_shape);
             }
-            if self.range_n > 0 || self.cfg.range_density != RangeDensity::Auto {
-                nc.set_range_shape(self.range_choice());
-            }
+            nc.set_range_shape(self.range_choice());
             self.compiled = Some(nc);
             self.version += 1;
         }
@@ -2269,9 +2267,7 @@ impl OnlineHmm {
             if self.gap_scale > 0.0 {
                 compiled.set_gap_scale(self.gap_scale, self.gap_shape);
             }
-            if self.range_n > 0 || self.cfg.range_density != RangeDensity::Auto {
-                compiled.set_range_shape(self.range_choice());
-            }
+            compiled.set_range_shape(self.range_choice());
             self.slow = Some(SlowFilter {
                 avg,
                 k,
