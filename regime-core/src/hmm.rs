@@ -1963,6 +1963,9 @@ impl OnlineHmm {
         let level = c.emission_scaled(o, &mut b);
         let z = correct(&pred, &b, &mut self.alpha);
         self.last_surprise = c.excess_surprise(o, &pred, z, level);
+        // the predicted volatility state, which the gap and range trackers judge each bar's
+        // density under (before the bar: it does not judge itself)
+        let pred_vol: [f64; 3] = std::array::from_fn(|v| pred[v * 6..v * 6 + 6].iter().sum());
         if learn && !o.rel_volume.is_nan() && z > 0.0 {
             let (pv, _, _) = crate::model::marginals(&self.alpha);
             let vm = &c.params().volume_mean;
@@ -2001,9 +2004,8 @@ impl OnlineHmm {
             // which density fits the gaps better, each in its predicted state's deviations
             // (before the bar: it does not judge itself)
             if let Some(c) = self.compiled.as_ref() {
-                let pv = |v: usize| pred[v * 6..v * 6 + 6].iter().sum::<f64>();
-                let gv = &c.params().gap_var;
-                let prec = pv(0) / gv[0] + pv(1) / gv[1] + pv(2) / gv[2];
+                let (pv, gv) = (&pred_vol, &c.params().gap_var);
+                let prec = pv[0] / gv[0] + pv[1] / gv[1] + pv[2] / gv[2];
                 let e = crate::model::gap_tail_evidence(o.gap * o.gap * prec);
                 self.gap_tail += a * (e - self.gap_tail);
             }
@@ -2034,12 +2036,11 @@ impl OnlineHmm {
             }
         }
         if learn && self.next_refit != u64::MAX && !o.log_range.is_nan() {
-            // which density fits the ranges better, under the predicted volatility state
-            // (before the bar, as for the gaps)
-            let pv = |v: usize| pred[v * 6..v * 6 + 6].iter().sum::<f64>();
-            let e = self.compiled.as_ref().map_or(0.0, |c| {
-                c.range_shape_evidence(o.log_range, [pv(0), pv(1), pv(2)])
-            });
+            // which density fits the ranges better, as for the gaps
+            let e = self
+                .compiled
+                .as_ref()
+                .map_or(0.0, |c| c.range_shape_evidence(o.log_range, pred_vol));
             self.range_n += 1;
             self.range_mem += 1;
             let a = 1.0 / (self.range_mem as f64).min(GAP_MEMORY);
