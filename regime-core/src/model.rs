@@ -639,6 +639,12 @@ impl Compiled {
         &self.p
     }
 
+    /// `E[ln σ_v²]` under the volatility states' probabilities `pv`.
+    #[inline]
+    pub fn mean_ln_var(&self, pv: &[f64; 3]) -> f64 {
+        2.0 * (pv[0] * self.ln_sigma[0] + pv[1] * self.ln_sigma[1] + pv[2] * self.ln_sigma[2])
+    }
+
     /// Re-scale the gap variances to `g2 · σ_v²` (the gap scale relative to σ), with the
     /// gap channel's density and weight (see [`GapShape`]).
     pub fn set_gap_scale(&mut self, g2: f64, shape: GapShape) {

@@ -1111,11 +1111,14 @@ impl SymbolPipeline {
             // below 1 where the feed's high and low mostly repeat the bar's own move (see
             // `hmm::range_weight`): a sign of synthetic or vendor-built ranges
             base = base.num("range_weight", p.range_weight);
-            // below 1 where the return already carries the gap (market opens), and the
-            // gap's density: Student t(5) for fat-tailed opens (see `hmm::gap_weight`)
+            // below 1 where the return already carries the gap (market opens) or the gaps
+            // do not follow volatility (`gap_vol_slope`: opening prints that are not the
+            // market's), and the gap's density: Student t(5) for fat-tailed opens (see
+            // `hmm::gap_weight`, `hmm::GapSlope`)
             let (tail, seen) = self.bar_side.hmm.gap_tail_evidence();
             base = base
                 .num("gap_weight", p.gap_weight)
+                .num("gap_vol_slope", self.bar_side.hmm.gap_vol_slope())
                 .text(
                     "gap_density",
                     if p.gap_student {
