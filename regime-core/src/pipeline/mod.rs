@@ -1119,6 +1119,10 @@ impl SymbolPipeline {
             base = base
                 .num("gap_weight", p.gap_weight)
                 .num("gap_vol_slope", self.bar_side.hmm.gap_vol_slope())
+                .int(
+                    "gap_scale_restarts",
+                    self.bar_side.hmm.gap_scale_restarts() as i64,
+                )
                 .text(
                     "gap_density",
                     if p.gap_student {
