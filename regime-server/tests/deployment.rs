@@ -52,10 +52,35 @@ fn validate_deployment_passes_a_healthy_install_and_names_what_is_broken() {
 
     let (code, out) = validate(dir, "config.yaml", &url, &[]);
     println!("{out}");
-    // warnings may come from the host (disk free, CPU): no failure, every check of the
-    // install itself passing
-    assert_ne!(code, Some(2), "{out}");
-    assert!(!out.contains("FAIL"), "{out}");
+    // Warnings may come from the host (disk free, CPU, memory), and so may a critical one:
+    // the validator must then fail `metrics`, naming it (a build machine's disk at 7% free
+    // did). Every check of the install itself passes, and no other line fails.
+    let host_critical = out.lines().any(|l| {
+        let critical: Vec<&str> = l
+            .split(", ")
+            .filter(|part| part.ends_with("CRITICAL"))
+            .collect();
+        l.starts_with("FAIL  metrics")
+            && !critical.is_empty()
+            && critical.iter().all(|part| {
+                ["cpu %", "memory %", "disk free %"]
+                    .iter()
+                    .any(|m| part.contains(m))
+            })
+    });
+    if host_critical {
+        println!(
+            "NOTE: this host has a critical resource metric; the validator failed `metrics` for it"
+        );
+    } else {
+        assert_ne!(code, Some(2), "{out}");
+    }
+    for line in out.lines().filter(|l| l.starts_with("FAIL")) {
+        assert!(
+            host_critical && line.starts_with("FAIL  metrics"),
+            "{line}\n{out}"
+        );
+    }
     for check in [
         "binary",
         "config",
