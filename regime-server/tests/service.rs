@@ -172,6 +172,17 @@ fn every_route_and_auth_case() {
     s.wait_for("regime accuracy of every demo symbol", 60, |s| {
         lowest(s) == 4
     });
+    // what the model makes of the symbol's opens: the generator's follow volatility (their
+    // slope ratio reads 0.87–1.0 over long series, junk opens' under 0.1) and never restart
+    // the gap scale
+    let q = s.get("/api/v1/data/quality", None).json();
+    let opens = &q["symbols"][&sym]["opens"];
+    let slope = opens["gap_vol_slope"]
+        .as_f64()
+        .expect("opens.gap_vol_slope");
+    assert!((0.5..=1.0).contains(&slope), "{opens}");
+    assert_eq!(opens["gap_scale_restarts"], 0, "{opens}");
+    assert!(opens["gap_bars_seen"].as_u64().unwrap() > 100, "{opens}");
     let asl = s.get("/api/v1/asl/metrics", None).json();
     assert_eq!(asl["methods"].as_array().unwrap().len(), 6);
     // a healthy install does not sit under the manual's warning line (85%)

@@ -249,6 +249,7 @@ pub(crate) async fn quality(State(st): State<AppState>) -> Json<Value> {
     let q = sh.quality.lock().map(|g| g.clone()).unwrap_or_default();
     let un = sh.unparsed.lock().map(|g| g.clone()).unwrap_or_default();
     let cur = sh.current.load();
+    let ins = sh.insight.load();
     let now = chrono::Utc::now().timestamp_millis();
     let mut syms: Vec<&String> = q.keys().chain(un.keys()).collect();
     syms.sort();
@@ -276,6 +277,26 @@ pub(crate) async fn quality(State(st): State<AppState>) -> Json<Value> {
         rej_all += rej;
         // (0: read from the store at start, no bar arrived since)
         let arrived = cur.get(s).map(|c| c.arrived_ms).filter(|&a| a > 0);
+        // what the model makes of the symbol's opens (null until it has learned): how far
+        // the gaps follow volatility beside the returns, the weight they keep, and how often
+        // their size changed at the source (a vendor's opening prints, a session rule)
+        let opens = ins
+            .get(s)
+            .and_then(|i| {
+                i.components
+                    .iter()
+                    .find(|c| c.name == "base_regime_detector")
+            })
+            .filter(|c| c.details.contains_key("gap_vol_slope"))
+            .map(|c| {
+                let get = |k: &str| c.details.get(k).map(super::health::detail_json);
+                json!({
+                    "gap_vol_slope": get("gap_vol_slope"),
+                    "gap_weight": get("gap_weight"),
+                    "gap_scale_restarts": get("gap_scale_restarts"),
+                    "gap_bars_seen": get("gap_bars_seen"),
+                })
+            });
         out.insert(
             s.clone(),
             json!({
@@ -286,6 +307,7 @@ pub(crate) async fn quality(State(st): State<AppState>) -> Json<Value> {
                 "gaps": gaps,
                 "last_bar": last_ts.map(iso_ms),
                 "staleness_seconds": arrived.map(|a| (now - a) as f64 / 1000.0),
+                "opens": opens,
             }),
         );
     }
