@@ -893,13 +893,16 @@ const GAP_WEIGHT_MIN: f64 = 0.05;
 /// counted once in the return and again, in full, as a gap (the generator draws the two
 /// independently: 0). As for the range ([`range_weight`]), the gap is weighted by
 /// [`weight_for_correlation`] relative to [`GAP_CORR_FREE`] (in full over fewer than
-/// [`GAP_SHAPE_MIN_BARS`] bars). `gr`, `g2`, `r2`: the tracker's mean product, squared gap and
-/// squared return.
-fn gap_weight(gr: f64, g2: f64, r2: f64, n: u64) -> f64 {
-    if n < GAP_SHAPE_MIN_BARS || g2 <= 0.0 || r2 <= 0.0 {
-        return 1.0;
-    }
-    weight_for_correlation(gr / (g2 * r2).sqrt(), GAP_CORR_FREE, GAP_WEIGHT_MIN)
+/// [`GAP_SHAPE_MIN_BARS`] bars), times the share `slope` of its evidence that the gaps' slope
+/// on volatility earns ([`GapSlope`]), at least [`GAP_WEIGHT_MIN`]. `gr`, `g2`, `r2`: the
+/// tracker's mean product, squared gap and squared return.
+fn gap_weight(gr: f64, g2: f64, r2: f64, n: u64, slope: f64) -> f64 {
+    let corr = if n < GAP_SHAPE_MIN_BARS || g2 <= 0.0 || r2 <= 0.0 {
+        1.0
+    } else {
+        weight_for_correlation(gr / (g2 * r2).sqrt(), GAP_CORR_FREE, GAP_WEIGHT_MIN)
+    };
+    (corr * slope).max(GAP_WEIGHT_MIN)
 }
 
 /// How closely a bar's gap follows the volatility the model predicts for it, beside how
@@ -2169,9 +2172,13 @@ impl OnlineHmm {
                 self.gap_scale = self.gap2 / self.ret2;
                 self.gap_shape = GapShape {
                     student: self.gap_n < GAP_SHAPE_MIN_BARS || self.gap_tail > GAP_TAIL_EVIDENCE,
-                    weight: (gap_weight(self.gap_ret, self.gap2, self.ret2, self.gap_n)
-                        * self.gap_slope.share(self.gap_n))
-                    .max(GAP_WEIGHT_MIN),
+                    weight: gap_weight(
+                        self.gap_ret,
+                        self.gap2,
+                        self.ret2,
+                        self.gap_n,
+                        self.gap_slope.share(self.gap_n),
+                    ),
                 };
                 let (g2, ln_g2, shape) = (self.gap_scale, self.gap_scale.ln(), self.gap_shape);
                 if g2.is_finite() && g2 > 0.0 {
