@@ -5,9 +5,7 @@
 //! are skipped.
 //!
 //!     cargo run --release -p datasets --example drift_real -- benches/accuracy/out/arch_indices.csv
-use regime_core::bars::Bar;
 use regime_core::pipeline::{Detail, PipelineConfig, SymbolPipeline};
-use std::collections::BTreeMap;
 use std::error::Error;
 
 fn drifts(p: &SymbolPipeline) -> i64 {
@@ -25,19 +23,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let path = std::env::args()
         .nth(1)
         .ok_or("usage: drift_real FILE.csv (timestamp,symbol,open,high,low,close,volume)")?;
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-    let mut by: BTreeMap<String, Vec<(String, Bar)>> = BTreeMap::new();
-    for (i, line) in text.lines().enumerate().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        if f.len() < 7 {
-            return Err(format!("{path}:{}: expected 7 columns, found {}", i + 1, f.len()).into());
-        }
-        let x = |k: usize| f[k].trim().parse::<f64>().unwrap_or(f64::NAN);
-        let b = Bar::new(i as i64 * 86_400_000, x(2), x(3), x(4), x(5), x(6));
-        by.entry(f[1].to_string())
-            .or_default()
-            .push((f[0].to_string(), b));
-    }
+    let by = datasets::read_ohlcv_csv(&path)?;
     for (sym, rows) in by {
         let mut p = SymbolPipeline::new(PipelineConfig::default())?;
         let (mut last, mut n) = (0, 0usize);

@@ -1,5 +1,5 @@
 //! How one instrument's model names its volatility levels over time, on a real OHLCV file
-//! (CSV `timestamp,symbol,open,high,low,close,volume`, one symbol, as
+//! (CSV `timestamp,symbol,open,high,low,close,volume`: the first symbol, or `SYMBOL`; as
 //! `benches/accuracy/real_starts.py` writes `benches/accuracy/out/start_*.csv`). Every
 //! `EVERY` bars (default 21) it prints the window's close-to-close RMS return (%), the final
 //! volatility labels' counts (low / medium / high), how many bars each member called low
@@ -8,15 +8,14 @@
 //! the gap's σ per level (%) and the model version (it moves at refits only).
 //!
 //!     cargo run --release -p datasets --example levels_trace -- benches/accuracy/out/start_NDX2013.csv 42
-use regime_core::bars::Bar;
 use regime_core::pipeline::{PipelineConfig, SymbolPipeline, N_METHODS};
 use std::error::Error;
 
 fn main() -> Result<(), Box<dyn Error>> {
     let mut args = std::env::args().skip(1);
-    let path = args
-        .next()
-        .ok_or("usage: levels_trace FILE.csv [EVERY] (timestamp,symbol,open,high,low,close,volume)")?;
+    let path = args.next().ok_or(
+        "usage: levels_trace FILE.csv [EVERY] (timestamp,symbol,open,high,low,close,volume)",
+    )?;
     let every: usize = match args.next() {
         Some(s) => s.parse().map_err(|e| format!("EVERY {s:?}: {e}"))?,
         None => 21,
@@ -24,21 +23,28 @@ fn main() -> Result<(), Box<dyn Error>> {
     if every == 0 {
         return Err("EVERY must be at least 1".into());
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    let by = datasets::read_ohlcv_csv(&path)?;
+    let (symbol, rows) = match args.next() {
+        Some(sym) => {
+            let rows = by
+                .get(&sym)
+                .ok_or(format!("{path}: no rows of symbol {sym:?}"))?;
+            (sym, rows)
+        }
+        None => by
+            .iter()
+            .next()
+            .map(|(s, r)| (s.clone(), r))
+            .ok_or(format!("{path}: no rows"))?,
+    };
     let mut p = SymbolPipeline::new(PipelineConfig::default())?;
     let (mut labels, mut low_by) = ([0usize; 3], [0usize; N_METHODS]);
     let (mut r2, mut prev, mut k) = (0.0, f64::NAN, 0);
-    for (i, line) in text.lines().enumerate().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        if f.len() < 7 {
-            return Err(format!("{path}:{}: expected 7 columns, found {}", i + 1, f.len()).into());
-        }
-        let x = |k: usize| f[k].trim().parse::<f64>().unwrap_or(f64::NAN);
-        let b = Bar::new(i as i64 * 86_400_000, x(2), x(3), x(4), x(5), x(6));
-        let d = match p.try_update(&b) {
+    for (date, b) in rows {
+        let d = match p.try_update(b) {
             Ok(d) => d,
             Err(why) => {
-                eprintln!("{path}:{}: skipped ({why:?})", i + 1);
+                eprintln!("{symbol} {date}: skipped ({why:?})");
                 continue;
             }
         };
@@ -56,8 +62,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
         let h = p.hmm();
         print!(
-            "{} rms {:.2} labels {:>3}/{:>3}/{:>3} low by {:?}",
-            f[0],
+            "{symbol} {date} rms {:.2} labels {:>3}/{:>3}/{:>3} low by {:?}",
             (r2 / every as f64).sqrt() * 100.0,
             labels[0],
             labels[1],

@@ -449,6 +449,34 @@ pub fn predictive_cells(out: &mut String, hmm: &regime_core::hmm::OnlineHmm) -> 
     true
 }
 
+/// A real OHLCV file as the experiments write it (CSV `timestamp,symbol,open,high,low,close,
+/// volume`, e.g. `benches/accuracy/out/arch_indices.csv`), by symbol in file order: each row's
+/// timestamp text and its bar, stamped one day apart by row (the examples that read it look
+/// at the labels, not the clock). A field that does not parse reads as NaN, for the caller
+/// to skip; a row with fewer than seven fields is an error naming the file and line.
+pub fn read_ohlcv_csv(
+    path: &str,
+) -> Result<std::collections::BTreeMap<String, Vec<(String, Bar)>>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let mut by: std::collections::BTreeMap<String, Vec<(String, Bar)>> = Default::default();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() < 7 {
+            return Err(format!(
+                "{path}:{}: expected 7 columns, found {}",
+                i + 1,
+                f.len()
+            ));
+        }
+        let x = |k: usize| f[k].trim().parse::<f64>().unwrap_or(f64::NAN);
+        let b = Bar::new(i as i64 * 86_400_000, x(2), x(3), x(4), x(5), x(6));
+        by.entry(f[1].to_string())
+            .or_default()
+            .push((f[0].to_string(), b));
+    }
+    Ok(by)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
