@@ -14,7 +14,7 @@ use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use regime_core::bars::{push_digits, push_timestamp, Bar, BarValidator, RejectReason};
 use regime_core::pipeline::Detection;
@@ -2372,10 +2372,14 @@ impl TableWriter {
     }
 
     fn write_parquet(&mut self, t: Table) -> WriteResult<()> {
+        let labels: Vec<String> = (t.names.iter().zip(&t.columns))
+            .filter(|(_, c)| matches!(c, Column::Static(_)))
+            .map(|(n, _)| n.clone())
+            .collect();
         let batch = into_batch(t)?;
         if self.parquet.is_none() {
             let f = File::create(&self.tmp)?;
-            let props = parquet_properties(&batch.schema());
+            let props = parquet_properties(&batch.schema(), &labels);
             self.parquet = Some(ArrowWriter::try_new(f, batch.schema(), Some(props))?);
             self.header = true;
         }
@@ -2413,12 +2417,20 @@ impl Drop for TableWriter {
 /// Dictionary encoding for the text and integer columns (few distinct values: symbols,
 /// regime names, ids, versions) and not for floats and timestamps, where nearly every value
 /// is distinct — the writer would hash each one only to fall back to plain encoding once
-/// the dictionary page fills.
-fn parquet_properties(schema: &Schema) -> WriterProperties {
+/// the dictionary page fills. No min/max statistics for the `labels` columns (text from a
+/// fixed vocabulary: regime names, volatility, trend, structure): every page holds most of
+/// their values, so the statistics prune nothing, and computing them compares each row's
+/// text (1M rows of `regime detect`: user CPU 1.53 → 1.46 s, medians of 8 alternating runs).
+/// The symbol's statistics stay: they tell a reader which symbols a file holds.
+fn parquet_properties(schema: &Schema, labels: &[String]) -> WriterProperties {
     let mut b = WriterProperties::builder();
     for f in schema.fields() {
+        let col = || ColumnPath::from(f.name().as_str());
         if matches!(f.data_type(), DataType::Float64 | DataType::Timestamp(..)) {
-            b = b.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
+            b = b.set_column_dictionary_enabled(col(), false);
+        }
+        if labels.iter().any(|l| l == f.name()) {
+            b = b.set_column_statistics_enabled(col(), EnabledStatistics::None);
         }
     }
     b.build()
