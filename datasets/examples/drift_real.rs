@@ -23,7 +23,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let path = std::env::args()
         .nth(1)
         .ok_or("usage: drift_real FILE.csv (timestamp,symbol,open,high,low,close,volume)")?;
-    let by = datasets::read_ohlcv_csv(&path)?;
+    let by = datasets::read_ohlcv_csv(&path).map_err(|e| e.to_string())?;
     for (sym, rows) in by {
         let mut p = SymbolPipeline::new(PipelineConfig::default())?;
         let (mut last, mut n) = (0, 0usize);

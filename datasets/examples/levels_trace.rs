@@ -23,7 +23,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     if every == 0 {
         return Err("EVERY must be at least 1".into());
     }
-    let by = datasets::read_ohlcv_csv(&path)?;
+    let by = datasets::read_ohlcv_csv(&path).map_err(|e| e.to_string())?;
     let (symbol, rows) = match args.next() {
         Some(sym) => {
             let rows = by

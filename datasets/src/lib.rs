@@ -449,6 +449,29 @@ pub fn predictive_cells(out: &mut String, hmm: &regime_core::hmm::OnlineHmm) -> 
     true
 }
 
+/// Why [`read_ohlcv_csv`] could not read a file.
+#[derive(Debug, thiserror::Error)]
+pub enum CsvError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// A row with fewer than the seven columns.
+    #[error("{path}:{line}: expected 7 columns, found {found}")]
+    Columns {
+        /// The file.
+        path: String,
+        /// Its line (1-based, the header is line 1).
+        line: usize,
+        /// Fields found on it.
+        found: usize,
+    },
+}
+
 /// A real OHLCV file as the experiments write it (CSV `timestamp,symbol,open,high,low,close,
 /// volume`, e.g. `benches/accuracy/out/arch_indices.csv`), by symbol in file order: each row's
 /// timestamp text and its bar, stamped one day apart by row (the examples that read it look
@@ -456,17 +479,20 @@ pub fn predictive_cells(out: &mut String, hmm: &regime_core::hmm::OnlineHmm) -> 
 /// to skip; a row with fewer than seven fields is an error naming the file and line.
 pub fn read_ohlcv_csv(
     path: &str,
-) -> Result<std::collections::BTreeMap<String, Vec<(String, Bar)>>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+) -> Result<std::collections::BTreeMap<String, Vec<(String, Bar)>>, CsvError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CsvError::Io {
+        path: path.to_string(),
+        source,
+    })?;
     let mut by: std::collections::BTreeMap<String, Vec<(String, Bar)>> = Default::default();
     for (i, line) in text.lines().enumerate().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
         if f.len() < 7 {
-            return Err(format!(
-                "{path}:{}: expected 7 columns, found {}",
-                i + 1,
-                f.len()
-            ));
+            return Err(CsvError::Columns {
+                path: path.to_string(),
+                line: i + 1,
+                found: f.len(),
+            });
         }
         let x = |k: usize| f[k].trim().parse::<f64>().unwrap_or(f64::NAN);
         let b = Bar::new(i as i64 * 86_400_000, x(2), x(3), x(4), x(5), x(6));
