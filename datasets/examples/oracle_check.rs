@@ -13,6 +13,29 @@ fn argmax(x: &[f64]) -> usize {
     b
 }
 
+/// The bars with open, high, low and close rounded to a grid of step `k` × the sd of the
+/// close-to-close log returns, in log price (each price to its nearest grid point, so the
+/// rounded bar stays valid: the order of the four prices is kept).
+fn round_to_grid(bars: &[regime_core::bars::Bar], k: f64) -> Vec<regime_core::bars::Bar> {
+    let r: Vec<f64> = bars
+        .windows(2)
+        .map(|w| (w[1].close / w[0].close).ln())
+        .collect();
+    let mean = r.iter().sum::<f64>() / r.len().max(1) as f64;
+    let sd = (r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / r.len().max(1) as f64).sqrt();
+    let step = k * sd;
+    let round = |p: f64| ((p.ln() / step).round() * step).exp();
+    bars.iter()
+        .map(|b| regime_core::bars::Bar {
+            open: round(b.open),
+            high: round(b.high),
+            low: round(b.low),
+            close: round(b.close),
+            ..*b
+        })
+        .collect()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let symbols: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1);
@@ -31,8 +54,13 @@ fn main() {
         cfg.persistence[1] = p;
     }
     let data = generate(&cfg, seed);
+    // prices on a grid (`TICK`: its step as a multiple of the series' close-to-close return
+    // sd, in log price — a relative tick, as for a stock whose tick is a fixed share of its
+    // price): the pipeline sees the rounded bars, the oracle the bars as generated, so the
+    // share says how much of the exact filter's lift survives the rounding
+    let tick: Option<f64> = std::env::var("TICK").ok().and_then(|t| t.parse().ok());
     // rows: oracle, final, raw ensemble, methods...
-    let rows = 3 + METHOD_NAMES.len();
+    let rows = 3 + METHOD_NAMES.len() + usize::from(tick.is_some());
     let mut hit = vec![[0usize; 4]; rows];
     // bars where a method abstains on a dimension are not scored for it there
     let mut covered = vec![[0usize; 4]; rows];
@@ -58,14 +86,24 @@ fn main() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(symbols);
-    let series: Vec<&[regime_core::bars::Bar]> = data.iter().map(|d| d.bars.as_slice()).collect();
+    let rounded: Vec<Vec<regime_core::bars::Bar>> = data
+        .iter()
+        .map(|d| match tick {
+            Some(k) if k > 0.0 => round_to_grid(&d.bars, k),
+            _ => d.bars.clone(),
+        })
+        .collect();
+    let series: Vec<&[regime_core::bars::Bar]> = rounded.iter().map(|b| b.as_slice()).collect();
     let dets = detect_panel(&series, &pc).unwrap();
     for (i, d) in data.iter().enumerate().take(scored) {
         let mut oracle = OnlineHmm::fixed(d.true_params.clone()).unwrap();
+        // with `TICK`, also the exact filter on the rounded bars (its model knows no grid)
+        let mut oracle_rounded = tick.map(|_| OnlineHmm::fixed(d.true_params.clone()).unwrap());
         let det = &dets[i];
         let start = bars * 7 / 10;
         for (t, b) in d.bars.iter().enumerate() {
             let so = oracle.update(b);
+            let sr = oracle_rounded.as_mut().map(|o| o.update(&rounded[i][t]));
             if t < start {
                 continue;
             }
@@ -76,6 +114,10 @@ fn main() {
             labels.push([r[0] as u8, r[1] as u8, r[2] as u8]);
             labels.push(det[t].raw);
             labels.extend(det[t].methods.iter().copied());
+            if let Some(sr) = sr {
+                let (pv, pd, ps) = dims(&sr.joint);
+                labels.push([argmax(&pv) as u8, argmax(&pd) as u8, argmax(&ps) as u8]);
+            }
             let l = d.labels[t];
             for (k, got) in labels.iter().enumerate() {
                 let mut all = true;
@@ -105,6 +147,7 @@ fn main() {
         .iter()
         .map(|s| s.to_string())
         .chain(METHOD_NAMES.iter().map(|s| s.to_string()))
+        .chain(tick.map(|_| "oracle_rounded".to_string()))
         .collect();
     for (k, name) in names.iter().enumerate() {
         let mut line = format!("{name:>14}");
