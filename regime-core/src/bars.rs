@@ -447,9 +447,28 @@ pub struct SymbolQuality {
     pub duplicates: u64,
     /// Gaps: intervals more than 3× the median spacing seen so far (approximated by the running minimum spacing × 3).
     pub gaps: u64,
+    /// Close-to-close returns of accepted bars (a bar with no trade — every price the
+    /// previous close and no volume — is not one: the model reads it as absent).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub returns: u64,
+    /// Of those, returns exactly 0 (the close unchanged): many mean prices on a coarse tick
+    /// grid or stale closes, where labels lose accuracy ([`ZERO_RETURN_NOTE_SHARE`]).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub zero_returns: u64,
     #[cfg_attr(feature = "serde", serde(skip))]
     min_spacing: Option<i64>,
+    #[cfg_attr(feature = "serde", serde(skip))]
+    last_close: Option<f64>,
 }
+
+/// The share of exactly-zero close-to-close returns from which a symbol's prices are worth
+/// a note ([`SymbolQuality::zero_return_share`]): on the generator's series rounded to a
+/// grid, 30% zero returns is a grid step of half a return sd, where the full label keeps
+/// 0.89 of the oracle's lift (a quarter sd, ~17% zeros: 0.97; one sd, ~50%: 0.59;
+/// `benches/accuracy/README.md`, "Session 35").
+pub const ZERO_RETURN_NOTE_SHARE: f64 = 0.3;
+/// Returns a symbol needs before its zero-return share is read.
+pub const ZERO_RETURN_MIN_RETURNS: u64 = 100;
 
 impl SymbolQuality {
     /// Total rejected bars.
@@ -460,6 +479,28 @@ impl SymbolQuality {
     /// Count one rejected row (also one that failed to parse before it became a bar).
     pub fn count_rejected(&mut self, reason: &RejectReason) {
         *self.rejected.entry(reason.key().to_string()).or_insert(0) += 1;
+    }
+
+    /// Share of the close-to-close returns that are exactly 0; None before
+    /// [`ZERO_RETURN_MIN_RETURNS`] returns.
+    pub fn zero_return_share(&self) -> Option<f64> {
+        (self.returns >= ZERO_RETURN_MIN_RETURNS)
+            .then(|| self.zero_returns as f64 / self.returns as f64)
+    }
+
+    /// Count an accepted bar's close-to-close return.
+    fn count_return(&mut self, bar: &Bar) {
+        if let Some(prev) = self.last_close {
+            let single_print =
+                bar.open == bar.close && bar.high == bar.close && bar.low == bar.close;
+            let no_trade =
+                bar.close == prev && single_print && (bar.volume.is_nan() || bar.volume <= 0.0);
+            if !no_trade {
+                self.returns += 1;
+                self.zero_returns += u64::from(bar.close == prev);
+            }
+        }
+        self.last_close = Some(bar.close);
     }
 }
 
@@ -509,6 +550,7 @@ impl BarValidator {
                 }
                 q.accepted += 1;
                 q.last_ts = Some(bar.ts);
+                q.count_return(bar);
             }
             Err(r) => q.count_rejected(r),
         }
@@ -595,6 +637,39 @@ pub fn push_timestamp(out: &mut String, ms: i64) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn zero_returns_are_counted_and_bars_with_no_trade_are_not_returns() {
+        let mut v = BarValidator::new();
+        let day = 86_400_000;
+        // 150 bars on a grid of 0.5: every other close unchanged
+        for i in 0..150i64 {
+            let c = 100.0 + 0.5 * ((i / 2) % 3) as f64;
+            let b = Bar::new(i * day, c, c + 0.5, c - 0.5, c, 1000.0);
+            v.check("GRID", &b).unwrap();
+        }
+        // a rejected bar counts nothing
+        let bad = Bar::new(150 * day, 101.0, 100.0, 102.0, 101.0, 1.0);
+        assert!(v.check("GRID", &bad).is_err());
+        // a bar with no trade (all prices the last close, no volume) is no return
+        let last = 100.0 + 0.5 * ((149 / 2) % 3) as f64;
+        v.check("GRID", &Bar::new(151 * day, last, last, last, last, 0.0))
+            .unwrap();
+        let q = &v.quality()["GRID"];
+        assert_eq!((q.accepted, q.returns), (151, 149));
+        // closes 0,0,1,1,2,2,0,0,...: a change every second bar
+        assert_eq!(q.zero_returns, 75);
+        let share = q.zero_return_share().unwrap();
+        assert!((share - 75.0 / 149.0).abs() < 1e-12, "{share}");
+        assert!(share >= ZERO_RETURN_NOTE_SHARE);
+        // under 100 returns: no share
+        let mut w = BarValidator::new();
+        for i in 0..50i64 {
+            w.check("S", &Bar::close_only(i * day, 10.0)).unwrap();
+        }
+        assert_eq!(w.quality()["S"].returns, 49);
+        assert_eq!(w.quality()["S"].zero_return_share(), None);
+    }
+
     #[test]
     fn times_outside_the_years_1_to_9999_are_refused() {
         let bar = |ts| Bar::close_only(ts, 10.0);

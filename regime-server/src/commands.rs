@@ -404,6 +404,42 @@ pub fn reading_notes(input: &Input) -> Vec<String> {
                 .to_string(),
         });
     }
+    notes.extend(zero_return_notes(input));
+    notes
+}
+
+/// Symbols whose closes stay unchanged on many bars (prices on a tick grid coarse for the
+/// bar length, or stale closes), where the labels lose accuracy: one note each for the first
+/// few, then how many more.
+fn zero_return_notes(input: &Input) -> Vec<String> {
+    const SHOWN: usize = 5;
+    let many: Vec<(&String, f64)> = input
+        .validator
+        .quality()
+        .iter()
+        .filter_map(|(s, q)| q.zero_return_share().map(|z| (s, z)))
+        .filter(|&(_, z)| z >= regime_core::bars::ZERO_RETURN_NOTE_SHARE)
+        .collect();
+    let mut notes: Vec<String> = many
+        .iter()
+        .take(SHOWN)
+        .map(|(s, z)| {
+            format!(
+                "{s}: {:.0}% of its close-to-close returns are exactly 0 (prices on a coarse \
+                 tick grid for this bar length, or stale closes): expect less accurate labels \
+                 (synthetic series on a grid of half a return sd, ~30% zeros, keep 0.89 of the \
+                 labels' lift over chance; one sd, ~50% zeros, 0.59); longer bars help",
+                100.0 * z
+            )
+        })
+        .collect();
+    if many.len() > SHOWN {
+        notes.push(format!(
+            "... and {} more symbols with {:.0}% or more zero returns",
+            many.len() - SHOWN,
+            100.0 * regime_core::bars::ZERO_RETURN_NOTE_SHARE
+        ));
+    }
     notes
 }
 

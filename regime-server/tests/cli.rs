@@ -1550,3 +1550,44 @@ fn evaluate_reads_several_files_as_one_panel() {
     assert_eq!(a["accuracy"], b["accuracy"]);
     assert_eq!(a["bars_scored"], b["bars_scored"]);
 }
+
+#[test]
+fn a_symbol_whose_closes_often_stay_unchanged_gets_a_note() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let input = dir.path().join("grid.csv");
+    // GRID: the same moves as SMOOTH, rounded to a 50-cent grid (about two return sd here)
+    let mut csv = String::from(HEADER);
+    csv += &good_rows("SMOOTH", 300, 0);
+    for line in good_rows("GRID", 300, 0).lines() {
+        let f: Vec<&str> = line.split(',').collect();
+        let r = |i: usize| (f[i].parse::<f64>().expect("price") * 2.0).round() / 2.0;
+        csv += &format!(
+            "{},{},{},{},{},{},{}\n",
+            f[0],
+            f[1],
+            r(2),
+            r(3),
+            r(4),
+            r(5),
+            f[6]
+        );
+    }
+    std::fs::write(&input, csv).expect("write");
+    let o = detect(&input, &dir.path().join("out.csv"), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    let notes: Vec<&str> = e.lines().filter(|l| l.contains("exactly 0")).collect();
+    assert_eq!(notes.len(), 1, "{e}");
+    assert!(
+        notes[0].contains("GRID: ") && notes[0].contains("tick grid"),
+        "{e}"
+    );
+    // the rounded closes stay unchanged on a large share of the bars
+    let pct: f64 = notes[0]
+        .split("GRID: ")
+        .nth(1)
+        .and_then(|t| t.split('%').next())
+        .and_then(|p| p.parse().ok())
+        .expect("a percentage");
+    assert!((30.0..=100.0).contains(&pct), "{e}");
+}

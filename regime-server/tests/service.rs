@@ -172,6 +172,14 @@ fn every_route_and_auth_case() {
     s.wait_for("regime accuracy of every demo symbol", 60, |s| {
         lowest(s) == 4
     });
+    // the generator's closes move on every bar: no share of unchanged closes to note (the
+    // counters run through the same validator as every ingested bar)
+    let q = s.get("/api/v1/data/quality", None).json();
+    let share = q["symbols"][&sym]["zero_return_share"]
+        .as_f64()
+        .expect("zero_return_share after 1,000 bars");
+    assert!(share < 0.05, "{q}");
+    assert_eq!(q["symbols"][&sym]["zero_returns_many"], false, "{q}");
     // what the model makes of the symbol's opens: the generator's follow volatility (their
     // slope ratio reads 0.87–1.0 over long series, junk opens' under 0.1) and never restart
     // the gap scale

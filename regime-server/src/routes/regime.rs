@@ -267,6 +267,9 @@ pub(crate) async fn quality(State(st): State<AppState>) -> Json<Value> {
             }
             None => (0, 0, None, 0),
         };
+        // closes unchanged from the bar before: many (≥ 30%) mean a tick grid coarse for
+        // the bar length, or stale closes, where the labels lose accuracy
+        let zero = q.get(s).map(|x| (x.zero_returns, x.zero_return_share()));
         if let Some(u) = un.get(s) {
             for (k, v) in u {
                 *rejected.entry(k.clone()).or_insert(0) += v;
@@ -305,6 +308,11 @@ pub(crate) async fn quality(State(st): State<AppState>) -> Json<Value> {
                 "bars_received_again": duplicates,
                 "rejected_by_reason": rejected,
                 "gaps": gaps,
+                "zero_returns": zero.map_or(0, |z| z.0),
+                "zero_return_share": zero.and_then(|z| z.1),
+                "zero_returns_many": zero
+                    .and_then(|z| z.1)
+                    .map(|z| z >= regime_core::bars::ZERO_RETURN_NOTE_SHARE),
                 "last_bar": last_ts.map(iso_ms),
                 "staleness_seconds": arrived.map(|a| (now - a) as f64 / 1000.0),
                 "opens": opens,
