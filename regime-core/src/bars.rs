@@ -58,6 +58,14 @@ impl Bar {
     pub fn has_volume(&self) -> bool {
         !self.volume.is_nan()
     }
+    /// One print: open, high and low equal to the close (false when they are absent).
+    pub fn is_single_print(&self) -> bool {
+        self.open == self.close && self.high == self.close && self.low == self.close
+    }
+    /// No volume traded: absent, or 0.
+    pub fn has_no_volume(&self) -> bool {
+        self.volume.is_nan() || self.volume <= 0.0
+    }
 }
 
 /// Accessor traits so features can take a [`Bar`] or a raw close price.
@@ -491,10 +499,8 @@ impl SymbolQuality {
     /// Count an accepted bar's close-to-close return.
     fn count_return(&mut self, bar: &Bar) {
         if let Some(prev) = self.last_close {
-            let single_print =
-                bar.open == bar.close && bar.high == bar.close && bar.low == bar.close;
-            let no_trade =
-                bar.close == prev && single_print && (bar.volume.is_nan() || bar.volume <= 0.0);
+            // as the model reads it (`model::ObsExtractor::update`)
+            let no_trade = bar.close == prev && bar.is_single_print() && bar.has_no_volume();
             if !no_trade {
                 self.returns += 1;
                 self.zero_returns += u64::from(bar.close == prev);

@@ -405,18 +405,13 @@ impl ObsExtractor {
     /// Observation for the next bar (bars must already be validated).
     pub fn update(&mut self, b: &Bar) -> Obs {
         let lc = b.close.ln();
-        // one print: open, high and low equal to the close (false when they are absent)
-        let single_print = b.open == b.close && b.high == b.close && b.low == b.close;
+        let single_print = b.is_single_print();
         // A bar with no trade — open, high, low and close all the previous close, no volume
         // (an illiquid instrument's quiet day, a feed's heartbeat) — says nothing of
         // volatility, trend or structure: all its channels are absent. Read as a return of
         // exactly 0 and a range of 0, it was strong evidence of low volatility, and with 40%
         // such bars the volatility label flipped ~110 times a year.
-        if self.started
-            && lc == self.prev_close
-            && single_print
-            && (b.volume.is_nan() || b.volume <= 0.0)
-        {
+        if self.started && lc == self.prev_close && single_print && b.has_no_volume() {
             self.prev_r = f64::NAN;
             return Obs {
                 r: f64::NAN,

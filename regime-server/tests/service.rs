@@ -183,7 +183,6 @@ fn every_route_and_auth_case() {
     // what the model makes of the symbol's opens: the generator's follow volatility (their
     // slope ratio reads 0.87–1.0 over long series, junk opens' under 0.1) and never restart
     // the gap scale
-    let q = s.get("/api/v1/data/quality", None).json();
     let opens = &q["symbols"][&sym]["opens"];
     let slope = opens["gap_vol_slope"]
         .as_f64()

@@ -258,18 +258,25 @@ pub(crate) async fn quality(State(st): State<AppState>) -> Json<Value> {
     let (mut acc_all, mut rej_all) = (0u64, 0u64);
     for s in syms {
         let mut rejected: BTreeMap<String, u64> = BTreeMap::new();
-        let (accepted, gaps, last_ts, duplicates) = match q.get(s) {
+        // (zero returns: closes unchanged from the bar before; many, ≥ 30%, mean a tick grid
+        // coarse for the bar length, or stale closes, where the labels lose accuracy)
+        let (accepted, gaps, last_ts, duplicates, zero_returns, zero_share) = match q.get(s) {
             Some(x) => {
                 for (k, v) in &x.rejected {
                     *rejected.entry(k.clone()).or_insert(0) += v;
                 }
-                (x.accepted, x.gaps, x.last_ts, x.duplicates)
+                let share = x.zero_return_share();
+                (
+                    x.accepted,
+                    x.gaps,
+                    x.last_ts,
+                    x.duplicates,
+                    x.zero_returns,
+                    share,
+                )
             }
-            None => (0, 0, None, 0),
+            None => (0, 0, None, 0, 0, None),
         };
-        // closes unchanged from the bar before: many (≥ 30%) mean a tick grid coarse for
-        // the bar length, or stale closes, where the labels lose accuracy
-        let zero = q.get(s).map(|x| (x.zero_returns, x.zero_return_share()));
         if let Some(u) = un.get(s) {
             for (k, v) in u {
                 *rejected.entry(k.clone()).or_insert(0) += v;
@@ -308,10 +315,9 @@ pub(crate) async fn quality(State(st): State<AppState>) -> Json<Value> {
                 "bars_received_again": duplicates,
                 "rejected_by_reason": rejected,
                 "gaps": gaps,
-                "zero_returns": zero.map_or(0, |z| z.0),
-                "zero_return_share": zero.and_then(|z| z.1),
-                "zero_returns_many": zero
-                    .and_then(|z| z.1)
+                "zero_returns": zero_returns,
+                "zero_return_share": zero_share,
+                "zero_returns_many": zero_share
                     .map(|z| z >= regime_core::bars::ZERO_RETURN_NOTE_SHARE),
                 "last_bar": last_ts.map(iso_ms),
                 "staleness_seconds": arrived.map(|a| (now - a) as f64 / 1000.0),
