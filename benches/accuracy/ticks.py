@@ -6,12 +6,15 @@ cents: a tick of a quarter to one return sd).
 For each tick (a multiple of the series' close-to-close return sd, in log price: a relative
 tick) and each seed, `oracle_check` with `TICK` runs the pipeline on the rounded bars and the
 oracle (the exact filter on the generator's true parameters) on the bars as generated, and
-also that oracle on the rounded bars (`oracle_rounded`: a model that knows no grid). Prints
+also that oracle on the rounded bars (`oracle_rounded`: a model that knows no grid). With
+`--noise`, each price gets its own uniform noise of the grid's width instead of the rounding
+(the same variance without the grid: a bid-ask bounce). Prints
 the mean and min share of the unrounded oracle's lift, per dimension and for all 18, of the
 final labels, the HMM member and `oracle_rounded`.
 
     cargo build --release -p datasets --examples
     python3 benches/accuracy/ticks.py --bars 20000 --seeds 105400-105419 --ticks 0,0.25,0.5,1,2
+    python3 benches/accuracy/ticks.py --noise --bars 20000 --seeds 105500-105523 --ticks 0.5,1,2
 """
 import argparse, os, subprocess, sys
 
@@ -23,6 +26,8 @@ def main():
     ap.add_argument("--bars", type=int, default=20000)
     ap.add_argument("--seeds", default="105400-105419")
     ap.add_argument("--ticks", default="0,0.25,0.5,1,2")
+    ap.add_argument("--noise", action="store_true",
+                    help="noise of the grid's width on every price instead of rounding")
     a = ap.parse_args()
     exe = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")),
                        "release", "examples", "oracle_check")
@@ -33,6 +38,8 @@ def main():
         got = {r: [] for r in rows}
         for s in seeds(a.seeds):
             env = dict(os.environ, TICK=str(tick))
+            if a.noise:
+                env["NOISE"] = "1"
             txt = subprocess.run([exe, "1", str(a.bars), str(s)], check=True,
                                  capture_output=True, text=True, env=env).stdout
             r = shares(txt)

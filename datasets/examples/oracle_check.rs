@@ -13,17 +13,52 @@ fn argmax(x: &[f64]) -> usize {
     b
 }
 
-/// The bars with open, high, low and close rounded to a grid of step `k` × the sd of the
-/// close-to-close log returns, in log price (each price to its nearest grid point, so the
-/// rounded bar stays valid: the order of the four prices is kept).
-fn round_to_grid(bars: &[regime_core::bars::Bar], k: f64) -> Vec<regime_core::bars::Bar> {
+/// The bars with open, high, low and close each moved by its own uniform noise in log price,
+/// ±half of `k` × the return sd (the variance of rounding to that grid, without the grid: a
+/// bid-ask bounce), high and low widened to keep the bar valid.
+fn add_noise(bars: &[regime_core::bars::Bar], k: f64) -> Vec<regime_core::bars::Bar> {
+    let step = grid_step(bars, k);
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    // xorshift64, uniform on [−½, ½)
+    let mut u = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    };
+    bars.iter()
+        .map(|b| {
+            let open = b.open * (step * u()).exp();
+            let close = b.close * (step * u()).exp();
+            let high = (b.high * (step * u()).exp()).max(open).max(close);
+            let low = (b.low * (step * u()).exp()).min(open).min(close);
+            regime_core::bars::Bar {
+                open,
+                high,
+                low,
+                close,
+                ..*b
+            }
+        })
+        .collect()
+}
+
+/// `k` × the sd of the close-to-close log returns.
+fn grid_step(bars: &[regime_core::bars::Bar], k: f64) -> f64 {
     let r: Vec<f64> = bars
         .windows(2)
         .map(|w| (w[1].close / w[0].close).ln())
         .collect();
     let mean = r.iter().sum::<f64>() / r.len().max(1) as f64;
     let sd = (r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / r.len().max(1) as f64).sqrt();
-    let step = k * sd;
+    k * sd
+}
+
+/// The bars with open, high, low and close rounded to a grid of step `k` × the sd of the
+/// close-to-close log returns, in log price (each price to its nearest grid point, so the
+/// rounded bar stays valid: the order of the four prices is kept).
+fn round_to_grid(bars: &[regime_core::bars::Bar], k: f64) -> Vec<regime_core::bars::Bar> {
+    let step = grid_step(bars, k);
     let round = |p: f64| ((p.ln() / step).round() * step).exp();
     bars.iter()
         .map(|b| regime_core::bars::Bar {
@@ -59,6 +94,8 @@ fn main() {
     // price): the pipeline sees the rounded bars, the oracle the bars as generated, so the
     // share says how much of the exact filter's lift survives the rounding
     let tick: Option<f64> = std::env::var("TICK").ok().and_then(|t| t.parse().ok());
+    // with `NOISE` set, the prices get noise of the grid's variance instead (`add_noise`)
+    let noise = std::env::var("NOISE").is_ok();
     // rows: oracle, final, raw ensemble, methods...
     let rows = 3 + METHOD_NAMES.len() + usize::from(tick.is_some());
     let mut hit = vec![[0usize; 4]; rows];
@@ -89,6 +126,7 @@ fn main() {
     let rounded: Vec<Vec<regime_core::bars::Bar>> = data
         .iter()
         .map(|d| match tick {
+            Some(k) if k > 0.0 && noise => add_noise(&d.bars, k),
             Some(k) if k > 0.0 => round_to_grid(&d.bars, k),
             _ => d.bars.clone(),
         })

@@ -174,6 +174,7 @@ pub fn generate_symbol(cfg: &SynthConfig, seed: u64, index: usize) -> SymbolData
         sigma,
         drift: cfg.drift,
         phi: cfg.phi,
+        noise: 0.0,
         gap_var: sigma.map(|x| (GAP_SD * x).powi(2)),
         range_mean: sigma.map(|x| x.ln() + RANGE_LOG_MEAN),
         range_var: RANGE_LOG_SD * RANGE_LOG_SD,

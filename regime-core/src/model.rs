@@ -25,7 +25,7 @@ use wide::{f64x2, f64x4};
 pub const NS: usize = 18;
 
 /// Floats per model in [`Compiled::pack_f32`] (all 56 used: a multiple of 4).
-pub const PARAM_STRIDE: usize = 56;
+pub const PARAM_STRIDE: usize = 62;
 
 /// Joint index of `(v, d, s)`.
 #[inline]
@@ -231,6 +231,13 @@ pub struct JointParams {
     pub drift: [f64; 3],
     /// Lag-1 autoregression per structure state (trending > 0 > mean-reverting).
     pub phi: [f64; 2],
+    /// Variance of the noise on the log price that the bars' prices carry (a tick grid's
+    /// rounding, a bid-ask bounce): 0 for a clean price. It adds `−noise` to consecutive
+    /// returns' covariance, the same in every volatility state, so a state's lag-1
+    /// coefficient is [`noisy_ar`] of `phi` (see [`state_ar`]). Model files written
+    /// before it existed read as 0.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub noise: f64,
     /// Variance of the overnight gap per volatility state.
     pub gap_var: [f64; 3],
     /// The gap's density: Student t(5) of variance `gap_var` (true: learned models), or
@@ -295,6 +302,7 @@ impl JointParams {
             sigma,
             drift: [-0.15, 0.0, 0.15],
             phi: [0.2, -0.2],
+            noise: 0.0,
             gap_var: sigma.map(|x| (0.3 * x).powi(2)),
             gap_student: true,
             gap_weight: 1.0,
@@ -327,6 +335,12 @@ impl JointParams {
                 "variances must be finite and > 0".into(),
             ));
         }
+        if !(self.noise.is_finite() && self.noise >= 0.0) {
+            return Err(Error::InvalidModel(format!(
+                "noise {} must be finite and >= 0",
+                self.noise
+            )));
+        }
         if !(self.gap_weight > 0.0 && self.gap_weight <= 1.0) {
             return Err(Error::InvalidModel(format!(
                 "gap_weight {} must lie in (0, 1]",
@@ -348,6 +362,38 @@ impl JointParams {
         }
         Ok(())
     }
+}
+
+/// The largest share of a state's return variance the price noise may take (see
+/// [`noisy_ar`]): beyond it a state's returns would be all noise.
+pub const MAX_NOISE_SHARE: f64 = 0.45;
+
+/// The noise's share `κ = noise / σ²` of a state's return variance, at most
+/// [`MAX_NOISE_SHARE`], from `1/σ`.
+#[inline]
+pub fn noise_share(noise: f64, inv_sigma: f64) -> f64 {
+    (noise * inv_sigma * inv_sigma).min(MAX_NOISE_SHARE)
+}
+
+/// The lag-1 coefficients of volatility state `v`'s two structure states under `p`
+/// (`phi` itself for a clean price), from `1/σ_v`.
+#[inline]
+pub fn state_ar(p: &JointParams, inv_sigma: f64) -> [f64; 2] {
+    if p.noise > 0.0 {
+        let k = noise_share(p.noise, inv_sigma);
+        p.phi.map(|f| noisy_ar(f, k))
+    } else {
+        p.phi
+    }
+}
+
+/// The lag-1 coefficient of returns seen through price noise of share `kappa`: the
+/// price's own `phi`, shrunk by the noise's part of the variance, less the noise's own
+/// negative autocorrelation, `φ (1 − 2κ) − κ` (returns `r + n_t − n_{t−1}` with
+/// `Var n = κ σ²`). Exactly `phi` when `kappa` is 0.
+#[inline]
+pub fn noisy_ar(phi: f64, kappa: f64) -> f64 {
+    phi * (1.0 - 2.0 * kappa) - kappa
 }
 
 fn check_row(row: &[f64]) -> Result<()> {
@@ -739,12 +785,13 @@ impl Compiled {
                 continue;
             }
             let is = self.inv_sigma[v];
+            let rho = state_ar(p, is);
             let wv = w * is;
             for d in 0..3 {
                 let mu = self.mu[v][d];
                 for s in 0..2 {
                     let e = if has_prev {
-                        o.r - mu - p.phi[s] * (o.r_prev - mu)
+                        o.r - mu - rho[s] * (o.r_prev - mu)
                     } else {
                         o.r - mu
                     };
@@ -777,12 +824,13 @@ impl Compiled {
                 continue;
             }
             let is = self.inv_sigma[v];
+            let rho = state_ar(p, is);
             let bv = base + is.ln();
             for d in 0..3 {
                 let mu = self.mu[v][d];
                 for s in 0..2 {
                     let e = if has_prev {
-                        o.r - mu - p.phi[s] * (o.r_prev - mu)
+                        o.r - mu - rho[s] * (o.r_prev - mu)
                     } else {
                         o.r - mu
                     };
@@ -945,6 +993,13 @@ impl Compiled {
             }
         }
         put(self.gap_m);
+        // the lag-1 coefficient per volatility and structure state (slots 15–16 hold the
+        // price's own φ; the kernels read these, which the price noise has shaped)
+        for v in 0..3 {
+            for f in state_ar(p, self.inv_sigma[v]) {
+                put(f);
+            }
+        }
         out
     }
 

@@ -6,7 +6,7 @@
 use regime_core::backend::testing::*;
 use regime_core::backend::*;
 use regime_core::bars::Bar;
-use regime_core::model::JointParams;
+use regime_core::model::{state_ar, JointParams};
 use regime_kernels::plan::GpuOptions;
 use regime_kernels::test_support::{cuda_or_skip, wgpu_or_skip};
 
@@ -76,6 +76,16 @@ fn panel(seed: u64, symbols: usize, bars: usize) -> (Panel, ParamTable) {
     }
     series.push(quiet);
     models.push(models[2].clone());
+    // a model of prices seen through noise (a tick grid, a bid-ask bounce): each volatility
+    // state's lag-1 coefficient differs (`model::state_ar`)
+    let mut noisy = models[1].clone();
+    noisy.noise = 0.25 * noisy.sigma[1].powi(2);
+    assert!(
+        (0..3).any(|v| noisy.phi[0] != state_ar(&noisy, 1.0 / noisy.sigma[v])[0]),
+        "the noisy model's coefficients differ from phi"
+    );
+    series.push(series[1].clone());
+    models.push(noisy);
     series.push(Vec::new());
     models.push(models[0].clone());
     let refs: Vec<&[Bar]> = series.iter().map(|s| s.as_slice()).collect();

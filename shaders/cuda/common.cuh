@@ -5,7 +5,7 @@
 #define NS 18u
 #define N_OBS 5u
 #define N_PROBS 8u
-#define PARAM_STRIDE 56u
+#define PARAM_STRIDE 62u
 // Per chunk in `states`: seed (18) | state before the first output row (18) | after the last (18).
 #define STATE_STRIDE 54u
 #define VOLUME_SPAN 1000.0f
@@ -174,7 +174,7 @@ __device__ void log_emission(const float o[5], const float* P, float ll[18]) {
         for (u32 d = 0; d < 3; d++) {
             float mu = P[6 + v * 3 + d];
             for (u32 s = 0; s < 2; s++) {
-                float e = has_prev ? o[0] - mu - P[15 + s] * (o[1] - mu) : o[0] - mu;
+                float e = has_prev ? o[0] - mu - P[56 + v * 2 + s] * (o[1] - mu) : o[0] - mu;
                 float z = e * is;
                 ll[v * 6 + d * 2 + s] = bv - 3.0f * logf(1.0f + z * z * (1.0f / 3.0f));
             }

@@ -6,7 +6,7 @@
 const NS: u32 = 18u;
 const N_OBS: u32 = 5u;
 const N_PROBS: u32 = 8u;
-const PARAM_STRIDE: u32 = 56u;
+const PARAM_STRIDE: u32 = 62u;
 // Per chunk in `states`: seed (18) | state before the first output row (18) | state after the last (18).
 const STATE_STRIDE: u32 = 54u;
 const VOLUME_SPAN: f32 = 1000.0;
@@ -214,7 +214,7 @@ fn log_emission(o: array<f32, 5>, p: u32) -> array<f32, 18> {
             for (var s = 0u; s < 2u; s++) {
                 var e = o[0] - mu;
                 if (has_prev) {
-                    e = o[0] - mu - prm(p, 15u + s) * (o[1] - mu);
+                    e = o[0] - mu - prm(p, 56u + v * 2u + s) * (o[1] - mu);
                 }
                 let z = e * is;
                 ll[v * 6u + d * 2u + s] = bv - 3.0 * log(1.0 + z * z * (1.0 / 3.0));

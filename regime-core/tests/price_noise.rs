@@ -1,0 +1,106 @@
+//! Prices seen through noise — a tick grid's rounding, a bid-ask bounce — add `−noise` to
+//! consecutive returns' covariance, the same in every volatility state, so a quiet state's
+//! returns look mean-reverting whatever the market does. The model learns that noise
+//! (`JointParams::noise`) where the data show it, and none from a clean price, whose model
+//! then is the model without it, to the bit.
+
+use datasets::{generate, SynthConfig};
+use regime_core::bars::Bar;
+use regime_core::hmm::{OnlineHmm, OnlineHmmConfig};
+use regime_core::model::{noisy_ar, state_ar};
+
+const BARS: usize = 20_000;
+
+/// Each price moved by its own uniform noise in log price, ±`half`: variance `half²/3`.
+fn with_noise(bars: &[Bar], half: f64) -> Vec<Bar> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut u = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        2.0 * ((x >> 11) as f64 / (1u64 << 53) as f64) - 1.0
+    };
+    bars.iter()
+        .map(|b| {
+            let open = b.open * (half * u()).exp();
+            let close = b.close * (half * u()).exp();
+            Bar {
+                open,
+                high: (b.high * (half * u()).exp()).max(open).max(close),
+                low: (b.low * (half * u()).exp()).min(open).min(close),
+                close,
+                ..*b
+            }
+        })
+        .collect()
+}
+
+fn return_sd(bars: &[Bar]) -> f64 {
+    let r: Vec<f64> = bars
+        .windows(2)
+        .map(|w| (w[1].close / w[0].close).ln())
+        .collect();
+    let m = r.iter().sum::<f64>() / r.len() as f64;
+    (r.iter().map(|x| (x - m).powi(2)).sum::<f64>() / r.len() as f64).sqrt()
+}
+
+fn learn(bars: &[Bar]) -> OnlineHmm {
+    let mut h = OnlineHmm::new(OnlineHmmConfig::default()).expect("config");
+    for b in bars {
+        h.update(b);
+    }
+    h
+}
+
+#[test]
+fn noise_is_learned_where_prices_carry_it_and_not_from_a_clean_price() {
+    let cfg = SynthConfig {
+        symbols: 1,
+        bars: BARS,
+        ..SynthConfig::default()
+    };
+    for seed in [105_600u64, 105_601, 105_602] {
+        let d = &generate(&cfg, seed)[0];
+        let clean = learn(&d.bars);
+        let p = clean.params().expect("a model after 20,000 bars");
+        assert_eq!(
+            p.noise, 0.0,
+            "seed {seed}: noise learned from a clean price"
+        );
+        // a clean model's per-state coefficients are φ itself
+        assert_eq!(state_ar(p, 1.0 / p.sigma[0]), p.phi, "seed {seed}");
+
+        // noise of half a return sd each way (variance sd²/12: a grid of one return sd)
+        let sd = return_sd(&d.bars);
+        let truth = sd * sd / 12.0;
+        let noisy = learn(&with_noise(&d.bars, 0.5 * sd));
+        let p = noisy.params().expect("a model after 20,000 bars");
+        let ratio = p.noise / truth;
+        println!(
+            "seed {seed}: noise learned {:.3e}, true {truth:.3e} (ratio {ratio:.2})",
+            p.noise
+        );
+        assert!(
+            (0.4..2.5).contains(&ratio),
+            "seed {seed}: noise learned {:.3e} for a true {truth:.3e}",
+            p.noise
+        );
+        // the quiet state's coefficients are pulled down more than the busy state's
+        let (low, high) = (state_ar(p, 1.0 / p.sigma[0]), state_ar(p, 1.0 / p.sigma[2]));
+        for s in 0..2 {
+            assert!(
+                low[s] < high[s] && high[s] <= p.phi[s],
+                "seed {seed}: {low:?} {high:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_clean_price_s_coefficient_is_phi_exactly() {
+    for phi in [0.25, -0.25, 0.0, 0.9] {
+        assert_eq!(noisy_ar(phi, 0.0), phi);
+    }
+    // half the variance noise: φ (1 − 2κ) − κ
+    assert!((noisy_ar(0.2, 0.25) - (0.2 * 0.5 - 0.25)).abs() < 1e-15);
+}
