@@ -472,8 +472,8 @@ pub struct SymbolQuality {
 /// The share of exactly-zero close-to-close returns from which a symbol's prices are worth
 /// a note ([`SymbolQuality::zero_return_share`]): on the generator's series rounded to a
 /// grid, 30% zero returns is a grid step of half a return sd, where the full label keeps
-/// 0.89 of the oracle's lift (a quarter sd, ~17% zeros: 0.97; one sd, ~50%: 0.59;
-/// `benches/accuracy/README.md`, "Session 35").
+/// 0.90 of the oracle's lift (a quarter sd, ~17% zeros: 0.95; one sd, ~50%: 0.74;
+/// `benches/accuracy/README.md`, "Session 36").
 pub const ZERO_RETURN_NOTE_SHARE: f64 = 0.3;
 /// Returns a symbol needs before its zero-return share is read.
 pub const ZERO_RETURN_MIN_RETURNS: u64 = 100;

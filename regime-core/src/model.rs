@@ -422,6 +422,73 @@ pub struct Obs {
     pub rel_volume: f64,
 }
 
+/// Whether a price moves on a coarse grid — a tick that is a sizeable share of a bar's
+/// move — and the grid's step in log price, from its close-to-close returns (O(1) state).
+///
+/// On such a grid a bar's excess range (high over low beyond its open-to-close move) is
+/// mostly exactly 0, and read as absent the range channel saw only the wider bars, at
+/// `ln δ, ln 2δ, …`: learning on a selected, quantized range collapsed one series in three
+/// at a grid of one return sd (`benches/accuracy/README.md`, "Session 36"). On a coarse
+/// grid a zero excess range is read as half a step instead ([`PriceGrid::zero_excess`]).
+/// The GPU kernels keep the same state (`shaders/*/common.*`), carried into each chunk by
+/// the host (`regime-kernels`' plan).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct PriceGrid {
+    /// Returns seen.
+    n: u64,
+    /// Running share of them exactly 0 (memory [`GRID_SPAN`] returns).
+    zero_share: f64,
+    /// The least non-zero |return|, let rise by [`GRID_RELAX`] a return so that it follows
+    /// the relative step of an absolute tick as the price moves (0 before the first).
+    step: f64,
+}
+
+/// Memory of [`PriceGrid`]'s zero share, in returns.
+pub const GRID_SPAN: f64 = 1000.0;
+/// Relative rise of [`PriceGrid`]'s step a return.
+pub const GRID_RELAX: f64 = 1e-3;
+/// Returns before a grid counts as coarse.
+pub const GRID_MIN_RETURNS: u64 = 50;
+/// Share of zero returns from which a grid counts as coarse: a grid of a tenth of a return
+/// sd makes ~7% of returns 0, a quarter ~17%, half ~31%; S&P 500 and NASDAQ daily 0.06%,
+/// WTI daily 1.6%.
+pub const GRID_ZERO_SHARE: f64 = 0.1;
+
+impl PriceGrid {
+    /// Count one close-to-close return (NaN: none).
+    #[inline]
+    pub fn update(&mut self, r: f64) {
+        if r.is_nan() {
+            return;
+        }
+        self.n += 1;
+        // 1/min(n, span), the division only while the memory fills
+        let a = if (self.n as f64) < GRID_SPAN {
+            1.0 / self.n as f64
+        } else {
+            1.0 / GRID_SPAN
+        };
+        let zero = if r == 0.0 { 1.0 } else { 0.0 };
+        self.zero_share += a * (zero - self.zero_share);
+        let m = r.abs();
+        let relaxed = self.step * (1.0 + GRID_RELAX);
+        if m > 0.0 && (self.step == 0.0 || m < relaxed) {
+            self.step = m;
+        } else {
+            self.step = relaxed;
+        }
+    }
+
+    /// The log excess range a bar whose excess range is exactly 0 is read as: half the
+    /// step on a coarse grid, else None (absent).
+    #[inline]
+    pub fn zero_excess(&self) -> Option<f64> {
+        (self.n >= GRID_MIN_RETURNS && self.zero_share >= GRID_ZERO_SHARE && self.step > 0.0)
+            .then(|| (0.5 * self.step).ln())
+    }
+}
+
 /// Turns bars into [`Obs`] with O(1) state.
 #[derive(Debug, Clone, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -431,6 +498,9 @@ pub struct ObsExtractor {
     vol_avg: f64,
     vol_n: u64,
     started: bool,
+    /// The price's grid (see [`PriceGrid`]); extractors saved before it start afresh.
+    #[cfg_attr(feature = "serde", serde(default))]
+    grid: PriceGrid,
 }
 
 /// Span of the slow volume average that volume is measured against.
@@ -445,6 +515,7 @@ impl ObsExtractor {
             vol_avg: 0.0,
             vol_n: 0,
             started: false,
+            grid: PriceGrid::default(),
         }
     }
 
@@ -489,8 +560,10 @@ impl ObsExtractor {
             let excess = (b.high / b.low).ln() - (b.close / b.open).ln().abs();
             let lr = if excess > 1e-10 {
                 excess.ln()
-            } else {
+            } else if single_print || excess.is_nan() {
                 f64::NAN
+            } else {
+                self.grid.zero_excess().unwrap_or(f64::NAN)
             };
             (gap, lr)
         } else {
@@ -510,6 +583,7 @@ impl ObsExtractor {
         } else {
             f64::NAN
         };
+        self.grid.update(r);
         let obs = Obs {
             r,
             r_prev: self.prev_r,

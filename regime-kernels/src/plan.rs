@@ -21,7 +21,7 @@ use bytemuck::{Pod, Zeroable};
 use regime_core::backend::{
     check_matrix, LogLik, ObsMatrix, Panel, ParamTable, Posteriors, N_OBS, N_PROBS,
 };
-use regime_core::model::NS;
+use regime_core::model::{GRID_RELAX, GRID_SPAN, NS};
 use regime_core::{Error, Result};
 use std::ops::Range;
 
@@ -97,6 +97,60 @@ pub struct ChunkDesc {
     /// The series' first valid volume (1 when it has none): the reference that keeps the
     /// average's numbers small, so `f32` holds them to ~1e-7.
     pub vol_ref: f32,
+    /// The price grid's state at `start` (`model::PriceGrid`): returns seen,
+    pub grid_n: u32,
+    /// their running share exactly 0,
+    pub grid_share: f32,
+    /// and the least non-zero |return|, relaxed.
+    pub grid_step: f32,
+}
+
+/// `model::PriceGrid` as the kernels keep it, in `f32` (`grid_update` in the shaders).
+#[derive(Debug, Clone, Copy, Default)]
+struct GridState {
+    n: u32,
+    share: f32,
+    step: f32,
+}
+
+impl GridState {
+    fn update(&mut self, r: f32) {
+        if r.is_nan() {
+            return;
+        }
+        self.n = self.n.saturating_add(1);
+        let a = 1.0 / (self.n as f32).min(GRID_SPAN as f32);
+        let zero = if r == 0.0 { 1.0 } else { 0.0 };
+        self.share += a * (zero - self.share);
+        let m = r.abs();
+        let relaxed = self.step * (1.0 + GRID_RELAX as f32);
+        self.step = if m > 0.0 && (self.step == 0.0 || m < relaxed) {
+            m
+        } else {
+            relaxed
+        };
+    }
+}
+
+/// `ln(a / b)` as the kernels compute it (`ln_ratio` in the shaders).
+fn ln_ratio(a: f32, b: f32) -> f32 {
+    let y = (a - b) / (a + b);
+    if y.abs() < 0.02 {
+        let y2 = y * y;
+        return 2.0 * y * (1.0 + y2 * (1.0 / 3.0 + y2 * (0.2 + y2 * (1.0 / 7.0))));
+    }
+    if a >= b {
+        (a / b).ln()
+    } else {
+        -(b / a).ln()
+    }
+}
+
+/// A bar with no trade after a close `prev` (`no_trade` in the shaders): open, high and low
+/// present and equal to the close, the close unchanged, no volume.
+fn no_trade(bar: &[f32; 5], prev: f32) -> bool {
+    let [o, h, l, c, v] = *bar;
+    o == c && h == c && l == c && c == prev && (v.is_nan() || v <= 0.0)
 }
 
 /// The chunks of a batch of series.
@@ -143,6 +197,9 @@ impl Plan {
                     vol_n: 0,
                     vol_avg: 0.0,
                     vol_ref: 1.0,
+                    grid_n: 0,
+                    grid_share: 0.0,
+                    grid_step: 0.0,
                 });
                 start += len;
             }
@@ -169,6 +226,44 @@ impl Plan {
                     .unwrap_or(1.0);
             }
             self.chunks[c].vol_ref = series_ref;
+        }
+    }
+
+    /// The price grid's state at every chunk start (`model::PriceGrid`), from the batch's
+    /// open, high, low, close and volume columns: the kernels' own recursion in `f32`
+    /// (`grid_update` in the shaders), run over each series up to its chunks' starts, so
+    /// a chunk carries on from where the rows before it left the grid.
+    pub fn set_grid_states(&mut self, cols: &[&[f32]; 5]) {
+        let mut g = GridState::default();
+        let mut prev: Option<f32> = None;
+        let mut row = 0usize;
+        for c in 0..self.chunks.len() {
+            let ch = self.chunks[c];
+            if ch.start == ch.series_start {
+                g = GridState::default();
+                prev = None;
+                row = ch.start as usize;
+            }
+            // rows of the series before this chunk not yet counted
+            while row < ch.start as usize {
+                let bar = [
+                    cols[0][row],
+                    cols[1][row],
+                    cols[2][row],
+                    cols[3][row],
+                    cols[4][row],
+                ];
+                if let Some(p) = prev {
+                    if !no_trade(&bar, p) {
+                        g.update(ln_ratio(bar[3], p));
+                    }
+                }
+                prev = Some(bar[3]);
+                row += 1;
+            }
+            self.chunks[c].grid_n = g.n;
+            self.chunks[c].grid_share = g.share;
+            self.chunks[c].grid_step = g.step;
         }
     }
 
@@ -486,6 +581,7 @@ pub(crate) fn features(
         let mut plan = Plan::new(&rebased(offsets, &b), |_| 0, opts)?;
         sess.upload_src(&columns(panel, rows.clone()))?;
         plan.set_volume_refs(&panel.volume()[rows.clone()]);
+        plan.set_grid_states(&columns(panel, rows.clone()));
         volume_scan(sess, &mut plan, st)?;
         sess.upload_chunks(&plan.chunks)?;
         sess.alloc_outputs(plan.n_rows * N_OBS, 1)?;
@@ -597,6 +693,7 @@ pub(crate) fn detect(
             sess.upload_src(&columns(panel, rows.clone()))
         })?;
         plan.set_volume_refs(&panel.volume()[rows.clone()]);
+        plan.set_grid_states(&columns(panel, rows.clone()));
         volume_scan(sess, &mut plan, st)?;
         let (p, u) = filtered(sess, &mut plan, KernelId::Detect, opts.handoff_tol, st)?;
         st.rows += plan.n_rows;
@@ -661,6 +758,53 @@ mod tests {
         plan.set_volume_averages(&st);
         assert_eq!(plan.chunks[1].vol_avg, 2.0);
         assert_eq!(plan.chunks[2].vol_avg, 2.0);
+    }
+
+    #[test]
+    fn grid_states_at_chunk_starts_are_the_sequential_run_s() {
+        // two series of 40 and 30 rows in chunks of 16, on a grid of step 0.01 (every third
+        // close unchanged), the second with a bar of no trade (not a return)
+        let opts = GpuOptions {
+            chunk_len: 16,
+            ..Default::default()
+        };
+        let mut plan = Plan::new(&[0, 40, 70], |_| 0, &opts).expect("plan");
+        let close: Vec<f32> = (0..70)
+            .map(|i| (0.01 * ((i / 3) % 5) as f64).exp() as f32)
+            .collect();
+        let mut open = close.clone();
+        open.rotate_right(1);
+        let (mut high, mut low) = (close.clone(), close.clone());
+        for i in 0..70 {
+            high[i] = close[i].max(open[i]);
+            low[i] = close[i].min(open[i]);
+        }
+        let mut volume = vec![100f32; 70];
+        // row 52: one print at the previous close, no volume
+        open[52] = close[51];
+        (high[52], low[52]) = (close[51], close[51]);
+        volume[52] = 0.0;
+        let cols: [&[f32]; 5] = [&open, &high, &low, &close, &volume];
+        plan.set_grid_states(&cols);
+        for ch in &plan.chunks {
+            let mut g = GridState::default();
+            for i in ch.series_start as usize + 1..ch.start as usize {
+                if i != 52 {
+                    g.update(ln_ratio(close[i], close[i - 1]));
+                }
+            }
+            assert_eq!(
+                (ch.grid_n, ch.grid_share, ch.grid_step),
+                (g.n, g.share, g.step),
+                "chunk at {}",
+                ch.start
+            );
+        }
+        // the second series starts afresh; its second chunk has 15 rows after its first
+        // behind it, one of them no trade
+        assert_eq!(plan.chunks[3].grid_n, 0);
+        assert_eq!(plan.chunks[4].grid_n, 14);
+        assert!(plan.chunks[2].grid_share > 0.2 && plan.chunks[2].grid_step > 0.009);
     }
 
     #[test]

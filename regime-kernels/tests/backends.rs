@@ -6,7 +6,7 @@
 use regime_core::backend::testing::*;
 use regime_core::backend::*;
 use regime_core::bars::Bar;
-use regime_core::model::{state_ar, JointParams};
+use regime_core::model::{state_ar, JointParams, ObsExtractor};
 use regime_kernels::plan::GpuOptions;
 use regime_kernels::test_support::{cuda_or_skip, wgpu_or_skip};
 
@@ -86,6 +86,35 @@ fn panel(seed: u64, symbols: usize, bars: usize) -> (Panel, ParamTable) {
     );
     series.push(series[1].clone());
     models.push(noisy);
+    // prices on a grid of about one return sd (log step 0.02): a third of the bars' excess
+    // ranges are exactly 0, read as half a step once the grid shows (`model::PriceGrid`);
+    // a chunk's grid state is the host's
+    let step = 0.02f64;
+    let round = |p: f64| ((p.ln() / step).round() * step).exp();
+    let grid: Vec<Bar> = series[2]
+        .iter()
+        .map(|b| Bar {
+            open: round(b.open),
+            high: round(b.high),
+            low: round(b.low),
+            close: round(b.close),
+            ..*b
+        })
+        .collect();
+    let mut ex = ObsExtractor::new();
+    let read_as_half_a_step = grid
+        .iter()
+        .map(|b| (b, ex.update(b)))
+        .filter(|(b, o)| {
+            b.high == b.open.max(b.close) && b.low == b.open.min(b.close) && !o.log_range.is_nan()
+        })
+        .count();
+    assert!(
+        read_as_half_a_step > 100,
+        "the grid series reads {read_as_half_a_step} zero excess ranges as half a step"
+    );
+    series.push(grid);
+    models.push(models[2].clone());
     series.push(Vec::new());
     models.push(models[0].clone());
     let refs: Vec<&[Bar]> = series.iter().map(|s| s.as_slice()).collect();

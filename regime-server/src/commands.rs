@@ -427,8 +427,8 @@ fn zero_return_notes(input: &Input) -> Vec<String> {
             format!(
                 "{s}: {:.0}% of its close-to-close returns are exactly 0 (prices on a coarse \
                  tick grid for this bar length, or stale closes): expect less accurate labels \
-                 (synthetic series on a grid of half a return sd, ~30% zeros, keep 0.89 of the \
-                 labels' lift over chance; one sd, ~50% zeros, 0.59); longer bars help",
+                 (synthetic series on a grid of half a return sd, ~30% zeros, keep 0.90 of the \
+                 labels' lift over chance; one sd, ~50% zeros, 0.74); longer bars help",
                 100.0 * z
             )
         })

@@ -9,6 +9,11 @@
 // Per chunk in `states`: seed (18) | state before the first output row (18) | after the last (18).
 #define STATE_STRIDE 54u
 #define VOLUME_SPAN 1000.0f
+// model::PriceGrid's constants
+#define GRID_SPAN 1000.0f
+#define GRID_RELAX 0.001f
+#define GRID_MIN_RETURNS 50u
+#define GRID_ZERO_SHARE 0.1f
 
 typedef unsigned int u32;
 
@@ -22,20 +27,24 @@ struct Chunk {
     u32 vol_n;     // valid volumes before `start` in the series
     float vol_avg; // slow log-volume average at `start`, relative to ln(vol_ref)
     float vol_ref; // the series' first valid volume: averages are kept relative to it
+    u32 grid_n;       // the price grid at `start` (model::PriceGrid): returns seen,
+    float grid_share; // their running share exactly 0,
+    float grid_step;  // the least non-zero |return|, relaxed
 };
 
 __device__ __forceinline__ bool is_nan_f(float x) { return x != x; }
 __device__ __forceinline__ bool is_finite_f(float x) { return isfinite(x); }
 __device__ __forceinline__ float nan_f() { return __int_as_float(0x7fc00000); }
 
-// ln(a / b) for positive a, b; near 1 through 2·atanh((a − b)/(a + b)).
+// ln(a / b) for positive a, b; near 1 through 2·atanh((a − b)/(a + b)); exactly
+// antisymmetric, so a bar whose high and low are its open and close has an excess range of 0.
 __device__ __forceinline__ float ln_ratio(float a, float b) {
     float y = (a - b) / (a + b);
     if (fabsf(y) < 0.02f) {
         float y2 = y * y;
         return 2.0f * y * (1.0f + y2 * (1.0f / 3.0f + y2 * (0.2f + y2 * (1.0f / 7.0f))));
     }
-    return logf(a / b);
+    return a >= b ? logf(a / b) : -logf(b / a);
 }
 
 __device__ __forceinline__ u32 chunk_index() {
@@ -51,6 +60,9 @@ struct ObsState {
     float vol_avg;
     u32 vol_n;
     float vol_ref;
+    u32 grid_n;
+    float grid_share;
+    float grid_step;
 };
 
 __device__ __forceinline__ float col(const float* src, u32 n_rows, u32 k, u32 i) {
@@ -82,6 +94,9 @@ __device__ ObsState obs_state_at(const float* src, u32 n_rows, Chunk ch) {
     st.vol_avg = ch.vol_avg;
     st.vol_n = ch.vol_n;
     st.vol_ref = ch.vol_ref;
+    st.grid_n = ch.grid_n;
+    st.grid_share = ch.grid_share;
+    st.grid_step = ch.grid_step;
     st.prev_r = nan_f();
     st.prev_close = 1.0f;
     st.started = false;
@@ -93,6 +108,23 @@ __device__ ObsState obs_state_at(const float* src, u32 n_rows, Chunk ch) {
         }
     }
     return st;
+}
+
+// model::PriceGrid::update (the host's Plan::set_grid_states runs the same in f32).
+__device__ void grid_update(ObsState* st, float r) {
+    if (is_nan_f(r)) return;
+    st->grid_n += 1;
+    float a = 1.0f / fminf((float)st->grid_n, GRID_SPAN);
+    float zero = r == 0.0f ? 1.0f : 0.0f;
+    st->grid_share = st->grid_share + a * (zero - st->grid_share);
+    float m = fabsf(r);
+    float relaxed = st->grid_step * (1.0f + GRID_RELAX);
+    st->grid_step = (m > 0.0f && (st->grid_step == 0.0f || m < relaxed)) ? m : relaxed;
+}
+
+// model::PriceGrid::zero_excess: whether the grid is coarse.
+__device__ __forceinline__ bool grid_coarse(const ObsState* st) {
+    return st->grid_n >= GRID_MIN_RETURNS && st->grid_share >= GRID_ZERO_SHARE && st->grid_step > 0.0f;
 }
 
 __device__ void obs_update(ObsState* st, const float* src, u32 n_rows, u32 i, float o_out[5]) {
@@ -116,7 +148,12 @@ __device__ void obs_update(ObsState* st, const float* src, u32 n_rows, u32 i, fl
             if (fabsf(g) > 1e-12f) gap = g;
         }
         float excess = ln_ratio(h, l) - fabsf(ln_ratio(c, o));
-        if (excess > 1e-10f) lr = logf(excess);
+        if (excess > 1e-10f) {
+            lr = logf(excess);
+        } else if (!is_nan_f(excess) && !single_print(o, h, l, c) && grid_coarse(st)) {
+            // on a coarse grid a zero excess range is half a step (model::PriceGrid)
+            lr = logf(0.5f * st->grid_step);
+        }
     }
     float rel = nan_f();
     if (v > 0.0f && is_finite_f(v)) {
@@ -128,6 +165,7 @@ __device__ void obs_update(ObsState* st, const float* src, u32 n_rows, u32 i, fl
         float a = 1.0f / fminf((float)st->vol_n, VOLUME_SPAN);
         st->vol_avg = st->vol_avg + a * (lv - st->vol_avg);
     }
+    grid_update(st, r);
     o_out[0] = r;
     o_out[1] = st->prev_r;
     o_out[2] = gap;

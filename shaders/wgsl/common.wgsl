@@ -10,6 +10,11 @@ const PARAM_STRIDE: u32 = 62u;
 // Per chunk in `states`: seed (18) | state before the first output row (18) | state after the last (18).
 const STATE_STRIDE: u32 = 54u;
 const VOLUME_SPAN: f32 = 1000.0;
+// model::PriceGrid's constants
+const GRID_SPAN: f32 = 1000.0;
+const GRID_RELAX: f32 = 0.001;
+const GRID_MIN_RETURNS: u32 = 50u;
+const GRID_ZERO_SHARE: f32 = 0.1;
 const WG: u32 = 64u;
 
 struct Chunk {
@@ -22,6 +27,9 @@ struct Chunk {
     vol_n: u32,     // valid volumes before `start` in the series
     vol_avg: f32,   // slow log-volume average at `start`, relative to ln(vol_ref)
     vol_ref: f32,   // the series' first valid volume: averages are kept relative to it
+    grid_n: u32,    // the price grid at `start` (model::PriceGrid): returns seen,
+    grid_share: f32, // their running share exactly 0,
+    grid_step: f32, // the least non-zero |return|, relaxed
 }
 
 struct Meta {
@@ -53,13 +61,19 @@ fn is_finite(x: f32) -> bool {
 
 // ln(a / b) for positive a, b; near 1 through 2·atanh((a − b)/(a + b)) (a − b is exact
 // there), so a small return keeps its relative precision whatever the device's log does.
+// Exactly antisymmetric, ln_ratio(b, a) = −ln_ratio(a, b): a bar whose high and low are its
+// open and close has an excess range of exactly 0 (log(a / b) and log(b / a) differ by an
+// ulp, ~1e-8 after a 4% move, read as a range of e^−18).
 fn ln_ratio(a: f32, b: f32) -> f32 {
     let y = (a - b) / (a + b);
     if (abs(y) < 0.02) {
         let y2 = y * y;
         return 2.0 * y * (1.0 + y2 * (1.0 / 3.0 + y2 * (0.2 + y2 * (1.0 / 7.0))));
     }
-    return log(a / b);
+    if (a >= b) {
+        return log(a / b);
+    }
+    return -log(b / a);
 }
 
 fn chunk_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
@@ -75,6 +89,9 @@ struct ObsState {
     vol_avg: f32,
     vol_n: u32,
     vol_ref: f32,
+    grid_n: u32,
+    grid_share: f32,
+    grid_step: f32,
 }
 
 fn col(k: u32, i: u32) -> f32 {
@@ -107,6 +124,9 @@ fn obs_state_at(ch: Chunk) -> ObsState {
     st.vol_avg = ch.vol_avg;
     st.vol_n = ch.vol_n;
     st.vol_ref = ch.vol_ref;
+    st.grid_n = ch.grid_n;
+    st.grid_share = ch.grid_share;
+    st.grid_step = ch.grid_step;
     st.prev_r = nan();
     st.prev_close = 1.0;
     st.started = false;
@@ -118,6 +138,29 @@ fn obs_state_at(ch: Chunk) -> ObsState {
         }
     }
     return st;
+}
+
+// model::PriceGrid::update (the host's Plan::set_grid_states runs the same in f32).
+fn grid_update(st: ptr<function, ObsState>, r: f32) {
+    if (is_nan(r)) {
+        return;
+    }
+    (*st).grid_n = (*st).grid_n + 1u;
+    let a = 1.0 / min(f32((*st).grid_n), GRID_SPAN);
+    let zero = select(0.0, 1.0, r == 0.0);
+    (*st).grid_share = (*st).grid_share + a * (zero - (*st).grid_share);
+    let m = abs(r);
+    let relaxed = (*st).grid_step * (1.0 + GRID_RELAX);
+    if (m > 0.0 && ((*st).grid_step == 0.0 || m < relaxed)) {
+        (*st).grid_step = m;
+    } else {
+        (*st).grid_step = relaxed;
+    }
+}
+
+// model::PriceGrid::zero_excess: whether the grid is coarse.
+fn grid_coarse(st: ObsState) -> bool {
+    return st.grid_n >= GRID_MIN_RETURNS && st.grid_share >= GRID_ZERO_SHARE && st.grid_step > 0.0;
 }
 
 fn obs_update(st: ptr<function, ObsState>, i: u32) -> array<f32, 5> {
@@ -146,6 +189,9 @@ fn obs_update(st: ptr<function, ObsState>, i: u32) -> array<f32, 5> {
         let excess = ln_ratio(h, l) - abs(ln_ratio(c, o));
         if (excess > 1e-10) {
             lr = log(excess);
+        } else if (!is_nan(excess) && !single_print(o, h, l, c) && grid_coarse(*st)) {
+            // on a coarse grid a zero excess range is half a step (model::PriceGrid)
+            lr = log(0.5 * (*st).grid_step);
         }
     }
     var rel = nan();
@@ -160,6 +206,7 @@ fn obs_update(st: ptr<function, ObsState>, i: u32) -> array<f32, 5> {
         let a = 1.0 / min(f32((*st).vol_n), VOLUME_SPAN);
         (*st).vol_avg = (*st).vol_avg + a * (lv - (*st).vol_avg);
     }
+    grid_update(st, r);
     let out = array<f32, 5>(r, (*st).prev_r, gap, lr, rel);
     (*st).prev_close = c;
     (*st).prev_r = r;
