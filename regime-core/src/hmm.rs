@@ -1954,6 +1954,11 @@ impl OnlineHmm {
         Ok(h)
     }
 
+    /// The price's grid as the bars so far show it (see [`crate::model::PriceGrid`]).
+    pub fn price_grid(&self) -> &crate::model::PriceGrid {
+        self.extractor.grid()
+    }
+
     /// Bars seen.
     pub fn n(&self) -> u64 {
         self.n

@@ -480,6 +480,26 @@ impl PriceGrid {
         }
     }
 
+    /// Returns seen.
+    pub fn returns(&self) -> u64 {
+        self.n
+    }
+
+    /// Running share of the returns exactly 0.
+    pub fn zero_share(&self) -> f64 {
+        self.zero_share
+    }
+
+    /// The grid's step in log price as estimated (0 before the first non-zero return).
+    pub fn step(&self) -> f64 {
+        self.step
+    }
+
+    /// Whether the grid counts as coarse: a zero excess range is then read as half a step.
+    pub fn is_coarse(&self) -> bool {
+        self.zero_excess().is_some()
+    }
+
     /// The log excess range a bar whose excess range is exactly 0 is read as: half the
     /// step on a coarse grid, else None (absent).
     #[inline]
@@ -517,6 +537,11 @@ impl ObsExtractor {
             started: false,
             grid: PriceGrid::default(),
         }
+    }
+
+    /// The price's grid as the bars so far show it.
+    pub fn grid(&self) -> &PriceGrid {
+        &self.grid
     }
 
     /// Observation for the next bar (bars must already be validated).

@@ -7,7 +7,7 @@
 use datasets::{generate, SynthConfig};
 use regime_core::bars::Bar;
 use regime_core::model::{ObsExtractor, PriceGrid};
-use regime_core::pipeline::{detect_series, PipelineConfig};
+use regime_core::pipeline::{Detail, PipelineConfig, SymbolPipeline};
 
 const BARS: usize = 20_000;
 
@@ -45,7 +45,25 @@ fn volatility_levels_survive_a_grid_of_one_return_sd() {
     for seed in [105_523u64, 105_515, 105_514] {
         let d = &generate(&cfg, seed)[0];
         let grid = round_to_grid(&d.bars, return_sd(&d.bars));
-        let det = detect_series(&grid, &PipelineConfig::default()).expect("detect");
+        let mut pipeline = SymbolPipeline::new(PipelineConfig::default()).expect("pipeline");
+        let det: Vec<_> = grid.iter().map(|b| pipeline.update(b)).collect();
+        // what an operator sees: the base detector's status names the grid and its step
+        let base = pipeline
+            .components()
+            .into_iter()
+            .find(|c| c.name == "base_regime_detector")
+            .expect("base detector");
+        assert_eq!(
+            base.details.get("price_grid"),
+            Some(&Detail::Text("coarse".into()))
+        );
+        match base.details.get("grid_step") {
+            Some(Detail::Num(step)) => assert!(
+                (step / return_sd(&d.bars) - 1.0).abs() < 0.05,
+                "seed {seed}: grid step {step}"
+            ),
+            other => panic!("seed {seed}: grid_step {other:?}"),
+        }
         let start = BARS * 7 / 10;
         let right = (start..BARS)
             .filter(|&t| det[t].regime.indices()[0] == d.labels[t][0] as usize)

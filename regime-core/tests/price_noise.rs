@@ -7,7 +7,8 @@
 use datasets::{generate, SynthConfig};
 use regime_core::bars::Bar;
 use regime_core::hmm::{OnlineHmm, OnlineHmmConfig};
-use regime_core::model::{noisy_ar, state_ar};
+use regime_core::model::{noisy_ar, state_ar, MAX_NOISE_SHARE};
+use regime_core::pipeline::{Detail, PipelineConfig, SymbolPipeline};
 
 const BARS: usize = 20_000;
 
@@ -85,6 +86,21 @@ fn noise_is_learned_where_prices_carry_it_and_not_from_a_clean_price() {
             "seed {seed}: noise learned {:.3e} for a true {truth:.3e}",
             p.noise
         );
+        // what an operator sees: the base detector's status gives the noise's share of the
+        // quietest level's variance
+        let mut pipeline = SymbolPipeline::new(PipelineConfig::default()).expect("pipeline");
+        for b in with_noise(&d.bars, 0.5 * sd) {
+            pipeline.update(&b);
+        }
+        let shown = pipeline
+            .components()
+            .into_iter()
+            .find(|c| c.name == "base_regime_detector")
+            .and_then(|c| c.details.get("price_noise_share").cloned());
+        match shown {
+            Some(Detail::Num(k)) => assert!(k > 0.05 && k < MAX_NOISE_SHARE, "seed {seed}: {k}"),
+            other => panic!("seed {seed}: price_noise_share {other:?}"),
+        }
         // the quiet state's coefficients are pulled down more than the busy state's
         let (low, high) = (state_ar(p, 1.0 / p.sigma[0]), state_ar(p, 1.0 / p.sigma[2]));
         for s in 0..2 {

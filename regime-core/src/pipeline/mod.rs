@@ -1148,6 +1148,21 @@ impl SymbolPipeline {
                 )
                 .num("range_tail_evidence", tail)
                 .int("range_bars_seen", seen as i64);
+            // the noise the prices are seen through, as a share of the quietest level's
+            // return variance (0 for a clean price; see `JointParams::noise`)
+            base = base.num("price_noise_share", p.noise / (p.sigma[0] * p.sigma[0]));
+        }
+        // the price's tick grid: coarse where a tenth or more of the returns are exactly 0,
+        // and then a bar's zero excess range reads as half a step (`model::PriceGrid`)
+        let grid = self.bar_side.hmm.price_grid();
+        base = base
+            .text(
+                "price_grid",
+                if grid.is_coarse() { "coarse" } else { "fine" },
+            )
+            .num("zero_return_share", grid.zero_share());
+        if grid.is_coarse() {
+            base = base.num("grid_step", grid.step());
         }
         // what the bars' timestamps say: intraday bars have their sessions' shape taken out
         let day = self.bar_side.intraday.status();
