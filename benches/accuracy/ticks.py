@@ -8,7 +8,9 @@ tick) and each seed, `oracle_check` with `TICK` runs the pipeline on the rounded
 oracle (the exact filter on the generator's true parameters) on the bars as generated, and
 also that oracle on the rounded bars (`oracle_rounded`: a model that knows no grid). With
 `--noise`, each price gets its own uniform noise of the grid's width instead of the rounding
-(the same variance without the grid: a bid-ask bounce). Prints
+(the same variance without the grid: a bid-ask bounce); with `--absolute`, the grid is in
+price (a stock's cent: the step at the median close, so the relative step varies as the
+price wanders). Prints
 the mean and min share of the unrounded oracle's lift, per dimension and for all 18, of the
 final labels, the HMM member and `oracle_rounded`.
 
@@ -28,6 +30,8 @@ def main():
     ap.add_argument("--ticks", default="0,0.25,0.5,1,2")
     ap.add_argument("--noise", action="store_true",
                     help="noise of the grid's width on every price instead of rounding")
+    ap.add_argument("--absolute", action="store_true",
+                    help="a grid in price (the step at the median close), not in log price")
     a = ap.parse_args()
     exe = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")),
                        "release", "examples", "oracle_check")
@@ -40,6 +44,8 @@ def main():
             env = dict(os.environ, TICK=str(tick))
             if a.noise:
                 env["NOISE"] = "1"
+            if a.absolute:
+                env["ABSOLUTE"] = "1"
             txt = subprocess.run([exe, "1", str(a.bars), str(s)], check=True,
                                  capture_output=True, text=True, env=env).stdout
             r = shares(txt)

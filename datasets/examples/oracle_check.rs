@@ -56,10 +56,25 @@ fn grid_step(bars: &[regime_core::bars::Bar], k: f64) -> f64 {
 
 /// The bars with open, high, low and close rounded to a grid of step `k` × the sd of the
 /// close-to-close log returns, in log price (each price to its nearest grid point, so the
-/// rounded bar stays valid: the order of the four prices is kept).
-fn round_to_grid(bars: &[regime_core::bars::Bar], k: f64) -> Vec<regime_core::bars::Bar> {
+/// rounded bar stays valid: the order of the four prices is kept). With `absolute`, the
+/// grid is in price instead (a stock's cent): that step at the series' median close, so
+/// the relative step varies as the price wanders.
+fn round_to_grid(
+    bars: &[regime_core::bars::Bar],
+    k: f64,
+    absolute: bool,
+) -> Vec<regime_core::bars::Bar> {
     let step = grid_step(bars, k);
-    let round = |p: f64| ((p.ln() / step).round() * step).exp();
+    let mut closes: Vec<f64> = bars.iter().map(|b| b.close).collect();
+    closes.sort_by(f64::total_cmp);
+    let tick = step * closes.get(closes.len() / 2).copied().unwrap_or(1.0);
+    let round = |p: f64| {
+        if absolute {
+            ((p / tick).round() * tick).max(tick)
+        } else {
+            ((p.ln() / step).round() * step).exp()
+        }
+    };
     bars.iter()
         .map(|b| regime_core::bars::Bar {
             open: round(b.open),
@@ -96,6 +111,8 @@ fn main() {
     let tick: Option<f64> = std::env::var("TICK").ok().and_then(|t| t.parse().ok());
     // with `NOISE` set, the prices get noise of the grid's variance instead (`add_noise`)
     let noise = std::env::var("NOISE").is_ok();
+    // with `ABSOLUTE` set, the grid is in price, not log price (`round_to_grid`)
+    let absolute = std::env::var("ABSOLUTE").is_ok();
     // rows: oracle, final, raw ensemble, methods...
     let rows = 3 + METHOD_NAMES.len() + usize::from(tick.is_some());
     let mut hit = vec![[0usize; 4]; rows];
@@ -127,7 +144,7 @@ fn main() {
         .iter()
         .map(|d| match tick {
             Some(k) if k > 0.0 && noise => add_noise(&d.bars, k),
-            Some(k) if k > 0.0 => round_to_grid(&d.bars, k),
+            Some(k) if k > 0.0 => round_to_grid(&d.bars, k, absolute),
             _ => d.bars.clone(),
         })
         .collect();
