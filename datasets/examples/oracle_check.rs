@@ -13,77 +13,28 @@ fn argmax(x: &[f64]) -> usize {
     b
 }
 
-/// The bars with open, high, low and close each moved by its own uniform noise in log price,
-/// ±half of `k` × the return sd (the variance of rounding to that grid, without the grid: a
-/// bid-ask bounce), high and low widened to keep the bar valid.
-fn add_noise(bars: &[regime_core::bars::Bar], k: f64) -> Vec<regime_core::bars::Bar> {
-    let step = grid_step(bars, k);
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    // xorshift64, uniform on [−½, ½)
-    let mut u = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        (x >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-    };
-    bars.iter()
-        .map(|b| {
-            let open = b.open * (step * u()).exp();
-            let close = b.close * (step * u()).exp();
-            let high = (b.high * (step * u()).exp()).max(open).max(close);
-            let low = (b.low * (step * u()).exp()).min(open).min(close);
-            regime_core::bars::Bar {
-                open,
-                high,
-                low,
-                close,
-                ..*b
-            }
-        })
-        .collect()
-}
-
 /// `k` × the sd of the close-to-close log returns.
 fn grid_step(bars: &[regime_core::bars::Bar], k: f64) -> f64 {
-    let r: Vec<f64> = bars
-        .windows(2)
-        .map(|w| (w[1].close / w[0].close).ln())
-        .collect();
-    let mean = r.iter().sum::<f64>() / r.len().max(1) as f64;
-    let sd = (r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / r.len().max(1) as f64).sqrt();
-    k * sd
+    k * datasets::quote::close_return_sd(bars)
 }
 
-/// The bars with open, high, low and close rounded to a grid of step `k` × the sd of the
-/// close-to-close log returns, in log price (each price to its nearest grid point, so the
-/// rounded bar stays valid: the order of the four prices is kept). With `absolute`, the
-/// grid is in price instead (a stock's cent): that step at the series' median close, so
-/// the relative step varies as the price wanders.
+/// The bars rounded to a grid of step `k` × the return sd: in log price (each price to its
+/// nearest grid point, so the rounded bar stays valid), or with `absolute` in price (a
+/// stock's cent), that step at the series' median close, so the relative step varies as the
+/// price wanders.
 fn round_to_grid(
     bars: &[regime_core::bars::Bar],
     k: f64,
     absolute: bool,
 ) -> Vec<regime_core::bars::Bar> {
     let step = grid_step(bars, k);
+    if !absolute {
+        return datasets::quote::on_log_grid(bars, step);
+    }
     let mut closes: Vec<f64> = bars.iter().map(|b| b.close).collect();
     closes.sort_by(f64::total_cmp);
-    let tick = step * closes.get(closes.len() / 2).copied().unwrap_or(1.0);
-    let round = |p: f64| {
-        if absolute {
-            ((p / tick).round() * tick).max(tick)
-        } else {
-            ((p.ln() / step).round() * step).exp()
-        }
-    };
-    bars.iter()
-        .map(|b| regime_core::bars::Bar {
-            open: round(b.open),
-            high: round(b.high),
-            low: round(b.low),
-            close: round(b.close),
-            ..*b
-        })
-        .collect()
+    let median = closes.get(closes.len() / 2).copied().unwrap_or(1.0);
+    datasets::quote::on_price_grid(bars, step * median)
 }
 
 fn main() {
@@ -109,7 +60,7 @@ fn main() {
     // price): the pipeline sees the rounded bars, the oracle the bars as generated, so the
     // share says how much of the exact filter's lift survives the rounding
     let tick: Option<f64> = std::env::var("TICK").ok().and_then(|t| t.parse().ok());
-    // with `NOISE` set, the prices get noise of the grid's variance instead (`add_noise`)
+    // with `NOISE` set, the prices get noise of the grid's width instead
     let noise = std::env::var("NOISE").is_ok();
     // with `ABSOLUTE` set, the grid is in price, not log price (`round_to_grid`)
     let absolute = std::env::var("ABSOLUTE").is_ok();
@@ -143,7 +94,10 @@ fn main() {
     let rounded: Vec<Vec<regime_core::bars::Bar>> = data
         .iter()
         .map(|d| match tick {
-            Some(k) if k > 0.0 && noise => add_noise(&d.bars, k),
+            // noise of the grid's width: ±half a step on every price (a bid-ask bounce)
+            Some(k) if k > 0.0 && noise => {
+                datasets::quote::with_price_noise(&d.bars, 0.5 * grid_step(&d.bars, k), seed)
+            }
             Some(k) if k > 0.0 => round_to_grid(&d.bars, k, absolute),
             _ => d.bars.clone(),
         })

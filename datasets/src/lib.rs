@@ -12,6 +12,8 @@
 //! Everything is reproducible from the seed. [`SymbolData::true_params`] are the exact
 //! parameters of the generating model, for the oracle filter.
 
+pub mod quote;
+
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal, StudentT};
 use rand_xoshiro::Xoshiro256PlusPlus;

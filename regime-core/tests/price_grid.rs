@@ -4,34 +4,13 @@
 //! selected, quantized range collapsed one series in three at a grid of one return sd.
 //! `model::PriceGrid` reads a zero excess range as half a step once the grid shows.
 
+use datasets::quote::{close_return_sd as return_sd, on_log_grid as round_to_grid};
 use datasets::{generate, SynthConfig};
 use regime_core::bars::Bar;
 use regime_core::model::{ObsExtractor, PriceGrid};
 use regime_core::pipeline::{Detail, PipelineConfig, SymbolPipeline};
 
 const BARS: usize = 20_000;
-
-fn round_to_grid(bars: &[Bar], step: f64) -> Vec<Bar> {
-    let round = |p: f64| ((p.ln() / step).round() * step).exp();
-    bars.iter()
-        .map(|b| Bar {
-            open: round(b.open),
-            high: round(b.high),
-            low: round(b.low),
-            close: round(b.close),
-            ..*b
-        })
-        .collect()
-}
-
-fn return_sd(bars: &[Bar]) -> f64 {
-    let r: Vec<f64> = bars
-        .windows(2)
-        .map(|w| (w[1].close / w[0].close).ln())
-        .collect();
-    let m = r.iter().sum::<f64>() / r.len() as f64;
-    (r.iter().map(|x| (x - m).powi(2)).sum::<f64>() / r.len() as f64).sqrt()
-}
 
 #[test]
 fn volatility_levels_survive_a_grid_of_one_return_sd() {

@@ -4,6 +4,7 @@
 //! (`JointParams::noise`) where the data show it, and none from a clean price, whose model
 //! then is the model without it, to the bit.
 
+use datasets::quote::{close_return_sd as return_sd, with_price_noise};
 use datasets::{generate, SynthConfig};
 use regime_core::bars::Bar;
 use regime_core::hmm::{OnlineHmm, OnlineHmmConfig};
@@ -14,35 +15,7 @@ const BARS: usize = 20_000;
 
 /// Each price moved by its own uniform noise in log price, ±`half`: variance `half²/3`.
 fn with_noise(bars: &[Bar], half: f64) -> Vec<Bar> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut u = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        2.0 * ((x >> 11) as f64 / (1u64 << 53) as f64) - 1.0
-    };
-    bars.iter()
-        .map(|b| {
-            let open = b.open * (half * u()).exp();
-            let close = b.close * (half * u()).exp();
-            Bar {
-                open,
-                high: (b.high * (half * u()).exp()).max(open).max(close),
-                low: (b.low * (half * u()).exp()).min(open).min(close),
-                close,
-                ..*b
-            }
-        })
-        .collect()
-}
-
-fn return_sd(bars: &[Bar]) -> f64 {
-    let r: Vec<f64> = bars
-        .windows(2)
-        .map(|w| (w[1].close / w[0].close).ln())
-        .collect();
-    let m = r.iter().sum::<f64>() / r.len() as f64;
-    (r.iter().map(|x| (x - m).powi(2)).sum::<f64>() / r.len() as f64).sqrt()
+    with_price_noise(bars, half, 11)
 }
 
 fn learn(bars: &[Bar]) -> OnlineHmm {

@@ -89,18 +89,7 @@ fn panel(seed: u64, symbols: usize, bars: usize) -> (Panel, ParamTable) {
     // prices on a grid of about one return sd (log step 0.02): a third of the bars' excess
     // ranges are exactly 0, read as half a step once the grid shows (`model::PriceGrid`);
     // a chunk's grid state is the host's
-    let step = 0.02f64;
-    let round = |p: f64| ((p.ln() / step).round() * step).exp();
-    let grid: Vec<Bar> = series[2]
-        .iter()
-        .map(|b| Bar {
-            open: round(b.open),
-            high: round(b.high),
-            low: round(b.low),
-            close: round(b.close),
-            ..*b
-        })
-        .collect();
+    let grid = datasets::quote::on_log_grid(&series[2], 0.02);
     let mut ex = ObsExtractor::new();
     let read_as_half_a_step = grid
         .iter()
