@@ -24,8 +24,9 @@ use wide::{f64x2, f64x4};
 /// Number of joint states.
 pub const NS: usize = 18;
 
-/// Floats per model in [`Compiled::pack_f32`] (all 56 used: a multiple of 4).
-pub const PARAM_STRIDE: usize = 62;
+/// Floats per model in [`Compiled::pack_f32`] (62 used, padded to a multiple of 4 so that
+/// every model starts 16-byte aligned).
+pub const PARAM_STRIDE: usize = 64;
 
 /// Joint index of `(v, d, s)`.
 #[inline]

@@ -5,7 +5,7 @@
 #define NS 18u
 #define N_OBS 5u
 #define N_PROBS 8u
-#define PARAM_STRIDE 62u
+#define PARAM_STRIDE 64u
 // Per chunk in `states`: seed (18) | state before the first output row (18) | after the last (18).
 #define STATE_STRIDE 54u
 #define VOLUME_SPAN 1000.0f

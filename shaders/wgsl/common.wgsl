@@ -6,7 +6,7 @@
 const NS: u32 = 18u;
 const N_OBS: u32 = 5u;
 const N_PROBS: u32 = 8u;
-const PARAM_STRIDE: u32 = 62u;
+const PARAM_STRIDE: u32 = 64u;
 // Per chunk in `states`: seed (18) | state before the first output row (18) | state after the last (18).
 const STATE_STRIDE: u32 = 54u;
 const VOLUME_SPAN: f32 = 1000.0;
