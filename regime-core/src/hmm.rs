@@ -448,9 +448,9 @@ impl NoiseEvidence {
     /// `β = noise·(2φ̄ + 1)` (φ̄ the structure states' mix, the same at every level): a
     /// weighted line through the three levels (weights `Σ xx`, the inverse variances of
     /// standardized regressions) gives β and φ̄. Pooled over the structure states, so that
-    /// the E-step's doubt between them — which pulls a quiet level's trending φ down and
-    /// its mean-reverting φ up, and read state by state looked like noise on clean prices —
-    /// cancels. The noise counts where β clears [`NOISE_SE`] standard errors from at least
+    /// the E-step's doubt between them on quiet bars — which pulls a quiet level's trending
+    /// φ down and its mean-reverting φ up — does not read as noise. The noise counts where
+    /// β clears [`NOISE_SE`] standard errors from at least
     /// [`NOISE_MIN_BARS`] bars; else none — exactly 0, so a clean price's model is the
     /// model without the noise, to the bit.
     fn noise(&self, p: &JointParams) -> f64 {
@@ -817,6 +817,7 @@ pub fn m_step(
                 None => shrink(num, den, prev.phi[s], k),
             };
         }
+        // the price noise: from the evidence summed over the online refits, or the window's
         p.noise = match noise {
             Some(e) => e.noise(&p),
             None => NoiseEvidence::of(st, &p).noise(&p),
