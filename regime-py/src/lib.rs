@@ -364,7 +364,7 @@ fn detect<'py>(
 
 /// A synthetic OHLCV panel with its true labels.
 #[pyfunction]
-#[pyo3(signature = (symbols = 1, bars = 2000, seed = 42, step_secs = 86_400, start_ms = None))]
+#[pyo3(signature = (symbols = 1, bars = 2000, seed = 42, step_secs = 86_400, start_ms = None, tick = None))]
 fn generate(
     py: Python<'_>,
     symbols: usize,
@@ -372,11 +372,12 @@ fn generate(
     seed: u64,
     step_secs: i64,
     start_ms: Option<i64>,
+    tick: Option<f64>,
 ) -> PyResult<Bound<'_, PyAny>> {
     let cfg = commands::synth_config(symbols, bars, step_secs, start_ms)
         .map_err(|e| BadInputError::new_err(format!("generate: {e}")))?;
     let batch = timed_detach(py, || -> Res<RecordBatch> {
-        let (t, _) = commands::generate_table(&cfg, seed);
+        let (t, _) = commands::generate_table(&cfg, seed, tick)?;
         Ok(io::into_record_batch(t)?)
     })?;
     to_pyarrow(py, batch)

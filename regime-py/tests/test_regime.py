@@ -498,3 +498,14 @@ def test_history_reads_postgresql(served_pg):
     assert one.height == 10 and set(one["symbol"].to_list()) == {"SYN000"}
     with pytest.raises(regime.StoreError):
         regime.history("host=127.0.0.1 port=1 user=nobody dbname=none connect_timeout=2")
+
+
+def test_generate_rounds_to_a_tick_and_keeps_the_labels():
+    exact = regime.generate(symbols=1, bars=400, seed=9).to_pandas()
+    tick = regime.generate(symbols=1, bars=400, seed=9, tick=0.25).to_pandas()
+    prices = ["open", "high", "low", "close"]
+    assert ((tick[prices] * 4 - (tick[prices] * 4).round()).abs() < 1e-9).all().all()
+    assert ((tick[prices] - exact[prices]).abs() <= 0.125 + 1e-9).all().all()
+    assert (tick["true_regime_id"] == exact["true_regime_id"]).all()
+    with pytest.raises(regime.BadInputError, match="tick must be a finite price > 0"):
+        regime.generate(bars=10, tick=0.0)

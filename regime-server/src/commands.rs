@@ -1131,16 +1131,36 @@ pub fn synth_config(
 }
 
 /// `regime generate`.
-pub fn generate_file(output: &Path, cfg: &SynthConfig, seed: u64) -> Result<usize> {
+pub fn generate_file(
+    output: &Path,
+    cfg: &SynthConfig,
+    seed: u64,
+    tick: Option<f64>,
+) -> Result<usize> {
     io::Format::of(output)?;
-    let (t, n) = generate_table(cfg, seed);
+    let (t, n) = generate_table(cfg, seed, tick)?;
     io::write_table(output, t)?;
     Ok(n)
 }
 
-/// A synthetic panel as a table (OHLCV and the true labels) and its row count.
-pub fn generate_table(cfg: &SynthConfig, seed: u64) -> (Table, usize) {
-    let data = generate(cfg, seed);
+/// A synthetic panel as a table (OHLCV and the true labels) and its row count. With
+/// `tick`, every price is rounded to a multiple of it (never below one tick), as a market
+/// quotes it — a grid coarse beside the bars' moves is what `model::PriceGrid` reads; the
+/// true labels are those of the series before rounding.
+pub fn generate_table(cfg: &SynthConfig, seed: u64, tick: Option<f64>) -> Result<(Table, usize)> {
+    if let Some(t) = tick {
+        if !(t.is_finite() && t > 0.0) {
+            return Err(CommandError::Argument(format!(
+                "the tick must be a finite price > 0, got {t}"
+            )));
+        }
+    }
+    let mut data = generate(cfg, seed);
+    if let Some(t) = tick {
+        for d in &mut data {
+            d.bars = datasets::quote::on_price_grid(&d.bars, t);
+        }
+    }
     let n: usize = data.iter().map(|d| d.bars.len()).sum();
     let mut cols: Vec<Vec<f64>> = (0..5).map(|_| Vec::with_capacity(n)).collect();
     let mut ts = Vec::with_capacity(n);
@@ -1182,7 +1202,7 @@ pub fn generate_table(cfg: &SynthConfig, seed: u64) -> (Table, usize) {
     {
         t.push(name, Column::Int(std::mem::take(&mut lab[k])));
     }
-    (t, n)
+    Ok((t, n))
 }
 
 /// Edges of the probability bins of [`Calibration`].
@@ -1723,7 +1743,7 @@ mod tests {
                 ..SynthConfig::default()
             };
             let input = dir.path().join(format!("in{symbols}.{ext}"));
-            generate_file(&input, &synth, 5).expect("generate");
+            generate_file(&input, &synth, 5, None).expect("generate");
             if ext == "arrow" {
                 rebatch_arrow(&input, 65_536);
             }

@@ -188,6 +188,12 @@ enum Cmd {
         /// First bar's time, "YYYY-MM-DD[ HH:MM:SS]" UTC (default 2000-01-03).
         #[arg(long)]
         start: Option<String>,
+        /// Round every price to a multiple of this tick, as a market quotes it (0.01: a
+        /// cent). Prices start near 100 and wander far over thousands of bars, so the grid
+        /// is coarser beside a bar's move where the price has fallen. The true labels are
+        /// the unrounded series'.
+        #[arg(long)]
+        tick: Option<f64>,
     },
 }
 
@@ -514,6 +520,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             step_secs,
             start,
+            tick,
         } => {
             let start_ms = match start {
                 Some(s) => Some(regime_server::io::parse_timestamp(&s).ok_or_else(|| {
@@ -523,7 +530,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let cfg = commands::synth_config(symbols, bars, step_secs, start_ms)
                 .map_err(|e| anyhow::anyhow!("generate: {e}"))?;
-            let n = commands::generate_file(&output, &cfg, seed)?;
+            let n = commands::generate_file(&output, &cfg, seed, tick)?;
             regime_server::say!(
                 "wrote {n} bars ({symbols} symbols, seed {seed}) -> {}",
                 output.display()

@@ -1591,3 +1591,49 @@ fn a_symbol_whose_closes_often_stay_unchanged_gets_a_note() {
         .expect("a percentage");
     assert!((30.0..=100.0).contains(&pct), "{e}");
 }
+
+/// `regime generate --tick`: every price a multiple of the tick, the true labels those of
+/// the unrounded series; a tick that is no price exits non-zero with one clear line.
+#[test]
+fn generate_rounds_prices_to_a_tick_and_keeps_the_labels() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let args = ["generate", "--bars", "500", "--seed", "7", "--output"];
+    let o = regime(&[&args[..], &[&p("exact.csv")]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = regime(&[&args[..], &[&p("tick.csv"), "--tick", "0.25"]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |name: &str| -> Vec<Vec<String>> {
+        std::fs::read_to_string(p(name))
+            .expect("read")
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').map(str::to_string).collect())
+            .collect()
+    };
+    let (exact, tick) = (read("exact.csv"), read("tick.csv"));
+    assert_eq!(exact.len(), 500);
+    assert_eq!(tick.len(), 500);
+    let mut moved = 0;
+    for (e, t) in exact.iter().zip(&tick) {
+        // timestamp, symbol, open, high, low, close, volume, then the true labels
+        assert_eq!((&e[..2], &e[6..]), (&t[..2], &t[6..]), "{e:?} / {t:?}");
+        for k in 2..6 {
+            let (x, y): (f64, f64) = (e[k].parse().expect("price"), t[k].parse().expect("price"));
+            assert!(
+                (y * 4.0 - (y * 4.0).round()).abs() < 1e-9,
+                "{y} is off the tick"
+            );
+            assert!((x - y).abs() <= 0.125 + 1e-9, "{x} rounded to {y}");
+            moved += usize::from(x != y);
+        }
+    }
+    assert!(moved > 1500, "only {moved} prices moved");
+    for bad in ["--tick=0", "--tick=-1", "--tick=nan"] {
+        let o = regime(&[&args[..], &[&p("bad.csv"), bad]].concat());
+        assert!(!o.status.success(), "--tick {bad} accepted");
+        let e = stderr(&o);
+        assert!(e.contains("tick") && e.lines().count() == 1, "{e}");
+        assert!(!dir.path().join("bad.csv").exists());
+    }
+}

@@ -205,11 +205,14 @@ def generate(
     *,
     step_secs: int = 86_400,
     start_ms: Optional[int] = None,
+    tick: Optional[float] = None,
     as_polars: bool = False,
 ):
     """A seeded synthetic OHLCV panel with true per-bar labels (``true_regime_id``...);
-    bars ``step_secs`` apart (a day by default) from ``start_ms`` (2000-01-03 by default)."""
-    return _out(_regime.generate(symbols, bars, seed, step_secs, start_ms), as_polars)
+    bars ``step_secs`` apart (a day by default) from ``start_ms`` (2000-01-03 by default).
+    With ``tick``, every price is rounded to a multiple of it, as a market quotes it (the
+    labels are the unrounded series')."""
+    return _out(_regime.generate(symbols, bars, seed, step_secs, start_ms, tick), as_polars)
 
 
 def evaluate(
