@@ -705,6 +705,9 @@ pub struct Compiled {
     inv_sigma: [f64; 3],
     ln_sigma: [f64; 3],
     mu: [[f64; 3]; 3], // [v][d]
+    /// The lag-1 coefficient per volatility and structure state ([`state_ar`]: `phi`
+    /// itself for a clean price), fixed with the parameters.
+    rho: [[f64; 2]; 3],
     /// The gap's log-density per state is `gap_c + gap_k·g²` (normal) or
     /// `gap_c + gap_m·ln(1 + gap_k·g²)` (Student t(5); `gap_m` is 0 for the normal).
     gap_c: [f64; 3],
@@ -762,6 +765,7 @@ impl Compiled {
         Ok(Compiled {
             range_lg: RangeLogGamma::of(&p),
             inv_sigma: p.sigma.map(|s| 1.0 / s),
+            rho: p.sigma.map(|s| state_ar(&p, 1.0 / s)),
             ln_sigma: p.sigma.map(f64::ln),
             mu,
             gap_c: gap.map(|x| x.0),
@@ -870,7 +874,6 @@ impl Compiled {
     /// largest volatility-state level term), which [`Compiled::excess_surprise`] needs.
     #[inline]
     pub fn emission_scaled(&self, o: &Obs, b: &mut [f64; NS]) -> f64 {
-        let p = &self.p;
         let lv = self.level_terms(o);
         let mx = lv[0].max(lv[1]).max(lv[2]);
         let has_r = !o.r.is_nan();
@@ -885,7 +888,7 @@ impl Compiled {
                 continue;
             }
             let is = self.inv_sigma[v];
-            let rho = state_ar(p, is);
+            let rho = self.rho[v];
             let wv = w * is;
             for d in 0..3 {
                 let mu = self.mu[v][d];
@@ -910,7 +913,6 @@ impl Compiled {
     /// ([`crate::backend`]): `ll[j] = lv[v] − max lv + ln(1/σ_v) − 3 ln(1 + z²/3)`.
     #[inline]
     pub fn log_emission(&self, o: &Obs, ll: &mut [f64; NS]) {
-        let p = &self.p;
         let lv = self.level_terms(o);
         let mx = lv[0].max(lv[1]).max(lv[2]);
         let has_r = !o.r.is_nan();
@@ -924,7 +926,7 @@ impl Compiled {
                 continue;
             }
             let is = self.inv_sigma[v];
-            let rho = state_ar(p, is);
+            let rho = self.rho[v];
             let bv = base + is.ln();
             for d in 0..3 {
                 let mu = self.mu[v][d];
@@ -1096,7 +1098,7 @@ impl Compiled {
         // the lag-1 coefficient per volatility and structure state (slots 15–16 hold the
         // price's own φ; the kernels read these, which the price noise has shaped)
         for v in 0..3 {
-            for f in state_ar(p, self.inv_sigma[v]) {
+            for f in self.rho[v] {
                 put(f);
             }
         }
