@@ -481,11 +481,6 @@ impl PriceGrid {
         }
     }
 
-    /// Returns seen.
-    pub fn returns(&self) -> u64 {
-        self.n
-    }
-
     /// Running share of the returns exactly 0.
     pub fn zero_share(&self) -> f64 {
         self.zero_share
