@@ -4,7 +4,7 @@
 //!
 //!     cargo run --release -p datasets --example intraday_grid -- K [SESSIONS] [SEEDS]
 //!
-//! `SEEDS` series from seed 105700 (default 20), `SESSIONS` sessions of 390 bars each
+//! `SEEDS` series from seed 105700 (or `FIRST`; default 20), `SESSIONS` sessions of 390 bars each
 //! (default 250). Prints each series' zero-return share and accuracy to stderr and the mean.
 use datasets::quote::{close_return_sd, on_log_grid};
 use regime_core::pipeline::{detect_series, PipelineConfig};
@@ -15,7 +15,11 @@ fn main() {
     let sessions: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(250);
     let n_seeds: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(20);
     let mut total = 0.0;
-    for seed in 105_700..105_700 + n_seeds {
+    let first: u64 = std::env::var("FIRST")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(105_700);
+    for seed in first..first + n_seeds {
         let (bars, labels) = datasets::minute_sessions(sessions, seed, false);
         let bars = if k > 0.0 {
             on_log_grid(&bars, k * close_return_sd(&bars))

@@ -2457,7 +2457,7 @@ impl OnlineHmm {
 
     /// Batch EM over the whole history; the statistics and the filter state are replaced
     /// by those of the final E-step (all of it uses bars up to now only).
-    fn batch_refit(&mut self, obs: &[Obs]) {
+    fn batch_refit(&mut self, obs: &[Obs], alarm: bool) {
         let Some(current) = self.compiled.clone() else {
             return;
         };
@@ -2473,7 +2473,7 @@ impl OnlineHmm {
         // otherwise never see them: the buffer is cleared below)
         let handed_out = if self.job.active { self.job.emitted } else { 0 };
         let tail = self.lag.len().saturating_sub(handed_out);
-        let mut best: Option<Candidate> = None;
+        let mut fits: Vec<Candidate> = Vec::with_capacity(starts.len());
         let iters = self.cfg.batch_em_iters.max(1);
         // a start stops early only under a population prior (see `PRIOR_EM_TOL`)
         let tol = if self.population.is_some() {
@@ -2504,20 +2504,31 @@ impl OnlineHmm {
                 ..
             } = fit;
             let empty = holds_an_empty_state(&st, obs.len());
-            if best
-                .as_ref()
-                .is_none_or(|b| (empty, -ll) < (b.empty, -b.ll))
-            {
-                best = Some(Candidate {
-                    empty,
-                    ll,
-                    c,
-                    st,
-                    alpha,
-                    gammas,
-                });
-            }
+            fits.push(Candidate {
+                empty,
+                ll,
+                c,
+                st,
+                alpha,
+                gammas,
+            });
         }
+        // after a drift alarm, a fresh fit that only renames the running fit's levels does
+        // not replace it (see `ladder_seen_in_part`); otherwise levels left empty rank last,
+        // then the likelihood
+        let keep_ladder =
+            alarm && fits.len() == 2 && ladder_seen_in_part(&fits[0], &fits[1], obs.len());
+        let best = if keep_ladder {
+            fits.into_iter().next()
+        } else {
+            fits.into_iter().reduce(|b, f| {
+                if (f.empty, -f.ll) < (b.empty, -b.ll) {
+                    f
+                } else {
+                    b
+                }
+            })
+        };
         let Some(Candidate {
             c,
             st,
@@ -2608,7 +2619,7 @@ impl OnlineHmm {
         let restart = std::mem::take(&mut self.restart);
         if !self.history.is_empty() && self.n <= self.cfg.batch_em_until as u64 {
             let history = std::mem::take(&mut self.history);
-            self.batch_refit(&history);
+            self.batch_refit(&history, false);
             self.history = history;
         } else if restart && self.recent.len() >= RESTART_MIN.max(self.lag.len()) {
             // A drift alarm: online EM from the running model can stay caught in what the
@@ -2623,7 +2634,7 @@ impl OnlineHmm {
             // alarm too
             self.profile = TrendProfile::default();
             let mut recent = std::mem::take(&mut self.recent);
-            self.batch_refit(recent.make_contiguous());
+            self.batch_refit(recent.make_contiguous(), true);
             self.recent = recent;
         } else {
             self.history = Vec::new();
@@ -2688,6 +2699,38 @@ fn holds_an_empty_state(st: &Stats, bars: usize) -> bool {
     let least = (EMPTY_STATE_SHARE * bars as f64).max(EMPTY_STATE_BARS);
     (0..3).any(|v| st.vol_bars(v) < least)
 }
+/// Whether a refit's window showed only part of the running model's volatility ladder, so
+/// that the fresh start's fit is the running one's with the levels renamed: EM from the
+/// running model (`running`) kept two levels, and the fresh tercile start (`fresh`) put its
+/// levels on the same two (σ within [`LADDER_MATCH`]) one index up or down, spending its
+/// third on the spread within one of them or leaving it empty. After a drift alarm the
+/// window is short — 2,048 bars, five sessions of minute bars whose regimes last days —
+/// and two such fits are about as likely (minute bars on a grid of half an sd: 3 nats
+/// apart in 2,048 bars), while the fresh one renames every level for good: the ladder the
+/// model had learned from the whole history slid one level down and stayed (the level left
+/// below held nothing again). The running fit keeps the names.
+fn ladder_seen_in_part(running: &Candidate, fresh: &Candidate, bars: usize) -> bool {
+    let least = (EMPTY_STATE_SHARE * bars as f64).max(EMPTY_STATE_BARS);
+    let held: Vec<usize> = (0..3)
+        .filter(|&v| running.st.vol_bars(v) >= least)
+        .collect();
+    // one level held: which of three it is cannot be told from the window (tried: minute
+    // bars, clean 0.993 -> 0.987, a quarter sd's grid 0.982 -> 0.964)
+    if held.len() != 2 {
+        return false;
+    }
+    let (r, f) = (&running.c.params().sigma, &fresh.c.params().sigma);
+    let near = |a: f64, b: f64| (a / b).ln().abs() < LADDER_MATCH.ln();
+    let renamed = |s: isize| {
+        held.iter().all(|&v| {
+            let u = v as isize + s;
+            (0..3).contains(&u) && near(f[u as usize], r[v])
+        })
+    };
+    !renamed(0) && (renamed(1) || renamed(-1))
+}
+/// Largest σ ratio of two levels [`ladder_seen_in_part`] takes for one.
+const LADDER_MATCH: f64 = 1.2;
 /// See [`holds_an_empty_state`].
 const EMPTY_STATE_SHARE: f64 = 0.02;
 /// See [`holds_an_empty_state`].
