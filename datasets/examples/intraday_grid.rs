@@ -5,9 +5,10 @@
 //!     cargo run --release -p datasets --example intraday_grid -- K [SESSIONS] [SEEDS]
 //!
 //! `SEEDS` series from seed 105700 (or `FIRST`; default 20), `SESSIONS` sessions of 390 bars each
-//! (default 250). Prints each series' zero-return share and accuracy to stderr and the mean.
+//! (default 250). Prints each series' zero-return share, drift alarms and accuracy to stderr,
+//! and the totals.
 use datasets::quote::{close_return_sd, on_log_grid};
-use regime_core::pipeline::{detect_series, PipelineConfig};
+use regime_core::pipeline::{Detail, PipelineConfig, SymbolPipeline};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -15,6 +16,7 @@ fn main() {
     let sessions: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(250);
     let n_seeds: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(20);
     let mut total = 0.0;
+    let mut alarms = 0i64;
     let first: u64 = std::env::var("FIRST")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -27,13 +29,24 @@ fn main() {
             bars
         };
         let zeros = bars.windows(2).filter(|w| w[1].close == w[0].close).count();
-        let det = match detect_series(&bars, &PipelineConfig::default()) {
-            Ok(d) => d,
+        let mut pipeline = match SymbolPipeline::new(PipelineConfig::default()) {
+            Ok(p) => p,
             Err(e) => {
                 eprintln!("seed {seed}: {e}");
                 std::process::exit(1);
             }
         };
+        let det: Vec<_> = bars.iter().map(|b| pipeline.update(b)).collect();
+        let drifts = pipeline
+            .components()
+            .into_iter()
+            .find(|c| c.name == "continuous_learning_engine")
+            .and_then(|c| match c.details.get("drifts_detected") {
+                Some(Detail::Int(n)) => Some(*n),
+                _ => None,
+            })
+            .unwrap_or(0);
+        alarms += drifts;
         let start = bars.len() * 7 / 10;
         let right = (start..bars.len())
             .filter(|&t| det[t].regime.indices()[0] == labels[t][0] as usize)
@@ -41,12 +54,12 @@ fn main() {
         let acc = right as f64 / (bars.len() - start) as f64;
         total += acc;
         eprintln!(
-            "seed {seed}: zero returns {:.3}, volatility right on {acc:.3}",
+            "seed {seed}: zero returns {:.3}, {drifts} drift alarms, volatility right on {acc:.3}",
             zeros as f64 / bars.len().max(2) as f64
         );
     }
     println!(
-        "grid {k} sd, {sessions} sessions, {n_seeds} series: volatility right on {:.3} of the scored bars",
+        "grid {k} sd, {sessions} sessions, {n_seeds} series: {alarms} drift alarms, volatility right on {:.3} of the scored bars",
         total / n_seeds as f64
     );
 }
