@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 const BARS: usize = 20_000;
 
 /// Detect seed `seed`'s series on a log grid of `k` return sd; the base detector's status
-/// and the share of the scored bars (the last 30%) whose volatility label is right.
+/// (and the drift test's `drift_reference`) and the share of the scored bars (the last 30%) whose volatility label is right.
 fn on_grid(seed: u64, k: f64) -> (BTreeMap<String, Detail>, f64) {
     let cfg = SynthConfig {
         symbols: 1,
@@ -25,11 +25,20 @@ fn on_grid(seed: u64, k: f64) -> (BTreeMap<String, Detail>, f64) {
     let grid = round_to_grid(&d.bars, k * return_sd(&d.bars));
     let mut pipeline = SymbolPipeline::new(PipelineConfig::default()).expect("pipeline");
     let det: Vec<_> = grid.iter().map(|b| pipeline.update(b)).collect();
-    let base = pipeline
-        .components()
-        .into_iter()
+    let components = pipeline.components();
+    let mut base = components
+        .iter()
         .find(|c| c.name == "base_regime_detector")
-        .expect("base detector");
+        .expect("base detector")
+        .clone();
+    // with the drift test's reference beside the grid's reading
+    if let Some(r) = components
+        .iter()
+        .find(|c| c.name == "continuous_learning_engine")
+        .and_then(|c| c.details.get("drift_reference"))
+    {
+        base.details.insert("drift_reference".into(), r.clone());
+    }
     let start = BARS * 7 / 10;
     let right = (start..BARS)
         .filter(|&t| det[t].regime.indices()[0] == d.labels[t][0] as usize)
@@ -76,6 +85,10 @@ fn volatility_levels_survive_a_grid_of_one_return_sd() {
 fn a_grid_of_two_return_sd_is_read_as_its_rounding_noise() {
     for seed in [105_902u64, 105_911, 105_909] {
         let (details, share) = on_grid(seed, 2.0);
+        assert_eq!(
+            details.get("drift_reference"),
+            Some(&Detail::Text("per_volatility_state".into()))
+        );
         match details.get("price_noise_share") {
             Some(Detail::Num(k)) => assert!(
                 *k > 0.05 && *k <= regime_core::model::MAX_NOISE_SHARE + 1e-9,
@@ -184,15 +197,36 @@ fn minute_bars(seed: u64, k: f64) -> (i64, f64) {
     };
     let mut pipeline = SymbolPipeline::new(PipelineConfig::default()).expect("pipeline");
     let det: Vec<_> = bars.iter().map(|b| pipeline.update(b)).collect();
-    let drifts = pipeline
-        .components()
-        .into_iter()
-        .find(|c| c.name == "continuous_learning_engine")
-        .and_then(|c| match c.details.get("drifts_detected") {
-            Some(Detail::Int(n)) => Some(*n),
-            _ => None,
-        })
-        .expect("drifts_detected");
+    let components = pipeline.components();
+    let find = |name: &str| {
+        components
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    let engine = find("continuous_learning_engine");
+    let drifts = match engine.details.get("drifts_detected") {
+        Some(Detail::Int(n)) => *n,
+        other => panic!("drifts_detected {other:?}"),
+    };
+    // the operator sees what the drift test measures against: each state's own mean while
+    // the grid reads coarse (a quarter sd's grid may not, in a spell of high volatility)
+    let coarse = find("base_regime_detector").details.get("price_grid")
+        == Some(&Detail::Text("coarse".into()));
+    assert!(
+        k > 0.0 || !coarse,
+        "seed {seed}: a clean price read as coarse"
+    );
+    let reference = if coarse {
+        "per_volatility_state"
+    } else {
+        "single_mean"
+    };
+    assert_eq!(
+        engine.details.get("drift_reference"),
+        Some(&Detail::Text(reference.into())),
+        "seed {seed}, grid {k} sd"
+    );
     let start = bars.len() * 7 / 10;
     let right = (start..bars.len())
         .filter(|&t| det[t].regime.indices()[0] == labels[t][0] as usize)

@@ -1342,6 +1342,16 @@ impl SymbolPipeline {
             ComponentStatus::new("continuous_learning_engine", false)
                 .int("model_version", self.bar_side.hmm.model_version() as i64)
                 .int("drifts_detected", self.bar_side.drifts as i64)
+                // what the drift test measures a bar's surprise against: on a coarse tick
+                // grid its volatility state's own mean (see `BarSide::continuous_learning`)
+                .text(
+                    "drift_reference",
+                    if self.bar_side.hmm.price_grid().is_coarse() {
+                        "per_volatility_state"
+                    } else {
+                        "single_mean"
+                    },
+                )
                 .int("changepoints", self.pool_side.changepoint.changes() as i64),
             ts,
             0.0,
