@@ -1974,7 +1974,8 @@ impl OnlineHmm {
     /// much: the noise evidence ([`NoiseEvidence`]) clears its bar only for heavy noise, and
     /// a grid's is known from its step. On 24 fresh series × 20,000 bars (105900–105923)
     /// the full label's share of the oracle's lift at a grid of ½ / 1 / 2 return sd moved
-    /// 0.898 / 0.720 / 0.365 → 0.909 / 0.741 / 0.496 (`benches/accuracy/ticks.py`).
+    /// 0.898 / 0.720 / 0.365 → 0.909 / 0.741 / 0.496 with this floor (`benches/accuracy/
+    /// ticks.py`); half or 1.5 times it did worse.
     fn grid_noise(&self) -> f64 {
         let g = self.extractor.grid();
         if g.is_coarse() {
@@ -2701,9 +2702,10 @@ fn holds_an_empty_state(st: &Stats, bars: usize) -> bool {
 }
 /// Whether a refit's window showed only part of the running model's volatility ladder, so
 /// that the fresh start's fit is the running one's with the levels renamed: EM from the
-/// running model (`running`) kept two levels, and the fresh tercile start (`fresh`) put its
-/// levels on the same two (σ within [`LADDER_MATCH`]) one index up or down, spending its
-/// third on the spread within one of them or leaving it empty. After a drift alarm the
+/// running model (`running`) kept two levels (or one, and the fresh fit is no more likely:
+/// [`ONE_LEVEL_TIE`]), and the fresh tercile start (`fresh`) put its levels on the same
+/// ones (σ within [`LADDER_MATCH`]) one index up or down, spending the rest on the spread
+/// within one of them or leaving them empty. After a drift alarm the
 /// window is short — 2,048 bars, five sessions of minute bars whose regimes last days —
 /// and two such fits are about as likely (minute bars on a grid of half an sd: 3 nats
 /// apart in 2,048 bars), while the fresh one renames every level for good: the ladder the
@@ -2736,10 +2738,11 @@ fn ladder_seen_in_part(running: &Candidate, fresh: &Candidate, bars: usize) -> b
 const LADDER_MATCH: f64 = 1.2;
 /// Nats within which a fresh fit that renames the one level an alarm's window held is no
 /// better than the running fit, and the running names stay (minute bars, 106207 at a grid
-/// of half an sd, the alarm at bar 67,507: one partition both ways, within 0.1 nats). Three sets of 40 minute series × 250
-/// sessions at a grid of half an sd: 0.947 / 0.933 / 0.900 → 0.950 / 0.952 / 0.931 (one sd
-/// 0.818 / 0.873 / 0.752 → 0.813 / 0.849 / 0.768; 5 nats: half 0.962 / 0.960, one sd 0.813
-/// / 0.834); daily series and the arch indices unchanged.
+/// of half an sd, the alarm at bar 67,507: one partition both ways, within 0.1 nats).
+/// Three sets of 40 minute series × 250 sessions at a grid of half an sd: 0.947 / 0.933 /
+/// 0.900 → 0.950 / 0.952 / 0.931 (one sd 0.818 / 0.873 / 0.752 → 0.813 / 0.849 / 0.768;
+/// 5 nats: half 0.962 / 0.960, one sd 0.813 / 0.834); daily series and the arch indices
+/// unchanged.
 const ONE_LEVEL_TIE: f64 = 1.0;
 /// See [`holds_an_empty_state`].
 const EMPTY_STATE_SHARE: f64 = 0.02;
