@@ -4,10 +4,13 @@
 //!
 //!     cargo run --release -p datasets --example intraday_grid -- K [SESSIONS] [SEEDS]
 //!
+//! With `ABSOLUTE` set the grid is in price instead (a cent: `K` return sd at the median
+//! close, so the relative step varies as the price moves).
+//!
 //! `SEEDS` series from seed 105700 (or `FIRST`; default 20), `SESSIONS` sessions of 390 bars each
 //! (default 250). Prints each series' zero-return share, drift alarms and accuracy to stderr,
 //! and the totals.
-use datasets::quote::{close_return_sd, on_log_grid};
+use datasets::quote::{close_return_sd, on_log_grid, on_price_grid};
 use regime_core::pipeline::{Detail, PipelineConfig, SymbolPipeline};
 
 fn main() {
@@ -17,16 +20,23 @@ fn main() {
     let n_seeds: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(20);
     let mut total = 0.0;
     let mut alarms = 0i64;
+    let absolute = std::env::var("ABSOLUTE").is_ok();
     let first: u64 = std::env::var("FIRST")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(105_700);
     for seed in first..first + n_seeds {
         let (bars, labels) = datasets::minute_sessions(sessions, seed, false);
-        let bars = if k > 0.0 {
-            on_log_grid(&bars, k * close_return_sd(&bars))
-        } else {
+        let bars = if k <= 0.0 {
             bars
+        } else if absolute {
+            // a tick in price: `K` return sd at the median close
+            let mut closes: Vec<f64> = bars.iter().map(|b| b.close).collect();
+            closes.sort_by(f64::total_cmp);
+            let median = closes[closes.len() / 2];
+            on_price_grid(&bars, k * close_return_sd(&bars) * median)
+        } else {
+            on_log_grid(&bars, k * close_return_sd(&bars))
         };
         let zeros = bars.windows(2).filter(|w| w[1].close == w[0].close).count();
         let mut pipeline = match SymbolPipeline::new(PipelineConfig::default()) {
