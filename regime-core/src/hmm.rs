@@ -2482,6 +2482,7 @@ impl OnlineHmm {
         } else {
             f64::NEG_INFINITY
         };
+        let noise_floor = self.grid_noise();
         for c in starts {
             let fit = fit_start(
                 c,
@@ -2493,7 +2494,7 @@ impl OnlineHmm {
                     weight: self.cfg.prior_weight,
                     pop: self.population.as_ref(),
                     intraday: self.intraday,
-                    noise_floor: self.grid_noise(),
+                    noise_floor,
                 },
             );
             let FittedStart {

@@ -641,6 +641,12 @@ impl BarSide {
         (scores, c, lat)
     }
 
+    /// Whether the drift test measures each bar against its volatility state's own mean
+    /// (on a coarse tick grid, see [`BarSide::continuous_learning`]) rather than one mean.
+    fn drift_per_state(&self) -> bool {
+        self.hmm.price_grid().is_coarse()
+    }
+
     fn continuous_learning(&mut self, step: &HmmStep) {
         if step.warming_up || step.log_predictive == 0.0 || self.hmm.n() < 500 {
             return;
@@ -658,7 +664,7 @@ impl BarSide {
         // 67 clean, each halving the statistics and refitting a short window. There each bar
         // is measured against its state's own mean (weighted by the posterior): 151 alarms.
         // Clean prices keep the one mean (their labels unchanged).
-        let centre = if self.hmm.price_grid().is_coarse() {
+        let centre = if self.drift_per_state() {
             let (pv, _, _) = crate::model::marginals(&step.joint);
             let mut c = 0.0;
             for v in 0..3 {
@@ -1342,11 +1348,10 @@ impl SymbolPipeline {
             ComponentStatus::new("continuous_learning_engine", false)
                 .int("model_version", self.bar_side.hmm.model_version() as i64)
                 .int("drifts_detected", self.bar_side.drifts as i64)
-                // what the drift test measures a bar's surprise against: on a coarse tick
-                // grid its volatility state's own mean (see `BarSide::continuous_learning`)
+                // what the drift test measures a bar's surprise against
                 .text(
                     "drift_reference",
-                    if self.bar_side.hmm.price_grid().is_coarse() {
+                    if self.bar_side.drift_per_state() {
                         "per_volatility_state"
                     } else {
                         "single_mean"
