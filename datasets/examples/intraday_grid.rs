@@ -9,7 +9,8 @@
 //!
 //! `SEEDS` series from seed 105700 (or `FIRST`; default 20), `SESSIONS` sessions of 390 bars each
 //! (default 250). Prints each series' zero-return share, drift alarms and accuracy to stderr,
-//! and the totals.
+//! and the totals; with `CONFUSION` set, each series' scored bars by true and labelled
+//! volatility state; with `TRACE=N`, every N bars the window's counts and the model's levels.
 use datasets::quote::{close_return_sd, on_log_grid, on_price_grid};
 use regime_core::pipeline::{Detail, PipelineConfig, SymbolPipeline};
 
@@ -46,7 +47,50 @@ fn main() {
                 std::process::exit(1);
             }
         };
-        let det: Vec<_> = bars.iter().map(|b| pipeline.update(b)).collect();
+        // TRACE=N: every N bars the window's true and labelled volatility counts and the
+        // model as it stands (σ of each level and the noise's sd, in grid steps where there
+        // is a grid, or in return sd; range and volume level means; the model version)
+        let trace: usize = std::env::var("TRACE")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let unit = if k > 0.0 {
+            k * close_return_sd(&bars)
+        } else {
+            close_return_sd(&bars)
+        };
+        let (mut truth, mut said) = ([0usize; 3], [0usize; 3]);
+        let mut det = Vec::with_capacity(bars.len());
+        for (t, b) in bars.iter().enumerate() {
+            let d = pipeline.update(b);
+            if trace > 0 {
+                truth[labels[t][0] as usize] += 1;
+                said[d.regime.indices()[0]] += 1;
+                if (t + 1) % trace == 0 {
+                    let h = pipeline.hmm();
+                    match h.params() {
+                        Some(q) => eprintln!(
+                            "seed {seed} bar {:>6}: truth {truth:?} said {said:?} | sigma {:.2} {:.2} {:.2} noise {:.2} range {:.2} {:.2} {:.2} volume {:.2} {:.2} {:.2} v{}",
+                            t + 1,
+                            q.sigma[0] / unit,
+                            q.sigma[1] / unit,
+                            q.sigma[2] / unit,
+                            q.noise.sqrt() / unit,
+                            q.range_mean[0],
+                            q.range_mean[1],
+                            q.range_mean[2],
+                            q.volume_mean[0],
+                            q.volume_mean[1],
+                            q.volume_mean[2],
+                            h.model_version()
+                        ),
+                        None => eprintln!("seed {seed} bar {:>6}: warming up", t + 1),
+                    }
+                    (truth, said) = ([0; 3], [0; 3]);
+                }
+            }
+            det.push(d);
+        }
         let drifts = pipeline
             .components()
             .into_iter()
@@ -63,6 +107,14 @@ fn main() {
             .count();
         let acc = right as f64 / (bars.len() - start) as f64;
         total += acc;
+        if std::env::var("CONFUSION").is_ok() {
+            // rows: the true volatility state; columns: the label given (low, medium, high)
+            let mut m = [[0usize; 3]; 3];
+            for t in start..bars.len() {
+                m[labels[t][0] as usize][det[t].regime.indices()[0]] += 1;
+            }
+            eprintln!("seed {seed}: true x labelled volatility {m:?}");
+        }
         eprintln!(
             "seed {seed}: zero returns {:.3}, {drifts} drift alarms, volatility right on {acc:.3}",
             zeros as f64 / bars.len().max(2) as f64
