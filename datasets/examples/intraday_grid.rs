@@ -10,7 +10,8 @@
 //! `SEEDS` series from seed 105700 (or `FIRST`; default 20), `SESSIONS` sessions of 390 bars each
 //! (default 250). Prints each series' zero-return share, drift alarms and accuracy to stderr,
 //! and the totals; with `CONFUSION` set, each series' scored bars by true and labelled
-//! volatility state; with `TRACE=N`, every N bars the window's counts and the model's levels.
+//! volatility state; with `TRACE=N`, every N bars the window's counts and the model's levels;
+//! with `DUMP=DIR`, each series as `DIR/grid{K}_{SEED}.csv` (bars and true volatility state).
 use datasets::quote::{close_return_sd, on_log_grid, on_price_grid};
 use regime_core::pipeline::{Detail, PipelineConfig, SymbolPipeline};
 
@@ -28,6 +29,10 @@ fn main() {
         .unwrap_or(105_700);
     for seed in first..first + n_seeds {
         let (bars, labels) = datasets::minute_sessions(sessions, seed, false);
+        // the clean series' return sd: the grid's step is `K` of it (in log price, or in
+        // price at the median close), and the unit TRACE prints the levels in
+        let sd = close_return_sd(&bars);
+        let unit = if k > 0.0 { k * sd } else { sd };
         let bars = if k <= 0.0 {
             bars
         } else if absolute {
@@ -35,10 +40,26 @@ fn main() {
             let mut closes: Vec<f64> = bars.iter().map(|b| b.close).collect();
             closes.sort_by(f64::total_cmp);
             let median = closes[closes.len() / 2];
-            on_price_grid(&bars, k * close_return_sd(&bars) * median)
+            on_price_grid(&bars, unit * median)
         } else {
-            on_log_grid(&bars, k * close_return_sd(&bars))
+            on_log_grid(&bars, unit)
         };
+        if let Ok(dir) = std::env::var("DUMP") {
+            // the series as the pipeline sees it, with its true volatility state, for
+            // `benches/accuracy/grid_known_params.py`
+            let path = format!("{dir}/grid{k}_{seed}.csv");
+            let mut out = format!("step,{unit}\n");
+            for (b, l) in bars.iter().zip(&labels) {
+                out += &format!(
+                    "{},{},{},{},{},{},{}\n",
+                    b.ts, b.open, b.high, b.low, b.close, b.volume, l[0]
+                );
+            }
+            if let Err(e) = std::fs::write(&path, out) {
+                eprintln!("{path}: {e}");
+                std::process::exit(1);
+            }
+        }
         let zeros = bars.windows(2).filter(|w| w[1].close == w[0].close).count();
         let mut pipeline = match SymbolPipeline::new(PipelineConfig::default()) {
             Ok(p) => p,
@@ -49,16 +70,11 @@ fn main() {
         };
         // TRACE=N: every N bars the window's true and labelled volatility counts and the
         // model as it stands (σ of each level and the noise's sd, in grid steps where there
-        // is a grid, or in return sd; range and volume level means; the model version)
+        // is a grid, or in the clean return sd; range and volume level means; the model version)
         let trace: usize = std::env::var("TRACE")
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let unit = if k > 0.0 {
-            k * close_return_sd(&bars)
-        } else {
-            close_return_sd(&bars)
-        };
         let (mut truth, mut said) = ([0usize; 3], [0usize; 3]);
         let mut det = Vec::with_capacity(bars.len());
         for (t, b) in bars.iter().enumerate() {
