@@ -22,6 +22,7 @@ fn main() {
     let n_seeds: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(20);
     let mut total = 0.0;
     let mut alarms = 0i64;
+    let (mut said_switches, mut true_switches) = (0usize, 0usize);
     let absolute = std::env::var("ABSOLUTE").is_ok();
     let first: u64 = std::env::var("FIRST")
         .ok()
@@ -70,7 +71,8 @@ fn main() {
         };
         // TRACE=N: every N bars the window's true and labelled volatility counts and the
         // model as it stands (σ of each level and the noise's sd, in grid steps where there
-        // is a grid, or in the clean return sd; range and volume level means; the model version)
+        // is a grid, or in the clean return sd; range and volume level means; each level's
+        // chance to leave it a bar; the model version)
         let trace: usize = std::env::var("TRACE")
             .ok()
             .and_then(|s| s.parse().ok())
@@ -86,7 +88,7 @@ fn main() {
                     let h = pipeline.hmm();
                     match h.params() {
                         Some(q) => eprintln!(
-                            "seed {seed} bar {:>6}: truth {truth:?} said {said:?} | sigma {:.2} {:.2} {:.2} noise {:.2} range {:.2} {:.2} {:.2} volume {:.2} {:.2} {:.2} v{}",
+                            "seed {seed} bar {:>6}: truth {truth:?} said {said:?} | sigma {:.2} {:.2} {:.2} noise {:.2} range {:.2} {:.2} {:.2} volume {:.2} {:.2} {:.2} stay 1-{:.1e} 1-{:.1e} 1-{:.1e} v{}",
                             t + 1,
                             q.sigma[0] / unit,
                             q.sigma[1] / unit,
@@ -98,6 +100,9 @@ fn main() {
                             q.volume_mean[0],
                             q.volume_mean[1],
                             q.volume_mean[2],
+                            1.0 - q.a_vol[0][0],
+                            1.0 - q.a_vol[1][1],
+                            1.0 - q.a_vol[2][2],
                             h.model_version()
                         ),
                         None => eprintln!("seed {seed} bar {:>6}: warming up", t + 1),
@@ -123,6 +128,15 @@ fn main() {
             .count();
         let acc = right as f64 / (bars.len() - start) as f64;
         total += acc;
+        // volatility switches in the scored part, labelled and true
+        let switches = |f: &dyn Fn(usize) -> usize| {
+            (start + 1..bars.len())
+                .filter(|&t| f(t) != f(t - 1))
+                .count()
+        };
+        let said = switches(&|t| det[t].regime.indices()[0]);
+        let truth = switches(&|t| labels[t][0] as usize);
+        (said_switches, true_switches) = (said_switches + said, true_switches + truth);
         if std::env::var("CONFUSION").is_ok() {
             // rows: the true volatility state; columns: the label given (low, medium, high)
             let mut m = [[0usize; 3]; 3];
@@ -132,12 +146,12 @@ fn main() {
             eprintln!("seed {seed}: true x labelled volatility {m:?}");
         }
         eprintln!(
-            "seed {seed}: zero returns {:.3}, {drifts} drift alarms, volatility right on {acc:.3}",
+            "seed {seed}: zero returns {:.3}, {drifts} drift alarms, volatility right on {acc:.3}, {said} switches ({truth} true)",
             zeros as f64 / bars.len().max(2) as f64
         );
     }
     println!(
-        "grid {k} sd, {sessions} sessions, {n_seeds} series: {alarms} drift alarms, volatility right on {:.3} of the scored bars",
+        "grid {k} sd, {sessions} sessions, {n_seeds} series: {alarms} drift alarms, volatility right on {:.3} of the scored bars, {said_switches} volatility switches there ({true_switches} true)",
         total / n_seeds as f64
     );
 }
