@@ -9,13 +9,14 @@ the grid's rounding), the log excess range as the pipeline reads it (a zero exce
 as half a step; a normal per level, one spread), relative log volume (a normal per level),
 and their sums. The chain stays with probability 1 - 0.05/390 a bar (the generator's
 regimes change at a session's start with probability 0.05). Scored, like `intraday_grid`,
-on the last 30% of each series. The known-parameter filter is an upper reference for the
+on the last 30% of each series, with each filter's volatility switches there. The
+known-parameter filter is an upper reference for the
 channels as modelled, not the exact oracle (rounded prices are not a normal return).
 
     cargo build --release -p datasets --example intraday_grid
     python3 benches/accuracy/grid_known_params.py [K] [FIRST] [SEEDS]     # default 1 106500 8
 """
-import math, os, subprocess, sys, tempfile
+import math, os, re, subprocess, sys, tempfile
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -88,25 +89,33 @@ def main():
     exe = os.path.join(target, "release", "examples", "intraday_grid")
     combos = [("return",), ("range",), ("volume",), ("return", "volume"), ("return", "range"), ("return", "range", "volume")]
     totals = {cmb: [] for cmb in combos}
+    switches = {cmb: 0 for cmb in combos}
+    truth = 0
     pipeline = []
     with tempfile.TemporaryDirectory() as tmp:
         p = subprocess.run([exe, k, "250", str(seeds)], env={**os.environ, "DUMP": tmp, "FIRST": str(first)},
                            capture_output=True, text=True, check=True)
         for line in p.stderr.splitlines():
-            if "volatility right on" in line:
-                pipeline.append(float(line.rsplit(" ", 1)[1]))
+            m = re.search(r"^seed \d+:.*volatility right on ([0-9.]+), (\d+) switches", line)
+            if m:
+                pipeline.append((float(m.group(1)), int(m.group(2))))
         for i, seed in enumerate(range(first, first + seeds)):
             path = os.path.join(tmp, f"grid{float(k):g}_{seed}.csv")  # as Rust prints K
             ch, y = channels(path)
             start = len(y) * 7 // 10
             row = []
             for cmb in combos:
-                acc = float(np.mean(filt(sum(ch[x] for x in cmb))[start:] == y[start:]))
+                said = filt(sum(ch[x] for x in cmb))
+                acc = float(np.mean(said[start:] == y[start:]))
+                moves = int(np.sum(said[start + 1:] != said[start:-1]))
                 totals[cmb].append(acc)
-                row.append(f"{acc:.3f}")
-            print(f"seed {seed}: pipeline {pipeline[i]:.3f} | known parameters " + " ".join(f"{'+'.join(c)} {a}" for c, a in zip(combos, row)))
-    print(f"grid {k} sd, {seeds} series, volatility right (mean): pipeline {np.mean(pipeline):.3f}; known parameters: "
-          + ", ".join(f"{'+'.join(c)} {np.mean(v):.3f}" for c, v in totals.items()))
+                switches[cmb] += moves
+                row.append(f"{acc:.3f} ({moves})")
+            truth += int(np.sum(y[start + 1:] != y[start:-1]))
+            print(f"seed {seed}: pipeline {pipeline[i][0]:.3f} ({pipeline[i][1]}) | known parameters " + " ".join(f"{'+'.join(c)} {a}" for c, a in zip(combos, row)))
+    print(f"grid {k} sd, {seeds} series, volatility right (mean) and switches in the scored part (truth {truth}): "
+          f"pipeline {np.mean([a for a, _ in pipeline]):.3f} ({sum(n for _, n in pipeline)}); known parameters: "
+          + ", ".join(f"{'+'.join(c)} {np.mean(v):.3f} ({switches[c]})" for c, v in totals.items()))
 
 
 if __name__ == "__main__":

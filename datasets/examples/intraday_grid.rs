@@ -11,7 +11,8 @@
 //! (default 250). Prints each series' zero-return share, drift alarms and accuracy to stderr,
 //! and the totals; with `CONFUSION` set, each series' scored bars by true and labelled
 //! volatility state; with `TRACE=N`, every N bars the window's counts and the model's levels;
-//! with `DUMP=DIR`, each series as `DIR/grid{K}_{SEED}.csv` (bars and true volatility state).
+//! with `DUMP=DIR`, each series as `DIR/grid{K}_{SEED}.csv` (bars and true volatility state);
+//! with `WHEN`, each series' volatility switches by half hour of the session and per member.
 use datasets::quote::{close_return_sd, on_log_grid, on_price_grid};
 use regime_core::pipeline::{Detail, PipelineConfig, SymbolPipeline};
 
@@ -135,6 +136,24 @@ fn main() {
                 .count()
         };
         let said = switches(&|t| det[t].regime.indices()[0]);
+        if std::env::var("WHEN").is_ok() {
+            let mut h = [0usize; 13];
+            for t in start + 1..bars.len() {
+                if det[t].regime.indices()[0] != det[t - 1].regime.indices()[0] {
+                    h[(t % 390) / 30] += 1;
+                }
+            }
+            eprintln!("seed {seed}: switches by half hour of the session {h:?}");
+            let mut per = [0usize; regime_core::pipeline::N_METHODS];
+            for t in start + 1..bars.len() {
+                for (m, n) in per.iter_mut().enumerate() {
+                    if det[t].methods[m][0] != det[t - 1].methods[m][0] {
+                        *n += 1;
+                    }
+                }
+            }
+            eprintln!("seed {seed}: volatility switches per member {per:?}");
+        }
         let truth = switches(&|t| labels[t][0] as usize);
         (said_switches, true_switches) = (said_switches + said, true_switches + truth);
         if std::env::var("CONFUSION").is_ok() {
