@@ -1155,8 +1155,8 @@ fn tie_channels(st: &Stats, prev: &JointParams, p: &mut JointParams, k: f64) {
 /// fresh minute series 106600–106699, volatility right / switches in the scored part,
 /// truth 379: clean 0.988 / 1,498 → 0.988 / 897; a grid of ¼ / ½ / 1 sd 0.955 / 0.956,
 /// 0.947 / 0.948, 0.784 / 0.810 with switches −17 / −39 / −27%; half an sd in price 0.924 →
-/// 0.942, switches −47%). 10 bars cut less; 50 also cut the clean series' switches but
-/// cost one of them its ladder. Online refits only: in the batch phase and a drift alarm's
+/// 0.942, switches −47%). 10 bars cut less; 50 cut the clean series' little more (60 series:
+/// 453 → 410) at a cost in accuracy (0.999 → 0.994). Online refits only: in the batch phase and a drift alarm's
 /// refit the placeholders of levels not yet seen move freely (the floor there too: clean
 /// 0.998 → 0.982 on 60 series). Daily series are left alone (the floor never bound on the
 /// suites tried: `count.py`'s digests, `real_starts.py` and `ticks.py` were unchanged).
@@ -1164,7 +1164,7 @@ pub const INTRADAY_LEAST_VOL_STAY: f64 = 20.0;
 
 /// `a` with each state's stay at least `1 − 1/least` (an expected stay of `least` bars),
 /// its exits scaled down in proportion: rows stay stochastic.
-pub fn with_least_stay<const N: usize>(mut a: [[f64; N]; N], least: f64) -> [[f64; N]; N] {
+pub(crate) fn with_least_stay<const N: usize>(mut a: [[f64; N]; N], least: f64) -> [[f64; N]; N] {
     let floor = 1.0 - 1.0 / least;
     for (i, row) in a.iter_mut().enumerate() {
         // below the floor a row's exits sum to more than 1/least > 0
@@ -3162,10 +3162,12 @@ pub fn smooth(bars: &[Bar], params: &JointParams) -> Result<Vec<[f64; NS]>> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn least_stay_lifts_short_stays_and_keeps_rows_stochastic() {
         let a = [[0.7, 0.2, 0.1], [0.01, 0.98, 0.01], [0.0, 0.5, 0.5]];
-        let b = super::with_least_stay(a, 20.0);
+        let b = with_least_stay(a, 20.0);
         assert_eq!(b[1], a[1], "a stay above the floor is left as it is");
         assert!((b[0][0] - 0.95).abs() < 1e-12 && (b[2][2] - 0.95).abs() < 1e-12);
         // exits scaled in proportion: 0.2 : 0.1 stays 2 : 1, an exit of 0 stays 0
@@ -3175,8 +3177,6 @@ mod tests {
             assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         }
     }
-
-    use super::*;
 
     /// `n` bars of a three-level volatility chain (σ 0.005 / 0.01 / 0.02, persistence
     /// 0.98) with Gaussian returns and a noisy log range; deterministic.
