@@ -137,10 +137,12 @@ fn main() {
         };
         let said = switches(&|t| det[t].regime.indices()[0]);
         if std::env::var("WHEN").is_ok() {
-            let mut h = [0usize; 13];
+            // each series starts a session on its first bar
+            let per = datasets::MINUTES_PER_SESSION;
+            let mut h = vec![0usize; per.div_ceil(30)];
             for t in start + 1..bars.len() {
                 if det[t].regime.indices()[0] != det[t - 1].regime.indices()[0] {
-                    h[(t % 390) / 30] += 1;
+                    h[(t % per) / 30] += 1;
                 }
             }
             eprintln!("seed {seed}: switches by half hour of the session {h:?}");
