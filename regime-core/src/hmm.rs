@@ -1179,6 +1179,45 @@ pub(crate) fn with_least_stay<const N: usize>(mut a: [[f64; N]; N], least: f64) 
     a
 }
 
+/// The longest expected stay (bars) of a volatility state of an intraday series after an
+/// online refit, as a least chance of each exit: `1 / (2 · 100,000)` a bar. A volatility row
+/// shrinks toward the model's own previous row (see [`m_step`]), so an exit the statistics'
+/// 2,000-bar memory never saw shrinks by `kt / (kt + 2,000)`, ~1/41, at every refit: minute
+/// regimes last ~7,800 bars, and after a few weeks in medium its chance to go low was 3e-12
+/// a bar, 2e-43 by the series' end — the ladder right, but low unreachable (106504 at one sd: σ 0.51 / 0.94 / 1.75
+/// grid steps against the truth's 0.38 / 0.76 / 1.51 plus rounding, and 24,960 true-low bars
+/// labelled medium). 100 fresh minute series (106600–106699), volatility right / switches,
+/// on top of the least stay: clean 0.988 / 897 → 0.988 / 558; a grid of ¼ / ½ / 1 sd 0.956 /
+/// 2,008 → 0.980 / 1,143, 0.948 / 4,709 → 0.978 / 3,161, 0.810 → 0.837 (switches 31,743 →
+/// 33,247); in price ¼ / ½ / 1 sd 0.959 → 0.986, 0.942 → 0.974, 0.783 → 0.787. 20,000 bars
+/// read the same within 0.01. An exit of 5e-6 is a thirteenth of the truth's (6.4e-5 to
+/// each other level).
+pub const INTRADAY_LONGEST_VOL_STAY: f64 = 100_000.0;
+
+/// [`with_least_stay`], then each exit at least `1 / ((N − 1) · longest)`, the stay giving
+/// up what the exits gain (at most `1 / longest`: rows stay stochastic, and a stay at its
+/// floor sits at most that far below it).
+pub(crate) fn with_bounded_stays<const N: usize>(
+    a: [[f64; N]; N],
+    least: f64,
+    longest: f64,
+) -> [[f64; N]; N] {
+    debug_assert!(N > 1 && least > 1.0 && longest >= 2.0 * least);
+    let mut a = with_least_stay(a, least);
+    let eps = 1.0 / ((N - 1) as f64 * longest);
+    for (i, row) in a.iter_mut().enumerate() {
+        let mut gained = 0.0;
+        for (j, x) in row.iter_mut().enumerate() {
+            if j != i && *x < eps {
+                gained += eps - *x;
+                *x = eps;
+            }
+        }
+        row[i] -= gained;
+    }
+    a
+}
+
 /// Adjacent volatility levels closer than this ratio are one level split in two.
 const SPLIT_LEVEL_RATIO: f64 = 1.4;
 /// The step either side of a lone level (the generator's; markets' 1.6–2.2).
@@ -1912,7 +1951,8 @@ impl OnlineHmm {
             p.a_trend = with_mean_duration(&p.a_trend, d, 1.0);
         }
         if self.intraday {
-            p.a_vol = with_least_stay(p.a_vol, INTRADAY_LEAST_VOL_STAY);
+            p.a_vol =
+                with_bounded_stays(p.a_vol, INTRADAY_LEAST_VOL_STAY, INTRADAY_LONGEST_VOL_STAY);
         }
         self.install(p);
     }
@@ -3175,6 +3215,29 @@ mod tests {
         assert_eq!(b[2][0], 0.0);
         for row in b {
             assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn bounded_stays_keep_every_exit_open() {
+        // a state whose exits compounded toward 0 at refit after refit, and a short one
+        let a = [
+            [1.0 - 2e-14, 1e-14, 1e-14],
+            [1e-3, 0.998, 1e-3],
+            [0.3, 1e-12, 0.7],
+        ];
+        let b = with_bounded_stays(a, 20.0, 100_000.0);
+        let eps = 0.5 / 100_000.0;
+        assert_eq!(b[1], a[1], "a row within both bounds is left as it is");
+        assert!((b[0][1] - eps).abs() < 1e-18 && (b[0][2] - eps).abs() < 1e-18);
+        assert!((b[0][0] - (1.0 - 2.0 * eps)).abs() < 1e-12);
+        // the short stay lifted to 0.95 first, then its tiny exit opened from the stay
+        assert!((b[2][1] - eps).abs() < 1e-15 && b[2][2] > 0.95 - 1e-5 && b[2][2] < 0.95);
+        for (i, row) in b.iter().enumerate() {
+            assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+            for (j, x) in row.iter().enumerate() {
+                assert!(j == i || *x >= eps * (1.0 - 1e-12), "a[{i}][{j}] = {x}");
+            }
         }
     }
 

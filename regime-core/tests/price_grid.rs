@@ -178,7 +178,7 @@ fn minute_bars_on_a_grid_keep_their_ladder_through_drift_alarms() {
 /// drift detector measured against one mean read every spell of high volatility as drift.
 /// Five series of minute bars: 7 alarms clean, 40 on a grid of a quarter sd with one mean,
 /// 18 with each state's own (20 once the refits keep one held level's name as well, 21
-/// with the volatility states' stays held to 20 bars).
+/// with the volatility states' stays held to 20 bars, 13 with every exit kept open).
 #[test]
 fn a_grid_does_not_read_high_volatility_as_drift() {
     let (mut clean, mut grid) = (0, 0);
@@ -195,7 +195,8 @@ fn a_grid_does_not_read_high_volatility_as_drift() {
 /// stay 1 − 0.3) — and the label followed them: 106519 right on 0.782 of the scored bars
 /// with 1,787 volatility switches (the truth: 3), 106505 0.980 with 177 (4). An intraday
 /// series' volatility states now stay at least 20 bars after an online refit
-/// (`hmm::INTRADAY_LEAST_VOL_STAY`): 0.998 with 36, 0.988 with 42.
+/// (`hmm::INTRADAY_LEAST_VOL_STAY`): 0.998 with 36, 0.988 with 42 (0.999 with 6, 0.997
+/// with 12 once every exit also stays open, `hmm::INTRADAY_LONGEST_VOL_STAY`).
 #[test]
 fn minute_bars_on_a_grid_do_not_flicker_between_two_halves_of_one_level() {
     for seed in [106_519u64, 106_505] {
@@ -205,6 +206,23 @@ fn minute_bars_on_a_grid_do_not_flicker_between_two_halves_of_one_level() {
             "seed {seed}: {switches} volatility switches in the scored part"
         );
         assert!(share > 0.95, "seed {seed}: volatility right on {share:.3}");
+    }
+}
+
+/// A volatility row shrinks toward the model's previous row at every refit, so an exit the
+/// statistics' memory (2,000 bars, a quarter of a minute regime) never saw shrank ~41-fold
+/// each time: the ladder right, one level unreachable (106608 at a quarter and half an sd:
+/// true low and medium labelled medium and high, 0.081 / 0.080 right; 106648 at half an sd:
+/// medium labelled high, 0.718). Each exit of an intraday series now keeps at least
+/// 1 / 200,000 a bar (`hmm::INTRADAY_LONGEST_VOL_STAY`): 0.999 / 0.998 / 0.999.
+#[test]
+fn minute_bars_on_a_grid_keep_every_level_reachable() {
+    for (seed, k) in [(106_608u64, 0.25), (106_608, 0.5), (106_648, 0.5)] {
+        let (_, share, _) = minute_bars_scored(seed, k);
+        assert!(
+            share > 0.95,
+            "seed {seed}, grid {k} sd: volatility right on {share:.3}"
+        );
     }
 }
 
