@@ -101,6 +101,9 @@ def main():
                 pipeline.append((float(m.group(1)), int(m.group(2))))
         for i, seed in enumerate(range(first, first + seeds)):
             path = os.path.join(tmp, f"grid{float(k):g}_{seed}.csv")  # as Rust prints K
+            if not os.path.exists(path):
+                sys.exit(f"{exe} wrote no {os.path.basename(path)}: a build from before `DUMP`? "
+                         "cargo build --release -p datasets --example intraday_grid (and CARGO_TARGET_DIR as for it)")
             ch, y = channels(path)
             start = len(y) * 7 // 10
             row = []
