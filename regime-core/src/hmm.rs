@@ -1155,10 +1155,10 @@ fn tie_channels(st: &Stats, prev: &JointParams, p: &mut JointParams, k: f64) {
 /// fresh minute series 106600–106699, volatility right / switches in the scored part,
 /// truth 379: clean 0.988 / 1,498 → 0.988 / 897; a grid of ¼ / ½ / 1 sd 0.955 / 0.956,
 /// 0.947 / 0.948, 0.784 / 0.810 with switches −17 / −39 / −27%; half an sd in price 0.924 →
-/// 0.942, switches −47%). 10 bars cut less; 50 cut the clean series' little more (60 series:
-/// 453 → 410) at a cost in accuracy (0.999 → 0.994). Online refits only: in the batch phase and a drift alarm's
-/// refit the placeholders of levels not yet seen move freely (the floor there too: clean
-/// 0.998 → 0.982 on 60 series). Daily series are left alone (the floor never bound on the
+/// 0.942, switches −47%). 10 bars cut less; 50 cut the clean series' little more (60
+/// series: 453 → 410) at a cost in accuracy (0.999 → 0.994). Online refits only: in the
+/// batch phase and a drift alarm's refit the placeholders of levels not yet seen move
+/// freely (the floor there too: clean 0.998 → 0.982 on 60 series). Daily series are left alone (the floor never bound on the
 /// suites tried: `count.py`'s digests, `real_starts.py` and `ticks.py` were unchanged).
 pub const INTRADAY_LEAST_VOL_STAY: f64 = 20.0;
 
@@ -1183,14 +1183,14 @@ pub(crate) fn with_least_stay<const N: usize>(mut a: [[f64; N]; N], least: f64) 
 /// online refit, as a least chance of each exit: `1 / (2 · 100,000)` a bar. A volatility row
 /// shrinks toward the model's own previous row (see [`m_step`]), so an exit the statistics'
 /// 2,000-bar memory never saw shrinks by `kt / (kt + 2,000)`, ~1/41, at every refit: minute
-/// regimes last ~7,800 bars, and after a few weeks in medium its chance to go low was 3e-12
-/// a bar, 2e-43 by the series' end — the ladder right, but low unreachable (106504 at one sd: σ 0.51 / 0.94 / 1.75
-/// grid steps against the truth's 0.38 / 0.76 / 1.51 plus rounding, and 24,960 true-low bars
-/// labelled medium). 100 fresh minute series (106600–106699), volatility right / switches,
+/// regimes last ~7,800 bars, and after a few weeks in medium its chance to go low was
+/// 3e-12 a bar, 2e-43 by the series' end — the ladder right, but low unreachable (106504 at
+/// one sd: σ 0.51 / 0.94 / 1.75 grid steps against the truth's 0.38 / 0.76 / 1.51 plus
+/// rounding, and 24,960 true-low bars labelled medium). 100 fresh minute series (106600–106699), volatility right / switches,
 /// on top of the least stay: clean 0.988 / 897 → 0.988 / 558; a grid of ¼ / ½ / 1 sd 0.956 /
 /// 2,008 → 0.980 / 1,143, 0.948 / 4,709 → 0.978 / 3,161, 0.810 → 0.837 (switches 31,743 →
-/// 33,247); in price ¼ / ½ / 1 sd 0.959 → 0.986, 0.942 → 0.974, 0.783 → 0.787. 20,000 bars
-/// read the same within 0.01. An exit of 5e-6 is a thirteenth of the truth's (6.4e-5 to
+/// 33,247); in price ¼ / ½ / 1 sd 0.959 → 0.986, 0.942 → 0.974, 0.783 → 0.787. A longest
+/// stay of 20,000 bars read the same within 0.01. An exit of 5e-6 is a thirteenth of the truth's (6.4e-5 to
 /// each other level).
 pub const INTRADAY_LONGEST_VOL_STAY: f64 = 100_000.0;
 
