@@ -1158,8 +1158,9 @@ fn tie_channels(st: &Stats, prev: &JointParams, p: &mut JointParams, k: f64) {
 /// 0.942, switches −47%). 10 bars cut less; 50 cut the clean series' little more (60
 /// series: 453 → 410) at a cost in accuracy (0.999 → 0.994). Online refits only: in the
 /// batch phase and a drift alarm's refit the placeholders of levels not yet seen move
-/// freely (the floor there too: clean 0.998 → 0.982 on 60 series). Daily series are left alone (the floor never bound on the
-/// suites tried: `count.py`'s digests, `real_starts.py` and `ticks.py` were unchanged).
+/// freely (the floor there too: clean 0.998 → 0.982 on 60 series). Daily series are left
+/// alone (the floor never bound on the suites tried: `count.py`'s digests,
+/// `real_starts.py` and `ticks.py` were unchanged).
 pub const INTRADAY_LEAST_VOL_STAY: f64 = 20.0;
 
 /// `a` with each state's stay at least `1 − 1/least` (an expected stay of `least` bars),
@@ -1186,12 +1187,12 @@ pub(crate) fn with_least_stay<const N: usize>(mut a: [[f64; N]; N], least: f64) 
 /// regimes last ~7,800 bars, and after a few weeks in medium its chance to go low was
 /// 3e-12 a bar, 2e-43 by the series' end — the ladder right, but low unreachable (106504 at
 /// one sd: σ 0.51 / 0.94 / 1.75 grid steps against the truth's 0.38 / 0.76 / 1.51 plus
-/// rounding, and 24,960 true-low bars labelled medium). 100 fresh minute series (106600–106699), volatility right / switches,
-/// on top of the least stay: clean 0.988 / 897 → 0.988 / 558; a grid of ¼ / ½ / 1 sd 0.956 /
-/// 2,008 → 0.980 / 1,143, 0.948 / 4,709 → 0.978 / 3,161, 0.810 → 0.837 (switches 31,743 →
-/// 33,247); in price ¼ / ½ / 1 sd 0.959 → 0.986, 0.942 → 0.974, 0.783 → 0.787. A longest
-/// stay of 20,000 bars read the same within 0.01. An exit of 5e-6 is a thirteenth of the truth's (6.4e-5 to
-/// each other level).
+/// rounding, and 24,960 true-low bars labelled medium). 100 fresh minute series
+/// (106600–106699), volatility right / switches, on top of the least stay: clean 0.988 /
+/// 897 → 0.988 / 558; a grid of ¼ / ½ / 1 sd 0.956 / 2,008 → 0.980 / 1,143, 0.948 / 4,709
+/// → 0.978 / 3,161, 0.810 → 0.837 (switches 31,743 → 33,247); in price ¼ / ½ / 1 sd 0.959
+/// → 0.986, 0.942 → 0.974, 0.783 → 0.787. A longest stay of 20,000 bars read the same
+/// within 0.01. An exit of 5e-6 is a thirteenth of the truth's (6.4e-5 to each other level).
 pub const INTRADAY_LONGEST_VOL_STAY: f64 = 100_000.0;
 
 /// [`with_least_stay`], then each exit at least `1 / ((N − 1) · longest)`, the stay giving
@@ -2774,8 +2775,13 @@ fn robust_scale(rs: &[f64]) -> f64 {
 /// 0.997 / 0.999 with it; single series (182 of 100,000 bars, 200 of 5,000 and of 2,500)
 /// the same.
 fn holds_an_empty_state(st: &Stats, bars: usize) -> bool {
-    let least = (EMPTY_STATE_SHARE * bars as f64).max(EMPTY_STATE_BARS);
-    (0..3).any(|v| st.vol_bars(v) < least)
+    (0..3).any(|v| !holds_level(st, v, bars))
+}
+
+/// Whether volatility state `v` holds at least the bars a window of `bars` bars must give
+/// a state not to be empty (see [`holds_an_empty_state`]).
+fn holds_level(st: &Stats, v: usize, bars: usize) -> bool {
+    st.vol_bars(v) >= (EMPTY_STATE_SHARE * bars as f64).max(EMPTY_STATE_BARS)
 }
 /// Whether a refit's window showed only part of the running model's volatility ladder, so
 /// that the fresh start's fit is the running one's with the levels renamed: EM from the
@@ -2789,9 +2795,8 @@ fn holds_an_empty_state(st: &Stats, bars: usize) -> bool {
 /// model had learned from the whole history slid one level down and stayed (the level left
 /// below held nothing again). The running fit keeps the names.
 fn ladder_seen_in_part(running: &Candidate, fresh: &Candidate, bars: usize) -> bool {
-    let least = (EMPTY_STATE_SHARE * bars as f64).max(EMPTY_STATE_BARS);
     let held: Vec<usize> = (0..3)
-        .filter(|&v| running.st.vol_bars(v) >= least)
+        .filter(|&v| holds_level(&running.st, v, bars))
         .collect();
     // One level held: which of three it is the window cannot tell, and the rule as for two
     // lost (minute bars, clean 0.993 -> 0.987, a quarter sd's grid 0.982 -> 0.964); the
