@@ -129,34 +129,28 @@ fn main() {
             .count();
         let acc = right as f64 / (bars.len() - start) as f64;
         total += acc;
-        // volatility switches in the scored part, labelled and true
-        let switches = |f: &dyn Fn(usize) -> usize| {
+        // the scored bars where `f` changes: volatility switches, labelled and true
+        let moves = |f: &dyn Fn(usize) -> usize| -> Vec<usize> {
             (start + 1..bars.len())
                 .filter(|&t| f(t) != f(t - 1))
-                .count()
+                .collect()
         };
-        let said = switches(&|t| det[t].regime.indices()[0]);
+        let said_at = moves(&|t| det[t].regime.indices()[0]);
+        let said = said_at.len();
         if std::env::var("WHEN").is_ok() {
             // each series starts a session on its first bar
             let per = datasets::MINUTES_PER_SESSION;
             let mut h = vec![0usize; per.div_ceil(30)];
-            for t in start + 1..bars.len() {
-                if det[t].regime.indices()[0] != det[t - 1].regime.indices()[0] {
-                    h[(t % per) / 30] += 1;
-                }
+            for t in said_at {
+                h[(t % per) / 30] += 1;
             }
             eprintln!("seed {seed}: switches by half hour of the session {h:?}");
-            let mut per = [0usize; regime_core::pipeline::N_METHODS];
-            for t in start + 1..bars.len() {
-                for (m, n) in per.iter_mut().enumerate() {
-                    if det[t].methods[m][0] != det[t - 1].methods[m][0] {
-                        *n += 1;
-                    }
-                }
-            }
-            eprintln!("seed {seed}: volatility switches per member {per:?}");
+            let members: Vec<usize> = (0..regime_core::pipeline::N_METHODS)
+                .map(|m| moves(&|t| det[t].methods[m][0] as usize).len())
+                .collect();
+            eprintln!("seed {seed}: volatility switches per member {members:?}");
         }
-        let truth = switches(&|t| labels[t][0] as usize);
+        let truth = moves(&|t| labels[t][0] as usize).len();
         (said_switches, true_switches) = (said_switches + said, true_switches + truth);
         if std::env::var("CONFUSION").is_ok() {
             // rows: the true volatility state; columns: the label given (low, medium, high)
