@@ -844,6 +844,9 @@ pub fn m_step(
         p.sigma[2] = p.sigma[2].max(p.sigma[1] * 1.1);
     }
     tie_channels(st, prev, &mut p, k);
+    if noise_floor > 0.0 && intraday {
+        p.range_weight = (p.range_weight * INTRADAY_GRID_RANGE_WEIGHT).max(RANGE_WEIGHT_MIN);
+    }
     if pop.is_none() {
         let spread = if intraday {
             middle_between_levels(&mut p)
@@ -937,6 +940,19 @@ const RANGE_CORR_FREE: f64 = 0.3;
 const RANGE_CORR_MIN_BARS: f64 = 1000.0;
 /// Least weight the range keeps.
 const RANGE_WEIGHT_MIN: f64 = 0.05;
+
+/// The range channel's weight factor on an intraday series whose prices read as on a coarse
+/// grid. There a bar's excess range is mostly 0 or a step or two, read by a continuous
+/// density: with every parameter known (`benches/accuracy/grid_known_params.py`, minute bars
+/// at one sd) the return and volume name the volatility state on 0.997 of the bars with
+/// 202 switches, all three channels on 0.992 with 518, the range alone on 0.66. Counted at
+/// half weight, minute bars (`intraday_grid`, volatility right) at one sd: seven sets
+/// 0.834–0.894 → 0.868–0.925, every one up (+0.002 to +0.070); at half an sd five up and two
+/// down (−0.024, −0.006; mean +0.002); a quarter sd the same; drift alarms about halved
+/// (`benches/accuracy/README.md`, "Session 39"). Daily series keep the full weight: on
+/// `ticks.py`'s daily grids half weight cost volatility 0.956 → 0.944 at half an sd and
+/// 0.911 → 0.900 at one.
+pub const INTRADAY_GRID_RANGE_WEIGHT: f64 = 0.5;
 
 /// How much the range channel's evidence counts beside the return's. The emission treats
 /// the log excess range as independent of the return given the state. On market bars it

@@ -241,6 +241,21 @@ fn minute_bars_reaching_a_level_first_do_not_flicker() {
     assert!(share > 0.99, "volatility right on {share:.3}");
 }
 
+/// Minute bars on a grid of one return sd, where a bar's excess range is mostly 0 or a
+/// step: read by a continuous density at full weight, it raised drift alarms whose refits
+/// took wrong ladders (106800–106809, volatility right: mean 0.874, 106808 / 106809 0.438 /
+/// 0.618). An intraday series on a coarse grid counts the range at half weight
+/// (`hmm::INTRADAY_GRID_RANGE_WEIGHT`): mean 0.968, every series above 0.84.
+#[test]
+fn minute_bars_on_a_grid_of_one_sd_count_the_range_at_half_weight() {
+    let shares: Vec<f64> = (106_800u64..106_810)
+        .map(|seed| minute_bars_scored(seed, 1.0).1)
+        .collect();
+    let mean = shares.iter().sum::<f64>() / shares.len() as f64;
+    println!("one sd, volatility right: {shares:.3?}, mean {mean:.3}");
+    assert!(mean > 0.93, "mean {mean:.3}: {shares:.3?}");
+}
+
 /// Minute bars of `seed` (250 sessions) on a log grid of `k` return sd (0: none): the
 /// drift alarms raised, and the share of the scored bars whose volatility label is right.
 fn minute_bars(seed: u64, k: f64) -> (i64, f64) {
