@@ -1721,6 +1721,32 @@ struct SlowFilter {
     alpha: [f64; NS],
 }
 
+/// `x`'s volatility parameters (levels, noise, the gap, range and volume channels, the
+/// volatility transitions) replaced by `y`'s: the averaged filter ([`SlowFilter`]) of an
+/// intraday series reads volatility with the running model's parameters (the trend and
+/// structure parameters stay averaged). Its
+/// averages spanned refits whose volatility ladders differed — a level renamed, a placeholder
+/// moved, a stay of 20 bars in one refit and 100,000 in the next — and a filter on that
+/// mixture flickered where the running model's did not: minute bars on a grid of one sd
+/// (100 fresh series 106800–106899), volatility switches in the scored part 6,331 for the
+/// HMM member, 19,395 for the averaged one, 12,526 for the final label (truth 348). Then:
+/// final 0.925 → 0.939 right with 5,311 switches; half an sd in price 0.988 / 2,356 → 0.997
+/// / 794; every other set tried the same or better within 0.001, switches down 10–65% but a
+/// quarter sd's (+14%, +18%; `benches/accuracy/README.md`, "Session 39"). Daily series keep
+/// the averaged volatility (their suites were tuned with it).
+fn take_volatility(x: &mut JointParams, y: &JointParams) {
+    x.sigma = y.sigma;
+    x.noise = y.noise;
+    x.gap_var = y.gap_var;
+    x.gap_weight = y.gap_weight;
+    x.range_mean = y.range_mean;
+    x.range_var = y.range_var;
+    x.range_weight = y.range_weight;
+    x.volume_mean = y.volume_mean;
+    x.volume_var = y.volume_var;
+    x.a_vol = y.a_vol;
+}
+
 /// `x ← x + a (y − x)` for every parameter (a convex combination: transition rows still
 /// sum to one, variances stay positive).
 fn blend(x: &mut JointParams, y: &JointParams, a: f64) {
@@ -2724,7 +2750,7 @@ impl OnlineHmm {
         let Some(c) = self.compiled.as_ref() else {
             return;
         };
-        let (avg, k, alpha) = match self.slow.take() {
+        let (mut avg, k, alpha) = match self.slow.take() {
             Some(mut s) => {
                 s.k = (s.k + 1).min(2 * SLOW_REFITS);
                 blend(
@@ -2736,6 +2762,10 @@ impl OnlineHmm {
             }
             None => (c.params().clone(), 1, self.alpha),
         };
+        if self.intraday {
+            // the volatility ladder of the running model, not an average over ladders
+            take_volatility(&mut avg, c.params());
+        }
         // a convex combination of valid parameters is valid; if it were not, the filter
         // would simply wait for the next refit
         if let Ok(mut compiled) = Compiled::new(avg.clone()) {
