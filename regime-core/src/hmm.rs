@@ -1731,7 +1731,7 @@ struct SlowFilter {
 /// (100 fresh series 106800–106899), volatility switches in the scored part 6,331 for the
 /// HMM member, 19,395 for the averaged one, 12,526 for the final label (truth 348). Then:
 /// final 0.925 → 0.939 right with 5,311 switches; half an sd in price 0.988 / 2,356 → 0.997
-/// / 794; every other set tried the same or better within 0.001, switches down 10–65% but a
+/// / 794; every other set tried the same or better within 0.001, switches down up to 66% but a
 /// quarter sd's (+14%, +18%; `benches/accuracy/README.md`, "Session 39"). Daily series keep
 /// the averaged volatility (their suites were tuned with it).
 fn take_volatility(x: &mut JointParams, y: &JointParams) {
