@@ -844,9 +844,6 @@ pub fn m_step(
         p.sigma[2] = p.sigma[2].max(p.sigma[1] * 1.1);
     }
     tie_channels(st, prev, &mut p, k);
-    if noise_floor > 0.0 && intraday {
-        p.range_weight = (p.range_weight * INTRADAY_GRID_RANGE_WEIGHT).max(RANGE_WEIGHT_MIN);
-    }
     if pop.is_none() {
         let spread = if intraday {
             middle_between_levels(&mut p)
@@ -948,11 +945,27 @@ const RANGE_WEIGHT_MIN: f64 = 0.05;
 /// 202 switches, all three channels on 0.992 with 518, the range alone on 0.66. Counted at
 /// half weight, minute bars (`intraday_grid`, volatility right) at one sd: seven sets
 /// 0.834–0.894 → 0.868–0.925, every one up (+0.002 to +0.070); at half an sd five up and two
-/// down (−0.024, −0.006; mean +0.002); a quarter sd the same; drift alarms about halved
+/// down (−0.024, −0.006; mean +0.002); drift alarms about halved. Only once the batch phase
+/// is over (the first 4,096 bars; then after every M-step, a drift alarm's batch refit
+/// too): from the first bar it cost a quarter sd's grid one series of 40 its ladder
+/// (106222: 0.997 → 0.377); after the batch phase a quarter sd 106200– 0.982 → 0.998, half an
+/// sd seven sets 0.964–0.997 → 0.979–0.997 (sum +0.019), one sd the same on the sum (−0.028
+/// to +0.032). Tried: a weight growing with the model's σ over the step raised the alarms
+/// at half an sd 1.2–1.4× (a weight that moves at every refit moves the surprise the drift
+/// test reads); gating on the share of zero returns (0.25: a quarter sd's grid makes ~19%
+/// of minute returns 0, half an sd ~34%) changed nothing once the batch phase is left out
 /// (`benches/accuracy/README.md`, "Session 39"). Daily series keep the full weight: on
 /// `ticks.py`'s daily grids half weight cost volatility 0.956 → 0.944 at half an sd and
 /// 0.911 → 0.900 at one.
 pub const INTRADAY_GRID_RANGE_WEIGHT: f64 = 0.5;
+
+/// `p` with its range weight multiplied by `factor` (at least [`RANGE_WEIGHT_MIN`]).
+fn with_range_factor(mut p: JointParams, factor: f64) -> JointParams {
+    if factor != 1.0 {
+        p.range_weight = (p.range_weight * factor).max(RANGE_WEIGHT_MIN);
+    }
+    p
+}
 
 /// How much the range channel's evidence counts beside the return's. The emission treats
 /// the log excess range as independent of the return given the state. On market bars it
@@ -2038,6 +2051,7 @@ impl OnlineHmm {
             self.noise.as_ref(),
             self.grid_noise(),
         );
+        p = with_range_factor(p, self.grid_range_factor());
         if let Some(d) = self.profile.best() {
             p.a_trend = with_mean_duration(&p.a_trend, d, 1.0);
         }
@@ -2150,6 +2164,17 @@ impl OnlineHmm {
             g.step() * g.step() / 12.0
         } else {
             0.0
+        }
+    }
+
+    /// The range weight's factor: [`INTRADAY_GRID_RANGE_WEIGHT`] for an intraday series on
+    /// a coarse grid once its batch phase is over, else 1.
+    fn grid_range_factor(&self) -> f64 {
+        let online = self.n > self.cfg.batch_em_until as u64;
+        if self.intraday && online && self.extractor.grid().is_coarse() {
+            INTRADAY_GRID_RANGE_WEIGHT
+        } else {
+            1.0
         }
     }
 
@@ -2651,6 +2676,7 @@ impl OnlineHmm {
             f64::NEG_INFINITY
         };
         let noise_floor = self.grid_noise();
+        let range_factor = self.grid_range_factor();
         for c in starts {
             let fit = fit_start(
                 c,
@@ -2663,6 +2689,7 @@ impl OnlineHmm {
                     pop: self.population.as_ref(),
                     intraday: self.intraday,
                     noise_floor,
+                    range_factor,
                 },
             );
             let FittedStart {
@@ -2958,6 +2985,8 @@ struct FitPrior<'a> {
     intraday: bool,
     /// The least price noise (see [`OnlineHmm::grid_noise`]).
     noise_floor: f64,
+    /// The range weight's factor (see [`OnlineHmm::grid_range_factor`]).
+    range_factor: f64,
 }
 
 /// EM from `c` over `obs`: E-steps until `iters` M-steps are done or the last one gained
@@ -2975,6 +3004,7 @@ fn fit_start(
         pop,
         intraday,
         noise_floor,
+        range_factor,
     } = prior;
     let mut gammas = Vec::new();
     let mut done = 0;
@@ -2986,14 +3016,17 @@ fn fit_start(
         let next = if stop {
             None
         } else {
-            Compiled::new(m_step(
-                &st,
-                c.params(),
-                prior_weight,
-                pop,
-                intraday,
-                None,
-                noise_floor,
+            Compiled::new(with_range_factor(
+                m_step(
+                    &st,
+                    c.params(),
+                    prior_weight,
+                    pop,
+                    intraday,
+                    None,
+                    noise_floor,
+                ),
+                range_factor,
             ))
             .ok()
         };
