@@ -3449,6 +3449,7 @@ mod tests {
                     pop: Some(&pop),
                     intraday: false,
                     noise_floor: 0.0,
+                    range_factor: 1.0,
                 },
             )
         };
@@ -3486,6 +3487,7 @@ mod tests {
                 pop: None,
                 intraday: false,
                 noise_floor: 0.0,
+                range_factor: 1.0,
             },
         );
         assert_eq!(plain.e_steps, 7);
