@@ -1258,8 +1258,8 @@ pub(crate) fn with_bounded_stays<const N: usize>(
 /// filter leaves it again at the first quiet bars and re-enters it only on strong evidence
 /// (the visited state's exits are ~1e-5): clean 106503 switched 132 times where the truth
 /// switched 4, in the few thousand bars after its first high bar, until refits had learned
-/// high's stay.
-/// Unseen, the state takes the occupancy-weighted mean exit rate of the others. 100 fresh
+/// high's stay. Unseen, the state takes the occupancy-weighted mean exit rate of the
+/// others. 100 fresh
 /// minute series (106800–106899, truth 348 switches), volatility right / switches in the
 /// scored part: clean 0.9993 / 487 → 0.9992 / 410; a grid of ¼ / ½ / 1 sd 0.9984 / 825 →
 /// 0.9984 / 652, 0.9971 / 1,834 → 0.9978 / 832, 0.862 / 30,071 → 0.855 / 12,368 (at one sd
@@ -1737,10 +1737,10 @@ struct SlowFilter {
 /// `x`'s volatility parameters (levels, noise, the gap, range and volume channels, the
 /// volatility transitions) replaced by `y`'s: the averaged filter ([`SlowFilter`]) of an
 /// intraday series reads volatility with the running model's parameters (the trend and
-/// structure parameters stay averaged). Its
-/// averages spanned refits whose volatility ladders differed — a level renamed, a placeholder
-/// moved, a stay of 20 bars in one refit and 100,000 in the next — and a filter on that
-/// mixture flickered where the running model's did not: minute bars on a grid of one sd
+/// structure parameters stay averaged). Its averages spanned refits whose volatility
+/// ladders differed — a level renamed, a placeholder moved, a stay of 20 bars in one refit
+/// and 100,000 in the next — and a filter on that mixture flickered where the running
+/// model's did not: minute bars on a grid of one sd
 /// (100 fresh series 106800–106899), volatility switches in the scored part 6,331 for the
 /// HMM member, 19,395 for the averaged one, 12,526 for the final label (truth 348). Then:
 /// final 0.925 → 0.939 right with 5,311 switches; half an sd in price 0.988 / 2,356 → 0.997
