@@ -1734,30 +1734,26 @@ struct SlowFilter {
     alpha: [f64; NS],
 }
 
-/// `x`'s volatility parameters (levels, noise, the gap, range and volume channels, the
-/// volatility transitions) replaced by `y`'s: the averaged filter ([`SlowFilter`]) of an
-/// intraday series reads volatility with the running model's parameters (the trend and
-/// structure parameters stay averaged). Its averages spanned refits whose volatility
-/// ladders differed — a level renamed, a placeholder moved, a stay of 20 bars in one refit
-/// and 100,000 in the next — and a filter on that mixture flickered where the running
-/// model's did not: minute bars on a grid of one sd
-/// (100 fresh series 106800–106899), volatility switches in the scored part 6,331 for the
-/// HMM member, 19,395 for the averaged one, 12,526 for the final label (truth 348). Then:
-/// final 0.925 → 0.939 right with 5,311 switches; half an sd in price 0.988 / 2,356 → 0.997
-/// / 794; every other set tried the same or better within 0.001, switches down up to 66% but a
-/// quarter sd's (+14%, +18%; `benches/accuracy/README.md`, "Session 39"). Daily series keep
-/// the averaged volatility (their suites were tuned with it).
-fn take_volatility(x: &mut JointParams, y: &JointParams) {
-    x.sigma = y.sigma;
-    x.noise = y.noise;
-    x.gap_var = y.gap_var;
-    x.gap_weight = y.gap_weight;
-    x.range_mean = y.range_mean;
-    x.range_var = y.range_var;
-    x.range_weight = y.range_weight;
-    x.volume_mean = y.volume_mean;
-    x.volume_var = y.volume_var;
-    x.a_vol = y.a_vol;
+/// `current` with the trend and structure parameters (drifts, φ, their transitions) of
+/// `avg`: the averaged filter ([`SlowFilter`]) of an intraday series reads volatility with
+/// the running model's parameters. Its averages spanned refits whose volatility ladders
+/// differed — a level renamed, a placeholder moved, a stay of 20 bars in one refit and
+/// 100,000 in the next — and a filter on that mixture flickered where the running model's
+/// did not: minute bars on a grid of one sd (100 fresh series 106800–106899), volatility
+/// switches in the scored part 6,331 for the HMM member, 19,395 for the averaged one,
+/// 12,526 for the final label (truth 348). Then: final 0.925 → 0.939 right with 5,311
+/// switches; half an sd in price 0.988 / 2,356 → 0.997 / 794; every other set tried the
+/// same or better within 0.001, switches down up to 66% but a quarter sd's (+14%, +18%;
+/// `benches/accuracy/README.md`, "Session 39"). Daily series keep the averaged volatility
+/// (their suites were tuned with it).
+fn with_averaged_trend_and_structure(current: &JointParams, avg: &JointParams) -> JointParams {
+    JointParams {
+        drift: avg.drift,
+        phi: avg.phi,
+        a_trend: avg.a_trend,
+        a_struct: avg.a_struct,
+        ..current.clone()
+    }
 }
 
 /// `x ← x + a (y − x)` for every parameter (a convex combination: transition rows still
@@ -2791,7 +2787,7 @@ impl OnlineHmm {
         };
         if self.intraday {
             // the volatility ladder of the running model, not an average over ladders
-            take_volatility(&mut avg, c.params());
+            avg = with_averaged_trend_and_structure(c.params(), &avg);
         }
         // a convex combination of valid parameters is valid; if it were not, the filter
         // would simply wait for the next refit

@@ -251,8 +251,8 @@ fn minute_bars_reaching_a_level_first_do_not_flicker() {
 /// (`hmm::INTRADAY_GRID_RANGE_WEIGHT`): mean 0.968, every series above 0.84. The averaged
 /// filter then flickered over its average of ladders (1,209 volatility switches in the scored
 /// parts, truth 32); it now reads volatility with the running model's parameters
-/// (`hmm::take_volatility`): 411, mean 0.968 (478 and 0.967 with the half weight only after
-/// the batch phase).
+/// (`hmm::with_averaged_trend_and_structure`): 411, mean 0.968 (478 and 0.967 with the
+/// half weight only after the batch phase).
 #[test]
 fn minute_bars_on_a_grid_of_one_sd_keep_their_ladder_without_flicker() {
     let (shares, switches): (Vec<f64>, Vec<usize>) = (106_800u64..106_810)
