@@ -2673,7 +2673,10 @@ impl OnlineHmm {
         };
         let noise_floor = self.grid_noise();
         let range_factor = self.grid_range_factor();
-        for c in starts {
+        for (i, c) in starts.into_iter().enumerate() {
+            // the running start of an intraday alarm refit keeps its most likely iteration
+            // (see `FitPrior::keep_best`)
+            let keep_best = alarm && i == 0 && self.intraday;
             let fit = fit_start(
                 c,
                 obs,
@@ -2686,6 +2689,7 @@ impl OnlineHmm {
                     intraday: self.intraday,
                     noise_floor,
                     range_factor,
+                    keep_best,
                 },
             );
             let FittedStart {
@@ -2983,6 +2987,23 @@ struct FitPrior<'a> {
     noise_floor: f64,
     /// The range weight's factor (see [`OnlineHmm::grid_range_factor`]).
     range_factor: f64,
+    /// Return the fit of the E-step with the highest likelihood rather than the last one's.
+    /// EM alone never lowers the likelihood, but the M-step's naming rules for a split
+    /// volatility level ([`middle_between_levels`]) read the window as the whole history,
+    /// and a drift alarm's window (2,048 bars, five sessions of minute bars) often holds
+    /// one or two of the three levels. Starting from the running model, a state the window
+    /// left empty drew a few of its neighbour's bars, came within a split's ratio of it,
+    /// and the rule renamed the ladder one level down: 106964 (minute bars on a grid of a
+    /// quarter sd) lost 494 nats of the window's likelihood in one iteration, from a fit
+    /// 4 nats better than the fresh start's to one 635 worse, the fresh start won with the
+    /// ladder renamed too, and volatility was right on 0.253 of the scored bars (0.996 with
+    /// this). Set for the running start of an intraday series' alarm refit only: the batch
+    /// phase's window is the whole history, where the rules name the levels by design, and
+    /// the fresh start's naming is the rules'. Six sets of minute series, 440 in all
+    /// (`benches/accuracy/README.md`, "Session 40"): a quarter sd +0.005 summed over the
+    /// sets' means, half 0.000, one sd +0.020, fewer switches at half and one sd; daily
+    /// series moved by at most 0.001 (`shift_check`), left as they were.
+    keep_best: bool,
 }
 
 /// EM from `c` over `obs`: E-steps until `iters` M-steps are done or the last one gained
@@ -3001,14 +3022,26 @@ fn fit_start(
         intraday,
         noise_floor,
         range_factor,
+        keep_best,
     } = prior;
     let mut gammas = Vec::new();
     let mut done = 0;
     let mut prev_ll = f64::NEG_INFINITY;
+    let mut best: Option<FittedStart> = None;
     loop {
         gammas.clear();
         let (st, alpha, ll) = batch_e_step(&c, obs, tail, &mut gammas);
         let stop = done == iters || ll - prev_ll < tol;
+        if keep_best && best.as_ref().is_none_or(|b| ll > b.ll) {
+            best = Some(FittedStart {
+                c: c.clone(),
+                st: st.clone(),
+                alpha,
+                ll,
+                gammas: gammas.clone(),
+                e_steps: done + 1,
+            });
+        }
         let next = if stop {
             None
         } else {
@@ -3033,14 +3066,21 @@ fn fit_start(
                 prev_ll = ll;
             }
             None => {
-                return FittedStart {
+                let last = FittedStart {
                     c,
                     st,
                     alpha,
                     ll,
                     gammas,
                     e_steps: done,
-                }
+                };
+                return match best {
+                    Some(mut b) if b.ll > last.ll => {
+                        b.e_steps = done;
+                        b
+                    }
+                    _ => last,
+                };
             }
         }
     }
@@ -3446,6 +3486,7 @@ mod tests {
                     intraday: false,
                     noise_floor: 0.0,
                     range_factor: 1.0,
+                    keep_best: false,
                 },
             )
         };
@@ -3484,6 +3525,7 @@ mod tests {
                 intraday: false,
                 noise_floor: 0.0,
                 range_factor: 1.0,
+                keep_best: false,
             },
         );
         assert_eq!(plain.e_steps, 7);

@@ -320,3 +320,15 @@ fn minute_bars_scored(seed: u64, k: f64) -> (i64, f64, usize) {
     );
     (drifts, share, switches)
 }
+
+/// A drift alarm's window (2,048 bars) of 106964 on a quarter sd's grid held true medium and
+/// high only. EM from the running model let the empty low state draw a few medium bars; the
+/// M-step's split-level rule then read low and medium as one level and renamed the ladder a
+/// level down, the window's likelihood 494 nats lower in one iteration, and the fresh start
+/// (renamed too) won: volatility right on 0.253. The running start of an intraday alarm
+/// refit now keeps its most likely iteration (`FitPrior::keep_best` in `hmm.rs`): 0.996.
+#[test]
+fn minute_bars_keep_their_ladder_through_an_alarm_that_saw_two_levels() {
+    let (_, share) = minute_bars(106_964, 0.25);
+    assert!(share > 0.95, "volatility right on {share:.3}");
+}
