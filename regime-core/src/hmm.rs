@@ -3001,8 +3001,9 @@ struct FitPrior<'a> {
     /// phase's window is the whole history, where the rules name the levels by design, and
     /// the fresh start's naming is the rules'. Six sets of minute series, 440 in all
     /// (`benches/accuracy/README.md`, "Session 40"): a quarter sd +0.005 summed over the
-    /// sets' means, half 0.000, one sd +0.020, fewer switches at half and one sd; daily
-    /// series moved by at most 0.001 (`shift_check`), left as they were.
+    /// sets' means, half 0.000, one sd +0.020, fewer switches at half and one sd; on 100
+    /// series none of this was chosen on (107100–) level. Daily series moved by at most
+    /// 0.001 (`shift_check`), left as they were.
     keep_best: bool,
 }
 

@@ -277,6 +277,18 @@ fn minute_bars_learn_their_ladder_with_the_range_in_full() {
     assert!(share > 0.95, "volatility right on {share:.3}");
 }
 
+/// A drift alarm's window (2,048 bars) of 106964 on a quarter sd's grid held true medium and
+/// high only. EM from the running model let the empty low state draw a few medium bars; the
+/// M-step's split-level rule then read low and medium as one level and renamed the ladder a
+/// level down, the window's likelihood 494 nats lower in one iteration, and the fresh start
+/// (renamed too) won: volatility right on 0.253. The running start of an intraday alarm
+/// refit now keeps its most likely iteration (`FitPrior::keep_best` in `hmm.rs`): 0.996.
+#[test]
+fn minute_bars_keep_their_ladder_through_an_alarm_that_saw_two_levels() {
+    let (_, share) = minute_bars(106_964, 0.25);
+    assert!(share > 0.95, "volatility right on {share:.3}");
+}
+
 /// Minute bars of `seed` (250 sessions) on a log grid of `k` return sd (0: none): the
 /// drift alarms raised, and the share of the scored bars whose volatility label is right.
 fn minute_bars(seed: u64, k: f64) -> (i64, f64) {
@@ -319,16 +331,4 @@ fn minute_bars_scored(seed: u64, k: f64) -> (i64, f64, usize) {
         "seed {seed}, grid {k} sd: {drifts} drift alarms, volatility right on {share:.3}, {switches} switches"
     );
     (drifts, share, switches)
-}
-
-/// A drift alarm's window (2,048 bars) of 106964 on a quarter sd's grid held true medium and
-/// high only. EM from the running model let the empty low state draw a few medium bars; the
-/// M-step's split-level rule then read low and medium as one level and renamed the ladder a
-/// level down, the window's likelihood 494 nats lower in one iteration, and the fresh start
-/// (renamed too) won: volatility right on 0.253. The running start of an intraday alarm
-/// refit now keeps its most likely iteration (`FitPrior::keep_best` in `hmm.rs`): 0.996.
-#[test]
-fn minute_bars_keep_their_ladder_through_an_alarm_that_saw_two_levels() {
-    let (_, share) = minute_bars(106_964, 0.25);
-    assert!(share > 0.95, "volatility right on {share:.3}");
 }
