@@ -3002,8 +3002,10 @@ struct FitPrior<'a> {
     /// the fresh start's naming is the rules'. Six sets of minute series, 440 in all
     /// (`benches/accuracy/README.md`, "Session 40"): a quarter sd +0.005 summed over the
     /// sets' means, half 0.000, one sd +0.020, fewer switches at half and one sd; on 100
-    /// series none of this was chosen on (107100–) level. Daily series moved by at most
-    /// 0.001 (`shift_check`), left as they were.
+    /// series none of this was chosen on (107100–) level. All of that is within the runs'
+    /// noise (the alarm window 8 bars shorter flips 13–16 of 100 series at one sd and moves
+    /// that sum by 0.08): what is shown is the mechanism and 106964. Daily series moved by at
+    /// most 0.001 (`shift_check`), left as they were.
     keep_best: bool,
 }
 
