@@ -3035,14 +3035,15 @@ fn fit_start(
         gammas.clear();
         let (st, alpha, ll) = batch_e_step(&c, obs, tail, &mut gammas);
         let stop = done == iters || ll - prev_ll < tol;
-        if keep_best && best.as_ref().is_none_or(|b| ll > b.ll) {
+        // the last E-step is compared below, not copied
+        if keep_best && !stop && best.as_ref().is_none_or(|b| ll > b.ll) {
             best = Some(FittedStart {
                 c: c.clone(),
                 st: st.clone(),
                 alpha,
                 ll,
                 gammas: gammas.clone(),
-                e_steps: done + 1,
+                e_steps: 0,
             });
         }
         let next = if stop {
@@ -3078,10 +3079,7 @@ fn fit_start(
                     e_steps: done,
                 };
                 return match best {
-                    Some(mut b) if b.ll > last.ll => {
-                        b.e_steps = done;
-                        b
-                    }
+                    Some(b) if b.ll > last.ll => FittedStart { e_steps: done, ..b },
                     _ => last,
                 };
             }
