@@ -5,7 +5,9 @@ arch's S&P 500 and NASDAQ daily bars 1999–2018, each run through `regime detec
 and with prices divided by f and volume multiplied by v from a date on (a split: f = v; a
 feed switching to consolidated volume: f = 1). Prints the share of the bars from that date
 on whose volatility label differs, in all, in the first 252 bars and after them, and the
-shares whose trend and structure labels differ.
+shares whose trend and structure labels differ. Splits (f = v: 2:1, 3:1, 1:2, 1:10) are read
+as splits since session 41 (`regime_core::splits`) and should change nothing; a step in the
+volume alone is not one.
 
     cargo build --release -p regime-server --bin regime
     python3 benches/accuracy/volume_steps.py [--exe PATH]
@@ -19,7 +21,7 @@ from arch.data import nasdaq, sp500
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CASES = [("2005-06-01", 2, 2), ("2012-03-01", 3, 3), ("2005-06-01", 0.5, 0.5),
-         ("2009-01-02", 1, 3), ("2009-01-02", 1, 1 / 3)]
+         ("2016-01-04", 0.1, 0.1), ("2009-01-02", 1, 3), ("2009-01-02", 1, 1 / 3)]
 
 
 def detect(exe, df, tmp, tag):

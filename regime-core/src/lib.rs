@@ -22,6 +22,7 @@ pub mod model;
 pub mod pipeline;
 pub mod regime;
 pub mod special;
+pub mod splits;
 
 pub use error::{Error, Result};
 pub use regime::{Regime, Structure, Trend, Volatility};

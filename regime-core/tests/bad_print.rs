@@ -198,3 +198,104 @@ fn a_series_that_starts_without_moving_is_learned_once_it_moves() {
         "a quiet start took the volatility labels from {plain:.3} to {late:.3}"
     );
 }
+
+/// The series with an unadjusted split at bar `at`: prices divided by `k`, volume
+/// multiplied by it.
+fn split_at(bars: &[Bar], at: usize, k: f64) -> Vec<Bar> {
+    let mut split = bars.to_vec();
+    for b in &mut split[at..] {
+        (b.open, b.high, b.low, b.close) = (b.open / k, b.high / k, b.low / k, b.close / k);
+        b.volume *= k;
+    }
+    split
+}
+
+/// An unadjusted split (prices ÷k and volume ×k from one bar on: the share count) is read
+/// as one and taken out, so the labels after it are the ones the adjusted series gets. Read
+/// as it came, the volume step was high (or low) volume for months and the fall one huge
+/// return in every member's window: here 1.0–4.4% of the next 1,000 volatility labels
+/// changed (arch's S&P 500 with 2:1 in June 2005: 60% of the next year's).
+#[test]
+fn an_unadjusted_split_is_read_as_one() {
+    for (seed, k) in [(74u64, 3.0), (75, 2.0), (76, 0.1), (77, 4.0), (78, 0.5)] {
+        let cfg = SynthConfig {
+            symbols: 1,
+            bars: 6_000,
+            ..SynthConfig::default()
+        };
+        let bars = generate(&cfg, seed).remove(0).bars;
+        let split = split_at(&bars, 5_000, k);
+        let cfg = PipelineConfig::default();
+        let plain = detect_series(&bars, &cfg).expect("plain run");
+        let mut p = regime_core::pipeline::SymbolPipeline::new(cfg).expect("valid settings");
+        let after: Vec<_> = split.iter().map(|b| p.update(b)).collect();
+        let same = plain
+            .iter()
+            .zip(&after)
+            .filter(|(a, b)| a.regime == b.regime)
+            .count();
+        println!("seed {seed}, {k}:1 split at bar 5000: the same regime on {same} of 6000 bars");
+        let (n, last) = p.splits();
+        assert_eq!(n, 1, "seed {seed}: {n} splits read");
+        let s = last.expect("the split");
+        assert_eq!(s.bar, 5_001, "seed {seed}: read at bar {}", s.bar);
+        assert_eq!(
+            s.ts, split[5_000].ts,
+            "seed {seed}: the split bar's timestamp"
+        );
+        assert!(
+            (s.ratio / k - 1.0).abs() < 1e-9,
+            "seed {seed}: ratio {} for {k}",
+            s.ratio
+        );
+        // the adjusted bars differ from the plain ones in their last bits only
+        assert!(
+            same >= 5_990,
+            "seed {seed}: a {k}:1 split changed {} of the 1,000 regimes after it",
+            6_000 - same
+        );
+    }
+}
+
+/// What is not a split is not read as one: a crash as deep as a split ratio on the heavy
+/// volume crashes trade, a change of price unit (×0.01: pence to pounds) with the volume
+/// unchanged, a split ratio's move on a series with no volume, and the generator's own
+/// fat-tailed series.
+#[test]
+fn crashes_and_unit_changes_are_not_splits() {
+    let cfg = SynthConfig {
+        symbols: 1,
+        bars: 3_000,
+        ..SynthConfig::default()
+    };
+    let bars = generate(&cfg, 79).remove(0).bars;
+    let mut crash = split_at(&bars, 2_000, 2.0);
+    for b in &mut crash[2_000..2_005] {
+        b.volume *= 10.0; // ×20 the usual volume on the day, ×20–×10 for a week
+    }
+    let mut unit = split_at(&bars, 2_000, 100.0);
+    for b in &mut unit[2_000..] {
+        b.volume /= 100.0;
+    }
+    let mut no_volume = split_at(&bars, 2_000, 2.0);
+    for b in &mut no_volume {
+        b.volume = f64::NAN;
+    }
+    for (name, series) in [
+        ("crash", crash),
+        ("unit change", unit),
+        ("no volume", no_volume),
+    ] {
+        let found = regime_core::splits::find_splits(&series);
+        assert!(found.is_empty(), "{name}: read as splits {found:?}");
+    }
+    let cfg = SynthConfig {
+        symbols: 200,
+        bars: 5_000,
+        ..SynthConfig::default()
+    };
+    for (i, s) in generate(&cfg, 80).iter().enumerate() {
+        let found = regime_core::splits::find_splits(&s.bars);
+        assert!(found.is_empty(), "series {i}: read as splits {found:?}");
+    }
+}

@@ -305,6 +305,16 @@ pub fn detect_with_models(
     Ok((n, input.errors.len()))
 }
 
+/// A series as the pipeline that learns a model sees it (`None`: as it is): unadjusted
+/// splits taken out ([`regime_core::splits`]), then for intraday series the overnight gaps
+/// and the time-of-day profile ([`regime_core::intraday`]). A fixed model scores, and the
+/// ex-post mode smooths, the bars the model was learned on.
+fn as_learned(bars: &[regime_core::bars::Bar]) -> Option<Vec<regime_core::bars::Bar>> {
+    let split = regime_core::splits::adjust_series(bars);
+    let bars = split.as_deref().unwrap_or(bars);
+    regime_core::intraday::adjust_series(bars).or(split)
+}
+
 /// Score validated input with fixed models on a backend: per symbol, one detection per bar.
 pub fn score_input(
     input: &Input,
@@ -318,12 +328,10 @@ pub fn score_input(
         params.push(p);
         versions.push(v);
     }
-    // intraday series as the pipeline that learned the models saw them (overnight gaps
-    // and the time-of-day profile out); daily ones as they are
     let adjusted: Vec<Option<Vec<regime_core::bars::Bar>>> = input
         .series
         .par_iter()
-        .map(|s| regime_core::intraday::adjust_series(&s.bars))
+        .map(|s| as_learned(&s.bars))
         .collect();
     let refs: Vec<&[regime_core::bars::Bar]> = input
         .series
@@ -624,7 +632,7 @@ pub fn run_detection(
                 let Some(params) = p.pipeline().hmm().params() else {
                     return Ok(()); // too short to fit: keep the causal labels
                 };
-                let g = smooth(bars, params)?;
+                let g = smooth(as_learned(bars).as_deref().unwrap_or(bars), params)?;
                 for (d, gj) in dets.iter_mut().zip(g) {
                     let (pv, pd, ps) = dims(&gj);
                     let am =
@@ -797,6 +805,33 @@ pub fn detect(
     }
 }
 
+/// A line to stderr for a symbol whose bars held unadjusted splits (see
+/// [`regime_core::splits`]): what was read, so that a rescaling is never silent.
+fn say_splits(path: &Path, symbol: &str, p: &SymbolPipeline) {
+    let (n, Some(last)) = p.splits() else {
+        return;
+    };
+    // the ratios are whole numbers or halves (3:2 is 1.5:1)
+    let ratio = if last.ratio >= 1.0 {
+        format!("{}:1", (last.ratio * 2.0).round() / 2.0)
+    } else {
+        format!("1:{}", (1.0 / last.ratio).round())
+    };
+    let what = if n == 1 {
+        format!("an unadjusted {ratio} split read")
+    } else {
+        format!("{n} unadjusted splits read, the last {ratio}")
+    };
+    let name = if symbol.is_empty() { "" } else { symbol };
+    crate::say!(
+        "{}: {name}{}{what} at {} (prices and volume stepped by the ratio at once): the bars \
+         from it on are detected as split-adjusted data gives them",
+        path.display(),
+        if name.is_empty() { "" } else { ": " },
+        io::format_timestamp(last.ts)
+    );
+}
+
 /// [`detect`] of one input: a one-symbol file streamed through the pipeline as it is read.
 fn detect_one(
     input_path: &Path,
@@ -806,9 +841,12 @@ fn detect_one(
     models_dir: Option<&Path>,
     cfg: &PipelineConfig,
 ) -> Result<(usize, usize)> {
-    let mut save = |symbol: &str, p: &SymbolPipeline| match models_dir {
-        Some(dir) => save_model(dir, symbol, p, input_path).map(|_| ()),
-        None => Ok(()),
+    let mut save = |symbol: &str, p: &SymbolPipeline| {
+        say_splits(input_path, symbol, p);
+        match models_dir {
+            Some(dir) => save_model(dir, symbol, p, input_path).map(|_| ()),
+            None => Ok(()),
+        }
     };
     if mode == Mode::ExPost || io::known_multi_symbol(input_path) {
         // smoothing needs each whole series at once; a file known to hold several symbols
@@ -875,9 +913,14 @@ fn detect_many(
     cfg: &PipelineConfig,
 ) -> Result<(usize, usize)> {
     let (input, from) = read_many(inputs, skip_bad)?;
-    let mut save = |symbol: &str, p: &SymbolPipeline| match (models_dir, from.get(symbol)) {
-        (Some(dir), Some(source)) => save_model(dir, symbol, p, source).map(|_| ()),
-        _ => Ok(()),
+    let mut save = |symbol: &str, p: &SymbolPipeline| {
+        if let Some(source) = from.get(symbol) {
+            say_splits(source, symbol, p);
+        }
+        match (models_dir, from.get(symbol)) {
+            (Some(dir), Some(source)) => save_model(dir, symbol, p, source).map(|_| ()),
+            _ => Ok(()),
+        }
     };
     detect_read(&input, output_path, mode, cfg, &mut save)
 }

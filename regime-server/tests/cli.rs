@@ -1637,3 +1637,76 @@ fn generate_rounds_prices_to_a_tick_and_keeps_the_labels() {
         assert!(!dir.path().join("bad.csv").exists());
     }
 }
+
+/// An unadjusted 3:1 split (prices ÷3 and volume ×3 from one day on) is read as one: a note
+/// names the symbol, the ratio and the day, and the labels — learned, and scored with a
+/// fixed model — are the ones the adjusted file gets, row for row.
+#[test]
+fn an_unadjusted_split_gets_a_note_and_leaves_the_labels() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = datasets::SynthConfig {
+        symbols: 1,
+        bars: 3_000,
+        ..datasets::SynthConfig::default()
+    };
+    let bars = datasets::generate(&cfg, 4242).remove(0).bars;
+    let write = |name: &str, split_at: usize| {
+        let mut csv = String::from(HEADER);
+        for (i, b) in bars.iter().enumerate() {
+            let k = if i >= split_at { 3.0 } else { 1.0 };
+            csv += &format!(
+                "{},S,{},{},{},{},{}\n",
+                b.ts / 1000,
+                b.open / k,
+                b.high / k,
+                b.low / k,
+                b.close / k,
+                b.volume * k
+            );
+        }
+        let path = dir.path().join(name);
+        std::fs::write(&path, csv).expect("write");
+        path
+    };
+    let (plain, split) = (write("plain.csv", usize::MAX), write("split.csv", 2_000));
+    let column = |path: &Path| -> Vec<String> {
+        let text = std::fs::read_to_string(path).expect("read");
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+        let col = header
+            .iter()
+            .position(|h| *h == "regime_id")
+            .expect("regime_id column");
+        lines
+            .map(|l| l.split(',').nth(col).expect("field").to_string())
+            .collect()
+    };
+    let models = dir.path().join("models");
+    let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+    let o = detect(&plain, &a, &["--models-dir", models.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("split"), "{}", stderr(&o));
+    let o = detect(&split, &b, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    let day = datetime_of(bars[2_000].ts);
+    assert!(
+        e.contains(&format!("S: an unadjusted 3:1 split read at {day}")),
+        "{e}"
+    );
+    assert_eq!(column(&a), column(&b), "learned labels");
+    let (c, d) = (dir.path().join("c.csv"), dir.path().join("d.csv"));
+    for (input, out) in [(&plain, &c), (&split, &d)] {
+        let o = detect(input, out, &["--model", models.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    assert_eq!(column(&c), column(&d), "labels scored with the fixed model");
+}
+
+/// `YYYY-MM-DD HH:MM:SS` of a timestamp in ms.
+fn datetime_of(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .expect("a time")
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}

@@ -1608,3 +1608,43 @@ fn a_batch_resent_after_a_crash_is_recognized() {
         Some(70)
     );
 }
+
+/// An unadjusted split in ingested bars (prices ÷3 and volume ×3 from one bar on) is read,
+/// taken out, and shown per symbol in `/api/v1/data/quality`: an operator sees why a stock's
+/// prices fell by two thirds without its regime moving.
+#[test]
+fn an_ingested_split_is_read_and_reported() {
+    let cfg = "feeds: {demo: false}\n";
+    let key = Some("dev-key-for-tests");
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), cfg, &[]);
+    let mut rows: Vec<serde_json::Value> =
+        serde_json::from_str(&json_bars("SPL", 400, 0)).expect("rows");
+    for r in &mut rows[300..] {
+        for p in ["open", "high", "low", "close"] {
+            r[p] = serde_json::json!(r[p].as_f64().expect("price") / 3.0);
+        }
+        r["volume"] = serde_json::json!(r["volume"].as_f64().expect("volume") * 3.0);
+    }
+    let at = rows[300]["timestamp"].as_i64().expect("timestamp");
+    let body = serde_json::to_string(&rows).expect("json");
+    assert_eq!(s.post_json("/api/v1/bars", key, &body).status, 202);
+    s.wait_for("400 bars of SPL detected", 30, |s| {
+        s.get("/api/v1/data/quality", None).json()["symbols"]["SPL"]["splits"]["count"]
+            .as_u64()
+            .is_some_and(|n| n > 0)
+            && s.get("/api/v1/regime/current?symbol=SPL", None).json()["duration_bars"]
+                .as_u64()
+                .is_some()
+    });
+    let q = s.get("/api/v1/data/quality", None).json();
+    let sp = &q["symbols"]["SPL"]["splits"];
+    assert_eq!(sp["count"], 1, "{q}");
+    assert_eq!(sp["last_ratio"], 3.0, "{q}");
+    let when = chrono::DateTime::from_timestamp(at, 0).expect("a time");
+    assert_eq!(
+        sp["last_at"],
+        when.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "{q}"
+    );
+}

@@ -24,6 +24,7 @@ use crate::hmm::{HmmStep, OnlineHmm, OnlineHmmConfig};
 use crate::intraday::IntradayAdjuster;
 use crate::model::NS;
 use crate::regime::{Regime, DIM_SIZES, N_REGIMES};
+use crate::splits::SplitAdjuster;
 use methods::{
     averaged_hmm_scores, hmm_scores, lane_probs, BarContext, ChangePointMethod, ContextBuilder,
     JumpMethod, KalmanMethod, ThresholdMethod, LANE0,
@@ -325,7 +326,10 @@ pub struct SymbolPipeline {
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct BarSide {
-    /// Intraday bars' overnight gaps and time-of-day profile taken out first.
+    /// Unadjusted splits read and taken out first (see [`crate::splits`]).
+    #[cfg_attr(feature = "serde", serde(default))]
+    splits: SplitAdjuster,
+    /// Intraday bars' overnight gaps and time-of-day profile taken out next.
     #[cfg_attr(feature = "serde", serde(default))]
     intraday: IntradayAdjuster,
     hmm: OnlineHmm,
@@ -456,6 +460,7 @@ impl SymbolPipeline {
         let weights = [PRIOR_WEIGHTS; 3];
         Ok(SymbolPipeline {
             bar_side: BarSide {
+                splits: SplitAdjuster::new(),
                 intraday: IntradayAdjuster::new(),
                 hmm: OnlineHmm::new(cfg.hmm.clone())?,
                 ctx: ContextBuilder::default(),
@@ -621,6 +626,7 @@ impl BarSide {
             .is_multiple_of(LATENCY_SAMPLE_EVERY)
             .then(Instant::now);
         self.n += 1;
+        let bar = &self.splits.adjust(bar);
         let bar = &self.intraday.adjust(bar);
         self.hmm.set_intraday(self.intraday.is_intraday());
         // base_regime_detector
@@ -1112,6 +1118,11 @@ impl SymbolPipeline {
         &self.bar_side.hmm
     }
 
+    /// Unadjusted splits read in this symbol's bars so far, and the last one.
+    pub fn splits(&self) -> (u64, Option<crate::splits::Split>) {
+        self.bar_side.splits.splits()
+    }
+
     /// Shrink the HMM's shared parameters toward a population estimate from now on.
     pub fn set_population(&mut self, prior: Option<crate::hmm::PopulationPrior>) {
         self.bar_side.hmm.set_population(prior);
@@ -1131,8 +1142,12 @@ impl SymbolPipeline {
         let f = &self.pool_side.feedback;
         let acc = self.regime_accuracy();
         let mut v = Vec::new();
+        let (splits, last_split) = self.splits();
         let mut base = ComponentStatus::new("base_regime_detector", true)
             .int("bars", self.pool_side.n as i64)
+            // unadjusted splits read and taken out (`crate::splits`): the last one's price
+            // ratio (3 for 3:1, 0.1 for 1:10) and bar time
+            .int("splits_read", splits as i64)
             .int("model_version", self.bar_side.hmm.model_version() as i64)
             .int(
                 "averaged_refits",
@@ -1142,6 +1157,11 @@ impl SymbolPipeline {
                 "loglik_per_bar",
                 self.bar_side.hmm.loglik() / self.pool_side.n.max(1) as f64,
             );
+        if let Some(sp) = last_split {
+            base = base
+                .num("last_split_ratio", sp.ratio)
+                .int("last_split_ts_ms", sp.ts);
+        }
         if let Some(d) = self.bar_side.hmm.trend_duration() {
             base = base.num("trend_duration_bars", d);
         }

@@ -307,6 +307,26 @@ pub(crate) async fn quality(State(st): State<AppState>) -> Json<Value> {
                     "gap_bars_seen": get("gap_bars_seen"),
                 })
             });
+        // unadjusted splits read in the symbol's bars (prices ÷k and volume ×k at once),
+        // taken out before detection
+        let splits = ins
+            .get(s)
+            .and_then(|i| {
+                i.components
+                    .iter()
+                    .find(|c| c.name == "base_regime_detector")
+            })
+            .map(|c| {
+                let get = |k: &str| c.details.get(k).map(super::health::detail_json);
+                json!({
+                    "count": get("splits_read"),
+                    "last_ratio": get("last_split_ratio"),
+                    "last_at": c.details.get("last_split_ts_ms").and_then(|d| match d {
+                        regime_core::pipeline::Detail::Int(ms) => Some(iso_ms(*ms)),
+                        _ => None,
+                    }),
+                })
+            });
         out.insert(
             s.clone(),
             json!({
@@ -322,6 +342,7 @@ pub(crate) async fn quality(State(st): State<AppState>) -> Json<Value> {
                 "last_bar": last_ts.map(iso_ms),
                 "staleness_seconds": arrived.map(|a| (now - a) as f64 / 1000.0),
                 "opens": opens,
+                "splits": splits,
             }),
         );
     }
