@@ -509,3 +509,16 @@ def test_generate_rounds_to_a_tick_and_keeps_the_labels():
     assert (tick["true_regime_id"] == exact["true_regime_id"]).all()
     with pytest.raises(regime.BadInputError, match="tick must be a finite price > 0"):
         regime.generate(bars=10, tick=0.0)
+
+
+def test_an_unadjusted_split_is_read_and_said():
+    # a 4:1 split as unadjusted data gives it (prices a quarter, volume four times, from one
+    # bar on): the note says what was read, and the labels are the adjusted series'
+    one = regime.generate(symbols=1, bars=2500, seed=41).to_pandas()
+    bars = one[["timestamp", "open", "high", "low", "close", "volume"]]
+    split = bars.copy()
+    split.loc[2000:, ["open", "high", "low", "close"]] /= 4
+    split.loc[2000:, "volume"] *= 4
+    with pytest.warns(regime.InputNote, match="an unadjusted 4:1 split read"):
+        got = regime.detect(split)
+    assert got.column("regime_id").to_pylist() == regime.detect(bars).column("regime_id").to_pylist()

@@ -413,6 +413,7 @@ pub fn reading_notes(input: &Input) -> Vec<String> {
         });
     }
     notes.extend(zero_return_notes(input));
+    notes.extend(split_notes(input));
     notes
 }
 
@@ -805,31 +806,43 @@ pub fn detect(
     }
 }
 
-/// A line to stderr for a symbol whose bars held unadjusted splits (see
-/// [`regime_core::splits`]): what was read, so that a rescaling is never silent.
-fn say_splits(path: &Path, symbol: &str, p: &SymbolPipeline) {
-    let (n, Some(last)) = p.splits() else {
-        return;
-    };
-    // the ratios are whole numbers or halves (3:2 is 1.5:1)
+/// What was read in a symbol's bars when they held unadjusted splits (see
+/// [`regime_core::splits`]): `n` splits, the last one `last` — a rescaling is never silent.
+pub fn split_note(symbol: &str, n: usize, last: &regime_core::splits::Split) -> String {
+    // forward ratios are whole numbers or halves (3:2, 5:2), reverse ones whole numbers
     let ratio = if last.ratio >= 1.0 {
-        format!("{}:1", (last.ratio * 2.0).round() / 2.0)
+        let halves = (last.ratio * 2.0).round() as u64;
+        if halves.is_multiple_of(2) {
+            format!("{}:1", halves / 2)
+        } else {
+            format!("{halves}:2")
+        }
     } else {
-        format!("1:{}", (1.0 / last.ratio).round())
+        format!("1:{}", (1.0 / last.ratio).round() as u64)
     };
     let what = if n == 1 {
         format!("an unadjusted {ratio} split read")
     } else {
         format!("{n} unadjusted splits read, the last {ratio}")
     };
-    let name = if symbol.is_empty() { "" } else { symbol };
-    crate::say!(
-        "{}: {name}{}{what} at {} (prices and volume stepped by the ratio at once): the bars \
-         from it on are detected as split-adjusted data gives them",
-        path.display(),
-        if name.is_empty() { "" } else { ": " },
+    format!(
+        "{symbol}{}{what} at {} (prices and volume stepped by the ratio at once): the bars from \
+         it on are detected as split-adjusted data gives them",
+        if symbol.is_empty() { "" } else { ": " },
         io::format_timestamp(last.ts)
-    );
+    )
+}
+
+/// [`split_note`] for every series of `input` whose bars hold splits.
+fn split_notes(input: &Input) -> Vec<String> {
+    input
+        .series
+        .iter()
+        .filter_map(|s| {
+            let found = regime_core::splits::find_splits(&s.bars);
+            found.last().map(|l| split_note(&s.symbol, found.len(), l))
+        })
+        .collect()
 }
 
 /// [`detect`] of one input: a one-symbol file streamed through the pipeline as it is read.
@@ -841,8 +854,20 @@ fn detect_one(
     models_dir: Option<&Path>,
     cfg: &PipelineConfig,
 ) -> Result<(usize, usize)> {
-    let mut save = |symbol: &str, p: &SymbolPipeline| {
-        say_splits(input_path, symbol, p);
+    let mut save = |symbol: &str, p: &SymbolPipeline| match models_dir {
+        Some(dir) => save_model(dir, symbol, p, input_path).map(|_| ()),
+        None => Ok(()),
+    };
+    // a streamed symbol's bars are not kept for the reading notes: its pipeline says what
+    // splits it read
+    let mut save_streamed = |symbol: &str, p: &SymbolPipeline| {
+        if let (n, Some(last)) = p.splits() {
+            crate::say!(
+                "{}: {}",
+                input_path.display(),
+                split_note(symbol, n as usize, &last)
+            );
+        }
         match models_dir {
             Some(dir) => save_model(dir, symbol, p, input_path).map(|_| ()),
             None => Ok(()),
@@ -869,7 +894,7 @@ fn detect_one(
         match reader {
             Ok(reader) => {
                 let streamed = write_detections(output_path, &mut |emit| {
-                    stream_fed(&feed_rx, cfg, emit, &mut save)
+                    stream_fed(&feed_rx, cfg, emit, &mut save_streamed)
                 });
                 // drop the receiver first: a reader still sending then stops feeding
                 drop(feed_rx);
@@ -913,14 +938,9 @@ fn detect_many(
     cfg: &PipelineConfig,
 ) -> Result<(usize, usize)> {
     let (input, from) = read_many(inputs, skip_bad)?;
-    let mut save = |symbol: &str, p: &SymbolPipeline| {
-        if let Some(source) = from.get(symbol) {
-            say_splits(source, symbol, p);
-        }
-        match (models_dir, from.get(symbol)) {
-            (Some(dir), Some(source)) => save_model(dir, symbol, p, source).map(|_| ()),
-            _ => Ok(()),
-        }
+    let mut save = |symbol: &str, p: &SymbolPipeline| match (models_dir, from.get(symbol)) {
+        (Some(dir), Some(source)) => save_model(dir, symbol, p, source).map(|_| ()),
+        _ => Ok(()),
     };
     detect_read(&input, output_path, mode, cfg, &mut save)
 }
