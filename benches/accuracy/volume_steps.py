@@ -6,8 +6,9 @@ and with prices divided by f and volume multiplied by v from a date on (a split:
 feed switching to consolidated volume: f = 1). Prints the share of the bars from that date
 on whose volatility label differs, in all, in the first 252 bars and after them, and the
 shares whose trend and structure labels differ. Splits (f = v: 2:1, 3:1, 1:2, 1:10) are read
-as splits since session 41 (`regime_core::splits`) and should change nothing; a step in the
-volume alone is not one.
+as splits since session 41 (`regime_core::splits`) and should change nothing; so are steps
+of the volume alone from ×3.3 (or ÷3.3) on: a change of unit (×10, ×100, ×0.01), a feed
+switching to consolidated volume (×5). A ×3 step stays below what is read.
 
     cargo build --release -p regime-server --bin regime
     python3 benches/accuracy/volume_steps.py [--exe PATH]
@@ -21,7 +22,8 @@ from arch.data import nasdaq, sp500
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CASES = [("2005-06-01", 2, 2), ("2012-03-01", 3, 3), ("2005-06-01", 0.5, 0.5),
-         ("2016-01-04", 0.1, 0.1), ("2009-01-02", 1, 3), ("2009-01-02", 1, 1 / 3)]
+         ("2016-01-04", 0.1, 0.1), ("2009-01-02", 1, 3), ("2009-01-02", 1, 1 / 3),
+         ("2012-03-01", 1, 10), ("2009-01-02", 1, 100), ("2009-01-02", 1, 0.01), ("2009-01-02", 1, 5)]
 
 
 def detect(exe, df, tmp, tag):

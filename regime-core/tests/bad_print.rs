@@ -286,8 +286,11 @@ fn crashes_and_unit_changes_are_not_splits() {
         ("unit change", unit),
         ("no volume", no_volume),
     ] {
-        let found = regime_core::splits::find_splits(&series);
-        assert!(found.is_empty(), "{name}: read as splits {found:?}");
+        let found = regime_core::splits::find_adjustments(&series);
+        assert!(
+            found.0.is_empty() && found.1.is_empty(),
+            "{name}: read as {found:?}"
+        );
     }
     let cfg = SynthConfig {
         symbols: 200,
@@ -295,7 +298,84 @@ fn crashes_and_unit_changes_are_not_splits() {
         ..SynthConfig::default()
     };
     for (i, s) in generate(&cfg, 80).iter().enumerate() {
-        let found = regime_core::splits::find_splits(&s.bars);
-        assert!(found.is_empty(), "series {i}: read as splits {found:?}");
+        let found = regime_core::splits::find_adjustments(&s.bars);
+        assert!(
+            found.0.is_empty() && found.1.is_empty(),
+            "series {i}: read as {found:?}"
+        );
     }
+}
+
+/// A step of the volume level with the prices unmoved — a change of unit (×10, ×0.01), a
+/// feed switching to consolidated volume (×5) — is read five bars in and the volume from
+/// then on measured on the level before it: the labels after it are (almost) the plain
+/// series'. A frenzy (volume ×15 for two weeks, moves six times their size) is not a step.
+#[test]
+fn a_volume_step_with_prices_unmoved_is_read() {
+    let cfg = SynthConfig {
+        symbols: 1,
+        bars: 4_000,
+        ..SynthConfig::default()
+    };
+    for (seed, v) in [(81u64, 10.0), (82, 0.01), (83, 5.0)] {
+        let bars = generate(&cfg, seed).remove(0).bars;
+        let mut stepped = bars.clone();
+        for b in &mut stepped[2_500..] {
+            b.volume *= v;
+        }
+        let (splits, steps) = regime_core::splits::find_adjustments(&stepped);
+        assert!(splits.is_empty(), "seed {seed}: {splits:?}");
+        assert_eq!(steps.len(), 1, "seed {seed}: {steps:?}");
+        // five bars in at the earliest; ×5 has bars under the ×3.3 the rule asks for
+        assert!(
+            (2_505..2_550).contains(&steps[0].bar),
+            "seed {seed}: {steps:?}"
+        );
+        assert!(
+            (steps[0].step / v).ln().abs() < 0.3,
+            "seed {seed}: ×{v} read as ×{}",
+            steps[0].step
+        );
+        let cfg = PipelineConfig::default();
+        let plain = detect_series(&bars, &cfg).expect("plain run");
+        let after = detect_series(&stepped, &cfg).expect("stepped run");
+        let same = plain[2_500..]
+            .iter()
+            .zip(&after[2_500..])
+            .filter(|(a, b)| a.regime.indices()[0] == b.regime.indices()[0])
+            .count() as f64
+            / 1_500.0;
+        println!("seed {seed}, volume ×{v} from bar 2500: volatility labels agree on {same:.3} of the bars from it");
+        assert!(same >= 0.98, "seed {seed}: ×{v}: {same:.3}");
+    }
+    let bars = generate(&cfg, 84).remove(0).bars;
+    let mut frenzy = bars.clone();
+    for t in 2_500..2_510 {
+        let r = (bars[t].close / bars[t - 1].close).ln() * 5.0;
+        for b in &mut frenzy[t..] {
+            (b.open, b.high, b.low, b.close) = (
+                b.open * r.exp(),
+                b.high * r.exp(),
+                b.low * r.exp(),
+                b.close * r.exp(),
+            );
+        }
+        frenzy[t].volume *= 15.0;
+    }
+    // a frenzy may read as a step (here its moves are within 3 RMS on five bars in a row);
+    // its end then reads as the step back, and the labels after it are the plain series'
+    let (_, steps) = regime_core::splits::find_adjustments(&frenzy);
+    let net: f64 = steps.iter().map(|s| s.step).product();
+    assert!((net - 1.0).abs() < 1e-9, "a frenzy read as {steps:?}");
+    let cfg = PipelineConfig::default();
+    let plain = detect_series(&bars, &cfg).expect("plain run");
+    let after = detect_series(&frenzy, &cfg).expect("frenzy run");
+    let same = plain[2_600..]
+        .iter()
+        .zip(&after[2_600..])
+        .filter(|(a, b)| a.regime.indices()[0] == b.regime.indices()[0])
+        .count() as f64
+        / 1_400.0;
+    println!("a frenzy at bar 2500 read as {steps:?}: volatility labels agree on {same:.3} of the bars from 2600");
+    assert!(same >= 0.98, "after a frenzy: {same:.3}");
 }

@@ -833,16 +833,37 @@ pub fn split_note(symbol: &str, n: usize, last: &regime_core::splits::Split) -> 
     )
 }
 
-/// [`split_note`] for every series of `input` whose bars hold splits.
+/// What was read when a symbol's volume stepped with its prices unmoved (see
+/// [`regime_core::splits`]): `n` steps, the last one `last`.
+pub fn volume_step_note(symbol: &str, n: usize, last: &regime_core::splits::VolumeStep) -> String {
+    let what = if n == 1 {
+        "its volume stepped".to_string()
+    } else {
+        format!("{n} steps of its volume read, the last")
+    };
+    format!(
+        "{symbol}{}{what} ×{:.3} at {} with its prices unmoved (a change of unit, of source, \
+         or to consolidated volume?): the volume from it on is read on the level before",
+        if symbol.is_empty() { "" } else { ": " },
+        last.step,
+        io::format_timestamp(last.ts)
+    )
+}
+
+/// [`split_note`] and [`volume_step_note`] for every series of `input` whose bars hold
+/// splits or volume steps.
 fn split_notes(input: &Input) -> Vec<String> {
-    input
-        .series
-        .iter()
-        .filter_map(|s| {
-            let found = regime_core::splits::find_splits(&s.bars);
-            found.last().map(|l| split_note(&s.symbol, found.len(), l))
-        })
-        .collect()
+    let mut notes = Vec::new();
+    for s in &input.series {
+        let (splits, steps) = regime_core::splits::find_adjustments(&s.bars);
+        if let Some(l) = splits.last() {
+            notes.push(split_note(&s.symbol, splits.len(), l));
+        }
+        if let Some(l) = steps.last() {
+            notes.push(volume_step_note(&s.symbol, steps.len(), l));
+        }
+    }
+    notes
 }
 
 /// [`detect`] of one input: a one-symbol file streamed through the pipeline as it is read.
@@ -866,6 +887,13 @@ fn detect_one(
                 "{}: {}",
                 input_path.display(),
                 split_note(symbol, n as usize, &last)
+            );
+        }
+        if let (n, Some(last)) = p.volume_steps() {
+            crate::say!(
+                "{}: {}",
+                input_path.display(),
+                volume_step_note(symbol, n as usize, &last)
             );
         }
         match models_dir {

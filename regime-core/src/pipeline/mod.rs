@@ -1123,6 +1123,11 @@ impl SymbolPipeline {
         self.bar_side.splits.splits()
     }
 
+    /// Steps of this symbol's volume level read with its prices unmoved, and the last one.
+    pub fn volume_steps(&self) -> (u64, Option<crate::splits::VolumeStep>) {
+        self.bar_side.splits.volume_steps()
+    }
+
     /// Shrink the HMM's shared parameters toward a population estimate from now on.
     pub fn set_population(&mut self, prior: Option<crate::hmm::PopulationPrior>) {
         self.bar_side.hmm.set_population(prior);
@@ -1143,11 +1148,14 @@ impl SymbolPipeline {
         let acc = self.regime_accuracy();
         let mut v = Vec::new();
         let (splits, last_split) = self.splits();
+        let (steps, last_step) = self.volume_steps();
         let mut base = ComponentStatus::new("base_regime_detector", true)
             .int("bars", self.pool_side.n as i64)
             // unadjusted splits read and taken out (`crate::splits`): the last one's price
             // ratio (3 for 3:1, 0.1 for 1:10) and bar time
             .int("splits_read", splits as i64)
+            // steps of the volume level with the prices unmoved (a change of unit or source)
+            .int("volume_steps_read", steps as i64)
             .int("model_version", self.bar_side.hmm.model_version() as i64)
             .int(
                 "averaged_refits",
@@ -1161,6 +1169,11 @@ impl SymbolPipeline {
             base = base
                 .num("last_split_ratio", sp.ratio)
                 .int("last_split_ts_ms", sp.ts);
+        }
+        if let Some(st) = last_step {
+            base = base
+                .num("last_volume_step", st.step)
+                .int("last_volume_step_ts_ms", st.ts);
         }
         if let Some(d) = self.bar_side.hmm.trend_duration() {
             base = base.num("trend_duration_bars", d);

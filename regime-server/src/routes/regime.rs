@@ -318,13 +318,19 @@ pub(crate) async fn quality(State(st): State<AppState>) -> Json<Value> {
             })
             .map(|c| {
                 let get = |k: &str| c.details.get(k).map(super::health::detail_json);
+                let at = |k: &str| {
+                    c.details.get(k).and_then(|d| match d {
+                        regime_core::pipeline::Detail::Int(ms) => Some(iso_ms(*ms)),
+                        _ => None,
+                    })
+                };
                 json!({
                     "count": get("splits_read"),
                     "last_ratio": get("last_split_ratio"),
-                    "last_at": c.details.get("last_split_ts_ms").and_then(|d| match d {
-                        regime_core::pipeline::Detail::Int(ms) => Some(iso_ms(*ms)),
-                        _ => None,
-                    }),
+                    "last_at": at("last_split_ts_ms"),
+                    "volume_steps": get("volume_steps_read"),
+                    "last_volume_step": get("last_volume_step"),
+                    "last_volume_step_at": at("last_volume_step_ts_ms"),
                 })
             });
         out.insert(
