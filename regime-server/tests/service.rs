@@ -1641,6 +1641,8 @@ fn an_ingested_split_is_read_and_reported() {
     let sp = &q["symbols"]["SPL"]["splits"];
     assert_eq!(sp["count"], 1, "{q}");
     assert_eq!(sp["last_ratio"], 3.0, "{q}");
+    // the volume stepped with the prices: a split, not a step of the volume alone
+    assert_eq!(sp["volume_steps"], 0, "{q}");
     let when = chrono::DateTime::from_timestamp(at, 0).expect("a time");
     assert_eq!(
         sp["last_at"],
