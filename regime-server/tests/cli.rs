@@ -1669,10 +1669,11 @@ fn an_unadjusted_split_gets_a_note_and_leaves_the_labels() {
         ..datasets::SynthConfig::default()
     };
     let bars = datasets::generate(&cfg, 4242).remove(0).bars;
-    let write = |name: &str, split_at: usize| {
+    // prices ÷k and volume ×k·v from bar `at` on
+    let write = |name: &str, at: usize, k: f64, v: f64| {
         let mut csv = String::from(HEADER);
         for (i, b) in bars.iter().enumerate() {
-            let k = if i >= split_at { 3.0 } else { 1.0 };
+            let (k, v) = if i >= at { (k, v) } else { (1.0, 1.0) };
             csv += &format!(
                 "{},S,{},{},{},{},{}\n",
                 b.ts / 1000,
@@ -1680,14 +1681,15 @@ fn an_unadjusted_split_gets_a_note_and_leaves_the_labels() {
                 b.high / k,
                 b.low / k,
                 b.close / k,
-                b.volume * k
+                b.volume * k * v
             );
         }
         let path = dir.path().join(name);
         std::fs::write(&path, csv).expect("write");
         path
     };
-    let (plain, split) = (write("plain.csv", usize::MAX), write("split.csv", 2_000));
+    let plain = write("plain.csv", usize::MAX, 1.0, 1.0);
+    let split = write("split.csv", 2_000, 3.0, 1.0);
     let column = |path: &Path| -> Vec<String> {
         let text = std::fs::read_to_string(path).expect("read");
         let mut lines = text.lines();
@@ -1720,6 +1722,16 @@ fn an_unadjusted_split_gets_a_note_and_leaves_the_labels() {
         assert!(o.status.success(), "{}", stderr(&o));
     }
     assert_eq!(column(&c), column(&d), "labels scored with the fixed model");
+    // the volume alone ×10 from the same day (a change of unit): read five bars in, said
+    let tenfold = write("tenfold.csv", 2_000, 1.0, 10.0);
+    let o = detect(&tenfold, &dir.path().join("e.csv"), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    let day = datetime_of(bars[2_004].ts);
+    assert!(
+        e.contains(&format!("S: its volume stepped ×10.000 at {day}")),
+        "{e}"
+    );
 }
 
 /// `YYYY-MM-DD HH:MM:SS` of a timestamp in ms.
