@@ -66,6 +66,31 @@ impl Bar {
     pub fn has_no_volume(&self) -> bool {
         self.volume.is_nan() || self.volume <= 0.0
     }
+    /// The same bar to the bit (`NaN` fields included, which `==` never finds equal).
+    pub fn same_bits(&self, other: &Bar) -> bool {
+        let bits = |b: &Bar| [b.open, b.high, b.low, b.close, b.volume].map(f64::to_bits);
+        self.ts == other.ts && bits(self) == bits(other)
+    }
+}
+
+/// `bars` through a per-bar map (a stateful adjuster), or `None` while every bar comes out
+/// as it went in, to the bit: the copy starts at the first bar the map changes.
+pub fn map_series(bars: &[Bar], mut f: impl FnMut(&Bar) -> Bar) -> Option<Vec<Bar>> {
+    let mut out: Option<Vec<Bar>> = None;
+    for (i, b) in bars.iter().enumerate() {
+        let x = f(b);
+        match &mut out {
+            Some(v) => v.push(x),
+            None if !x.same_bits(b) => {
+                let mut v = Vec::with_capacity(bars.len());
+                v.extend_from_slice(&bars[..i]);
+                v.push(x);
+                out = Some(v);
+            }
+            None => {}
+        }
+    }
+    out
 }
 
 /// Accessor traits so features can take a [`Bar`] or a raw close price.

@@ -333,21 +333,7 @@ impl IntradayAdjuster {
 /// the pipeline (`regime detect --model`) reads the bars the model was learned on.
 pub fn adjust_series(bars: &[Bar]) -> Option<Vec<Bar>> {
     let mut a = IntradayAdjuster::new();
-    let mut out: Option<Vec<Bar>> = None;
-    for (i, b) in bars.iter().enumerate() {
-        let x = a.adjust(b);
-        match &mut out {
-            Some(v) => v.push(x),
-            None if x != *b => {
-                let mut v = Vec::with_capacity(bars.len());
-                v.extend_from_slice(&bars[..i]);
-                v.push(x);
-                out = Some(v);
-            }
-            None => {}
-        }
-    }
-    out
+    crate::bars::map_series(bars, |b| a.adjust(b))
 }
 
 #[cfg(test)]

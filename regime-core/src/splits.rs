@@ -353,19 +353,5 @@ pub fn find_adjustments(bars: &[Bar]) -> (Vec<Split>, Vec<VolumeStep>) {
 /// nothing is read (the bars as they are).
 pub fn adjust_series(bars: &[Bar]) -> Option<Vec<Bar>> {
     let mut a = SplitAdjuster::new();
-    let mut out: Option<Vec<Bar>> = None;
-    for (i, b) in bars.iter().enumerate() {
-        let x = a.adjust(b);
-        match &mut out {
-            Some(v) => v.push(x),
-            None if a.factor != 1.0 || a.unit != 1.0 => {
-                let mut v = Vec::with_capacity(bars.len());
-                v.extend_from_slice(&bars[..i]);
-                v.push(x);
-                out = Some(v);
-            }
-            None => {}
-        }
-    }
-    out
+    crate::bars::map_series(bars, |b| a.adjust(b))
 }

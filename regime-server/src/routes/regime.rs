@@ -287,19 +287,18 @@ pub(crate) async fn quality(State(st): State<AppState>) -> Json<Value> {
         rej_all += rej;
         // (0: read from the store at start, no bar arrived since)
         let arrived = cur.get(s).map(|c| c.arrived_ms).filter(|&a| a > 0);
+        let base = ins.get(s).and_then(|i| {
+            i.components
+                .iter()
+                .find(|c| c.name == "base_regime_detector")
+        });
+        let get = |k: &str| base.and_then(|c| c.details.get(k).map(super::health::detail_json));
         // what the model makes of the symbol's opens (null until it has learned): how far
         // the gaps follow volatility beside the returns, the weight they keep, and how often
         // their size changed at the source (a vendor's opening prints, a session rule)
-        let opens = ins
-            .get(s)
-            .and_then(|i| {
-                i.components
-                    .iter()
-                    .find(|c| c.name == "base_regime_detector")
-            })
+        let opens = base
             .filter(|c| c.details.contains_key("gap_vol_slope"))
-            .map(|c| {
-                let get = |k: &str| c.details.get(k).map(super::health::detail_json);
+            .map(|_| {
                 json!({
                     "gap_vol_slope": get("gap_vol_slope"),
                     "gap_weight": get("gap_weight"),
@@ -307,32 +306,24 @@ pub(crate) async fn quality(State(st): State<AppState>) -> Json<Value> {
                     "gap_bars_seen": get("gap_bars_seen"),
                 })
             });
-        // unadjusted splits read in the symbol's bars (prices ÷k and volume ×k at once),
-        // taken out before detection
-        let splits = ins
-            .get(s)
-            .and_then(|i| {
-                i.components
-                    .iter()
-                    .find(|c| c.name == "base_regime_detector")
+        // unadjusted splits read in the symbol's bars (prices ÷k and volume ×k at once) and
+        // steps of the volume alone, taken out before detection
+        let at = |k: &str| {
+            base.and_then(|c| match c.details.get(k) {
+                Some(regime_core::pipeline::Detail::Int(ms)) => Some(iso_ms(*ms)),
+                _ => None,
             })
-            .map(|c| {
-                let get = |k: &str| c.details.get(k).map(super::health::detail_json);
-                let at = |k: &str| {
-                    c.details.get(k).and_then(|d| match d {
-                        regime_core::pipeline::Detail::Int(ms) => Some(iso_ms(*ms)),
-                        _ => None,
-                    })
-                };
-                json!({
-                    "count": get("splits_read"),
-                    "last_ratio": get("last_split_ratio"),
-                    "last_at": at("last_split_ts_ms"),
-                    "volume_steps": get("volume_steps_read"),
-                    "last_volume_step": get("last_volume_step"),
-                    "last_volume_step_at": at("last_volume_step_ts_ms"),
-                })
-            });
+        };
+        let splits = base.map(|_| {
+            json!({
+                "count": get("splits_read"),
+                "last_ratio": get("last_split_ratio"),
+                "last_at": at("last_split_ts_ms"),
+                "volume_steps": get("volume_steps_read"),
+                "last_volume_step": get("last_volume_step"),
+                "last_volume_step_at": at("last_volume_step_ts_ms"),
+            })
+        });
         out.insert(
             s.clone(),
             json!({
