@@ -336,15 +336,7 @@ fn a_volume_step_with_prices_unmoved_is_read() {
             "seed {seed}: ×{v} read as ×{}",
             steps[0].step
         );
-        let cfg = PipelineConfig::default();
-        let plain = detect_series(&bars, &cfg).expect("plain run");
-        let after = detect_series(&stepped, &cfg).expect("stepped run");
-        let same = plain[2_500..]
-            .iter()
-            .zip(&after[2_500..])
-            .filter(|(a, b)| a.regime.indices()[0] == b.regime.indices()[0])
-            .count() as f64
-            / 1_500.0;
+        let same = agreement_from(&bars, &stepped, 2_500);
         println!("seed {seed}, volume ×{v} from bar 2500: volatility labels agree on {same:.3} of the bars from it");
         assert!(same >= 0.98, "seed {seed}: ×{v}: {same:.3}");
     }
@@ -367,15 +359,7 @@ fn a_volume_step_with_prices_unmoved_is_read() {
     let (_, steps) = regime_core::splits::find_adjustments(&frenzy);
     let net: f64 = steps.iter().map(|s| s.step).product();
     assert!((net - 1.0).abs() < 1e-9, "a frenzy read as {steps:?}");
-    let cfg = PipelineConfig::default();
-    let plain = detect_series(&bars, &cfg).expect("plain run");
-    let after = detect_series(&frenzy, &cfg).expect("frenzy run");
-    let same = plain[2_600..]
-        .iter()
-        .zip(&after[2_600..])
-        .filter(|(a, b)| a.regime.indices()[0] == b.regime.indices()[0])
-        .count() as f64
-        / 1_400.0;
+    let same = agreement_from(&bars, &frenzy, 2_600);
     println!("a frenzy at bar 2500 read as {steps:?}: volatility labels agree on {same:.3} of the bars from 2600");
     assert!(same >= 0.98, "after a frenzy: {same:.3}");
 }
