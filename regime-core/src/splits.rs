@@ -8,28 +8,29 @@
 //! volatility labels changed, with 2:1 in June 2005 60%
 //! (`benches/accuracy/volume_steps.py`).
 //!
-//! [`SplitAdjuster`] reads a split where a bar's close moves from the previous one by one of
-//! the [`FORWARD_RATIOS`] or [`REVERSE_RATIOS`] (within [`PRICE_TOL`] in logs, either way) by more than
-//! [`SPLIT_RMS`] root-mean-square returns, its open has moved as far (a split rescales the
-//! whole bar; a fall within the day opens near the previous close), **and** its volume moves
-//! the other way by about as much ([`VOLUME_TOL`]): a crash as deep as a split ratio trades
-//! 10–30 times its usual volume, a change of price unit (pence to pounds) none. From that bar on it hands on the
-//! bars as split-adjusted data would give them: prices times the product of the ratios read
-//! so far, volume divided by it. Bars before the first split pass untouched (the same bits),
-//! and a series without one is detected exactly as before. Causal: a bar's adjustment
-//! depends on it and the bars before it only.
+//! [`SplitAdjuster`] reads a split where a bar's close moves from the previous one by one
+//! of the [`FORWARD_RATIOS`] or [`REVERSE_RATIOS`] (within [`PRICE_TOL`] in logs, either way)
+//! by more than [`SPLIT_RMS`] root-mean-square returns, its open has moved as far (a split
+//! rescales the whole bar; a fall within the day opens near the previous close), **and** its
+//! volume moves the other way by about as much ([`VOLUME_TOL`]): a crash as deep as a split
+//! ratio trades 10–30 times its usual volume, a change of price unit (pence to pounds) none.
+//! From that bar on it hands on the bars as split-adjusted data would give them: prices
+//! times the product of the ratios read so far, volume divided by it. Bars before the first
+//! split pass untouched (the same bits), and a series without one is detected exactly as
+//! before. Causal: a bar's adjustment depends on it and the bars before it only.
 //!
 //! It also reads a step of the volume level with the prices unmoved — a change of unit
-//! (shares to lots of 100), a vendor switching to consolidated volume, two sources spliced:
-//! read as it came, ×10 from March 2012 changed 66% of the S&P 500's next year's volatility
-//! labels and 6% of the later ones, ×3 from 2009 41%. [`STEP_CONFIRM`] daily (or slower) bars
-//! in a row whose volume sits beyond [`STEP_MIN`] times its running mean (or below its
-//! inverse) while their closes move as usual ([`STEP_MOVE`]) make a step, of their geometric
-//! mean ratio (the power of ten where it is near one); the volume from then on is divided
-//! by it. A market's own volume does not hold
+//! (shares to lots of 100), a vendor switching to consolidated volume, two sources spliced.
+//! Read as it came, ×10 from March 2012 changed 99% of the S&P 500's next year's volatility
+//! labels and 95% of the later ones (the ladder renamed), ×5 from 2009 57% and 21%.
+//! [`STEP_CONFIRM`] daily (or slower) bars in a row whose volume sits beyond [`STEP_MIN`]
+//! times its running mean (or below its inverse) while their closes move as usual
+//! ([`STEP_MOVE`]) make a step of their geometric mean ratio (the power of ten where it is
+//! near one); the volume from then on is divided by it. A market's own volume does not hold
 //! ×3.3 for a week (arch's S&P 500 and NASDAQ 1999–2018: never two days in a row); a frenzy
-//! that does moves its prices too; intraday bars, whose volume follows the time of day, are
-//! left to the time-of-day profile.
+//! that does mostly moves its prices too, and where it reads as a step its end reads as the
+//! step back; intraday bars, whose volume follows the time of day, are left to the
+//! time-of-day profile.
 
 use crate::bars::Bar;
 
@@ -101,7 +102,8 @@ pub struct VolumeStep {
     pub bar: u64,
     /// Its timestamp, ms since epoch.
     pub ts: i64,
-    /// The step: the confirming bars' geometric mean ratio to the running mean.
+    /// The step: the confirming bars' geometric mean ratio to the running mean (the power of
+    /// ten where it is near one).
     pub step: f64,
 }
 
