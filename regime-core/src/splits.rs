@@ -125,24 +125,14 @@ pub struct SplitAdjuster {
     splits: u64,
     last: Option<Split>,
     /// Product of the volume steps read so far: volume is divided by it (as well).
-    #[cfg_attr(feature = "serde", serde(default = "one"))]
     unit: f64,
     /// The side (+1 above, −1 below) the last bars' volume sat beyond the mean, how many bars
     /// in a row, and the sum of their log ratios.
-    #[cfg_attr(feature = "serde", serde(default))]
     pending: (i8, u32, f64),
     /// The previous bar's timestamp.
-    #[cfg_attr(feature = "serde", serde(default))]
     prev_ts: Option<i64>,
-    #[cfg_attr(feature = "serde", serde(default))]
     volume_steps: u64,
-    #[cfg_attr(feature = "serde", serde(default))]
     last_step: Option<VolumeStep>,
-}
-
-#[cfg(feature = "serde")]
-fn one() -> f64 {
-    1.0
 }
 
 impl Default for SplitAdjuster {
@@ -175,11 +165,6 @@ impl SplitAdjuster {
     /// Splits read so far, and the last one.
     pub fn splits(&self) -> (u64, Option<Split>) {
         (self.splits, self.last)
-    }
-
-    /// The product of the ratios read so far (1 before the first split).
-    pub fn factor(&self) -> f64 {
-        self.factor
     }
 
     /// Steps of the volume level read so far, and the last one.
@@ -323,8 +308,7 @@ impl SplitAdjuster {
         })?;
         let lk_split = sign * k.ln();
         // a split rescales the whole bar, its open too; a fall within the day (news, a
-        // crash) opens near the previous close
-        // (a close-only bar has no open to check)
+        // crash) opens near the previous close (a close-only bar has no open to check)
         let opens_split = !(bar.open.is_finite() && bar.open > 0.0)
             || ((prev / bar.open).ln() - lk_split).abs() <= PRICE_TOL;
         let u = (bar.volume / self.volume_divisor() / self.volume).ln();

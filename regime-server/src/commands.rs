@@ -850,18 +850,28 @@ pub fn volume_step_note(symbol: &str, n: usize, last: &regime_core::splits::Volu
     )
 }
 
-/// [`split_note`] and [`volume_step_note`] for every series of `input` whose bars hold
-/// splits or volume steps.
+/// [`split_note`] and [`volume_step_note`] for a symbol: what was read (counts, and the
+/// last of each), none when nothing was.
+fn adjustment_notes(
+    symbol: &str,
+    splits: (usize, Option<&regime_core::splits::Split>),
+    steps: (usize, Option<&regime_core::splits::VolumeStep>),
+) -> Vec<String> {
+    let split = splits.1.map(|l| split_note(symbol, splits.0, l));
+    let step = steps.1.map(|l| volume_step_note(symbol, steps.0, l));
+    split.into_iter().chain(step).collect()
+}
+
+/// [`adjustment_notes`] for every series of `input` whose bars hold splits or volume steps.
 fn split_notes(input: &Input) -> Vec<String> {
     let mut notes = Vec::new();
     for s in &input.series {
         let (splits, steps) = regime_core::splits::find_adjustments(&s.bars);
-        if let Some(l) = splits.last() {
-            notes.push(split_note(&s.symbol, splits.len(), l));
-        }
-        if let Some(l) = steps.last() {
-            notes.push(volume_step_note(&s.symbol, steps.len(), l));
-        }
+        notes.extend(adjustment_notes(
+            &s.symbol,
+            (splits.len(), splits.last()),
+            (steps.len(), steps.last()),
+        ));
     }
     notes
 }
@@ -880,26 +890,18 @@ fn detect_one(
         None => Ok(()),
     };
     // a streamed symbol's bars are not kept for the reading notes: its pipeline says what
-    // splits it read
+    // splits and volume steps it read
     let mut save_streamed = |symbol: &str, p: &SymbolPipeline| {
-        if let (n, Some(last)) = p.splits() {
-            crate::say!(
-                "{}: {}",
-                input_path.display(),
-                split_note(symbol, n as usize, &last)
-            );
+        let (splits, steps) = (p.splits(), p.volume_steps());
+        let notes = adjustment_notes(
+            symbol,
+            (splits.0 as usize, splits.1.as_ref()),
+            (steps.0 as usize, steps.1.as_ref()),
+        );
+        for note in notes {
+            crate::say!("{}: {note}", input_path.display());
         }
-        if let (n, Some(last)) = p.volume_steps() {
-            crate::say!(
-                "{}: {}",
-                input_path.display(),
-                volume_step_note(symbol, n as usize, &last)
-            );
-        }
-        match models_dir {
-            Some(dir) => save_model(dir, symbol, p, input_path).map(|_| ()),
-            None => Ok(()),
-        }
+        save(symbol, p)
     };
     if mode == Mode::ExPost || io::known_multi_symbol(input_path) {
         // smoothing needs each whole series at once; a file known to hold several symbols

@@ -1048,22 +1048,29 @@ fn fixed_models_score_intraday_bars_as_the_pipeline_learned_them() {
     assert!(right > 0.97, "{right:.3}");
 }
 
-/// The volatility column of a `detect` output CSV, as state indices.
-fn volatility_of(path: &Path) -> Vec<usize> {
+/// Column `name` of a `detect` output CSV, as text.
+fn csv_column(path: &Path, name: &str) -> Vec<String> {
     let text = std::fs::read_to_string(path).expect("read");
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().expect("header").split(',').collect();
     let col = header
         .iter()
-        .position(|h| *h == "volatility")
-        .expect("volatility column");
-    let names = ["low", "medium", "high"];
+        .position(|h| *h == name)
+        .unwrap_or_else(|| panic!("{name} column"));
     lines
-        .map(|l| {
-            let v = l.split(',').nth(col).expect("field");
+        .map(|l| l.split(',').nth(col).expect("field").to_string())
+        .collect()
+}
+
+/// The volatility column of a `detect` output CSV, as state indices.
+fn volatility_of(path: &Path) -> Vec<usize> {
+    let names = ["low", "medium", "high"];
+    csv_column(path, "volatility")
+        .iter()
+        .map(|v| {
             names
                 .iter()
-                .position(|n| *n == v)
+                .position(|n| n == v)
                 .expect("a volatility name")
         })
         .collect()
@@ -1690,18 +1697,7 @@ fn an_unadjusted_split_gets_a_note_and_leaves_the_labels() {
     };
     let plain = write("plain.csv", usize::MAX, 1.0, 1.0);
     let split = write("split.csv", 2_000, 3.0, 1.0);
-    let column = |path: &Path| -> Vec<String> {
-        let text = std::fs::read_to_string(path).expect("read");
-        let mut lines = text.lines();
-        let header: Vec<&str> = lines.next().expect("header").split(',').collect();
-        let col = header
-            .iter()
-            .position(|h| *h == "regime_id")
-            .expect("regime_id column");
-        lines
-            .map(|l| l.split(',').nth(col).expect("field").to_string())
-            .collect()
-    };
+    let column = |path: &Path| csv_column(path, "regime_id");
     let models = dir.path().join("models");
     let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
     let o = detect(&plain, &a, &["--models-dir", models.to_str().unwrap()]);
