@@ -107,7 +107,8 @@ enum Cmd {
         /// Write labels for the valid rows even when some rows are rejected.
         #[arg(long)]
         skip_bad_rows: bool,
-        /// Save each symbol's learned model as DIR/<symbol>.v<version>.json (causal mode).
+        /// Save each symbol's learned model as DIR/<symbol>.v<version>.json (learned causally in
+        /// either mode: with `--mode ex-post`, the model the series is smoothed with).
         #[arg(long)]
         models_dir: Option<PathBuf>,
         /// config.yaml whose `regime` settings (confidence_threshold, switch_margin,
