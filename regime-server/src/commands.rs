@@ -1572,7 +1572,6 @@ pub fn evaluate_input(
             what: "no valid bars".into(),
         });
     }
-    let dets = run_detection(input, cfg, Mode::Causal)?;
     let rows = 2 + METHOD_NAMES.len();
     let mut hits = vec![[0u64; 4]; rows];
     let mut covered = vec![[0u64; 4]; rows];
@@ -1580,70 +1579,109 @@ pub fn evaluate_input(
     let mut confusion = vec![vec![0u64; N_REGIMES]; N_REGIMES];
     let mut calibration = [Calibration::default(); 4];
     let (mut true_sw, mut det_sw, mut true_dur, mut det_dur, mut nser) = (0, 0, 0.0, 0.0, 0.0);
-    for (s, (_, d)) in input.series.iter().zip(&dets) {
-        let start = ((1.0 - score_last) * s.bars.len() as f64).floor() as usize;
-        let mut tl = Vec::new();
-        let mut dl = Vec::new();
-        for t in start..s.bars.len() {
-            let Some(Some(y)) = s.labels.get(t) else {
-                continue;
-            };
-            let Some(truth) = Regime::from_id(*y) else {
-                continue;
-            };
-            let ty = truth.indices();
-            n += 1;
-            let r = d[t].regime.indices();
-            let mut cands = vec![[r[0] as u8, r[1] as u8, r[2] as u8], d[t].raw];
-            cands.extend(d[t].methods.iter().copied());
-            for (k, c) in cands.iter().enumerate() {
-                // 255 = the method abstained on that dimension: not scored there
-                let mut all = true;
-                for dim in 0..3 {
-                    if c[dim] == 255 {
-                        all = false;
-                        continue;
-                    }
-                    covered[k][dim] += 1;
-                    if c[dim] as usize == ty[dim] {
-                        hits[k][dim] += 1;
-                    } else {
-                        all = false;
-                    }
-                }
-                if c.iter().all(|x| *x != 255) {
-                    covered[k][3] += 1;
-                    if all {
-                        hits[k][3] += 1;
-                    }
-                }
-            }
-            confusion[*y as usize][d[t].regime.id() as usize] += 1;
-            // the probability reported for each final label, against whether it is right
-            let p = [
-                d[t].p_volatility[r[0]],
-                d[t].p_trend[r[1]],
-                d[t].p_structure[r[2]],
-                d[t].confidence,
-            ];
-            for (k, cal) in calibration.iter_mut().enumerate() {
-                let right = if k < 3 {
-                    r[k] == ty[k]
-                } else {
-                    d[t].regime == truth
-                };
-                cal.add(p[k], right);
-            }
-            tl.push(*y);
-            dl.push(d[t].regime.id());
-        }
-        let (a, b) = runs(&tl);
-        let (c, e) = runs(&dl);
+    // the series being scored, the bars of it scored so far, and its scored labels (true,
+    // detected): each piece of detections is scored as it comes and dropped, so the input
+    // (with its labels) is all that is held whole
+    let (mut cur, mut at) = (0usize, 0usize);
+    let (mut tl, mut dl) = (Vec::new(), Vec::new());
+    let mut end_series = |tl: &mut Vec<u8>, dl: &mut Vec<u8>| {
+        let (a, b) = runs(tl);
+        let (c, e) = runs(dl);
         true_sw += a;
         true_dur += b;
         det_sw += c;
         det_dur += e;
         nser += 1.0;
+        tl.clear();
+        dl.clear();
+    };
+    let series = &input.series;
+    detect_causal_grouped(
+        series,
+        cfg,
+        &mut |named| {
+            for (symbol, d) in named {
+                while cur < series.len() && at == series[cur].bars.len() {
+                    end_series(&mut tl, &mut dl);
+                    (cur, at) = (cur + 1, 0);
+                }
+                let s = match series.get(cur) {
+                    Some(s) if s.symbol == symbol && at + d.len() <= s.bars.len() => s,
+                    _ => {
+                        return Err(CommandError::Argument(format!(
+                            "evaluate: detections of `{symbol}` came out of order"
+                        )))
+                    }
+                };
+                let start = ((1.0 - score_last) * s.bars.len() as f64).floor() as usize;
+                for (k, det) in d.iter().enumerate() {
+                    let t = at + k;
+                    if t < start {
+                        continue;
+                    }
+                    let Some(Some(y)) = s.labels.get(t) else {
+                        continue;
+                    };
+                    let Some(truth) = Regime::from_id(*y) else {
+                        continue;
+                    };
+                    let ty = truth.indices();
+                    n += 1;
+                    let r = det.regime.indices();
+                    let mut cands = vec![[r[0] as u8, r[1] as u8, r[2] as u8], det.raw];
+                    cands.extend(det.methods.iter().copied());
+                    for (k, c) in cands.iter().enumerate() {
+                        // 255 = the method abstained on that dimension: not scored there
+                        let mut all = true;
+                        for dim in 0..3 {
+                            if c[dim] == 255 {
+                                all = false;
+                                continue;
+                            }
+                            covered[k][dim] += 1;
+                            if c[dim] as usize == ty[dim] {
+                                hits[k][dim] += 1;
+                            } else {
+                                all = false;
+                            }
+                        }
+                        if c.iter().all(|x| *x != 255) {
+                            covered[k][3] += 1;
+                            if all {
+                                hits[k][3] += 1;
+                            }
+                        }
+                    }
+                    confusion[*y as usize][det.regime.id() as usize] += 1;
+                    // the probability reported for each final label, against whether it
+                    // is right
+                    let p = [
+                        det.p_volatility[r[0]],
+                        det.p_trend[r[1]],
+                        det.p_structure[r[2]],
+                        det.confidence,
+                    ];
+                    for (k, cal) in calibration.iter_mut().enumerate() {
+                        let right = if k < 3 {
+                            r[k] == ty[k]
+                        } else {
+                            det.regime == truth
+                        };
+                        cal.add(p[k], right);
+                    }
+                    tl.push(*y);
+                    dl.push(det.regime.id());
+                }
+                at += d.len();
+            }
+            Ok(())
+        },
+        &mut |_, _| Ok(()),
+    )?;
+    // the series left: the last one detected (and any with no bars)
+    while cur < series.len() {
+        end_series(&mut tl, &mut dl);
+        cur += 1;
     }
     if n == 0 {
         return Err(CommandError::NoData {
@@ -2125,6 +2163,49 @@ mod tests {
             got == want,
             "the ex-post labels are not the saved models' smoothing"
         );
+    }
+
+    /// `evaluate` scores the detections piece by piece as they are made: a series alone
+    /// (150,000 bars, streamed in pieces of 65,536) and a group of three short ones give
+    /// the counts and accuracy of the whole panel's labels scored at once.
+    #[test]
+    fn evaluate_scores_pieces_as_the_whole_panel() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let cfg = PipelineConfig::default();
+        for (symbols, bars) in [(1usize, 150_000usize), (3, 5_000)] {
+            let synth = SynthConfig {
+                symbols,
+                bars,
+                ..SynthConfig::default()
+            };
+            let input = dir.path().join(format!("in{symbols}.parquet"));
+            generate_file(&input, &synth, 19, None).expect("generate");
+            let v = evaluate(std::slice::from_ref(&input), "true_regime_id", 0.3, &cfg)
+                .expect("evaluate");
+            let data = generate(&synth, 19);
+            let all: Vec<&[regime_core::bars::Bar]> =
+                data.iter().map(|d| d.bars.as_slice()).collect();
+            let dets = detect_panel(&all, &cfg).expect("panel");
+            let (mut n, mut right, mut vol) = (0u64, 0u64, 0u64);
+            for (d, det) in data.iter().zip(&dets) {
+                let start = (0.7 * d.bars.len() as f64).floor() as usize;
+                for (label, got) in d.labels.iter().zip(det).skip(start) {
+                    let [v, tr, st] = label.map(usize::from);
+                    let truth = Regime::from_indices(v, tr, st).expect("a true regime");
+                    n += 1;
+                    right += u64::from(got.regime == truth);
+                    vol += u64::from(got.regime.volatility == truth.volatility);
+                }
+            }
+            assert_eq!(v["bars_scored"], json!(n), "{symbols}");
+            let acc = &v["accuracy"]["final"];
+            assert_eq!(acc["regime"], json!(right as f64 / n as f64), "{symbols}");
+            assert_eq!(acc["volatility"], json!(vol as f64 / n as f64), "{symbols}");
+            assert!(
+                vol as f64 / n as f64 > 0.9,
+                "{symbols}: volatility {vol} of {n}"
+            );
+        }
     }
 
     #[test]
