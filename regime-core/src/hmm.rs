@@ -397,7 +397,7 @@ impl Stats {
 /// previous returns (`x`) less the state's mean, and the bars behind them. The noise is a
 /// property of how an instrument is quoted (its tick, its spread), not of the market's
 /// state, and its signal is weak beside one window's sampling error, so the online phase
-/// sums the evidence over its refits, each earlier refit kept [`NOISE_KEEP`] times (~20,000
+/// sums the evidence over its refits, each earlier refit kept `NOISE_KEEP` times (~20,000
 /// bars); the batch phase's M-steps read their window's own.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -1249,7 +1249,7 @@ pub(crate) fn with_bounded_stays<const N: usize>(
 }
 
 /// Pseudo-bars with which an intraday volatility state's own row outweighs the pooled one
-/// in [`with_unseen_stays_pooled`]: a state the statistics' memory held for less than about
+/// in `with_unseen_stays_pooled`: a state the statistics' memory held for less than about
 /// a bar takes the stay of the states it did hold.
 ///
 /// A state the 2,000-bar memory has not seen keeps whatever row it had — often a
@@ -2197,28 +2197,28 @@ impl OnlineHmm {
 
     /// The gap tracker's evidence for fat-tailed gaps: the running mean of
     /// [`crate::model::gap_tail_evidence`] and the gaps it has seen (Student t(5) is read
-    /// above [`GAP_TAIL_EVIDENCE`], and while fewer than [`GAP_SHAPE_MIN_BARS`] were seen).
+    /// above `GAP_TAIL_EVIDENCE`, and while fewer than `GAP_SHAPE_MIN_BARS` were seen).
     pub fn gap_tail_evidence(&self) -> (f64, u64) {
         (self.gap_tail, self.gap_n)
     }
 
     /// How closely the gaps follow the predicted volatility, beside the returns: the ratio
-    /// of their slopes (see [`GapSlope`]; about 1 for opens that follow volatility as
+    /// of their slopes (see `GapSlope`; about 1 for opens that follow volatility as
     /// returns do, toward 0 for opening prints that do not). The gap channel keeps its
-    /// evidence in full from [`GAP_SLOPE_FREE`], in proportion below.
+    /// evidence in full from `GAP_SLOPE_FREE`, in proportion below.
     pub fn gap_vol_slope(&self) -> f64 {
         self.gap_slope.ratio(self.gap_n)
     }
 
     /// Times the tracked gap scale restarted from the fast one (the opens changed at their
-    /// source, see [`GAP_SCALE_JUMP`]).
+    /// source, see `GAP_SCALE_JUMP`).
     pub fn gap_scale_restarts(&self) -> u64 {
         self.gap_restarts
     }
 
     /// The running mean of [`Compiled::range_shape_evidence`] and the ranges it has seen
-    /// (log-gamma is read above [`RANGE_TAIL_EVIDENCE`], and while fewer than
-    /// [`RANGE_SHAPE_MIN_BARS`] were seen).
+    /// (log-gamma is read above `RANGE_TAIL_EVIDENCE`, and while fewer than
+    /// `RANGE_SHAPE_MIN_BARS` were seen).
     pub fn range_tail_evidence(&self) -> (f64, u64) {
         (self.range_tail, self.range_n)
     }
@@ -2751,9 +2751,9 @@ impl OnlineHmm {
     }
 
     /// Intraday series get a split volatility level re-placed at every M-step (see
-    /// [`middle_between_levels`]): with days-long regimes a history often holds two levels
-    /// for weeks. Daily series get only the far-apart case ([`middle_between_far_levels`])
-    /// and the empty outer state ([`empty_state_between_levels`]), as every series does
+    /// `middle_between_levels`): with days-long regimes a history often holds two levels
+    /// for weeks. Daily series get only the far-apart case (`middle_between_far_levels`)
+    /// and the empty outer state (`empty_state_between_levels`), as every series does
     /// (the whole rule took NASDAQ alone from 0.868 to 0.816 high volatility in late 2008).
     pub fn set_intraday(&mut self, on: bool) {
         self.intraday = on;

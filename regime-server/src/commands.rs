@@ -288,7 +288,7 @@ pub fn panel_of(files: Vec<(PathBuf, Input)>) -> Result<(Input, BTreeMap<String,
 /// causal forward filter of SPEC §8; parallel over symbols and time on a GPU). Several
 /// inputs are read as one panel ([`read_many`]). Every symbol's model is found before
 /// anything is scored; the symbols then go to the backend in groups of whole series of
-/// about [`MODEL_GROUP_ROWS`] rows, each group written while the next is scored, so the
+/// about half a million rows (`MODEL_SIZES`), each group written while the next is scored, so the
 /// scoring's working set is a group's, not the input's.
 pub fn detect_with_models(
     inputs: &[PathBuf],
@@ -732,9 +732,9 @@ pub fn run_detection(
 
 /// `--mode ex-post`: each series learned causally as [`detect_causal_grouped`] learns it
 /// (a panel pooled), then its detections smoothed with the model it ended with
-/// ([`smooth_detections`]). A series' detections are held from its first bar until it is
+/// (`smooth_detections`). A series' detections are held from its first bar until it is
 /// smoothed, and handed to `emit` (several series at a time, in order) once about
-/// [`PIECE_BARS`] rows are smoothed; `finished` gets each pipeline as it ends. The panel's
+/// `PIECE_BARS` rows are smoothed; `finished` gets each pipeline as it ends. The panel's
 /// pipelines run once (they ran twice, a panel and a replay for the models, with every
 /// detection of the input held: 10 × 1 M bars 25.8 s and 3.5 GB).
 pub fn detect_ex_post(

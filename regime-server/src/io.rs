@@ -612,7 +612,7 @@ fn value_columns(names: &[String]) -> Option<[Option<usize>; 5]> {
 pub struct BarFields {
     /// The timestamp.
     pub ts: Option<usize>,
-    /// A time of day beside a `date` timestamp ([`time_of_day_field`]).
+    /// A time of day beside a `date` timestamp (`time_of_day_field`).
     pub time: Option<usize>,
     /// open, high, low, close, volume.
     pub values: [Option<usize>; 5],
@@ -785,7 +785,7 @@ fn time_beside(normed: &[String], ts: usize) -> Option<usize> {
 
 /// Which of a numeric date's first two fields is the day: `01/02/2020` is 1 February
 /// day-first (most of the world, and `DD.MM.YYYY` everywhere) and 2 January month-first
-/// (US spreadsheets). Read only where a file shows which ([`csv_date_order`]).
+/// (US spreadsheets). Read only where a file shows which (`csv_date_order`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DateOrder {
     /// `DD/MM/YYYY`.
@@ -1323,7 +1323,7 @@ fn csv_multi_symbol(path: &Path) -> Option<bool> {
 /// Parquet or Arrow file is looked at after each record batch, as many rows or fewer).
 const WATCH_ROWS: usize = 65_536;
 
-/// [`read_bars`], showing `watch` what has been read so far every [`WATCH_ROWS`] rows or
+/// [`read_bars`], showing `watch` what has been read so far every `WATCH_ROWS` rows or
 /// so, and once more at the end. Rows are only ever appended, so `watch` may take a series'
 /// bars out as they come (what it takes is then not in the result; the validation, counts
 /// and rejected rows are).

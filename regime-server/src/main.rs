@@ -1,5 +1,9 @@
 //! The `regime` command line (SPEC §4).
 
+// The doc comments of the arguments are the command line's help text, written for a terminal
+// (`<symbol>.v<N>.json`, `[HH:MM:SS]`), not for rustdoc's HTML and links.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
+
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use regime_core::pipeline::PipelineConfig;

@@ -18,8 +18,8 @@ pub const STATE_FORMAT: u32 = 1;
 const IDENTITY_BARS: i64 = 8_200;
 
 /// The identity of the detection this binary runs: [`STATE_FORMAT`], a fingerprint of the
-/// state's layout ([`shape`]: field names and nesting), and one of what the detection
-/// computes — the saved bytes of a default pipeline fed [`IDENTITY_BARS`] fixed bars, its
+/// state's layout (`shape`: field names and nesting), and one of what the detection
+/// computes — the saved bytes of a default pipeline fed `IDENTITY_BARS` fixed bars, its
 /// sampled latencies cleared. A state is resumed only by a binary with the same identity:
 /// one whose code would have saved the same bytes, so the labels after the restart are an
 /// uninterrupted run's. A copy of the binary (a deploy, a reinstall on another host after
