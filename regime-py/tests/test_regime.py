@@ -27,15 +27,21 @@ def panel() -> pa.Table:
     return regime.generate(symbols=4, bars=1500, seed=21)
 
 
-def test_detect_equals_the_cli_on_the_same_file(tmp_path, panel):
+def cli_detect(tmp_path: Path, bars: pa.Table, *args: str) -> tuple[Path, pa.Table]:
+    """`regime detect` on `bars` written as CSV (skips when the binary is not built): the
+    input file and the labels."""
     b = regime_bin()
     if b is None:
         pytest.skip("regime binary not built (cargo build --release -p regime-server)")
     src = tmp_path / "bars.csv"
-    pacsv.write_csv(panel, src)
+    pacsv.write_csv(bars, src)
     out = tmp_path / "cli.csv"
-    subprocess.run([b, "detect", "--input", src, "--output", out], check=True, capture_output=True)
-    cli = pacsv.read_csv(out)
+    subprocess.run([b, "detect", "--input", src, "--output", out, *args], check=True, capture_output=True)
+    return src, pacsv.read_csv(out)
+
+
+def test_detect_equals_the_cli_on_the_same_file(tmp_path, panel):
+    src, cli = cli_detect(tmp_path, panel)
     py = regime.detect(pacsv.read_csv(src))
     assert py.num_rows == cli.num_rows == panel.num_rows
     assert py.column("regime_id").to_pylist() == cli.column("regime_id").to_pylist()
@@ -48,15 +54,7 @@ def test_detect_equals_the_cli_on_the_same_file(tmp_path, panel):
 
 
 def test_ex_post_equals_the_cli_and_reads_the_truth_better(tmp_path, panel):
-    b = regime_bin()
-    if b is None:
-        pytest.skip("regime binary not built (cargo build --release -p regime-server)")
-    src = tmp_path / "bars.parquet"
-    import pyarrow.parquet as pq
-    pq.write_table(panel, src)
-    out = tmp_path / "smooth.parquet"
-    subprocess.run([b, "detect", "--input", src, "--output", out, "--mode", "ex-post"], check=True, capture_output=True)
-    cli = pq.read_table(out)
+    _, cli = cli_detect(tmp_path, panel, "--mode", "ex-post")
     smooth = regime.detect(panel, mode="ex-post")
     assert smooth.column("regime_id").to_pylist() == cli.column("regime_id").to_pylist()
     assert smooth.column("symbol").to_pylist() == panel.column("symbol").to_pylist()
