@@ -41,6 +41,33 @@ pub struct Panel {
     offsets: Vec<usize>,
 }
 
+/// Values of a series the panel holds as they are: well inside `f32`'s normal range (2⁻¹²⁶
+/// to 2¹²⁸; the kernels take logs of ratios of neighbouring values, no products). Beyond
+/// it, at 10⁻⁴² say, `f32` keeps few significant bits (subnormal) or none at all.
+const F32_ROOM: f64 = (1u128 << 120) as f64;
+
+/// The least and greatest positive finite values (∞ and 0 when there are none).
+fn positive_span(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        })
+}
+
+/// 1, or the power of two that centres the positive finite `values`' logarithmic span on 1
+/// when they reach beyond [`F32_ROOM`] (or below its inverse). A power of two scales a
+/// float exactly, so a series within the room is held to the bit as before.
+fn f32_scale(values: impl Iterator<Item = f64>) -> f64 {
+    let (lo, hi) = positive_span(values);
+    if hi == 0.0 || (lo >= 1.0 / F32_ROOM && hi <= F32_ROOM) {
+        return 1.0;
+    }
+    let mid = ((lo.log2() + hi.log2()) / 2.0).round();
+    // f64 holds 2^±1023; the span's centre is within that
+    2f64.powi(-(mid as i32))
+}
+
 /// Check that `offsets` partitions `0..n`.
 fn check_offsets(offsets: &[usize], n: usize, op: &'static str) -> Result<()> {
     if offsets.first() != Some(&0) || offsets.last() != Some(&n) {
@@ -96,19 +123,39 @@ impl Panel {
         })
     }
 
-    /// Build from series of bars (rounded to `f32`).
+    /// Build from series of bars (rounded to `f32`). A series whose prices (or volumes) reach
+    /// beyond `F32_ROOM` either way — valid bars in `f64`, but 10⁴⁰ is `inf` in `f32` and
+    /// 10⁻⁴² keeps three digits —
+    /// has them scaled by a power of two (`f32_scale`): every feature is a ratio of prices
+    /// (or of volumes), so its regimes are the series' own, its probabilities to rounding
+    /// (the logs of the scaled prices differ in their last bits). Prices whose span no
+    /// `f32` can hold are an [`Error::PriceSpan`].
     pub fn from_series(series: &[&[Bar]]) -> Result<Self> {
         let n: usize = series.iter().map(|s| s.len()).sum();
         let mut cols: [Vec<f32>; 5] = std::array::from_fn(|_| Vec::with_capacity(n));
         let mut offsets = Vec::with_capacity(series.len() + 1);
         offsets.push(0);
-        for s in series {
-            for b in *s {
-                cols[0].push(b.open as f32);
-                cols[1].push(b.high as f32);
-                cols[2].push(b.low as f32);
-                cols[3].push(b.close as f32);
-                cols[4].push(b.volume as f32);
+        for (k, s) in series.iter().enumerate() {
+            let price = f32_scale(s.iter().flat_map(|b| [b.open, b.high, b.low, b.close]));
+            let volume = f32_scale(s.iter().map(|b| b.volume));
+            for (t, b) in s.iter().enumerate() {
+                let close = (b.close * price) as f32;
+                // a normal f32 (not 0, ∞ or subnormal: a subnormal close has lost its digits)
+                if !close.is_normal() {
+                    let (lo, hi) =
+                        positive_span(s.iter().flat_map(|b| [b.open, b.high, b.low, b.close]));
+                    return Err(Error::PriceSpan {
+                        series: k,
+                        bar: t,
+                        lo,
+                        hi,
+                    });
+                }
+                cols[0].push((b.open * price) as f32);
+                cols[1].push((b.high * price) as f32);
+                cols[2].push((b.low * price) as f32);
+                cols[3].push(close);
+                cols[4].push((b.volume * volume) as f32);
             }
             offsets.push(cols[3].len());
         }

@@ -44,6 +44,22 @@ pub enum Error {
     /// No usable data where some was required.
     #[error("no data: {0}")]
     NoData(String),
+    /// A series' prices span more than the compute backends' `f32` holds, rescaled or not.
+    #[error(
+        "series {series}, bar {bar}: its prices run from {lo:e} to {hi:e}, a span the compute \
+         backends' f32 cannot hold (10^76 at most); the adaptive pipeline (no --model) reads \
+         them in f64"
+    )]
+    PriceSpan {
+        /// Index of the series in its panel.
+        series: usize,
+        /// Index of the first bar out of reach, within its series.
+        bar: usize,
+        /// The series' lowest positive price.
+        lo: f64,
+        /// The series' highest price.
+        hi: f64,
+    },
     /// Numerical failure (underflow of every state, non-finite value).
     #[error("numerical failure in {op}: {detail}")]
     Numerical {

@@ -143,3 +143,80 @@ fn shapes_and_bad_values_are_named() {
         .expect_err("6 series, 2 models");
     assert!(matches!(e, Error::Shape { .. }), "{e}");
 }
+
+/// Prices of 10⁴¹, 10⁻³⁹ or 10⁻⁴⁹ are valid bars (`f64`) but `inf`, subnormal (a few
+/// significant bits) or 0 in the backends' `f32`: a
+/// series beyond `f32`'s comfortable range is scaled by a power of two, so it gets the
+/// regimes of the same series near 100 and its probabilities to rounding. (A
+/// 10-million-bar generated series wandered to 1.2·10³⁹ and `detect --model` stopped on it.)
+#[test]
+fn prices_beyond_f32_are_scaled_into_it() {
+    let cfg = datasets::SynthConfig {
+        symbols: 1,
+        bars: 3000,
+        ..Default::default()
+    };
+    let data = datasets::generate(&cfg, 101);
+    let base = &data[0].bars;
+    let scaled = |price: f64, volume: f64| -> Vec<Bar> {
+        base.iter()
+            .map(|b| {
+                Bar::new(
+                    b.ts,
+                    b.open * price,
+                    b.high * price,
+                    b.low * price,
+                    b.close * price,
+                    b.volume * volume,
+                )
+            })
+            .collect()
+    };
+    let huge = scaled(2f64.powi(130), 2f64.powi(140)); // ~1.4e41, volumes ~1e44
+    let tiny = scaled(2f64.powi(-170), 2f64.powi(-150)); // ~1e-49: 0 in f32
+                                                         // ~1e-39: valid in f32 but subnormal, a few significant bits left
+    let faint = scaled(2f64.powi(-135), 1.0);
+    assert!((huge[0].close as f32).is_infinite() && (tiny[0].close as f32) == 0.0);
+    assert!((faint[0].close as f32).is_subnormal());
+    let models = ParamTable::new(&[data[0].true_params.clone()]).expect("model");
+    let cpu = CpuBackend::new();
+    let want = cpu
+        .detect(&Panel::from_series(&[base]).expect("panel"), &models)
+        .expect("detect");
+    for s in [&huge, &tiny, &faint] {
+        let got = cpu
+            .detect(&Panel::from_series(&[s]).expect("scaled panel"), &models)
+            .expect("detect");
+        // the same bars at another scale: the logs of the prices differ in their last bits
+        // (ln 2^k added), nothing more
+        let moved = got
+            .regime
+            .iter()
+            .zip(&want.regime)
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(moved, 0, "{moved} regimes moved");
+        let tol = Tolerance {
+            rel: 0.0,
+            abs: 1e-5,
+        };
+        check_close(&got.probs, &want.probs, tol).expect("the same probabilities");
+    }
+    // a span no f32 holds (10^-200 beside 10^200) is an error naming the series, the bar
+    // and the span
+    let mut wide = base.clone();
+    wide[10] = Bar::new(wide[10].ts, 1e200, 1e200, 1e200, 1e200, 1.0);
+    wide[20] = Bar::new(wide[20].ts, 1e-200, 1e-200, 1e-200, 1e-200, 1.0);
+    match Panel::from_series(&[base, &wide]) {
+        Err(Error::PriceSpan {
+            series,
+            bar,
+            lo,
+            hi,
+        }) => {
+            assert_eq!((series, lo, hi), (1, 1e-200, 1e200));
+            assert!(bar == 10 || bar == 20, "bar {bar}");
+        }
+        other => panic!("expected PriceSpan, got {other:?}"),
+    }
+}

@@ -412,7 +412,22 @@ fn score_series(
         .zip(&adjusted)
         .map(|(s, a)| a.as_deref().unwrap_or(&s.bars))
         .collect();
-    let panel = Panel::from_series(&refs)?;
+    let panel = Panel::from_series(&refs).map_err(|e| match e {
+        // the panel knows the series by its place in this group: name the symbol
+        regime_core::Error::PriceSpan {
+            series: k,
+            bar,
+            lo,
+            hi,
+        } => CommandError::Argument(format!(
+            "{}, bar {} of its {}: prices from {lo:e} to {hi:e}, a span the compute backends' \
+             f32 cannot hold (10^76 at most); `detect` without --model reads them in f64",
+            series[k].symbol,
+            bar + 1,
+            series[k].bars.len()
+        )),
+        e => e.into(),
+    })?;
     drop(adjusted);
     let params: Vec<JointParams> = found.iter().map(|(p, _)| p.clone()).collect();
     let table = ParamTable::new(&params)?;
