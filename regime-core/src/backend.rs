@@ -124,12 +124,11 @@ impl Panel {
     }
 
     /// Build from series of bars (rounded to `f32`). A series whose prices (or volumes) reach
-    /// beyond `F32_ROOM` either way — valid bars in `f64`, but 10⁴⁰ is `inf` in `f32` and
-    /// 10⁻⁴² keeps three digits —
-    /// has them scaled by a power of two (`f32_scale`): every feature is a ratio of prices
-    /// (or of volumes), so its regimes are the series' own, its probabilities to rounding
-    /// (the logs of the scaled prices differ in their last bits). Prices whose span no
-    /// `f32` can hold are an [`Error::PriceSpan`].
+    /// beyond `F32_ROOM` either way (valid bars in `f64`, but 10⁴⁰ is `inf` in `f32` and
+    /// 10⁻⁴² keeps three digits) has them scaled by a power of two (`f32_scale`): every
+    /// feature is a ratio of prices (or of volumes), so its regimes are the series' own, its
+    /// probabilities to rounding (the logs of the scaled prices differ in their last bits).
+    /// Prices whose span no `f32` can hold are an [`Error::PriceSpan`].
     pub fn from_series(series: &[&[Bar]]) -> Result<Self> {
         let n: usize = series.iter().map(|s| s.len()).sum();
         let mut cols: [Vec<f32>; 5] = std::array::from_fn(|_| Vec::with_capacity(n));
