@@ -19,12 +19,22 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// Bars of a panel's part before its last pooling time that `detect` runs once and keeps
-/// (a larger one is run for its pooling events and then replayed symbol by symbol: ~1.7
-/// times the work, in memory bounded by the input and the members). Kept, each such bar
-/// holds its detection (112 B) until its symbol is written: 2,000 × 2,000 bars (3.1 M
-/// kept) 16.3 → 9.1 s, 0.90 → 1.37 GB peak; 5,000 × 2,000 (7.7 M) would be 37.3 → 26.1 s,
-/// 2.19 → 3.17 GB, so that one replays. (2^20 until session 42.)
+/// at least (a larger one is run for its pooling events and then replayed symbol by symbol:
+/// ~1.7 times the work, in memory bounded by the input and the members), and where the
+/// memory available is unknown. Kept, each such bar holds its detection (112 B) until its
+/// symbol is written: 2,000 × 2,000 bars (3.1 M kept) 16.3 → 9.1 s, 0.90 → 1.37 GB peak;
+/// 5,000 × 2,000 (7.7 M) 37.3 → 26.1 s, 2.19 → 3.17 GB. See [`prefix_limit`].
 const CHUNK_BARS: usize = 1 << 22;
+
+/// The most bars of a panel's prefix `detect` keeps: as many detections as fit in a
+/// quarter of the memory available now (Linux's `MemAvailable`), never fewer than
+/// [`CHUNK_BARS`]. The labels are the same either way; only time and memory differ.
+fn prefix_limit() -> usize {
+    crate::state::mem_available_bytes().map_or(CHUNK_BARS, |bytes| {
+        let fits = usize::try_from(bytes / 4).unwrap_or(usize::MAX) / size_of::<Detection>();
+        fits.max(CHUNK_BARS)
+    })
+}
 /// Rows of a group of series detected side by side (one series per thread).
 const PIECE_BARS: usize = 1 << 18;
 /// Bars per piece of a series detected by itself: each piece is handed on (written) while
@@ -875,7 +885,7 @@ fn start<'e>(
 /// plus a group or two (plus what `emit` keeps); `finished` gets each symbol's pipeline once
 /// its series is done (to save its model). A panel (two or more series) pools what
 /// instruments share causally (SPEC §2 continuous learning): when its part before the last
-/// pooling time holds at most `CHUNK_BARS` bars, that part runs once as a panel with its
+/// pooling time holds at most `prefix_limit()` bars, that part runs once as a panel with its
 /// detections kept and every member continues from there; otherwise the panel runs to its
 /// last pooling time for the events only and every symbol replays them. Either way the
 /// labels equal `detect_panel`'s, symbol by symbol.
@@ -885,7 +895,7 @@ pub fn detect_causal_grouped(
     emit: &mut dyn FnMut(Vec<SymbolDetections>) -> Result<()>,
     finished: &mut dyn FnMut(&str, &SymbolPipeline) -> Result<()>,
 ) -> Result<()> {
-    grouped(series, cfg, CHUNK_BARS, emit, finished)
+    grouped(series, cfg, prefix_limit(), emit, finished)
 }
 
 /// [`detect_causal_grouped`] with the one-pass prefix of up to `chunk` bars, and groups and

@@ -392,8 +392,18 @@ pub fn disk_free_ratio(path: &std::path::Path) -> Option<f64> {
 
 /// Total memory of the machine in bytes.
 pub fn mem_total_bytes() -> Option<u64> {
+    meminfo_bytes("MemTotal:")
+}
+
+/// Memory available to a new allocation without swapping, in bytes (Linux's estimate).
+pub fn mem_available_bytes() -> Option<u64> {
+    meminfo_bytes("MemAvailable:")
+}
+
+/// A `/proc/meminfo` line's value in bytes (None off Linux).
+fn meminfo_bytes(key: &str) -> Option<u64> {
     let s = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = s.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let line = s.lines().find(|l| l.starts_with(key))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
