@@ -47,8 +47,7 @@ pub enum Error {
     /// A series' prices span more than the compute backends' `f32` holds, rescaled or not.
     #[error(
         "series {series}, bar {bar}: its prices run from {lo:e} to {hi:e}, a span the compute \
-         backends' f32 cannot hold (10^76 at most); the adaptive pipeline (no --model) reads \
-         them in f64"
+         backends' f32 cannot hold (10^76 at most); the adaptive pipeline reads them in f64"
     )]
     PriceSpan {
         /// Index of the series in its panel.
