@@ -1048,6 +1048,80 @@ fn fixed_models_score_intraday_bars_as_the_pipeline_learned_them() {
     assert!(right > 0.97, "{right:.3}");
 }
 
+/// `good_rows` with every price multiplied by `scale`, written in exponent form.
+fn scaled_rows(sym: &str, n: usize, scale: f64) -> String {
+    good_rows(sym, n, 0)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let p = |k: usize| f[k].parse::<f64>().expect("price") * scale;
+            format!(
+                "{},{},{:e},{:e},{:e},{:e},{}\n",
+                f[0],
+                f[1],
+                p(2),
+                p(3),
+                p(4),
+                p(5),
+                f[6]
+            )
+        })
+        .collect()
+}
+
+/// Prices far beyond `f32` are valid bars: `detect --model` scores them (the panel scales the
+/// series into `f32`'s range by a power of two) with the labels of the same series near 100
+/// — it stopped with "close[i]: must be finite and > 0, got inf" at 10^41 and scored 10^-49
+/// as zero — and a span no `f32` holds is one clear line naming the symbol.
+#[test]
+fn fixed_models_score_prices_beyond_f32() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let header = "timestamp,symbol,open,high,low,close,volume\n";
+    let file = |name: &str, body: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, format!("{header}{body}")).expect("write");
+        p
+    };
+    let plain = file("plain.csv", scaled_rows("X", 600, 1.0));
+    let models = dir.path().join("models");
+    let o = detect(
+        &plain,
+        &dir.path().join("learned.csv"),
+        &["--models-dir", models.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let model = ["--model", models.to_str().unwrap()];
+    let want_out = dir.path().join("want.csv");
+    let o = detect(&plain, &want_out, &model);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = csv_column(&want_out, "regime_id");
+    assert_eq!(want.len(), 600);
+    for (name, scale) in [("huge.csv", 2f64.powi(130)), ("tiny.csv", 2f64.powi(-170))] {
+        let input = file(name, scaled_rows("X", 600, scale));
+        let out = dir.path().join(format!("{name}.out.csv"));
+        let o = detect(&input, &out, &model);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        assert_eq!(csv_column(&out, "regime_id"), want, "{name}");
+    }
+    // 10^-200 beside 10^200 in one series: no f32 holds both
+    let mut rows = scaled_rows("X", 600, 1.0);
+    rows += &format!(
+        "{},X,1e200,1e200,1e200,1e200,5\n",
+        1_000_000_000 + 600 * 86_400
+    );
+    rows += &format!(
+        "{},X,1e-200,1e-200,1e-200,1e-200,5\n",
+        1_000_000_000 + 601 * 86_400
+    );
+    let wide = file("wide.csv", rows);
+    let out = dir.path().join("wide.out.csv");
+    let o = detect(&wide, &out, &model);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("X, bar ") && err.contains("f32"), "{err}");
+    assert!(!out.exists());
+}
+
 /// Column `name` of a `detect` output CSV, as text.
 fn csv_column(path: &Path, name: &str) -> Vec<String> {
     let text = std::fs::read_to_string(path).expect("read");
