@@ -777,7 +777,7 @@ pub fn detect_ex_post(
     type Job = (usize, Vec<Detection>, Option<JointParams>);
     let pending = std::cell::RefCell::new(std::collections::VecDeque::<SymbolDetections>::new());
     let mut ready: Vec<Job> = Vec::new();
-    let mut next = 0;
+    let (mut next, mut ready_rows) = (0, 0);
     let flush = |ready: &mut Vec<Job>, emit: &mut Emit| -> Result<()> {
         let jobs = std::mem::take(ready);
         let done: Vec<SymbolDetections> = jobs
@@ -815,10 +815,12 @@ pub fn detect_ex_post(
                     )))
                 }
             };
+            ready_rows += dets.len();
             ready.push((next, dets, p.hmm().params().cloned()));
             next += 1;
-            if ready.iter().map(|j| j.1.len()).sum::<usize>() >= PIECE_BARS {
+            if ready_rows >= PIECE_BARS {
                 flush(&mut ready, emit)?;
+                ready_rows = 0;
             }
             Ok(())
         },
