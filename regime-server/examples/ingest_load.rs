@@ -72,6 +72,18 @@ fn ipc(names: &[String], rows: &[(usize, Bar)]) -> anyhow::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// The first bar's time for `bars` bars of the generator's spacing whose last one lies a day
+/// before `now_ms` (at midnight UTC): the service refuses bars stamped after its clock plus
+/// `server.max_future_secs`, and the generator's own start (2000) runs past the clock after
+/// ~9,800 daily bars a symbol. 400,000 daily bars start in the tenth century, which the
+/// service takes (years 1–9999).
+fn ending_before(now_ms: i64, bars: usize) -> i64 {
+    const DAY: i64 = 86_400_000;
+    let step = datasets::SynthConfig::default().step_ms;
+    let last = (now_ms - DAY).div_euclid(DAY) * DAY;
+    last - (bars as i64 - 1) * step
+}
+
 fn post(addr: &str, key: &str, body: &[u8]) -> anyhow::Result<(u16, String)> {
     let mut s = TcpStream::connect(addr).context("connect")?;
     s.set_read_timeout(Some(Duration::from_secs(60)))?;
@@ -108,6 +120,9 @@ fn main() -> anyhow::Result<()> {
     let rate: f64 = a.get(6).map(|x| x.parse()).transpose()?.unwrap_or(0.0);
     let per_symbol = (batch / spc).max(1);
     let barrier = Arc::new(std::sync::Barrier::new(clients + 1));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
     let handles: Vec<_> = (0..clients)
         .map(|c| {
             let (addr, key) = (addr.clone(), key.clone());
@@ -122,6 +137,7 @@ fn main() -> anyhow::Result<()> {
                     &datasets::SynthConfig {
                         symbols: spc,
                         bars: bars_per_symbol,
+                        start_ms: ending_before(now, bars_per_symbol),
                         ..Default::default()
                     },
                     1000 + c as u64,
