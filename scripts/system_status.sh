@@ -44,8 +44,9 @@ print(f'{"detections":<18} {m.get("detections_total", 0):>10}')
 
 print("== database")
 d = json.loads(os.environ["DATABASE"])
+lat = d.get("latency_ms")
 print(f'{d.get("type")} {d.get("status")}: {d.get("rows")} rows, latest {d.get("latest_timestamp")}, '
-      f'{d.get("latency_ms")} ms')
+      + (f'{lat:.2f} ms' if isinstance(lat, (int, float)) else f'latency {lat}'))
 
 print("== current regimes")
 r = json.loads(os.environ["REGIMES"]).get("regimes", [])
