@@ -68,6 +68,26 @@ fn f32_scale(values: impl Iterator<Item = f64>) -> f64 {
     2f64.powi(-(mid as i32))
 }
 
+/// A bar as a panel holds it: open, high, low, close (times `price`) and volume (times
+/// `volume`) as `f32`.
+#[inline]
+fn held(b: &Bar, price: f64, volume: f64) -> [f32; 5] {
+    [
+        (b.open * price) as f32,
+        (b.high * price) as f32,
+        (b.low * price) as f32,
+        (b.close * price) as f32,
+        (b.volume * volume) as f32,
+    ]
+}
+
+/// A panel's row read back as a [`Bar`] (`ts` = the row number).
+#[inline]
+fn held_bar(i: usize, row: [f32; 5]) -> Bar {
+    let [o, h, l, c, v] = row.map(f64::from);
+    Bar::new(i as i64, o, h, l, c, v)
+}
+
 /// Check that `offsets` partitions `0..n`.
 fn check_offsets(offsets: &[usize], n: usize, op: &'static str) -> Result<()> {
     if offsets.first() != Some(&0) || offsets.last() != Some(&n) {
@@ -138,9 +158,9 @@ impl Panel {
             let price = f32_scale(s.iter().flat_map(|b| [b.open, b.high, b.low, b.close]));
             let volume = f32_scale(s.iter().map(|b| b.volume));
             for (t, b) in s.iter().enumerate() {
-                let close = (b.close * price) as f32;
+                let row = held(b, price, volume);
                 // a normal f32 (not 0, ∞ or subnormal: a subnormal close has lost its digits)
-                if !close.is_normal() {
+                if !row[3].is_normal() {
                     let (lo, hi) =
                         positive_span(s.iter().flat_map(|b| [b.open, b.high, b.low, b.close]));
                     return Err(Error::PriceSpan {
@@ -150,11 +170,9 @@ impl Panel {
                         hi,
                     });
                 }
-                cols[0].push((b.open * price) as f32);
-                cols[1].push((b.high * price) as f32);
-                cols[2].push((b.low * price) as f32);
-                cols[3].push(close);
-                cols[4].push((b.volume * volume) as f32);
+                for (col, x) in cols.iter_mut().zip(row) {
+                    col.push(x);
+                }
             }
             offsets.push(cols[3].len());
         }
@@ -204,13 +222,15 @@ impl Panel {
     }
     /// Row `i` as a [`Bar`] (`ts` = the row number).
     pub fn bar(&self, i: usize) -> Bar {
-        Bar::new(
-            i as i64,
-            self.open[i] as f64,
-            self.high[i] as f64,
-            self.low[i] as f64,
-            self.close[i] as f64,
-            self.volume[i] as f64,
+        held_bar(
+            i,
+            [
+                self.open[i],
+                self.high[i],
+                self.low[i],
+                self.close[i],
+                self.volume[i],
+            ],
         )
     }
 }
@@ -386,6 +406,12 @@ pub trait ComputeBackend: Send + Sync + Debug {
 struct FilterState {
     alpha: [f64; NS],
     started: bool,
+}
+
+impl Default for FilterState {
+    fn default() -> Self {
+        FilterState::new()
+    }
 }
 
 impl FilterState {
@@ -573,20 +599,73 @@ impl ComputeBackend for CpuBackend {
             .zip(split_rows(&mut regime, panel.offsets(), 1))
             .collect();
         self.for_each_series(parts, |s, (p_out, r_out)| {
-            let c = params.get(s);
-            let mut ex = ObsExtractor::new();
-            let mut st = FilterState::new();
-            let mut b = [0.0; NS];
+            let (c, mut one) = (params.get(s), Fused::default());
             for ((i, p), r) in panel
                 .series(s)
                 .zip(p_out.chunks_exact_mut(N_PROBS))
                 .zip(r_out)
             {
-                c.emission(&ex.update(&panel.bar(i)), &mut b);
-                st.step_likelihood(c, &b, p, r);
+                one.step(c, &panel.bar(i), p, r);
             }
         });
         Ok(Posteriors { probs, regime })
+    }
+}
+
+/// [`CpuBackend::detect`]'s work on one series: features, emission and filter fused, bar by
+/// bar (the bar as the panel holds it).
+#[derive(Debug, Clone, Default)]
+struct Fused {
+    ex: ObsExtractor,
+    st: FilterState,
+}
+
+impl Fused {
+    #[inline]
+    fn step(&mut self, c: &Compiled, held: &Bar, probs: &mut [f32], regime: &mut u8) {
+        let mut b = [0.0; NS];
+        c.emission(&self.ex.update(held), &mut b);
+        self.st.step_likelihood(c, &b, probs, regime);
+    }
+}
+
+/// One series scored bar by bar with a fixed model on the host, to the bits
+/// [`CpuBackend::detect`] gives it in a panel, without the panel or its posteriors: what
+/// `regime detect --model` streams a one-symbol file through. A panel rescales a series
+/// whose values leave `f32`'s room (see [`Panel::from_series`]), which only the whole
+/// series shows: bars the panel would hold as they are pass [`SeriesScorer::holds`].
+#[derive(Debug, Clone)]
+pub struct SeriesScorer {
+    table: ParamTable,
+    one: Fused,
+}
+
+impl SeriesScorer {
+    /// A scorer of one series with the model `params` (compiled as [`ParamTable`] does).
+    pub fn new(params: &JointParams) -> Result<Self> {
+        Ok(SeriesScorer {
+            table: ParamTable::shared(params)?,
+            one: Fused::default(),
+        })
+    }
+
+    /// Whether a panel holds `bar` as it is: its positive prices and volume within `f32`'s
+    /// room. A series whose every bar does is scored here as in a panel.
+    pub fn holds(bar: &Bar) -> bool {
+        let within =
+            |v: f64| !(v.is_finite() && v > 0.0) || (1.0 / F32_ROOM..=F32_ROOM).contains(&v);
+        [bar.open, bar.high, bar.low, bar.close, bar.volume]
+            .into_iter()
+            .all(within)
+    }
+
+    /// Score the next bar (one that [`SeriesScorer::holds`]): the eight per-dimension
+    /// marginals into `probs` (as [`Posteriors::probs`] holds them) and the regime id.
+    pub fn step(&mut self, bar: &Bar, probs: &mut [f32; N_PROBS]) -> u8 {
+        let mut regime = 0;
+        let held = held_bar(0, held(bar, 1.0, 1.0));
+        self.one.step(self.table.get(0), &held, probs, &mut regime);
+        regime
     }
 }
 

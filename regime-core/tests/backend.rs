@@ -220,3 +220,76 @@ fn prices_beyond_f32_are_scaled_into_it() {
         other => panic!("expected PriceSpan, got {other:?}"),
     }
 }
+
+#[test]
+fn a_series_scored_bar_by_bar_has_the_panels_bits() {
+    // three unlike series, each with its own model, in one panel: OHLCV, close-only, and
+    // one with zero and absent volumes
+    let cfg = datasets::SynthConfig {
+        symbols: 3,
+        bars: 2500,
+        ..Default::default()
+    };
+    let data = datasets::generate(&cfg, 107_401);
+    let mut series: Vec<Vec<Bar>> = data.iter().map(|d| d.bars.clone()).collect();
+    series[1] = series[1]
+        .iter()
+        .map(|b| Bar::close_only(b.ts, b.close))
+        .collect();
+    for (i, b) in series[2].iter_mut().enumerate() {
+        b.volume = match i % 7 {
+            0 => 0.0,
+            3 => f64::NAN,
+            _ => b.volume,
+        };
+    }
+    let params: Vec<JointParams> = data.iter().map(|d| d.true_params.clone()).collect();
+    let refs: Vec<&[Bar]> = series.iter().map(|s| s.as_slice()).collect();
+    let panel = Panel::from_series(&refs).expect("panel");
+    let want = CpuBackend::new()
+        .detect(&panel, &ParamTable::new(&params).expect("models"))
+        .expect("detect");
+    for (k, (s, p)) in series.iter().zip(&params).enumerate() {
+        let mut scorer = SeriesScorer::new(p).expect("scorer");
+        for (t, b) in s.iter().enumerate() {
+            assert!(SeriesScorer::holds(b), "series {k} bar {t}");
+            let mut probs = [0f32; N_PROBS];
+            let regime = scorer.step(b, &mut probs);
+            let i = panel.series(k).start + t;
+            assert_eq!(regime, want.regime[i], "series {k} bar {t}: regime");
+            let panel_probs = &want.probs[i * N_PROBS..(i + 1) * N_PROBS];
+            for (a, e) in probs.iter().zip(panel_probs) {
+                assert_eq!(
+                    a.to_bits(),
+                    e.to_bits(),
+                    "series {k} bar {t}: {probs:?} vs {panel_probs:?}"
+                );
+            }
+        }
+    }
+    // what a panel would rescale is not held: a price or volume beyond 2^120 or below 2^-120
+    let b = series[0][0];
+    for (price, volume) in [
+        (2f64.powi(125), 1.0),
+        (2f64.powi(-130), 1.0),
+        (1.0, 2f64.powi(125)),
+    ] {
+        let far = Bar::new(
+            b.ts,
+            b.open * price,
+            b.high * price,
+            b.low * price,
+            b.close * price,
+            b.volume * volume,
+        );
+        assert!(!SeriesScorer::holds(&far), "{far:?}");
+    }
+    assert!(SeriesScorer::holds(&Bar::new(
+        b.ts,
+        2f64.powi(119),
+        2f64.powi(119),
+        2f64.powi(-119),
+        1.0,
+        0.0
+    )));
+}
