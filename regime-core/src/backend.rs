@@ -399,6 +399,11 @@ pub trait ComputeBackend: Send + Sync + Debug {
     fn sync(&self) -> Result<()> {
         Ok(())
     }
+    /// Whether [`ComputeBackend::detect`] gives each series the bits a [`SeriesScorer`]
+    /// gives it bar by bar (the CPU backend), so a series may be scored as it is read.
+    fn scores_like_series_scorer(&self) -> bool {
+        false
+    }
 }
 
 /// The filter's state for one series, shared by the CPU paths.
@@ -512,6 +517,10 @@ fn write_obs(o: &Obs, out: &mut [f32]) {
 impl ComputeBackend for CpuBackend {
     fn name(&self) -> &'static str {
         "cpu"
+    }
+
+    fn scores_like_series_scorer(&self) -> bool {
+        true
     }
 
     fn device(&self) -> String {

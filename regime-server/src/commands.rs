@@ -3,7 +3,7 @@
 use crate::io::{self, Column, Input, Table};
 use datasets::{generate, SynthConfig};
 use rayon::prelude::*;
-use regime_core::backend::{ComputeBackend, Panel, ParamTable, Posteriors, N_PROBS};
+use regime_core::backend::{ComputeBackend, Panel, ParamTable, Posteriors, SeriesScorer, N_PROBS};
 use regime_core::bars::RejectReason;
 use regime_core::hmm::{dims, smooth};
 use regime_core::model::JointParams;
@@ -303,7 +303,8 @@ pub fn panel_of(files: Vec<(PathBuf, Input)>) -> Result<(Input, BTreeMap<String,
 /// inputs are read as one panel ([`read_many`]). Every symbol's model is found before
 /// anything is scored; the symbols then go to the backend in groups of whole series of
 /// about half a million rows (`MODEL_SIZES`), each group written while the next is scored, so the
-/// scoring's working set is a group's, not the input's.
+/// scoring's working set is a group's, not the input's. A one-symbol file on the CPU backend
+/// is scored while it is read instead ([`score_one_streamed`]; the same bits).
 pub fn detect_with_models(
     inputs: &[PathBuf],
     output_path: &Path,
@@ -313,6 +314,14 @@ pub fn detect_with_models(
 ) -> Result<(usize, usize)> {
     check_output(inputs, output_path)?;
     let input = match inputs {
+        // a one-symbol file is scored as it is read where the backend scores as the host
+        // does (the CPU backend), else read whole
+        [one] if backend.scores_like_series_scorer() && !io::known_multi_symbol(one) => {
+            match score_one_streamed(one, output_path, skip_bad, models)? {
+                Streamed::Done(n, bad) => return Ok((n, bad)),
+                Streamed::Read(input) => check_for_detect(input, one, skip_bad)?,
+            }
+        }
         [one] => read_for_detect(one, skip_bad)?,
         many => read_many(many, skip_bad)?.0,
     };
@@ -322,6 +331,142 @@ pub fn detect_with_models(
     })?;
     let n = input.series.iter().map(|s| s.bars.len()).sum();
     Ok((n, input.errors.len()))
+}
+
+/// What [`score_one_streamed`] did: scored the whole input (`bars`, rejected rows), or
+/// stopped and left the input, read whole, to score otherwise.
+enum Streamed {
+    Done(usize, usize),
+    Read(Input),
+}
+
+/// `detect --model` of one input on the host ([`SeriesScorer`]), as `detect` streams a
+/// one-symbol file: the file is read on a thread of its own, its bars scored as they come
+/// and written while the rest is read, so neither the input nor a panel and its posteriors
+/// are held (10 M bars of one symbol: a panel ~55 B a bar, the input ~50 B). A second
+/// symbol, a bad row that stops the command, or a value beyond `f32`'s room (which the
+/// panel rescales over the whole series) drops what was scored, and the input comes back
+/// read whole.
+fn score_one_streamed(
+    input_path: &Path,
+    output_path: &Path,
+    skip_bad: bool,
+    models: &ModelSource,
+) -> Result<Streamed> {
+    let (feed_tx, feed_rx) = std::sync::mpsc::sync_channel(4);
+    let mut notes = Vec::new();
+    let (read, streamed) = std::thread::scope(|s| {
+        let reader = std::thread::Builder::new()
+            .name("regime-reader".into())
+            .spawn_scoped(s, move || read_feeding(input_path, skip_bad, &feed_tx));
+        match reader {
+            Ok(reader) => {
+                let streamed = write_detections(output_path, &mut |emit| {
+                    score_fed(&feed_rx, models, emit, &mut notes)
+                });
+                // drop the receiver first: a reader still sending then stops feeding
+                drop(feed_rx);
+                let read = reader
+                    .join()
+                    .unwrap_or_else(|_| Err(CommandError::ReaderStopped));
+                (Some(read), streamed)
+            }
+            Err(_) => (None, Ok(false)),
+        }
+    });
+    let Some(read) = read else {
+        return Ok(Streamed::Read(io::read_bars(input_path, None)?));
+    };
+    let (input, sent) = read?;
+    if streamed? {
+        report_rejects(&input, input_path);
+        for note in notes {
+            crate::say!("{}: {note}", input_path.display());
+        }
+        let n = sent + input.series.iter().map(|s| s.bars.len()).sum::<usize>();
+        return Ok(Streamed::Done(n, input.errors.len()));
+    }
+    // the bars sent were taken out of the input: read it again, whole
+    Ok(Streamed::Read(if sent > 0 {
+        drop(input);
+        io::read_bars(input_path, None)?
+    } else {
+        input
+    }))
+}
+
+/// Score the bars `feed` sends with their symbol's model ([`SeriesScorer`], after the
+/// adjustments [`as_learned`] makes), handing the detections to `emit` in pieces of
+/// [`STREAM_PIECE_BARS`] rows (written while the next is scored); `notes` gets the splits and volume
+/// steps read. True once the whole input went through; false when it was abandoned, a bar
+/// left `f32`'s room, or the reader stopped without saying the input was whole.
+fn score_fed(
+    feed: &std::sync::mpsc::Receiver<Feed>,
+    models: &ModelSource,
+    emit: &mut Emit,
+    notes: &mut Vec<String>,
+) -> Result<bool> {
+    struct Scoring {
+        symbol: String,
+        version: u32,
+        split: regime_core::splits::SplitAdjuster,
+        intraday: regime_core::intraday::IntradayAdjuster,
+        scorer: SeriesScorer,
+        piece: Vec<Detection>,
+    }
+    let mut scoring: Option<Scoring> = None;
+    while let Ok(f) = feed.recv() {
+        match f {
+            Feed::Bars(symbol, bars) => {
+                let sc = match scoring.as_mut() {
+                    Some(sc) => sc,
+                    None => {
+                        let (params, version) = models.for_symbol(&symbol)?;
+                        scoring.insert(Scoring {
+                            scorer: SeriesScorer::new(&params)?,
+                            symbol,
+                            version,
+                            split: Default::default(),
+                            intraday: Default::default(),
+                            piece: Vec::with_capacity(STREAM_PIECE_BARS),
+                        })
+                    }
+                };
+                for b in &bars {
+                    let learned = sc.intraday.adjust(&sc.split.adjust(b));
+                    if !SeriesScorer::holds(&learned) {
+                        return Ok(false);
+                    }
+                    let mut probs = [0f32; N_PROBS];
+                    let id = sc.scorer.step(&learned, &mut probs);
+                    sc.piece
+                        .push(scored_detection(&probs, id, b.ts, sc.version));
+                    if sc.piece.len() == STREAM_PIECE_BARS {
+                        let piece =
+                            std::mem::replace(&mut sc.piece, Vec::with_capacity(STREAM_PIECE_BARS));
+                        emit(vec![(sc.symbol.clone(), piece)])?;
+                    }
+                }
+            }
+            Feed::End => {
+                let Some(sc) = scoring else {
+                    return Ok(false);
+                };
+                if !sc.piece.is_empty() {
+                    emit(vec![(sc.symbol.clone(), sc.piece)])?;
+                }
+                let (splits, steps) = (sc.split.splits(), sc.split.volume_steps());
+                notes.extend(adjustment_notes(
+                    &sc.symbol,
+                    (splits.0 as usize, splits.1.as_ref()),
+                    (steps.0 as usize, steps.1.as_ref()),
+                ));
+                return Ok(true);
+            }
+            Feed::Abandon => return Ok(false),
+        }
+    }
+    Ok(false)
 }
 
 /// How fixed-model scoring cuts its work: `group` rows of whole series handed to a backend
@@ -476,7 +621,11 @@ fn score_series(
 
 fn posterior_detection(post: &Posteriors, i: usize, ts: i64, version: u32) -> Detection {
     let p = &post.probs[i * N_PROBS..i * N_PROBS + N_PROBS];
-    let id = post.regime[i];
+    scored_detection(p, post.regime[i], ts, version)
+}
+
+/// A fixed model's detection of a bar from its eight marginals `p` and regime `id`.
+fn scored_detection(p: &[f32], id: u8, ts: i64, version: u32) -> Detection {
     let regime = Regime::from_id(id).unwrap_or(Regime::from_id(0).expect("id 0 exists"));
     let [v, t, st] = regime.indices();
     let pv = [p[0] as f64, p[1] as f64, p[2] as f64];
@@ -2036,6 +2185,105 @@ mod tests {
             .zip(dets)
             .flat_map(|(s, d)| d.iter().map(move |d| (s.clone(), i64::from(d.regime.id()))))
             .collect()
+    }
+
+    /// Every row of a `detect` output file (Parquet), as one batch.
+    fn output_rows(path: &Path) -> arrow::record_batch::RecordBatch {
+        use arrow::record_batch::RecordBatchReader;
+        let file = std::fs::File::open(path).expect("output");
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        let schema = reader.schema();
+        let batches: Vec<_> = reader.map(|b| b.expect("batch")).collect();
+        arrow::compute::concat_batches(&schema, &batches).expect("concat")
+    }
+
+    /// `detect --model` of a one-symbol file on the CPU backend scores its bars as they are
+    /// read, each exactly as a panel scores them (a split taken out first, as the learning
+    /// pipeline takes it out); a series a panel would rescale into `f32`'s room goes the
+    /// panel's way. Longer than a piece (65,536 bars), so pieces are written while the rest
+    /// is read.
+    #[test]
+    fn a_one_symbol_file_is_scored_while_read_as_in_a_panel() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let synth = SynthConfig {
+            symbols: 1,
+            bars: 70_000,
+            ..SynthConfig::default()
+        };
+        let data = generate(&synth, 107_405);
+        let model = dir.path().join("m.json");
+        let doc = json!({"params": data[0].true_params, "model_version": 7});
+        std::fs::write(&model, doc.to_string()).expect("model");
+        let models = ModelSource::open(&model).expect("models");
+        let cpu = regime_core::backend::CpuBackend::new();
+        for scale in [1.0, 2f64.powi(130)] {
+            // an unadjusted 3:1 split at bar 40,000
+            let csv: String = data[0]
+                .bars
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    let (p, v) = if i < 40_000 {
+                        (scale, 1.0)
+                    } else {
+                        (scale / 3.0, 3.0)
+                    };
+                    format!(
+                        "{},{:e},{:e},{:e},{:e},{}\n",
+                        b.ts,
+                        b.open * p,
+                        b.high * p,
+                        b.low * p,
+                        b.close * p,
+                        b.volume * v
+                    )
+                })
+                .collect();
+            let input = dir.path().join("X.csv");
+            std::fs::write(
+                &input,
+                format!("timestamp,open,high,low,close,volume\n{csv}"),
+            )
+            .expect("input");
+            let streamed = dir.path().join(format!("streamed{scale}.parquet"));
+            match score_one_streamed(&input, &streamed, false, &models).expect("scored") {
+                Streamed::Done(n, bad) => {
+                    assert_eq!(scale, 1.0, "prices at 2^130 are not scored while read");
+                    assert_eq!((n, bad), (70_000, 0));
+                }
+                Streamed::Read(read) => {
+                    assert_ne!(scale, 1.0, "prices near 100 are scored while read");
+                    assert_eq!(read.series[0].bars.len(), 70_000, "read whole again");
+                    assert!(!streamed.exists(), "nothing written");
+                    // what `detect --model` then does
+                    let (n, bad) = detect_with_models(
+                        std::slice::from_ref(&input),
+                        &streamed,
+                        false,
+                        &models,
+                        &cpu,
+                    )
+                    .expect("scored");
+                    assert_eq!((n, bad), (70_000, 0));
+                }
+            }
+            // the panel's way: the input read whole, scored in groups
+            let read = read_for_detect(&input, false).expect("read");
+            let (splits, _) = regime_core::splits::find_adjustments(&read.series[0].bars);
+            assert_eq!(splits.len(), 1, "the split is read");
+            let found = models_for(&read.series, &models).expect("found");
+            let whole = dir.path().join(format!("whole{scale}.parquet"));
+            let written = write_detections(&whole, &mut |emit| {
+                score_grouped(&read.series, &found, &cpu, MODEL_SIZES, emit).map(|()| true)
+            });
+            assert!(written.expect("written"));
+            let (got, want) = (output_rows(&streamed), output_rows(&whole));
+            assert_eq!(got.num_rows(), 70_000);
+            assert_eq!(got, want, "scale {scale}");
+        }
     }
 
     /// `detect` runs a one-symbol file through the pipeline while reading it; a second
