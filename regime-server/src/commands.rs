@@ -318,8 +318,8 @@ pub fn detect_with_models(
         // does (the CPU backend), else read whole
         [one] if backend.scores_like_series_scorer() && !io::known_multi_symbol(one) => {
             match score_one_streamed(one, output_path, skip_bad, models)? {
-                Streamed::Done(n, bad) => return Ok((n, bad)),
-                Streamed::Read(input) => check_for_detect(input, one, skip_bad)?,
+                Fed::Whole(done) => return Ok(done),
+                Fed::Read(input) => check_for_detect(input, one, skip_bad)?,
             }
         }
         [one] => read_for_detect(one, skip_bad)?,
@@ -333,78 +333,33 @@ pub fn detect_with_models(
     Ok((n, input.errors.len()))
 }
 
-/// What [`score_one_streamed`] did: scored the whole input (`bars`, rejected rows), or
-/// stopped and left the input, read whole, to score otherwise.
-enum Streamed {
-    Done(usize, usize),
-    Read(Input),
-}
-
 /// `detect --model` of one input on the host ([`SeriesScorer`]), as `detect` streams a
-/// one-symbol file: the file is read on a thread of its own, its bars scored as they come
-/// and written while the rest is read, so neither the input nor a panel and its posteriors
-/// are held (10 M bars of one symbol: a panel ~55 B a bar, the input ~50 B). A second
-/// symbol, a bad row that stops the command, or a value beyond `f32`'s room (which the
-/// panel rescales over the whole series) drops what was scored, and the input comes back
-/// read whole.
+/// one-symbol file ([`read_while_fed`]): its bars scored as they are read and written while
+/// the rest is read, so neither the input nor a panel and its posteriors are held (10 M
+/// bars of one symbol: a panel ~55 B a bar, the input ~50 B). A value beyond `f32`'s room
+/// (which the panel rescales over the whole series) also sends it the whole-input way.
 fn score_one_streamed(
     input_path: &Path,
     output_path: &Path,
     skip_bad: bool,
     models: &ModelSource,
-) -> Result<Streamed> {
-    let (feed_tx, feed_rx) = std::sync::mpsc::sync_channel(4);
-    let mut notes = Vec::new();
-    let (read, streamed) = std::thread::scope(|s| {
-        let reader = std::thread::Builder::new()
-            .name("regime-reader".into())
-            .spawn_scoped(s, move || read_feeding(input_path, skip_bad, &feed_tx));
-        match reader {
-            Ok(reader) => {
-                let streamed = write_detections(output_path, &mut |emit| {
-                    score_fed(&feed_rx, models, emit, &mut notes)
-                });
-                // drop the receiver first: a reader still sending then stops feeding
-                drop(feed_rx);
-                let read = reader
-                    .join()
-                    .unwrap_or_else(|_| Err(CommandError::ReaderStopped));
-                (Some(read), streamed)
-            }
-            Err(_) => (None, Ok(false)),
-        }
-    });
-    let Some(read) = read else {
-        return Ok(Streamed::Read(io::read_bars(input_path, None)?));
-    };
-    let (input, sent) = read?;
-    if streamed? {
-        report_rejects(&input, input_path);
-        for note in notes {
-            crate::say!("{}: {note}", input_path.display());
-        }
-        let n = sent + input.series.iter().map(|s| s.bars.len()).sum::<usize>();
-        return Ok(Streamed::Done(n, input.errors.len()));
-    }
-    // the bars sent were taken out of the input: read it again, whole
-    Ok(Streamed::Read(if sent > 0 {
-        drop(input);
-        io::read_bars(input_path, None)?
-    } else {
-        input
-    }))
+) -> Result<Fed> {
+    read_while_fed(input_path, output_path, skip_bad, &mut |feed, emit| {
+        score_fed(feed, models, emit, input_path)
+    })
 }
 
 /// Score the bars `feed` sends with their symbol's model ([`SeriesScorer`], after the
 /// adjustments [`as_learned`] makes), handing the detections to `emit` in pieces of
-/// [`STREAM_PIECE_BARS`] rows (written while the next is scored); `notes` gets the splits and volume
-/// steps read. True once the whole input went through; false when it was abandoned, a bar
-/// left `f32`'s room, or the reader stopped without saying the input was whole.
+/// [`STREAM_PIECE_BARS`] rows (written while the next is scored), and saying what splits
+/// and volume steps of `input_path` it read. True once the whole input went through; false
+/// when it was abandoned, a bar left `f32`'s room, or the reader stopped without saying the
+/// input was whole.
 fn score_fed(
     feed: &std::sync::mpsc::Receiver<Feed>,
     models: &ModelSource,
     emit: &mut Emit,
-    notes: &mut Vec<String>,
+    input_path: &Path,
 ) -> Result<bool> {
     struct Scoring {
         symbol: String,
@@ -456,11 +411,7 @@ fn score_fed(
                     emit(vec![(sc.symbol.clone(), sc.piece)])?;
                 }
                 let (splits, steps) = (sc.split.splits(), sc.split.volume_steps());
-                notes.extend(adjustment_notes(
-                    &sc.symbol,
-                    (splits.0 as usize, splits.1.as_ref()),
-                    (steps.0 as usize, steps.1.as_ref()),
-                ));
+                say_adjustments(input_path, &sc.symbol, splits, steps);
                 return Ok(true);
             }
             Feed::Abandon => return Ok(false),
@@ -1213,6 +1164,24 @@ fn adjustment_notes(
     split.into_iter().chain(step).collect()
 }
 
+/// Say on stderr what splits and volume steps (counts, the last ones) a streamed series of
+/// `path` held: its bars are not kept for the reading notes.
+fn say_adjustments(
+    path: &Path,
+    symbol: &str,
+    splits: (u64, Option<regime_core::splits::Split>),
+    steps: (u64, Option<regime_core::splits::VolumeStep>),
+) {
+    let notes = adjustment_notes(
+        symbol,
+        (splits.0 as usize, splits.1.as_ref()),
+        (steps.0 as usize, steps.1.as_ref()),
+    );
+    for note in notes {
+        crate::say!("{}: {note}", path.display());
+    }
+}
+
 /// [`adjustment_notes`] for every series of `input` whose bars hold splits or volume steps.
 fn split_notes(input: &Input) -> Vec<String> {
     let mut notes = Vec::new();
@@ -1243,15 +1212,7 @@ fn detect_one(
     // a streamed symbol's bars are not kept for the reading notes: its pipeline says what
     // splits and volume steps it read
     let mut save_streamed = |symbol: &str, p: &SymbolPipeline| {
-        let (splits, steps) = (p.splits(), p.volume_steps());
-        let notes = adjustment_notes(
-            symbol,
-            (splits.0 as usize, splits.1.as_ref()),
-            (steps.0 as usize, steps.1.as_ref()),
-        );
-        for note in notes {
-            crate::say!("{}: {note}", input_path.display());
-        }
+        say_adjustments(input_path, symbol, p.splits(), p.volume_steps());
         save(symbol, p)
     };
     if mode == Mode::ExPost || io::known_multi_symbol(input_path) {
@@ -1261,12 +1222,36 @@ fn detect_one(
         let input = read_for_detect(input_path, skip_bad)?;
         return detect_read(&input, output_path, mode, cfg, &mut save);
     }
-    // The file is read on a thread of its own; while it holds one symbol (and no bad row
-    // that would stop the command), that symbol's bars go through the pipeline as they are
-    // read, moved out of the input (so a one-symbol file is never held whole). If a second
-    // symbol or such a row turns up, what was detected is dropped and the whole input is
-    // read again and detected as below. A few batches are in flight at most: the reader
-    // waits for the detection.
+    match read_while_fed(input_path, output_path, skip_bad, &mut |feed, emit| {
+        stream_fed(feed, cfg, emit, &mut save_streamed)
+    })? {
+        Fed::Whole(done) => Ok(done),
+        Fed::Read(input) => {
+            let input = check_for_detect(input, input_path, skip_bad)?;
+            detect_read(&input, output_path, mode, cfg, &mut save)
+        }
+    }
+}
+
+/// What [`read_while_fed`] gave: the whole input went through (bars, rejected rows), or
+/// not, and here it is, read whole.
+enum Fed {
+    Whole((usize, usize)),
+    Read(Input),
+}
+
+/// Read `input_path` on a thread of its own; while it holds one symbol (and no bad row that
+/// would stop the command), that symbol's bars go to `body` as they are read, moved out of
+/// the input (so a one-symbol file is never held whole), and what `body` emits is written
+/// to `output_path`. If a second symbol or such a row turns up, or `body` gives up (false),
+/// what was written is dropped and the input comes back read whole. A few batches are in
+/// flight at most: the reader waits for `body`.
+fn read_while_fed(
+    input_path: &Path,
+    output_path: &Path,
+    skip_bad: bool,
+    body: &mut dyn FnMut(&std::sync::mpsc::Receiver<Feed>, &mut Emit) -> Result<bool>,
+) -> Result<Fed> {
     let (feed_tx, feed_rx) = std::sync::mpsc::sync_channel(4);
     let (read, streamed) = std::thread::scope(|s| {
         let reader = std::thread::Builder::new()
@@ -1274,9 +1259,7 @@ fn detect_one(
             .spawn_scoped(s, move || read_feeding(input_path, skip_bad, &feed_tx));
         match reader {
             Ok(reader) => {
-                let streamed = write_detections(output_path, &mut |emit| {
-                    stream_fed(&feed_rx, cfg, emit, &mut save_streamed)
-                });
+                let streamed = write_detections(output_path, &mut |emit| body(&feed_rx, emit));
                 // drop the receiver first: a reader still sending then stops feeding
                 drop(feed_rx);
                 let read = reader
@@ -1295,17 +1278,15 @@ fn detect_one(
     if streamed? {
         report_rejects(&input, input_path);
         let n = sent + input.series.iter().map(|s| s.bars.len()).sum::<usize>();
-        return Ok((n, input.errors.len()));
+        return Ok(Fed::Whole((n, input.errors.len())));
     }
     // the bars sent were taken out of the input: read it again, whole
-    let input = if sent > 0 {
+    Ok(Fed::Read(if sent > 0 {
         drop(input);
         io::read_bars(input_path, None)?
     } else {
         input
-    };
-    let input = check_for_detect(input, input_path, skip_bad)?;
-    detect_read(&input, output_path, mode, cfg, &mut save)
+    }))
 }
 
 /// [`detect`] of several files as one panel ([`read_many`]): their symbols detected
@@ -2250,11 +2231,11 @@ mod tests {
             .expect("input");
             let streamed = dir.path().join(format!("streamed{scale}.parquet"));
             match score_one_streamed(&input, &streamed, false, &models).expect("scored") {
-                Streamed::Done(n, bad) => {
+                Fed::Whole((n, bad)) => {
                     assert_eq!(scale, 1.0, "prices at 2^130 are not scored while read");
                     assert_eq!((n, bad), (70_000, 0));
                 }
-                Streamed::Read(read) => {
+                Fed::Read(read) => {
                     assert_ne!(scale, 1.0, "prices near 100 are scored while read");
                     assert_eq!(read.series[0].bars.len(), 70_000, "read whole again");
                     assert!(!streamed.exists(), "nothing written");
