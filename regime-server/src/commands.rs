@@ -304,7 +304,7 @@ pub fn panel_of(files: Vec<(PathBuf, Input)>) -> Result<(Input, BTreeMap<String,
 /// anything is scored; the symbols then go to the backend in groups of whole series of
 /// about half a million rows (`MODEL_SIZES`), each group written while the next is scored, so the
 /// scoring's working set is a group's, not the input's. A one-symbol file on the CPU backend
-/// is scored while it is read instead ([`score_one_streamed`]; the same bits).
+/// is scored while it is read instead (`score_one_streamed`; the same bits).
 pub fn detect_with_models(
     inputs: &[PathBuf],
     output_path: &Path,
