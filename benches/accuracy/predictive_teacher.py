@@ -128,7 +128,9 @@ def synthetic(bars, s0, s1):
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--rows"]:
+    if sys.argv[1:2] == ["--rows"] and len(sys.argv) > 2:
         real_rows(sys.argv[2:])
-    else:
+    elif len(sys.argv) == 4 and all(a.isdigit() for a in sys.argv[1:]):
         synthetic(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
+    else:
+        sys.exit("usage: predictive_teacher.py BARS FIRST_SEED END_SEED | --rows FILE.csv ... (see the docstring)")
