@@ -459,6 +459,32 @@ def test_model_scoring_on_cpu_and_wgpu_agree(tmp_path, panel):
         regime.detect(panel, model=str(one_model_dir), backend="cpu")
 
 
+def test_a_headless_gpu_probe_prints_no_foreign_errors():
+    """On a machine with no display, looking for a wgpu adapter from Python prints nothing
+    that is not ours (as the `regime` binary: Mesa's device-select layer asked libwayland for
+    a display, which printed ``error: XDG_RUNTIME_DIR is invalid or not set in the
+    environment.`` twice per call)."""
+    import sys
+
+    gone = ("DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR", "NODEVICE_SELECT", "VK_LOADER_LAYERS_DISABLE")
+    env = {k: v for k, v in os.environ.items() if k not in gone}
+    code = (
+        "import regime\n"
+        "try:\n"
+        "    print(regime.select_backend('wgpu')[0])\n"
+        "except regime.BackendError as e:\n"
+        "    print('unavailable:', e)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    if r.stdout.startswith("unavailable"):
+        if os.environ.get("REGIME_REQUIRE_WGPU") == "1":
+            raise AssertionError(f"REGIME_REQUIRE_WGPU=1 but wgpu is unavailable: {r.stdout}")
+        pytest.skip(f"no wgpu adapter to probe: {r.stdout.strip()}")
+    assert r.stdout.strip() == "wgpu"
+    assert r.stderr == "", r.stderr
+
+
 def test_evaluate_reports_accuracy(panel):
     r = regime.evaluate(panel, score_last=0.3)
     for dim in ["volatility", "trend", "structure", "regime"]:

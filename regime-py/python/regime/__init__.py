@@ -24,6 +24,20 @@ from typing import Any, Optional
 import numpy as np
 import pyarrow as pa
 
+
+def _quiet_vulkan_display_probe() -> None:
+    # As the `regime` binary does at start: on a machine with no display, keep Mesa's
+    # device-select Vulkan layer from asking libwayland for one while a wgpu adapter is
+    # looked for (``model=...``, ``select_backend``); it printed ``error: XDG_RUNTIME_DIR is
+    # invalid or not set in the environment.`` twice per call — not ours, read as ours. The
+    # Vulkan loader reads the variable when an instance is made, after this import. An
+    # operator's own NODEVICE_SELECT or VK_LOADER_LAYERS_DISABLE is left alone.
+    if not any(os.environ.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY", "NODEVICE_SELECT", "VK_LOADER_LAYERS_DISABLE")):
+        os.environ["NODEVICE_SELECT"] = "1"
+
+
+_quiet_vulkan_display_probe()
+
 from ._regime import (
     BackendError,
     BadInputError,
