@@ -163,6 +163,31 @@ def test_pandas_shapes_from_quant_tools(panel):
     assert len(ids(got, late)) == len(ids(base, late)) - 100
 
 
+def test_panels_indexed_by_time_and_ticker_and_lazy_frames(panel):
+    """Rows indexed by (ticker, time) or (time, ticker), named or not, and a polars LazyFrame
+    give the labels of the same bars in long form; closes with one column per ticker are not
+    guessed at, and the error says how to pass them."""
+    import pandas as pd
+
+    long = panel.to_pandas()
+    long["timestamp"] = pd.DatetimeIndex(long["timestamp"])
+    base = regime.detect(panel)
+    fields = ["open", "high", "low", "close", "volume"]
+    for order in (["symbol", "timestamp"], ["timestamp", "symbol"]):
+        got = regime.detect(long.set_index(order)[fields])
+        assert got.equals(base), order
+        unnamed = long.set_index(order)[fields].rename_axis([None, None])
+        assert regime.detect(unnamed).equals(base), order
+    pl = pytest.importorskip("polars")
+    assert regime.detect(pl.from_arrow(panel).lazy()).equals(base)
+    wide = long.pivot(index="timestamp", columns="symbol", values="close")
+    with pytest.raises(regime.BadInputError, match=r"missing required column `close`.*df\.stack\(\)"):
+        regime.detect(wide)
+    closes = regime.detect(long[["timestamp", "symbol", "close"]])
+    stacked = regime.detect(wide.stack())
+    assert stacked.sort_by([("symbol", "ascending"), ("timestamp", "ascending")]).equals(closes)
+
+
 def test_numpy_arrays_without_timestamps():
     t = regime.generate(symbols=1, bars=800, seed=5)
     arrays = {c: t.column(c).to_numpy() for c in ["open", "high", "low", "close", "volume"]}

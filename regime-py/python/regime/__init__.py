@@ -76,6 +76,9 @@ def _tidy_pandas(df: Any) -> Any:
       with no data at all (a ticker not trading yet) left out.
     - Times in the index (a DatetimeIndex, or an index named like a time column) when no
       column holds them: the index becomes the `timestamp` column.
+    - Rows indexed by (time, ticker) or (ticker, time), as panels are kept
+      (``df.set_index(["date", "ticker"])``): the levels become columns, an unnamed one
+      named by its values (times: `timestamp`, else `symbol`).
     """
     cols = df.columns
     if getattr(cols, "nlevels", 1) == 2 and "close" in {str(x).lower() for x in cols.get_level_values(0)}:
@@ -93,10 +96,37 @@ def _tidy_pandas(df: Any) -> Any:
         df.columns = [str(c) for c in df.columns]
     names = {str(c).lower() for c in df.columns}
     idx = df.index
+    if idx.nlevels == 2 and not names & _TIME_NAMES:
+        import pandas as pd
+
+        timed = [pd.api.types.is_datetime64_any_dtype(idx.get_level_values(k)) for k in range(2)]
+        level_names = [
+            n if n is not None else ("timestamp" if timed[k] else "symbol")
+            for k, n in enumerate(idx.names)
+        ]
+        if len(set(level_names)) == 2:
+            return df.rename_axis(level_names).reset_index()
     in_index = type(idx).__name__ == "DatetimeIndex" or str(idx.name).lower() in _TIME_NAMES
     if not names & _TIME_NAMES and in_index:
         df = df.reset_index(names="timestamp")
     return df
+
+
+def _wide_closes_hint(data: Any) -> Optional[str]:
+    """What to say when `data` looks like closes with one column per symbol (a time index,
+    numeric columns), as ``yfinance.download(tickers)["Close"]`` gives them: not read as
+    such (a frame of other numbers would pass for symbols), but one call away."""
+    if type(data).__module__.split(".")[0] != "pandas" or type(data).__name__ != "DataFrame":
+        return None
+    idx = data.index
+    timed = type(idx).__name__ == "DatetimeIndex" or str(idx.name).lower() in _TIME_NAMES
+    numeric = len(data.columns) > 0 and all(k in "fiu" for k in (d.kind for d in data.dtypes))
+    if not (timed and numeric):
+        return None
+    return (
+        "closes with one column per symbol? pass them stacked, one Series indexed by "
+        "(time, symbol): regime.detect(df.stack())"
+    )
 
 
 def _to_arrow(data: Any) -> pa.Table:
@@ -118,7 +148,8 @@ def _to_arrow(data: Any) -> pa.Table:
     elif module == "polars" and series:
         data = {"close": data.to_numpy()}
     elif module == "polars":
-        return data.to_arrow()
+        # a LazyFrame is collected first
+        return (data.collect() if not hasattr(data, "to_arrow") and hasattr(data, "collect") else data).to_arrow()
     elif module == "pandas":
         return pa.Table.from_pandas(_tidy_pandas(data), preserve_index=False)
     elif isinstance(data, np.ndarray) and data.ndim == 1:
@@ -188,8 +219,10 @@ def detect(
     """Regime of every bar: the same result as ``regime detect`` on the same rows.
 
     data: columns ``timestamp`` (or date/time), ``close`` and optionally ``symbol``,
-    ``open``, ``high``, ``low``, ``volume``; or closes alone, a Series (times from its
-    index) or a 1-D array (bar numbers as times, a day apart); or a file's path (str or
+    ``open``, ``high``, ``low``, ``volume`` (times or (time, ticker) in a pandas index are
+    read too); or closes alone, a Series (times from its index; indexed by (time, ticker):
+    one series per ticker, as ``df.stack()`` gives closes kept one column per ticker) or a
+    1-D array (bar numbers as times, a day apart); or a file's path (str or
     os.PathLike: CSV, Parquet or Arrow IPC, read as ``regime detect`` reads it — web pages'
     downloads newest first, dates such as 01/13/2024 —, how it was read said by an
     :class:`InputNote` warning), or a list of paths detected as one panel (a file without a
@@ -205,9 +238,15 @@ def detect(
     ``skip_bad_rows``) or the setting out of range, BackendError when a requested backend
     is unavailable.
     """
-    table, notes = _regime.detect(
-        _source(data), mode, model, backend, skip_bad_rows, confidence_threshold, switch_margin
-    )
+    try:
+        table, notes = _regime.detect(
+            _source(data), mode, model, backend, skip_bad_rows, confidence_threshold, switch_margin
+        )
+    except BadInputError as e:
+        hint = _wide_closes_hint(data) if "missing required column `close`" in str(e) else None
+        if hint is None:
+            raise
+        raise BadInputError(f"{e}; {hint}") from None
     _say(notes)
     return _out(table, as_polars)
 
