@@ -104,7 +104,7 @@ def _tidy_pandas(df: Any) -> Any:
             n if n is not None else ("timestamp" if timed[k] else "symbol")
             for k, n in enumerate(idx.names)
         ]
-        if len(set(level_names)) == 2:
+        if len(set(level_names)) == 2 and not {str(n) for n in level_names} & {str(c) for c in df.columns}:
             return df.rename_axis(level_names).reset_index()
     in_index = type(idx).__name__ == "DatetimeIndex" or str(idx.name).lower() in _TIME_NAMES
     if not names & _TIME_NAMES and in_index:
