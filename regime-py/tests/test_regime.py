@@ -358,6 +358,12 @@ def test_streaming_takes_pandas_rows_as_quants_iterate_them(panel):
         e = regime.Engine()
         got = [e.update("SYN000", r)["regime_id"] for r in rows]
         assert got == batch, kind
+    # rows of a frame indexed by (date, ticker) or (ticker, date): the label's time part
+    for order in (["Date", "Ticker"], ["Ticker", "Date"]):
+        panel_rows = df.assign(Ticker="SYN000").reset_index().set_index(order)
+        for kind, rows in {"iterrows": [r for _, r in panel_rows.iterrows()], "itertuples": list(panel_rows.itertuples())}.items():
+            e = regime.Engine()
+            assert [e.update("SYN000", r)["regime_id"] for r in rows] == batch, (order, kind)
     with pytest.raises(regime.BadInputError, match="no close; its keys: Date, Open"):
         regime.Engine().update("X", {"Date": "2024-01-02", "Open": 1.0})
     with pytest.raises(regime.BadInputError, match="'Close': 'n/a' is not a number"):

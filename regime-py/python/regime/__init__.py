@@ -308,6 +308,18 @@ def select_backend(backend: Optional[str] = None) -> tuple:
     return _regime.select_backend(backend)
 
 
+def _time_of_label(label: Any) -> Any:
+    """A row's index label as its time: of a (time, ticker) or (ticker, time) label, as rows
+    indexed so give it, the part that is a time."""
+    if isinstance(label, tuple):
+        from datetime import date
+
+        times = [x for x in label if isinstance(x, (date, np.datetime64))]
+        if len(times) == 1:
+            return times[0]
+    return label
+
+
 def _time_text(t: Any) -> str:
     """A time-of-day field as the readers' text: a ``datetime.time`` as HH:MM:SS.ffffff,
     anything else (``"09:30"``, ``930``) as its text; None as empty (a missing time)."""
@@ -361,7 +373,8 @@ class Engine:
     ``bar`` is a dict (``timestamp`` or ``timestamp_ms``, ``close``, optionally ``open``,
     ``high``, ``low``, ``volume``; names read as ``detect`` reads columns: any case, ``Date``,
     ``Adj Close``, ``PX_LAST``...), a pandas row (``DataFrame.iterrows()``: the time from the
-    index when no column holds it) or named tuple (``itertuples()``), a tuple
+    index when no column holds it — of a (date, ticker) index, the date) or named tuple
+    (``itertuples()``), a tuple
     ``(timestamp, open, high, low, close, volume)``, or given as keywords. A number as the
     time is read by its size, as ``detect`` reads it: epoch seconds (``time.time()``), ms,
     µs or ns; ``timestamp_ms`` is always ms. Returns a dict
@@ -402,9 +415,9 @@ class Engine:
             elif t_at is not None:
                 ts = bar[keys[t_at]]
             elif "Index" in shape:  # itertuples(): the frame's index
-                ts = bar["Index"]
+                ts = _time_of_label(bar["Index"])
             elif getattr(bar, "name", None) is not None and hasattr(bar, "index"):
-                ts = bar.name  # iterrows(): the row's index label
+                ts = _time_of_label(bar.name)  # iterrows(): the row's index label
             else:
                 raise BadInputError(f"bar has no timestamp (or timestamp_ms); its keys: {', '.join(shape)}")
             if v_at[3] is None:
