@@ -2,7 +2,9 @@
 # Memory soak (issue 3): a fresh `regime serve` on loopback, mixed reads (wrk on current,
 # history, regimes) and paced Arrow IPC ingest for DURATION seconds; RSS sampled every 10 s.
 #   scripts/soak.sh [DURATION=600] [REGIME_BIN] [INGEST_LOAD_BIN]
-# Prints the RSS series and its spread after the first minute (warm-up: page cache, models).
+# Prints the RSS series and its spread after the first two minutes (warm-up: page cache,
+# models). The binaries default to target/release (paths resolved before it moves to its
+# temporary directory).
 set -euo pipefail
 DUR="${1:-600}"
 BIN="${2:-target/release/regime}"
