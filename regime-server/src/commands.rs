@@ -304,21 +304,27 @@ pub fn panel_of(files: Vec<(PathBuf, Input)>) -> Result<(Input, BTreeMap<String,
 /// anything is scored; the symbols then go to the backend in groups of whole series of
 /// about half a million rows (`MODEL_SIZES`), each group written while the next is scored, so the
 /// scoring's working set is a group's, not the input's. A one-symbol file on the CPU backend
-/// is scored while it is read instead (`score_one_streamed`; the same bits).
+/// is scored while it is read instead (`score_one_streamed`; the same bits), on one thread.
 pub fn detect_with_models(
     inputs: &[PathBuf],
     output_path: &Path,
     skip_bad: bool,
     models: &ModelSource,
     backend: &dyn ComputeBackend,
-) -> Result<(usize, usize)> {
+) -> Result<Scored> {
     check_output(inputs, output_path)?;
     let input = match inputs {
         // a one-symbol file is scored as it is read where the backend scores as the host
         // does (the CPU backend), else read whole
         [one] if backend.scores_like_series_scorer() && !io::known_multi_symbol(one) => {
             match score_one_streamed(one, output_path, skip_bad, models)? {
-                Fed::Whole(done) => return Ok(done),
+                Fed::Whole((bars, rejected)) => {
+                    return Ok(Scored {
+                        bars,
+                        rejected,
+                        streamed: true,
+                    })
+                }
                 Fed::Read(input) => check_for_detect(input, one, skip_bad)?,
             }
         }
@@ -329,8 +335,23 @@ pub fn detect_with_models(
     write_detections(output_path, &mut |emit| {
         score_grouped(&input.series, &found, backend, MODEL_SIZES, emit).map(|()| true)
     })?;
-    let n = input.series.iter().map(|s| s.bars.len()).sum();
-    Ok((n, input.errors.len()))
+    Ok(Scored {
+        bars: input.series.iter().map(|s| s.bars.len()).sum(),
+        rejected: input.errors.len(),
+        streamed: false,
+    })
+}
+
+/// What [`detect_with_models`] scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scored {
+    /// Bars scored.
+    pub bars: usize,
+    /// Rows rejected (skipped).
+    pub rejected: usize,
+    /// Whether a one-symbol file was scored on the host while it was read (one thread),
+    /// rather than on the backend as a panel.
+    pub streamed: bool,
 }
 
 /// `detect --model` of one input on the host ([`SeriesScorer`]), as `detect` streams a
@@ -2240,7 +2261,7 @@ mod tests {
                     assert_eq!(read.series[0].bars.len(), 70_000, "read whole again");
                     assert!(!streamed.exists(), "nothing written");
                     // what `detect --model` then does
-                    let (n, bad) = detect_with_models(
+                    let scored = detect_with_models(
                         std::slice::from_ref(&input),
                         &streamed,
                         false,
@@ -2248,7 +2269,14 @@ mod tests {
                         &cpu,
                     )
                     .expect("scored");
-                    assert_eq!((n, bad), (70_000, 0));
+                    assert_eq!(
+                        scored,
+                        Scored {
+                            bars: 70_000,
+                            rejected: 0,
+                            streamed: false
+                        }
+                    );
                 }
             }
             // the panel's way: the input read whole, scored in groups

@@ -371,7 +371,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let selected = regime_kernels::select(pref)?;
                 regime_server::say!("{}", selected.reason);
                 let t = std::time::Instant::now();
-                let (n, bad) = commands::detect_with_models(
+                let scored = commands::detect_with_models(
                     &inputs,
                     output,
                     skip_bad_rows,
@@ -379,11 +379,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     selected.backend.as_ref(),
                 )?;
                 let s = t.elapsed().as_secs_f64();
+                let (n, bad) = (scored.bars, scored.rejected);
+                let device = if scored.streamed {
+                    "one thread, scored while read".to_string()
+                } else {
+                    selected.backend.device()
+                };
                 regime_server::say!(
-                    "detected {n} bars ({bad} rejected) in {s:.3} s ({:.0} bars/s), backend {} [{}] -> {}",
+                    "detected {n} bars ({bad} rejected) in {s:.3} s ({:.0} bars/s), backend {} [{device}] -> {}",
                     n as f64 / s.max(1e-9),
                     selected.backend.name(),
-                    selected.backend.device(),
                     shown
                 );
                 streamed.deliver()?;
