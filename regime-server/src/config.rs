@@ -680,7 +680,8 @@ impl Config {
         ) {
             let s = &mut cfg.storage;
             let mut t = String::new();
-            if c.string(&m, "storage", "type", &mut t) {
+            let typed = c.string(&m, "storage", "type", &mut t);
+            if typed {
                 match t.as_str() {
                     "embedded" => s.kind = StorageKind::Embedded,
                     "postgres" | "postgresql" => s.kind = StorageKind::Postgres,
@@ -693,7 +694,11 @@ impl Config {
             c.path(&m, "storage", "path", &mut s.path);
             c.path(&m, "storage", "spool_path", &mut s.spool_path);
             c.path(&m, "storage", "backup_dir", &mut s.backup_dir);
-            c.string(&m, "storage", "url", &mut s.url);
+            // a database URL with no type names the database to use: not the embedded
+            // store, which would take the rows while the URL was ignored
+            if c.string(&m, "storage", "url", &mut s.url) && !typed && !s.url.is_empty() {
+                s.kind = StorageKind::Postgres;
+            }
             c.usize(&m, "storage", "pool_size", 1, 256, &mut s.pool_size);
             c.usize(
                 &m,
@@ -1163,6 +1168,22 @@ mod tests {
         assert_eq!(c.caching.ttl, 300);
         assert_eq!(c.caching.max_size, 1000);
         assert!(c.caching.enabled);
+        assert_eq!(c.storage.kind, StorageKind::Embedded);
+    }
+
+    /// A database URL with no `type` is that database, not the embedded store beside an
+    /// ignored URL; an explicit type is kept, and a URL left empty changes nothing.
+    #[test]
+    fn a_database_url_alone_names_the_store() {
+        let url = "host=127.0.0.1 port=5432 user=regime dbname=regime";
+        let c = Config::parse(&format!("storage:\n  url: \"{url}\"\n")).unwrap();
+        assert_eq!(
+            (c.storage.kind, c.storage.url.as_str()),
+            (StorageKind::Postgres, url)
+        );
+        let c = Config::parse(&format!("storage:\n  type: embedded\n  url: \"{url}\"\n")).unwrap();
+        assert_eq!(c.storage.kind, StorageKind::Embedded);
+        let c = Config::parse("storage:\n  url: \"\"\n").unwrap();
         assert_eq!(c.storage.kind, StorageKind::Embedded);
     }
 
