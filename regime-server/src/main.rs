@@ -249,6 +249,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             c.pipeline()
                 .validate()
                 .with_context(|| format!("{}", file.display()))?;
+            // a replay file `serve` could not open stops it at start: say so now (an absolute
+            // path only; a relative one is the service's working directory's, not this shell's)
+            for (i, r) in c.feeds.replay.iter().enumerate() {
+                if r.path.is_absolute() {
+                    if let Err(e) = std::fs::File::open(&r.path) {
+                        anyhow::bail!(
+                            "{}: feeds.replay[{i}].path {}: {e} (`regime serve` would stop at start)",
+                            file.display(),
+                            r.path.display()
+                        );
+                    }
+                }
+            }
             if json {
                 c.storage.url = regime_server::config::mask_password(&c.storage.url);
                 out!("{}", serde_json::to_string_pretty(&c)?);

@@ -963,6 +963,24 @@ fn validate_config_and_dry_run() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // a replay file serve could not open: named now, not at the service's start
+    let missing = dir.path().join("replay-missing.yaml");
+    let gone = dir.path().join("no-such-bars.csv");
+    std::fs::write(
+        &missing,
+        format!("feeds:\n  replay:\n    - path: {}\n", gone.display()),
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_regime"))
+        .args(["validate-config", missing.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("feeds.replay[0].path") && err.contains("no-such-bars.csv"),
+        "{err}"
+    );
     let good = dir.path().join("good.yaml");
     std::fs::write(
         &good,
