@@ -385,8 +385,7 @@ fn score_fed(
     struct Scoring {
         symbol: String,
         version: u32,
-        split: regime_core::splits::SplitAdjuster,
-        intraday: regime_core::intraday::IntradayAdjuster,
+        learned: AsLearned,
         scorer: SeriesScorer,
         piece: Vec<Detection>,
     }
@@ -402,14 +401,13 @@ fn score_fed(
                             scorer: SeriesScorer::new(&params)?,
                             symbol,
                             version,
-                            split: Default::default(),
-                            intraday: Default::default(),
+                            learned: AsLearned::default(),
                             piece: Vec::with_capacity(STREAM_PIECE_BARS),
                         })
                     }
                 };
                 for b in &bars {
-                    let learned = sc.intraday.adjust(&sc.split.adjust(b));
+                    let learned = sc.learned.adjust(b);
                     if !SeriesScorer::holds(&learned) {
                         return Ok(false);
                     }
@@ -431,7 +429,8 @@ fn score_fed(
                 if !sc.piece.is_empty() {
                     emit(vec![(sc.symbol.clone(), sc.piece)])?;
                 }
-                let (splits, steps) = (sc.split.splits(), sc.split.volume_steps());
+                let split = &sc.learned.split;
+                let (splits, steps) = (split.splits(), split.volume_steps());
                 say_adjustments(input_path, &sc.symbol, splits, steps);
                 return Ok(true);
             }
@@ -496,9 +495,23 @@ fn models_for(series: &[io::SymbolBars], models: &ModelSource) -> Result<Vec<(Jo
 /// and the time-of-day profile ([`regime_core::intraday`]). A fixed model scores, and the
 /// ex-post mode smooths, the bars the model was learned on.
 fn as_learned(bars: &[regime_core::bars::Bar]) -> Option<Vec<regime_core::bars::Bar>> {
-    let split = regime_core::splits::adjust_series(bars);
-    let bars = split.as_deref().unwrap_or(bars);
-    regime_core::intraday::adjust_series(bars).or(split)
+    let mut learned = AsLearned::default();
+    regime_core::bars::map_series(bars, |b| learned.adjust(b))
+}
+
+/// [`as_learned`] bar by bar, in the learning pipeline's order (its bar side takes the
+/// splits out, then the intraday profile), so a series scored as it is read sees the bars
+/// a whole series does.
+#[derive(Debug, Default)]
+struct AsLearned {
+    split: regime_core::splits::SplitAdjuster,
+    intraday: regime_core::intraday::IntradayAdjuster,
+}
+
+impl AsLearned {
+    fn adjust(&mut self, bar: &regime_core::bars::Bar) -> regime_core::bars::Bar {
+        self.intraday.adjust(&self.split.adjust(bar))
+    }
 }
 
 /// Score validated input with fixed models on a backend: per symbol, one detection per bar.
