@@ -19,7 +19,7 @@ import pyarrow.csv as pacsv
 import pytest
 
 import regime
-from conftest import regime_bin
+from conftest import ROOT, regime_bin
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +97,12 @@ def test_a_files_path_is_read_as_the_cli_reads_it(tmp_path, panel):
         regime.detect(tmp_path / "bad.csv")
     with pytest.raises(regime.BadInputError, match="nope.csv"):
         regime.detect(tmp_path / "nope.csv")
+    # damaged Parquet / Arrow files that arrow-rs panics or aborts on: a BadInputError (a
+    # PanicException is a BaseException, past a quant's `except Exception`; an abort ends
+    # the interpreter)
+    for bad in sorted((ROOT / "regime-server" / "tests" / "data" / "corrupt").iterdir()):
+        with pytest.raises(regime.BadInputError, match=f"{bad.name}: corrupt"):
+            regime.detect(bad)
     # a list of per-ticker files: one panel, each file's bars named by its file name
     paths = []
     for sym in ["SYN000", "SYN001"]:

@@ -95,6 +95,246 @@ pub enum IoError {
     },
 }
 
+thread_local! {
+    /// How many [`unpanicked`] calls this thread is inside (the panic hook keeps quiet then).
+    static DECODING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Calls `decode`, returning a panic inside it as `Err` with the panic's message.
+///
+/// arrow-rs and parquet panic instead of returning an error on some corrupt files — an
+/// embedded Arrow schema naming an integer 15,728,704 bits wide or a type tag it does not
+/// know, a column chunk at a negative offset — which ended `regime detect` with a
+/// backtrace, a Python call with a `PanicException` and an Arrow ingest request with a
+/// dropped connection. Every decoder call on outside bytes goes through here. The first
+/// call chains a panic hook that stays silent while a thread is inside this function (the
+/// error carries the message) and calls the hook before it otherwise.
+pub(crate) fn unpanicked<T>(decode: impl FnOnce() -> T) -> Result<T, String> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if DECODING.with(std::cell::Cell::get) == 0 {
+                previous(info);
+            }
+        }));
+    });
+    DECODING.with(|d| d.set(d.get() + 1));
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode));
+    DECODING.with(|d| d.set(d.get() - 1));
+    out.map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "the decoder failed".to_string())
+    })
+}
+
+/// The error for a decoder that panicked on `path` (see [`unpanicked`]).
+fn corrupt(path: &Path, message: String) -> IoError {
+    IoError::Format {
+        path: path.to_path_buf(),
+        message: format!("corrupt file, its decoder failed: {message}"),
+    }
+}
+
+/// The error for an Arrow IPC input whose declared sizes do not fit (see [`ipc_sizes_fit`]).
+fn corrupt_ipc(path: &Path, message: String) -> IoError {
+    IoError::Format {
+        path: path.to_path_buf(),
+        message: format!("corrupt Arrow IPC input: {message}"),
+    }
+}
+
+/// Record batches of `batches`, a panic while decoding one ending the stream with an error
+/// (see [`unpanicked`]).
+fn unpanicked_batches<E: std::fmt::Display>(
+    mut batches: impl Iterator<Item = Result<RecordBatch, E>>,
+) -> impl Iterator<Item = Result<RecordBatch, String>> {
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed {
+            return None;
+        }
+        match unpanicked(|| batches.next()) {
+            Ok(next) => next.map(|b| b.map_err(|e| e.to_string())),
+            Err(message) => {
+                failed = true;
+                Some(Err(format!("corrupt file, its decoder failed: {message}")))
+            }
+        }
+    })
+}
+
+/// The most bytes an Arrow IPC buffer may declare it decompresses to: half the machine's
+/// memory (`/proc/meminfo`), 1 TiB where that cannot be read. More cannot be decoded here
+/// anyway, and asking the allocator for it aborts the process (see [`ipc_sizes_fit`]).
+fn ipc_decompressed_limit() -> u64 {
+    static LIMIT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        let total_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        });
+        total_kib.map_or(1 << 40, |k| k.saturating_mul(1024) / 2)
+    })
+}
+
+/// One IPC message's checks for [`ipc_sizes_fit`]: `meta` its flatbuffer, its body at byte
+/// `at` of an input of `len` bytes; the body's length, or `None` where the metadata does not
+/// parse (arrow-rs reports that).
+fn ipc_message_fits(
+    at: u64,
+    meta: &[u8],
+    len: u64,
+    read_at: &mut dyn FnMut(u64, usize) -> Result<Vec<u8>, String>,
+) -> Result<Option<u64>, String> {
+    let Ok(msg) = arrow::ipc::root_as_message(meta) else {
+        return Ok(None);
+    };
+    let body = u64::try_from(msg.bodyLength())
+        .ok()
+        .filter(|b| at.checked_add(*b).is_some_and(|end| end <= len));
+    let Some(body) = body else {
+        return Err(format!(
+            "a message at byte {at} declares a body of {} bytes; the input has {} from there",
+            msg.bodyLength(),
+            len.saturating_sub(at)
+        ));
+    };
+    let batch = msg
+        .header_as_record_batch()
+        .or_else(|| msg.header_as_dictionary_batch().and_then(|d| d.data()));
+    let Some(batch) = batch.filter(|b| b.compression().is_some()) else {
+        return Ok(Some(body));
+    };
+    for buf in batch.buffers().into_iter().flatten() {
+        if buf.length() < 8 {
+            continue;
+        }
+        let start = u64::try_from(buf.offset())
+            .ok()
+            .filter(|o| o.saturating_add(8) <= body)
+            .ok_or_else(|| {
+                format!(
+                    "a buffer at offset {} lies outside its message's body of {body} bytes at byte {at}",
+                    buf.offset()
+                )
+            })?;
+        let head = read_at(at + start, 8)?;
+        let declared = i64::from_le_bytes(head.try_into().unwrap_or([0; 8]));
+        if u64::try_from(declared).is_ok_and(|d| d > ipc_decompressed_limit()) {
+            return Err(format!(
+                "a compressed buffer at byte {} declares {declared} bytes uncompressed, more than half this machine's memory",
+                at + start
+            ));
+        }
+    }
+    Ok(Some(body))
+}
+
+/// Checks what an Arrow IPC file or stream of `len` bytes declares before arrow-rs allocates
+/// it: every message's body within the input, and every compressed buffer's uncompressed
+/// size within [`ipc_decompressed_limit`]. arrow-rs takes these sizes on trust and asks the
+/// allocator for them, and a failed allocation aborts the process — no panic to catch — so
+/// a flipped byte in a Feather file's footer ended `regime detect` with `memory allocation
+/// of 863288481216 bytes failed`, and an Arrow ingest request would have ended the service.
+/// Reads only the messages' metadata and each compressed buffer's 8-byte length prefix;
+/// what it cannot parse is left for arrow-rs to report as it reads the same bytes.
+fn ipc_sizes_fit<R: std::io::Read + std::io::Seek>(r: &mut R, len: u64) -> Result<(), String> {
+    use std::io::SeekFrom;
+    let mut read_at = |at: u64, n: usize| -> Result<Vec<u8>, String> {
+        let mut buf = vec![0u8; n];
+        r.seek(SeekFrom::Start(at))
+            .and_then(|_| r.read_exact(&mut buf))
+            .map_err(|e| format!("reading byte {at}: {e}"))?;
+        Ok(buf)
+    };
+    let head = read_at(0, 6.min(len as usize))?;
+    if head == b"ARROW1" {
+        // the file format: the footer's blocks are what the reader reads
+        if len < 16 {
+            return Ok(());
+        }
+        let tail = read_at(len - 10, 10)?;
+        let footer_len = i32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
+        let Some(footer_at) = u64::try_from(footer_len)
+            .ok()
+            .and_then(|f| (len - 10).checked_sub(f))
+        else {
+            return Ok(());
+        };
+        let footer = read_at(footer_at, footer_len as usize)?;
+        let Ok(footer) = arrow::ipc::root_as_footer(&footer) else {
+            return Ok(());
+        };
+        let blocks = footer
+            .dictionaries()
+            .into_iter()
+            .flatten()
+            .chain(footer.recordBatches().into_iter().flatten());
+        for b in blocks {
+            let (Ok(at), Ok(meta_len)) =
+                (u64::try_from(b.offset()), u64::try_from(b.metaDataLength()))
+            else {
+                return Err(format!(
+                    "a block at byte {} of {} metadata bytes",
+                    b.offset(),
+                    b.metaDataLength()
+                ));
+            };
+            let body_len = u64::try_from(b.bodyLength()).unwrap_or(u64::MAX);
+            if at.saturating_add(meta_len).saturating_add(body_len) > len {
+                return Err(format!(
+                    "a block at byte {at} declares {meta_len} + {} bytes; the file has {len}",
+                    b.bodyLength()
+                ));
+            }
+            if meta_len < 8 {
+                continue;
+            }
+            let meta = read_at(at, meta_len as usize)?;
+            let skip = if meta[..4] == [0xff; 4] { 8 } else { 4 };
+            if ipc_message_fits(at + meta_len, &meta[skip..], len, &mut read_at)?.is_none() {
+                // arrow-rs parses the message from the whole block, body included, where a
+                // damaged flatbuffer can still pass its checks: so must this
+                let block = read_at(at, (meta_len + body_len) as usize)?;
+                ipc_message_fits(at + meta_len, &block[skip..], len, &mut read_at)?;
+            }
+        }
+        return Ok(());
+    }
+    // the stream format: messages one after another
+    let mut at = 0u64;
+    while at + 4 <= len {
+        let mut word = read_at(at, 4)?;
+        let mut prefix = 4;
+        if word == [0xff; 4] {
+            if at + 8 > len {
+                break;
+            }
+            word = read_at(at + 4, 4)?;
+            prefix = 8;
+        }
+        let meta_len = i32::from_le_bytes([word[0], word[1], word[2], word[3]]);
+        let Ok(meta_len) = u64::try_from(meta_len) else {
+            break;
+        };
+        let meta_at = at + prefix;
+        if meta_len == 0 || meta_at + meta_len > len {
+            break;
+        }
+        let meta = read_at(meta_at, meta_len as usize)?;
+        match ipc_message_fits(meta_at + meta_len, &meta, len, &mut read_at)? {
+            Some(body) => at = meta_at + meta_len + body,
+            None => break,
+        }
+    }
+    Ok(())
+}
+
 /// Internal result of the write helpers before the path is attached.
 type WriteResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -1231,15 +1471,18 @@ pub fn read_bars(path: &Path, label_column: Option<&str>) -> Result<Input, IoErr
 /// file proper reports it). A hint only: nothing read depends on it.
 pub fn known_multi_symbol(path: &Path) -> bool {
     match Format::of_input(path) {
-        Ok(Format::Parquet) => parquet_multi_symbol(path).unwrap_or(false),
+        Ok(Format::Parquet) => unpanicked(|| parquet_multi_symbol(path)) == Ok(Some(true)),
         Ok(Format::Csv) => csv_multi_symbol(path).unwrap_or(false),
-        Ok(Format::Arrow) => arrow_multi_symbol(path).unwrap_or(false),
+        Ok(Format::Arrow) => unpanicked(|| arrow_multi_symbol(path)) == Ok(Some(true)),
         _ => false,
     }
 }
 
 fn arrow_multi_symbol(path: &Path) -> Option<bool> {
     use arrow::array::{Array as _, AsArray as _};
+    let mut f = open_input(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    ipc_sizes_fit(&mut f, len).ok()?;
     let open = |projection| {
         let file = std::io::BufReader::new(open_input(path).ok()?);
         arrow::ipc::reader::FileReader::try_new(file, projection).ok()
@@ -1866,17 +2109,22 @@ fn read_parquet(
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(fmt)?;
+    let builder = unpanicked(|| ParquetRecordBatchReaderBuilder::try_new(file))
+        .map_err(|m| corrupt(path, m))?
+        .map_err(fmt)?;
     // decode only the columns used: a wide file (factors, news text) costs no more than a
     // narrow one
     let headers = field_names(builder.schema());
     let loc = Columns::locate(path, &headers, label_column)?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), loc.used());
-    let reader = builder
-        .with_projection(mask)
-        .with_batch_size(65_536)
-        .build()
-        .map_err(fmt)?;
+    let reader = unpanicked(|| {
+        builder
+            .with_projection(mask)
+            .with_batch_size(65_536)
+            .build()
+    })
+    .map_err(|m| corrupt(path, m))?
+    .map_err(fmt)?;
     let schema = reader.schema();
     read_batch_stream(path, &schema, reader, label_column, watch)
 }
@@ -1892,6 +2140,8 @@ fn read_arrow_file(
     let mut f = open_input(path)?;
     let mut magic = [0u8; 6];
     let is_file = f.read_exact(&mut magic).is_ok() && &magic == b"ARROW1";
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    ipc_sizes_fit(&mut f, len).map_err(|m| corrupt_ipc(path, m))?;
     f.rewind().map_err(|e| IoError::Open {
         path: path.to_path_buf(),
         source: e,
@@ -1902,11 +2152,15 @@ fn read_arrow_file(
         message: format!("not an Arrow IPC file or stream ({e})"),
     };
     if is_file {
-        let r = arrow::ipc::reader::FileReader::try_new(file, None).map_err(fmt)?;
+        let r = unpanicked(|| arrow::ipc::reader::FileReader::try_new(file, None))
+            .map_err(|m| corrupt(path, m))?
+            .map_err(fmt)?;
         let schema = r.schema();
         read_batch_stream(path, &schema, r, label_column, watch)
     } else {
-        let r = arrow::ipc::reader::StreamReader::try_new(file, None).map_err(fmt)?;
+        let r = unpanicked(|| arrow::ipc::reader::StreamReader::try_new(file, None))
+            .map_err(|m| corrupt(path, m))?
+            .map_err(fmt)?;
         let schema = r.schema();
         read_batch_stream(path, &schema, r, label_column, watch)
     }
@@ -1925,10 +2179,10 @@ fn read_batch_stream<E: std::fmt::Display>(
     let loc = Columns::locate(path, &headers, label_column)?;
     let mut col = Collector::new(label_column.is_some(), loc.symbol.is_some());
     let mut row = 0usize;
-    for batch in batches {
-        let batch = batch.map_err(|e| IoError::Format {
+    for batch in unpanicked_batches(batches) {
+        let batch = batch.map_err(|message| IoError::Format {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            message,
         })?;
         batch_rows(
             path,
@@ -2707,15 +2961,16 @@ pub fn read_arrow_ipc(bytes: &[u8], what: &Path) -> Result<Vec<ParsedRow>, IoErr
         path: what.to_path_buf(),
         message: e.to_string(),
     };
-    let batches: Vec<arrow::record_batch::RecordBatch> = if bytes.starts_with(b"ARROW1") {
-        let r = arrow::ipc::reader::FileReader::try_new(std::io::Cursor::new(bytes), None)
-            .map_err(fmt)?;
-        r.collect::<Result<_, _>>().map_err(fmt)?
-    } else {
-        let r = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)
-            .map_err(fmt)?;
-        r.collect::<Result<_, _>>().map_err(fmt)?
-    };
+    ipc_sizes_fit(&mut std::io::Cursor::new(bytes), bytes.len() as u64)
+        .map_err(|m| corrupt_ipc(what, m))?;
+    let decoded = unpanicked(|| -> Result<Vec<RecordBatch>, arrow::error::ArrowError> {
+        if bytes.starts_with(b"ARROW1") {
+            arrow::ipc::reader::FileReader::try_new(std::io::Cursor::new(bytes), None)?.collect()
+        } else {
+            arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)?.collect()
+        }
+    });
+    let batches = decoded.map_err(|m| corrupt(what, m))?.map_err(fmt)?;
     let Some(first) = batches.first() else {
         return Ok(Vec::new());
     };

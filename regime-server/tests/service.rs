@@ -545,6 +545,40 @@ fn every_route_and_auth_case() {
     );
     assert_eq!(r.status, 202, "{}", r.text());
     assert_eq!(r.json()["accepted"], 300);
+    // damaged Arrow bodies that arrow-rs would have panicked on or aborted the process for
+    // (a compressed buffer or a footer block declaring more bytes than exist): a 400, and
+    // the service goes on answering
+    let corrupt = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corrupt");
+    for (name, ct) in [
+        (
+            "zstd-declared-length.arrows",
+            "application/vnd.apache.arrow.stream",
+        ),
+        (
+            "block-body-length.arrow",
+            "application/vnd.apache.arrow.file",
+        ),
+        (
+            "lz4-declared-length.feather",
+            "application/vnd.apache.arrow.file",
+        ),
+        (
+            "schema-int-width.arrow",
+            "application/vnd.apache.arrow.file",
+        ),
+    ] {
+        let body = std::fs::read(corrupt.join(name)).unwrap();
+        let r = request(
+            &s.addr,
+            "POST",
+            "/api/v1/bars",
+            &[("X-API-Key", "feeder-key"), ("Content-Type", ct)],
+            &body,
+        );
+        assert_json_error(&r, 400, name);
+        assert!(r.text().contains("corrupt"), "{name}: {}", r.text());
+        assert_eq!(s.get("/api/v1/health", None).status, 200, "after {name}");
+    }
 
     // admin: missing scope, both rotated keys
     assert_json_error(
