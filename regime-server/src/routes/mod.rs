@@ -266,7 +266,27 @@ pub fn app(state: AppState) -> Router {
         .fallback_service(routes)
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .layer(timeout_layer)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(middleware::from_fn_with_state(state, outer))
+}
+
+/// The answer when a handler panics (a bug): a JSON 500 that `outer` counts in
+/// `regime_errors_total` and gives the usual headers, and the panic in `error.log`, where
+/// without it the client saw its connection dropped and the metrics nothing. The panic
+/// hook has already written the message and place to stderr (the journal).
+fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!("a request handler panicked: {what}");
+    AppError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "the request failed inside the service (a bug; the panic is in error.log)",
+    )
+    .into_response()
 }
 
 /// Current regime accuracy across symbols (mean of the symbols that have one).
@@ -292,6 +312,45 @@ pub(crate) fn queue_depth(st: &AppState) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A handler that panics answers a JSON 500 (the layer `app` puts inside `outer`), and
+    /// the next request is answered as usual.
+    #[test]
+    fn a_panicking_handler_answers_a_json_500() {
+        use tower::ServiceExt as _;
+        async fn boom() -> &'static str {
+            panic!("boom at row 7")
+        }
+        let router = Router::new()
+            .route("/boom", get(boom))
+            .route("/fine", get(|| async { "fine" }))
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let get_body = |path: &'static str| {
+                let router = router.clone();
+                async move {
+                    let req = Request::get(path).body(Body::empty()).expect("request");
+                    let resp = router.oneshot(req).await.expect("infallible");
+                    let status = resp.status();
+                    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16)
+                        .await
+                        .expect("body");
+                    (status, String::from_utf8_lossy(&bytes).into_owned())
+                }
+            };
+            let (status, body) = get_body("/boom").await;
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+            let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+            assert_eq!(v["error"]["code"], "internal_error", "{body}");
+            assert_eq!(
+                get_body("/fine").await,
+                (StatusCode::OK, "fine".to_string())
+            );
+        });
+    }
 
     #[test]
     fn scopes_by_route() {
