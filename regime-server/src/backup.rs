@@ -82,6 +82,17 @@ pub enum BackupError {
     /// No source holds the state at that time.
     #[error("{0}")]
     NotCovered(String),
+    /// A backup whose files are not what its manifest says (missing, another size or
+    /// checksum, a table that fails its store's check): nothing was changed.
+    #[error("backup {name} is damaged: {reason}; nothing was changed (restore another backup: ls {dir})")]
+    Damaged {
+        /// The backup.
+        name: String,
+        /// What is wrong, naming the file.
+        reason: String,
+        /// The backup folder.
+        dir: String,
+    },
     /// A manifest that does not parse.
     #[error("{path}: bad manifest: {reason}")]
     Manifest {
@@ -122,6 +133,15 @@ pub struct Manifest {
     pub config_file: Option<String>,
     /// Every file, relative to the backup folder, with its size in bytes.
     pub files: Vec<(String, u64)>,
+    /// Every file's CRC-32 (IEEE), in the order of `files`; empty in backups written before
+    /// these were kept (their sizes are checked).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crc32: Vec<u32>,
+    /// Set on the automatic backup a restore takes when the live table could not be read
+    /// (what SQLite said): its table file is copied as found, for recovery by hand
+    /// (`sqlite3 … .recover`), and the backup is not restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub damaged: Option<String>,
     /// Version of `regime` that wrote it.
     pub version: String,
 }
@@ -230,6 +250,18 @@ pub fn create(
     config_file: Option<&Path>,
     name: Option<&str>,
 ) -> Result<Manifest, BackupError> {
+    create_with(cfg, config_file, name, false)
+}
+
+/// [`create`]; `as_found`: an embedded table SQLite reports damaged is copied as its files
+/// are (see [`Manifest::damaged`]) instead of failing the backup — for the backup a restore
+/// takes of the state it replaces, so that a damaged store can be replaced by a good backup.
+fn create_with(
+    cfg: &Config,
+    config_file: Option<&Path>,
+    name: Option<&str>,
+    as_found: bool,
+) -> Result<Manifest, BackupError> {
     store::require_store(&cfg.storage, "back up")?;
     let now = store::now_ms();
     let name = match name {
@@ -250,7 +282,7 @@ pub fn create(
         fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
     }
     fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
-    let result = write_backup(cfg, config_file, &name, now, &tmp);
+    let result = write_backup(cfg, config_file, &name, now, &tmp, as_found);
     let manifest = match result {
         Ok(m) => m,
         Err(e) => {
@@ -269,8 +301,10 @@ fn write_backup(
     name: &str,
     now: i64,
     tmp: &Path,
+    as_found: bool,
 ) -> Result<Manifest, BackupError> {
     let mut files: Vec<(String, u64)> = Vec::new();
+    let mut damaged = None;
     let size = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     // 0. application state: acknowledged rows waiting in the spool — copied before the
     // table: the running service empties the spool once its rows are in the store, so a
@@ -295,15 +329,35 @@ fn write_backup(
     // 1. the table, from one consistent snapshot
     let (rows, last_restore) = match cfg.storage.kind {
         StorageKind::Embedded => {
-            let mut s = store::Embedded::open(&cfg.storage.path)?;
-            let last = s.meta(LAST_RESTORE_AT)?;
             let p = tmp.join(TABLE_SQLITE);
-            let rows = s.snapshot_to(&p)?;
-            File::open(&p)
-                .and_then(|f| f.sync_all())
-                .map_err(io_err(&p))?;
-            files.push((TABLE_SQLITE.into(), size(&p)));
-            (rows, last)
+            let snapshot = || -> Result<(u64, Option<i64>), StoreError> {
+                let mut s = store::Embedded::open(&cfg.storage.path)?;
+                let last = s.meta(LAST_RESTORE_AT)?;
+                Ok((s.snapshot_to(&p)?, last))
+            };
+            match snapshot() {
+                Ok((rows, last)) => {
+                    File::open(&p)
+                        .and_then(|f| f.sync_all())
+                        .map_err(io_err(&p))?;
+                    files.push((TABLE_SQLITE.into(), size(&p)));
+                    (rows, last)
+                }
+                Err(e) if as_found && e.is_damage() => {
+                    // the file and its write-ahead log as they are
+                    let _ = fs::remove_file(&p);
+                    for ext in ["", "-wal"] {
+                        let from = PathBuf::from(format!("{}{ext}", cfg.storage.path.display()));
+                        if from.is_file() {
+                            let rel = format!("{TABLE_SQLITE}{ext}");
+                            files.push((rel.clone(), copy_file(&from, &tmp.join(&rel))?));
+                        }
+                    }
+                    damaged = Some(e.to_string());
+                    (0, None)
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         StorageKind::Postgres => {
             let mut s = store::Pg::connect(&cfg.storage.url)?;
@@ -374,6 +428,10 @@ fn write_backup(
             files.push((rel.clone(), copy_file(&f, &tmp.join(&rel))?));
         }
     }
+    let crc32 = files
+        .iter()
+        .map(|(rel, _)| crc32_of(&tmp.join(rel)))
+        .collect::<Result<_, _>>()?;
     let manifest = Manifest {
         name: name.to_string(),
         created_at_ms: now,
@@ -386,6 +444,8 @@ fn write_backup(
         last_restore_at_ms: last_restore,
         config_file: config_name,
         files,
+        crc32,
+        damaged,
         version: env!("CARGO_PKG_VERSION").to_string(),
     };
     let p = tmp.join("manifest.json");
@@ -448,6 +508,8 @@ pub struct Restored {
     pub from: Option<String>,
     /// The safety backup of the state before the restore.
     pub safety: String,
+    /// Why the live table could not be read, when the safety backup holds it as found.
+    pub safety_damaged: Option<String>,
     /// Rows in the table afterwards.
     pub rows: u64,
     /// Rows a point-in-time restore removed (stored after the target time).
@@ -460,6 +522,95 @@ pub struct Restored {
     pub config: Option<PathBuf>,
     /// Rows of the spool a point-in-time restore set aside (kept in the safety backup).
     pub spool_set_aside: usize,
+}
+
+/// CRC-32 of a file's bytes.
+fn crc32_of(path: &Path) -> Result<u32, BackupError> {
+    let mut f = File::open(path).map_err(io_err(path))?;
+    let mut h = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match io::Read::read(&mut f, &mut buf) {
+            Ok(0) => return Ok(h.finalize()),
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_err(path)(e)),
+        }
+    }
+}
+
+/// Check a backup whole before a restore changes anything: every file its manifest lists
+/// present, of its size and (when the manifest keeps them) its CRC-32, and an embedded
+/// table passing SQLite's `quick_check` with the manifest's row count. A bit flipped in a
+/// backup's table had been restored as the live store (`integrity_check`: "Rowid 879 out of
+/// order"), which the service would then have run on.
+fn verify(cfg: &Config, dir: &Path, m: &Manifest) -> Result<(), BackupError> {
+    let damaged = |reason: String| BackupError::Damaged {
+        name: m.name.clone(),
+        reason,
+        dir: cfg.storage.backup_dir.display().to_string(),
+    };
+    if let Some(why) = &m.damaged {
+        return Err(damaged(format!(
+            "it holds a table copied as found when a restore replaced it ({why}), for recovery by hand"
+        )));
+    }
+    for (i, (rel, size)) in m.files.iter().enumerate() {
+        let p = dir.join(rel);
+        let len = match fs::metadata(&p) {
+            Ok(md) => md.len(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(damaged(format!("{rel} is missing")))
+            }
+            Err(e) => return Err(io_err(&p)(e)),
+        };
+        if len != *size {
+            return Err(damaged(format!(
+                "{rel} holds {len} bytes, its manifest says {size}"
+            )));
+        }
+        if let Some(want) = m.crc32.get(i) {
+            if crc32_of(&p)? != *want {
+                return Err(damaged(format!(
+                    "{rel} has changed since the backup was written (CRC-32)"
+                )));
+            }
+        }
+    }
+    if m.store == "embedded" {
+        let p = dir.join(TABLE_SQLITE);
+        let check = || -> rusqlite::Result<(String, u64)> {
+            let c = rusqlite::Connection::open_with_flags(
+                &p,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            let verdict: String = c.query_row("PRAGMA quick_check(1)", [], |r| r.get(0))?;
+            let rows: i64 = c.query_row("SELECT count(*) FROM regime_history", [], |r| r.get(0))?;
+            Ok((verdict, u64::try_from(rows).unwrap_or(0)))
+        };
+        match check() {
+            Ok((verdict, _)) if verdict != "ok" => {
+                let said: Vec<&str> = verdict
+                    .lines()
+                    .filter(|l| !l.starts_with("***") && !l.trim().is_empty())
+                    .collect();
+                return Err(damaged(format!(
+                    "{TABLE_SQLITE} fails SQLite's check: {}",
+                    said.join("; ")
+                )));
+            }
+            Ok((_, rows)) if rows != m.rows => {
+                return Err(damaged(format!(
+                    "{TABLE_SQLITE} holds {rows} rows, its manifest says {}",
+                    m.rows
+                )))
+            }
+            Ok(_) => {}
+            Err(e) => return Err(damaged(format!("{TABLE_SQLITE}: {e}"))),
+        }
+    }
+    Ok(())
 }
 
 /// Put a backup's table in place of the live one (the service is stopped).
@@ -520,8 +671,9 @@ pub fn restore(
 ) -> Result<Restored, BackupError> {
     let _lock = lock(cfg)?;
     let (dir, m) = find(cfg, name)?;
+    verify(cfg, &dir, &m)?;
     let now = store::now_ms();
-    let safety = create(cfg, config_file, Some(&safety_name(now)))?;
+    let safety = create_with(cfg, config_file, Some(&safety_name(now)), true)?;
     restore_table(cfg, &dir, &m, now)?;
     // model files: exactly the backup's set
     let models_dir = &cfg.regime.models_dir;
@@ -576,6 +728,7 @@ pub fn restore(
     Ok(Restored {
         from: Some(m.name),
         safety: safety.name,
+        safety_damaged: safety.damaged,
         rows: count_rows(cfg)?,
         removed: 0,
         models,
@@ -627,7 +780,10 @@ pub fn restore_to_time(cfg: &Config, t: i64) -> Result<Restored, BackupError> {
         }
         _ => None,
     };
-    let safety = create(cfg, None, Some(&safety_name(now)))?;
+    if let Some((dir, m)) = &source {
+        verify(cfg, dir, m)?;
+    }
+    let safety = create_with(cfg, None, Some(&safety_name(now)), true)?;
     if let Some((dir, m)) = &source {
         restore_table(cfg, dir, m, now)?;
     }
@@ -646,6 +802,7 @@ pub fn restore_to_time(cfg: &Config, t: i64) -> Result<Restored, BackupError> {
     Ok(Restored {
         from: source.map(|(_, m)| m.name),
         safety: safety.name,
+        safety_damaged: safety.damaged,
         rows: count_rows(cfg)?,
         removed,
         models: 0,

@@ -485,7 +485,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .as_ref()
                     .map(|p| format!(", config -> {}", p.display()))
                     .unwrap_or_default(),
-                r.safety
+                safety_said(&r)
             );
         }
         Cmd::RestoreToTime { time, config } => {
@@ -516,7 +516,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         ", and the spool's {n} acknowledged rows not yet in the table then set aside (in that backup)"
                     ),
                 },
-                r.safety
+                safety_said(&r)
             );
         }
         Cmd::Evaluate {
@@ -642,6 +642,18 @@ fn one_line(e: &anyhow::Error) -> String {
 
 /// A line in `deployments.log` (the manual's deployment history); a failure is said on
 /// stderr, and what was recorded stands.
+/// The name of the backup a restore took of the state it replaced, and, when the live table
+/// could not be read, that it holds that table as found.
+fn safety_said(r: &regime_server::backup::Restored) -> String {
+    match &r.safety_damaged {
+        None => r.safety.clone(),
+        Some(why) => format!(
+            "{} (the table there was damaged — {why} — and is kept as found, for recovery by hand)",
+            r.safety
+        ),
+    }
+}
+
 fn note_deployment(dir: &std::path::Path, event: &str, fields: &[(&str, String)]) {
     if let Err(e) = regime_server::deployments::record(dir, event, fields) {
         regime_server::say!(

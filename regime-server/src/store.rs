@@ -96,6 +96,23 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether SQLite reports the embedded store's file damaged (malformed, or not a
+    /// database at all), as opposed to unreachable or full.
+    pub fn is_damage(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite {
+                source: rusqlite::Error::SqliteFailure(f, _),
+                ..
+            } if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
+            )
+        )
+    }
+}
+
 /// Each symbol's latest timestamp by a skip scan of the `(symbol, timestamp)` index: one
 /// index probe per symbol (SQLite, 5M rows of 500 symbols: 3 ms, where `GROUP BY symbol`
 /// reads the whole index, 0.41 s). Plain SQL both stores run.

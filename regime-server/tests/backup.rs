@@ -416,3 +416,113 @@ fn refused_rows_are_backed_up_and_restored_to_a_new_host() {
     ok(&regime(dir, &["restore", "u1", "--config", "config.yaml"]));
     assert_eq!(std::fs::read_to_string(&refused).expect("kept"), "");
 }
+
+/// Overwrite the first 64 bytes of `regime_history`'s root page in an SQLite file: damage
+/// SQLite's check finds (a flipped byte inside a row's values need not be).
+fn break_table_pages(db: &Path) {
+    let (root, page) = {
+        let c = rusqlite::Connection::open(db).expect("open");
+        let root: i64 = c
+            .query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = 'regime_history'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("rootpage");
+        let page: i64 = c
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .expect("page_size");
+        (root as usize, page as usize)
+    };
+    let mut bytes = std::fs::read(db).expect("read");
+    let at = (root - 1) * page;
+    bytes[at..at + 64].fill(0xff);
+    std::fs::write(db, bytes).expect("write");
+}
+
+/// A restore checks the backup whole before it changes anything — every file its manifest
+/// lists, of its size and CRC-32, and an embedded table passing SQLite's check — and a
+/// damaged live store, the case a restore is for, is replaced by a good backup (the
+/// automatic backup of the state before keeps the damaged table as found, and is itself
+/// refused for a restore). Before, a backup with damaged pages was restored as the live
+/// store silently, and a damaged live store made every restore fail at its safety backup.
+#[test]
+fn damaged_backups_are_refused_and_a_damaged_store_is_replaced() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let s = Server::start(dir, CONFIG, &[]);
+    ingest(&s, "AAA", 300, 10_000, 300);
+    for name in ["good", "flipped", "missing", "older"] {
+        ok(&regime(dir, &["backup", name, "--config", "config.yaml"]));
+    }
+    drop(s);
+    let before = table(dir);
+    assert_eq!(before.len(), 300);
+    let backups = || {
+        std::fs::read_dir(dir.join("backups"))
+            .expect("backups")
+            .count()
+    };
+    let restore = |name: &str| regime(dir, &["restore", name, "--config", "config.yaml"]);
+
+    // a byte changed anywhere in the table file: its CRC-32
+    let p = dir.join("backups/flipped/regime_history.sqlite");
+    let mut bytes = std::fs::read(&p).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&p, bytes).expect("write");
+    fails_with(
+        &restore("flipped"),
+        "backup flipped is damaged: regime_history.sqlite has changed since the backup was written",
+    );
+    // a file gone
+    let model = std::fs::read_dir(dir.join("backups/missing/models"))
+        .expect("models")
+        .next()
+        .expect("a model file")
+        .expect("entry")
+        .path();
+    std::fs::remove_file(&model).expect("remove");
+    fails_with(&restore("missing"), "is missing; nothing was changed");
+    // a backup written before checksums were kept (none in its manifest): SQLite's check
+    let m = dir.join("backups/older/manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&m).expect("manifest")).expect("json");
+    assert!(manifest["crc32"].as_array().is_some_and(|c| !c.is_empty()));
+    manifest.as_object_mut().expect("object").remove("crc32");
+    std::fs::write(&m, manifest.to_string()).expect("write");
+    break_table_pages(&dir.join("backups/older/regime_history.sqlite"));
+    fails_with(
+        &restore("older"),
+        "regime_history.sqlite fails SQLite's check",
+    );
+    // none of these changed the live state or took a backup of it
+    assert_eq!(table(dir), before);
+    assert_eq!(backups(), 4);
+
+    // the live table damaged: the good backup replaces it
+    break_table_pages(&dir.join("data/regime.sqlite"));
+    let broken = regime(
+        dir,
+        &["export", "--config", "config.yaml", "--output", "x.csv"],
+    );
+    assert!(!broken.status.success(), "export of the damaged store");
+    let out = ok(&restore("good"));
+    assert!(
+        out.contains("restored backup good: 300 rows") && out.contains("kept as found"),
+        "{out}"
+    );
+    assert_eq!(table(dir), before);
+    let safety = out
+        .split("saved as backup ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .expect("safety backup named")
+        .to_string();
+    assert!(dir
+        .join("backups")
+        .join(&safety)
+        .join("regime_history.sqlite")
+        .is_file());
+    fails_with(&restore(&safety), "copied as found");
+}
