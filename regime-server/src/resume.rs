@@ -85,11 +85,46 @@ pub fn path(dir: &Path, symbol: &str) -> PathBuf {
     dir.join(format!("{}.state", crate::commands::model_stem(symbol)))
 }
 
+/// What ends a state file: these 4 bytes, then the CRC-32 of everything before them. A
+/// state is mostly floating-point numbers, which a flipped bit leaves readable: before the
+/// checksum, 10 of 12 states with a byte or three changed at random were resumed (the
+/// current regime's confidence 0.421 read back as 0.271–0.421), learned values silently
+/// altered. Files of earlier builds have no trailer and are read as before.
+const CHECKED: &[u8; 4] = b"RSC1";
+
+/// The bytes of a state file for `s`: its encoding, [`CHECKED`] and the CRC-32.
+fn encode(s: &SavedRef) -> Result<Vec<u8>, postcard::Error> {
+    let mut bytes = postcard::to_stdvec(s)?;
+    bytes.extend_from_slice(CHECKED);
+    let crc = crc32fast::hash(&bytes);
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    Ok(bytes)
+}
+
+/// The encoded state in a state file's bytes: checked against its CRC-32 when it has the
+/// trailer, whole otherwise (a file of an earlier build).
+fn checked(bytes: &[u8]) -> Result<&[u8], String> {
+    let Some((body, tail)) = bytes.split_last_chunk::<8>() else {
+        return Ok(bytes);
+    };
+    let (magic, crc) = tail.split_at(4);
+    if magic != CHECKED {
+        return Ok(bytes);
+    }
+    let mut h = crc32fast::Hasher::new();
+    h.update(body);
+    h.update(magic);
+    if crc != h.finalize().to_le_bytes() {
+        return Err("damaged (its checksum does not match)".into());
+    }
+    Ok(body)
+}
+
 /// Write one symbol's state (a temporary file renamed over the old one). Not synced file
 /// by file: the caller syncs the folder once; a state lost to a power cut only means a
-/// fresh start for that symbol (a damaged one is refused when read).
+/// fresh start for that symbol (a damaged one is refused when read: [`CHECKED`]).
 pub fn save(dir: &Path, s: &SavedRef) -> std::io::Result<()> {
-    let bytes = postcard::to_stdvec(s).map_err(std::io::Error::other)?;
+    let bytes = encode(s).map_err(std::io::Error::other)?;
     let dest = path(dir, s.symbol);
     let tmp = dir.join(format!(
         ".{}.state.tmp{}",
@@ -119,7 +154,11 @@ pub fn load(
         Err(e) => return Err(Some(format!("{}: {e}", p.display()))),
     };
     let why = |m: String| Err(Some(format!("{}: {m}", p.display())));
-    let mut s: Saved = match postcard::take_from_bytes::<Saved>(&bytes) {
+    let body = match checked(&bytes) {
+        Ok(b) => b,
+        Err(m) => return why(m),
+    };
+    let mut s: Saved = match postcard::take_from_bytes::<Saved>(body) {
         Ok((s, [])) => s,
         Ok(_) => return why("trailing bytes (damaged)".into()),
         Err(e) => return why(format!("unreadable ({e})")),
@@ -328,6 +367,15 @@ mod tests {
         longer.extend_from_slice(&[0, 1, 2]);
         std::fs::write(&p, &longer).expect("write");
         assert!(why(load(d, "A/B", last, &cfg)).contains("trailing bytes"));
+        // damaged where it still reads: one bit of one number
+        let mut flipped = bytes.clone();
+        flipped[bytes.len() / 2] ^= 0x10;
+        std::fs::write(&p, &flipped).expect("write");
+        assert!(why(load(d, "A/B", last, &cfg)).contains("checksum does not match"));
+        // a file of an earlier build (no checksum trailer) is read as before
+        let plain = postcard::to_stdvec(&saved("A/B", &cfg).borrowed()).expect("encode");
+        std::fs::write(&p, &plain).expect("write");
+        assert!(load(d, "A/B", last, &cfg).is_ok());
         // the identity is the same at every start, though the latencies sampled while the
         // pipeline it is taken on runs are not
         assert_eq!(regime_core::pipeline::compute_state_identity(), build_id());
