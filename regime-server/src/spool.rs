@@ -80,9 +80,12 @@ impl Spool {
         let mut rows = Vec::new();
         let mut torn = 0usize;
         if path.exists() {
-            for line in BufReader::new(File::open(path)?).lines() {
+            // lines as bytes: a write torn inside a multi-byte character (a symbol such as
+            // "日経") is a torn line like any other; read as text, it stopped the service's
+            // start ("stream did not contain valid UTF-8") with every row there unwritten
+            for line in BufReader::new(File::open(path)?).split(b'\n') {
                 let line = line?;
-                match serde_json::from_str::<Value>(&line)
+                match serde_json::from_slice::<Value>(&line)
                     .ok()
                     .as_ref()
                     .and_then(decode)
@@ -218,5 +221,27 @@ mod tests {
         assert!(!p.exists());
         let (_, none) = Spool::open(&p).unwrap();
         assert!(none.is_empty());
+    }
+
+    /// A write torn inside a multi-byte character leaves bytes that are not UTF-8: a torn
+    /// line, skipped, and every whole row before and after it read (it had stopped the
+    /// service's start).
+    #[test]
+    fn a_line_torn_inside_a_character_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("spool.jsonl");
+        let rows = crate::store::tests::rows("日経", 3, 1_000);
+        let (mut s, _) = Spool::open(&p).unwrap();
+        s.append(&rows[..2]).unwrap();
+        drop(s);
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(b"[1700000000000,\"\xe6\x97").unwrap();
+        drop(f);
+        let (mut s, back) = Spool::open(&p).unwrap();
+        assert_eq!(back, rows[..2]);
+        s.append(&rows[2..]).unwrap();
+        drop(s);
+        let (_, back) = Spool::open(&p).unwrap();
+        assert_eq!(back, rows);
     }
 }
