@@ -123,12 +123,18 @@ pub(crate) fn unpanicked<T>(decode: impl FnOnce() -> T) -> Result<T, String> {
     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode));
     DECODING.with(|d| d.set(d.get() - 1));
     out.map_err(|payload| {
-        payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "the decoder failed".to_string())
+        panic_message(payload.as_ref())
+            .unwrap_or("the decoder failed")
+            .to_string()
     })
+}
+
+/// The message a panic was raised with (`panic!`'s text), when it has one.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
 }
 
 /// The error for a decoder that panicked on `path` (see [`unpanicked`]).

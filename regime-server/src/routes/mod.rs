@@ -275,11 +275,7 @@ pub fn app(state: AppState) -> Router {
 /// without it the client saw its connection dropped and the metrics nothing. The panic
 /// hook has already written the message and place to stderr (the journal).
 fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
-    let what = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
+    let what = crate::io::panic_message(payload.as_ref()).unwrap_or_default();
     tracing::error!("a request handler panicked: {what}");
     AppError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
