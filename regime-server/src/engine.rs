@@ -165,6 +165,9 @@ pub struct Shared {
     pub batch_size: AtomicUsize,
     /// Last store error.
     pub last_store_error: Mutex<Option<String>>,
+    /// Whether the last store failure was a damaged file (see [`StoreError::is_damage`]):
+    /// reconnecting then is not news, and the error says what to do.
+    pub store_damaged: AtomicBool,
     /// Sum of per-bar detection latency (ns) and count, for the mean.
     pub detect_ns: AtomicU64,
     /// Set when shutting down.
@@ -348,6 +351,7 @@ impl Engine {
             first_symbol: Mutex::new(first_symbol),
             batch_size: AtomicUsize::new(cfg.batch_size.max(1)),
             last_store_error: Mutex::new(None),
+            store_damaged: AtomicBool::new(false),
             detect_ns: AtomicU64::new(0),
             closing: AtomicBool::new(false),
             safe_mode: cfg.safe_mode,
@@ -1362,7 +1366,12 @@ fn writer_loop(
             last_try = Instant::now();
             match store::open(&storage, store::Role::ServiceWriter) {
                 Ok(s) => {
-                    tracing::warn!(target: "regime_server::store", "store reconnected; writing {} buffered rows", pending.len());
+                    if shared.store_damaged.load(Ordering::Relaxed) {
+                        // the file opens again each second and fails again at the write
+                        tracing::debug!(target: "regime_server::store", "store reopened; writing {} buffered rows", pending.len());
+                    } else {
+                        tracing::warn!(target: "regime_server::store", "store reconnected; writing {} buffered rows", pending.len());
+                    }
                     store = Some(s);
                 }
                 Err(e) => note_err(&shared, &e),
@@ -1376,6 +1385,7 @@ fn writer_loop(
         };
         match result {
             Ok(refused) => {
+                shared.store_damaged.store(false, Ordering::Relaxed);
                 if !refused.is_empty() {
                     set_aside(&storage, &pending, &refused);
                 }
@@ -1562,7 +1572,9 @@ fn idle_check(
             *last_try = Instant::now();
             match store::open(storage, store::Role::ServiceWriter) {
                 Ok(s) => {
-                    tracing::warn!(target: "regime_server::store", "store reconnected");
+                    if !shared.store_damaged.load(Ordering::Relaxed) {
+                        tracing::warn!(target: "regime_server::store", "store reconnected");
+                    }
                     *store = Some(s);
                 }
                 Err(e) => note_err(shared, &e),
@@ -1589,7 +1601,17 @@ fn take(
 }
 
 fn note_err(shared: &Shared, e: &StoreError) {
-    let msg = e.to_string();
+    let damaged = e.is_damage();
+    shared.store_damaged.store(damaged, Ordering::Relaxed);
+    let msg = if damaged {
+        format!(
+            "{e}: the store's file is damaged. Acknowledged rows wait in the spool and are \
+             retried; none is dropped. Stop the service and restore a backup (regime restore \
+             latest): the damaged file and the spool are kept in its before-restore backup"
+        )
+    } else {
+        e.to_string()
+    };
     if let Ok(mut l) = shared.last_store_error.lock() {
         // one error line per distinct failure, not one per retry
         if l.as_deref() != Some(msg.as_str()) || shared.db_up.load(Ordering::Relaxed) {

@@ -500,13 +500,38 @@ fn damaged_backups_are_refused_and_a_damaged_store_is_replaced() {
     assert_eq!(table(dir), before);
     assert_eq!(backups(), 4);
 
-    // the live table damaged: the good backup replaces it
+    // the live table damaged: the service keeps what it acknowledges in the spool and says
+    // what to do, once (not a "reconnected" line a second); the good backup replaces it
     break_table_pages(&dir.join("data/regime.sqlite"));
     let broken = regime(
         dir,
         &["export", "--config", "config.yaml", "--output", "x.csv"],
     );
     assert!(!broken.status.success(), "export of the damaged store");
+    let s = Server::start(dir, CONFIG, &[]);
+    let r = s.post_json("/api/v1/bars", Some(KEY), &json_bars("BBB", 20, 20_000));
+    assert_eq!(r.status, 202, "{}", r.text());
+    s.wait_for("the write refused", 30, |s| {
+        s.get("/api/v1/system/database", Some(KEY)).json()["writer_up"] == false
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    let db = s.get("/api/v1/system/database", Some(KEY)).json();
+    let said = db["last_error"].as_str().unwrap_or_default().to_string();
+    assert!(
+        said.contains("malformed") && said.contains("restore a backup (regime restore latest)"),
+        "{said}"
+    );
+    assert_eq!(s.get("/api/v1/health", None).json()["status"], "degraded");
+    drop(s);
+    let spool = std::fs::read_to_string(dir.join("data/spool.jsonl")).expect("spool");
+    assert_eq!(spool.lines().filter(|l| l.contains("BBB")).count(), 20);
+    let log = std::fs::read_to_string(dir.join("logs/error.log")).expect("error.log");
+    assert_eq!(
+        log.matches("the store's file is damaged").count(),
+        1,
+        "{log}"
+    );
+    assert!(!log.contains("store reconnected"), "{log}");
     let out = ok(&restore("good"));
     assert!(
         out.contains("restored backup good: 300 rows") && out.contains("kept as found"),
@@ -519,10 +544,9 @@ fn damaged_backups_are_refused_and_a_damaged_store_is_replaced() {
         .and_then(|t| t.split_whitespace().next())
         .expect("safety backup named")
         .to_string();
-    assert!(dir
-        .join("backups")
-        .join(&safety)
-        .join("regime_history.sqlite")
-        .is_file());
+    let kept = dir.join("backups").join(&safety);
+    assert!(kept.join("regime_history.sqlite").is_file());
+    let spooled = std::fs::read_to_string(kept.join("state/spool.jsonl")).expect("spool kept");
+    assert_eq!(spooled.lines().filter(|l| l.contains("BBB")).count(), 20);
     fails_with(&restore(&safety), "copied as found");
 }
