@@ -136,10 +136,15 @@ pub fn reload(st: &AppState) -> Result<Value, String> {
             json!({"reloaded": false, "reason": "started without --config; nothing to reload"}),
         );
     };
-    let new = Config::load(path).map_err(|e| {
+    let mut new = Config::load(path).map_err(|e| {
         tracing::error!(target: "regime_server::config", "reload refused, running config kept: {e}");
         e.to_string()
     })?;
+    // `--bind` holds over the file, as at start (else every reload of a service started
+    // with it said `server` had changed and needed a restart)
+    if let Some(b) = &st.bind_override {
+        new.server.bind = b.clone();
+    }
     let old = st.config.load_full();
     let restart = old.restart_needed(&new);
     let applied = old.hot_changed(&new);
@@ -510,6 +515,7 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
         readers: Arc::new(ReadPool::new(cfg.storage.clone())),
         config: ArcSwap::from_pointee(cfg),
         config_path: opts.config.clone(),
+        bind_override: opts.bind.clone(),
         auth: ArcSwap::from_pointee(table),
         limiter: Default::default(),
         cache: Default::default(),

@@ -50,6 +50,8 @@ pub struct Inner {
     pub config: ArcSwap<Config>,
     /// Where the config came from (None = defaults).
     pub config_path: Option<PathBuf>,
+    /// `serve --bind`, which overrides the file's `server.bind` at every reload as at start.
+    pub bind_override: Option<String>,
     /// Keys by SHA-256.
     pub auth: ArcSwap<AuthTable>,
     /// Per-key token buckets.
