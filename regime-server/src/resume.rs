@@ -122,7 +122,7 @@ fn checked(bytes: &[u8]) -> Result<&[u8], String> {
 
 /// Write one symbol's state (a temporary file renamed over the old one). Not synced file
 /// by file: the caller syncs the folder once; a state lost to a power cut only means a
-/// fresh start for that symbol (a damaged one is refused when read: [`CHECKED`]).
+/// fresh start for that symbol (a damaged one is refused when read: its checksum).
 pub fn save(dir: &Path, s: &SavedRef) -> std::io::Result<()> {
     let bytes = encode(s).map_err(std::io::Error::other)?;
     let dest = path(dir, s.symbol);
