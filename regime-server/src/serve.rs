@@ -136,16 +136,35 @@ pub fn reload(st: &AppState) -> Result<Value, String> {
             json!({"reloaded": false, "reason": "started without --config; nothing to reload"}),
         );
     };
-    let mut new = Config::load(path).map_err(|e| {
+    let refused = |e: String| {
         tracing::error!(target: "regime_server::config", "reload refused, running config kept: {e}");
-        e.to_string()
-    })?;
+        e
+    };
+    let mut new = Config::load(path).map_err(|e| refused(e.to_string()))?;
+    let old = st.config.load_full();
+    // a file emptied or stripped of its keys is far more often a truncated write or a bad
+    // edit than a wish to drop every key: taken, every client's key stopped working at once
+    // (a service with no keys answers only a development key)
+    if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+        return Err(refused(format!(
+            "{}: the file is empty (a truncated write?); to run on the defaults, restart",
+            path.display()
+        )));
+    }
+    if new.auth.keys.is_empty() && !old.auth.keys.is_empty() {
+        return Err(refused(format!(
+            "{}: auth.keys is empty where the running config has {} key(s); a service with no \
+             keys answers only a development key, so every client would be refused: restart \
+             to run so",
+            path.display(),
+            old.auth.keys.len()
+        )));
+    }
     // `--bind` holds over the file, as at start (else every reload of a service started
     // with it said `server` had changed and needed a restart)
     if let Some(b) = &st.bind_override {
         new.server.bind = b.clone();
     }
-    let old = st.config.load_full();
     let restart = old.restart_needed(&new);
     let applied = old.hot_changed(&new);
     let mut merged = (*old).clone();

@@ -596,6 +596,25 @@ fn every_route_and_auth_case() {
         "{}",
         r.text()
     );
+    // a file emptied (a truncated write) or stripped of every key is refused: taken, it
+    // would have locked every client out at once
+    let cfg_path = dir.path().join("config.yaml");
+    let kept = std::fs::read_to_string(&cfg_path).unwrap();
+    for (text, what) in [
+        ("", "the file is empty"),
+        ("performance: {batch_size: 200}\n", "auth.keys is empty"),
+    ] {
+        std::fs::write(&cfg_path, text).unwrap();
+        let r = s.post_json("/api/v1/admin/reload", Some("old-admin-key"), "");
+        assert_json_error(&r, 422, what);
+        assert!(r.text().contains(what), "{}", r.text());
+        assert_eq!(
+            s.get("/api/v1/regime/current", Some("reader-key")).status,
+            200,
+            "keys still honoured after {what:?}"
+        );
+    }
+    std::fs::write(&cfg_path, kept).unwrap();
     assert_eq!(
         s.post_json("/api/v1/admin/reload", Some("new-admin-key"), "")
             .status,
