@@ -92,18 +92,23 @@ pub fn path(dir: &Path, symbol: &str) -> PathBuf {
 /// altered. Files of earlier builds have no trailer and are read as before.
 const CHECKED: &[u8; 4] = b"RSC1";
 
-/// The bytes of a state file for `s`: its encoding, [`CHECKED`] and the CRC-32.
+/// The bytes of a state file for `s`: its encoding, sealed ([`seal`]).
 fn encode(s: &SavedRef) -> Result<Vec<u8>, postcard::Error> {
-    let mut bytes = postcard::to_stdvec(s)?;
+    Ok(seal(postcard::to_stdvec(s)?))
+}
+
+/// `bytes` with the checksum trailer (4 marker bytes and the CRC-32 of all before it) that
+/// [`checked`] verifies: saved states, and the Python engine's pickles.
+pub fn seal(mut bytes: Vec<u8>) -> Vec<u8> {
     bytes.extend_from_slice(CHECKED);
     let crc = crc32fast::hash(&bytes);
     bytes.extend_from_slice(&crc.to_le_bytes());
-    Ok(bytes)
+    bytes
 }
 
-/// The encoded state in a state file's bytes: checked against its CRC-32 when it has the
-/// trailer, whole otherwise (a file of an earlier build).
-fn checked(bytes: &[u8]) -> Result<&[u8], String> {
+/// The bytes [`seal`] sealed, checked against the CRC-32 when they carry the trailer,
+/// whole otherwise (written before the trailer was).
+pub fn checked(bytes: &[u8]) -> Result<&[u8], String> {
     let Some((body, tail)) = bytes.split_last_chunk::<8>() else {
         return Ok(bytes);
     };
