@@ -762,9 +762,12 @@ pub fn restore_to_time(cfg: &Config, t: i64) -> Result<Restored, BackupError> {
     let source = match last {
         Some(l) if l > t => {
             let all = list(cfg)?;
-            let hit = all
-                .into_iter()
-                .find(|(_, m)| m.created_at_ms >= t && m.last_restore_at_ms.is_none_or(|r| r <= t));
+            let hit = all.into_iter().find(|(_, m)| {
+                // a table kept as found when a restore replaced it holds no known state
+                m.damaged.is_none()
+                    && m.created_at_ms >= t
+                    && m.last_restore_at_ms.is_none_or(|r| r <= t)
+            });
             match hit {
                 Some(h) => Some(h),
                 None => {

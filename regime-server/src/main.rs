@@ -440,13 +440,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let c = load_or_default(config.as_deref())?;
             if list {
                 for (dir, m) in regime_server::backup::list(&c)? {
-                    out!(
-                        "{}\t{}\t{} rows\t{}",
-                        m.name,
-                        m.created_at,
-                        m.rows,
-                        dir.display()
-                    );
+                    let rows = match &m.damaged {
+                        None => format!("{} rows", m.rows),
+                        Some(_) => "table kept as found (damaged; not restorable)".to_string(),
+                    };
+                    out!("{}\t{}\t{rows}\t{}", m.name, m.created_at, dir.display());
                 }
                 return Ok(());
             }

@@ -549,4 +549,14 @@ fn damaged_backups_are_refused_and_a_damaged_store_is_replaced() {
     let spooled = std::fs::read_to_string(kept.join("state/spool.jsonl")).expect("spool kept");
     assert_eq!(spooled.lines().filter(|l| l.contains("BBB")).count(), 20);
     fails_with(&restore(&safety), "copied as found");
+    let listed = ok(&regime(
+        dir,
+        &["backup", "--list", "--config", "config.yaml"],
+    ));
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with(safety.as_str()) && l.contains("kept as found")),
+        "{listed}"
+    );
 }
