@@ -109,17 +109,13 @@ pub fn seal(mut bytes: Vec<u8>) -> Vec<u8> {
 /// The bytes [`seal`] sealed, checked against the CRC-32 when they carry the trailer,
 /// whole otherwise (written before the trailer was).
 pub fn checked(bytes: &[u8]) -> Result<&[u8], String> {
-    let Some((body, tail)) = bytes.split_last_chunk::<8>() else {
+    let Some((sealed, crc)) = bytes.split_last_chunk::<4>() else {
         return Ok(bytes);
     };
-    let (magic, crc) = tail.split_at(4);
-    if magic != CHECKED {
+    let Some(body) = sealed.strip_suffix(CHECKED) else {
         return Ok(bytes);
-    }
-    let mut h = crc32fast::Hasher::new();
-    h.update(body);
-    h.update(magic);
-    if crc != h.finalize().to_le_bytes() {
+    };
+    if crc32fast::hash(sealed).to_le_bytes() != *crc {
         return Err("damaged (its checksum does not match)".into());
     }
     Ok(body)
