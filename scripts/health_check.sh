@@ -66,9 +66,21 @@ else
   python3 -c "import sys; sys.exit(0 if float('$acc') >= 0.80 else 1)" || crit "regime accuracy $acc < 0.80 (which symbols, by dimension: curl $URL/api/v1/components/performance_feedback_system)"
   python3 -c "import sys; sys.exit(0 if float('$acc') >= 0.80 and float('$acc') < 0.85 else 1)" && warn "regime accuracy $acc < 0.85"
 fi
-db=$(get /api/v1/system/database | python3 -c 'import json,sys
+dbj=$(get /api/v1/system/database || echo '{}')
+db=$(printf %s "$dbj" | python3 -c 'import json,sys
 try: print(json.load(sys.stdin)["status"])
 except Exception: print("unknown (not read)")')
 echo "database: $db"
 [ "$db" = connected ] || crit "database $db"
+# the embedded store's integrity check at start (SQLite quick_check): a damaged file still
+# opens and answers until a write or a query meets the damage
+integrity=$(printf %s "$dbj" | python3 -c 'import json,sys
+try:
+    d = json.load(sys.stdin)
+    print(d.get("integrity", "not_run") + ("" if d.get("integrity") != "damaged" else ": " + str(d.get("integrity_detail"))))
+except Exception: print("unknown")')
+case "$integrity" in
+  damaged*) crit "store file $integrity (stop the service, regime restore latest)" ;;
+  *) echo "store integrity: $integrity" ;;
+esac
 exit $rc

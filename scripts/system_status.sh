@@ -47,6 +47,8 @@ d = json.loads(os.environ["DATABASE"])
 lat = d.get("latency_ms")
 print(f'{d.get("type")} {d.get("status")}: {d.get("rows")} rows, latest {d.get("latest_timestamp")}, '
       + (f'{lat:.2f} ms' if isinstance(lat, (int, float)) else f'latency {lat}'))
+if d.get("integrity") not in (None, "not_run"):
+    print(f'store integrity: {d.get("integrity")} ({d.get("integrity_detail")})')
 
 print("== current regimes")
 r = json.loads(os.environ["REGIMES"]).get("regimes", [])

@@ -582,28 +582,25 @@ fn verify(cfg: &Config, dir: &Path, m: &Manifest) -> Result<(), BackupError> {
     // Without them (backups from before they were kept) it is what catches damage.
     if m.store == "embedded" && m.crc32.is_empty() {
         let p = dir.join(TABLE_SQLITE);
-        let check = || -> rusqlite::Result<(String, u64)> {
+        let problems = crate::store::quick_check(&p, 3)
+            .map_err(|e| damaged(format!("{TABLE_SQLITE}: {e}")))?;
+        if !problems.is_empty() {
+            return Err(damaged(format!(
+                "{TABLE_SQLITE} fails SQLite's check: {}",
+                problems.join("; ")
+            )));
+        }
+        let count = || -> rusqlite::Result<u64> {
             let c = rusqlite::Connection::open_with_flags(
                 &p,
                 rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
                     | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?;
-            let verdict: String = c.query_row("PRAGMA quick_check(1)", [], |r| r.get(0))?;
             let rows: i64 = c.query_row("SELECT count(*) FROM regime_history", [], |r| r.get(0))?;
-            Ok((verdict, u64::try_from(rows).unwrap_or(0)))
+            Ok(u64::try_from(rows).unwrap_or(0))
         };
-        match check() {
-            Ok((verdict, _)) if verdict != "ok" => {
-                let said: Vec<&str> = verdict
-                    .lines()
-                    .filter(|l| !l.starts_with("***") && !l.trim().is_empty())
-                    .collect();
-                return Err(damaged(format!(
-                    "{TABLE_SQLITE} fails SQLite's check: {}",
-                    said.join("; ")
-                )));
-            }
-            Ok((_, rows)) if rows != m.rows => {
+        match count() {
+            Ok(rows) if rows != m.rows => {
                 return Err(damaged(format!(
                     "{TABLE_SQLITE} holds {rows} rows, its manifest says {}",
                     m.rows

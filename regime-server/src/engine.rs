@@ -126,6 +126,86 @@ pub struct Insight {
     pub agreement: [f64; 3],
 }
 
+/// The embedded store's integrity check, run once at start on a thread of its own (SQLite's
+/// `quick_check`, read-only, beside the writer). A file with a few damaged pages still opens,
+/// and the service looked healthy until a write or a history query touched one; the check
+/// finds such damage at start, whatever part of the file it is in.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreCheck {
+    /// Not run: PostgreSQL (its server checks its own pages), or no file at start.
+    NotRun,
+    /// Running since the service started.
+    Running,
+    /// The file is sound; the check took this many seconds.
+    Passed {
+        /// Seconds the check took.
+        seconds: f64,
+    },
+    /// SQLite names damage in the file.
+    Damaged(String),
+    /// The check could not run (the file could not be opened, or went away).
+    Failed(String),
+}
+
+impl StoreCheck {
+    /// The name `/system/database` and the `historical_analyzer` component report.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StoreCheck::NotRun => "not_run",
+            StoreCheck::Running => "checking",
+            StoreCheck::Passed { .. } => "ok",
+            StoreCheck::Damaged(_) => "damaged",
+            StoreCheck::Failed(_) => "check_failed",
+        }
+    }
+}
+
+/// Problems named in the check's result (the first few of them).
+const CHECK_PROBLEMS: u32 = 5;
+
+/// Run [`StoreCheck`] on `path` on a thread of its own; the result goes to `shared`, and a
+/// damaged file is one ERROR line with what to do. The thread is not joined: a stop does not
+/// wait for a check of a large file.
+fn spawn_store_check(path: std::path::PathBuf, shared: Arc<Shared>) {
+    if let Ok(mut c) = shared.store_check.lock() {
+        *c = StoreCheck::Running;
+    }
+    let on_thread = shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name("store-check".into())
+        .spawn(move || {
+            let shared = on_thread;
+            let t = Instant::now();
+            let result = store::quick_check(&path, CHECK_PROBLEMS);
+            let seconds = t.elapsed().as_secs_f64();
+            let outcome = match result {
+                Ok(p) if p.is_empty() => {
+                    tracing::info!(target: "regime_server::store", "store check: {} is sound (SQLite quick_check, {seconds:.1} s)", path.display());
+                    StoreCheck::Passed { seconds }
+                }
+                Ok(p) => StoreCheck::Damaged(p.join("; ")),
+                Err(e) if e.is_damage() => StoreCheck::Damaged(e.to_string()),
+                Err(e) => {
+                    tracing::warn!(target: "regime_server::store", "store check of {} could not run: {e}", path.display());
+                    StoreCheck::Failed(e.to_string())
+                }
+            };
+            if let StoreCheck::Damaged(what) = &outcome {
+                tracing::error!(target: "regime_server::store", "store check: {} is damaged (SQLite quick_check: {what}). Stored rows may be unreadable and writes may fail; acknowledged rows are never dropped (they wait in the spool). Stop the service and restore a backup (regime restore latest): the damaged file and the spool are kept in its before-restore backup", path.display());
+            }
+            // a statement: the guard is dropped before `shared`
+            if let Ok(mut c) = shared.store_check.lock() {
+                *c = outcome;
+            };
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(target: "regime_server::store", "store check not started: {e}");
+        if let Ok(mut c) = shared.store_check.lock() {
+            *c = StoreCheck::Failed(format!("not started: {e}"));
+        }
+    }
+}
+
 /// Counters and snapshots shared with the HTTP side.
 #[derive(Debug)]
 pub struct Shared {
@@ -168,6 +248,8 @@ pub struct Shared {
     /// Whether the last store failure was a damaged file (see [`StoreError::is_damage`]):
     /// reconnecting then is not news, and the error says what to do.
     pub store_damaged: AtomicBool,
+    /// The embedded store's integrity check at start (see [`StoreCheck`]).
+    pub store_check: Mutex<StoreCheck>,
     /// Sum of per-bar detection latency (ns) and count, for the mean.
     pub detect_ns: AtomicU64,
     /// Set when shutting down.
@@ -352,6 +434,7 @@ impl Engine {
             batch_size: AtomicUsize::new(cfg.batch_size.max(1)),
             last_store_error: Mutex::new(None),
             store_damaged: AtomicBool::new(false),
+            store_check: Mutex::new(StoreCheck::NotRun),
             detect_ns: AtomicU64::new(0),
             closing: AtomicBool::new(false),
             safe_mode: cfg.safe_mode,
@@ -359,6 +442,9 @@ impl Engine {
             stored_known,
             not_durable: AtomicBool::new(false),
         });
+        if storage.kind == crate::config::StorageKind::Embedded && storage.path.is_file() {
+            spawn_store_check(storage.path.clone(), shared.clone());
+        }
         let (wtx, wrx) = mpsc::sync_channel::<WriteMsg>(64);
         let mut threads = Vec::new();
         {

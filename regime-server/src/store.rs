@@ -113,6 +113,38 @@ impl StoreError {
     }
 }
 
+/// SQLite's `PRAGMA quick_check` of an embedded store's file, opened read-only: the problems
+/// it names (at most `max`; empty when the file is sound). Reads every page once (a 1.2 GB
+/// store: a few seconds); it runs beside a writer in WAL mode, which it does not block.
+pub fn quick_check(path: &Path, max: u32) -> Result<Vec<String>, StoreError> {
+    let sq = |source| StoreError::Sqlite {
+        path: path.display().to_string(),
+        source,
+    };
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sq)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(sq)?;
+    let mut stmt = conn
+        .prepare(&format!("PRAGMA quick_check({})", max.max(1)))
+        .map_err(sq)?;
+    let lines = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(sq)?
+        .collect::<rusqlite::Result<Vec<String>>>()
+        .map_err(sq)?;
+    Ok(lines
+        .iter()
+        .flat_map(|l| l.lines())
+        .map(str::trim)
+        .filter(|l| *l != "ok" && !l.is_empty() && !l.starts_with("***"))
+        .map(str::to_string)
+        .collect())
+}
+
 /// Each symbol's latest timestamp by a skip scan of the `(symbol, timestamp)` index: one
 /// index probe per symbol (SQLite, 5M rows of 500 symbols: 3 ms, where `GROUP BY symbol`
 /// reads the whole index, 0.41 s). Plain SQL both stores run.

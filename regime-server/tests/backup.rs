@@ -509,6 +509,23 @@ fn damaged_backups_are_refused_and_a_damaged_store_is_replaced() {
     );
     assert!(!broken.status.success(), "export of the damaged store");
     let s = Server::start(dir, CONFIG, &[]);
+    // the file still opens: the check at start names the damage before any write meets it
+    s.wait_for("the store check at start", 30, |s| {
+        s.get("/api/v1/system/database", Some(KEY)).json()["integrity"] != "checking"
+    });
+    let db = s.get("/api/v1/system/database", Some(KEY)).json();
+    assert_eq!(db["integrity"], "damaged", "{db}");
+    assert_eq!(s.get("/api/v1/health", None).json()["status"], "degraded");
+    let c = s
+        .get("/api/v1/components/historical_analyzer", Some(KEY))
+        .json();
+    assert_eq!(c["state"], "degraded", "{c}");
+    assert_eq!(c["details"]["store_integrity"], "damaged", "{c}");
+    assert!(s
+        .get("/metrics", None)
+        .text()
+        .lines()
+        .any(|l| l == "regime_store_damaged 1"));
     let r = s.post_json("/api/v1/bars", Some(KEY), &json_bars("BBB", 20, 20_000));
     assert_eq!(r.status, 202, "{}", r.text());
     s.wait_for("the write refused", 30, |s| {
@@ -532,12 +549,29 @@ fn damaged_backups_are_refused_and_a_damaged_store_is_replaced() {
         "{log}"
     );
     assert!(!log.contains("store reconnected"), "{log}");
+    assert_eq!(log.matches("store check: ").count(), 1, "{log}");
+    assert!(
+        log.contains("is damaged (SQLite quick_check: ") && log.contains("regime restore latest"),
+        "{log}"
+    );
     let out = ok(&restore("good"));
     assert!(
         out.contains("restored backup good: 300 rows") && out.contains("kept as found"),
         "{out}"
     );
     assert_eq!(table(dir), before);
+    // the restored file passes the check; the service is healthy again
+    let s = Server::start(dir, CONFIG, &[]);
+    s.wait_for("the store check at start", 30, |s| {
+        s.get("/api/v1/system/database", Some(KEY)).json()["integrity"] == "ok"
+    });
+    assert_eq!(s.get("/api/v1/health", None).json()["status"], "healthy");
+    assert!(s
+        .get("/metrics", None)
+        .text()
+        .lines()
+        .any(|l| l == "regime_store_damaged 0"));
+    drop(s);
     let safety = out
         .split("saved as backup ")
         .nth(1)

@@ -47,7 +47,7 @@ fn promtool_checks() {
     let Some(rules) = promtool(&["check", "rules", "alerts.yml"]) else {
         return;
     };
-    assert!(rules.contains("SUCCESS: 19 rules found"), "{rules}");
+    assert!(rules.contains("SUCCESS: 20 rules found"), "{rules}");
     let tests = promtool(&["test", "rules", "alerts.test.yml"]).expect("promtool ran before");
     assert!(tests.contains("SUCCESS"), "{tests}");
     promtool(&["check", "config", "prometheus.yml"]).expect("promtool ran before");

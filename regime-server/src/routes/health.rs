@@ -1,6 +1,7 @@
 //! Health, metrics (Prometheus and JSON), components and database routes.
 
 use super::{overall_accuracy, overall_exact_accuracy, queue_depth};
+use crate::engine::StoreCheck;
 use crate::error::AppError;
 use crate::state::{mem_total_bytes, rss_bytes, AppState};
 use axum::extract::{Path, Query, State};
@@ -118,7 +119,12 @@ pub(crate) fn component_view(st: &AppState, name: &str, symbol: Option<&str>) ->
                 "rows_buffered".into(),
                 json!(sh.pending_rows.load(Ordering::Relaxed)),
             );
-            if !up {
+            let check = store_check(st);
+            d.insert("store_integrity".into(), json!(check.name()));
+            if let StoreCheck::Damaged(what) | StoreCheck::Failed(what) = &check {
+                d.insert("store_integrity_detail".into(), json!(what));
+            }
+            if !up || matches!(check, StoreCheck::Damaged(_)) {
                 state = ComponentState::Degraded;
             }
         }
@@ -180,6 +186,16 @@ pub(crate) fn component_view(st: &AppState, name: &str, symbol: Option<&str>) ->
     }))
 }
 
+/// The store's integrity check at start, as it stands.
+fn store_check(st: &AppState) -> StoreCheck {
+    st.engine
+        .shared
+        .store_check
+        .lock()
+        .map(|c| c.clone())
+        .unwrap_or(StoreCheck::NotRun)
+}
+
 pub(crate) fn default_symbol(st: &AppState) -> Option<String> {
     let cfg = st.config.load();
     cfg.regime.default_symbol.clone().or_else(|| {
@@ -211,9 +227,10 @@ pub(crate) async fn health(State(st): State<AppState>) -> Response {
     let sh = &st.engine.shared;
     let db_up = sh.db_up.load(Ordering::Relaxed);
     let closing = sh.closing.load(Ordering::Relaxed);
+    let damaged = matches!(store_check(&st), StoreCheck::Damaged(_));
     let status = if worst_critical >= 2 || closing {
         "unhealthy"
-    } else if worst_critical == 1 || !db_up {
+    } else if worst_critical == 1 || !db_up || damaged {
         "degraded"
     } else {
         "healthy"
@@ -252,6 +269,10 @@ pub(crate) async fn prometheus(State(st): State<AppState>) -> Response {
     if let Some(f) = disk_free(&st) {
         metrics::gauge!("regime_disk_free_ratio").set(f);
     }
+    // damage found by the check at start, or met by a write since
+    let damaged = matches!(store_check(&st), StoreCheck::Damaged(_))
+        || sh.store_damaged.load(Ordering::Relaxed);
+    metrics::gauge!("regime_store_damaged").set(if damaged { 1.0 } else { 0.0 });
     metrics::gauge!("regime_store_buffered_rows")
         .set(sh.pending_rows.load(Ordering::Relaxed) as f64);
     if let Some(a) = overall_accuracy(&st) {
@@ -361,6 +382,7 @@ pub(crate) async fn database(State(st): State<AppState>) -> Json<Value> {
         .await;
     let ms = t.elapsed().as_secs_f64() * 1000.0;
     let sh = &st.engine.shared;
+    let check = store_check(&st);
     let base = |status: &str| {
         json!({
             "status": status,
@@ -371,6 +393,13 @@ pub(crate) async fn database(State(st): State<AppState>) -> Json<Value> {
             "writer_up": sh.db_up.load(Ordering::Relaxed),
             "rows_buffered": sh.pending_rows.load(Ordering::Relaxed),
             "last_error": sh.last_store_error.lock().ok().and_then(|g| g.clone()),
+            "integrity": check.name(),
+            "integrity_detail": match &check {
+                StoreCheck::Damaged(w) | StoreCheck::Failed(w) => json!(w),
+                StoreCheck::Passed { seconds } => json!(format!("SQLite quick_check at start: sound ({seconds:.1} s)")),
+                StoreCheck::Running => json!("SQLite quick_check at start: running"),
+                StoreCheck::NotRun => Value::Null,
+            },
         })
     };
     match res {
