@@ -145,6 +145,14 @@ pub fn quick_check(path: &Path, max: u32) -> Result<Vec<String>, StoreError> {
         .collect())
 }
 
+/// Row count and latest timestamp in one statement (one snapshot) whose two scalar subqueries
+/// each run their own plan: the latest timestamp from the end of the `(timestamp, regime_id)`
+/// index, the count by SQLite's b-tree count. Written as one aggregate, the pair scanned the
+/// whole index row by row (SQLite, 5.2 M rows: 275 ms against 16 ms), and
+/// `/system/database` reported that scan as the store's latency.
+const STATS_SQL: &str = "SELECT (SELECT COUNT(*) FROM regime_history), \
+     (SELECT MAX(timestamp) FROM regime_history)";
+
 /// Each symbol's latest timestamp by a skip scan of the `(symbol, timestamp)` index: one
 /// index probe per symbol (SQLite, 5M rows of 500 symbols: 3 ms, where `GROUP BY symbol`
 /// reads the whole index, 0.41 s). Plain SQL both stores run.
@@ -771,16 +779,12 @@ impl Store for Embedded {
     fn stats(&mut self) -> Result<StoreStats, StoreError> {
         let _open = reading();
         self.conn
-            .query_row(
-                "SELECT COUNT(*), MAX(timestamp) FROM regime_history",
-                [],
-                |r| {
-                    Ok(StoreStats {
-                        rows: r.get::<_, i64>(0)?.max(0) as u64,
-                        latest_ts: r.get(1)?,
-                    })
-                },
-            )
+            .query_row(STATS_SQL, [], |r| {
+                Ok(StoreStats {
+                    rows: r.get::<_, i64>(0)?.max(0) as u64,
+                    latest_ts: r.get(1)?,
+                })
+            })
             .map_err(|e| self.err(e))
     }
 
@@ -1058,9 +1062,7 @@ impl Store for Pg {
     }
 
     fn stats(&mut self) -> Result<StoreStats, StoreError> {
-        let r = self
-            .client
-            .query_one("SELECT COUNT(*), MAX(timestamp) FROM regime_history", &[])?;
+        let r = self.client.query_one(STATS_SQL, &[])?;
         let n: i64 = r.try_get(0)?;
         let latest: Option<chrono::NaiveDateTime> = r.try_get(1)?;
         Ok(StoreStats {
