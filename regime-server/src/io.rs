@@ -1933,6 +1933,38 @@ fn col_f64(path: &Path, name: &str, a: &ArrayRef) -> Result<Vec<f64>, IoError> {
     })
 }
 
+/// A value column of text (prices kept as strings: a pandas object column, a Parquet file
+/// from a tool that wrote them so, a dictionary of strings) as plain text, or None when the
+/// column is not text. Such columns are read as the CSV reader reads fields, a field that is
+/// not a number rejecting its row with the text, where before the whole input was refused
+/// ("column `close` has unsupported type Utf8").
+fn text_values(a: &ArrayRef) -> Option<Result<ArrayRef, arrow::error::ArrowError>> {
+    let text =
+        |d: &DataType| matches!(d, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    match a.data_type() {
+        d if text(d) => Some(Ok(a.clone())),
+        DataType::Dictionary(_, v) if text(v) => Some(arrow::compute::cast(a, &DataType::Utf8)),
+        _ => None,
+    }
+}
+
+/// A text value column's numbers (NaN where absent or unreadable), the reasons of the
+/// unreadable ones in `unread` (close is required, the other fields optional, as in CSV).
+fn text_f64(a: &ArrayRef, k: usize, unread: &mut Option<Vec<Option<RejectReason>>>) -> Vec<f64> {
+    let text = TextCol::of(Some(a));
+    (0..a.len())
+        .map(
+            |i| match parse_f64(VALUE_NAMES[k], text.get(i), k != 3, false) {
+                Ok(v) => v,
+                Err(reason) => {
+                    unread.get_or_insert_with(|| vec![None; a.len()])[i] = Some(reason);
+                    f64::NAN
+                }
+            },
+        )
+        .collect()
+}
+
 /// Numbers that are not one of the column types read directly.
 fn numeric_like(d: &DataType) -> bool {
     match d {
@@ -2826,9 +2858,21 @@ fn batch_rows(
         _ => None,
     };
     let mut cols: [Option<Vec<f64>>; 5] = Default::default();
+    // a text column's fields that do not read as numbers, per row (allocated at the first)
+    let mut unread: [Option<Vec<Option<RejectReason>>>; 5] = Default::default();
     for (k, i) in loc.values.iter().enumerate() {
         if let Some(i) = i {
-            cols[k] = Some(col_f64(path, VALUE_NAMES[k], batch.column(*i))?);
+            let a = batch.column(*i);
+            cols[k] = Some(match text_values(a) {
+                Some(text) => {
+                    let text = text.map_err(|e| IoError::Format {
+                        path: path.to_path_buf(),
+                        message: format!("column {}: {e}", VALUE_NAMES[k]),
+                    })?;
+                    text_f64(&text, k, &mut unread[k])
+                }
+                None => col_f64(path, VALUE_NAMES[k], a)?,
+            });
         }
     }
     // labels as regime ids (numbers), or as ids or names in text (as in CSV)
@@ -2858,6 +2902,12 @@ fn batch_rows(
                 // text that does not read as a time: its reason; a null: missing
                 None => date_and_time(ts, text())?,
             };
+        }
+        // text fields that are not numbers, in the CSV reader's order (open first)
+        for u in unread.iter().flatten() {
+            if let Some(reason) = &u[r] {
+                return Err(reason.clone());
+            }
         }
         let close = value(3, r);
         if cols[3].is_some() && close.is_nan() {
@@ -3743,6 +3793,102 @@ mod tests {
             input.errors[0].reason.to_string(),
             "cannot parse label from \"sideways\""
         );
+    }
+
+    /// Prices kept as text (a pandas object column, a tool that wrote them as strings) are
+    /// read as the CSV reader reads fields: grouped digits, `-` for an absent optional field,
+    /// K/M/B volumes; a field that is no number rejects its row with its text, in the CSV
+    /// reader's order (open before close). Before, the whole input was refused ("column
+    /// `close` has unsupported type Utf8").
+    #[test]
+    fn text_price_columns_are_read_as_csv_fields() {
+        let text = |v: [Option<&str>; 6]| Arc::new(StringArray::from(v.to_vec())) as ArrayRef;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("timestamp", DataType::Int64, false),
+            Field::new("open", DataType::Utf8, true),
+            Field::new("high", DataType::Utf8, true),
+            Field::new("low", DataType::Utf8, true),
+            Field::new("close", DataType::LargeUtf8, true),
+            Field::new(
+                "volume",
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                true,
+            ),
+        ]));
+        let volume: arrow::array::DictionaryArray<arrow::datatypes::Int32Type> = vec![
+            Some("1.5M"),
+            Some("-"),
+            Some("7"),
+            Some("8"),
+            None,
+            Some("9"),
+        ]
+        .into_iter()
+        .collect();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![1, 2, 3, 4, 5, 6])),
+                text([
+                    Some("1,000.25"),
+                    Some("1,001.5"),
+                    Some("x"),
+                    Some("1002"),
+                    Some("1002"),
+                    Some("1003"),
+                ]),
+                text([
+                    Some("1,001.0"),
+                    Some("1002"),
+                    Some("1003"),
+                    Some("1003"),
+                    Some("1003"),
+                    Some("1005"),
+                ]),
+                text([
+                    Some("999.5"),
+                    Some("1000"),
+                    Some("1000"),
+                    Some("1001"),
+                    Some("1001"),
+                    Some("1002"),
+                ]),
+                Arc::new(LargeStringArray::from(vec![
+                    Some("1,000.5"),
+                    Some(" 1001.25 "),
+                    Some("y"),
+                    Some(""),
+                    Some("NaN"),
+                    Some("1004"),
+                ])),
+                Arc::new(volume),
+            ],
+        )
+        .expect("batch");
+        let input = read_batches(&[batch], &schema, Path::new("mem"), None).expect("read");
+        let said: Vec<(usize, String)> = input
+            .errors
+            .iter()
+            .map(|e| (e.row, e.reason.to_string()))
+            .collect();
+        assert_eq!(
+            said,
+            vec![
+                (3, "cannot parse open from \"x\"".to_string()),
+                (4, "close is missing".to_string()),
+                (5, "close is not finite".to_string()),
+            ]
+        );
+        let got: Vec<(f64, f64, f64, f64)> = input.series[0]
+            .bars
+            .iter()
+            .map(|b| (b.open, b.high, b.close, b.volume))
+            .collect();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0], (1000.25, 1001.0, 1000.5, 1_500_000.0));
+        assert_eq!((got[1].0, got[1].2), (1001.5, 1001.25));
+        assert!(got[1].3.is_nan(), "`-`: volume absent");
+        assert_eq!(got[2], (1003.0, 1005.0, 1004.0, 9.0));
     }
 
     /// Arrow input goes through runs of one symbol: rows keep their numbers and order,
