@@ -279,6 +279,15 @@ def test_bad_rows_name_row_and_reason():
     )
     with pytest.raises(regime.BadInputError, match=r"column `Close` appears twice \(columns 2 and 3\)"):
         regime.detect(both)
+    # prices kept as text (a pandas object column, as a scraped table gives them) are read as
+    # CSV fields are; a field that is no number is its row's error
+    g = regime.generate(symbols=1, bars=40, seed=5).to_pandas()
+    as_text = g.assign(close=g["close"].map(lambda x: f"{x:,}"), volume=g["volume"].astype(str))
+    assert regime.detect(as_text).equals(regime.detect(g))
+    as_text.loc[7, "close"] = "1O2.5"
+    with pytest.raises(regime.BadInputError, match=r'row 8 \(SYN000\): cannot parse close from "1O2.5"'):
+        regime.detect(as_text)
+    assert regime.detect(as_text, skip_bad_rows=True).num_rows == 39
     # generated bars past the year 9999 (ten million days from 2000) are refused up front
     with pytest.raises(regime.BadInputError, match="run outside the years 1-9999"):
         regime.generate(symbols=1, bars=10_000_000)
