@@ -132,7 +132,8 @@ pub struct Insight {
 /// finds such damage at start, whatever part of the file it is in.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoreCheck {
-    /// Not run: PostgreSQL (its server checks its own pages), or no file at start.
+    /// Not run: PostgreSQL (its server checks its own pages), no file at start, or
+    /// `storage.check_at_start: false`.
     NotRun,
     /// Running since the service started.
     Running,
@@ -442,7 +443,10 @@ impl Engine {
             stored_known,
             not_durable: AtomicBool::new(false),
         });
-        if storage.kind == crate::config::StorageKind::Embedded && storage.path.is_file() {
+        if storage.kind == crate::config::StorageKind::Embedded
+            && storage.check_at_start
+            && storage.path.is_file()
+        {
             spawn_store_check(storage.path.clone(), shared.clone());
         }
         let (wtx, wrx) = mpsc::sync_channel::<WriteMsg>(64);
