@@ -68,6 +68,9 @@ pub enum CommandError {
     /// The engine rejected a setting or failed.
     #[error(transparent)]
     Core(#[from] regime_core::Error),
+    /// The history store could not be read.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// Some input rows were rejected and `--skip-bad-rows` was not given.
     #[error("{path}: {count} bad rows (listed above); nothing written. Fix them or pass --skip-bad-rows")]
     BadRows {
@@ -2063,10 +2066,8 @@ pub fn export(
     filter: &ExportFilter,
 ) -> Result<u64> {
     use crate::store::HistoryRow;
-    crate::store::require_store(storage, "export")
-        .map_err(|e| CommandError::Argument(e.to_string()))?;
-    let mut store = crate::store::open(storage, crate::store::Role::Reader)
-        .map_err(|e| CommandError::Argument(e.to_string()))?;
+    crate::store::require_store(storage, "export")?;
+    let mut store = crate::store::open(storage, crate::store::Role::Reader)?;
     let mut w = io::TableWriter::create(output)?;
     let mut n = 0u64;
     let mut write_err: Option<io::IoError> = None;
@@ -2143,7 +2144,7 @@ pub fn export(
     if let Some(e) = write_err {
         return Err(e.into());
     }
-    res.map_err(|e| CommandError::Argument(e.to_string()))?;
+    res?;
     w.finish()?;
     Ok(n)
 }

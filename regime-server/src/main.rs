@@ -604,10 +604,25 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            regime_server::say!("error: {}", one_line(&e));
+            let hint = if damaged_store(&e) {
+                "; the store's file is damaged: stop the service and run `regime restore latest` \
+                 (the damaged file is kept in the before-restore backup, for `sqlite3 … .recover`)"
+            } else {
+                ""
+            };
+            regime_server::say!("error: {}{hint}", one_line(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// Whether `e` is SQLite reporting the embedded store's file damaged (a `backup` or `export`
+/// of it): the line then says what to do.
+fn damaged_store(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<rusqlite::Error>()
+            .is_some_and(regime_server::store::sqlite_damage)
+    })
 }
 
 /// The `--input` files, a stream among them (`-`, a pipe) copied aside to be read as a file

@@ -100,17 +100,20 @@ impl StoreError {
     /// Whether SQLite reports the embedded store's file damaged (malformed, or not a
     /// database at all), as opposed to unreachable or full.
     pub fn is_damage(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Sqlite {
-                source: rusqlite::Error::SqliteFailure(f, _),
-                ..
-            } if matches!(
-                f.code,
-                rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
-            )
-        )
+        matches!(self, StoreError::Sqlite { source, .. } if sqlite_damage(source))
     }
+}
+
+/// Whether SQLite says the file is damaged (malformed, or not a database at all). Callers
+/// that hold an error chain (the command line's last line) look for this in it.
+pub fn sqlite_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _) if matches!(
+            f.code,
+            rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
+        )
+    )
 }
 
 /// SQLite's `PRAGMA quick_check` of an embedded store's file, opened read-only: the problems

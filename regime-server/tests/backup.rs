@@ -508,6 +508,14 @@ fn damaged_backups_are_refused_and_a_damaged_store_is_replaced() {
         &["export", "--config", "config.yaml", "--output", "x.csv"],
     );
     assert!(!broken.status.success(), "export of the damaged store");
+    // the daily backup and an export fail with the remedy in their one line
+    let said = "the store's file is damaged: stop the service and run `regime restore latest`";
+    fails_with(&broken, said);
+    fails_with(
+        &regime(dir, &["backup", "daily", "--config", "config.yaml"]),
+        said,
+    );
+    assert_eq!(backups(), 4);
     let s = Server::start(dir, CONFIG, &[]);
     // the file still opens: the check at start names the damage before any write meets it
     s.wait_for("the store check at start", 30, |s| {
