@@ -111,6 +111,12 @@ pub struct ServerConfig {
     /// (0: no check). A bar accepted from the future would hold its symbol there: every
     /// later bar is earlier, so refused as not increasing, until the clock passes it.
     pub max_future_secs: u64,
+    /// Connections held at most; a new one waits in the kernel's backlog until one closes
+    /// (keep it well under the process's file limit: the store, logs and states need files).
+    pub max_connections: usize,
+    /// A connection on which nothing is read or written for this many seconds is closed
+    /// (an idle keep-alive, a request head never finished).
+    pub idle_timeout_secs: u64,
 }
 
 /// `storage.*`
@@ -300,6 +306,8 @@ impl Default for Config {
             server: ServerConfig {
                 bind: "0.0.0.0:8080".into(),
                 request_timeout_ms: 10_000,
+                max_connections: 1024,
+                idle_timeout_secs: 60,
                 max_body_bytes: 64 << 20,
                 max_future_secs: 86_400,
             },
@@ -636,6 +644,8 @@ impl Config {
                 "request_timeout_ms",
                 "max_body_bytes",
                 "max_future_secs",
+                "max_connections",
+                "idle_timeout_secs",
             ],
         ) {
             let s = &mut cfg.server;
@@ -667,6 +677,22 @@ impl Config {
                 0,
                 366 * 86_400,
                 &mut s.max_future_secs,
+            );
+            c.usize(
+                &m,
+                "server",
+                "max_connections",
+                1,
+                1 << 20,
+                &mut s.max_connections,
+            );
+            c.uint(
+                &m,
+                "server",
+                "idle_timeout_secs",
+                1,
+                86_400,
+                &mut s.idle_timeout_secs,
             );
         }
         if let Some(m) = sec(

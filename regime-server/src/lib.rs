@@ -15,6 +15,7 @@ pub mod backup;
 pub mod commands;
 pub mod compute;
 pub mod config;
+pub mod conn;
 pub mod deployments;
 pub mod engine;
 pub mod error;

@@ -395,6 +395,11 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
             addr: bind.clone(),
             source,
         })?;
+    let listener = crate::conn::Bounded::new(
+        listener,
+        cfg.server.max_connections,
+        Duration::from_secs(cfg.server.idle_timeout_secs),
+    );
     let prom = PrometheusBuilder::new()
         .set_buckets(&[
             0.000_001, 0.000_005, 0.000_01, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5,
@@ -552,8 +557,9 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
         debug: AtomicBool::new(false),
         log_control: Some(log_control),
         compute,
+        connections: listener.open_count(),
     }));
-    let local = listener.local_addr().map_err(ServeError::Serve)?;
+    let local = axum::serve::Listener::local_addr(&listener).map_err(ServeError::Serve)?;
     println!("regime serving on http://{local}");
     tracing::info!("listening on {local}");
     tokio::spawn(periodic_logs(state.clone()));
@@ -587,9 +593,12 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
             signal(SignalKind::user_defined1()),
         )
     };
+    // set when the stop signal comes: connections then have a request's time to finish
+    let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
     let shutdown = {
         let st = state.clone();
         async move {
+            let _stopping = StopOnDrop(stopping_tx);
             let (Ok(mut term), Ok(mut hup), Ok(mut usr1)) = signals else {
                 tracing::error!("cannot install signal handlers; stop with Ctrl-C");
                 let _ = tokio::signal::ctrl_c().await;
@@ -608,9 +617,26 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
         }
     };
     let app = crate::routes::app(state.clone());
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let grace = Duration::from_millis(state.config.load().server.request_timeout_ms)
+        + Duration::from_secs(1);
+    let serving = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+    // the drain waits for open connections, but not for ever: a request in flight has its
+    // timeout to finish; a client that left a request head unfinished is not waited for
+    let connections = state.connections.clone();
+    let served = tokio::select! {
+        r = std::future::IntoFuture::into_future(serving) => r,
+        _ = async {
+            let _ = stopping.wait_for(|s| *s).await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(
+                "{} connection(s) still open {:.1} s after the stop signal: closed without an answer",
+                connections.load(Ordering::Relaxed),
+                grace.as_secs_f64()
+            );
+            Ok(())
+        }
+    };
     stop_feeds.store(true, Ordering::SeqCst);
     let t = Instant::now();
     let eng = engine.clone();
@@ -629,4 +655,13 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
         sh.pending_rows.load(Ordering::Relaxed)
     );
     served.map_err(ServeError::Serve)
+}
+
+/// Says "stopping" when the shutdown future ends (it is dropped then).
+struct StopOnDrop(tokio::sync::watch::Sender<bool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.send(true);
+    }
 }

@@ -80,6 +80,8 @@ pub struct Inner {
     pub log_control: Option<LogControl>,
     /// Compute backend in use and how it was chosen.
     pub compute: crate::compute::ComputeInfo,
+    /// HTTP connections open now (see [`crate::conn::Bounded`]).
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Active API keys.

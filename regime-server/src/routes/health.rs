@@ -273,6 +273,8 @@ pub(crate) async fn prometheus(State(st): State<AppState>) -> Response {
     let damaged = matches!(store_check(&st), StoreCheck::Damaged(_))
         || sh.store_damaged.load(Ordering::Relaxed);
     metrics::gauge!("regime_store_damaged").set(if damaged { 1.0 } else { 0.0 });
+    metrics::gauge!("regime_http_connections_open")
+        .set(st.connections.load(Ordering::Relaxed) as f64);
     metrics::gauge!("regime_store_buffered_rows")
         .set(sh.pending_rows.load(Ordering::Relaxed) as f64);
     if let Some(a) = overall_accuracy(&st) {
