@@ -398,13 +398,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 } else {
                     selected.backend.device()
                 };
+                // delivered first: a stream or device that fails (`--output /dev/full`) is
+                // the one line, not a success line followed by an error
+                streamed.deliver()?;
                 regime_server::say!(
                     "detected {n} bars ({bad} rejected) in {s:.3} s ({:.0} bars/s), backend {} [{device}] -> {}",
                     n as f64 / s.max(1e-9),
                     selected.backend.name(),
                     shown
                 );
-                streamed.deliver()?;
                 return Ok(());
             }
             anyhow::ensure!(
@@ -429,12 +431,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &cfg,
             )?;
             let s = t.elapsed().as_secs_f64();
+            streamed.deliver()?;
             regime_server::say!(
                 "detected {n} bars ({bad} rejected) in {s:.3} s ({:.0} bars/s), backend cpu -> {}",
                 n as f64 / s.max(1e-9),
                 shown
             );
-            streamed.deliver()?;
         }
         Cmd::Backup { name, config, list } => {
             let c = load_or_default(config.as_deref())?;

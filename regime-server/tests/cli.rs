@@ -588,6 +588,17 @@ fn output_that_cannot_be_written_in_full_leaves_no_file() {
         .map(|d| d.expect("entry").file_name())
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
+    // a device or stream that fails at the end is the one line too (it was preceded by the
+    // run's "detected … -> /dev/full" success line)
+    if Path::new("/dev/full").exists() {
+        let small = dir.path().join("small.csv");
+        std::fs::write(&small, format!("{HEADER}{}", good_rows("A", 50, 0))).expect("write");
+        let o = detect(&small, Path::new("/dev/full"), &[]);
+        assert_eq!(o.status.code(), Some(2));
+        let e = stderr(&o);
+        assert_eq!(e.trim().lines().count(), 1, "{e}");
+        assert!(e.contains("No space left on device"), "{e}");
+    }
 }
 
 /// `kill -9` skips a failed write's clean-up: the killed run's hidden temporary file stays
