@@ -333,22 +333,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ExportFormat::Csv => "csv",
                 ExportFormat::Parquet => "parquet",
             };
+            // `-` and pipes (`| psql -c "COPY … FROM STDIN"`): written through a copy in
+            // the chosen format
+            let streamed = regime_server::streams::StreamedOutput::new_as(
+                &output,
+                match format {
+                    ExportFormat::Csv => regime_server::io::Format::Csv,
+                    ExportFormat::Parquet => regime_server::io::Format::Parquet,
+                },
+            )?;
             let ext = output
                 .extension()
                 .and_then(|e| e.to_str())
                 .unwrap_or("")
                 .to_ascii_lowercase();
             anyhow::ensure!(
-                ext == want || (want == "parquet" && ext == "pq"),
+                streamed.is_stream() || ext == want || (want == "parquet" && ext == "pq"),
                 "--output {}: the extension does not match --format {want}",
                 output.display()
             );
             let t = std::time::Instant::now();
-            let n = commands::export(&c.storage, &output, &filter)?;
+            let n = commands::export(&c.storage, streamed.path(), &filter)?;
+            let shown = streamed.shown();
+            streamed.deliver()?;
             regime_server::say!(
-                "exported {n} rows in {:.2} s -> {}",
+                "exported {n} rows in {:.2} s -> {shown}",
                 t.elapsed().as_secs_f64(),
-                output.display()
             );
         }
         Cmd::Detect {

@@ -137,13 +137,19 @@ impl StreamedOutput {
     /// For `-` (standard output) and an existing pipe or device, a temporary file in the
     /// format the name's extension gives, else CSV; for any other path, the path itself.
     pub fn new(path: &Path) -> Result<Self, IoError> {
+        Self::new_as(path, Format::Csv)
+    }
+
+    /// [`StreamedOutput::new`], a stream's temporary file in `default` where the name gives no
+    /// format (`regime export --format parquet --output -`).
+    pub fn new_as(path: &Path, default: Format) -> Result<Self, IoError> {
         if !is_stream(path) {
             return Ok(StreamedOutput {
                 dest: path.to_path_buf(),
                 tmp: None,
             });
         }
-        let format = Format::of(path).unwrap_or(Format::Csv);
+        let format = Format::of(path).unwrap_or(default);
         let tmp = temp_file(Some(format))
             .map_err(|e| IoError::Write {
                 path: path.to_path_buf(),
@@ -154,6 +160,11 @@ impl StreamedOutput {
             dest: path.to_path_buf(),
             tmp: Some(tmp),
         })
+    }
+
+    /// Whether the output goes to a stream (through a temporary file).
+    pub fn is_stream(&self) -> bool {
+        self.tmp.is_some()
     }
 
     /// The file to write.

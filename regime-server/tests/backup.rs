@@ -388,6 +388,39 @@ fn export_takes_symbols_and_a_time_range() {
         ),
         "--from",
     );
+    // to standard output (a pipe into `psql -c "COPY … FROM STDIN"`): the same rows, in
+    // either format; a file named otherwise than its format is still refused
+    let piped = ok(&regime(
+        dir,
+        &["export", "--config", "config.yaml", "--output", "-"],
+    ));
+    let lines: Vec<String> = piped.lines().skip(1).map(str::to_string).collect();
+    assert_eq!(lines, all);
+    let parquet = regime(
+        dir,
+        &[
+            "export",
+            "--config",
+            "config.yaml",
+            "--format",
+            "parquet",
+            "--output",
+            "-",
+        ],
+    );
+    assert!(parquet.status.success());
+    assert!(
+        parquet.stdout.starts_with(b"PAR1") && parquet.stdout.ends_with(b"PAR1"),
+        "{} bytes",
+        parquet.stdout.len()
+    );
+    fails_with(
+        &regime(
+            dir,
+            &["export", "--config", "config.yaml", "--output", "x.txt"],
+        ),
+        "the extension does not match --format csv",
+    );
 }
 
 /// Rows the store refused as data (`unwritable.jsonl` beside the spool, acknowledged and
