@@ -333,7 +333,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ExportFormat::Csv => "csv",
                 ExportFormat::Parquet => "parquet",
             };
-            // `-` and pipes (`| psql -c "COPY … FROM STDIN"`): written through a copy in
+            // `-` and pipes (`| gzip`, a loader reading standard input): written through a copy in
             // the chosen format
             let streamed = regime_server::streams::StreamedOutput::new_as(
                 &output,

@@ -388,7 +388,7 @@ fn export_takes_symbols_and_a_time_range() {
         ),
         "--from",
     );
-    // to standard output (a pipe into `psql -c "COPY … FROM STDIN"`): the same rows, in
+    // to standard output (a pipe into a compressor, a loader): the same rows, in
     // either format; a file named otherwise than its format is still refused
     let piped = ok(&regime(
         dir,
