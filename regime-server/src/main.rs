@@ -175,7 +175,8 @@ enum Cmd {
     },
     /// Write a synthetic OHLCV panel with known regimes (true labels included).
     Generate {
-        /// Where to write (.csv, .csv.gz, .parquet, .arrow/.feather).
+        /// Where to write (.csv, .csv.gz, .parquet, .arrow/.feather; `-`: CSV to standard
+        /// output).
         #[arg(long)]
         output: PathBuf,
         /// Number of instruments (SYN000, SYN001, …).
@@ -563,11 +564,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let cfg = commands::synth_config(symbols, bars, step_secs, start_ms)
                 .map_err(|e| anyhow::anyhow!("generate: {e}"))?;
-            let n = commands::generate_file(&output, &cfg, seed, tick)?;
-            regime_server::say!(
-                "wrote {n} bars ({symbols} symbols, seed {seed}) -> {}",
-                output.display()
-            );
+            // `-` (CSV) and pipes: through a copy, as `detect` writes them
+            let streamed = regime_server::streams::StreamedOutput::new(&output)?;
+            let n = commands::generate_file(streamed.path(), &cfg, seed, tick)?;
+            let shown = streamed.shown();
+            streamed.deliver()?;
+            regime_server::say!("wrote {n} bars ({symbols} symbols, seed {seed}) -> {shown}");
         }
     }
     Ok(())

@@ -1388,6 +1388,22 @@ fn standard_input_and_output_stand_for_files() {
     );
     assert!(fed.status.success(), "{}", stderr(&fed));
     assert!(!fed.stdout.is_empty() && fed.stdout == on_file.stdout);
+
+    // generate writes CSV to standard output too: the file's bytes
+    let gen_file = dir.path().join("g.csv");
+    let args = ["--bars", "500", "--seed", "107603", "--symbols", "2"];
+    let o = regime(
+        &[
+            &["generate", "--output", gen_file.to_str().unwrap()],
+            &args[..],
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = regime(&[&["generate", "--output", "-"], &args[..]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.stdout == std::fs::read(&gen_file).expect("generated"));
+    assert!(stderr(&o).contains("-> <stdout>"), "{}", stderr(&o));
 }
 
 /// A spreadsheet's dates (`01/13/2024 9:30:00 AM`, `13/01/2024`) are read in the order the
