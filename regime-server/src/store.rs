@@ -81,6 +81,16 @@ pub enum StoreError {
         /// Underlying error.
         source: std::io::Error,
     },
+    /// Writing a copy of the embedded store (a backup's snapshot) failed at the copy: its
+    /// disk full, its folder not writable. Named by the copy's path, not the store's, which
+    /// is as it was.
+    #[error("writing the store's copy {dest}: {source}")]
+    Copy {
+        /// The copy being written.
+        dest: String,
+        /// Underlying error.
+        source: rusqlite::Error,
+    },
     /// A stored value is out of range.
     #[error("regime_history: bad stored value: {0}")]
     Corrupt(String),
@@ -610,9 +620,32 @@ impl Embedded {
         let d = dest.display().to_string();
         {
             let _open = reading();
-            self.conn
-                .execute("VACUUM INTO ?1", [&d])
-                .map_err(|e| self.err(e))?;
+            self.conn.execute("VACUUM INTO ?1", [&d]).map_err(|e| {
+                // a full disk, a folder it cannot write, a failed write (the vacuum writes
+                // only the copy) are the copy's; a failed read and damage are the store's
+                use rusqlite::ffi;
+                let at_copy = match &e {
+                    rusqlite::Error::SqliteFailure(f, _) => match f.code {
+                        rusqlite::ErrorCode::DiskFull
+                        | rusqlite::ErrorCode::CannotOpen
+                        | rusqlite::ErrorCode::ReadOnly => true,
+                        rusqlite::ErrorCode::SystemIoFailure => !matches!(
+                            f.extended_code,
+                            ffi::SQLITE_IOERR_READ | ffi::SQLITE_IOERR_SHORT_READ
+                        ),
+                        _ => false,
+                    },
+                    _ => false,
+                };
+                if at_copy {
+                    StoreError::Copy {
+                        dest: d.clone(),
+                        source: e,
+                    }
+                } else {
+                    self.err(e)
+                }
+            })?;
         }
         // count what the copy holds (the live table may have grown meanwhile)
         let copy = rusqlite::Connection::open(dest).map_err(|source| StoreError::Sqlite {
