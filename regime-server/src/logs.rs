@@ -27,6 +27,8 @@ pub struct RotatingFile {
     max_bytes: u64,
     keep: Duration,
     inner: Mutex<Option<(File, u64, String)>>,
+    /// When the path was last checked to still name the open file (Unix seconds).
+    checked: std::sync::atomic::AtomicU64,
 }
 
 fn today() -> String {
@@ -45,7 +47,40 @@ impl RotatingFile {
             max_bytes,
             keep: Duration::from_secs(keep_days * 86_400),
             inner: Mutex::new(Some((f, size, today()))),
+            checked: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Whether the path no longer names the open file: an operator removed it to free space
+    /// (its blocks then stay taken, and every later line goes where nobody can read it) or
+    /// moved it, or the whole folder. Checked at most once a second.
+    fn replaced(&self, f: &File) -> bool {
+        use std::os::unix::fs::MetadataExt as _;
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if self.checked.swap(now, std::sync::atomic::Ordering::Relaxed) == now {
+            return false;
+        }
+        match (fs::metadata(&self.path), f.metadata()) {
+            (Ok(p), Ok(o)) => p.ino() != o.ino() || p.dev() != o.dev(),
+            (Err(_), _) => true,
+            (Ok(_), Err(_)) => false,
+        }
+    }
+
+    /// Open the path afresh (its folder too), after [`RotatingFile::replaced`].
+    fn reopen(&self, slot: &mut Option<(File, u64, String)>) -> io::Result<()> {
+        if let Some(dir) = self.path.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        let size = f.metadata()?.len();
+        *slot = Some((f, size, today()));
+        Ok(())
     }
 
     fn rotate(&self, slot: &mut Option<(File, u64, String)>) -> io::Result<()> {
@@ -120,6 +155,14 @@ impl Write for &RotatingFile {
             .inner
             .lock()
             .map_err(|_| io::Error::other("log file lock poisoned"))?;
+        if g.as_ref().is_some_and(|(f, _, _)| self.replaced(f)) {
+            if let Err(e) = self.reopen(&mut g) {
+                eprintln!(
+                    "log file {} removed; reopening it: {e}",
+                    self.path.display()
+                );
+            }
+        }
         let due = match g.as_ref() {
             Some((_, size, day)) => *size + buf.len() as u64 > self.max_bytes || *day != today(),
             None => true,
@@ -240,6 +283,32 @@ pub fn init(cfg: &LoggingConfig) -> io::Result<LogControl> {
 mod tests {
     use super::*;
     use std::io::Read;
+
+    /// A log file removed (to free space) or its folder moved away is opened afresh within a
+    /// second: the lines after it are where an operator looks. Before, they went to the
+    /// removed file, whose blocks stayed taken.
+    #[test]
+    fn a_removed_log_file_is_opened_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        let rf = RotatingFile::open(&logs, "error.log", 1 << 20, 30).unwrap();
+        let mut w = &rf;
+        w.write_all(b"before\n").unwrap();
+        fs::remove_file(logs.join("error.log")).unwrap();
+        std::thread::sleep(Duration::from_millis(1100));
+        w.write_all(b"after removal\n").unwrap();
+        assert_eq!(
+            fs::read_to_string(logs.join("error.log")).unwrap(),
+            "after removal\n"
+        );
+        fs::rename(&logs, dir.path().join("logs.old")).unwrap();
+        std::thread::sleep(Duration::from_millis(1100));
+        w.write_all(b"after the folder moved\n").unwrap();
+        assert_eq!(
+            fs::read_to_string(logs.join("error.log")).unwrap(),
+            "after the folder moved\n"
+        );
+    }
 
     #[test]
     fn rotates_and_compresses() {
