@@ -19,6 +19,38 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_io_timeout::TimeoutStream;
 
+/// File descriptors kept for everything but connections (the store and its WAL, logs,
+/// state and model files, backups' reads) where the limit allows; half of a smaller limit.
+const FDS_KEPT: u64 = 256;
+
+/// The connections to hold: `configured`, but no more than the file limit leaves beside
+/// [`FDS_KEPT`]. The soft limit is first raised to the hard one (the default soft limit of
+/// many systems is 1024), as most servers do. Returns the cap and the limit in force.
+pub fn connection_cap(configured: usize) -> (usize, Option<u64>) {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut lim = getrlimit(Resource::Nofile);
+    if lim.current < lim.maximum || (lim.current.is_some() && lim.maximum.is_none()) {
+        let raised = rustix::process::Rlimit {
+            current: lim.maximum,
+            maximum: lim.maximum,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            lim = raised;
+        }
+    }
+    (cap_for(configured, lim.current), lim.current)
+}
+
+/// [`connection_cap`]'s arithmetic: `configured`, at most the `limit` less what is kept.
+fn cap_for(configured: usize, limit: Option<u64>) -> usize {
+    let Some(limit) = limit else {
+        return configured;
+    };
+    let kept = FDS_KEPT.min(limit / 2);
+    let room = usize::try_from(limit.saturating_sub(kept)).unwrap_or(usize::MAX);
+    configured.min(room).max(1)
+}
+
 /// A listener that holds at most `max` connections, each closed after `idle` without a byte
 /// read or written.
 #[derive(Debug)]
@@ -150,5 +182,19 @@ impl AsyncWrite for Conn {
 
     fn is_write_vectored(&self) -> bool {
         self.io.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_leaves_files_for_the_store_and_logs() {
+        assert_eq!(cap_for(1024, None), 1024);
+        assert_eq!(cap_for(1024, Some(65_536)), 1024);
+        assert_eq!(cap_for(1024, Some(1024)), 768);
+        assert_eq!(cap_for(1024, Some(300)), 150);
+        assert_eq!(cap_for(10, Some(1)), 1);
     }
 }

@@ -395,9 +395,17 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
             addr: bind.clone(),
             source,
         })?;
+    let (cap, files) = crate::conn::connection_cap(cfg.server.max_connections);
+    if cap < cfg.server.max_connections {
+        tracing::warn!(
+            "at most {cap} connections (server.max_connections {}): the file limit of {} keeps the rest for the store, logs and states (raise LimitNOFILE)",
+            cfg.server.max_connections,
+            files.unwrap_or(0)
+        );
+    }
     let listener = crate::conn::Bounded::new(
         listener,
-        cfg.server.max_connections,
+        cap,
         Duration::from_secs(cfg.server.idle_timeout_secs),
     );
     let prom = PrometheusBuilder::new()
