@@ -24,7 +24,7 @@ use tokio_io_timeout::TimeoutStream;
 const FDS_KEPT: u64 = 256;
 
 /// The connections to hold: `configured`, but no more than the file limit leaves beside
-/// [`FDS_KEPT`]. The soft limit is first raised to the hard one (the default soft limit of
+/// the 256 files kept for the rest. The soft limit is first raised to the hard one (the default soft limit of
 /// many systems is 1024), as most servers do. Returns the cap and the limit in force.
 pub fn connection_cap(configured: usize) -> (usize, Option<u64>) {
     use rustix::process::{getrlimit, setrlimit, Resource};
