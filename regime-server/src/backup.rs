@@ -93,6 +93,10 @@ pub enum BackupError {
         /// The backup folder.
         dir: String,
     },
+    /// The backup of the current state a restore takes first could not be written (its
+    /// disk full, its folder not writable): the restore stopped before changing anything.
+    #[error("nothing was restored or changed: the before-restore backup of the current state failed: {0}")]
+    SafetyBackup(#[source] Box<BackupError>),
     /// A manifest that does not parse.
     #[error("{path}: bad manifest: {reason}")]
     Manifest {
@@ -673,7 +677,8 @@ pub fn restore(
     let (dir, m) = find(cfg, name)?;
     verify(cfg, &dir, &m)?;
     let now = store::now_ms();
-    let safety = create_with(cfg, config_file, Some(&safety_name(now)), true)?;
+    let safety = create_with(cfg, config_file, Some(&safety_name(now)), true)
+        .map_err(|e| BackupError::SafetyBackup(Box::new(e)))?;
     restore_table(cfg, &dir, &m, now)?;
     // model files: exactly the backup's set
     let models_dir = &cfg.regime.models_dir;
@@ -786,7 +791,8 @@ pub fn restore_to_time(cfg: &Config, t: i64) -> Result<Restored, BackupError> {
     if let Some((dir, m)) = &source {
         verify(cfg, dir, m)?;
     }
-    let safety = create_with(cfg, None, Some(&safety_name(now)), true)?;
+    let safety = create_with(cfg, None, Some(&safety_name(now)), true)
+        .map_err(|e| BackupError::SafetyBackup(Box::new(e)))?;
     if let Some((dir, m)) = &source {
         restore_table(cfg, dir, m, now)?;
     }

@@ -548,6 +548,21 @@ fn damaged_backups_are_refused_and_a_damaged_store_is_replaced() {
     );
     assert_eq!(backups(), 4);
     assert_eq!(table(dir), before);
+    // so does a restore's backup of the current state, which it takes first: the restore
+    // stops there, and says that it changed nothing
+    let full = Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 80; exec \"$0\" restore good --config config.yaml")
+        .arg(env!("CARGO_BIN_EXE_regime"))
+        .current_dir(dir)
+        .output()
+        .expect("run sh");
+    fails_with(
+        &full,
+        "nothing was restored or changed: the before-restore backup of the current state failed: writing the store's copy backups/.before-restore-",
+    );
+    assert_eq!(backups(), 4);
+    assert_eq!(table(dir), before);
 
     // the live table damaged: the service keeps what it acknowledges in the spool and says
     // what to do, once (not a "reconnected" line a second); the good backup replaces it
