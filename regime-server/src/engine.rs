@@ -1395,6 +1395,7 @@ fn writer_loop(
     let mut disconnected = false;
     let mut gave_up_at: Option<Instant> = None;
     let mut last_maintain = Instant::now();
+    let mut last_file_check = Instant::now();
     // commits of a deferred-sync store are acknowledged by the syncer once its fsync is done
     let (sync_tx, sync_rx) = mpsc::channel::<SyncJob>();
     let syncer = std::thread::Builder::new()
@@ -1450,6 +1451,11 @@ fn writer_loop(
                 break;
             }
             continue;
+        }
+        // the file removed or replaced under the service: these rows go to the one now there
+        if last_file_check.elapsed() >= IDLE_CHECK {
+            last_file_check = Instant::now();
+            drop_if_replaced(&mut store, &storage, &shared);
         }
         // 2. make sure there is a connection (reconnect at most once a second)
         if store.is_none() && last_try.elapsed() >= Duration::from_secs(1) {
@@ -1642,6 +1648,27 @@ const MAINTAIN_EVERY: Duration = Duration::from_secs(10);
 /// How often an idle writer checks the store.
 const IDLE_CHECK: Duration = Duration::from_secs(2);
 
+/// The embedded store's file removed or replaced while the service runs (a file copied over
+/// it, `rm` to free space): the connection still wrote to the old file, where every later
+/// row was lost at the next start. Said once, as an error, and the connection dropped, so
+/// that the next write opens the file now at the path.
+fn drop_if_replaced(store: &mut Option<Box<dyn Store>>, storage: &StorageConfig, shared: &Shared) {
+    if !store.as_ref().is_some_and(|s| s.file_replaced()) {
+        return;
+    }
+    let msg = format!(
+        "embedded store {}: the file was removed or replaced while the service ran (a restore \
+         needs the service stopped); rows committed since then went to the old file. Writing \
+         to the file now at that path",
+        storage.path.display()
+    );
+    tracing::error!(target: "regime_server::store", "{msg}");
+    if let Ok(mut l) = shared.last_store_error.lock() {
+        *l = Some(msg);
+    }
+    *store = None;
+}
+
 /// Ping the store (or reconnect to it) while nothing is being written.
 fn idle_check(
     store: &mut Option<Box<dyn Store>>,
@@ -1650,6 +1677,7 @@ fn idle_check(
     gauge: &metrics::Gauge,
     last_try: &mut Instant,
 ) {
+    drop_if_replaced(store, storage, shared);
     match store.as_mut() {
         Some(s) => {
             if let Err(e) = s.ping() {

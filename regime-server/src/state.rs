@@ -268,7 +268,14 @@ impl ReadPool {
         let me = self.clone();
         self.active.fetch_add(1, Ordering::Relaxed);
         let res = tokio::task::spawn_blocking(move || {
-            let conn = me.idle.lock().ok().and_then(|mut v| v.pop());
+            // a connection to a file no longer at the store's path (removed or replaced
+            // under the service) would read the old table: opened afresh instead
+            let conn = me
+                .idle
+                .lock()
+                .ok()
+                .and_then(|mut v| v.pop())
+                .filter(|c| !c.file_replaced());
             let mut conn = match conn {
                 Some(c) => c,
                 None => store::open(&me.cfg, store::Role::Reader)?,

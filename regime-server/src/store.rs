@@ -217,6 +217,12 @@ pub trait Store: Send {
     fn sync_file(&self) -> Option<std::path::PathBuf> {
         None
     }
+    /// Whether the file this connection opened is no longer the one at the store's path
+    /// (removed, or another copied in its place while the service runs): the connection
+    /// still writes to the old file. Always false for PostgreSQL.
+    fn file_replaced(&self) -> bool {
+        false
+    }
     /// Rows in `(symbol, ts)` order, `batch` at a time, for export.
     fn scan(
         &mut self,
@@ -463,6 +469,14 @@ pub struct Embedded {
     path: String,
     wal: Option<std::path::PathBuf>,
     _checkpointer: Option<Checkpointer>,
+    /// The file opened (device, inode): see [`Store::file_replaced`].
+    opened: Option<(u64, u64)>,
+}
+
+/// A file's (device, inode), or None when it cannot be read.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// A thread that copies committed WAL frames into the database file (PASSIVE checkpoints,
@@ -588,6 +602,7 @@ impl Embedded {
         };
         Ok(Embedded {
             conn,
+            opened: file_id(path),
             path: p,
             wal,
             _checkpointer: checkpointer,
@@ -822,6 +837,11 @@ impl Store for Embedded {
                 })
             })
             .map_err(|e| self.err(e))
+    }
+
+    fn file_replaced(&self) -> bool {
+        self.opened
+            .is_some_and(|id| file_id(Path::new(&self.path)) != Some(id))
     }
 
     fn ping(&mut self) -> Result<(), StoreError> {

@@ -666,3 +666,35 @@ fn damaged_backups_are_refused_and_a_damaged_store_is_replaced() {
         "{listed}"
     );
 }
+
+/// The store's file removed (or another copied over it) while the service runs: said once as
+/// an error within seconds, and the writer and readers move to the file now at the path.
+/// Before, the service kept writing into the removed file — every later row gone at the
+/// next start — and answered reads from it.
+#[test]
+fn a_store_file_removed_under_the_service_is_said_and_left() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let s = Server::start(dir, CONFIG, &[]);
+    ingest(&s, "AAA", 40, 10_000, 40);
+    for f in ["regime.sqlite", "regime.sqlite-wal", "regime.sqlite-shm"] {
+        let _ = std::fs::remove_file(dir.join("data").join(f));
+    }
+    s.wait_for("the removal said", 10, |s| {
+        s.get("/api/v1/system/database", Some(KEY)).json()["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("removed or replaced while the service ran"))
+    });
+    // the next rows go to a file at the path, which the reads see
+    ingest(&s, "BBB", 30, 10_000, 30);
+    assert!(dir.join("data/regime.sqlite").is_file());
+    drop(s);
+    let log = std::fs::read_to_string(dir.join("logs/error.log")).expect("error.log");
+    assert_eq!(
+        log.matches("removed or replaced while the service ran")
+            .count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(table(dir).len(), 30);
+}
