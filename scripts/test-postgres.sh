@@ -27,7 +27,7 @@ case "${1:-start}" in
     fi
     # one database per test binary (they run concurrently); created when missing, so a
     # cluster left running by an earlier checkout gains the ones added since
-    for db in regime_unit regime_it regime_py regime_backup regime_full regime_spool; do
+    for db in regime_unit regime_it regime_py regime_backup regime_full regime_spool regime_lost; do
       if [ -z "$(psql -h 127.0.0.1 -p "$PGPORT" -U regime -d postgres -tAc \
           "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]; then
         psql -h 127.0.0.1 -p "$PGPORT" -U regime -d postgres -qc "CREATE DATABASE $db" >/dev/null

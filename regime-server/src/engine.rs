@@ -1541,6 +1541,10 @@ fn writer_loop(
                 // the rows stay in `pending` and are retried; the spool makes them crash-safe
                 let mut safe = false;
                 if let Some(sp) = spool.as_mut() {
+                    if sp.lost() {
+                        tracing::error!(target: "regime_server::store", "spool {}: the file was removed while it held acknowledged rows; writing all {} rows not yet stored to it again", sp.path().display(), pending.len());
+                        spooled = 0;
+                    }
                     match sp.append(&pending[spooled.min(pending.len())..]) {
                         Ok(()) => {
                             spooled = pending.len();

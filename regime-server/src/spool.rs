@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 pub struct Spool {
     path: PathBuf,
     file: Option<File>,
+    /// The open file's (device, inode): see [`Spool::lost`].
+    opened: Option<(u64, u64)>,
     /// Rows currently in the file.
     pub rows: usize,
 }
@@ -103,10 +105,35 @@ impl Spool {
             Spool {
                 path: path.to_path_buf(),
                 file: None,
+                opened: None,
                 rows: n,
             },
             rows,
         ))
+    }
+
+    /// The spool's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the rows the spool held are gone from its path: the file removed (an operator
+    /// freeing space during an outage) or another put in its place. The spool then starts
+    /// afresh (no rows), and the caller appends every acknowledged row it still holds again:
+    /// before, later rows went to the removed file (lost at a crash though acknowledged), and
+    /// the earlier ones were not written again.
+    pub fn lost(&mut self) -> bool {
+        let gone = if self.file.is_some() {
+            crate::store::file_id(&self.path) != self.opened
+        } else {
+            self.rows > 0 && !self.path.exists()
+        };
+        if gone {
+            self.file = None;
+            self.opened = None;
+            self.rows = 0;
+        }
+        gone
     }
 
     /// Append rows and fsync; they survive a crash once this returns Ok.
@@ -137,6 +164,7 @@ impl Spool {
             let len = f.metadata()?.len();
             torn = len > 0 && !ends_with_newline(&f, len);
             self.file = Some(f);
+            self.opened = crate::store::file_id(&self.path);
         }
         let Some(f) = self.file.as_mut() else {
             return Err(io::Error::other("spool not open"));
@@ -191,6 +219,32 @@ impl Spool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The spool's file removed while it holds rows (an operator freeing space during an
+    /// outage): `lost` says so once and starts afresh, so that the writer appends every
+    /// acknowledged row again; a spool whose file is in place is not lost.
+    #[test]
+    fn a_removed_spool_file_is_lost_once_and_written_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("spool.jsonl");
+        let rows = crate::store::tests::rows("S", 6, 1_000);
+        let (mut sp, held) = Spool::open(&p).unwrap();
+        assert!(held.is_empty());
+        sp.append(&rows[..3]).unwrap();
+        assert!(!sp.lost());
+        std::fs::remove_file(&p).unwrap();
+        assert!(sp.lost());
+        assert_eq!(sp.rows, 0);
+        assert!(!sp.lost(), "said once");
+        sp.append(&rows).unwrap();
+        let (_, back) = Spool::open(&p).unwrap();
+        assert_eq!(back, rows);
+        // rows read at a start, the file then removed before the first append
+        let (mut sp, held) = Spool::open(&p).unwrap();
+        assert_eq!(held.len(), 6);
+        std::fs::remove_file(&p).unwrap();
+        assert!(sp.lost());
+    }
 
     #[test]
     fn round_trip_and_torn_tail() {

@@ -474,7 +474,7 @@ pub struct Embedded {
 }
 
 /// A file's (device, inode), or None when it cannot be read.
-fn file_id(path: &Path) -> Option<(u64, u64)> {
+pub(crate) fn file_id(path: &Path) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt as _;
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }

@@ -588,3 +588,58 @@ fn backup_and_restores_on_postgres() {
     );
     assert_eq!(all(&mut pg), a);
 }
+
+/// The spool removed during an outage (an operator freeing space; database `regime_lost`):
+/// the writer notices at its next append, says so, and writes every acknowledged row it still
+/// holds to a new spool, so a `kill -9` then loses nothing. Before, later rows went to the
+/// removed file and the earlier ones were not written again: all of them lost at the crash.
+#[test]
+fn a_spool_removed_during_an_outage_is_written_again() {
+    let Some((mut admin, proxy, cfg)) = behind_a_proxy(
+        "a_spool_removed_during_an_outage_is_written_again",
+        "regime_lost",
+        "wait_at_start_secs: 0",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let key = Some("dev-key-for-tests");
+    let spool = dir.path().join("data/spool.jsonl");
+    let s = Server::start(dir.path(), &cfg, &[]);
+    let r = s.post_json("/api/v1/bars", key, &json_bars("L", 100, 0));
+    assert_eq!(r.json()["committed"], true, "{}", r.text());
+    proxy.cut();
+    s.wait_for("the outage seen", 15, |s| {
+        s.get("/api/v1/health", None).json()["database"] == "disconnected"
+    });
+    let r = s.post_json("/api/v1/bars", key, &json_bars("L", 150, 0));
+    assert_eq!(r.json()["spooled"], true, "{}", r.text());
+    std::fs::remove_file(&spool).expect("the spool was written");
+    let r = s.post_json("/api/v1/bars", key, &json_bars("L", 180, 0));
+    assert_eq!(r.json()["spooled"], true, "{}", r.text());
+    let held = std::fs::read_to_string(&spool).expect("a new spool");
+    assert_eq!(
+        held.lines().count(),
+        80,
+        "both batches of the outage, again"
+    );
+    let mut s = s;
+    s.child.kill().unwrap();
+    let _ = s.child.wait();
+    drop(s);
+    let log = std::fs::read_to_string(dir.path().join("logs/error.log")).unwrap();
+    assert!(
+        log.contains("the file was removed while it held acknowledged rows"),
+        "{log}"
+    );
+    proxy.restore();
+    let s = Server::start(dir.path(), &cfg, &[]);
+    s.wait_for("every acknowledged row stored", 30, |s| {
+        s.get("/api/v1/system/database", None).json()["rows"].as_u64() == Some(180)
+    });
+    let n: i64 = admin
+        .query_one("SELECT COUNT(DISTINCT timestamp) FROM regime_history", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 180);
+}
