@@ -452,7 +452,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Backup { name, config, list } => {
             let c = load_or_default(config.as_deref())?;
             if list {
-                for (dir, m) in regime_server::backup::list(&c)? {
+                let backups = regime_server::backup::list(&c)?;
+                if backups.is_empty() {
+                    // on stderr: a script reading the list still reads an empty one
+                    regime_server::say!(
+                        "no complete backups in {} (storage.backup_dir; --config names the service's)",
+                        c.storage.backup_dir.display()
+                    );
+                }
+                for (dir, m) in backups {
                     let rows = match &m.damaged {
                         None => format!("{} rows", m.rows),
                         Some(_) => "table kept as found (damaged; not restorable)".to_string(),

@@ -538,6 +538,18 @@ fn store_commands_without_a_store_say_so_and_create_none() {
             .collect();
         assert!(left.is_empty(), "{args:?} left {left:?}");
     }
+    // no backups: the list is empty on stdout, and stderr says where it looked
+    let o = Command::new(env!("CARGO_BIN_EXE_regime"))
+        .current_dir(dir.path())
+        .args(["backup", "--list"])
+        .output()
+        .expect("run regime");
+    assert!(o.status.success() && o.stdout.is_empty());
+    assert!(
+        stderr(&o).contains("no complete backups in backups"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// A generated one-symbol Parquet input of `bars` bars in `dir`, and an empty `out` folder
