@@ -534,35 +534,31 @@ fn damaged_backups_are_refused_and_a_damaged_store_is_replaced() {
     assert_eq!(backups(), 4);
     // a backup disk that fills (a 40 KB file size limit: above the live store's 32 KB
     // shared-memory file, below the copy) names the copy, not the live store, whose file
-    // is as it was; nothing is left of the backup
-    let full = Command::new("sh")
-        .arg("-c")
-        .arg("trap '' XFSZ; ulimit -f 80; exec \"$0\" backup filled --config config.yaml")
-        .arg(env!("CARGO_BIN_EXE_regime"))
-        .current_dir(dir)
-        .output()
-        .expect("run sh");
-    fails_with(
-        &full,
-        "writing the store's copy backups/.filled.partial/regime_history.sqlite",
-    );
-    assert_eq!(backups(), 4);
-    assert_eq!(table(dir), before);
-    // so does a restore's backup of the current state, which it takes first: the restore
-    // stops there, and says that it changed nothing
-    let full = Command::new("sh")
-        .arg("-c")
-        .arg("trap '' XFSZ; ulimit -f 80; exec \"$0\" restore good --config config.yaml")
-        .arg(env!("CARGO_BIN_EXE_regime"))
-        .current_dir(dir)
-        .output()
-        .expect("run sh");
-    fails_with(
-        &full,
-        "nothing was restored or changed: the before-restore backup of the current state failed: writing the store's copy backups/.before-restore-",
-    );
-    assert_eq!(backups(), 4);
-    assert_eq!(table(dir), before);
+    // is as it was; nothing is left of the backup. So does a restore's backup of the current
+    // state, which it takes first: the restore stops there, and says that it changed nothing
+    for (command, said) in [
+        (
+            "backup filled",
+            "writing the store's copy backups/.filled.partial/regime_history.sqlite",
+        ),
+        (
+            "restore good",
+            "nothing was restored or changed: the before-restore backup of the current state failed: writing the store's copy backups/.before-restore-",
+        ),
+    ] {
+        let full = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "trap '' XFSZ; ulimit -f 80; exec \"$0\" {command} --config config.yaml"
+            ))
+            .arg(env!("CARGO_BIN_EXE_regime"))
+            .current_dir(dir)
+            .output()
+            .expect("run sh");
+        fails_with(&full, said);
+        assert_eq!(backups(), 4);
+        assert_eq!(table(dir), before);
+    }
 
     // the live table damaged: the service keeps what it acknowledges in the spool and says
     // what to do, once (not a "reconnected" line a second); the good backup replaces it
