@@ -1933,19 +1933,21 @@ fn col_f64(path: &Path, name: &str, a: &ArrayRef) -> Result<Vec<f64>, IoError> {
     })
 }
 
-/// A value column of text (prices kept as strings: a pandas object column, a Parquet file
-/// from a tool that wrote them so, a dictionary of strings) as plain text, or None when the
-/// column is not text. Such columns are read as the CSV reader reads fields, a field that is
-/// not a number rejecting its row with the text, where before the whole input was refused
-/// ("column `close` has unsupported type Utf8").
-fn text_values(a: &ArrayRef) -> Option<Result<ArrayRef, arrow::error::ArrowError>> {
-    let text =
-        |d: &DataType| matches!(d, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
-    match a.data_type() {
-        d if text(d) => Some(Ok(a.clone())),
-        DataType::Dictionary(_, v) if text(v) => Some(arrow::compute::cast(a, &DataType::Utf8)),
-        _ => None,
+/// Whether a value column holds text (prices kept as strings: a pandas object column, a
+/// Parquet file from a tool that wrote them so, a dictionary of strings). Such columns are
+/// read as the CSV reader reads fields, a field that is not a number rejecting its row with
+/// the text, where before the whole input was refused ("column `close` has unsupported type
+/// Utf8").
+fn text_valued(d: &DataType) -> bool {
+    match d {
+        DataType::Dictionary(_, v) => is_text(v),
+        d => is_text(d),
     }
+}
+
+/// Arrow's string types.
+fn is_text(d: &DataType) -> bool {
+    matches!(d, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
 }
 
 /// A text value column's numbers (NaN where absent or unreadable), the reasons of the
@@ -1986,11 +1988,9 @@ fn numeric_like(d: &DataType) -> bool {
 /// Anything else is an error naming the column: a symbol read as none at all would run every
 /// instrument together as one series.
 fn text_column(path: &Path, name: &str, a: &ArrayRef) -> Result<ArrayRef, IoError> {
-    let text =
-        |d: &DataType| matches!(d, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
     let castable = match a.data_type() {
-        d if text(d) => return Ok(a.clone()),
-        DataType::Dictionary(_, v) => text(v) || v.is_integer(),
+        d if is_text(d) => return Ok(a.clone()),
+        DataType::Dictionary(_, v) => is_text(v) || v.is_integer(),
         d => d.is_integer(),
     };
     if !castable {
@@ -2863,15 +2863,12 @@ fn batch_rows(
     for (k, i) in loc.values.iter().enumerate() {
         if let Some(i) = i {
             let a = batch.column(*i);
-            cols[k] = Some(match text_values(a) {
-                Some(text) => {
-                    let text = text.map_err(|e| IoError::Format {
-                        path: path.to_path_buf(),
-                        message: format!("column {}: {e}", VALUE_NAMES[k]),
-                    })?;
-                    text_f64(&text, k, &mut unread[k])
-                }
-                None => col_f64(path, VALUE_NAMES[k], a)?,
+            cols[k] = Some(if text_valued(a.data_type()) {
+                // as text, the way the symbol column is taken
+                let text = text_column(path, VALUE_NAMES[k], a)?;
+                text_f64(&text, k, &mut unread[k])
+            } else {
+                col_f64(path, VALUE_NAMES[k], a)?
             });
         }
     }
