@@ -204,17 +204,13 @@ fn read_for_detect(input_path: &Path, skip_bad: bool) -> Result<Input> {
 /// names, and not one of the inputs — `--output` naming an input file (by any path: a link,
 /// `./`, `..`) would replace the bars with their labels once the output is renamed into place.
 fn check_output(inputs: &[PathBuf], output: &Path) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
     io::Format::of(output)?;
     // an output that does not exist yet cannot be an input
-    let Ok(o) = std::fs::metadata(output) else {
+    let Some(o) = io::file_id(output) else {
         return Ok(());
     };
     for input in inputs {
-        let Ok(i) = std::fs::metadata(input) else {
-            continue;
-        };
-        if (i.dev(), i.ino()) == (o.dev(), o.ino()) {
+        if io::file_id(input) == Some(o) {
             return Err(CommandError::Argument(format!(
                 "--output {} is the input file {}: writing there would replace the bars with \
                  their labels; choose another output path",

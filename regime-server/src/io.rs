@@ -2492,6 +2492,18 @@ pub(crate) fn fsync_dir(d: &Path) {
     }
 }
 
+/// A file's identity, (device, inode): a path still naming an open file, two paths naming
+/// one file.
+pub(crate) fn metadata_id(m: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt as _;
+    (m.dev(), m.ino())
+}
+
+/// [`metadata_id`] of the file at `path`, or None when it cannot be read (gone).
+pub(crate) fn file_id(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path).ok().map(|m| metadata_id(&m))
+}
+
 /// [`fsync_dir`] of the folder that holds `path` (`.` for a bare file name).
 pub(crate) fn fsync_parent(path: &Path) {
     fsync_dir(

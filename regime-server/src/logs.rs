@@ -55,18 +55,15 @@ impl RotatingFile {
     /// (its blocks then stay taken, and every later line goes where nobody can read it) or
     /// moved it, or the whole folder. Checked at most once a second.
     fn replaced(&self, f: &File) -> bool {
-        use std::os::unix::fs::MetadataExt as _;
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         if self.checked.swap(now, std::sync::atomic::Ordering::Relaxed) == now {
             return false;
         }
-        match (fs::metadata(&self.path), f.metadata()) {
-            (Ok(p), Ok(o)) => p.ino() != o.ino() || p.dev() != o.dev(),
-            (Err(_), _) => true,
-            (Ok(_), Err(_)) => false,
-        }
+        // an open file whose identity cannot be read is kept
+        f.metadata()
+            .is_ok_and(|o| crate::io::file_id(&self.path) != Some(crate::io::metadata_id(&o)))
     }
 
     /// Open the path afresh (its folder too), after [`RotatingFile::replaced`].

@@ -124,7 +124,7 @@ impl Spool {
     /// the earlier ones were not written again.
     pub fn lost(&mut self) -> bool {
         let gone = if self.file.is_some() {
-            crate::store::file_id(&self.path) != self.opened
+            crate::io::file_id(&self.path) != self.opened
         } else {
             self.rows > 0 && !self.path.exists()
         };
@@ -164,7 +164,7 @@ impl Spool {
             let len = f.metadata()?.len();
             torn = len > 0 && !ends_with_newline(&f, len);
             self.file = Some(f);
-            self.opened = crate::store::file_id(&self.path);
+            self.opened = crate::io::file_id(&self.path);
         }
         let Some(f) = self.file.as_mut() else {
             return Err(io::Error::other("spool not open"));

@@ -473,12 +473,6 @@ pub struct Embedded {
     opened: Option<(u64, u64)>,
 }
 
-/// A file's (device, inode), or None when it cannot be read.
-pub(crate) fn file_id(path: &Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt as _;
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
-}
-
 /// A thread that copies committed WAL frames into the database file (PASSIVE checkpoints,
 /// which never block the writer or readers) every [`CHECKPOINT_EVERY`], so the writer's own
 /// automatic checkpoint finds almost everything copied and the database file synced: most
@@ -602,7 +596,7 @@ impl Embedded {
         };
         Ok(Embedded {
             conn,
-            opened: file_id(path),
+            opened: crate::io::file_id(path),
             path: p,
             wal,
             _checkpointer: checkpointer,
@@ -841,7 +835,7 @@ impl Store for Embedded {
 
     fn file_replaced(&self) -> bool {
         self.opened
-            .is_some_and(|id| file_id(Path::new(&self.path)) != Some(id))
+            .is_some_and(|id| crate::io::file_id(Path::new(&self.path)) != Some(id))
     }
 
     fn ping(&mut self) -> Result<(), StoreError> {
